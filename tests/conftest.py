@@ -1,0 +1,45 @@
+"""Shared fixtures: a test CA, local HTTP and HTTPS servers, and an isolated PROV_HOME.
+
+Keep this file small; fixtures for one area belong next to that area's tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from servers import LocalServer
+from testca import TestCA
+
+
+@pytest.fixture(scope="session")
+def test_ca() -> TestCA:
+    """A root + intermediate CA; `test_ca.leaf` covers localhost and 127.0.0.1."""
+    return TestCA()
+
+
+@pytest.fixture
+def http_server() -> Iterator[LocalServer]:
+    """A plain HTTP/1.1 server on 127.0.0.1 (fresh per test: routes and request log)."""
+    with LocalServer() as server:
+        yield server
+
+
+@pytest.fixture
+def https_server(test_ca: TestCA) -> Iterator[LocalServer]:
+    """The same server over TLS, presenting `test_ca.leaf` and its intermediate."""
+    with LocalServer(tls=test_ca) as server:
+        yield server
+
+
+@pytest.fixture
+def prov_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty PROV_HOME for this test, with a known key passphrase in the environment."""
+    home = tmp_path / "prov-home"
+    home.mkdir()
+    monkeypatch.setenv("PROV_HOME", str(home))
+    monkeypatch.setenv("PROV_KEY_PASSPHRASE", "test-passphrase")
+    monkeypatch.delenv("PROV_KEY_PASSPHRASE_FILE", raising=False)
+    monkeypatch.delenv("PROV_CASE", raising=False)
+    return home
