@@ -1,0 +1,145 @@
+"""Making one capture and committing it to a case (docs/FORMATS.md, "Commit protocol").
+
+Order, each step durable before the next: write and fsync the WARC files in
+``captures/.partial/<id>/``; sign the seal (DSSE over an in-toto Statement v1); stamp it;
+rename the folder into ``captures/YYYY/MM/DD/<id>/`` and fsync the parent; append the custody
+entries under the case lock; write the checkpoint. A crash at any point leaves a state that
+verify reads as incomplete (a warning that ``prov log repair`` completes), never as tampering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from archive.crawl import CaptureOptions, Capturer, UrlOutcome, json_block, new_record_id
+from archive.warc import Block, Record, WarcFile, WarcWriter
+from provenance import __version__, failpoints, ids, merkle, timefmt
+from provenance.case import Case, fsync_dir, write_durable
+from provenance.checkpoint import Checkpoint
+from provenance.custody import CustodyLog, NewEntry, file_subject
+from provenance.keys import SigningKey
+from provenance.signing import sign_envelope
+from provenance.statements import IN_TOTO_PAYLOAD, CaptureSeal, Subject
+
+SEAL_NAME = "seal.dsse.json"
+
+
+@dataclass
+class CaptureResult:
+    capture_id: str
+    capture_dir: str
+    outcomes: list[UrlOutcome]
+    files: list[WarcFile] = field(default_factory=list)
+    checkpoint: Checkpoint | None = None
+
+    @property
+    def failed(self) -> list[UrlOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+def capture_dir_for(capture_id: str, started: datetime) -> str:
+    return f"captures/{started:%Y/%m/%d}/{capture_id}"
+
+
+def warcinfo_factory(capture_id: str, now: Callable[[], datetime]) -> Callable[[str], Record]:
+    def make(filename: str) -> Record:
+        fields = (
+            f"software: prov/{__version__}\r\n"
+            "format: WARC File Format 1.1\r\n"
+            "conformsTo: https://iipc.github.io/warc-specifications/specifications/"
+            "warc-format/warc-1.1/\r\n"
+            f"isPartOf: urn:prov:capture:{capture_id}\r\n"
+        ).encode()
+        return Record("warcinfo", new_record_id(), now(), Block.of(fields),
+                      [("WARC-Filename", filename)], content_type="application/warc-fields",
+                      with_payload_digest=False)
+
+    return make
+
+
+def records_root(files: Sequence[WarcFile]) -> bytes:
+    tree = merkle.TreeBuilder()
+    for warc in sorted(files, key=lambda f: f.name):
+        for record in warc.records:
+            tree.append(record.leaf_hash)
+    return tree.root()
+
+
+def build_seal(
+    capture_id: str, capture_dir: str, started: datetime, ended: datetime,
+    files: Sequence[WarcFile], key: SigningKey, note: str | None,
+) -> CaptureSeal:
+    ordered = sorted(files, key=lambda f: f.name)
+    return CaptureSeal(
+        capture_id=capture_id,
+        capture_dir=capture_dir,
+        started_at=timefmt.format_time(started),
+        ended_at=timefmt.format_time(ended),
+        operator=key.key_id,
+        tool_version=__version__,
+        subjects=tuple(Subject(f.name, f.sha256) for f in ordered),
+        records={f.name: len(f.records) for f in ordered},
+        records_root=records_root(ordered),
+        note=note,
+    )
+
+
+def snapshot(
+    case: Case,
+    urls: Sequence[str],
+    key: SigningKey,
+    options: CaptureOptions,
+    *,
+    note: str | None = None,
+    now: Callable[[], datetime] = timefmt.utc_now,
+) -> CaptureResult:
+    started = now()
+    capture_id = ids.uuid7(started)
+    relative = capture_dir_for(capture_id, started)
+    partial = case.partial_dir / capture_id
+    partial.mkdir(parents=True)
+    writer = WarcWriter(partial, warcinfo=warcinfo_factory(capture_id, now))
+    seeds = {"captureId": capture_id, "seeds": list(urls), "note": note}
+    writer.write_group([Record("metadata", new_record_id(), started, json_block(seeds),
+                               [("WARC-Target-URI", f"urn:prov:seeds:{capture_id}")],
+                               content_type="application/json", with_payload_digest=False)])
+    outcomes = asyncio.run(Capturer(writer, options, now=now).capture(urls))
+    result = CaptureResult(capture_id, relative, outcomes, writer.close())
+    failpoints.reach("after-warc")
+    seal = build_seal(capture_id, relative, started, now(), result.files, key, note)
+    write_durable(partial / SEAL_NAME, sign_envelope(IN_TOTO_PAYLOAD, seal.payload(), key))
+    failpoints.reach("after-seal")
+    final = case.root / relative
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(partial, final)
+    fsync_dir(final.parent)
+    fsync_dir(case.partial_dir)
+    failpoints.reach("after-rename")
+    result.checkpoint = log_capture(case, final, result, key, now())
+    return result
+
+
+def log_capture(
+    case: Case, final: Path, result: CaptureResult, key: SigningKey, at: datetime
+) -> Checkpoint:
+    """Append the capture's entries and a checkpoint (also used by ``prov log repair``)."""
+    seal = file_subject(case, final / SEAL_NAME)
+    entries = [NewEntry("capture", (seal,), {
+        "captureId": result.capture_id,
+        "captureDir": result.capture_dir,
+        "urls": len(result.outcomes),
+        "failed": len(result.failed),
+    })]
+    if result.failed:
+        entries.append(NewEntry("capture-failed", (seal,), {
+            "captureId": result.capture_id,
+            "failures": [{"url": o.seed, "error": o.error or "no response"} for o in result.failed],
+        }))
+    with case.lock():
+        failpoints.reach("before-log")
+        return CustodyLog(case).append(entries, key, at)

@@ -1,0 +1,183 @@
+"""The case folder: the evidence locker's layout, its identity, and finding it.
+
+Layout (docs/FORMATS.md, "The case folder")::
+
+    case.json                     id, origin, title, created, formatVersion (RFC 8785 bytes)
+    keys/ certs/                  caches of public keys and certificate chains, never authorities
+    captures/YYYY/MM/DD/<id>/     data-NNNNN.warc.gz, seal.dsse.json, seal.<tsa>.tsr
+    custody/log.jsonl             the custody log
+    custody/checkpoints/          signed checkpoints and their tokens
+    state/                        derived and unsigned: caches, locks, schedule state
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import rfc8785
+
+from archive.errors import ConfigError, LockedError, NotATargetError
+
+FORMAT_VERSION = 1
+CASE_FILE = "case.json"
+MAX_CASE_FILE = 64 << 10
+
+
+@dataclass(frozen=True)
+class CaseInfo:
+    id: str
+    origin: str
+    title: str
+    created: str
+    format_version: int = FORMAT_VERSION
+
+    def to_bytes(self) -> bytes:
+        return bytes(
+            rfc8785.dumps(
+                {
+                    "id": self.id,
+                    "origin": self.origin,
+                    "title": self.title,
+                    "created": self.created,
+                    "formatVersion": self.format_version,
+                }
+            )
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, what: str) -> CaseInfo:
+        try:
+            doc = json.loads(data)
+            info = cls(
+                id=str(uuid.UUID(doc["id"])),
+                origin=str(doc["origin"]),
+                title=str(doc["title"]),
+                created=str(doc["created"]),
+                format_version=int(doc["formatVersion"]),
+            )
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise NotATargetError(f"{what}: not a prov case file ({exc})") from None
+        if info.origin != f"prov-case/{info.id}":
+            raise NotATargetError(f"{what}: origin {info.origin!r} does not match id {info.id}")
+        return info
+
+
+class Case:
+    """A case folder on disk."""
+
+    def __init__(self, root: Path, info: CaseInfo, raw_info: bytes) -> None:
+        self.root = root
+        self.info = info
+        self.raw_info = raw_info
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "custody" / "log.jsonl"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.root / "custody" / "checkpoints"
+
+    @property
+    def captures_dir(self) -> Path:
+        return self.root / "captures"
+
+    @property
+    def partial_dir(self) -> Path:
+        return self.captures_dir / ".partial"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.root / "certs"
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    @classmethod
+    def open(cls, root: Path) -> Case:
+        path = root / CASE_FILE
+        if not is_case_dir(root):
+            raise NotATargetError(f"{root}: not a prov case (no {CASE_FILE} and custody/log.jsonl)")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CASE_FILE + 1)
+        if len(raw) > MAX_CASE_FILE:
+            raise NotATargetError(f"{path}: larger than {MAX_CASE_FILE} bytes")
+        return cls(root, CaseInfo.from_bytes(raw, what=str(path)), raw)
+
+    @contextlib.contextmanager
+    def lock(self, *, wait: float = 30.0) -> Iterator[None]:
+        """Hold ``CASE/.lock`` (flock: the kernel frees it if the process dies)."""
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LockedError(
+                            f"{self.root}: another prov process holds the case lock"
+                        ) from None
+                    time.sleep(0.05)
+            yield
+        finally:
+            os.close(fd)
+
+
+def is_case_dir(root: Path) -> bool:
+    return (root / CASE_FILE).is_file() and (root / "custody" / "log.jsonl").is_file()
+
+
+def find_case(explicit: str | None, cwd: Path | None = None) -> Path:
+    """``--case``, else ``$PROV_CASE``, else the case folder containing the current directory."""
+    chosen = explicit or os.environ.get("PROV_CASE")
+    if chosen:
+        root = Path(chosen)
+        if not is_case_dir(root):
+            raise NotATargetError(f"{root}: not a prov case", hint="create one with `prov init`")
+        return root
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if is_case_dir(folder):
+            return folder
+    raise ConfigError(
+        "no case given and the current directory is not inside a case",
+        hint="pass --case PATH, set PROV_CASE, or run `prov init PATH`",
+    )
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durable(path: Path, data: bytes, *, exclusive: bool = True) -> None:
+    """Write a file and fsync it and its folder; with ``exclusive`` never overwrite."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    with os.fdopen(os.open(path, flags, 0o644), "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    fsync_dir(path.parent)
+
+

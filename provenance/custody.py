@@ -1,0 +1,158 @@
+"""The custody log: an append-only file of signed entries, and its checkpoints.
+
+``custody/log.jsonl`` holds one line per entry: the RFC 8785 bytes of a DSSE envelope whose
+payload is the RFC 8785 bytes of the entry. The log is an RFC 9162 Merkle tree whose leaves
+are the exact bytes of each line without its newline. A command appends all its entries under
+the case lock (O_APPEND, fsync), then writes one checkpoint for the new size
+(``custody/checkpoints/<size:020d>.checkpoint``, a C2SP signed note).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from archive.errors import IntegrityError
+from provenance import checkpoint as cp
+from provenance import failpoints, merkle, timefmt
+from provenance.case import Case, fsync_dir, write_durable
+from provenance.digests import sha256_file
+from provenance.keys import SigningKey
+from provenance.signing import sign_envelope
+from provenance.statements import CUSTODY_PAYLOAD, Entry, Prev, Subject
+
+MAX_LINE = 1 << 20
+CHECKPOINT_RE = re.compile(r"^(\d{20})\.checkpoint$")
+
+
+class LogFormatError(IntegrityError):
+    """The log file is not a sequence of complete, bounded lines."""
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """What a command wants logged; seq, time, actor and prev are filled in at append."""
+
+    action: str
+    subjects: tuple[Subject, ...] = ()
+    details: Mapping[str, Any] | None = None
+
+
+def iter_lines(path: Path) -> Iterator[bytes]:
+    """Each line of the log without its newline; a torn (unterminated) tail raises."""
+    with open(path, "rb") as fh:
+        number = 0
+        while True:
+            line = fh.readline(MAX_LINE + 2)
+            if not line:
+                return
+            if not line.endswith(b"\n"):
+                if len(line) > MAX_LINE:
+                    raise LogFormatError(f"{path.name}: line {number} longer than {MAX_LINE} bytes")
+                raise LogFormatError(
+                    f"{path.name}: line {number} has no newline (torn write)",
+                    hint="run `prov log repair`",
+                )
+            yield line[:-1]
+            number += 1
+
+
+def checkpoint_path(case: Case, size: int) -> Path:
+    return case.checkpoints_dir / f"{size:020d}.checkpoint"
+
+
+def checkpoint_sizes(case: Case) -> list[int]:
+    """Sizes of the checkpoint files present, ascending (names only; nothing verified)."""
+    if not case.checkpoints_dir.is_dir():
+        return []
+    sizes = []
+    for name in os.listdir(case.checkpoints_dir):
+        match = CHECKPOINT_RE.match(name)
+        if match:
+            sizes.append(int(match.group(1)))
+    return sorted(sizes)
+
+
+def token_paths(case: Case, size: int) -> list[Path]:
+    """Stamp tokens written beside the checkpoint of ``size``."""
+    prefix = f"{size:020d}."
+    if not case.checkpoints_dir.is_dir():
+        return []
+    return sorted(
+        case.checkpoints_dir / n
+        for n in os.listdir(case.checkpoints_dir)
+        if n.startswith(prefix) and n.endswith(".tsr")
+    )
+
+
+def file_subject(case: Case, path: Path) -> Subject:
+    return Subject(case.relative(path), sha256_file(path))
+
+
+class CustodyLog:
+    """Appends to a case's log; every append ends with a new signed checkpoint."""
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+
+    def leaf_hashes(self) -> list[bytes]:
+        return [merkle.leaf_hash(line) for line in iter_lines(self.case.log_path)]
+
+    def latest_prev(self, hashes: Sequence[bytes]) -> Prev:
+        sizes = [s for s in checkpoint_sizes(self.case) if s <= len(hashes)]
+        if not sizes:
+            return Prev(0, merkle.EMPTY_ROOT)
+        size = sizes[-1]
+        tokens = tuple(file_subject(self.case, p) for p in token_paths(self.case, size))
+        return Prev(size, merkle.root_of(hashes[:size]), tokens)
+
+    def append(
+        self, entries: Sequence[NewEntry], key: SigningKey, now: datetime
+    ) -> cp.Checkpoint:
+        """Append ``entries`` (caller holds the case lock) and write the new checkpoint."""
+        hashes = self.leaf_hashes()
+        prev = self.latest_prev(hashes)
+        lines = []
+        for offset, new in enumerate(entries):
+            entry = Entry(
+                seq=len(hashes) + offset,
+                time=timefmt.format_time(now),
+                actor=key.key_id,
+                action=new.action,
+                subjects=new.subjects,
+                prev=prev,
+                details=dict(new.details or {}),
+            )
+            lines.append(sign_envelope(CUSTODY_PAYLOAD, entry.payload(), key))
+        self._write_lines(lines)
+        failpoints.reach("after-log-lines")
+        hashes.extend(merkle.leaf_hash(line) for line in lines)
+        return self.write_checkpoint(hashes, key)
+
+    def _write_lines(self, lines: Sequence[bytes]) -> None:
+        fd = os.open(self.case.log_path, os.O_WRONLY | os.O_APPEND)
+        try:
+            data = b"".join(line + b"\n" for line in lines)
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def write_checkpoint(self, hashes: Sequence[bytes], key: SigningKey) -> cp.Checkpoint:
+        checkpoint = cp.Checkpoint(self.case.info.origin, len(hashes), merkle.root_of(hashes))
+        path = checkpoint_path(self.case, checkpoint.size)
+        if path.exists():
+            return checkpoint
+        tmp = path.with_suffix(".tmp")
+        write_durable(tmp, cp.sign_checkpoint(checkpoint, key), exclusive=False)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+        return checkpoint

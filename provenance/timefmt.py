@@ -1,0 +1,25 @@
+"""Times as prov writes them: RFC 3339 UTC with ``Z`` and exactly six fractional digits."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    """Parse prov's own time format strictly; ValueError otherwise."""
+    if not isinstance(text, str) or not RFC3339_RE.match(text):
+        raise ValueError(f"not an RFC 3339 UTC time with 6 fractional digits: {text!r}")
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

@@ -1,0 +1,478 @@
+"""Verifying a case: every signature, digest, checkpoint and capture, collected as findings.
+
+The case is hostile input. Only regular files inside it are opened (``lstat`` first, symlinks
+are findings, never followed), names must match prov's own patterns, and every read is
+bounded. The custody log is read up to its latest checkpoint first, so a snapshot committing
+beside this verify cannot cause a false failure. Trust in keys is derived by replaying the
+log from its ``init`` entry, anchored outside the case (see ``provenance.trust``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archive.errors import NotATargetError, ProvError
+from archive.recordcheck import RecordCheck, iter_checks
+from provenance import checkpoint as cp
+from provenance import merkle
+from provenance.case import Case, is_case_dir
+from provenance.custody import CHECKPOINT_RE, MAX_LINE, checkpoint_path
+from provenance.digests import sha256_file
+from provenance.ids import is_capture_id
+from provenance.keys import PublicKey
+from provenance.report import Report
+from provenance.signing import parse_envelope, verify_envelope
+from provenance.statements import (
+    CUSTODY_PAYLOAD,
+    IN_TOTO_PAYLOAD,
+    CaptureSeal,
+    Entry,
+    Subject,
+)
+from provenance.trust import Anchors
+
+SEAL_NAME = "seal.dsse.json"
+WARC_NAME = re.compile(r"^data-\d{5}\.warc\.gz$")
+TOKEN_NAME = re.compile(r"^seal\.[0-9a-f]{16}\.tsr$")
+CKPT_TOKEN = re.compile(r"^\d{20}\.[0-9a-f]{16}\.tsr$")
+DATE_PART = re.compile(r"^\d{2,4}$")
+
+
+@dataclass
+class LoggedEntry:
+    index: int
+    entry: Entry
+    trusted: dict[str, PublicKey]  # keys trusted when this entry was appended
+
+
+@dataclass
+class LogState:
+    lines: list[bytes] = field(default_factory=list)
+    hashes: list[bytes] = field(default_factory=list)
+    entries: list[LoggedEntry] = field(default_factory=list)
+    trusted_after: list[dict[str, PublicKey]] = field(default_factory=list)
+    founding: PublicKey | None = None
+    checkpoint_size: int = 0
+
+
+class CaseVerifier:
+    def __init__(self, root: Path, anchors: Anchors, *, strict: bool = False) -> None:
+        self.root = root
+        self.anchors = anchors
+        self.report = Report(str(root), "case", strict=strict)
+        self.case: Case
+        self.log = LogState()
+        self.logged_dirs: set[str] = set()
+
+    def run(self) -> Report:
+        if not is_case_dir(self.root) or (self.root / "case.json").is_symlink():
+            raise NotATargetError(f"{self.root}: not a prov case (no case.json and custody log)")
+        self.case = Case.open(self.root)
+        self._check_symlinks()
+        self._read_log()
+        self._replay()
+        self._check_anchor()
+        self._check_checkpoints()
+        for logged in self.log.entries:
+            self._check_entry_subjects(logged)
+        self._scan_captures()
+        return self.report
+
+    # -- the log ---------------------------------------------------------------------------
+
+    def _latest_checkpoint(self) -> int:
+        sizes = []
+        for name in _listdir(self.case.checkpoints_dir):
+            match = CHECKPOINT_RE.match(name)
+            if match:
+                sizes.append(int(match.group(1)))
+        return max(sizes, default=0)
+
+    def _read_log(self) -> None:
+        add = self.report.add
+        self.log.checkpoint_size = latest = self._latest_checkpoint()
+        torn = False
+        with open(self.case.log_path, "rb") as fh:
+            while True:
+                line = fh.readline(MAX_LINE + 2)
+                if not line:
+                    break
+                if not line.endswith(b"\n"):
+                    torn = True
+                    break
+                self.log.lines.append(line[:-1])
+        self.log.hashes = [merkle.leaf_hash(x) for x in self.log.lines]
+        size = len(self.log.lines)
+        if size < latest:
+            add("fail", "log.length", "custody/log.jsonl",
+                f"log has {size} complete entries but a checkpoint covers {latest}: "
+                "entries were removed", expected=str(latest), found=str(size))
+        elif torn and len(self.log.lines) >= latest:
+            add("warn", "log.tail", "custody/log.jsonl",
+                f"an incomplete line follows entry {size - 1} (a write in progress or "
+                "interrupted); `prov log repair` quarantines it")
+        elif torn:
+            add("fail", "log.tail", "custody/log.jsonl", "a torn line inside the checkpointed log")
+        if size > latest:
+            add("warn", "log.unchecked", "custody/log.jsonl",
+                f"{size - latest} entries after the latest checkpoint (size {latest}): a command "
+                "in progress or interrupted; `prov log repair` writes a checkpoint")
+
+    def _replay(self) -> None:
+        trusted: dict[str, PublicKey] = {}
+        prev_sizes = 0
+        for index, line in enumerate(self.log.lines):
+            what = f"custody/log.jsonl entry {index}"
+            try:
+                envelope = parse_envelope(line, what=what)
+                if index == 0:
+                    trusted = self._founding(envelope, what)
+                signer = verify_envelope(envelope, payload_type=CUSTODY_PAYLOAD,
+                                         trusted=trusted, what=what)
+                entry = Entry.parse(envelope.payload, what=what)
+            except ProvError as exc:
+                self.report.add("fail", "log.entry", what, str(exc))
+                self.log.trusted_after.append(dict(trusted))
+                continue
+            self._check_entry_fields(index, entry, signer, prev_sizes, what)
+            prev_sizes = max(prev_sizes, entry.prev.size)
+            self.log.entries.append(LoggedEntry(index, entry, dict(trusted)))
+            trusted = self._apply_trust(entry, trusted, what)
+            self.log.trusted_after.append(dict(trusted))
+        if self.log.lines and not self.report.findings_for("log.entry"):
+            self.report.add("pass", "log.signatures", "custody/log.jsonl",
+                            f"{len(self.log.lines)} entries signed by keys the log trusts")
+
+    def _founding(self, envelope: object, what: str) -> dict[str, PublicKey]:
+        from provenance.signing import Envelope
+
+        assert isinstance(envelope, Envelope)
+        entry = Entry.parse(envelope.payload, what=what)  # parsed only to find the key
+        key = _public_key(entry.details.get("publicKey"), what)
+        if entry.action != "init" or key.key_id != entry.actor:
+            self.report.add("fail", "log.init", what, "first entry is not an init entry "
+                            "naming its own signing key")
+        self.log.founding = key
+        return {key.key_id: key}
+
+    def _check_entry_fields(self, index: int, entry: Entry, signer: str, prev_max: int,
+                            what: str) -> None:
+        add = self.report.add
+        if entry.seq != index:
+            add("fail", "log.seq", what, "sequence number is not the entry's position",
+                expected=str(index), found=str(entry.seq))
+        if entry.actor != signer:
+            add("fail", "log.actor", what, "actor is not the key that signed the entry",
+                expected=signer, found=entry.actor)
+        if index > 0 and entry.action == "init":
+            add("fail", "log.init", what, "a second init entry")
+        prev = entry.prev
+        if prev.size > index or prev.size < prev_max:
+            add("fail", "log.prev", what, "prev names a checkpoint size out of order",
+                expected=f"{prev_max}..{index}", found=str(prev.size))
+            return
+        if merkle.root_of(self.log.hashes[: prev.size]) != prev.root:
+            add("fail", "log.prev", what, f"prev root does not match the log's first {prev.size}"
+                " entries (history rewritten)")
+        if prev.size > 0 and prev.size != prev_max:
+            self._check_prev_checkpoint(prev.size, prev.tokens, what)
+
+    def _check_prev_checkpoint(self, size: int, tokens: tuple[Subject, ...], what: str) -> None:
+        path = checkpoint_path(self.case, size)
+        if not _is_regular(path):
+            self.report.add("fail", "checkpoint.missing", self.case.relative(path),
+                            f"checkpoint named by {what} is missing")
+        for token in tokens:
+            self._check_file_digest(token, f"token named by {what}")
+
+    def _apply_trust(self, entry: Entry, trusted: dict[str, PublicKey], what: str) -> dict[
+        str, PublicKey
+    ]:
+        if entry.action == "key-trusted":
+            try:
+                key = _public_key(entry.details.get("publicKey"), what)
+            except ProvError as exc:
+                self.report.add("fail", "log.key", what, str(exc))
+                return trusted
+            return {**trusted, key.key_id: key}
+        if entry.action == "key-revoked":
+            revoked = str(entry.details.get("keyId"))
+            return {k: v for k, v in trusted.items() if k != revoked}
+        return trusted
+
+    def _check_anchor(self) -> None:
+        founding = self.log.founding
+        if founding is None:
+            return
+        if founding.key_id in self.anchors.ids:
+            self.report.add("pass", "trust.anchor", "custody/log.jsonl",
+                            f"founding key {founding.key_id} is trusted by this verifier")
+        elif self.anchors.explicit:
+            self.report.add("fail", "trust.anchor", "custody/log.jsonl",
+                            "the case was founded by a key you did not name as trusted",
+                            expected=", ".join(sorted(self.anchors.ids)), found=founding.key_id)
+        else:
+            self.report.add("warn", "trust.anchor", "custody/log.jsonl",
+                            "trust anchored only in the case itself: compare the founding key "
+                            f"{founding.key_id} out of band, then pass --trust-id")
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def _check_checkpoints(self) -> None:
+        folder = self.case.checkpoints_dir
+        for name in _listdir(folder):
+            rel = f"custody/checkpoints/{name}"
+            match = CHECKPOINT_RE.match(name)
+            if match:
+                self._check_checkpoint(folder / name, int(match.group(1)), rel)
+            elif not CKPT_TOKEN.match(name):
+                self.report.add("fail", "checkpoint.unexpected", rel,
+                                "file that prov never writes in custody/checkpoints")
+
+    def _check_checkpoint(self, path: Path, size: int, rel: str) -> None:
+        add = self.report.add
+        if size > len(self.log.lines) or size == 0:
+            add("fail", "checkpoint.size", rel, "checkpoint covers entries the log lacks",
+                expected=f"<= {len(self.log.lines)}", found=str(size))
+            return
+        keys = self.log.trusted_after[size - 1].values()
+        try:
+            checkpoint, _ = cp.verify_checkpoint(
+                _read_bounded(path, cp.MAX_NOTE), self.case.info.origin, keys, what=rel)
+        except ProvError as exc:
+            add("fail", "checkpoint.signature", rel, str(exc))
+            return
+        expected = merkle.root_of(self.log.hashes[:size])
+        if checkpoint.size != size:
+            add("fail", "checkpoint.size", rel, "size inside differs from the file name",
+                expected=str(size), found=str(checkpoint.size))
+        elif checkpoint.root != expected:
+            add("fail", "checkpoint.root", rel, "root does not match the log (history rewritten)",
+                expected="sha256:" + expected.hex(), found="sha256:" + checkpoint.root.hex())
+        else:
+            add("pass", "checkpoint", rel, f"signed checkpoint matches the first {size} entries")
+
+    # -- captures --------------------------------------------------------------------------
+
+    def _check_entry_subjects(self, logged: LoggedEntry) -> None:
+        entry = logged.entry
+        what = f"entry {logged.index} ({entry.action})"
+        for subject in entry.subjects:
+            if entry.action in ("capture", "capture-failed") and subject.name.endswith(SEAL_NAME):
+                if entry.action == "capture":
+                    self._check_capture(subject, logged, what)
+                continue
+            self._check_file_digest(subject, what)
+
+    def _check_file_digest(self, subject: Subject, what: str) -> bool:
+        path = self.root / subject.name
+        if not _is_regular(path):
+            self.report.add("fail", "file.missing", subject.name, f"named by {what}, missing")
+            return False
+        found = sha256_file(path)
+        if found != subject.sha256:
+            self.report.add("fail", "file.digest", subject.name, f"changed since {what}",
+                            expected=_label(subject.sha256), found=_label(found))
+            return False
+        return True
+
+    def _check_capture(self, subject: Subject, logged: LoggedEntry, what: str) -> None:
+        folder = subject.name.rsplit("/", 1)[0]
+        self.logged_dirs.add(folder)
+        if not _is_regular(self.root / folder / SEAL_NAME):
+            self.report.add("fail", "capture.missing", folder, f"capture logged by {what} is gone")
+            return
+        if not self._check_file_digest(subject, what):
+            return
+        self._check_sealed_folder(folder, logged.trusted)
+
+    def _check_sealed_folder(self, folder: str, trusted: dict[str, PublicKey]) -> bool:
+        add = self.report.add
+        seal_rel = f"{folder}/{SEAL_NAME}"
+        try:
+            envelope = parse_envelope(_read_bounded(self.root / seal_rel, 16 << 20), what=seal_rel)
+            verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=trusted, what=seal_rel)
+            seal = CaptureSeal.parse(envelope.payload, what=seal_rel)
+        except ProvError as exc:
+            add("fail", "seal.signature", seal_rel, str(exc))
+            return False
+        name = folder.rsplit("/", 1)[-1]
+        if seal.capture_id != name or seal.capture_dir != folder:
+            add("fail", "seal.binding", seal_rel, "seal belongs to another capture",
+                expected=f"{name} at {folder}", found=f"{seal.capture_id} at {seal.capture_dir}")
+            return False
+        add("pass", "seal.signature", seal_rel, f"signed by {seal.operator}")
+        return self._check_capture_files(folder, seal)
+
+    def _check_capture_files(self, folder: str, seal: CaptureSeal) -> bool:
+        add = self.report.add
+        expected_names = {s.name for s in seal.subjects}
+        ok = True
+        for name in _listdir(self.root / folder):
+            if name not in expected_names and name != SEAL_NAME and not TOKEN_NAME.match(name):
+                add("fail", "capture.unexpected", f"{folder}/{name}", "file not named by the seal")
+                ok = False
+        tree = merkle.TreeBuilder()
+        for subject in sorted(seal.subjects, key=lambda s: s.name):
+            ok = self._check_warc(folder, subject, seal, tree) and ok
+        root = tree.root()
+        if root != seal.records_root:
+            add("fail", "seal.recordsRoot", folder, "records differ from those sealed",
+                expected="sha256:" + seal.records_root.hex(), found="sha256:" + root.hex())
+            return False
+        if ok:
+            add("pass", "capture", folder, f"{sum(seal.records.values())} records match the seal")
+        return ok
+
+    def _check_warc(self, folder: str, subject: Subject, seal: CaptureSeal,
+                    tree: merkle.TreeBuilder) -> bool:
+        rel = f"{folder}/{subject.name}"
+        path = self.root / rel
+        if not _is_regular(path):
+            self.report.add("fail", "file.missing", rel, "sealed file is missing")
+            return False
+        count, ok = 0, True
+        try:
+            with open(path, "rb") as fh:
+                hashing, checks = iter_checks(fh)
+                for check in checks:
+                    count += 1
+                    tree.append(check.leaf_hash)
+                    ok = self._record_findings(rel, check) and ok
+        except ProvError as exc:
+            self.report.add("fail", "warc.format", rel, str(exc))
+            return False
+        found = hashing.hash.digest()
+        if found != subject.sha256:
+            self.report.add("fail", "file.digest", rel, "file differs from the sealed digest",
+                            expected=_label(subject.sha256), found=_label(found))
+            ok = False
+        if count != seal.records.get(subject.name):
+            self.report.add("fail", "seal.records", rel, "record count differs from the seal",
+                            expected=str(seal.records.get(subject.name)), found=str(count))
+            ok = False
+        return ok
+
+    def _record_findings(self, rel: str, check: RecordCheck) -> bool:
+        where = f"{rel} @{check.head.offset} {check.head.record_id}"
+        ok = True
+        for label, result in (("block", check.block), ("payload", check.payload)):
+            if result.status == "fail":
+                self.report.add("fail", f"record.{label}Digest", where,
+                                f"{label} digest does not match the record",
+                                expected=result.declared, found=result.computed or result.form)
+                ok = False
+        if check.block.status in ("absent", "unusable"):
+            self.report.add("fail", "record.blockDigest", where, "no usable block digest")
+            ok = False
+        for problem in check.problems:
+            self.report.add("fail", "record.headers", where, problem)
+            ok = False
+        return ok
+
+    def _scan_captures(self) -> None:
+        for folder, well_named in _iter_capture_dirs(self.root):
+            if folder in self.logged_dirs:
+                continue
+            if not well_named:
+                self.report.add("fail", "capture.unexpected", folder,
+                                "folder that is not a prov capture")
+                continue
+            self._unlogged(folder)
+        partial = self.root / "captures" / ".partial"
+        for name in _listdir(partial):
+            rel = f"captures/.partial/{name}"
+            has_seal = _is_regular(partial / name / SEAL_NAME)
+            self.report.add("warn", "capture.incomplete", rel,
+                            "capture sealed but not moved into place; `prov log repair` "
+                            "completes it" if has_seal else
+                            "capture interrupted before it was sealed (not evidence)")
+
+    def _unlogged(self, folder: str) -> None:
+        if not _is_regular(self.root / folder / SEAL_NAME):
+            self.report.add("fail", "capture.unsealed", folder, "capture folder without a seal")
+            return
+        trusted = self.log.trusted_after[-1] if self.log.trusted_after else {}
+        if self._check_sealed_folder(folder, trusted):
+            self.report.add("warn", "capture.unlogged", folder,
+                            "sealed by a trusted key but not in the custody log; "
+                            "`prov log repair` logs it")
+        else:
+            self.report.add("fail", "capture.unlogged", folder,
+                            "capture folder not in the custody log and its seal does not verify")
+
+    def _check_symlinks(self) -> None:
+        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+            for name in [*dirnames, *filenames]:
+                path = Path(dirpath) / name
+                if path.is_symlink():
+                    rel = path.relative_to(self.root).as_posix()
+                    self.report.add("fail", "file.symlink", rel,
+                                    "symbolic link inside the case (never followed)")
+
+
+def _label(digest: bytes) -> str:
+    return "sha256:" + digest.hex()
+
+
+def _iter_capture_dirs(root: Path) -> Iterator[tuple[str, bool]]:
+    """Every folder four levels under captures/, and whether its path has prov's form."""
+    base = root / "captures"
+    for year in _listdir(base):
+        if year == ".partial":
+            continue
+        for month in _listdir(base / year):
+            for day in _listdir(base / year / month):
+                dated = all(DATE_PART.match(p) for p in (year, month, day))
+                for name in _listdir(base / year / month / day):
+                    yield f"captures/{year}/{month}/{day}/{name}", dated and is_capture_id(name)
+
+
+def _listdir(path: Path) -> list[str]:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return []
+    if not stat.S_ISDIR(st.st_mode):
+        return []
+    return sorted(os.listdir(path))
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def _read_bounded(path: Path, limit: int) -> bytes:
+    if not _is_regular(path):
+        raise NotATargetError(f"{path.name}: not a regular file")
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise NotATargetError(f"{path.name}: larger than {limit} bytes")
+    return data
+
+
+def _public_key(value: object, what: str) -> PublicKey:
+    from provenance.statements import StatementError
+
+    try:
+        raw = base64.b64decode(str(value), validate=True)
+    except binascii.Error:
+        raise StatementError(f"{what}: publicKey is not base64") from None
+    if len(raw) != 32:
+        raise StatementError(f"{what}: publicKey is not a 32-byte Ed25519 key")
+    return PublicKey(raw)
+
+
+def verify_case(root: Path, anchors: Anchors, *, strict: bool = False) -> Report:
+    return CaseVerifier(root, anchors, strict=strict).run()
