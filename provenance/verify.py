@@ -362,11 +362,13 @@ class CaseVerifier:
 
     def _record_findings(self, rel: str, check: RecordCheck) -> bool:
         where = f"{rel} @{check.head.offset} {check.head.record_id}"
+        uri = check.head.get("WARC-Target-URI")
+        about = f" ({check.head.warc_type} for {uri})" if uri else f" ({check.head.warc_type})"
         ok = True
         for label, result in (("block", check.block), ("payload", check.payload)):
             if result.status == "fail":
                 self.report.add("fail", f"record.{label}Digest", where,
-                                f"{label} digest does not match the record",
+                                f"{label} digest does not match the record{about}",
                                 expected=result.declared, found=result.computed or result.form)
                 ok = False
         if check.block.status in ("absent", "unusable"):

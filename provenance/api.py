@@ -1,0 +1,339 @@
+"""prov's Python API: what every command does, for the CLI and for programs alike.
+
+Functions here take paths, keys and options, return results, and raise ``ProvError``
+subclasses; they never print and never exit.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from archive.crawl import CaptureOptions, validate_url
+from archive.errors import ConfigError, NotATargetError, UsageError
+from archive.reader import WarcReader
+from provenance import capture as capture_mod
+from provenance import home, timefmt
+from provenance.case import Case, CaseInfo, fsync_dir, write_durable
+from provenance.checkpoint import Checkpoint
+from provenance.custody import (
+    CustodyLog,
+    NewEntry,
+    checkpoint_path,
+    checkpoint_sizes,
+    file_subject,
+    iter_lines,
+)
+from provenance.keys import (
+    KeyFileError,
+    PublicKey,
+    SigningKey,
+    env_passphrase,
+    key_path,
+    write_private_file,
+)
+from provenance.report import Report
+from provenance.signing import parse_envelope
+from provenance.statements import Entry, Subject
+from provenance.trust import Anchors, trust_user_key
+from provenance.verify import verify_case
+
+Prompt = Callable[[], bytes | None]
+DEFAULT_KEY = "default"
+
+
+# -- keys -----------------------------------------------------------------------------------
+
+
+def generate_key(name: str, passphrase: bytes | None) -> PublicKey:
+    """Make ``$PROV_HOME/keys/NAME.key`` (0600) and ``.pub``, and trust it for this user."""
+    path = key_path(name)
+    if path.exists():
+        raise ConfigError(f"a key named {name!r} already exists at {path}")
+    home.ensure_private_dir(path.parent)
+    key = SigningKey.generate(name)
+    write_private_file(path, key.private_pem(passphrase))
+    path.with_suffix(".pub").write_bytes(key.public.pem())
+    trust_user_key(key.public)
+    return key.public
+
+
+def list_keys() -> list[tuple[str, str]]:
+    folder = home.keys_dir()
+    if not folder.is_dir():
+        return []
+    out = []
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".pub"):
+            out.append((name[:-4], PublicKey.load(folder / name).key_id))
+    return out
+
+
+def export_key(name: str) -> bytes:
+    pub = key_path(name).with_suffix(".pub")
+    if not pub.exists():
+        raise ConfigError(f"no key named {name!r}", hint="run `prov keys generate`")
+    return PublicKey.load(pub).pem()
+
+
+def trust_key_file(path: Path) -> str:
+    key = PublicKey.load(path)
+    trust_user_key(key)
+    return key.key_id
+
+
+def load_key(name: str, prompt: Prompt | None = None) -> SigningKey:
+    """The signing key NAME; its passphrase from the environment, else from ``prompt``."""
+    path = key_path(name)
+    if not path.exists():
+        raise ConfigError(f"no key named {name!r} in {path.parent}",
+                          hint="run `prov keys generate` (or pass --key NAME)")
+    from provenance.keys import read_small
+
+    def passphrase() -> bytes | None:
+        secret = env_passphrase()
+        if secret is None and prompt is not None:
+            secret = prompt()
+        return secret
+
+    return SigningKey.from_pem(read_small(path), name, passphrase)
+
+
+# -- cases ----------------------------------------------------------------------------------
+
+
+def init_case(path: Path, title: str, key: SigningKey, now: datetime) -> Case:
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise UsageError(f"{path}: exists and is not an empty folder")
+    case_id = str(uuid.uuid4())
+    info = CaseInfo(case_id, f"prov-case/{case_id}", title, timefmt.format_time(now))
+    path.mkdir(parents=True, exist_ok=True)
+    for sub in ("keys", "certs", "captures", "custody/checkpoints", "state"):
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    raw = info.to_bytes()
+    write_durable(path / "case.json", raw)
+    _cache_public_key(path, key.public)
+    write_durable(path / "custody" / "log.jsonl", b"")
+    case = Case(path, info, raw)
+    details = {
+        "caseId": case_id,
+        "origin": info.origin,
+        "title": title,
+        "publicKey": base64.b64encode(key.public.raw).decode(),
+        "keyName": key.name,
+    }
+    with case.lock():
+        CustodyLog(case).append(
+            [NewEntry("init", (file_subject(case, path / "case.json"),), details)],
+            key, now)
+    return case
+
+
+def _cache_public_key(root: Path, key: PublicKey) -> None:
+    target = root / "keys" / f"{key.key_id.split(':', 1)[1]}.pub"
+    if not target.exists():
+        target.write_bytes(key.pem())
+
+
+def add_case_key(case: Case, public_path: Path, key: SigningKey, note: str | None,
+                 now: datetime) -> str:
+    new = PublicKey.load(public_path)
+    _cache_public_key(case.root, new)
+    details: dict[str, Any] = {"keyId": new.key_id,
+                               "publicKey": base64.b64encode(new.raw).decode()}
+    if note:
+        details["note"] = note
+    with case.lock():
+        CustodyLog(case).append([NewEntry("key-trusted", (), details)], key, now)
+    return new.key_id
+
+
+def open_case(explicit: str | None) -> Case:
+    from provenance.case import find_case
+
+    return Case.open(find_case(explicit))
+
+
+# -- capture --------------------------------------------------------------------------------
+
+
+def snapshot(case: Case, urls: Sequence[str], key: SigningKey, options: CaptureOptions,
+             note: str | None = None) -> capture_mod.CaptureResult:
+    if not urls:
+        raise UsageError("give at least one URL")
+    for url in urls:
+        try:
+            validate_url(url)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return capture_mod.snapshot(case, urls, key, options, note=note)
+
+
+@dataclass(frozen=True)
+class CaptureSummary:
+    capture_id: str
+    capture_dir: str
+    logged_at: str
+    urls: int
+    failed: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"captureId": self.capture_id, "captureDir": self.capture_dir,
+                "loggedAt": self.logged_at, "urls": self.urls, "failed": self.failed}
+
+
+def read_entries(case: Case) -> list[Entry]:
+    """The log's entries, parsed without verification (for display; verify judges)."""
+    entries = []
+    for number, line in enumerate(iter_lines(case.log_path)):
+        envelope = parse_envelope(line, what=f"entry {number}")
+        entries.append(Entry.parse(envelope.payload, what=f"entry {number}"))
+    return entries
+
+
+def list_captures(case: Case) -> list[CaptureSummary]:
+    return [
+        CaptureSummary(str(e.details.get("captureId")), str(e.details.get("captureDir")),
+                       e.time, int(e.details.get("urls", 0)), int(e.details.get("failed", 0)))
+        for e in read_entries(case) if e.action == "capture"
+    ]
+
+
+def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
+    matches = [c for c in list_captures(case) if c.capture_id.startswith(capture_id)]
+    if len(matches) != 1:
+        raise UsageError(f"{len(matches)} captures match {capture_id!r}")
+    summary = matches[0]
+    folder = case.root / summary.capture_dir
+    envelope = parse_envelope((folder / capture_mod.SEAL_NAME).read_bytes(), what="seal")
+    seal = json.loads(envelope.payload)
+    records = []
+    for subject in seal["subject"]:
+        with open(folder / subject["name"], "rb") as fh:
+            reader = WarcReader(fh)
+            for head in reader:
+                row = {"file": subject["name"], "offset": head.offset, "type": head.warc_type,
+                       "uri": head.get("WARC-Target-URI")}
+                if head.warc_type == "response":
+                    first = next(reader.iter_block(256), b"")
+                    row["status"] = first.split(b"\r\n", 1)[0].decode("latin-1")
+                records.append(row)
+    return {**summary.as_json(), "seal": seal, "records": records}
+
+
+# -- verify and log -------------------------------------------------------------------------
+
+
+def verify(target: Path, trust_files: Sequence[Path] = (), trust_ids: Sequence[str] = (),
+           strict: bool = False) -> Report:
+    if not target.exists():
+        raise NotATargetError(f"{target}: no such file or folder")
+    anchors = Anchors.collect(trust_files, trust_ids)
+    return verify_case(target, anchors, strict=strict)
+
+
+def latest_checkpoint(case: Case) -> bytes:
+    sizes = checkpoint_sizes(case)
+    if not sizes:
+        raise NotATargetError(f"{case.root}: the case has no checkpoint")
+    return checkpoint_path(case, sizes[-1]).read_bytes()
+
+
+def repair(case: Case, key: SigningKey, now: Callable[[], datetime]) -> list[str]:
+    """Complete what an interrupted command left: torn log tail, unlogged or unmoved captures,
+    a missing checkpoint. Returns what was done, one line each."""
+    done: list[str] = []
+    with case.lock():
+        done += _quarantine_torn_tail(case, key, now())
+        done += _finish_partials(case, now())
+        done += _log_unlogged(case, key, now())
+        log = CustodyLog(case)
+        hashes = log.leaf_hashes()
+        if hashes and (not checkpoint_sizes(case) or checkpoint_sizes(case)[-1] < len(hashes)):
+            log.write_checkpoint(hashes, key)
+            done.append(f"wrote the checkpoint for {len(hashes)} entries")
+    return done
+
+
+def _quarantine_torn_tail(case: Case, key: SigningKey, at: datetime) -> list[str]:
+    data_size = case.log_path.stat().st_size
+    with open(case.log_path, "rb") as fh:
+        data = fh.read()
+    cut = data.rfind(b"\n") + 1
+    if cut == data_size:
+        return []
+    tail = data[cut:]
+    quarantine = case.state_dir / "quarantine"
+    quarantine.mkdir(parents=True, exist_ok=True)
+    name = f"log-tail-{timefmt.format_time(at).replace(':', '')}.bin"
+    write_durable(quarantine / name, tail)
+    with open(case.log_path, "r+b") as fh:
+        fh.truncate(cut)
+        os.fsync(fh.fileno())
+    import hashlib
+
+    CustodyLog(case).append([NewEntry("repair", (), {
+        "quarantined": f"state/quarantine/{name}", "bytes": len(tail),
+        "sha256": hashlib.sha256(tail).hexdigest(), "reason": "torn last line"})], key, at)
+    return [f"quarantined a torn log tail of {len(tail)} bytes to state/quarantine/{name}"]
+
+
+def _finish_partials(case: Case, at: datetime) -> list[str]:
+    done: list[str] = []
+    if not case.partial_dir.is_dir():
+        return done
+    for name in sorted(os.listdir(case.partial_dir)):
+        folder = case.partial_dir / name
+        if (folder / capture_mod.SEAL_NAME).is_file():
+            seal = json.loads(parse_envelope((folder / capture_mod.SEAL_NAME).read_bytes(),
+                                             what="seal").payload)
+            final = case.root / seal["predicate"]["captureDir"]
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(folder, final)
+            fsync_dir(final.parent)
+            done.append(f"moved sealed capture {name} into place")
+        else:
+            abandoned = case.state_dir / "abandoned"
+            abandoned.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(folder), abandoned / name)
+            done.append(f"moved unsealed capture {name} to state/abandoned/ (never evidence)")
+    del at
+    return done
+
+
+def _log_unlogged(case: Case, key: SigningKey, at: datetime) -> list[str]:
+    logged = {str(e.details.get("captureDir")) for e in read_entries(case)
+              if e.action == "capture"}
+    entries, done = [], []
+    for seal_path in sorted(case.captures_dir.glob("*/*/*/*/" + capture_mod.SEAL_NAME)):
+        rel = case.relative(seal_path.parent)
+        if rel in logged:
+            continue
+        seal = json.loads(parse_envelope(seal_path.read_bytes(), what=rel).payload)
+        subject: Subject = file_subject(case, seal_path)
+        entries.append(NewEntry("capture", (subject,), {
+            "captureId": seal["predicate"]["captureId"], "captureDir": rel,
+            "urls": 0, "failed": 0, "repaired": True}))
+        done.append(f"logged sealed capture {rel}")
+    if entries:
+        CustodyLog(case).append(entries, key, at)
+    return done
+
+
+def checkpoint_line(case: Case) -> Checkpoint:
+    from provenance.checkpoint import read_unverified
+
+    return read_unverified(latest_checkpoint(case), what="checkpoint")
+
+
+def require_key_exists(name: str) -> None:
+    if not key_path(name).exists():
+        raise KeyFileError(f"no key named {name!r}", hint="run `prov keys generate`")

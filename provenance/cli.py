@@ -1,0 +1,313 @@
+"""The ``prov`` command line: parse options, call ``provenance.api``, render, exit.
+
+Exit codes (README, "Exit codes"): 0 ok, 1 unexpected crash, 2 usage, 3 integrity failure,
+4 not a case or package, 5 capture failed, 6 configuration, 7 the case is locked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from archive.crawl import CaptureOptions
+from archive.errors import ExitCode, ProvError
+from archive.recorder import FetchLimits
+from provenance import __version__, api, timefmt
+from provenance.keys import SigningKey, key_path
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _err(message: str) -> None:
+    click.echo(f"prov: {message}", err=True)
+
+
+def _prompt(confirm: bool = False) -> Callable[[], bytes | None]:
+    def ask() -> bytes | None:
+        if not sys.stdin.isatty():
+            return None
+        value = click.prompt("Key passphrase", hide_input=True,
+                             confirmation_prompt=confirm, default="", show_default=False)
+        return str(value).encode() or None
+
+    return ask
+
+
+def key_option(func: F) -> F:
+    return click.option("--key", "key_name", default=api.DEFAULT_KEY, show_default=True,
+                        metavar="NAME", help="Signing key in $PROV_HOME/keys.")(func)
+
+
+def case_option(func: F) -> F:
+    return click.option("--case", "case_path", metavar="PATH",
+                        help="Case folder (default: $PROV_CASE, or the case around the "
+                             "current directory).")(func)
+
+
+def _signing_key(name: str) -> SigningKey:
+    return api.load_key(name, _prompt())
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="prov")
+def cli() -> None:
+    """Preserve web sources as evidence: capture, seal, log custody, verify."""
+
+
+# -- keys -----------------------------------------------------------------------------------
+
+
+@cli.group()
+def keys() -> None:
+    """Signing keys ($PROV_HOME/keys) and the keys you trust ($PROV_HOME/trusted)."""
+
+
+@keys.command("generate")
+@click.option("--name", default=api.DEFAULT_KEY, show_default=True)
+@click.option("--unsafe-no-passphrase", is_flag=True,
+              help="Store the private key unencrypted: anyone who can read the file can sign "
+                   "as you. For throwaway keys only.")
+def keys_generate(name: str, unsafe_no_passphrase: bool) -> None:
+    """Make an Ed25519 signing key and trust it for this user."""
+    from provenance.keys import env_passphrase
+
+    passphrase = None
+    if not unsafe_no_passphrase:
+        passphrase = env_passphrase() or _prompt(confirm=True)()
+        if not passphrase:
+            raise click.UsageError("no passphrase: set PROV_KEY_PASSPHRASE_FILE or "
+                                   "PROV_KEY_PASSPHRASE, type one, or pass --unsafe-no-passphrase")
+    key = api.generate_key(name, passphrase)
+    click.echo(key.key_id)
+    _err(f"key {name!r} written to {key_path(name)}" +
+         (" (UNENCRYPTED)" if unsafe_no_passphrase else ""))
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Your signing keys, with full key ids."""
+    for name, key_id in api.list_keys():
+        click.echo(f"{name}\t{key_id}")
+
+
+@keys.command("export")
+@click.option("--name", default=api.DEFAULT_KEY, show_default=True)
+def keys_export(name: str) -> None:
+    """Print a public key (PEM) to stdout."""
+    click.echo(api.export_key(name).decode(), nl=False)
+
+
+@keys.command("trust")
+@click.argument("public_key", type=click.Path(dir_okay=False, path_type=Path))
+def keys_trust(public_key: Path) -> None:
+    """Trust a public key for verification ($PROV_HOME/trusted)."""
+    click.echo(api.trust_key_file(public_key))
+
+
+@keys.command("add")
+@click.argument("public_key", type=click.Path(dir_okay=False, path_type=Path))
+@case_option
+@key_option
+@click.option("--note", help="Why this key is trusted.")
+def keys_add(public_key: Path, case_path: str | None, key_name: str, note: str | None) -> None:
+    """Trust another key in a case (a key-trusted entry signed by a trusted key)."""
+    case = api.open_case(case_path)
+    click.echo(api.add_case_key(case, public_key, _signing_key(key_name), note,
+                                timefmt.utc_now()))
+
+
+# -- cases and captures ----------------------------------------------------------------------
+
+
+@cli.command("init")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--title", default="", help="A title for the case.")
+@key_option
+def init(path: Path, title: str, key_name: str) -> None:
+    """Create a case folder whose founding key is --key."""
+    case = api.init_case(path, title, _signing_key(key_name), timefmt.utc_now())
+    click.echo(case.info.id)
+    _err(f"case {case.info.origin} created at {path}")
+
+
+@cli.command("snapshot")
+@click.argument("urls", nargs=-1, required=True)
+@case_option
+@key_option
+@click.option("--note", help="A note sealed with the capture.")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds per request.")
+@click.option("--max-body", default=1 << 30, show_default=True, help="Bytes per response.")
+@click.option("--max-redirects", default=10, show_default=True)
+@click.option("--concurrency", default=8, show_default=True)
+@click.option("--ca-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Trust these CA certificates instead of the default store.")
+@click.option("--insecure-skip-tls-verify", is_flag=True,
+              help="Accept any TLS certificate (recorded in every metadata record).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: str | None,
+             timeout: float, max_body: int, max_redirects: int, concurrency: int,
+             ca_file: Path | None, insecure_skip_tls_verify: bool, as_json: bool) -> None:
+    """Capture URLs into one sealed, logged capture."""
+    case = api.open_case(case_path)
+    key = _signing_key(key_name)
+    options = CaptureOptions(
+        limits=FetchLimits(timeout=timeout, max_body=max_body, user_agent=f"prov/{__version__}"),
+        max_redirects=max_redirects, concurrency=concurrency, ca_file=ca_file,
+        insecure_skip_tls_verify=insecure_skip_tls_verify)
+    result = api.snapshot(case, list(urls), key, options, note)
+    if as_json:
+        _print_json({"captureId": result.capture_id, "captureDir": result.capture_dir,
+                     "urls": [o.as_json() for o in result.outcomes]})
+    else:
+        for outcome in result.outcomes:
+            row = outcome.as_json()
+            status = row["status"] if outcome.ok else "FAILED"
+            detail = row["error"] or f"{row['bytes']} bytes, {row['records']} records"
+            click.echo(f"{status}\t{outcome.seed}\t{detail}")
+        click.echo(f"capture {result.capture_id} sealed in {result.capture_dir}")
+    if result.failed:
+        raise SystemExit(ExitCode.CAPTURE_FAILED)
+
+
+@cli.group()
+def captures() -> None:
+    """What a case holds."""
+
+
+@captures.command("list")
+@case_option
+@click.option("--json", "as_json", is_flag=True)
+def captures_list(case_path: str | None, as_json: bool) -> None:
+    rows = api.list_captures(api.open_case(case_path))
+    if as_json:
+        _print_json([r.as_json() for r in rows])
+        return
+    for r in rows:
+        click.echo(f"{r.capture_id}\t{r.logged_at}\t{r.urls} urls\t{r.failed} failed")
+
+
+@captures.command("show")
+@click.argument("capture_id")
+@case_option
+@click.option("--json", "as_json", is_flag=True)
+def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None:
+    shown = api.show_capture(api.open_case(case_path), capture_id)
+    if as_json:
+        _print_json(shown)
+        return
+    pred = shown["seal"]["predicate"]
+    click.echo(f"capture   {shown['captureId']}\nfolder    {shown['captureDir']}\n"
+               f"started   {pred['startedAt']}\nended     {pred['endedAt']}\n"
+               f"operator  {pred['operator']}\nrecords   {pred['recordsRoot']}")
+    for subject in shown["seal"]["subject"]:
+        click.echo(f"file      {subject['name']}  sha256:{subject['digest']['sha256']}")
+    for row in shown["records"]:
+        if row["type"] == "response":
+            click.echo(f"  {row['status']}\t{row['uri']}")
+
+
+# -- verify and the log ----------------------------------------------------------------------
+
+
+@cli.command("verify")
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--trust", "trust_files", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Trust this public key.")
+@click.option("--trust-id", "trust_ids", multiple=True, metavar="ID",
+              help="Trust the key with this id (ed25519:<64 hex>).")
+@click.option("--strict", is_flag=True, help="Warnings fail too.")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="List passing checks too.")
+def verify(target: Path, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...],
+           strict: bool, as_json: bool, verbose: bool) -> None:
+    """Verify a case: signatures, digests, seals, custody log, checkpoints."""
+    report = api.verify(target, trust_files, trust_ids, strict)
+    if as_json:
+        _print_json(report.as_json())
+    else:
+        click.echo(report.render_table(verbose=verbose))
+    raise SystemExit(report.exit_code)
+
+
+@cli.group()
+def log() -> None:
+    """The custody log."""
+
+
+@log.command("show")
+@case_option
+@click.option("--json", "as_json", is_flag=True)
+def log_show(case_path: str | None, as_json: bool) -> None:
+    entries = api.read_entries(api.open_case(case_path))
+    if as_json:
+        _print_json([json.loads(e.payload()) for e in entries])
+        return
+    for e in entries:
+        subjects = " ".join(s.name for s in e.subjects)
+        click.echo(f"{e.seq:>6} {e.time} {e.action:18} {e.actor[:24]}… {subjects}")
+
+
+@log.command("checkpoint")
+@case_option
+def log_checkpoint(case_path: str | None) -> None:
+    """Print the latest signed checkpoint (keep it: verify --since proves against it)."""
+    click.echo(api.latest_checkpoint(api.open_case(case_path)).decode(), nl=False)
+
+
+@log.command("repair")
+@case_option
+@key_option
+def log_repair(case_path: str | None, key_name: str) -> None:
+    """Complete what an interrupted command left (never deletes evidence)."""
+    case = api.open_case(case_path)
+    done = api.repair(case, _signing_key(key_name), timefmt.utc_now)
+    for line in done or ["nothing to repair"]:
+        click.echo(line)
+
+
+@cli.command("demo")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def demo(directory: Path | None) -> None:
+    """Offline demonstration: serve the demo site, snapshot, seal, verify, tamper, verify."""
+    from provenance import demo as demo_mod
+
+    raise SystemExit(demo_mod.run(directory, click.echo))
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        _err("aborted")
+        sys.exit(ExitCode.USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.USAGE)
+    except ProvError as exc:
+        _err(f"error: {exc}")
+        if exc.hint:
+            _err(f"hint: {exc.hint}")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # a crash must never look like "tampering found"
+        _err(f"internal error ({type(exc).__name__}): {exc}")
+        if os.environ.get("PROV_DEBUG"):
+            traceback.print_exc()
+        else:
+            _err("this is a bug in prov; set PROV_DEBUG=1 for a traceback")
+        sys.exit(ExitCode.CRASH)
