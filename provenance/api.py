@@ -233,11 +233,22 @@ def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
 
 
 def verify(target: Path, trust_files: Sequence[Path] = (), trust_ids: Sequence[str] = (),
-           strict: bool = False) -> Report:
+           strict: bool = False, since: Sequence[Path] = (), remember: bool = True) -> Report:
     if not target.exists():
         raise NotATargetError(f"{target}: no such file or folder")
     anchors = Anchors.collect(trust_files, trust_ids)
-    return verify_case(target, anchors, strict=strict)
+    given = [(str(p), load_checkpoint_file(p)) for p in since]
+    return verify_case(target, anchors, strict=strict, since=given, remember=remember)
+
+
+def load_checkpoint_file(path: Path) -> Checkpoint:
+    from provenance.checkpoint import MAX_NOTE, read_unverified
+    from provenance.keys import read_small
+
+    try:
+        return read_unverified(read_small(path, MAX_NOTE), what=str(path))
+    except KeyFileError as exc:
+        raise UsageError(str(exc).replace("not a key file", "not a checkpoint")) from None
 
 
 def latest_checkpoint(case: Case) -> bytes:
@@ -326,6 +337,44 @@ def _log_unlogged(case: Case, key: SigningKey, at: datetime) -> list[str]:
     if entries:
         CustodyLog(case).append(entries, key, at)
     return done
+
+
+def prove_entry(case: Case, index: int, since: Path | None) -> dict[str, Any]:
+    from provenance.proofs import build_inclusion
+
+    lines = list(iter_lines(case.log_path))
+    held = load_checkpoint_file(since) if since else None
+    return build_inclusion(lines, index, latest_checkpoint(case), held)
+
+
+def verify_proof(proof_path: Path, checkpoint_path_: Path | None,
+                 trust_files: Sequence[Path]) -> list[str]:
+    from provenance.keys import read_small
+    from provenance.proofs import MAX_PROOF_FILE, verify_inclusion_doc
+
+    try:
+        raw = read_small(proof_path, MAX_PROOF_FILE)
+    except KeyFileError as exc:
+        raise NotATargetError(str(exc)) from None
+    keys = [PublicKey.load(p) for p in trust_files]
+    held = load_checkpoint_file(checkpoint_path_) if checkpoint_path_ else None
+    return list(verify_inclusion_doc(raw, keys=keys, held=held).messages)
+
+
+def publish_checkpoint(command: str, note: bytes) -> None:
+    """Hand a signed checkpoint to ``command`` on stdin; ConfigError if it fails."""
+    import subprocess
+
+    try:
+        done = subprocess.run(command, shell=True, input=note, capture_output=True,  # noqa: S602
+                              timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ConfigError(f"--publish command failed: {exc}") from None
+    if done.returncode != 0:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        raise ConfigError(f"--publish command exited {done.returncode}: {tail[0]}",
+                          hint="the evidence is committed; publish the checkpoint again with "
+                               "`prov log checkpoint | CMD`")
 
 
 def checkpoint_line(case: Case) -> Checkpoint:

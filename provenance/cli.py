@@ -51,6 +51,24 @@ def case_option(func: F) -> F:
                              "current directory).")(func)
 
 
+def publish_options(func: F) -> F:
+    func = click.option("--print-checkpoint", is_flag=True,
+                        help="Print the new checkpoint in one line: origin, size, root.")(func)
+    return click.option("--publish", metavar="CMD",
+                        help="Run CMD (through the shell) with the new signed checkpoint on "
+                             "stdin, to mail, post or store it elsewhere.")(func)
+
+
+def _after_change(case: Any, print_checkpoint: bool, publish: str | None) -> None:
+    if not (print_checkpoint or publish):
+        return
+    note = api.latest_checkpoint(case)
+    if print_checkpoint:
+        click.echo(api.checkpoint_line(case).one_line())
+    if publish:
+        api.publish_checkpoint(publish, note)
+
+
 def _signing_key(name: str) -> SigningKey:
     return api.load_key(name, _prompt())
 
@@ -120,11 +138,14 @@ def keys_trust(public_key: Path) -> None:
 @case_option
 @key_option
 @click.option("--note", help="Why this key is trusted.")
-def keys_add(public_key: Path, case_path: str | None, key_name: str, note: str | None) -> None:
+@publish_options
+def keys_add(public_key: Path, case_path: str | None, key_name: str, note: str | None,
+             print_checkpoint: bool, publish: str | None) -> None:
     """Trust another key in a case (a key-trusted entry signed by a trusted key)."""
     case = api.open_case(case_path)
     click.echo(api.add_case_key(case, public_key, _signing_key(key_name), note,
                                 timefmt.utc_now()))
+    _after_change(case, print_checkpoint, publish)
 
 
 # -- cases and captures ----------------------------------------------------------------------
@@ -134,11 +155,14 @@ def keys_add(public_key: Path, case_path: str | None, key_name: str, note: str |
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--title", default="", help="A title for the case.")
 @key_option
-def init(path: Path, title: str, key_name: str) -> None:
+@publish_options
+def init(path: Path, title: str, key_name: str, print_checkpoint: bool,
+         publish: str | None) -> None:
     """Create a case folder whose founding key is --key."""
     case = api.init_case(path, title, _signing_key(key_name), timefmt.utc_now())
     click.echo(case.info.id)
     _err(f"case {case.info.origin} created at {path}")
+    _after_change(case, print_checkpoint, publish)
 
 
 @cli.command("snapshot")
@@ -155,9 +179,11 @@ def init(path: Path, title: str, key_name: str) -> None:
 @click.option("--insecure-skip-tls-verify", is_flag=True,
               help="Accept any TLS certificate (recorded in every metadata record).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@publish_options
 def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: str | None,
              timeout: float, max_body: int, max_redirects: int, concurrency: int,
-             ca_file: Path | None, insecure_skip_tls_verify: bool, as_json: bool) -> None:
+             ca_file: Path | None, insecure_skip_tls_verify: bool, as_json: bool,
+             print_checkpoint: bool, publish: str | None) -> None:
     """Capture URLs into one sealed, logged capture."""
     case = api.open_case(case_path)
     key = _signing_key(key_name)
@@ -176,6 +202,7 @@ def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: 
             detail = row["error"] or f"{row['bytes']} bytes, {row['records']} records"
             click.echo(f"{status}\t{outcome.seed}\t{detail}")
         click.echo(f"capture {result.capture_id} sealed in {result.capture_dir}")
+    _after_change(case, print_checkpoint, publish)
     if result.failed:
         raise SystemExit(ExitCode.CAPTURE_FAILED)
 
@@ -227,12 +254,17 @@ def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None
 @click.option("--trust-id", "trust_ids", multiple=True, metavar="ID",
               help="Trust the key with this id (ed25519:<64 hex>).")
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
+@click.option("--since", "since", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Prove the log consistent with this checkpoint (from `prov log checkpoint`).")
+@click.option("--no-remember", is_flag=True,
+              help="Do not store the verified checkpoint in $PROV_HOME/seen.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing checks too.")
 def verify(target: Path, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...],
-           strict: bool, as_json: bool, verbose: bool) -> None:
-    """Verify a case: signatures, digests, seals, custody log, checkpoints."""
-    report = api.verify(target, trust_files, trust_ids, strict)
+           strict: bool, since: tuple[Path, ...], no_remember: bool, as_json: bool,
+           verbose: bool) -> None:
+    """Verify a case: signatures, digests, seals, custody log, checkpoints, history."""
+    report = api.verify(target, trust_files, trust_ids, strict, since, not no_remember)
     if as_json:
         _print_json(report.as_json())
     else:
@@ -268,11 +300,40 @@ def log_checkpoint(case_path: str | None) -> None:
 @log.command("repair")
 @case_option
 @key_option
-def log_repair(case_path: str | None, key_name: str) -> None:
+@publish_options
+def log_repair(case_path: str | None, key_name: str, print_checkpoint: bool,
+               publish: str | None) -> None:
     """Complete what an interrupted command left (never deletes evidence)."""
     case = api.open_case(case_path)
     done = api.repair(case, _signing_key(key_name), timefmt.utc_now)
     for line in done or ["nothing to repair"]:
+        click.echo(line)
+    _after_change(case, print_checkpoint, publish)
+
+
+@log.command("prove")
+@click.option("--entry", "index", type=int, required=True, help="Entry number (0-based).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--since", type=click.Path(dir_okay=False, path_type=Path),
+              help="Add a consistency proof from this earlier checkpoint.")
+@case_option
+def log_prove(index: int, output: Path, since: Path | None, case_path: str | None) -> None:
+    """Write an inclusion proof of one entry against the latest checkpoint."""
+    doc = api.prove_entry(api.open_case(case_path), index, since)
+    output.write_text(json.dumps(doc, indent=2) + "\n")
+    _err(f"proof of entry {index} in the log of size {doc['treeSize']} written to {output}")
+
+
+@log.command("verify-proof")
+@click.argument("proof", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
+              help="A checkpoint you hold (e.g. from `prov log checkpoint`) to check against.")
+@click.option("--trust", "trust_files", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Public key that must have signed the proof's checkpoint.")
+def log_verify_proof(proof: Path, checkpoint: Path | None, trust_files: tuple[Path, ...]) -> None:
+    """Check an inclusion proof offline, without the case."""
+    for line in api.verify_proof(proof, checkpoint, trust_files):
         click.echo(line)
 
 

@@ -14,14 +14,14 @@ import binascii
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from archive.errors import NotATargetError, ProvError
 from archive.recordcheck import RecordCheck, iter_checks
 from provenance import checkpoint as cp
-from provenance import merkle
+from provenance import home, merkle, seen
 from provenance.case import Case, is_case_dir
 from provenance.custody import CHECKPOINT_RE, MAX_LINE, checkpoint_path
 from provenance.digests import sha256_file
@@ -63,9 +63,13 @@ class LogState:
 
 
 class CaseVerifier:
-    def __init__(self, root: Path, anchors: Anchors, *, strict: bool = False) -> None:
+    def __init__(self, root: Path, anchors: Anchors, *, strict: bool = False,
+                 since: Sequence[tuple[str, cp.Checkpoint]] = (), remember: bool = True) -> None:
         self.root = root
         self.anchors = anchors
+        self.since = list(since)
+        self.remember = remember
+        self.verified_checkpoints: list[tuple[int, Path]] = []
         self.report = Report(str(root), "case", strict=strict)
         self.case: Case
         self.log = LogState()
@@ -80,6 +84,7 @@ class CaseVerifier:
         self._replay()
         self._check_anchor()
         self._check_checkpoints()
+        self._check_history()
         for logged in self.log.entries:
             self._check_entry_subjects(logged)
         self._scan_captures()
@@ -258,6 +263,50 @@ class CaseVerifier:
                 expected="sha256:" + expected.hex(), found="sha256:" + checkpoint.root.hex())
         else:
             add("pass", "checkpoint", rel, f"signed checkpoint matches the first {size} entries")
+            self.verified_checkpoints.append((size, path))
+
+    # -- history: what this auditor saw before -------------------------------------------
+
+    def _check_history(self) -> None:
+        origin = self.case.info.origin
+        try:
+            known = [(str(p), c) for p, c in seen.load_seen(origin)]
+        except (ValueError, ProvError) as exc:
+            self.report.add("warn", "history.seen", str(home.seen_dir()), f"unreadable: {exc}")
+            known = []
+        if not known and not self.since:
+            self.report.add("warn", "history.unanchored", "custody/log.jsonl",
+                            "no earlier checkpoint of this log is known to this verifier: "
+                            "truncation or rollback cannot be detected (keep the output of "
+                            "`prov log checkpoint` and pass it with --since)")
+        for label, checkpoint in [*known, *self.since]:
+            self._check_consistent(label, checkpoint)
+        log_failed = any(f.status == "fail" and f.check.startswith(("log.", "checkpoint",
+                         "history.")) for f in self.report.findings)
+        if self.remember and self.verified_checkpoints and not log_failed:
+            size, path = max(self.verified_checkpoints)
+            stored = seen.remember(origin, size, path.read_bytes())
+            self.report.add("info", "history.remembered", "custody/log.jsonl",
+                            f"checkpoint of size {size} remembered in {stored.parent}")
+
+    def _check_consistent(self, label: str, checkpoint: cp.Checkpoint) -> None:
+        size, have = checkpoint.size, len(self.log.lines)
+        add = self.report.add
+        if checkpoint.origin != self.case.info.origin:
+            add("fail", "history.origin", label, "checkpoint of another log",
+                expected=self.case.info.origin, found=checkpoint.origin)
+        elif size > have:
+            add("fail", "history.rollback", label,
+                f"the log was rolled back or truncated: a checkpoint seen earlier covers {size} "
+                f"entries, the log now has {have}", expected=f">= {size}", found=str(have))
+        elif merkle.root_of(self.log.hashes[:size]) != checkpoint.root:
+            add("fail", "history.fork", label,
+                f"the first {size} entries differ from those seen earlier: the log was "
+                "rewritten, reordered or forked", expected="sha256:" + checkpoint.root.hex(),
+                found="sha256:" + merkle.root_of(self.log.hashes[:size]).hex())
+        else:
+            add("pass", "history.consistent", label,
+                f"log is consistent with the checkpoint of size {size} seen earlier")
 
     # -- captures --------------------------------------------------------------------------
 
@@ -476,5 +525,6 @@ def _public_key(value: object, what: str) -> PublicKey:
     return PublicKey(raw)
 
 
-def verify_case(root: Path, anchors: Anchors, *, strict: bool = False) -> Report:
-    return CaseVerifier(root, anchors, strict=strict).run()
+def verify_case(root: Path, anchors: Anchors, *, strict: bool = False,
+                since: Sequence[tuple[str, cp.Checkpoint]] = (), remember: bool = True) -> Report:
+    return CaseVerifier(root, anchors, strict=strict, since=since, remember=remember).run()
