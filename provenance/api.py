@@ -267,10 +267,14 @@ def repair(case: Case, key: SigningKey, now: Callable[[], datetime]) -> list[str
         done += _finish_partials(case, now())
         done += _log_unlogged(case, key, now())
         log = CustodyLog(case)
-        hashes = log.leaf_hashes()
-        if hashes and (not checkpoint_sizes(case) or checkpoint_sizes(case)[-1] < len(hashes)):
-            log.write_checkpoint(hashes, key)
-            done.append(f"wrote the checkpoint for {len(hashes)} entries")
+        tree = log.tree()
+        try:
+            size = len(tree)
+            if size and (not checkpoint_sizes(case) or checkpoint_sizes(case)[-1] < size):
+                log.write_checkpoint(size, tree.root(), key)
+                done.append(f"wrote the checkpoint for {size} entries")
+        finally:
+            tree.close()
     return done
 
 
@@ -342,9 +346,16 @@ def _log_unlogged(case: Case, key: SigningKey, at: datetime) -> list[str]:
 def prove_entry(case: Case, index: int, since: Path | None) -> dict[str, Any]:
     from provenance.proofs import build_inclusion
 
-    lines = list(iter_lines(case.log_path))
-    held = load_checkpoint_file(since) if since else None
-    return build_inclusion(lines, index, latest_checkpoint(case), held)
+    log = CustodyLog(case)
+    tree = log.tree()
+    try:
+        held = load_checkpoint_file(since) if since else None
+        if not 0 <= index < len(tree):
+            raise UsageError(f"entry {index} does not exist (the log has {len(tree)})")
+        line = log.read_entry_line(tree, index)
+        return build_inclusion(tree, index, line, latest_checkpoint(case), held)
+    finally:
+        tree.close()
 
 
 def verify_proof(proof_path: Path, checkpoint_path_: Path | None,

@@ -25,6 +25,7 @@ from provenance.digests import sha256_file
 from provenance.keys import SigningKey
 from provenance.signing import sign_envelope
 from provenance.statements import CUSTODY_PAYLOAD, Entry, Prev, Subject
+from provenance.treestore import TreeStore
 
 MAX_LINE = 1 << 20
 CHECKPOINT_RE = re.compile(r"^(\d{20})\.checkpoint$")
@@ -100,43 +101,52 @@ class CustodyLog:
     def __init__(self, case: Case) -> None:
         self.case = case
 
-    def leaf_hashes(self) -> list[bytes]:
-        return [merkle.leaf_hash(line) for line in iter_lines(self.case.log_path)]
+    def tree(self) -> TreeStore:
+        """The log's tree (derived cache in ``state/tree``, rebuilt if out of step)."""
+        return TreeStore.for_log(self.case.state_dir / "tree", self.case.log_path)
 
-    def latest_prev(self, hashes: Sequence[bytes]) -> Prev:
-        sizes = [s for s in checkpoint_sizes(self.case) if s <= len(hashes)]
+    def latest_prev(self, tree: merkle.Leaves) -> Prev:
+        sizes = [s for s in checkpoint_sizes(self.case) if s <= len(tree)]
         if not sizes:
             return Prev(0, merkle.EMPTY_ROOT)
         size = sizes[-1]
         tokens = tuple(file_subject(self.case, p) for p in token_paths(self.case, size))
-        return Prev(size, merkle.root_of(hashes[:size]), tokens)
+        return Prev(size, tree.range_root(0, size), tokens)
 
     def append(
         self, entries: Sequence[NewEntry], key: SigningKey, now: datetime
     ) -> cp.Checkpoint:
         """Append ``entries`` (caller holds the case lock) and write the new checkpoint."""
-        hashes = self.leaf_hashes()
-        prev = self.latest_prev(hashes)
-        lines = []
-        for offset, new in enumerate(entries):
-            entry = Entry(
-                seq=len(hashes) + offset,
-                time=timefmt.format_time(now),
-                actor=key.key_id,
-                action=new.action,
-                subjects=new.subjects,
-                prev=prev,
-                details=dict(new.details or {}),
-            )
-            lines.append(sign_envelope(CUSTODY_PAYLOAD, entry.payload(), key))
-        self._write_lines(lines)
-        failpoints.reach("after-log-lines")
-        hashes.extend(merkle.leaf_hash(line) for line in lines)
-        return self.write_checkpoint(hashes, key)
+        tree = self.tree()
+        try:
+            prev = self.latest_prev(tree)
+            lines = []
+            for offset, new in enumerate(entries):
+                entry = Entry(
+                    seq=len(tree) + offset,
+                    time=timefmt.format_time(now),
+                    actor=key.key_id,
+                    action=new.action,
+                    subjects=new.subjects,
+                    prev=prev,
+                    details=dict(new.details or {}),
+                )
+                lines.append(sign_envelope(CUSTODY_PAYLOAD, entry.payload(), key))
+            start = self._write_lines(lines)
+            failpoints.reach("after-log-lines")
+            for line in lines:
+                tree.append(merkle.leaf_hash(line), start)
+                start += len(line) + 1
+            tree.save_meta(start)
+            return self.write_checkpoint(len(tree), tree.root(), key)
+        finally:
+            tree.close()
 
-    def _write_lines(self, lines: Sequence[bytes]) -> None:
+    def _write_lines(self, lines: Sequence[bytes]) -> int:
+        """Append lines durably; return the log's byte length before them."""
         fd = os.open(self.case.log_path, os.O_WRONLY | os.O_APPEND)
         try:
+            before = os.fstat(fd).st_size
             data = b"".join(line + b"\n" for line in lines)
             view = memoryview(data)
             while view:
@@ -145,9 +155,10 @@ class CustodyLog:
             os.fsync(fd)
         finally:
             os.close(fd)
+        return before
 
-    def write_checkpoint(self, hashes: Sequence[bytes], key: SigningKey) -> cp.Checkpoint:
-        checkpoint = cp.Checkpoint(self.case.info.origin, len(hashes), merkle.root_of(hashes))
+    def write_checkpoint(self, size: int, root: bytes, key: SigningKey) -> cp.Checkpoint:
+        checkpoint = cp.Checkpoint(self.case.info.origin, size, root)
         path = checkpoint_path(self.case, checkpoint.size)
         if path.exists():
             return checkpoint
@@ -156,3 +167,11 @@ class CustodyLog:
         os.replace(tmp, path)
         fsync_dir(path.parent)
         return checkpoint
+
+    def read_entry_line(self, tree: TreeStore, index: int) -> bytes:
+        with open(self.case.log_path, "rb") as fh:
+            fh.seek(tree.offset(index))
+            line = fh.readline(MAX_LINE + 2)
+        if not line.endswith(b"\n"):
+            raise LogFormatError(f"log.jsonl: entry {index} is not a complete line")
+        return line[:-1]

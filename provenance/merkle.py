@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from archive.errors import IntegrityError
 
@@ -109,21 +110,51 @@ def _hex_hash(item: object) -> bytes:
         raise ProofError(f"tree state: not hex: {item!r}") from None
 
 
-def _range_root(leaf_hashes: Sequence[bytes], start: int, end: int) -> bytes:
-    builder = TreeBuilder()
-    for index in range(start, end):
-        builder.append(leaf_hashes[index])
-    return builder.root()
+class Leaves(Protocol):
+    """What proof generation needs: the tree size and MTH over any range of leaves.
+
+    A plain sequence of leaf hashes serves (O(n) per range); ``provenance.treestore``
+    answers from stored levels in O(log n) reads for large logs.
+    """
+
+    def __len__(self) -> int: ...
+
+    def range_root(self, start: int, end: int) -> bytes: ...
+
+
+class _ListLeaves:
+    def __init__(self, hashes: Sequence[bytes]) -> None:
+        self._hashes = hashes
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def range_root(self, start: int, end: int) -> bytes:
+        builder = TreeBuilder()
+        for index in range(start, end):
+            builder.append(self._hashes[index])
+        return builder.root()
+
+
+def _leaves(leaf_hashes: Sequence[bytes] | Leaves) -> Leaves:
+    if isinstance(leaf_hashes, Sequence):
+        return _ListLeaves(leaf_hashes)
+    return leaf_hashes
+
+
+def _range_root(leaves: Leaves, start: int, end: int) -> bytes:
+    return leaves.range_root(start, end)
 
 
 def root_of(leaf_hashes: Sequence[bytes]) -> bytes:
     """MTH (RFC 9162 2.1.1) over already-hashed leaves; ``EMPTY_ROOT`` for none."""
-    return _range_root(leaf_hashes, 0, len(leaf_hashes))
+    return _ListLeaves(leaf_hashes).range_root(0, len(leaf_hashes))
 
 
-def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+def inclusion_proof(index: int, leaf_hashes: Sequence[bytes] | Leaves) -> list[bytes]:
     """PATH(index, D_n) of RFC 9162 2.1.3.1, where ``n = len(leaf_hashes)``."""
-    size = len(leaf_hashes)
+    leaves = _leaves(leaf_hashes)
+    size = len(leaves)
     if not 0 <= index < size:
         raise ValueError(f"leaf index {index} is outside a tree of size {size}")
     siblings: list[bytes] = []
@@ -131,20 +162,21 @@ def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
     while end - start > 1:
         mid = start + _split(end - start)
         if index < mid:
-            siblings.append(_range_root(leaf_hashes, mid, end))
+            siblings.append(_range_root(leaves, mid, end))
             end = mid
         else:
-            siblings.append(_range_root(leaf_hashes, start, mid))
+            siblings.append(_range_root(leaves, start, mid))
             start = mid
     return siblings[::-1]
 
 
-def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes] | Leaves) -> list[bytes]:
     """PROOF(old_size, D_n) of RFC 9162 2.1.4.1 (SUBPROOF), where ``n = len(leaf_hashes)``.
 
     Empty when ``old_size`` is 0 or ``n``: those need no proof.
     """
-    size = len(leaf_hashes)
+    leaves = _leaves(leaf_hashes)
+    size = len(leaves)
     if not 0 <= old_size <= size:
         raise ValueError(f"old size {old_size} is outside 0..{size}")
     if old_size in (0, size):
@@ -154,12 +186,12 @@ def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes
     while m != end - start:
         k = _split(end - start)
         if m <= k:
-            siblings.append(_range_root(leaf_hashes, start + k, end))
+            siblings.append(_range_root(leaves, start + k, end))
             end = start + k
         else:
-            siblings.append(_range_root(leaf_hashes, start, start + k))
+            siblings.append(_range_root(leaves, start, start + k))
             start, m, whole = start + k, m - k, False
-    head = [] if whole else [_range_root(leaf_hashes, start, end)]
+    head = [] if whole else [_range_root(leaves, start, end)]
     return head + siblings[::-1]
 
 

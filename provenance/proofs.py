@@ -23,19 +23,23 @@ SCHEMA = "prov/inclusion-proof/v1"
 MAX_PROOF_FILE = 4 << 20
 
 
-def build_inclusion(lines: Sequence[bytes], index: int, checkpoint_note: bytes,
+def build_inclusion(tree: merkle.Leaves, index: int, line: bytes, checkpoint_note: bytes,
                     since: Checkpoint | None = None) -> dict[str, Any]:
+    """The proof document for entry ``index`` (its ``line``) in ``tree``, against the
+    checkpoint ``checkpoint_note`` (which must cover it)."""
     checkpoint = read_unverified(checkpoint_note, what="checkpoint")
     size = checkpoint.size
     if not 0 <= index < size:
         raise UsageError(f"entry {index} is not covered by the checkpoint of size {size}")
-    hashes = [merkle.leaf_hash(x) for x in lines[:size]]
+    if merkle.leaf_hash(line) != tree.range_root(index, index + 1):
+        raise IntegrityError(f"entry {index} differs from the tree cache; run `prov verify`")
+    hashes = _Prefix(tree, size)
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "origin": checkpoint.origin,
         "index": index,
         "treeSize": size,
-        "entry": base64.b64encode(lines[index]).decode(),
+        "entry": base64.b64encode(line).decode(),
         "inclusion": [h.hex() for h in merkle.inclusion_proof(index, hashes)],
         "checkpoint": checkpoint_note.decode(),
     }
@@ -47,6 +51,19 @@ def build_inclusion(lines: Sequence[bytes], index: int, checkpoint_note: bytes,
             "proof": [h.hex() for h in merkle.consistency_proof(since.size, hashes)],
         }
     return doc
+
+
+class _Prefix:
+    """The first ``size`` leaves of a tree (a checkpoint's view of a longer log)."""
+
+    def __init__(self, tree: merkle.Leaves, size: int) -> None:
+        self._tree, self._size = tree, size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def range_root(self, start: int, end: int) -> bytes:
+        return self._tree.range_root(start, end)
 
 
 @dataclass(frozen=True)
