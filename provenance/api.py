@@ -24,6 +24,7 @@ from provenance import capture as capture_mod
 from provenance import home, timefmt
 from provenance.case import Case, CaseInfo, fsync_dir, write_durable
 from provenance.checkpoint import Checkpoint
+from provenance.custodians import CustodyChain, chain_of_custody
 from provenance.custody import (
     CustodyLog,
     NewEntry,
@@ -44,7 +45,7 @@ from provenance.report import Report
 from provenance.signing import parse_envelope
 from provenance.statements import Entry, Subject
 from provenance.trust import Anchors, trust_user_key
-from provenance.verify import verify_case
+from provenance.verify import CaseVerifier
 
 Prompt = Callable[[], bytes | None]
 DEFAULT_KEY = "default"
@@ -233,12 +234,39 @@ def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
 
 
 def verify(target: Path, trust_files: Sequence[Path] = (), trust_ids: Sequence[str] = (),
-           strict: bool = False, since: Sequence[Path] = (), remember: bool = True) -> Report:
+           strict: bool = False, since: Sequence[Path] = (), remember: bool = True,
+           record: tuple[SigningKey, str | None] | None = None,
+           now: Callable[[], datetime] = timefmt.utc_now) -> Report:
+    """Verify ``target``. With ``record`` = (key, cosigner name), a passing verify writes
+    that key's C2SP cosignature beside the latest checkpoint it verified."""
     if not target.exists():
         raise NotATargetError(f"{target}: no such file or folder")
     anchors = Anchors.collect(trust_files, trust_ids)
     given = [(str(p), load_checkpoint_file(p)) for p in since]
-    return verify_case(target, anchors, strict=strict, since=given, remember=remember)
+    verifier = CaseVerifier(target, anchors, strict=strict, since=given, remember=remember)
+    report = verifier.run()
+    if record is not None:
+        _record_cosignature(verifier, report, record[0], record[1], now())
+    return report
+
+
+def _record_cosignature(verifier: CaseVerifier, report: Report, key: SigningKey,
+                        name: str | None, at: datetime) -> None:
+    from provenance.checkpoint import cosign
+
+    if not report.ok or verifier.latest_verified is None:
+        report.add("info", "cosignature.record", "custody/checkpoints",
+                   "no cosignature written: the verification did not pass")
+        return
+    size, path = verifier.latest_verified
+    cosigner = name or f"prov-auditor/{key.key_id.split(':', 1)[1][:16]}"
+    note = cosign(path.read_bytes(), cosigner, key, int(at.timestamp()), what=path.name)
+    target = path.with_name(f"{size:020d}.{key.key_id.split(':', 1)[1][:16]}.cosignature")
+    tmp = target.with_suffix(".tmp")
+    tmp.write_bytes(note)
+    os.replace(tmp, target)
+    report.add("info", "cosignature.record", verifier.case.relative(target),
+               f"cosignature by {cosigner} ({key.key_id}) written")
 
 
 def load_checkpoint_file(path: Path) -> Checkpoint:
@@ -386,6 +414,47 @@ def publish_checkpoint(command: str, note: bytes) -> None:
         raise ConfigError(f"--publish command exited {done.returncode}: {tail[0]}",
                           hint="the evidence is committed; publish the checkpoint again with "
                                "`prov log checkpoint | CMD`")
+
+
+# -- custodians ------------------------------------------------------------------------------
+
+
+def transfer_custody(case: Case, recipient: Path, note: str | None, key: SigningKey,
+                     now: datetime) -> str:
+    new = PublicKey.load(recipient)
+    _cache_public_key(case.root, new)
+    details: dict[str, Any] = {"to": new.key_id,
+                               "publicKey": base64.b64encode(new.raw).decode()}
+    if note:
+        details["note"] = note
+    with case.lock():
+        CustodyLog(case).append([NewEntry("transfer", (), details)], key, now)
+    return new.key_id
+
+
+def accept_custody(case: Case, note: str | None, key: SigningKey, now: datetime) -> int:
+    pending = custody_chain(case).pending
+    if pending is None or pending["to"] != key.key_id:
+        raise UsageError(f"no pending transfer of custody to {key.key_id}")
+    details: dict[str, Any] = {"transfer": pending["seq"], "name": key.name}
+    if note:
+        details["note"] = note
+    with case.lock():
+        CustodyLog(case).append([NewEntry("accepted", (), details)], key, now)
+    return int(pending["seq"])
+
+
+def dispose(case: Case, disposition: str, note: str | None, key: SigningKey,
+            now: datetime) -> None:
+    details: dict[str, Any] = {"disposition": disposition}
+    if note:
+        details["note"] = note
+    with case.lock():
+        CustodyLog(case).append([NewEntry("disposition", (), details)], key, now)
+
+
+def custody_chain(case: Case) -> CustodyChain:
+    return chain_of_custody(read_entries(case))
 
 
 def checkpoint_line(case: Case) -> Checkpoint:

@@ -99,6 +99,45 @@ def verify_note(data: bytes, name: str, keys: Iterable[PublicKey], *, what: str)
     raise SignatureError(f"{what}: no signature under {name!r} by a trusted key")
 
 
+COSIGNATURE_TYPE = b"\x04"
+
+
+def cosigner_hint(name: str, key: PublicKey) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n" + COSIGNATURE_TYPE + key.raw).digest()[:4]
+
+
+def cosignature_message(text: bytes, timestamp: int) -> bytes:
+    """c2sp.org/tlog-cosignature: ``cosignature/v1``, ``time <t>``, then the note text."""
+    return b"cosignature/v1\ntime %d\n" % timestamp + text
+
+
+def cosign(note: bytes, name: str, key: SigningKey, timestamp: int, *, what: str) -> bytes:
+    """``note`` with an Ed25519 tlog-cosignature line by ``key`` under ``name`` appended."""
+    text, _ = split_note(note, what=what)
+    signature = key.sign(cosignature_message(text, timestamp))
+    blob = cosigner_hint(name, key.public) + timestamp.to_bytes(8, "big") + signature
+    return note + f"\u2014 {name} {base64.b64encode(blob).decode()}\n".encode()
+
+
+def verify_cosignatures(note: bytes, keys: Iterable[PublicKey], *, what: str) -> tuple[
+    bytes, list[tuple[str, PublicKey | None, int]]
+]:
+    """(note text, [(cosigner name, key or None if unknown, timestamp)]) for each line whose
+    blob has a cosignature's shape; a known key's bad signature raises."""
+    text, signatures = split_note(note, what=what)
+    known = list(keys)
+    found: list[tuple[str, PublicKey | None, int]] = []
+    for name, blob in signatures:
+        if len(blob) != 4 + 8 + 64:
+            continue
+        timestamp = int.from_bytes(blob[4:12], "big")
+        match = next((k for k in known if cosigner_hint(name, k) == blob[:4]), None)
+        if match is not None:
+            match.verify(blob[12:], cosignature_message(text, timestamp), what=what)
+        found.append((name, match, timestamp))
+    return text, found
+
+
 def parse_checkpoint(text: bytes, *, what: str) -> Checkpoint:
     lines = text.decode("utf-8").split("\n")
     if len(lines) < 4 or lines[-1] != "":

@@ -258,13 +258,21 @@ def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None
               help="Prove the log consistent with this checkpoint (from `prov log checkpoint`).")
 @click.option("--no-remember", is_flag=True,
               help="Do not store the verified checkpoint in $PROV_HOME/seen.")
+@click.option("--record", is_flag=True,
+              help="After a passing verify, write your C2SP cosignature (with --key) beside "
+                   "the checkpoint you verified. It adds nothing to the case's trust.")
+@click.option("--key", "key_name", default=api.DEFAULT_KEY, show_default=True, metavar="NAME",
+              help="Your key, for --record.")
+@click.option("--cosigner-name", metavar="NAME", help="Name in the cosignature line.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing checks too.")
 def verify(target: Path, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...],
-           strict: bool, since: tuple[Path, ...], no_remember: bool, as_json: bool,
-           verbose: bool) -> None:
+           strict: bool, since: tuple[Path, ...], no_remember: bool, record: bool,
+           key_name: str, cosigner_name: str | None, as_json: bool, verbose: bool) -> None:
     """Verify a case: signatures, digests, seals, custody log, checkpoints, history."""
-    report = api.verify(target, trust_files, trust_ids, strict, since, not no_remember)
+    recording = (_signing_key(key_name), cosigner_name) if record else None
+    report = api.verify(target, trust_files, trust_ids, strict, since, not no_remember,
+                        recording)
     if as_json:
         _print_json(report.as_json())
     else:
@@ -335,6 +343,79 @@ def log_verify_proof(proof: Path, checkpoint: Path | None, trust_files: tuple[Pa
     """Check an inclusion proof offline, without the case."""
     for line in api.verify_proof(proof, checkpoint, trust_files):
         click.echo(line)
+
+
+@cli.group()
+def custody() -> None:
+    """Custodians: transfer, acceptance, disposition, and the chain of custody."""
+
+
+@custody.command("transfer")
+@click.option("--to", "recipient", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Recipient's public key.")
+@click.option("--note", help="Why, to whom, under what order.")
+@case_option
+@key_option
+@publish_options
+def custody_transfer(recipient: Path, note: str | None, case_path: str | None, key_name: str,
+                     print_checkpoint: bool, publish: str | None) -> None:
+    """Hand custody to another key (completed by its `prov custody accept`)."""
+    case = api.open_case(case_path)
+    click.echo(api.transfer_custody(case, recipient, note, _signing_key(key_name),
+                                    timefmt.utc_now()))
+    _after_change(case, print_checkpoint, publish)
+
+
+@custody.command("accept")
+@click.option("--note")
+@case_option
+@key_option
+@publish_options
+def custody_accept(note: str | None, case_path: str | None, key_name: str,
+                   print_checkpoint: bool, publish: str | None) -> None:
+    """Accept custody transferred to your key."""
+    case = api.open_case(case_path)
+    seq = api.accept_custody(case, note, _signing_key(key_name), timefmt.utc_now())
+    _err(f"accepted the transfer of entry {seq}")
+    _after_change(case, print_checkpoint, publish)
+
+
+@custody.command("dispose")
+@click.option("--as", "disposition", required=True,
+              type=click.Choice(["returned", "archived", "released", "destroyed", "other"]))
+@click.option("--note")
+@case_option
+@key_option
+@publish_options
+def custody_dispose(disposition: str, note: str | None, case_path: str | None, key_name: str,
+                    print_checkpoint: bool, publish: str | None) -> None:
+    """Record how custody of the evidence ended."""
+    case = api.open_case(case_path)
+    api.dispose(case, disposition, note, _signing_key(key_name), timefmt.utc_now())
+    _after_change(case, print_checkpoint, publish)
+
+
+@custody.command("report")
+@case_option
+@click.option("--json", "as_json", is_flag=True)
+def custody_report(case_path: str | None, as_json: bool) -> None:
+    """The chain of custodians: periods of control, actions, gaps."""
+    chain = api.custody_chain(api.open_case(case_path))
+    if as_json:
+        _print_json(chain.as_json())
+        return
+    for p in chain.periods:
+        actions = ", ".join(f"{k} x{v}" for k, v in sorted(p.actions.items()))
+        click.echo(f"{p.start} .. {p.end or 'now'}  {p.custodian}  ({p.name or '?'})\n"
+                   f"    {actions or 'no actions'}" +
+                   (f"\n    ended by {p.ended_by}" if p.ended_by else ""))
+    for gap in chain.gaps:
+        click.echo(f"GAP {gap['from']} .. {gap['until']}: {gap['reason']}")
+    for other in chain.others:
+        click.echo(f"NOTE entry {other['seq']} ({other['action']}) by {other['actor']}, "
+                   "not the custodian")
+    if chain.pending:
+        click.echo(f"PENDING transfer (entry {chain.pending['seq']}) to {chain.pending['to']}")
 
 
 @cli.command("demo")

@@ -37,6 +37,10 @@ ACTIONS = frozenset(
         "timestamp-pending",
         "repair",
         "note",
+        "transfer",
+        "accepted",
+        "disposition",
+        "export",
     }
 )
 

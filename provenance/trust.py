@@ -22,14 +22,16 @@ class Anchors:
 
     ids: frozenset[str] = field(default_factory=frozenset)
     explicit: bool = False
+    keys: tuple[PublicKey, ...] = ()  # those whose public key the verifier holds
 
     @classmethod
     def collect(cls, trust_files: Sequence[Path], trust_ids: Sequence[str]) -> Anchors:
-        ids = {PublicKey.load(p).key_id for p in trust_files}
-        ids |= {parse_key_id(i) for i in trust_ids}
+        given = [PublicKey.load(p) for p in trust_files]
+        ids = {k.key_id for k in given} | {parse_key_id(i) for i in trust_ids}
         explicit = bool(ids)
-        ids |= {k.key_id for k in load_user_trusted()}
-        return cls(frozenset(ids), explicit)
+        user = load_user_trusted()
+        ids |= {k.key_id for k in user}
+        return cls(frozenset(ids), explicit, tuple(given + user))
 
 
 def load_user_trusted() -> list[PublicKey]:

@@ -42,6 +42,7 @@ SEAL_NAME = "seal.dsse.json"
 WARC_NAME = re.compile(r"^data-\d{5}\.warc\.gz$")
 TOKEN_NAME = re.compile(r"^seal\.[0-9a-f]{16}\.tsr$")
 CKPT_TOKEN = re.compile(r"^\d{20}\.[0-9a-f]{16}\.tsr$")
+COSIGNATURE = re.compile(r"^(\d{20})\.[0-9a-f]{16}\.cosignature$")
 DATE_PART = re.compile(r"^\d{2,4}$")
 
 
@@ -70,10 +71,12 @@ class CaseVerifier:
         self.since = list(since)
         self.remember = remember
         self.verified_checkpoints: list[tuple[int, Path]] = []
+        self.latest_verified: tuple[int, Path] | None = None
         self.report = Report(str(root), "case", strict=strict)
         self.case: Case
         self.log = LogState()
         self.logged_dirs: set[str] = set()
+        self.pending_transfer: tuple[int, str] | None = None
 
     def run(self) -> Report:
         if not is_case_dir(self.root) or (self.root / "case.json").is_symlink():
@@ -200,7 +203,17 @@ class CaseVerifier:
     def _apply_trust(self, entry: Entry, trusted: dict[str, PublicKey], what: str) -> dict[
         str, PublicKey
     ]:
-        if entry.action == "key-trusted":
+        if entry.action == "accepted":
+            pending = self.pending_transfer
+            if pending is None or pending[1] != entry.actor:
+                self.report.add("fail", "custody.accepted", what,
+                                "accepted entry without a transfer to its signer",
+                                expected=pending[1] if pending else "a pending transfer",
+                                found=entry.actor)
+            self.pending_transfer = None
+        if entry.action == "transfer":
+            self.pending_transfer = (entry.seq, str(entry.details.get("to")))
+        if entry.action in ("key-trusted", "transfer"):
             try:
                 key = _public_key(entry.details.get("publicKey"), what)
             except ProvError as exc:
@@ -235,8 +248,11 @@ class CaseVerifier:
         for name in _listdir(folder):
             rel = f"custody/checkpoints/{name}"
             match = CHECKPOINT_RE.match(name)
+            cosig = COSIGNATURE.match(name)
             if match:
                 self._check_checkpoint(folder / name, int(match.group(1)), rel)
+            elif cosig:
+                self._check_cosignature(folder / name, int(cosig.group(1)), rel)
             elif not CKPT_TOKEN.match(name):
                 self.report.add("fail", "checkpoint.unexpected", rel,
                                 "file that prov never writes in custody/checkpoints")
@@ -265,6 +281,27 @@ class CaseVerifier:
             add("pass", "checkpoint", rel, f"signed checkpoint matches the first {size} entries")
             self.verified_checkpoints.append((size, path))
 
+    def _check_cosignature(self, path: Path, size: int, rel: str) -> None:
+        add = self.report.add
+        original = checkpoint_path(self.case, size)
+        try:
+            text, found = cp.verify_cosignatures(_read_bounded(path, cp.MAX_NOTE),
+                                                 self.anchors.keys, what=rel)
+            expected_text, _ = cp.split_note(_read_bounded(original, cp.MAX_NOTE), what=rel)
+        except ProvError as exc:
+            add("fail", "cosignature", rel, str(exc))
+            return
+        if text != expected_text:
+            add("fail", "cosignature", rel, "cosigns a checkpoint that differs from the case's")
+            return
+        for name, key, timestamp in found:
+            if key is None:
+                add("info", "cosignature", rel, f"cosigned by {name} (key unknown to this "
+                    "verifier, not checked)")
+            else:
+                add("pass", "cosignature", rel, f"cosigned by {name} ({key.key_id}) at "
+                    f"unix time {timestamp}")
+
     # -- history: what this auditor saw before -------------------------------------------
 
     def _check_history(self) -> None:
@@ -283,6 +320,8 @@ class CaseVerifier:
             self._check_consistent(label, checkpoint)
         log_failed = any(f.status == "fail" and f.check.startswith(("log.", "checkpoint",
                          "history.")) for f in self.report.findings)
+        if self.verified_checkpoints and not log_failed:
+            self.latest_verified = max(self.verified_checkpoints)
         if self.remember and self.verified_checkpoints and not log_failed:
             size, path = max(self.verified_checkpoints)
             stored = seen.remember(origin, size, path.read_bytes())
