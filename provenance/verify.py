@@ -53,14 +53,52 @@ class LoggedEntry:
     trusted: dict[str, PublicKey]  # keys trusted when this entry was appended
 
 
+class HashArray:
+    """Leaf hashes packed in one bytearray: 32 bytes per entry, no per-object overhead."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+
+    def append(self, digest: bytes) -> None:
+        self._data += digest
+
+    def __len__(self) -> int:
+        return len(self._data) // 32
+
+    def __getitem__(self, index: int) -> bytes:
+        return bytes(self._data[index * 32 : index * 32 + 32])
+
+    def prefix(self, size: int) -> list[bytes]:
+        return [self[i] for i in range(size)]
+
+
 @dataclass
 class LogState:
-    lines: list[bytes] = field(default_factory=list)
-    hashes: list[bytes] = field(default_factory=list)
+    hashes: HashArray = field(default_factory=HashArray)
     entries: list[LoggedEntry] = field(default_factory=list)
-    trusted_after: list[dict[str, PublicKey]] = field(default_factory=list)
+    # the trusted key set after each entry, stored once per change: (first index, keys)
+    trust_versions: list[tuple[int, dict[str, PublicKey]]] = field(default_factory=list)
+    roots: dict[int, bytes] = field(default_factory=dict)  # MTH at checkpoint sizes
     founding: PublicKey | None = None
     checkpoint_size: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.hashes)
+
+    def trusted_after(self, index: int) -> dict[str, PublicKey]:
+        """Keys trusted once entries 0..index have been replayed."""
+        keys: dict[str, PublicKey] = {}
+        for start, version in self.trust_versions:
+            if start > index:
+                break
+            keys = version
+        return keys
+
+    def root_at(self, size: int) -> bytes:
+        if size not in self.roots:
+            self.roots[size] = merkle.root_of(self.hashes.prefix(size))
+        return self.roots[size]
 
 
 class CaseVerifier:
@@ -77,6 +115,7 @@ class CaseVerifier:
         self.log = LogState()
         self.logged_dirs: set[str] = set()
         self.pending_transfer: tuple[int, str] | None = None
+        self.prev_max = 0
 
     def run(self) -> Report:
         if not is_case_dir(self.root) or (self.root / "case.json").is_symlink():
@@ -84,7 +123,6 @@ class CaseVerifier:
         self.case = Case.open(self.root)
         self._check_symlinks()
         self._read_log()
-        self._replay()
         self._check_anchor()
         self._check_checkpoints()
         self._check_history()
@@ -96,67 +134,71 @@ class CaseVerifier:
     # -- the log ---------------------------------------------------------------------------
 
     def _latest_checkpoint(self) -> int:
-        sizes = []
-        for name in _listdir(self.case.checkpoints_dir):
-            match = CHECKPOINT_RE.match(name)
-            if match:
-                sizes.append(int(match.group(1)))
-        return max(sizes, default=0)
+        return max(self._checkpoint_sizes(), default=0)
 
     def _read_log(self) -> None:
+        """Stream the log once: hash, replay trust and check every entry as it comes."""
         add = self.report.add
         self.log.checkpoint_size = latest = self._latest_checkpoint()
+        wanted = set(self._checkpoint_sizes())
+        tree = merkle.TreeBuilder()
         torn = False
         with open(self.case.log_path, "rb") as fh:
             while True:
+                if tree.size in wanted:
+                    self.log.roots[tree.size] = tree.root()
                 line = fh.readline(MAX_LINE + 2)
                 if not line:
                     break
                 if not line.endswith(b"\n"):
                     torn = True
                     break
-                self.log.lines.append(line[:-1])
-        self.log.hashes = [merkle.leaf_hash(x) for x in self.log.lines]
-        size = len(self.log.lines)
+                digest = merkle.leaf_hash(line[:-1])
+                self.log.hashes.append(digest)
+                tree.append(digest)
+                self._replay_one(tree.size - 1, line[:-1])
+        size = self.log.size
         if size < latest:
             add("fail", "log.length", "custody/log.jsonl",
                 f"log has {size} complete entries but a checkpoint covers {latest}: "
                 "entries were removed", expected=str(latest), found=str(size))
-        elif torn and len(self.log.lines) >= latest:
+        elif torn:
             add("warn", "log.tail", "custody/log.jsonl",
                 f"an incomplete line follows entry {size - 1} (a write in progress or "
                 "interrupted); `prov log repair` quarantines it")
-        elif torn:
-            add("fail", "log.tail", "custody/log.jsonl", "a torn line inside the checkpointed log")
         if size > latest:
             add("warn", "log.unchecked", "custody/log.jsonl",
                 f"{size - latest} entries after the latest checkpoint (size {latest}): a command "
                 "in progress or interrupted; `prov log repair` writes a checkpoint")
+        if size and not self.report.findings_for("log.entry"):
+            add("pass", "log.signatures", "custody/log.jsonl",
+                f"{size} entries signed by keys the log trusts")
 
-    def _replay(self) -> None:
-        trusted: dict[str, PublicKey] = {}
-        prev_sizes = 0
-        for index, line in enumerate(self.log.lines):
-            what = f"custody/log.jsonl entry {index}"
-            try:
-                envelope = parse_envelope(line, what=what)
-                if index == 0:
-                    trusted = self._founding(envelope, what)
-                signer = verify_envelope(envelope, payload_type=CUSTODY_PAYLOAD,
-                                         trusted=trusted, what=what)
-                entry = Entry.parse(envelope.payload, what=what)
-            except ProvError as exc:
-                self.report.add("fail", "log.entry", what, str(exc))
-                self.log.trusted_after.append(dict(trusted))
-                continue
-            self._check_entry_fields(index, entry, signer, prev_sizes, what)
-            prev_sizes = max(prev_sizes, entry.prev.size)
-            self.log.entries.append(LoggedEntry(index, entry, dict(trusted)))
-            trusted = self._apply_trust(entry, trusted, what)
-            self.log.trusted_after.append(dict(trusted))
-        if self.log.lines and not self.report.findings_for("log.entry"):
-            self.report.add("pass", "log.signatures", "custody/log.jsonl",
-                            f"{len(self.log.lines)} entries signed by keys the log trusts")
+    def _checkpoint_sizes(self) -> list[int]:
+        return [int(m.group(1)) for n in _listdir(self.case.checkpoints_dir)
+                if (m := CHECKPOINT_RE.match(n))]
+
+    def _replay_one(self, index: int, line: bytes) -> None:
+        what = f"custody/log.jsonl entry {index}"
+        trusted = self.log.trusted_after(index - 1) if index else {}
+        try:
+            envelope = parse_envelope(line, what=what)
+            if index == 0:
+                trusted = self._founding(envelope, what)
+            signer = verify_envelope(envelope, payload_type=CUSTODY_PAYLOAD,
+                                     trusted=trusted, what=what)
+            entry = Entry.parse(envelope.payload, what=what)
+        except ProvError as exc:
+            self.report.add("fail", "log.entry", what, str(exc))
+            if index == 0:
+                self.log.trust_versions.append((0, trusted))
+            return
+        self._check_entry_fields(index, entry, signer, self.prev_max, what)
+        self.prev_max = max(self.prev_max, entry.prev.size)
+        self.log.entries.append(LoggedEntry(index, entry, trusted))
+        updated = self._apply_trust(entry, trusted, what)
+        if index == 0 or updated is not trusted:
+            self.log.trust_versions.append((index, updated))
 
     def _founding(self, envelope: object, what: str) -> dict[str, PublicKey]:
         from provenance.signing import Envelope
@@ -186,7 +228,7 @@ class CaseVerifier:
             add("fail", "log.prev", what, "prev names a checkpoint size out of order",
                 expected=f"{prev_max}..{index}", found=str(prev.size))
             return
-        if merkle.root_of(self.log.hashes[: prev.size]) != prev.root:
+        if self.log.root_at(prev.size) != prev.root:
             add("fail", "log.prev", what, f"prev root does not match the log's first {prev.size}"
                 " entries (history rewritten)")
         if prev.size > 0 and prev.size != prev_max:
@@ -259,18 +301,18 @@ class CaseVerifier:
 
     def _check_checkpoint(self, path: Path, size: int, rel: str) -> None:
         add = self.report.add
-        if size > len(self.log.lines) or size == 0:
+        if size > self.log.size or size == 0:
             add("fail", "checkpoint.size", rel, "checkpoint covers entries the log lacks",
-                expected=f"<= {len(self.log.lines)}", found=str(size))
+                expected=f"<= {self.log.size}", found=str(size))
             return
-        keys = self.log.trusted_after[size - 1].values()
+        keys = self.log.trusted_after(size - 1).values()
         try:
             checkpoint, _ = cp.verify_checkpoint(
                 _read_bounded(path, cp.MAX_NOTE), self.case.info.origin, keys, what=rel)
         except ProvError as exc:
             add("fail", "checkpoint.signature", rel, str(exc))
             return
-        expected = merkle.root_of(self.log.hashes[:size])
+        expected = self.log.root_at(size)
         if checkpoint.size != size:
             add("fail", "checkpoint.size", rel, "size inside differs from the file name",
                 expected=str(size), found=str(checkpoint.size))
@@ -329,7 +371,7 @@ class CaseVerifier:
                             f"checkpoint of size {size} remembered in {stored.parent}")
 
     def _check_consistent(self, label: str, checkpoint: cp.Checkpoint) -> None:
-        size, have = checkpoint.size, len(self.log.lines)
+        size, have = checkpoint.size, self.log.size
         add = self.report.add
         if checkpoint.origin != self.case.info.origin:
             add("fail", "history.origin", label, "checkpoint of another log",
@@ -338,11 +380,11 @@ class CaseVerifier:
             add("fail", "history.rollback", label,
                 f"the log was rolled back or truncated: a checkpoint seen earlier covers {size} "
                 f"entries, the log now has {have}", expected=f">= {size}", found=str(have))
-        elif merkle.root_of(self.log.hashes[:size]) != checkpoint.root:
+        elif self.log.root_at(size) != checkpoint.root:
             add("fail", "history.fork", label,
                 f"the first {size} entries differ from those seen earlier: the log was "
                 "rewritten, reordered or forked", expected="sha256:" + checkpoint.root.hex(),
-                found="sha256:" + merkle.root_of(self.log.hashes[:size]).hex())
+                found="sha256:" + self.log.root_at(size).hex())
         else:
             add("pass", "history.consistent", label,
                 f"log is consistent with the checkpoint of size {size} seen earlier")
@@ -489,7 +531,7 @@ class CaseVerifier:
         if not _is_regular(self.root / folder / SEAL_NAME):
             self.report.add("fail", "capture.unsealed", folder, "capture folder without a seal")
             return
-        trusted = self.log.trusted_after[-1] if self.log.trusted_after else {}
+        trusted = self.log.trusted_after(self.log.size - 1)
         if self._check_sealed_folder(folder, trusted):
             self.report.add("warn", "capture.unlogged", folder,
                             "sealed by a trusted key but not in the custody log; "
