@@ -242,6 +242,12 @@ def verify(target: Path, trust_files: Sequence[Path] = (), trust_ids: Sequence[s
     if not target.exists():
         raise NotATargetError(f"{target}: no such file or folder")
     anchors = Anchors.collect(trust_files, trust_ids)
+    from provenance.disclosure import is_disclosure
+
+    if is_disclosure(target):
+        from provenance.disclosure_check import DisclosureVerifier
+
+        return DisclosureVerifier(target, anchors, strict=strict).run()
     given = [(str(p), load_checkpoint_file(p)) for p in since]
     verifier = CaseVerifier(target, anchors, strict=strict, since=given, remember=remember)
     report = verifier.run()
@@ -414,6 +420,27 @@ def publish_checkpoint(command: str, note: bytes) -> None:
         raise ConfigError(f"--publish command exited {done.returncode}: {tail[0]}",
                           hint="the evidence is committed; publish the checkpoint again with "
                                "`prov log checkpoint | CMD`")
+
+
+def disclose(case: Case, capture_id: str, out: Path, urls: Sequence[str],
+             with_requests: bool, key: SigningKey, now: datetime) -> dict[str, Any]:
+    """Write a selective-disclosure package and log an ``export`` entry for it."""
+    import hashlib
+
+    from provenance.disclosure import write_disclosure
+
+    matches = [c for c in list_captures(case) if c.capture_id.startswith(capture_id)]
+    if len(matches) != 1:
+        raise UsageError(f"{len(matches)} captures match {capture_id!r}")
+    manifest = write_disclosure(case, matches[0].capture_dir, out, urls, with_requests)
+    digest = hashlib.sha256((out / "disclosure.json").read_bytes()).hexdigest()
+    included = sum(1 for r in manifest["records"] if r["included"])
+    with case.lock():
+        CustodyLog(case).append([NewEntry("export", (), {
+            "kind": "disclosure", "captureId": manifest["captureId"], "records": included,
+            "withheld": len(manifest["records"]) - included,
+            "manifestSha256": digest, "destination": out.name})], key, now)
+    return manifest
 
 
 # -- custodians ------------------------------------------------------------------------------

@@ -345,6 +345,29 @@ def log_verify_proof(proof: Path, checkpoint: Path | None, trust_files: tuple[Pa
         click.echo(line)
 
 
+@cli.command("disclose")
+@click.option("--capture", "capture_id", required=True, help="Capture id (or a unique prefix).")
+@click.option("--url", "urls", multiple=True, help="Disclose only records of this URL.")
+@click.option("--without-requests", is_flag=True,
+              help="Leave request records out (they may hold cookies); proofs still show "
+                   "they exist.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@case_option
+@key_option
+@publish_options
+def disclose(capture_id: str, urls: tuple[str, ...], without_requests: bool, output: Path,
+             case_path: str | None, key_name: str, print_checkpoint: bool,
+             publish: str | None) -> None:
+    """Write a package with chosen records of one capture, verifiable on its own."""
+    case = api.open_case(case_path)
+    manifest = api.disclose(case, capture_id, output, urls, not without_requests,
+                            _signing_key(key_name), timefmt.utc_now())
+    shown = sum(1 for r in manifest["records"] if r["included"])
+    click.echo(f"{output}: {shown} records disclosed, "
+               f"{len(manifest['records']) - shown} withheld (proven by hash)")
+    _after_change(case, print_checkpoint, publish)
+
+
 @cli.group()
 def custody() -> None:
     """Custodians: transfer, acceptance, disposition, and the chain of custody."""

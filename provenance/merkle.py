@@ -122,6 +122,19 @@ class Leaves(Protocol):
     def range_root(self, start: int, end: int) -> bytes: ...
 
 
+class Prefix:
+    """The first ``size`` leaves of a larger tree (a checkpoint's view of a longer log)."""
+
+    def __init__(self, tree: Leaves, size: int) -> None:
+        self._tree, self._size = tree, size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def range_root(self, start: int, end: int) -> bytes:
+        return self._tree.range_root(start, end)
+
+
 class _ListLeaves:
     def __init__(self, hashes: Sequence[bytes]) -> None:
         self._hashes = hashes

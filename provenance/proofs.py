@@ -33,7 +33,7 @@ def build_inclusion(tree: merkle.Leaves, index: int, line: bytes, checkpoint_not
         raise UsageError(f"entry {index} is not covered by the checkpoint of size {size}")
     if merkle.leaf_hash(line) != tree.range_root(index, index + 1):
         raise IntegrityError(f"entry {index} differs from the tree cache; run `prov verify`")
-    hashes = _Prefix(tree, size)
+    hashes = merkle.Prefix(tree, size)
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "origin": checkpoint.origin,
@@ -51,19 +51,6 @@ def build_inclusion(tree: merkle.Leaves, index: int, line: bytes, checkpoint_not
             "proof": [h.hex() for h in merkle.consistency_proof(since.size, hashes)],
         }
     return doc
-
-
-class _Prefix:
-    """The first ``size`` leaves of a tree (a checkpoint's view of a longer log)."""
-
-    def __init__(self, tree: merkle.Leaves, size: int) -> None:
-        self._tree, self._size = tree, size
-
-    def __len__(self) -> int:
-        return self._size
-
-    def range_root(self, start: int, end: int) -> bytes:
-        return self._tree.range_root(start, end)
 
 
 @dataclass(frozen=True)

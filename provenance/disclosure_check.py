@@ -1,0 +1,204 @@
+"""Verifying a selective-disclosure package on its own (see ``provenance.disclosure``).
+
+Order: every log line against the checkpoint (inclusion proofs, RFC 9162 2.1.3.2); trust by
+replaying the included trust entries from ``init``, anchored outside; the checkpoint's
+signature; the seal against the capture entry's digest and a trusted key; every disclosed
+record against its digests and, by inclusion proof, the seal's records root; every withheld
+record's leaf hash by its proof. Everything is a finding; nothing stops at the first failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from archive.errors import ProvError
+from archive.recordcheck import iter_checks
+from provenance import checkpoint as cp
+from provenance import merkle
+from provenance.disclosure import load_manifest
+from provenance.keys import PublicKey
+from provenance.report import Report
+from provenance.signing import parse_envelope, verify_envelope
+from provenance.statements import CUSTODY_PAYLOAD, IN_TOTO_PAYLOAD, CaptureSeal, Entry
+from provenance.trust import Anchors
+
+MAX_SMALL = 16 << 20
+
+
+class DisclosureVerifier:
+    def __init__(self, root: Path, anchors: Anchors, *, strict: bool = False) -> None:
+        self.root = root
+        self.anchors = anchors
+        self.report = Report(str(root), "disclosure", strict=strict)
+        self.trusted: dict[str, PublicKey] = {}
+        self.entries: list[Entry] = []
+
+    def run(self) -> Report:
+        add = self.report.add
+        try:
+            manifest = load_manifest(self.root)
+            note = _read(self.root / "checkpoint")
+            checkpoint = cp.read_unverified(note, what="checkpoint")
+        except (ValueError, ProvError, OSError) as exc:
+            add("fail", "disclosure.manifest", "disclosure.json", f"unreadable: {exc}")
+            return self.report
+        if checkpoint.origin != manifest.get("origin"):
+            add("fail", "disclosure.origin", "checkpoint", "checkpoint of another log",
+                expected=str(manifest.get("origin")), found=checkpoint.origin)
+        self._check_entries(manifest, checkpoint)
+        self._check_checkpoint(note, checkpoint)
+        seal = self._check_seal(manifest)
+        if seal is not None:
+            self._check_records(manifest, seal)
+        return self.report
+
+    def _check_entries(self, manifest: dict[str, Any], checkpoint: cp.Checkpoint) -> None:
+        add = self.report.add
+        lines = _read(self.root / "log-entries.jsonl").split(b"\n")[:-1]
+        listed = manifest.get("entries", [])
+        if len(lines) != len(listed):
+            add("fail", "disclosure.entries", "log-entries.jsonl", "lines and proofs differ",
+                expected=str(len(listed)), found=str(len(lines)))
+            return
+        for line, item in zip(lines, listed, strict=True):
+            seq = int(item["seq"])
+            what = f"log-entries.jsonl entry {seq}"
+            try:
+                proof = [bytes.fromhex(h) for h in item["proof"]]
+                merkle.verify_inclusion(merkle.leaf_hash(line), seq, checkpoint.size, proof,
+                                        checkpoint.root)
+                envelope = parse_envelope(line, what=what)
+                if seq == 0:
+                    self._found(envelope.payload, what)
+                verify_envelope(envelope, payload_type=CUSTODY_PAYLOAD, trusted=self.trusted,
+                                what=what)
+                entry = Entry.parse(envelope.payload, what=what)
+            except (ProvError, ValueError) as exc:
+                add("fail", "disclosure.entry", what, str(exc))
+                continue
+            self._apply(entry)
+            self.entries.append(entry)
+            add("pass", "disclosure.entry", what, f"{entry.action} entry is in the log")
+
+    def _found(self, payload: bytes, what: str) -> None:
+        entry = Entry.parse(payload, what=what)
+        key = _key(entry.details.get("publicKey"))
+        self.trusted = {key.key_id: key}
+        if key.key_id in self.anchors.ids:
+            self.report.add("pass", "trust.anchor", what, f"founding key {key.key_id} trusted")
+        elif self.anchors.explicit:
+            self.report.add("fail", "trust.anchor", what, "founded by a key you did not trust",
+                            found=key.key_id)
+        else:
+            self.report.add("warn", "trust.anchor", what, "trust anchored only in the package "
+                            f"itself: compare the founding key {key.key_id} out of band")
+
+    def _apply(self, entry: Entry) -> None:
+        if entry.action in ("key-trusted", "transfer"):
+            key = _key(entry.details.get("publicKey"))
+            self.trusted = {**self.trusted, key.key_id: key}
+        elif entry.action == "key-revoked":
+            revoked = entry.details.get("keyId")
+            self.trusted = {k: v for k, v in self.trusted.items() if k != revoked}
+
+    def _check_checkpoint(self, note: bytes, checkpoint: cp.Checkpoint) -> None:
+        try:
+            cp.verify_checkpoint(note, checkpoint.origin, self.trusted.values(),
+                                 what="checkpoint")
+        except ProvError as exc:
+            self.report.add("fail", "checkpoint.signature", "checkpoint", str(exc))
+            return
+        self.report.add("pass", "checkpoint", "checkpoint",
+                        f"signed checkpoint of size {checkpoint.size}")
+
+    def _check_seal(self, manifest: dict[str, Any]) -> CaptureSeal | None:
+        add = self.report.add
+        seal_path = f"{manifest.get('captureDir')}/seal.dsse.json"
+        logged = [s for e in self.entries if e.action == "capture" for s in e.subjects
+                  if s.name == seal_path]
+        data = _read(self.root / "seal.dsse.json")
+        if not logged:
+            add("fail", "disclosure.seal", "seal.dsse.json", "no logged capture entry names it")
+            return None
+        if hashlib.sha256(data).digest() != logged[0].sha256:
+            add("fail", "file.digest", "seal.dsse.json", "seal differs from the one logged",
+                expected="sha256:" + logged[0].sha256.hex(),
+                found="sha256:" + hashlib.sha256(data).hexdigest())
+            return None
+        try:
+            envelope = parse_envelope(data, what="seal.dsse.json")
+            verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=self.trusted,
+                            what="seal.dsse.json")
+            seal = CaptureSeal.parse(envelope.payload, what="seal.dsse.json")
+        except ProvError as exc:
+            add("fail", "seal.signature", "seal.dsse.json", str(exc))
+            return None
+        add("pass", "seal.signature", "seal.dsse.json", f"signed by {seal.operator}")
+        return seal
+
+    def _check_records(self, manifest: dict[str, Any], seal: CaptureSeal) -> None:
+        add = self.report.add
+        size = sum(seal.records.values())
+        if int(manifest.get("recordsTreeSize", -1)) != size:
+            add("fail", "disclosure.records", "disclosure.json", "record count differs from "
+                "the seal", expected=str(size), found=str(manifest.get("recordsTreeSize")))
+            return
+        listed = {int(r["index"]): r for r in manifest["records"]}
+        included = sorted((int(r["packageOffset"]), i) for i, r in listed.items()
+                          if r.get("included"))
+        with open(self.root / "records.warc.gz", "rb") as fh:
+            _, checks = iter_checks(fh)
+            found = {c.head.offset: c for c in checks}
+        seen_offsets = set()
+        for offset, index in included:
+            check = found.get(offset)
+            where = f"records.warc.gz @{offset}"
+            if check is None:
+                add("fail", "disclosure.record", where, f"record {index} is missing")
+                continue
+            seen_offsets.add(offset)
+            bad = [lbl for lbl, d in (("block", check.block), ("payload", check.payload))
+                   if d.status == "fail"]
+            if bad:
+                add("fail", "record.digest", where, f"{', '.join(bad)} digest does not match "
+                    f"({check.head.get('WARC-Target-URI')})")
+            self._prove(index, check.leaf_hash, listed[index], size, seal.records_root, where)
+        for offset in set(found) - seen_offsets:
+            add("fail", "disclosure.record", f"records.warc.gz @{offset}",
+                "record not listed in the manifest")
+        for index, row in listed.items():
+            if not row.get("included"):
+                self._prove(index, bytes.fromhex(row["leafHash"]), row, size, seal.records_root,
+                            f"withheld record {index} ({row.get('type')})")
+
+    def _prove(self, index: int, leaf: bytes, row: dict[str, Any], size: int, root: bytes,
+               where: str) -> None:
+        try:
+            proof = [bytes.fromhex(h) for h in row["proof"]]
+            merkle.verify_inclusion(leaf, index, size, proof, root)
+        except (ProvError, ValueError) as exc:
+            self.report.add("fail", "disclosure.proof", where, str(exc))
+            return
+        self.report.add("pass", "disclosure.proof", where,
+                        f"record {index} is in the sealed capture")
+
+
+def _read(path: Path) -> bytes:
+    if path.is_symlink() or not path.is_file():
+        raise ProvError(f"{path.name}: missing or not a regular file")
+    with open(path, "rb") as fh:
+        return fh.read(MAX_SMALL)
+
+
+def _key(value: object) -> PublicKey:
+    try:
+        raw = base64.b64decode(str(value), validate=True)
+    except binascii.Error:
+        raise ProvError("publicKey is not base64") from None
+    if len(raw) != 32:
+        raise ProvError("publicKey is not 32 bytes")
+    return PublicKey(raw)
