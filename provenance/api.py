@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from provenance.keys import (
 )
 from provenance.report import Report
 from provenance.signing import parse_envelope
+from provenance.stamping import Stamper, checkpoint_stamper
 from provenance.statements import Entry, Subject
 from provenance.trust import Anchors, trust_user_key
 from provenance.verify import CaseVerifier
@@ -111,7 +113,8 @@ def load_key(name: str, prompt: Prompt | None = None) -> SigningKey:
 # -- cases ----------------------------------------------------------------------------------
 
 
-def init_case(path: Path, title: str, key: SigningKey, now: datetime) -> Case:
+def init_case(path: Path, title: str, key: SigningKey, now: datetime,
+              stamper: Stamper | None = None) -> Case:
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise UsageError(f"{path}: exists and is not an empty folder")
     case_id = str(uuid.uuid4())
@@ -132,10 +135,16 @@ def init_case(path: Path, title: str, key: SigningKey, now: datetime) -> Case:
         "keyName": key.name,
     }
     with case.lock():
-        CustodyLog(case).append(
+        _append(case, stamper,
             [NewEntry("init", (file_subject(case, path / "case.json"),), details)],
             key, now)
     return case
+
+
+def _append(case: Case, stamper: Stamper | None, entries: Sequence[NewEntry], key: SigningKey,
+            at: datetime) -> Checkpoint:
+    """Append entries (caller holds the lock); stamp the new checkpoint if TSAs are set."""
+    return CustodyLog(case, checkpoint_stamper(case, stamper)).append(entries, key, at)
 
 
 def _cache_public_key(root: Path, key: PublicKey) -> None:
@@ -145,7 +154,7 @@ def _cache_public_key(root: Path, key: PublicKey) -> None:
 
 
 def add_case_key(case: Case, public_path: Path, key: SigningKey, note: str | None,
-                 now: datetime) -> str:
+                 now: datetime, stamper: Stamper | None = None) -> str:
     new = PublicKey.load(public_path)
     _cache_public_key(case.root, new)
     details: dict[str, Any] = {"keyId": new.key_id,
@@ -153,7 +162,7 @@ def add_case_key(case: Case, public_path: Path, key: SigningKey, note: str | Non
     if note:
         details["note"] = note
     with case.lock():
-        CustodyLog(case).append([NewEntry("key-trusted", (), details)], key, now)
+        _append(case, stamper, [NewEntry("key-trusted", (), details)], key, now)
     return new.key_id
 
 
@@ -167,7 +176,8 @@ def open_case(explicit: str | None) -> Case:
 
 
 def snapshot(case: Case, urls: Sequence[str], key: SigningKey, options: CaptureOptions,
-             note: str | None = None) -> capture_mod.CaptureResult:
+             note: str | None = None,
+             stamper: Stamper | None = None) -> capture_mod.CaptureResult:
     if not urls:
         raise UsageError("give at least one URL")
     for url in urls:
@@ -175,7 +185,7 @@ def snapshot(case: Case, urls: Sequence[str], key: SigningKey, options: CaptureO
             validate_url(url)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    return capture_mod.snapshot(case, urls, key, options, note=note)
+    return capture_mod.snapshot(case, urls, key, options, note=note, stamper=stamper)
 
 
 @dataclass(frozen=True)
@@ -236,7 +246,8 @@ def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
 def verify(target: Path, trust_files: Sequence[Path] = (), trust_ids: Sequence[str] = (),
            strict: bool = False, since: Sequence[Path] = (), remember: bool = True,
            record: tuple[SigningKey, str | None] | None = None,
-           now: Callable[[], datetime] = timefmt.utc_now) -> Report:
+           now: Callable[[], datetime] = timefmt.utc_now,
+           tsa_roots: Sequence[Path] = ()) -> Report:
     """Verify ``target``. With ``record`` = (key, cosigner name), a passing verify writes
     that key's C2SP cosignature beside the latest checkpoint it verified."""
     if not target.exists():
@@ -249,7 +260,10 @@ def verify(target: Path, trust_files: Sequence[Path] = (), trust_ids: Sequence[s
 
         return DisclosureVerifier(target, anchors, strict=strict).run()
     given = [(str(p), load_checkpoint_file(p)) for p in since]
-    verifier = CaseVerifier(target, anchors, strict=strict, since=given, remember=remember)
+    from provenance.tsatrust import TsaRoots
+
+    verifier = CaseVerifier(target, anchors, strict=strict, since=given, remember=remember,
+                            tsa_roots=TsaRoots.collect(tsa_roots))
     report = verifier.run()
     if record is not None:
         _record_cosignature(verifier, report, record[0], record[1], now())
@@ -292,14 +306,15 @@ def latest_checkpoint(case: Case) -> bytes:
     return checkpoint_path(case, sizes[-1]).read_bytes()
 
 
-def repair(case: Case, key: SigningKey, now: Callable[[], datetime]) -> list[str]:
+def repair(case: Case, key: SigningKey, now: Callable[[], datetime],
+           stamper: Stamper | None = None) -> list[str]:
     """Complete what an interrupted command left: torn log tail, unlogged or unmoved captures,
     a missing checkpoint. Returns what was done, one line each."""
     done: list[str] = []
     with case.lock():
-        done += _quarantine_torn_tail(case, key, now())
+        done += _quarantine_torn_tail(case, key, now(), stamper)
         done += _finish_partials(case, now())
-        done += _log_unlogged(case, key, now())
+        done += _log_unlogged(case, key, now(), stamper)
         log = CustodyLog(case)
         tree = log.tree()
         try:
@@ -312,7 +327,8 @@ def repair(case: Case, key: SigningKey, now: Callable[[], datetime]) -> list[str
     return done
 
 
-def _quarantine_torn_tail(case: Case, key: SigningKey, at: datetime) -> list[str]:
+def _quarantine_torn_tail(case: Case, key: SigningKey, at: datetime,
+                          stamper: Stamper | None) -> list[str]:
     data_size = case.log_path.stat().st_size
     with open(case.log_path, "rb") as fh:
         data = fh.read()
@@ -329,7 +345,7 @@ def _quarantine_torn_tail(case: Case, key: SigningKey, at: datetime) -> list[str
         os.fsync(fh.fileno())
     import hashlib
 
-    CustodyLog(case).append([NewEntry("repair", (), {
+    _append(case, stamper, [NewEntry("repair", (), {
         "quarantined": f"state/quarantine/{name}", "bytes": len(tail),
         "sha256": hashlib.sha256(tail).hexdigest(), "reason": "torn last line"})], key, at)
     return [f"quarantined a torn log tail of {len(tail)} bytes to state/quarantine/{name}"]
@@ -358,7 +374,8 @@ def _finish_partials(case: Case, at: datetime) -> list[str]:
     return done
 
 
-def _log_unlogged(case: Case, key: SigningKey, at: datetime) -> list[str]:
+def _log_unlogged(case: Case, key: SigningKey, at: datetime,
+                  stamper: Stamper | None) -> list[str]:
     logged = {str(e.details.get("captureDir")) for e in read_entries(case)
               if e.action == "capture"}
     entries, done = [], []
@@ -373,7 +390,7 @@ def _log_unlogged(case: Case, key: SigningKey, at: datetime) -> list[str]:
             "urls": 0, "failed": 0, "repaired": True}))
         done.append(f"logged sealed capture {rel}")
     if entries:
-        CustodyLog(case).append(entries, key, at)
+        _append(case, stamper, entries, key, at)
     return done
 
 
@@ -423,7 +440,8 @@ def publish_checkpoint(command: str, note: bytes) -> None:
 
 
 def disclose(case: Case, capture_id: str, out: Path, urls: Sequence[str],
-             with_requests: bool, key: SigningKey, now: datetime) -> dict[str, Any]:
+             with_requests: bool, key: SigningKey, now: datetime,
+             stamper: Stamper | None = None) -> dict[str, Any]:
     """Write a selective-disclosure package and log an ``export`` entry for it."""
     import hashlib
 
@@ -436,7 +454,7 @@ def disclose(case: Case, capture_id: str, out: Path, urls: Sequence[str],
     digest = hashlib.sha256((out / "disclosure.json").read_bytes()).hexdigest()
     included = sum(1 for r in manifest["records"] if r["included"])
     with case.lock():
-        CustodyLog(case).append([NewEntry("export", (), {
+        _append(case, stamper, [NewEntry("export", (), {
             "kind": "disclosure", "captureId": manifest["captureId"], "records": included,
             "withheld": len(manifest["records"]) - included,
             "manifestSha256": digest, "destination": out.name})], key, now)
@@ -447,7 +465,7 @@ def disclose(case: Case, capture_id: str, out: Path, urls: Sequence[str],
 
 
 def transfer_custody(case: Case, recipient: Path, note: str | None, key: SigningKey,
-                     now: datetime) -> str:
+                     now: datetime, stamper: Stamper | None = None) -> str:
     new = PublicKey.load(recipient)
     _cache_public_key(case.root, new)
     details: dict[str, Any] = {"to": new.key_id,
@@ -455,11 +473,12 @@ def transfer_custody(case: Case, recipient: Path, note: str | None, key: Signing
     if note:
         details["note"] = note
     with case.lock():
-        CustodyLog(case).append([NewEntry("transfer", (), details)], key, now)
+        _append(case, stamper, [NewEntry("transfer", (), details)], key, now)
     return new.key_id
 
 
-def accept_custody(case: Case, note: str | None, key: SigningKey, now: datetime) -> int:
+def accept_custody(case: Case, note: str | None, key: SigningKey, now: datetime,
+                   stamper: Stamper | None = None) -> int:
     pending = custody_chain(case).pending
     if pending is None or pending["to"] != key.key_id:
         raise UsageError(f"no pending transfer of custody to {key.key_id}")
@@ -467,21 +486,82 @@ def accept_custody(case: Case, note: str | None, key: SigningKey, now: datetime)
     if note:
         details["note"] = note
     with case.lock():
-        CustodyLog(case).append([NewEntry("accepted", (), details)], key, now)
+        _append(case, stamper, [NewEntry("accepted", (), details)], key, now)
     return int(pending["seq"])
 
 
 def dispose(case: Case, disposition: str, note: str | None, key: SigningKey,
-            now: datetime) -> None:
+            now: datetime, stamper: Stamper | None = None) -> None:
     details: dict[str, Any] = {"disposition": disposition}
     if note:
         details["note"] = note
     with case.lock():
-        CustodyLog(case).append([NewEntry("disposition", (), details)], key, now)
+        _append(case, stamper, [NewEntry("disposition", (), details)], key, now)
 
 
 def custody_chain(case: Case) -> CustodyChain:
     return chain_of_custody(read_entries(case))
+
+
+# -- timestamps -----------------------------------------------------------------------------
+
+
+def complete_timestamps(case: Case, key: SigningKey, stamper: Stamper,
+                        now: Callable[[], datetime]) -> list[str]:
+    """Stamp what is pending: seals with a ``timestamp-pending`` entry and no token since,
+    and the latest checkpoint if it has no token from a configured TSA."""
+    from provenance.stamping import token_entries
+
+    entries = read_entries(case)
+    resolved = {(str(e.details.get("stamped")), str(e.details.get("tsaId")))
+                for e in entries if e.action == "timestamp-added"}
+    todo: dict[str, list[str]] = {}
+    for e in entries:
+        key_ = (str(e.details.get("stamped")), str(e.details.get("tsaId")))
+        if e.action == "timestamp-pending" and key_ not in resolved:
+            todo.setdefault(key_[0], []).append(str(e.details.get("tsa")))
+    done: list[str] = []
+    new: list[NewEntry] = []
+    for stamped, urls in sorted(todo.items()):
+        retry = Stamper(sorted(set(urls)), timeout=stamper.timeout)
+        path = case.root / stamped
+        outcomes = [o for o in retry.stamp(path.read_bytes()) if o.stamp is not None]
+        new += token_entries(case, path, outcomes, partial(_seal_token_path, path))
+        done += [f"stamped {stamped} by {o.url}" for o in outcomes]
+        done += [f"still pending: {stamped} by {u}" for u in urls
+                 if u not in {o.url for o in outcomes}]
+    with case.lock():
+        if new:
+            _append(case, stamper, new, key, now())
+        elif stamper.urls:
+            done += _stamp_latest_checkpoint(case, stamper)
+    return done
+
+
+def _seal_token_path(seal: Path, tsa: str) -> Path:
+    return seal.with_name(f"seal.{tsa}.tsr")
+
+
+def _stamp_latest_checkpoint(case: Case, stamper: Stamper) -> list[str]:
+    from provenance.custody import token_paths
+    from provenance.stamping import stamp_checkpoint
+    from provenance.timestamps import tsa_id
+
+    size = checkpoint_sizes(case)[-1]
+    have = {p.name.split(".")[1] for p in token_paths(case, size)}
+    missing = [u for u in stamper.urls if tsa_id(u) not in have]
+    if not missing:
+        return []
+    outcomes = stamp_checkpoint(case, Stamper(missing, timeout=stamper.timeout),
+                                checkpoint_path(case, size))
+    return [f"checkpoint {size} stamped by {o.url}" if o.stamp else
+            f"checkpoint {size}: {o.error}" for o in outcomes]
+
+
+def trust_tsa_root(path: Path) -> list[str]:
+    from provenance.tsatrust import trust_tsa_root as trust
+
+    return trust(path)
 
 
 def checkpoint_line(case: Case) -> Checkpoint:

@@ -24,6 +24,13 @@ from provenance.checkpoint import Checkpoint
 from provenance.custody import CustodyLog, NewEntry, file_subject
 from provenance.keys import SigningKey
 from provenance.signing import sign_envelope
+from provenance.stamping import (
+    Stamper,
+    StampOutcome,
+    checkpoint_stamper,
+    save_seal_tokens,
+    token_entries,
+)
 from provenance.statements import IN_TOTO_PAYLOAD, CaptureSeal, Subject
 
 SEAL_NAME = "seal.dsse.json"
@@ -97,6 +104,7 @@ def snapshot(
     *,
     note: str | None = None,
     now: Callable[[], datetime] = timefmt.utc_now,
+    stamper: Stamper | None = None,
 ) -> CaptureResult:
     started = now()
     capture_id = ids.uuid7(started)
@@ -112,29 +120,38 @@ def snapshot(
     result = CaptureResult(capture_id, relative, outcomes, writer.close())
     failpoints.reach("after-warc")
     seal = build_seal(capture_id, relative, started, now(), result.files, key, note)
-    write_durable(partial / SEAL_NAME, sign_envelope(IN_TOTO_PAYLOAD, seal.payload(), key))
+    envelope = sign_envelope(IN_TOTO_PAYLOAD, seal.payload(), key)
+    write_durable(partial / SEAL_NAME, envelope)
     failpoints.reach("after-seal")
+    stamper = stamper or Stamper([])
+    stamps = stamper.stamp(envelope)
+    save_seal_tokens(case, partial, stamps)
+    failpoints.reach("after-stamp")
     final = case.root / relative
     final.parent.mkdir(parents=True, exist_ok=True)
     os.rename(partial, final)
     fsync_dir(final.parent)
     fsync_dir(case.partial_dir)
     failpoints.reach("after-rename")
-    result.checkpoint = log_capture(case, final, result, key, now())
+    result.checkpoint = log_capture(case, final, result, key, now(), stamper, stamps)
     return result
 
 
 def log_capture(
-    case: Case, final: Path, result: CaptureResult, key: SigningKey, at: datetime
+    case: Case, final: Path, result: CaptureResult, key: SigningKey, at: datetime,
+    stamper: Stamper, outcomes: Sequence[StampOutcome],
 ) -> Checkpoint:
-    """Append the capture's entries and a checkpoint (also used by ``prov log repair``)."""
+    """Append the capture's entries (capture, its stamps, failures) and a checkpoint."""
     seal = file_subject(case, final / SEAL_NAME)
     entries = [NewEntry("capture", (seal,), {
         "captureId": result.capture_id,
         "captureDir": result.capture_dir,
         "urls": len(result.outcomes),
         "failed": len(result.failed),
+        "tsa": [o.tsa_id for o in outcomes],
     })]
+    entries += token_entries(case, final / SEAL_NAME, outcomes,
+                             lambda tsa: final / f"seal.{tsa}.tsr")
     if result.failed:
         entries.append(NewEntry("capture-failed", (seal,), {
             "captureId": result.capture_id,
@@ -142,4 +159,4 @@ def log_capture(
         }))
     with case.lock():
         failpoints.reach("before-log")
-        return CustodyLog(case).append(entries, key, at)
+        return CustodyLog(case, checkpoint_stamper(case, stamper)).append(entries, key, at)

@@ -21,6 +21,7 @@ from archive.errors import ExitCode, ProvError
 from archive.recorder import FetchLimits
 from provenance import __version__, api, timefmt
 from provenance.keys import SigningKey, key_path
+from provenance.stamping import Stamper, configured_tsas
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,6 +53,12 @@ def case_option(func: F) -> F:
 
 
 def publish_options(func: F) -> F:
+    """Options of every command that appends to a case: TSAs, and the new checkpoint."""
+    func = click.option("--tsa", "tsa", multiple=True, metavar="URL",
+                        help="RFC 3161 time-stamp authority (repeatable; default: tsa = [...] "
+                             "in the case's or your config.toml; 'none' for none).")(func)
+    func = click.option("--tsa-timeout", default=10.0, show_default=True,
+                        help="Seconds to wait for each TSA.")(func)
     func = click.option("--print-checkpoint", is_flag=True,
                         help="Print the new checkpoint in one line: origin, size, root.")(func)
     return click.option("--publish", metavar="CMD",
@@ -67,6 +74,10 @@ def _after_change(case: Any, print_checkpoint: bool, publish: str | None) -> Non
         click.echo(api.checkpoint_line(case).one_line())
     if publish:
         api.publish_checkpoint(publish, note)
+
+
+def _stamper(case_root: Path | None, tsa: tuple[str, ...], timeout: float) -> Stamper:
+    return Stamper(configured_tsas(case_root, tsa), timeout=timeout)
 
 
 def _signing_key(name: str) -> SigningKey:
@@ -140,11 +151,12 @@ def keys_trust(public_key: Path) -> None:
 @click.option("--note", help="Why this key is trusted.")
 @publish_options
 def keys_add(public_key: Path, case_path: str | None, key_name: str, note: str | None,
-             print_checkpoint: bool, publish: str | None) -> None:
+             print_checkpoint: bool, publish: str | None, tsa: tuple[str, ...],
+        tsa_timeout: float) -> None:
     """Trust another key in a case (a key-trusted entry signed by a trusted key)."""
     case = api.open_case(case_path)
     click.echo(api.add_case_key(case, public_key, _signing_key(key_name), note,
-                                timefmt.utc_now()))
+                                timefmt.utc_now(), _stamper(case.root, tsa, tsa_timeout)))
     _after_change(case, print_checkpoint, publish)
 
 
@@ -157,9 +169,11 @@ def keys_add(public_key: Path, case_path: str | None, key_name: str, note: str |
 @key_option
 @publish_options
 def init(path: Path, title: str, key_name: str, print_checkpoint: bool,
-         publish: str | None) -> None:
+         publish: str | None, tsa: tuple[str, ...],
+        tsa_timeout: float) -> None:
     """Create a case folder whose founding key is --key."""
-    case = api.init_case(path, title, _signing_key(key_name), timefmt.utc_now())
+    case = api.init_case(path, title, _signing_key(key_name), timefmt.utc_now(),
+                         _stamper(None, tsa, tsa_timeout))
     click.echo(case.info.id)
     _err(f"case {case.info.origin} created at {path}")
     _after_change(case, print_checkpoint, publish)
@@ -183,7 +197,8 @@ def init(path: Path, title: str, key_name: str, print_checkpoint: bool,
 def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: str | None,
              timeout: float, max_body: int, max_redirects: int, concurrency: int,
              ca_file: Path | None, insecure_skip_tls_verify: bool, as_json: bool,
-             print_checkpoint: bool, publish: str | None) -> None:
+             print_checkpoint: bool, publish: str | None, tsa: tuple[str, ...],
+        tsa_timeout: float) -> None:
     """Capture URLs into one sealed, logged capture."""
     case = api.open_case(case_path)
     key = _signing_key(key_name)
@@ -191,7 +206,8 @@ def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: 
         limits=FetchLimits(timeout=timeout, max_body=max_body, user_agent=f"prov/{__version__}"),
         max_redirects=max_redirects, concurrency=concurrency, ca_file=ca_file,
         insecure_skip_tls_verify=insecure_skip_tls_verify)
-    result = api.snapshot(case, list(urls), key, options, note)
+    result = api.snapshot(case, list(urls), key, options, note,
+                          _stamper(case.root, tsa, tsa_timeout))
     if as_json:
         _print_json({"captureId": result.capture_id, "captureDir": result.capture_dir,
                      "urls": [o.as_json() for o in result.outcomes]})
@@ -258,6 +274,9 @@ def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None
               help="Prove the log consistent with this checkpoint (from `prov log checkpoint`).")
 @click.option("--no-remember", is_flag=True,
               help="Do not store the verified checkpoint in $PROV_HOME/seen.")
+@click.option("--tsa-root", "tsa_roots", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Trust this TSA root certificate (PEM) for timestamps.")
 @click.option("--record", is_flag=True,
               help="After a passing verify, write your C2SP cosignature (with --key) beside "
                    "the checkpoint you verified. It adds nothing to the case's trust.")
@@ -267,12 +286,13 @@ def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing checks too.")
 def verify(target: Path, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...],
-           strict: bool, since: tuple[Path, ...], no_remember: bool, record: bool,
+           strict: bool, since: tuple[Path, ...], no_remember: bool,
+           tsa_roots: tuple[Path, ...], record: bool,
            key_name: str, cosigner_name: str | None, as_json: bool, verbose: bool) -> None:
     """Verify a case: signatures, digests, seals, custody log, checkpoints, history."""
     recording = (_signing_key(key_name), cosigner_name) if record else None
     report = api.verify(target, trust_files, trust_ids, strict, since, not no_remember,
-                        recording)
+                        recording, tsa_roots=tsa_roots)
     if as_json:
         _print_json(report.as_json())
     else:
@@ -310,10 +330,12 @@ def log_checkpoint(case_path: str | None) -> None:
 @key_option
 @publish_options
 def log_repair(case_path: str | None, key_name: str, print_checkpoint: bool,
-               publish: str | None) -> None:
+               publish: str | None, tsa: tuple[str, ...],
+        tsa_timeout: float) -> None:
     """Complete what an interrupted command left (never deletes evidence)."""
     case = api.open_case(case_path)
-    done = api.repair(case, _signing_key(key_name), timefmt.utc_now)
+    done = api.repair(case, _signing_key(key_name), timefmt.utc_now,
+                      _stamper(case.root, tsa, tsa_timeout))
     for line in done or ["nothing to repair"]:
         click.echo(line)
     _after_change(case, print_checkpoint, publish)
@@ -357,11 +379,13 @@ def log_verify_proof(proof: Path, checkpoint: Path | None, trust_files: tuple[Pa
 @publish_options
 def disclose(capture_id: str, urls: tuple[str, ...], without_requests: bool, output: Path,
              case_path: str | None, key_name: str, print_checkpoint: bool,
-             publish: str | None) -> None:
+             publish: str | None, tsa: tuple[str, ...],
+        tsa_timeout: float) -> None:
     """Write a package with chosen records of one capture, verifiable on its own."""
     case = api.open_case(case_path)
     manifest = api.disclose(case, capture_id, output, urls, not without_requests,
-                            _signing_key(key_name), timefmt.utc_now())
+                            _signing_key(key_name), timefmt.utc_now(),
+                            _stamper(case.root, tsa, tsa_timeout))
     shown = sum(1 for r in manifest["records"] if r["included"])
     click.echo(f"{output}: {shown} records disclosed, "
                f"{len(manifest['records']) - shown} withheld (proven by hash)")
@@ -381,11 +405,12 @@ def custody() -> None:
 @key_option
 @publish_options
 def custody_transfer(recipient: Path, note: str | None, case_path: str | None, key_name: str,
-                     print_checkpoint: bool, publish: str | None) -> None:
+                     print_checkpoint: bool, publish: str | None, tsa: tuple[str, ...],
+        tsa_timeout: float) -> None:
     """Hand custody to another key (completed by its `prov custody accept`)."""
     case = api.open_case(case_path)
     click.echo(api.transfer_custody(case, recipient, note, _signing_key(key_name),
-                                    timefmt.utc_now()))
+                                    timefmt.utc_now(), _stamper(case.root, tsa, tsa_timeout)))
     _after_change(case, print_checkpoint, publish)
 
 
@@ -395,10 +420,12 @@ def custody_transfer(recipient: Path, note: str | None, case_path: str | None, k
 @key_option
 @publish_options
 def custody_accept(note: str | None, case_path: str | None, key_name: str,
-                   print_checkpoint: bool, publish: str | None) -> None:
+                   print_checkpoint: bool, publish: str | None, tsa: tuple[str, ...],
+        tsa_timeout: float) -> None:
     """Accept custody transferred to your key."""
     case = api.open_case(case_path)
-    seq = api.accept_custody(case, note, _signing_key(key_name), timefmt.utc_now())
+    seq = api.accept_custody(case, note, _signing_key(key_name), timefmt.utc_now(),
+                             _stamper(case.root, tsa, tsa_timeout))
     _err(f"accepted the transfer of entry {seq}")
     _after_change(case, print_checkpoint, publish)
 
@@ -411,10 +438,12 @@ def custody_accept(note: str | None, case_path: str | None, key_name: str,
 @key_option
 @publish_options
 def custody_dispose(disposition: str, note: str | None, case_path: str | None, key_name: str,
-                    print_checkpoint: bool, publish: str | None) -> None:
+                    print_checkpoint: bool, publish: str | None, tsa: tuple[str, ...],
+        tsa_timeout: float) -> None:
     """Record how custody of the evidence ended."""
     case = api.open_case(case_path)
-    api.dispose(case, disposition, note, _signing_key(key_name), timefmt.utc_now())
+    api.dispose(case, disposition, note, _signing_key(key_name), timefmt.utc_now(),
+                _stamper(case.root, tsa, tsa_timeout))
     _after_change(case, print_checkpoint, publish)
 
 
@@ -439,6 +468,36 @@ def custody_report(case_path: str | None, as_json: bool) -> None:
                    "not the custodian")
     if chain.pending:
         click.echo(f"PENDING transfer (entry {chain.pending['seq']}) to {chain.pending['to']}")
+
+
+@cli.command("timestamp")
+@case_option
+@key_option
+@publish_options
+def timestamp(case_path: str | None, key_name: str, print_checkpoint: bool,
+              publish: str | None, tsa: tuple[str, ...], tsa_timeout: float) -> None:
+    """Stamp whatever is pending (after a TSA outage), and the latest checkpoint."""
+    case = api.open_case(case_path)
+    stamper = _stamper(case.root, tsa, tsa_timeout)
+    done = api.complete_timestamps(case, _signing_key(key_name), stamper, timefmt.utc_now)
+    for line in done or ["nothing pending"]:
+        click.echo(line)
+    _after_change(case, print_checkpoint, publish)
+    if any(line.startswith("still pending") for line in done):
+        raise SystemExit(ExitCode.CAPTURE_FAILED)
+
+
+@cli.group()
+def tsa() -> None:
+    """Time-stamp authorities you trust ($PROV_HOME/tsa-roots)."""
+
+
+@tsa.command("trust")
+@click.argument("root_pem", type=click.Path(dir_okay=False, path_type=Path))
+def tsa_trust(root_pem: Path) -> None:
+    """Trust a TSA root certificate for verification."""
+    for fp in api.trust_tsa_root(root_pem):
+        click.echo(fp)
 
 
 @cli.command("demo")

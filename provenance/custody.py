@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -98,8 +98,10 @@ def file_subject(case: Case, path: Path) -> Subject:
 class CustodyLog:
     """Appends to a case's log; every append ends with a new signed checkpoint."""
 
-    def __init__(self, case: Case) -> None:
+    def __init__(self, case: Case, on_checkpoint: Callable[[Path], object] | None = None) -> None:
+        """``on_checkpoint`` is called with each new checkpoint file (to stamp it)."""
         self.case = case
+        self.on_checkpoint = on_checkpoint
 
     def tree(self) -> TreeStore:
         """The log's tree (derived cache in ``state/tree``, rebuilt if out of step)."""
@@ -138,9 +140,12 @@ class CustodyLog:
                 tree.append(merkle.leaf_hash(line), start)
                 start += len(line) + 1
             tree.save_meta(start)
-            return self.write_checkpoint(len(tree), tree.root(), key)
+            checkpoint = self.write_checkpoint(len(tree), tree.root(), key)
         finally:
             tree.close()
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(checkpoint_path(self.case, checkpoint.size))
+        return checkpoint
 
     def _write_lines(self, lines: Sequence[bytes]) -> int:
         """Append lines durably; return the log's byte length before them."""

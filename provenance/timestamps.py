@@ -544,9 +544,11 @@ def _check_path(
             error = _line(exc)
     top = _climb(signer, [*pool, *roots])  # only to say what went wrong, never to trust
     if not _issued_by(top, top):
-        raise TimestampError(
+        raise UntrustedRootError(
             f"TSA certificate chain: expected a path to a root, found no "
-            f"issuer {_dn(top, 'issuer')}"
+            f"issuer {_dn(top, 'issuer')}",
+            root_fingerprint=f"unknown ({_dn(top, 'issuer')})",
+            hint="if you trust this TSA: --tsa-root ROOT.pem, or `prov tsa trust ROOT.pem`",
         )
     if top not in roots and require_trusted:
         raise UntrustedRootError(

@@ -16,12 +16,13 @@ import re
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from archive.errors import NotATargetError, ProvError
 from archive.recordcheck import RecordCheck, iter_checks
 from provenance import checkpoint as cp
-from provenance import home, merkle, seen
+from provenance import home, merkle, seen, timefmt
 from provenance.case import Case, is_case_dir
 from provenance.custody import CHECKPOINT_RE, MAX_LINE, checkpoint_path
 from provenance.digests import sha256_file
@@ -29,6 +30,7 @@ from provenance.ids import is_capture_id
 from provenance.keys import PublicKey
 from provenance.report import Report
 from provenance.signing import parse_envelope, verify_envelope
+from provenance.stampcheck import StampJudge
 from provenance.statements import (
     CUSTODY_PAYLOAD,
     IN_TOTO_PAYLOAD,
@@ -37,6 +39,7 @@ from provenance.statements import (
     Subject,
 )
 from provenance.trust import Anchors
+from provenance.tsatrust import TsaRoots
 
 SEAL_NAME = "seal.dsse.json"
 WARC_NAME = re.compile(r"^data-\d{5}\.warc\.gz$")
@@ -79,6 +82,7 @@ class LogState:
     # the trusted key set after each entry, stored once per change: (first index, keys)
     trust_versions: list[tuple[int, dict[str, PublicKey]]] = field(default_factory=list)
     roots: dict[int, bytes] = field(default_factory=dict)  # MTH at checkpoint sizes
+    latest_time_at: dict[int, datetime | None] = field(default_factory=dict)
     founding: PublicKey | None = None
     checkpoint_size: int = 0
 
@@ -103,7 +107,8 @@ class LogState:
 
 class CaseVerifier:
     def __init__(self, root: Path, anchors: Anchors, *, strict: bool = False,
-                 since: Sequence[tuple[str, cp.Checkpoint]] = (), remember: bool = True) -> None:
+                 since: Sequence[tuple[str, cp.Checkpoint]] = (), remember: bool = True,
+                 tsa_roots: TsaRoots | None = None) -> None:
         self.root = root
         self.anchors = anchors
         self.since = list(since)
@@ -111,6 +116,10 @@ class CaseVerifier:
         self.verified_checkpoints: list[tuple[int, Path]] = []
         self.latest_verified: tuple[int, Path] | None = None
         self.report = Report(str(root), "case", strict=strict)
+        self.stamps = StampJudge(root, self.report, tsa_roots or TsaRoots.collect())
+        self.seal_started: dict[str, datetime] = {}
+        self.token_files: set[str] = set()
+        self.latest_time: datetime | None = None
         self.case: Case
         self.log = LogState()
         self.logged_dirs: set[str] = set()
@@ -129,6 +138,10 @@ class CaseVerifier:
         for logged in self.log.entries:
             self._check_entry_subjects(logged)
         self._scan_captures()
+        self.stamps.finish()
+        for token in sorted(self.token_files - self.stamps.logged_tokens):
+            self.report.add("warn", "timestamp.unlogged", token,
+                            "token in the capture folder that the log does not name")
         return self.report
 
     # -- the log ---------------------------------------------------------------------------
@@ -147,6 +160,7 @@ class CaseVerifier:
             while True:
                 if tree.size in wanted:
                     self.log.roots[tree.size] = tree.root()
+                    self.log.latest_time_at[tree.size] = self.latest_time
                 line = fh.readline(MAX_LINE + 2)
                 if not line:
                     break
@@ -195,6 +209,8 @@ class CaseVerifier:
             return
         self._check_entry_fields(index, entry, signer, self.prev_max, what)
         self.prev_max = max(self.prev_max, entry.prev.size)
+        moment = timefmt.parse_time(entry.time)
+        self.latest_time = max(self.latest_time or moment, moment)
         self.log.entries.append(LoggedEntry(index, entry, trusted))
         updated = self._apply_trust(entry, trusted, what)
         if index == 0 or updated is not trusted:
@@ -295,7 +311,9 @@ class CaseVerifier:
                 self._check_checkpoint(folder / name, int(match.group(1)), rel)
             elif cosig:
                 self._check_cosignature(folder / name, int(cosig.group(1)), rel)
-            elif not CKPT_TOKEN.match(name):
+            elif CKPT_TOKEN.match(name):
+                self._check_checkpoint_token(folder / name, int(name[:20]), rel)
+            else:
                 self.report.add("fail", "checkpoint.unexpected", rel,
                                 "file that prov never writes in custody/checkpoints")
 
@@ -322,6 +340,14 @@ class CaseVerifier:
         else:
             add("pass", "checkpoint", rel, f"signed checkpoint matches the first {size} entries")
             self.verified_checkpoints.append((size, path))
+
+    def _check_checkpoint_token(self, path: Path, size: int, rel: str) -> None:
+        checkpoint = checkpoint_path(self.case, size)
+        if not _is_regular(checkpoint):
+            self.report.add("fail", "timestamp.stamped", rel, "token for a missing checkpoint")
+            return
+        data = _read_bounded(checkpoint, cp.MAX_NOTE)
+        self.stamps.checkpoint_token(rel, data, self.log.latest_time_at.get(size), size)
 
     def _check_cosignature(self, path: Path, size: int, rel: str) -> None:
         add = self.report.add
@@ -398,8 +424,16 @@ class CaseVerifier:
             if entry.action in ("capture", "capture-failed") and subject.name.endswith(SEAL_NAME):
                 if entry.action == "capture":
                     self._check_capture(subject, logged, what)
+                    self.stamps.capture_entry(entry, subject.name)
+                continue
+            if entry.action == "timestamp-pending":
                 continue
             self._check_file_digest(subject, what)
+        if entry.action == "timestamp-added":
+            stamped = str(entry.details.get("stamped"))
+            self.stamps.added_entry(entry, self.seal_started.get(stamped))
+        elif entry.action == "timestamp-pending":
+            self.stamps.pending_entry(entry)
 
     def _check_file_digest(self, subject: Subject, what: str) -> bool:
         path = self.root / subject.name
@@ -439,6 +473,7 @@ class CaseVerifier:
                 expected=f"{name} at {folder}", found=f"{seal.capture_id} at {seal.capture_dir}")
             return False
         add("pass", "seal.signature", seal_rel, f"signed by {seal.operator}")
+        self.seal_started[seal_rel] = timefmt.parse_time(seal.started_at)
         return self._check_capture_files(folder, seal)
 
     def _check_capture_files(self, folder: str, seal: CaptureSeal) -> bool:
@@ -446,7 +481,9 @@ class CaseVerifier:
         expected_names = {s.name for s in seal.subjects}
         ok = True
         for name in _listdir(self.root / folder):
-            if name not in expected_names and name != SEAL_NAME and not TOKEN_NAME.match(name):
+            if TOKEN_NAME.match(name):
+                self.token_files.add(f"{folder}/{name}")
+            elif name not in expected_names and name != SEAL_NAME:
                 add("fail", "capture.unexpected", f"{folder}/{name}", "file not named by the seal")
                 ok = False
         tree = merkle.TreeBuilder()
@@ -607,5 +644,7 @@ def _public_key(value: object, what: str) -> PublicKey:
 
 
 def verify_case(root: Path, anchors: Anchors, *, strict: bool = False,
-                since: Sequence[tuple[str, cp.Checkpoint]] = (), remember: bool = True) -> Report:
-    return CaseVerifier(root, anchors, strict=strict, since=since, remember=remember).run()
+                since: Sequence[tuple[str, cp.Checkpoint]] = (), remember: bool = True,
+                tsa_roots: TsaRoots | None = None) -> Report:
+    return CaseVerifier(root, anchors, strict=strict, since=since, remember=remember,
+                        tsa_roots=tsa_roots).run()

@@ -1,0 +1,154 @@
+"""Getting trusted timestamps for seals and checkpoints, and storing them (RFC 3161).
+
+Every configured TSA is asked at once (threads), each within its timeout, so a capture waits
+no longer than the slowest answer. A TSA that fails once is not asked again in the same run:
+its stamps are logged as pending (``timestamp-pending``) and ``prov timestamp`` completes
+them later. Tokens are stored as received (the whole TimeStampResp, ``.tsr``); the TSA's
+chain is stored once per case under ``certs/<sha256 of the PEM file>.pem``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+import tomllib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from archive.errors import ConfigError, ProvError
+from provenance import home, timefmt
+from provenance.case import Case, write_durable
+from provenance.custody import NewEntry, file_subject
+from provenance.timestamps import Stamp, request_stamp, tsa_id
+
+DEFAULT_TIMEOUT = 10.0
+
+
+def _config_tsas(path: Path) -> list[str] | None:
+    if not path.is_file():
+        return None
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    value = doc.get("tsa")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}: tsa must be a list of URLs")
+    return list(value)
+
+
+def configured_tsas(case_root: Path | None, given: Sequence[str]) -> list[str]:
+    """``--tsa`` URLs, else ``tsa = [...]`` of the case's config.toml, else the user's."""
+    if given:
+        return [u for u in given if u != "none"]
+    for path in ([case_root / "config.toml"] if case_root else []) + [home.config_path()]:
+        found = _config_tsas(path)
+        if found is not None:
+            return found
+    return []
+
+
+@dataclass(frozen=True)
+class StampOutcome:
+    url: str
+    stamp: Stamp | None
+    error: str | None
+
+    @property
+    def tsa_id(self) -> str:
+        return tsa_id(self.url)
+
+
+class Stamper:
+    """Stamps data with every TSA of a run; remembers which failed during the run."""
+
+    def __init__(self, urls: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT,
+                 now: Callable[[], datetime] = timefmt.utc_now) -> None:
+        self.urls = list(dict.fromkeys(urls))
+        self.timeout = timeout
+        self.now = now
+        self.failed: dict[str, str] = {}
+
+    def stamp(self, data: bytes) -> list[StampOutcome]:
+        if not self.urls:
+            return []
+        with ThreadPoolExecutor(max_workers=len(self.urls)) as pool:
+            return list(pool.map(lambda url: self._one(url, data), self.urls))
+
+    def _one(self, url: str, data: bytes) -> StampOutcome:
+        if url in self.failed:
+            return StampOutcome(url, None, f"{self.failed[url]} (not retried in this run)")
+        try:
+            return StampOutcome(url, request_stamp(data, url, timeout=self.timeout,
+                                                   now=self.now), None)
+        except ProvError as exc:
+            self.failed[url] = str(exc)
+            return StampOutcome(url, None, str(exc))
+
+
+def store_chain(case: Case, chain_der: Sequence[bytes]) -> Path:
+    """The TSA chain as one PEM file named by its sha256, written once per case."""
+    pem = "".join(ssl.DER_cert_to_PEM_cert(der) for der in chain_der).encode()
+    path = case.certs_dir / f"{hashlib.sha256(pem).hexdigest()}.pem"
+    case.certs_dir.mkdir(exist_ok=True)
+    if not path.exists():
+        write_durable(path, pem, exclusive=False)
+    return path
+
+
+def write_token(path: Path, outcome: StampOutcome) -> None:
+    assert outcome.stamp is not None
+    write_durable(path, outcome.stamp.response_der, exclusive=False)
+
+
+def token_entries(case: Case, stamped: Path, outcomes: Sequence[StampOutcome],
+                  token_path: Callable[[str], Path]) -> list[NewEntry]:
+    """Store each token (``token_path(tsa_id)``) and chain; the entries that log them."""
+    entries = []
+    stamped_rel = case.relative(stamped)
+    for outcome in outcomes:
+        base = {"tsa": outcome.url, "tsaId": outcome.tsa_id, "stamped": stamped_rel}
+        if outcome.stamp is None:
+            entries.append(NewEntry("timestamp-pending", (file_subject(case, stamped),),
+                                    {**base, "error": outcome.error or "unknown"}))
+            continue
+        path = token_path(outcome.tsa_id)
+        if not path.exists():
+            write_token(path, outcome)
+        chain = store_chain(case, outcome.stamp.chain_der)
+        entries.append(NewEntry("timestamp-added", (file_subject(case, path),
+                                                    file_subject(case, chain)), {
+            **base,
+            "genTime": timefmt.format_time(outcome.stamp.gen_time),
+            "clockOffsetSeconds": round(outcome.stamp.clock_offset_seconds, 6),
+        }))
+    return entries
+
+
+def stamp_checkpoint(case: Case, stamper: Stamper, checkpoint: Path) -> list[StampOutcome]:
+    """Stamp a checkpoint file; tokens go beside it (bound by the next entry's ``prev``)."""
+    outcomes = stamper.stamp(checkpoint.read_bytes())
+    for outcome in outcomes:
+        if outcome.stamp is not None:
+            write_token(checkpoint.with_name(f"{checkpoint.stem}.{outcome.tsa_id}.tsr"), outcome)
+            store_chain(case, outcome.stamp.chain_der)
+    return outcomes
+
+
+def save_seal_tokens(case: Case, folder: Path, outcomes: Sequence[StampOutcome]) -> None:
+    for outcome in outcomes:
+        if outcome.stamp is not None:
+            write_token(folder / f"seal.{outcome.tsa_id}.tsr", outcome)
+            store_chain(case, outcome.stamp.chain_der)
+
+
+def checkpoint_stamper(case: Case, stamper: Stamper | None) -> Callable[[Path], object] | None:
+    """The ``on_checkpoint`` hook for ``CustodyLog`` that stamps each new checkpoint."""
+    if stamper is None or not stamper.urls:
+        return None
+    return lambda path: stamp_checkpoint(case, stamper, path)
