@@ -2,7 +2,8 @@
 
 Each exchange becomes a ``request``, a ``response`` and a ``metadata`` record written
 together (WARC 1.1 sections 6.4-6.7); a fetch that got no response becomes a ``metadata``
-record that says why, so a failed attempt is evidence too.
+record that says why (after the ``request`` record, if one was sent), so a failed attempt is
+evidence too.
 """
 
 from __future__ import annotations
@@ -184,8 +185,18 @@ class Capturer:
         target = [("WARC-Target-URI", ex.url)]
         if ex.response is None or ex.request is None:
             return [self._metadata(ex, meta, target, None)]
-        response_id, request_id = self.new_id(), self.new_id()
         ip = [("WARC-IP-Address", ex.ip)] if ex.ip else []
+        if ex.response.length == 0:
+            # Sent, but not one byte came back: keep the request as evidence, and no empty
+            # response record (it holds no HTTP response, and warcio cannot check its digest).
+            ex.response.close()
+            request_id = self.new_id()
+            return [
+                Record("request", request_id, ex.started_at, ex.request, [*target, *ip],
+                       content_type="application/http;msgtype=request"),
+                self._metadata(ex, meta, target, request_id),
+            ]
+        response_id, request_id = self.new_id(), self.new_id()
         response_headers = [*target, *ip, ("WARC-Concurrent-To", request_id)]
         if ex.truncated:
             response_headers.append(("WARC-Truncated", ex.truncated))

@@ -5,7 +5,8 @@ from it (after TLS), split from anything that follows by h11's own framing. h11 
 to find where the message ends and what its body is; nothing is re-serialised.
 
 Limits bound every resource a hostile server could exhaust: header block size, body size
-(the response is then recorded as received, marked ``WARC-Truncated: length``), time per
+(the first ``max_body`` bytes after the header block, framing included, are recorded and
+marked ``WARC-Truncated: length``), time per
 request (``time``), and a connection closed mid-body (``disconnect``).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import re
 import socket
 import ssl
@@ -73,6 +75,18 @@ class FetchError(Exception):
     """A request that produced no response; ``str()`` is the one line for the summary."""
 
 
+def _reason(exc: OSError) -> str:
+    """"Connection refused", not asyncio's "[Errno 111] Connect call failed (...)"; never ""
+    (an exception is truthy even when its message is empty, as wait_for's TimeoutError's is).
+    """
+    # SSLError's errno is OpenSSL's, gaierror's is negative: neither is an errno name
+    if exc.errno and exc.errno > 0 and not isinstance(exc, ssl.SSLError):
+        return os.strerror(exc.errno)
+    if str(exc):
+        return str(exc)
+    return "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+
+
 def request_target(parts: SplitResult) -> str:
     path = parts.path or "/"
     return f"{path}?{parts.query}" if parts.query else path
@@ -106,23 +120,27 @@ async def _connect(
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     loop = asyncio.get_running_loop()
     host = parts.hostname or ""
+    # No phase of connecting waits longer than --timeout: a server that stalls the
+    # handshake must not hold a capture for connect_timeout when the user asked for less.
+    wait = min(limits.connect_timeout, limits.timeout)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         infos = await asyncio.wait_for(
-            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), limits.connect_timeout
+            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), wait
         )
     except (OSError, TimeoutError) as exc:
-        raise FetchError(f"cannot resolve {host}: {exc}") from None
+        raise FetchError(f"cannot resolve {host}: {_reason(exc)}") from None
     ex.addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     last: str = "no address"
     for family, socktype, proto, _, sockaddr in infos:
         sock = socket.socket(family, socktype, proto)
         sock.setblocking(False)
         try:
-            await asyncio.wait_for(loop.sock_connect(sock, sockaddr), limits.connect_timeout)
+            await asyncio.wait_for(loop.sock_connect(sock, sockaddr), wait)
         except (OSError, TimeoutError) as exc:
             sock.close()
-            last = f"{sockaddr[0]}: {exc or 'timed out'}"
+            address = str(sockaddr[0])
+            last = _reason(exc) if address == host else f"{address}: {_reason(exc)}"
             continue
         ex.ip, ex.port = str(sockaddr[0]), port
         ex.timings["connect"] = time.monotonic()
@@ -131,14 +149,14 @@ async def _connect(
                 asyncio.open_connection(
                     sock=sock, ssl=context, server_hostname=host if context else None
                 ),
-                limits.connect_timeout,
+                wait,
             )
         except ssl.SSLCertVerificationError as exc:
             sock.close()
             raise FetchError(f"TLS certificate rejected by {host}: {exc.verify_message}") from None
         except (OSError, ssl.SSLError, TimeoutError) as exc:
             sock.close()
-            raise FetchError(f"TLS handshake with {host} failed: {exc or 'timed out'}") from None
+            raise FetchError(f"TLS handshake with {host} failed: {_reason(exc)}") from None
     raise FetchError(f"cannot connect to {host}:{port}: {last}")
 
 
@@ -155,7 +173,29 @@ class _ResponseReader:
         self.done = False
         self.decoded = hashlib.sha256()
 
+    @property
+    def full(self) -> bool:
+        """Whether ``max_body`` bytes after the header block (framing included) are in."""
+        offset = self.block.payload_offset
+        return offset is not None and self.block.length - offset >= self.limits.max_body
+
+    def _clip(self, data: bytes) -> bytes:
+        # Cut before h11 sees the bytes, so the record, the decoded digest and the decoded
+        # length all describe the same first ``max_body`` bytes of the body as sent.
+        offset = self.block.payload_offset
+        if offset is not None:
+            room = self.limits.max_body - (self.block.length - offset)
+        else:
+            match = HEADER_END.search(bytes(self.head) + data)
+            if match is None:
+                return data
+            room = match.end() - len(self.head) + self.limits.max_body
+        return data[: max(0, room)]
+
     def feed(self, data: bytes) -> None:
+        data = self._clip(data)
+        if not data:  # h11 would take b"" for the end of the stream
+            return
         self.conn.receive_data(data)
         self._events()
         if self.done:
@@ -273,7 +313,7 @@ async def _receive(
                         ex.error = "connection closed before a complete response header"
                 break
             response.feed(data)
-            if ex.body_bytes > limits.max_body:
+            if response.full and not response.done:
                 ex.truncated = "length"
                 break
     except h11.RemoteProtocolError as exc:
@@ -283,6 +323,8 @@ async def _receive(
     except (OSError, ssl.SSLError) as exc:
         ex.error = f"connection failed while reading: {exc}"
         ex.truncated = "disconnect" if ex.status is not None else None
+    if ex.truncated == "time" and ex.status is None:
+        ex.error = f"no complete response header within {limits.timeout:g} s"
     ex.response = response.finish()
 
 
