@@ -257,8 +257,10 @@ def verify(target: Path, trust_files: Sequence[Path] = (), trust_ids: Sequence[s
 
     if is_disclosure(target):
         from provenance.disclosure_check import DisclosureVerifier
+        from provenance.tsatrust import TsaRoots as Roots
 
-        return DisclosureVerifier(target, anchors, strict=strict).run()
+        return DisclosureVerifier(target, anchors, strict=strict,
+                                  tsa_roots=Roots.collect(tsa_roots)).run()
     given = [(str(p), load_checkpoint_file(p)) for p in since]
     from provenance.tsatrust import TsaRoots
 

@@ -5,6 +5,7 @@ A disclosure package is a folder::
     disclosure.json      manifest (schema prov/disclosure/v1), RFC 8785
     seal.dsse.json       the capture's seal, exact bytes (and seal.<tsa>.tsr tokens)
     records.warc.gz      the chosen records: their gzip members copied byte for byte
+    certs/               the TSA chains (untrusted intermediates)
     log-entries.jsonl    the custody lines needed: trust (init, keys, transfers) and the
                          entries about the capture, exact bytes
     checkpoint           the signed checkpoint the entries are proven against
@@ -96,6 +97,8 @@ def write_disclosure(case: Case, capture_dir: str, out: Path, urls: Sequence[str
     shutil.copy2(folder / "seal.dsse.json", out / "seal.dsse.json")
     for token in sorted(folder.glob("seal.*.tsr")):
         shutil.copy2(token, out / token.name)
+    if case.certs_dir.is_dir():
+        shutil.copytree(case.certs_dir, out / "certs")
     records = []
     with open(out / "records.warc.gz", "wb") as dst:
         for row in rows:

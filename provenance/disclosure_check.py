@@ -18,21 +18,25 @@ from typing import Any
 from archive.errors import ProvError
 from archive.recordcheck import iter_checks
 from provenance import checkpoint as cp
-from provenance import merkle
+from provenance import merkle, timefmt
 from provenance.disclosure import load_manifest
 from provenance.keys import PublicKey
 from provenance.report import Report
 from provenance.signing import parse_envelope, verify_envelope
+from provenance.stampcheck import StampJudge
 from provenance.statements import CUSTODY_PAYLOAD, IN_TOTO_PAYLOAD, CaptureSeal, Entry
 from provenance.trust import Anchors
+from provenance.tsatrust import TsaRoots
 
 MAX_SMALL = 16 << 20
 
 
 class DisclosureVerifier:
-    def __init__(self, root: Path, anchors: Anchors, *, strict: bool = False) -> None:
+    def __init__(self, root: Path, anchors: Anchors, *, strict: bool = False,
+                 tsa_roots: TsaRoots | None = None) -> None:
         self.root = root
         self.anchors = anchors
+        self.tsa_roots = tsa_roots or TsaRoots.collect()
         self.report = Report(str(root), "disclosure", strict=strict)
         self.trusted: dict[str, PublicKey] = {}
         self.entries: list[Entry] = []
@@ -54,7 +58,40 @@ class DisclosureVerifier:
         seal = self._check_seal(manifest)
         if seal is not None:
             self._check_records(manifest, seal)
+            self._check_tokens(manifest, seal)
         return self.report
+
+    def _check_tokens(self, manifest: dict[str, Any], seal: CaptureSeal) -> None:
+        seal_rel = f"{manifest.get('captureDir')}/seal.dsse.json"
+        judge = StampJudge(self.root, self.report, self.tsa_roots)
+        started = timefmt.parse_time(seal.started_at)
+        data = _read(self.root / "seal.dsse.json")
+        for entry in self.entries:
+            if entry.action == "capture" and any(s.name == seal_rel for s in entry.subjects):
+                judge.capture_entry(entry, seal_rel)
+            if str(entry.details.get("stamped")) != seal_rel:
+                continue
+            if entry.action == "timestamp-pending":
+                judge.pending_entry(entry)
+                continue
+            if entry.action != "timestamp-added" or not entry.subjects:
+                continue
+            token = entry.subjects[0]
+            name = token.name.rsplit("/", 1)[-1]
+            judge.added.add((seal_rel, str(entry.details.get("tsaId"))))
+            try:
+                found = hashlib.sha256(_read(self.root / name)).digest()
+            except ProvError as exc:
+                self.report.add("fail", "file.missing", name, f"token the log names: {exc}")
+                continue
+            if found != token.sha256:
+                self.report.add("fail", "file.digest", name, "token differs from the one logged")
+                continue
+            check = judge.token(name, data, str(entry.details.get("tsa")))
+            if check is not None and check.gen_time < started:
+                self.report.add("fail", "timestamp.backdated", name,
+                                "token is older than the capture it stamps")
+        judge.finish()
 
     def _check_entries(self, manifest: dict[str, Any], checkpoint: cp.Checkpoint) -> None:
         add = self.report.add
