@@ -1,0 +1,351 @@
+"""Golden vectors: byte-exact files made from a fixed key, a fixed clock and fixed ids.
+
+Regenerate them only when a format changes on purpose (and say so in the commit message):
+
+    python tests/data/golden/regen.py
+
+What is fixed: the Ed25519 seed is the 32 bytes 0x01..0x20 (key name ``golden``); the case
+id, capture id, WARC record ids and every time are constants below; the tool version is
+pinned to ``TOOL_VERSION`` so a release does not change the vectors; the TLS certificates
+in the metadata record are Ed25519 certificates made from fixed seeds (deterministic).
+
+The files are made by prov's own code paths: ``provenance.api.init_case`` (case.json, the
+init entry, checkpoint 1), ``archive.warc.WarcWriter`` with ``provenance.capture``'s
+warcinfo factory and ``archive.crawl.Capturer.exchange_records`` (one HTTPS exchange: request,
+response, metadata), ``provenance.capture.build_seal`` and ``sign_envelope`` (the seal), and
+``provenance.capture.log_capture`` (the capture entry, checkpoint 2). Only the network is
+replaced: the exchange is a fixed ``archive.recorder.Exchange``; and no TSA is configured
+(RFC 3161 tokens carry the TSA's clock and a random nonce, so they cannot be golden).
+
+Output, under this folder::
+
+    case/                                  a complete case: verify passes with the key trusted
+    seal.payload.json                      the seal's in-toto statement (RFC 8785 bytes)
+    entry-0-init.payload.json              custody entry payloads (RFC 8785 bytes)
+    entry-1-capture.payload.json
+    verify-report.json                     a Report with fixed findings, as `prov verify --json`
+
+``tests/test_golden.py`` rebuilds all of it and compares bytes. The WARC is gzip: its
+compressed bytes depend on zlib (and on the OS byte zlib writes), so the test compares the
+uncompressed records always and the compressed file only where zlib agrees; everything
+downstream (seal, log, checkpoints) is built over the stored WARC file so it stays comparable.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import shutil
+import sys
+import tempfile
+import uuid
+import zlib
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from unittest import mock
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.x509.oid import NameOID
+
+from archive import recorder
+from archive.crawl import CaptureOptions, Capturer, Hop, UrlOutcome, json_block
+from archive.tls import TlsInfo
+from archive.warc import Block, Record, WarcFile, WarcWriter
+from provenance import api, capture, ids
+from provenance.case import Case
+from provenance.keys import SigningKey
+from provenance.report import Report
+from provenance.signing import parse_envelope, sign_envelope
+from provenance.stamping import Stamper
+from provenance.statements import IN_TOTO_PAYLOAD
+
+HERE = Path(__file__).resolve().parent
+SEED = bytes(range(1, 33))
+KEY_NAME = "golden"
+TOOL_VERSION = "0.1.0"
+CASE_ID = uuid.UUID("6f1c2e8a-4b7d-4c1e-9a3f-2d5b8e7c1a90")
+CASE_TITLE = "golden vectors"
+NOTE = "golden vectors"
+
+CREATED_AT = datetime(2024, 3, 4, 11, 59, 0, 123456, tzinfo=UTC)
+STARTED_AT = datetime(2024, 3, 4, 12, 0, 0, 250000, tzinfo=UTC)
+WARCINFO_AT = datetime(2024, 3, 4, 12, 0, 0, 250731, tzinfo=UTC)
+EXCHANGE_AT = datetime(2024, 3, 4, 12, 0, 0, 251002, tzinfo=UTC)
+ENDED_AT = datetime(2024, 3, 4, 12, 0, 0, 512345, tzinfo=UTC)
+LOGGED_AT = datetime(2024, 3, 4, 12, 0, 0, 600001, tzinfo=UTC)
+CAPTURE_RANDOM = bytes(range(0xA0, 0xAA))  # the 74 random bits of the UUIDv7 (10 bytes)
+
+WARCINFO_ID = "<urn:uuid:00000000-0000-4000-8000-000000000001>"
+SEEDS_ID = "<urn:uuid:00000000-0000-4000-8000-000000000002>"
+RESPONSE_ID = "<urn:uuid:00000000-0000-4000-8000-000000000003>"
+REQUEST_ID = "<urn:uuid:00000000-0000-4000-8000-000000000004>"
+METADATA_ID = "<urn:uuid:00000000-0000-4000-8000-000000000005>"
+
+URL = "https://example.org/article"
+IP = "192.0.2.10"
+ADDRESSES = ["192.0.2.10", "2001:db8::10"]
+CHUNKS = (b"<!DOCTYPE html>\n<title>Golden</title>\n", b"<p>An example page.</p>\n")
+RESPONSE_HEAD = (
+    b"HTTP/1.1 200 OK\r\n"
+    b"Content-Type: text/html; charset=utf-8\r\n"
+    b"Transfer-Encoding: chunked\r\n"
+    b"Date: Mon, 04 Mar 2024 12:00:00 GMT\r\n"
+    b"\r\n"
+)
+# Seconds on the monotonic clock; binary fractions, so timingsMs is exact everywhere.
+TIMINGS = {
+    "start": 1000.0,
+    "connect": 1000.015625,
+    "sent": 1000.03125,
+    "first_byte": 1000.0625,
+    "end": 1000.125,
+}
+
+CERT_START = datetime(2024, 1, 1, tzinfo=UTC)
+CERT_END = datetime(2034, 1, 1, tzinfo=UTC)
+
+OUTPUTS = (
+    "case",
+    "seal.payload.json",
+    "entry-0-init.payload.json",
+    "entry-1-capture.payload.json",
+    "verify-report.json",
+)
+
+
+def signing_key() -> SigningKey:
+    return SigningKey.from_seed(SEED, KEY_NAME)
+
+
+def chunked_body() -> bytes:
+    out = b"".join(b"%x\r\n%b\r\n" % (len(c), c) for c in CHUNKS)
+    return out + b"0\r\n\r\n"
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _cert(
+    subject: str,
+    issuer: str,
+    key: Ed25519PrivateKey,
+    signer: Ed25519PrivateKey,
+    serial: int,
+    *,
+    ca: bool,
+) -> str:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(_name(issuer))
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(CERT_START)
+        .not_valid_after(CERT_END)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("example.org")]), critical=False
+        )
+    cert = builder.sign(signer, None)  # Ed25519: deterministic signature, fixed bytes
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def tls_info() -> TlsInfo:
+    root_key = Ed25519PrivateKey.from_private_bytes(bytes([0x51]) * 32)
+    leaf_key = Ed25519PrivateKey.from_private_bytes(bytes([0x52]) * 32)
+    root = _cert("prov golden root", "prov golden root", root_key, root_key, 1, ca=True)
+    leaf = _cert("example.org", "prov golden root", leaf_key, root_key, 2, ca=False)
+    return TlsInfo(
+        version="TLSv1.3",
+        cipher="TLS_AES_128_GCM_SHA256",
+        server_name="example.org",
+        chain_sent_pem=(leaf,),
+        verified_path_pem=(leaf, root),
+        trust_store="file:golden-root.pem",
+        verified=True,
+    )
+
+
+def exchange() -> recorder.Exchange:
+    _, request_bytes = recorder.build_request(
+        URL, recorder.FetchLimits(user_agent=f"prov/{TOOL_VERSION}")
+    )
+    response_bytes = RESPONSE_HEAD + chunked_body()
+    body = b"".join(CHUNKS)
+    return recorder.Exchange(
+        url=URL,
+        started_at=EXCHANGE_AT,
+        request=Block.of(request_bytes, payload_offset=len(request_bytes)),
+        response=Block.of(response_bytes, payload_offset=len(RESPONSE_HEAD)),
+        status=200,
+        headers=[
+            (b"Content-Type", b"text/html; charset=utf-8"),
+            (b"Transfer-Encoding", b"chunked"),
+            (b"Date", b"Mon, 04 Mar 2024 12:00:00 GMT"),
+        ],
+        ip=IP,
+        port=443,
+        addresses=list(ADDRESSES),
+        tls=tls_info(),
+        decoded_sha256=hashlib.sha256(body).digest(),
+        body_bytes=len(body),
+        timings=dict(TIMINGS),
+    )
+
+
+def iter_members(data: bytes) -> Iterator[bytes]:
+    """The uncompressed bytes of each gzip member (one WARC record each)."""
+    while data:
+        inflate = zlib.decompressobj(31)
+        yield inflate.decompress(data) + inflate.flush()
+        data = inflate.unused_data
+
+
+def build_case(root: Path, stored_warc: bytes | None = None) -> Case:
+    """Make the golden case at ``root`` (which must not exist).
+
+    With ``stored_warc`` (the committed WARC file), that file is sealed instead of the one
+    just written whenever both hold the same records: see the module docstring on zlib.
+    """
+    key = signing_key()
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch.object(uuid, "uuid4", return_value=CASE_ID))
+        case = api.init_case(root, CASE_TITLE, key, CREATED_AT)
+    capture_id = ids.uuid7(STARTED_AT, CAPTURE_RANDOM)
+    relative = capture.capture_dir_for(capture_id, STARTED_AT)
+    partial = case.partial_dir / capture_id
+    partial.mkdir(parents=True)
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch.object(capture, "__version__", TOOL_VERSION))
+        stack.enter_context(mock.patch.object(capture, "new_record_id", lambda: WARCINFO_ID))
+        writer = WarcWriter(
+            partial, warcinfo=capture.warcinfo_factory(capture_id, lambda: WARCINFO_AT)
+        )
+        # The seed list, as provenance.capture.snapshot writes it.
+        seeds = {"captureId": capture_id, "seeds": [URL], "note": NOTE}
+        writer.write_group(
+            [
+                Record(
+                    "metadata",
+                    SEEDS_ID,
+                    STARTED_AT,
+                    json_block(seeds),
+                    [("WARC-Target-URI", f"urn:prov:seeds:{capture_id}")],
+                    content_type="application/json",
+                    with_payload_digest=False,
+                )
+            ]
+        )
+        new_ids = iter([RESPONSE_ID, REQUEST_ID, METADATA_ID])
+        capturer = Capturer(
+            writer, CaptureOptions(), now=lambda: EXCHANGE_AT, new_id=lambda: next(new_ids)
+        )
+        ex = exchange()
+        response_length = ex.response.length if ex.response else 0
+        locations = capturer.write_exchange(ex)
+        files = writer.close()
+        if stored_warc is not None:
+            files = [_use_stored(partial, files[0], stored_warc)]
+        seal = capture.build_seal(capture_id, relative, STARTED_AT, ENDED_AT, files, key, NOTE)
+    envelope = sign_envelope(IN_TOTO_PAYLOAD, seal.payload(), key)
+    (partial / capture.SEAL_NAME).write_bytes(envelope)
+    final = case.root / relative
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial.rename(final)
+    outcome = UrlOutcome(URL, [Hop(URL, 200, response_length, len(locations))])
+    result = capture.CaptureResult(capture_id, relative, [outcome], files)
+    capture.log_capture(case, final, result, key, LOGGED_AT, Stamper([]), [])  # no TSA
+    return case
+
+
+def _use_stored(folder: Path, fresh: WarcFile, stored: bytes) -> WarcFile:
+    path = folder / fresh.name
+    if list(iter_members(path.read_bytes())) != list(iter_members(stored)):
+        return fresh  # the records differ: the comparison in the test will say where
+    path.write_bytes(stored)
+    return dataclasses.replace(fresh, sha256=hashlib.sha256(stored).digest(), size=len(stored))
+
+
+def golden_report() -> Report:
+    """A report with one finding of each status, as `prov verify --json` would print it."""
+    report = Report("case", "case", strict=False)
+    report.add(
+        "pass", "log.signatures", "custody/log.jsonl", "2 entries signed by keys the log trusts"
+    )
+    report.add(
+        "warn",
+        "trust.anchor",
+        "custody/log.jsonl",
+        "trust anchored only in the case itself: compare the founding key "
+        f"{signing_key().key_id} out of band, then pass --trust-id",
+    )
+    report.add(
+        "fail",
+        "file.digest",
+        "captures/2024/03/04/x/data-00000.warc.gz",
+        "file differs from the sealed digest",
+        expected="sha256:" + "0" * 64,
+        found="sha256:" + "f" * 64,
+    )
+    report.add("info", "history.remembered", "custody/log.jsonl", "checkpoint of size 2 remembered")
+    report.add("skip", "timestamp", "custody/log.jsonl", "no time-stamp tokens to check")
+    return report
+
+
+def render_report(report: Report) -> bytes:
+    """The bytes `prov verify --json` writes (json.dumps, indent 2, newline)."""
+    return (json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def golden_files(workdir: Path, stored_warc: bytes | None = None) -> dict[str, bytes]:
+    """Every golden file by its path under this folder (``/``-separated)."""
+    case = build_case(workdir / "case", stored_warc)
+    out: dict[str, bytes] = {}
+    for path in sorted(case.root.rglob("*")):
+        rel = path.relative_to(case.root).as_posix()
+        if path.is_file() and path.name != ".lock" and not rel.startswith("state/"):
+            out["case/" + rel] = path.read_bytes()  # state/ is a derived cache: not a format
+    lines = case.log_path.read_bytes().splitlines()
+    out["entry-0-init.payload.json"] = parse_envelope(lines[0], what="entry 0").payload
+    out["entry-1-capture.payload.json"] = parse_envelope(lines[1], what="entry 1").payload
+    seal = next(k for k in out if k.endswith("/" + capture.SEAL_NAME))
+    out["seal.payload.json"] = parse_envelope(out[seal], what="seal").payload
+    out["verify-report.json"] = render_report(golden_report())
+    return out
+
+
+def stored_warc(folder: Path = HERE) -> bytes | None:
+    found = sorted((folder / "case").glob("captures/*/*/*/*/data-00000.warc.gz"))
+    return found[0].read_bytes() if found else None
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="prov-golden-") as tmp:
+        files = golden_files(Path(tmp))
+    for name in OUTPUTS:
+        target = HERE / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    for name, data in files.items():
+        target = HERE / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        print(f"{hashlib.sha256(data).hexdigest()[:16]}  {name}")
+    key = signing_key()
+    print(f"key {key.key_id} (public {base64.b64encode(key.public.raw).decode()})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
