@@ -87,7 +87,10 @@ class UrlOutcome:
 
 def validate_url(url: str) -> str:
     """The URL if it can be captured; ValueError with a one-line reason otherwise."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ValueError(f"not an http(s) URL: {url!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.crawl import CaptureOptions, validate_url
-from archive.errors import ConfigError, NotATargetError, UsageError
+from archive.errors import ConfigError, NotATargetError, ProvError, UsageError
 from archive.reader import WarcReader
 from provenance import capture as capture_mod
 from provenance import home, timefmt
@@ -44,12 +45,14 @@ from provenance.keys import (
 )
 from provenance.report import Report
 from provenance.signing import parse_envelope
-from provenance.stamping import Stamper, checkpoint_stamper
-from provenance.statements import Entry, Subject
+from provenance.stamping import Stamper, StampOutcome, checkpoint_stamper, token_entries
+from provenance.statements import Entry
 from provenance.trust import Anchors, trust_user_key
 from provenance.verify import CaseVerifier
 
 Prompt = Callable[[], bytes | None]
+CAPTURE_DIR_RE = re.compile(
+    r"^captures/\d{4}/\d{2}/\d{2}/[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 DEFAULT_KEY = "default"
 
 
@@ -315,8 +318,10 @@ def repair(case: Case, key: SigningKey, now: Callable[[], datetime],
     done: list[str] = []
     with case.lock():
         done += _quarantine_torn_tail(case, key, now(), stamper)
-        done += _finish_partials(case, now())
-        done += _log_unlogged(case, key, now(), stamper)
+        trusted = _trusted_keys(case)
+        done += _unstage_tokens(case, [NewEntry(e.action, e.subjects) for e in read_entries(case)])
+        done += _finish_partials(case, trusted)
+        done += _log_unlogged(case, key, now(), stamper, trusted)
         log = CustodyLog(case)
         tree = log.tree()
         try:
@@ -353,16 +358,44 @@ def _quarantine_torn_tail(case: Case, key: SigningKey, at: datetime,
     return [f"quarantined a torn log tail of {len(tail)} bytes to state/quarantine/{name}"]
 
 
-def _finish_partials(case: Case, at: datetime) -> list[str]:
+def _trusted_keys(case: Case) -> dict[str, PublicKey]:
+    """The keys the case's own log trusts now (replayed; the log itself is judged by verify)."""
+    from provenance.verify import CaseVerifier
+
+    verifier = CaseVerifier(case.root, Anchors(), remember=False)
+    verifier.case = case
+    verifier._read_log()
+    return verifier.log.trusted_after(verifier.log.size - 1)
+
+
+def _sealed_capture_dir(folder: Path, trusted: dict[str, PublicKey]) -> str | None:
+    """The capture dir a seal in ``folder`` names, if the seal verifies with ``trusted`` and
+    names a folder of prov's form ending in ``folder``'s own name; None otherwise."""
+    from provenance.signing import verify_envelope
+    from provenance.statements import IN_TOTO_PAYLOAD, CaptureSeal
+
+    try:
+        data = (folder / capture_mod.SEAL_NAME).read_bytes()
+        envelope = parse_envelope(data, what="seal")
+        verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=trusted, what="seal")
+        seal = CaptureSeal.parse(envelope.payload, what="seal")
+    except (ProvError, OSError):
+        return None
+    if not CAPTURE_DIR_RE.match(seal.capture_dir) or not seal.capture_dir.endswith(
+            "/" + folder.name) or seal.capture_id != folder.name:
+        return None
+    return seal.capture_dir
+
+
+def _finish_partials(case: Case, trusted: dict[str, PublicKey]) -> list[str]:
     done: list[str] = []
     if not case.partial_dir.is_dir():
         return done
     for name in sorted(os.listdir(case.partial_dir)):
         folder = case.partial_dir / name
-        if (folder / capture_mod.SEAL_NAME).is_file():
-            seal = json.loads(parse_envelope((folder / capture_mod.SEAL_NAME).read_bytes(),
-                                             what="seal").payload)
-            final = case.root / seal["predicate"]["captureDir"]
+        capture_dir = _sealed_capture_dir(folder, trusted)
+        if capture_dir is not None and not (case.root / capture_dir).exists():
+            final = case.root / capture_dir
             final.parent.mkdir(parents=True, exist_ok=True)
             os.rename(folder, final)
             fsync_dir(final.parent)
@@ -372,12 +405,13 @@ def _finish_partials(case: Case, at: datetime) -> list[str]:
             abandoned.mkdir(parents=True, exist_ok=True)
             shutil.move(str(folder), abandoned / name)
             done.append(f"moved unsealed capture {name} to state/abandoned/ (never evidence)")
-    del at
     return done
 
 
-def _log_unlogged(case: Case, key: SigningKey, at: datetime,
-                  stamper: Stamper | None) -> list[str]:
+def _log_unlogged(case: Case, key: SigningKey, at: datetime, stamper: Stamper | None,
+                  trusted: dict[str, PublicKey]) -> list[str]:
+    """Log captures sealed by a trusted key but never logged (a crash before the log
+    append), with their tokens. Folders whose seal does not verify are left for verify."""
     logged = {str(e.details.get("captureDir")) for e in read_entries(case)
               if e.action == "capture"}
     entries, done = [], []
@@ -385,15 +419,38 @@ def _log_unlogged(case: Case, key: SigningKey, at: datetime,
         rel = case.relative(seal_path.parent)
         if rel in logged:
             continue
-        seal = json.loads(parse_envelope(seal_path.read_bytes(), what=rel).payload)
-        subject: Subject = file_subject(case, seal_path)
-        entries.append(NewEntry("capture", (subject,), {
-            "captureId": seal["predicate"]["captureId"], "captureDir": rel,
-            "urls": 0, "failed": 0, "repaired": True}))
+        if _sealed_capture_dir(seal_path.parent, trusted) != rel:
+            done.append(f"NOT logged: {rel} (its seal does not verify with a trusted key)")
+            continue
+        tokens = _unlogged_tokens(seal_path)
+        entries.append(NewEntry("capture", (file_subject(case, seal_path),), {
+            "captureId": seal_path.parent.name, "captureDir": rel,
+            "urls": 0, "failed": 0, "repaired": True, "tsa": [t.tsa_id for t in tokens]}))
+        entries += token_entries(case, seal_path, tokens, partial(_seal_token_path, seal_path))
         done.append(f"logged sealed capture {rel}")
     if entries:
         _append(case, stamper, entries, key, at)
     return done
+
+
+def _unlogged_tokens(seal_path: Path) -> list[StampOutcome]:
+    """Stamp outcomes rebuilt from token files beside a seal (their genTime as stated)."""
+    from provenance.timestamps import Stamp, TimestampError, verify_stamp
+    from provenance.tsatrust import load_case_certs
+
+    out = []
+    data = seal_path.read_bytes()
+    certs = load_case_certs(seal_path.parents[5] / "certs")
+    for token in sorted(seal_path.parent.glob("seal.*.tsr")):
+        raw = token.read_bytes()
+        try:
+            check = verify_stamp(raw, data, roots=[], untrusted=certs, require_trusted=False)
+        except TimestampError:
+            continue
+        url = f"urn:prov:tsa:{token.name.split('.')[1]}"
+        out.append(StampOutcome(url, Stamp(url, raw, check.gen_time, 0, [], 0.0), None,
+                                tsa_id_override=token.name.split(".")[1]))
+    return out
 
 
 def prove_entry(case: Case, index: int, since: Path | None) -> dict[str, Any]:
@@ -528,15 +585,35 @@ def complete_timestamps(case: Case, key: SigningKey, stamper: Stamper,
         retry = Stamper(sorted(set(urls)), timeout=stamper.timeout)
         path = case.root / stamped
         outcomes = [o for o in retry.stamp(path.read_bytes()) if o.stamp is not None]
-        new += token_entries(case, path, outcomes, partial(_seal_token_path, path))
+        new += token_entries(case, path, outcomes, partial(_seal_token_path, path), staged=True)
         done += [f"stamped {stamped} by {o.url}" for o in outcomes]
         done += [f"still pending: {stamped} by {u}" for u in urls
                  if u not in {o.url for o in outcomes}]
     with case.lock():
         if new:
             _append(case, stamper, new, key, now())
+            _unstage_tokens(case, new)
         elif stamper.urls:
             done += _stamp_latest_checkpoint(case, stamper)
+    return done
+
+
+def _unstage_tokens(case: Case, entries: Sequence[NewEntry]) -> list[str]:
+    """Move staged tokens (``.partial``) that logged entries name into place."""
+    from provenance.digests import sha256_file
+    from provenance.stamping import staged_path
+
+    done = []
+    for entry in entries:
+        if entry.action != "timestamp-added" or not entry.subjects:
+            continue
+        final = case.root / entry.subjects[0].name
+        staged = staged_path(final)
+        if staged.is_file() and not final.exists() and sha256_file(staged) == entry.subjects[
+                0].sha256:
+            os.replace(staged, final)
+            fsync_dir(final.parent)
+            done.append(f"moved staged token {entry.subjects[0].name} into place")
     return done
 
 

@@ -121,7 +121,8 @@ def snapshot(
     failpoints.reach("after-warc")
     seal = build_seal(capture_id, relative, started, now(), result.files, key, note)
     envelope = sign_envelope(IN_TOTO_PAYLOAD, seal.payload(), key)
-    write_durable(partial / SEAL_NAME, envelope)
+    write_durable(partial / (SEAL_NAME + ".tmp"), envelope)
+    os.replace(partial / (SEAL_NAME + ".tmp"), partial / SEAL_NAME)  # never a torn seal
     failpoints.reach("after-seal")
     stamper = stamper or Stamper([])
     stamps = stamper.stamp(envelope)

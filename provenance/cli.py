@@ -20,7 +20,7 @@ from archive.crawl import CaptureOptions
 from archive.errors import ExitCode, ProvError
 from archive.recorder import FetchLimits
 from provenance import __version__, api, timefmt
-from provenance.keys import SigningKey, key_path
+from provenance.keys import KeyFileError, SigningKey, key_path
 from provenance.stamping import Stamper, configured_tsas
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,8 +115,9 @@ def keys_generate(name: str, unsafe_no_passphrase: bool) -> None:
     if not unsafe_no_passphrase:
         passphrase = env_passphrase() or _prompt(confirm=True)()
         if not passphrase:
-            raise click.UsageError("no passphrase: set PROV_KEY_PASSPHRASE_FILE or "
-                                   "PROV_KEY_PASSPHRASE, type one, or pass --unsafe-no-passphrase")
+            raise KeyFileError("no passphrase for the new key",
+                               hint="set PROV_KEY_PASSPHRASE_FILE or PROV_KEY_PASSPHRASE, type "
+                                    "one at the prompt, or pass --unsafe-no-passphrase")
     key = api.generate_key(name, passphrase)
     click.echo(key.key_id)
     _err(f"key {name!r} written to {key_path(name)}" +
@@ -216,10 +217,14 @@ def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: 
             row = outcome.as_json()
             status = row["status"] if outcome.ok else "FAILED"
             detail = row["error"] or f"{row['bytes']} bytes, {row['records']} records"
+            if row["truncated"]:
+                detail += f", truncated: {row['truncated']}"
             click.echo(f"{status}\t{outcome.seed}\t{detail}")
         click.echo(f"capture {result.capture_id} sealed in {result.capture_dir}")
     _after_change(case, print_checkpoint, publish)
     if result.failed:
+        _err(f"{len(result.failed)} of {len(result.outcomes)} URLs could not be captured "
+             f"(the attempts are sealed in {result.capture_id})")
         raise SystemExit(ExitCode.CAPTURE_FAILED)
 
 

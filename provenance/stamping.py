@@ -22,6 +22,7 @@ from archive.errors import ConfigError, ProvError
 from provenance import home, timefmt
 from provenance.case import Case, write_durable
 from provenance.custody import NewEntry, file_subject
+from provenance.statements import Subject
 from provenance.timestamps import Stamp, request_stamp, tsa_id
 
 DEFAULT_TIMEOUT = 10.0
@@ -58,10 +59,11 @@ class StampOutcome:
     url: str
     stamp: Stamp | None
     error: str | None
+    tsa_id_override: str | None = None  # a token found on disk whose URL is unknown
 
     @property
     def tsa_id(self) -> str:
-        return tsa_id(self.url)
+        return self.tsa_id_override or tsa_id(self.url)
 
 
 class Stamper:
@@ -107,8 +109,13 @@ def write_token(path: Path, outcome: StampOutcome) -> None:
 
 
 def token_entries(case: Case, stamped: Path, outcomes: Sequence[StampOutcome],
-                  token_path: Callable[[str], Path]) -> list[NewEntry]:
-    """Store each token (``token_path(tsa_id)``) and chain; the entries that log them."""
+                  token_path: Callable[[str], Path], *, staged: bool = False) -> list[NewEntry]:
+    """Store each token (``token_path(tsa_id)``) and chain; the entries that log them.
+
+    With ``staged`` a new token is written as ``<name>.partial``: the caller renames it into
+    place once the entries are logged, so a crash in between leaves a staged token that
+    verify reports as incomplete, never a token the log does not name.
+    """
     entries = []
     stamped_rel = case.relative(stamped)
     for outcome in outcomes:
@@ -119,15 +126,21 @@ def token_entries(case: Case, stamped: Path, outcomes: Sequence[StampOutcome],
             continue
         path = token_path(outcome.tsa_id)
         if not path.exists():
-            write_token(path, outcome)
-        chain = store_chain(case, outcome.stamp.chain_der)
-        entries.append(NewEntry("timestamp-added", (file_subject(case, path),
-                                                    file_subject(case, chain)), {
+            write_token(staged_path(path) if staged else path, outcome)
+        subjects = [Subject(case.relative(path),
+                            hashlib.sha256(outcome.stamp.response_der).digest())]
+        if outcome.stamp.chain_der:
+            subjects.append(file_subject(case, store_chain(case, outcome.stamp.chain_der)))
+        entries.append(NewEntry("timestamp-added", tuple(subjects), {
             **base,
             "genTime": timefmt.format_time(outcome.stamp.gen_time),
             "clockOffsetSeconds": round(outcome.stamp.clock_offset_seconds, 6),
         }))
     return entries
+
+
+def staged_path(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
 
 
 def stamp_checkpoint(case: Case, stamper: Stamper, checkpoint: Path) -> list[StampOutcome]:

@@ -119,6 +119,7 @@ class CaseVerifier:
         self.stamps = StampJudge(root, self.report, tsa_roots or TsaRoots.collect())
         self.seal_started: dict[str, datetime] = {}
         self.token_files: set[str] = set()
+        self.staged_files: set[str] = set()
         self.latest_time: datetime | None = None
         self.case: Case
         self.log = LogState()
@@ -139,9 +140,13 @@ class CaseVerifier:
             self._check_entry_subjects(logged)
         self._scan_captures()
         self.stamps.finish()
-        for token in sorted(self.token_files - self.stamps.logged_tokens):
-            self.report.add("warn", "timestamp.unlogged", token,
-                            "token in the capture folder that the log does not name")
+        for token in sorted(self.token_files - self.stamps.logged_tokens - self.staged_files):
+            if token.rsplit("/", 1)[0] in self.logged_dirs:
+                self.report.add("fail", "timestamp.unlogged", token,
+                                "file in a capture folder that no custody entry names")
+            else:
+                self.report.add("warn", "timestamp.unlogged", token,
+                                "token of a capture not yet logged; `prov log repair` logs both")
         return self.report
 
     # -- the log ---------------------------------------------------------------------------
@@ -437,6 +442,13 @@ class CaseVerifier:
 
     def _check_file_digest(self, subject: Subject, what: str) -> bool:
         path = self.root / subject.name
+        staged = path.with_name(path.name + ".partial")
+        if not _is_regular(path) and _is_regular(staged) and sha256_file(staged) == subject.sha256:
+            self.report.add("warn", "file.staged", subject.name,
+                            f"named by {what} but not moved into place (an interrupted command); "
+                            "`prov log repair` completes it")
+            self.staged_files.add(self.case.relative(staged))
+            return False
         if not _is_regular(path):
             self.report.add("fail", "file.missing", subject.name, f"named by {what}, missing")
             return False
@@ -481,7 +493,7 @@ class CaseVerifier:
         expected_names = {s.name for s in seal.subjects}
         ok = True
         for name in _listdir(self.root / folder):
-            if TOKEN_NAME.match(name):
+            if TOKEN_NAME.match(name) or TOKEN_NAME.match(name.removesuffix(".partial")):
                 self.token_files.add(f"{folder}/{name}")
             elif name not in expected_names and name != SEAL_NAME:
                 add("fail", "capture.unexpected", f"{folder}/{name}", "file not named by the seal")

@@ -289,15 +289,6 @@ def test_unsafe_no_passphrase_writes_an_unencrypted_0600_key(
     checked(run_prov(empty_home, "init", tmp_path / "c", "--key", "throwaway", passphrase=None))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "provenance/cli.py keys_generate: with no passphrase in the environment and stdin not a "
-        "terminal it raises click.UsageError, which main() renders as click's 'Usage: ... / Try "
-        "... / Error: ...' block with exit 2, not one `prov:` line; a missing passphrase is "
-        "configuration (exit 6, as when loading a key): raise provenance.keys.KeyFileError"
-    ),
-)
 def test_generate_without_passphrase_is_one_line_exit_6(empty_home: Path) -> None:
     message = assert_error(run_prov(empty_home, "keys", "generate", passphrase=None), 6)
     assert "passphrase" in message
@@ -443,17 +434,7 @@ BAD_URLS = [
     "http://",
     "file:///etc/passwd",
     "http://127.0.0.1:99999/",
-    pytest.param(
-        "http://[::1",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=(
-                "archive/crawl.py validate_url: urlsplit's ValueError ('Invalid IPv6 URL') escapes "
-                "unwrapped, so the message does not name the bad URL; catch it around urlsplit and "
-                "raise ValueError(f'not an http(s) URL: {url!r}')"
-            ),
-        ),
-    ),
+    "http://[::1",
 ]
 
 
@@ -476,14 +457,6 @@ def test_unreachable_host_is_exit_5(home: Path, case: Path) -> None:
     assert actions[-2:] == ["capture", "capture-failed"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "provenance/cli.py snapshot: when a URL cannot be captured it exits 5 with the failure "
-        "only in the stdout table and nothing on stderr; it should also print one `prov:` line "
-        "on stderr (e.g. 'prov: 1 of 1 URLs could not be captured') as other errors do"
-    ),
-)
 def test_unreachable_host_says_so_on_stderr(home: Path, case: Path) -> None:
     url = f"http://127.0.0.1:{closed_port()}/"
     assert_error(run_prov(home, "snapshot", "--case", case, url, "--timeout", "5"), 5)

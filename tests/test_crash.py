@@ -208,15 +208,6 @@ def test_repair_with_nothing_to_do_changes_nothing(work: tuple[Path, Path]) -> N
     assert (case / LOG).read_bytes() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "provenance/api.py _finish_partials: a seal file torn by a crash while it was being "
-        "written (write_durable creates seal.dsse.json in place, so a kill leaves it empty "
-        "or partial) makes parse_envelope raise, and `prov log repair` exits 3 instead of "
-        "setting the unsealed capture aside in state/abandoned"
-    ),
-)
 def test_repair_sets_aside_a_capture_whose_seal_write_was_torn(
     work: tuple[Path, Path], site: str
 ) -> None:
@@ -250,15 +241,6 @@ def _forged_seal(capture_id: str, capture_dir: str) -> bytes:
     return sign_envelope("application/vnd.in-toto+json", rfc8785.dumps(statement), attacker)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "provenance/api.py _finish_partials: the destination is the captureDir read from an "
-        "unverified seal in captures/.partial, so `prov log repair` renames the folder wherever "
-        "that says, outside the case too ('../escaped'); it should verify the seal against the "
-        "case's trusted keys and require captureDir == captures/YYYY/MM/DD/<folder name>"
-    ),
-)
 def test_repair_never_moves_a_partial_outside_the_case(work: tuple[Path, Path]) -> None:
     home, case = work
     partial = case / "captures" / ".partial" / ids.uuid7(timefmt.utc_now())
@@ -269,16 +251,6 @@ def test_repair_never_moves_a_partial_outside_the_case(work: tuple[Path, Path]) 
     assert not (case.parent / "escaped").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "provenance/api.py _log_unlogged: `prov log repair` appends a `capture` entry, signed "
-        "by the operator's key, for every unlogged folder with a seal file, without verifying "
-        "the seal; a capture planted by someone else (sealed by an untrusted key) gets logged "
-        "as if the operator had made it. It should log only seals that verify against the "
-        "keys the log trusts and leave the rest to verify's capture.unlogged failure"
-    ),
-)
 def test_repair_does_not_log_a_capture_sealed_by_an_untrusted_key(work: tuple[Path, Path]) -> None:
     home, case = work
     (existing,) = captures(home, case)

@@ -546,12 +546,6 @@ def test_close_mid_body_marks_disconnect(truncations: tuple[Snap, LocalServer]) 
     assert group.meta["decodedBodyLength"] == 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provenance/cli.py snapshot: the summary line of a truncated response reads like a "
-    "complete one ('200<TAB>URL<TAB>91 bytes, 3 records'); outcome.as_json() has 'truncated' "
-    "but the table drops it. Append it, e.g. '91 bytes, 3 records, truncated: disconnect'",
-)
 def test_summary_line_says_a_response_was_truncated(
     http_server: LocalServer, tmp_path: Path
 ) -> None:

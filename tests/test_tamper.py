@@ -502,18 +502,7 @@ MUTATIONS: dict[str, Callable[[Path, SealedCase], str]] = {
 }
 
 
-KNOWN_GAPS = {
-    "seal token planted in a capture folder": pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "provenance/verify.py CaseVerifier._check_capture_files: any file named "
-            "seal.<16 hex>.tsr in a capture folder is skipped without a finding, even when no "
-            "custody entry (timestamp-added) names it and it is not a time-stamp token at all; "
-            "DESIGN: every stored artifact's sha256 is in a signed place, so a token the log does "
-            "not name should be a failure naming the file"
-        ),
-    ),
-}
+KNOWN_GAPS: dict[str, pytest.MarkDecorator] = {}
 
 
 @pytest.mark.parametrize(
