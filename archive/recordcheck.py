@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from archive.chunked import Dechunker
 from archive.reader import READ_CHUNK, RecordHead, WarcReader
 from archive.warc import LEAF_PREFIX
 
@@ -87,13 +88,14 @@ class _Digester:
         self.is_http = (head.get("Content-Type") or "").lower().startswith(HTTP_TYPES)
         self.head_buf: bytearray | None = bytearray() if self.is_http else None
         self.http_head: bytes | None = None
-        self.raw_payload = hashlib.new("sha256")
+        self.dechunker: Dechunker | None = None
+        self.decoded = hashlib.new(self.payload_algo or "sha256")
 
     def update(self, chunk: bytes) -> None:
         self.block.update(chunk)
         if self.head_buf is None:
             if self.http_head is not None:
-                self.payload.update(chunk)
+                self._payload(chunk)
             return
         self.head_buf += chunk
         match = HEADER_END.search(self.head_buf)
@@ -102,8 +104,24 @@ class _Digester:
                 self.head_buf = None
             return
         self.http_head = bytes(self.head_buf[: match.end()])
-        self.payload.update(self.head_buf[match.end():])
+        if _is_chunked(self.http_head):
+            self.dechunker = Dechunker()
+        rest = bytes(self.head_buf[match.end():])
         self.head_buf = None
+        self._payload(rest)
+
+    def _payload(self, chunk: bytes) -> None:
+        self.payload.update(chunk)
+        if self.dechunker is not None:
+            self.decoded.update(self.dechunker.feed(chunk))
+
+
+def _is_chunked(http_head: bytes) -> bool:
+    for line in http_head.split(b"\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"transfer-encoding" and b"chunked" in value.lower():
+            return True
+    return False
 
 
 def _algo(label: str | None) -> str | None:
@@ -152,6 +170,10 @@ def _finish(head: RecordHead, leaf: bytes, digester: _Digester) -> RecordCheck:
         payload = DigestCheck("fail", payload_label, None, "no HTTP header block found")
     else:
         payload = _compare(payload_label, digester.payload_algo, digester.payload.digest())
+        if payload.status == "fail" and digester.dechunker is not None:
+            decoded = _compare(payload_label, digester.payload_algo, digester.decoded.digest())
+            if decoded.status == "pass":
+                payload = DigestCheck("pass", payload_label, decoded.computed, "transfer-decoded")
     check = RecordCheck(head, leaf, block, payload)
     if head.warc_type in ("response", "request", "resource", "revisit", "metadata"):
         for name in ("WARC-Record-ID", "WARC-Date"):

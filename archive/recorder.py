@@ -55,6 +55,7 @@ class Exchange:
     request: Block | None = None
     response: Block | None = None
     status: int | None = None
+    http_version: str | None = None
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     ip: str | None = None
     port: int | None = None
@@ -226,6 +227,7 @@ class _ResponseReader:
                 continue
             if isinstance(event, h11.Response):
                 self.ex.status = event.status_code
+                self.ex.http_version = "HTTP/" + event.http_version.decode("ascii", "replace")
                 self.ex.headers = [(bytes(k), bytes(v)) for k, v in event.headers.raw_items()]
             elif isinstance(event, h11.Data):
                 self.decoded.update(event.data)
@@ -336,7 +338,7 @@ def metadata_fields(ex: Exchange, proxy: str | None = None) -> dict[str, Any]:
         "timingsMs": {
             k: round((v - start) * 1000, 3) for k, v in ex.timings.items() if k != "start"
         },
-        "httpVersion": "HTTP/1.1",
+        "httpVersion": ex.http_version,
     }
     if ex.decoded_sha256 is not None:
         out["decodedBodySha256"] = "sha256:" + ex.decoded_sha256.hex()

@@ -318,6 +318,7 @@ def repair(case: Case, key: SigningKey, now: Callable[[], datetime],
     done: list[str] = []
     with case.lock():
         done += _quarantine_torn_tail(case, key, now(), stamper)
+        done += _set_aside_tmp(case)
         trusted = _trusted_keys(case)
         done += _unstage_tokens(case, [NewEntry(e.action, e.subjects) for e in read_entries(case)])
         done += _finish_partials(case, trusted)
@@ -356,6 +357,17 @@ def _quarantine_torn_tail(case: Case, key: SigningKey, at: datetime,
         "quarantined": f"state/quarantine/{name}", "bytes": len(tail),
         "sha256": hashlib.sha256(tail).hexdigest(), "reason": "torn last line"})], key, at)
     return [f"quarantined a torn log tail of {len(tail)} bytes to state/quarantine/{name}"]
+
+
+def _set_aside_tmp(case: Case) -> list[str]:
+    """Move checkpoint and cosignature ``.tmp`` files (interrupted writes) to state/."""
+    done = []
+    quarantine = case.state_dir / "quarantine"
+    for tmp in sorted(case.checkpoints_dir.glob("*.tmp")):
+        quarantine.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(tmp), quarantine / tmp.name)
+        done.append(f"set aside the interrupted write custody/checkpoints/{tmp.name}")
+    return done
 
 
 def _trusted_keys(case: Case) -> dict[str, PublicKey]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +54,25 @@ class DisclosureVerifier:
         if checkpoint.origin != manifest.get("origin"):
             add("fail", "disclosure.origin", "checkpoint", "checkpoint of another log",
                 expected=str(manifest.get("origin")), found=checkpoint.origin)
-        self._check_entries(manifest, checkpoint)
-        self._check_checkpoint(note, checkpoint)
-        seal = self._check_seal(manifest)
-        if seal is not None:
-            self._check_records(manifest, seal)
-            self._check_tokens(manifest, seal)
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("log-entries.jsonl", lambda: self._check_entries(manifest, checkpoint)),
+            ("checkpoint", lambda: self._check_checkpoint(note, checkpoint)),
+        ]
+        for subject, step in steps:
+            self._guard(subject, step)
+        seal = self._guard("seal.dsse.json", lambda: self._check_seal(manifest))
+        if isinstance(seal, CaptureSeal):
+            self._guard("records.warc.gz", lambda: self._check_records(manifest, seal))
+            self._guard("seal tokens", lambda: self._check_tokens(manifest, seal))
         return self.report
+
+    def _guard(self, subject: str, step: Callable[[], object]) -> object:
+        """Run one stage; a missing or malformed part is a failure finding, never a crash."""
+        try:
+            return step()
+        except (ProvError, OSError, ValueError, KeyError, TypeError) as exc:
+            self.report.add("fail", "disclosure.part", subject, f"cannot be checked: {exc}")
+            return None
 
     def _check_tokens(self, manifest: dict[str, Any], seal: CaptureSeal) -> None:
         seal_rel = f"{manifest.get('captureDir')}/seal.dsse.json"

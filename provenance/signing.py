@@ -59,17 +59,25 @@ def parse_envelope(data: bytes, *, what: str) -> Envelope:
         doc = json.loads(data)
         if not isinstance(doc, dict) or set(doc) != {"payload", "payloadType", "signatures"}:
             raise ValueError("fields are not payload, payloadType, signatures")
-        payload = base64.b64decode(doc["payload"], validate=True)
+        payload = _b64(doc["payload"])
         kind = doc["payloadType"]
         sigs = doc["signatures"]
         if not isinstance(kind, str) or not isinstance(sigs, list) or not sigs:
             raise ValueError("bad payloadType or signatures")
         signatures = tuple(
-            (str(s["keyid"]), base64.b64decode(s["sig"], validate=True)) for s in sigs
+            (str(s["keyid"]), _b64(s["sig"])) for s in sigs
         )
     except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
         raise EnvelopeError(f"{what}: not a DSSE envelope ({exc})") from None
     return Envelope(kind, payload, signatures)
+
+
+def _b64(value: object) -> bytes:
+    """Standard or URL-safe base64, padded or not: DSSE verifiers must accept both."""
+    if not isinstance(value, str):
+        raise ValueError("base64 field is not a string")
+    text = value.replace("-", "+").replace("_", "/")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
 def verify_envelope(

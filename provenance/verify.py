@@ -42,7 +42,6 @@ from provenance.trust import Anchors
 from provenance.tsatrust import TsaRoots
 
 SEAL_NAME = "seal.dsse.json"
-WARC_NAME = re.compile(r"^data-\d{5}\.warc\.gz$")
 TOKEN_NAME = re.compile(r"^seal\.[0-9a-f]{16}\.tsr$")
 CKPT_TOKEN = re.compile(r"^\d{20}\.[0-9a-f]{16}\.tsr$")
 COSIGNATURE = re.compile(r"^(\d{20})\.[0-9a-f]{16}\.cosignature$")
@@ -318,6 +317,10 @@ class CaseVerifier:
                 self._check_cosignature(folder / name, int(cosig.group(1)), rel)
             elif CKPT_TOKEN.match(name):
                 self._check_checkpoint_token(folder / name, int(name[:20]), rel)
+            elif name.endswith(".tmp") and (CHECKPOINT_RE.match(name[:-4] + ".checkpoint")
+                                            or COSIGNATURE.match(name[:-4] + ".cosignature")):
+                self.report.add("warn", "checkpoint.tmp", rel, "left by an interrupted write "
+                                "(not evidence); `prov log repair` sets it aside")
             else:
                 self.report.add("fail", "checkpoint.unexpected", rel,
                                 "file that prov never writes in custody/checkpoints")

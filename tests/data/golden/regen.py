@@ -187,6 +187,7 @@ def exchange() -> recorder.Exchange:
         request=Block.of(request_bytes, payload_offset=len(request_bytes)),
         response=Block.of(response_bytes, payload_offset=len(RESPONSE_HEAD)),
         status=200,
+        http_version="HTTP/1.1",
         headers=[
             (b"Content-Type", b"text/html; charset=utf-8"),
             (b"Transfer-Encoding", b"chunked"),
