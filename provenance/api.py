@@ -593,14 +593,17 @@ def complete_timestamps(case: Case, key: SigningKey, stamper: Stamper,
             todo.setdefault(key_[0], []).append(str(e.details.get("tsa")))
     done: list[str] = []
     new: list[NewEntry] = []
+    run = Stamper(sorted({u for urls in todo.values() for u in urls} | set(stamper.urls)),
+                  timeout=stamper.timeout)  # one per run: a TSA that fails is asked once
     for stamped, urls in sorted(todo.items()):
-        retry = Stamper(sorted(set(urls)), timeout=stamper.timeout)
         path = case.root / stamped
+        retry = _Subset(run, urls)
         outcomes = [o for o in retry.stamp(path.read_bytes()) if o.stamp is not None]
         new += token_entries(case, path, outcomes, partial(_seal_token_path, path), staged=True)
         done += [f"stamped {stamped} by {o.url}" for o in outcomes]
         done += [f"still pending: {stamped} by {u}" for u in urls
                  if u not in {o.url for o in outcomes}]
+    stamper = _Subset(run, stamper.urls)
     with case.lock():
         if new:
             _append(case, stamper, new, key, now())
@@ -629,6 +632,14 @@ def _unstage_tokens(case: Case, entries: Sequence[NewEntry]) -> list[str]:
     return done
 
 
+class _Subset(Stamper):
+    """Some of a run's TSAs, sharing the run's memory of which ones failed."""
+
+    def __init__(self, run: Stamper, urls: Sequence[str]) -> None:
+        super().__init__(urls, timeout=run.timeout, now=run.now)
+        self.failed = run.failed
+
+
 def _seal_token_path(seal: Path, tsa: str) -> Path:
     return seal.with_name(f"seal.{tsa}.tsr")
 
@@ -643,8 +654,7 @@ def _stamp_latest_checkpoint(case: Case, stamper: Stamper) -> list[str]:
     missing = [u for u in stamper.urls if tsa_id(u) not in have]
     if not missing:
         return []
-    outcomes = stamp_checkpoint(case, Stamper(missing, timeout=stamper.timeout),
-                                checkpoint_path(case, size))
+    outcomes = stamp_checkpoint(case, _Subset(stamper, missing), checkpoint_path(case, size))
     return [f"checkpoint {size} stamped by {o.url}" if o.stamp else
             f"checkpoint {size}: {o.error}" for o in outcomes]
 

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from archive.errors import ConfigError, ProvError
 from provenance import home, timefmt
@@ -46,12 +47,25 @@ def _config_tsas(path: Path) -> list[str] | None:
 def configured_tsas(case_root: Path | None, given: Sequence[str]) -> list[str]:
     """``--tsa`` URLs, else ``tsa = [...]`` of the case's config.toml, else the user's."""
     if given:
-        return [u for u in given if u != "none"]
+        return [check_tsa_url(u) for u in given if u != "none"]
     for path in ([case_root / "config.toml"] if case_root else []) + [home.config_path()]:
         found = _config_tsas(path)
         if found is not None:
-            return found
+            return [check_tsa_url(u, str(path)) for u in found]
     return []
+
+
+def check_tsa_url(url: str, source: str = "--tsa") -> str:
+    """The URL if it is an http(s) URL with a host; ConfigError (exit 6) otherwise."""
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"{source}: not an http(s) TSA URL: {url!r}")
+    return url
 
 
 @dataclass(frozen=True)

@@ -178,8 +178,12 @@ def request_stamp(
 
 def _post(url: str, body: bytes, timeout: float) -> bytes:
     """POST a TimeStampReq; the answer's size and total time are bounded too."""
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise ConfigError(f"TSA URL {url!r}: expected an http(s) URL")
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:
+        scheme = ""
+    if scheme not in ("http", "https"):
+        raise TsaUnavailable(f"TSA URL {url!r}: expected an http(s) URL")
     headers = {"Content-Type": "application/timestamp-query"}
     request = urllib.request.Request(url, body, headers, method="POST")  # noqa: S310
     deadline, chunks = time.monotonic() + timeout, bytearray()
@@ -192,7 +196,7 @@ def _post(url: str, body: bytes, timeout: float) -> bytes:
     except urllib.error.HTTPError as exc:
         exc.close()  # it holds the connection open
         raise TsaUnavailable(f"TSA {url}: expected HTTP 200, found {exc.code}") from None
-    except (urllib.error.URLError, OSError, HTTPException) as exc:
+    except (urllib.error.URLError, OSError, HTTPException, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, TimeoutError):
             reason = f"no answer within {timeout:g} s"
