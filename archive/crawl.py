@@ -9,20 +9,28 @@ evidence too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 from archive import recorder, tls
+from archive.extractor import Extractor
+from archive.scope import Scope
+from archive.via import parse_via
 from archive.warc import Block, Record, RecordLocation, WarcWriter
 
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+SAMPLE_LIMIT = 8 << 20  # bytes of a body kept for finding requisites and links
+PARSED_TYPES = recorder.SAMPLED_TYPES
 
 
 def new_record_id() -> str:
@@ -31,18 +39,30 @@ def new_record_id() -> str:
 
 @dataclass(frozen=True)
 class CaptureOptions:
-    """How to capture: limits per request, redirects, concurrency, TLS trust."""
+    """How to capture: limits, politeness, what to follow, TLS trust, the route out."""
 
     limits: recorder.FetchLimits = field(default_factory=recorder.FetchLimits)
     max_redirects: int = 10
     concurrency: int = 8
+    per_host: int = 4
+    delay: float = 0.0  # seconds between two requests to the same host
     ca_file: Path | None = None
     insecure_skip_tls_verify: bool = False
+    requisites: bool = False
+    depth: int = 0
+    scope: str = "host"  # host | domain | prefix
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    retries: int = 2
+    max_retry_wait: float = 30.0
+    total_timeout: float | None = None
+    via: str | None = None
+    max_urls: int = 100_000
 
 
 @dataclass
 class Hop:
-    """One exchange of a seed's redirect chain, as the summary reports it."""
+    """One exchange of a URL's redirect chain, as the summary reports it."""
 
     url: str
     status: int | None
@@ -54,12 +74,16 @@ class Hop:
 
 @dataclass
 class UrlOutcome:
-    """What happened to one seed URL."""
+    """What happened to one URL: a seed, a page requisite, or a followed link."""
 
     seed: str
     hops: list[Hop] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    kind: str = "seed"
+    parent: str | None = None
+    attempts: int = 1
+    note: str | None = None
 
     @property
     def final(self) -> Hop | None:
@@ -74,6 +98,7 @@ class UrlOutcome:
         final = self.final
         return {
             "url": self.seed,
+            "kind": self.kind,
             "finalUrl": final.url if final else None,
             "status": final.status if final else None,
             "bytes": sum(h.bytes for h in self.hops),
@@ -82,7 +107,18 @@ class UrlOutcome:
             "truncated": final.truncated if final else None,
             "error": self.error,
             "hops": [h.url for h in self.hops],
+            "attempts": self.attempts,
+            "note": self.note,
         }
+
+
+@dataclass(frozen=True)
+class Task:
+    url: str
+    kind: str
+    depth: int
+    parent: str | None
+    root: str  # the seed whose scope applies
 
 
 def validate_url(url: str) -> str:
@@ -104,8 +140,23 @@ def json_block(value: Any) -> Block:
     return Block.of(json.dumps(value, sort_keys=True, ensure_ascii=False).encode())
 
 
+def retry_after(ex: recorder.Exchange, attempt: int, cap: float) -> float:
+    """Seconds to wait before retrying: Retry-After (RFC 9110 10.2.3) if given, else
+    exponential backoff; never more than ``cap``."""
+    value = ex.header(b"retry-after")
+    wait = 0.5 * 2.0**attempt
+    if value:
+        text = value.decode("latin-1").strip()
+        if text.isdigit():
+            wait = float(text)
+        else:
+            with contextlib.suppress(TypeError, ValueError, IndexError):
+                wait = float((parsedate_to_datetime(text) - datetime.now(UTC)).total_seconds())
+    return max(0.0, min(wait, cap))
+
+
 class Capturer:
-    """Fetches seeds concurrently into one WARC writer."""
+    """Fetches seeds, and what they need or link to, concurrently into one WARC writer."""
 
     def __init__(
         self,
@@ -114,57 +165,154 @@ class Capturer:
         *,
         now: Callable[[], datetime],
         new_id: Callable[[], str] = new_record_id,
+        on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None,
     ) -> None:
         self.writer = writer
         self.options = options
         self.now = now
         self.new_id = new_id
+        self.on_progress = on_progress
         self.context, self.trust_store = tls.client_context(
             options.ca_file, insecure=options.insecure_skip_tls_verify
         )
+        self.via = parse_via(options.via) if options.via else None
+        self.scope = Scope(options.scope, options.include, options.exclude)
+        self.outcomes: list[UrlOutcome] = []
+        self.seen: set[str] = set()
+        self.counts = {"done": 0, "queued": 0, "failed": 0, "bytes": 0}
 
     async def capture(self, seeds: Sequence[str]) -> list[UrlOutcome]:
-        gate = asyncio.Semaphore(max(1, self.options.concurrency))
+        self.pool = recorder.Pool()
+        self.gates: dict[str, asyncio.Semaphore] = {}
+        self.last_start: dict[str, float] = {}
+        self.queue: asyncio.Queue[Task] = asyncio.Queue()
+        self.extractor = Extractor()
+        for seed in seeds:
+            self._enqueue(Task(seed, "seed", self.options.depth, None, seed))
+        workers = [asyncio.create_task(self._worker())
+                   for _ in range(max(1, self.options.concurrency))]
+        try:
+            await asyncio.wait_for(self.queue.join(), self.options.total_timeout)
+        except TimeoutError:
+            self._abandon_queue()
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await self.pool.close()
+            self.extractor.close()
+        return self.outcomes
 
-        async def one(seed: str) -> UrlOutcome:
-            async with gate:
-                return await self.capture_seed(seed)
+    def _abandon_queue(self) -> None:
+        while not self.queue.empty():
+            task = self.queue.get_nowait()
+            self.outcomes.append(UrlOutcome(task.url, error="not fetched: total time limit "
+                                            "reached", kind=task.kind, parent=task.parent))
+            self.queue.task_done()
 
-        return list(await asyncio.gather(*(one(s) for s in seeds)))
+    def _enqueue(self, task: Task) -> None:
+        key = urldefrag(task.url)[0]
+        if key in self.seen or len(self.seen) >= self.options.max_urls:
+            return
+        self.seen.add(key)
+        self.counts["queued"] += 1
+        self.queue.put_nowait(task)
 
-    async def capture_seed(self, seed: str) -> UrlOutcome:
-        outcome = UrlOutcome(seed)
-        start = time.monotonic()
-        url, seen = seed, set[str]()
+    async def _worker(self) -> None:
         while True:
-            seen.add(url)
-            ex = await recorder.fetch(
-                url,
-                limits=self.options.limits,
-                context=self.context,
-                trust_store=self.trust_store,
-                now=self.now,
-            )
-            locations = self.write_exchange(ex)
-            outcome.hops.append(
-                Hop(url, ex.status, ex.response.length if ex.response else 0, len(locations),
-                    ex.truncated, ex.error)
-            )
+            task = await self.queue.get()
+            try:
+                outcome, last = await self.fetch_chain(task)
+                self.outcomes.append(outcome)
+                self.counts["done"] += 1
+                self.counts["failed"] += 0 if outcome.ok else 1
+                self.counts["bytes"] += sum(h.bytes for h in outcome.hops)
+                if last is not None and outcome.ok:
+                    await self._discover(task, last, outcome)
+                if self.on_progress:
+                    self.on_progress(outcome, dict(self.counts))
+            finally:
+                self.queue.task_done()
+
+    async def _discover(self, task: Task, ex: recorder.Exchange, outcome: UrlOutcome) -> None:
+        if not ex.body_sample or not (self.options.requisites or task.depth > 0):
+            return
+        content_type = (ex.header(b"content-type") or b"").decode("latin-1")
+        if content_type.split(";")[0].strip().lower() not in PARSED_TYPES:
+            return
+        encoding = (ex.header(b"content-encoding") or b"").decode("latin-1") or None
+        found = await self.extractor.extract(ex.body_sample, content_type, ex.url, encoding)
+        if isinstance(found, str):
+            outcome.note = found
+            return
+        if self.options.requisites:
+            for url in found.requisites:
+                if self.scope.allows_requisite(url):
+                    self._enqueue(Task(url, "requisite", 0, ex.url, task.root))
+        if task.depth > 0:
+            for url in found.links:
+                if self.scope.allows_link(url, task.root):
+                    self._enqueue(Task(url, "link", task.depth - 1, ex.url, task.root))
+
+    async def fetch_chain(self, task: Task) -> tuple[UrlOutcome, recorder.Exchange | None]:
+        outcome = UrlOutcome(task.url, kind=task.kind, parent=task.parent)
+        start = time.monotonic()
+        url, chain, last = task.url, set[str](), None
+        while True:
+            chain.add(url)
+            ex, attempts = await self._fetch_with_retries(url, outcome)
+            outcome.attempts += attempts - 1
+            last = ex
             if ex.error and ex.status is None:
                 outcome.error = ex.error
                 break
             target = self._redirect_target(ex)
             if target is None:
                 break
-            if target in seen:
+            if target in chain:
                 outcome.error = f"redirect loop at {target}"
                 break
             if len(outcome.hops) > self.options.max_redirects:
                 outcome.error = f"more than {self.options.max_redirects} redirects"
                 break
+            self.seen.add(urldefrag(target)[0])
             url = target
         outcome.seconds = time.monotonic() - start
-        return outcome
+        return outcome, last
+
+    async def _fetch_with_retries(self, url: str, outcome: UrlOutcome) -> tuple[
+        recorder.Exchange, int
+    ]:
+        attempt = 0
+        while True:
+            ex = await self._request(url)
+            transient = ex.status is None or ex.status in RETRY_STATUSES
+            last_try = attempt >= self.options.retries or not transient
+            if ex.status is not None or last_try:
+                # every response is evidence, a 503 before the 200 too; a failed connection
+                # attempt is recorded only when it is the last one
+                locations = self.write_exchange(ex)
+                outcome.hops.append(Hop(url, ex.status, ex.response.length if ex.response
+                                        else 0, len(locations), ex.truncated, ex.error))
+            if last_try:
+                return ex, attempt + 1
+            await asyncio.sleep(retry_after(ex, attempt, self.options.max_retry_wait))
+            attempt += 1
+
+    async def _request(self, url: str) -> recorder.Exchange:
+        host = (urlsplit(url).hostname or "").lower()
+        gate = self.gates.setdefault(host, asyncio.Semaphore(max(1, self.options.per_host)))
+        async with gate:
+            if self.options.delay:
+                wait = self.last_start.get(host, 0.0) + self.options.delay - time.monotonic()
+                self.last_start[host] = time.monotonic() + max(0.0, wait)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            sample = SAMPLE_LIMIT if (self.options.requisites or self.options.depth) else 0
+            return await recorder.fetch(
+                url, limits=self.options.limits, context=self.context,
+                trust_store=self.trust_store, now=self.now, pool=self.pool, via=self.via,
+                sample_limit=sample)
 
     def _redirect_target(self, ex: recorder.Exchange) -> str | None:
         if ex.status not in REDIRECT_STATUSES or ex.truncated:

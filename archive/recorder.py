@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 import h11
 
@@ -32,6 +32,7 @@ from archive import tls
 from archive.warc import Block
 
 READ_SIZE = 1 << 16
+SAMPLED_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/css"})
 HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
@@ -66,6 +67,11 @@ class Exchange:
     decoded_sha256: bytes | None = None
     body_bytes: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    method: str = "GET"
+    connection: int = 0  # which connection carried it (same number: reused)
+    reused: bool = False
+    body_sample: bytes = b""  # the first bytes of the transfer-decoded body, when asked for
+    via: str | None = None
 
     def header(self, name: bytes) -> bytes | None:
         lname = name.lower()
@@ -88,32 +94,72 @@ def _reason(exc: OSError) -> str:
     return "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
 
 
+TARGET_SAFE = "/%:@!$&'()*+,;=-._~?"
+
+
 def request_target(parts: SplitResult) -> str:
-    path = parts.path or "/"
-    return f"{path}?{parts.query}" if parts.query else path
+    """The origin-form target, non-ASCII characters percent-encoded (RFC 3986 2.1); existing
+    escapes are kept as they are."""
+    path = quote(parts.path or "/", safe=TARGET_SAFE)
+    return f"{path}?{quote(parts.query, safe=TARGET_SAFE)}" if parts.query else path
+
+
+def ascii_host(host: str) -> str:
+    """An internationalised host name in its ASCII (IDNA) form."""
+    try:
+        return host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        return host
 
 
 def host_header(parts: SplitResult) -> str:
-    host = parts.hostname or ""
+    host = ascii_host(parts.hostname or "")
     if ":" in host:
         host = f"[{host}]"
     default = 443 if parts.scheme == "https" else 80
     return host if parts.port in (None, default) else f"{host}:{parts.port}"
 
 
-def build_request(url: str, limits: FetchLimits) -> tuple[h11.Connection, bytes]:
-    parts = urlsplit(url)
-    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=limits.max_header)
+@dataclass(frozen=True)
+class RequestSpec:
+    """What to send. ``headers`` None means prov's own GET headers; a browser's request
+    (through the recording proxy) brings its own method, headers and body."""
+
+    url: str
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] | None = None
+    body: bytes = b""
+
+
+def default_headers(parts: SplitResult, limits: FetchLimits, keep_alive: bool) -> list[
+    tuple[str, str]
+]:
     headers = [
         ("Host", host_header(parts)),
         ("User-Agent", limits.user_agent),
         ("Accept", "*/*"),
         ("Accept-Encoding", "gzip, deflate"),
-        ("Connection", "close"),
     ]
-    data = conn.send(h11.Request(method="GET", target=request_target(parts), headers=headers))
+    if not keep_alive:
+        headers.append(("Connection", "close"))
+    return headers
+
+
+def build_request(spec: RequestSpec, conn: h11.Connection, limits: FetchLimits,
+                  keep_alive: bool) -> bytes:
+    """The exact bytes of the request, produced by ``conn`` (h11 frames the body)."""
+    parts = urlsplit(spec.url)
+    headers = list(spec.headers) if spec.headers is not None else default_headers(
+        parts, limits, keep_alive)
+    if spec.body and not any(k.lower() in ("content-length", "transfer-encoding")
+                             for k, _ in headers):
+        headers.append(("Content-Length", str(len(spec.body))))
+    data = conn.send(h11.Request(method=spec.method, target=request_target(parts),
+                                 headers=headers)) or b""
+    if spec.body:
+        data += conn.send(h11.Data(data=spec.body)) or b""
     data += conn.send(h11.EndOfMessage()) or b""
-    return conn, data
+    return data
 
 
 async def _connect(
@@ -164,7 +210,10 @@ async def _connect(
 class _ResponseReader:
     """Feeds received bytes to h11 and to the response block, marking the payload start."""
 
-    def __init__(self, conn: h11.Connection, ex: Exchange, limits: FetchLimits) -> None:
+    def __init__(self, conn: h11.Connection, ex: Exchange, limits: FetchLimits,
+                 sample_limit: int = 0) -> None:
+        self.sample = bytearray()
+        self.sample_limit = sample_limit
         self.conn = conn
         self.ex = ex
         self.limits = limits
@@ -229,9 +278,14 @@ class _ResponseReader:
                 self.ex.status = event.status_code
                 self.ex.http_version = "HTTP/" + event.http_version.decode("ascii", "replace")
                 self.ex.headers = [(bytes(k), bytes(v)) for k, v in event.headers.raw_items()]
+                kind = (self.ex.header(b"content-type") or b"").split(b";")[0].strip().lower()
+                if kind.decode("latin-1") not in SAMPLED_TYPES:
+                    self.sample_limit = 0  # only pages and stylesheets are parsed for links
             elif isinstance(event, h11.Data):
                 self.decoded.update(event.data)
                 self.ex.body_bytes += len(event.data)
+                if len(self.sample) < self.sample_limit:
+                    self.sample += event.data[: self.sample_limit - len(self.sample)]
             elif isinstance(event, h11.EndOfMessage):
                 self.done = True
                 return
@@ -243,45 +297,192 @@ class _ResponseReader:
             self.block.write(bytes(self.head))
             self.head.clear()
         self.ex.decoded_sha256 = self.decoded.digest() if self.ex.status is not None else None
+        self.ex.body_sample = bytes(self.sample)
         return self.block
 
 
+@dataclass
+class Connection:
+    """One TCP (and TLS) connection and its HTTP/1.1 state, reusable while keep-alive."""
+
+    number: int
+    origin: tuple[str, str, int]
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    h11: h11.Connection
+    ip: str | None
+    port: int | None
+    addresses: list[str]
+    tls: tls.TlsInfo | None
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
+            await asyncio.wait_for(self.writer.wait_closed(), 1.0)
+
+
+class Pool:
+    """Idle keep-alive connections by origin (scheme, host, port)."""
+
+    def __init__(self, max_idle_per_origin: int = 8) -> None:
+        self._idle: dict[tuple[str, str, int], list[Connection]] = {}
+        self._max = max_idle_per_origin
+        self._count = 0
+
+    def next_number(self) -> int:
+        self._count += 1
+        return self._count
+
+    def take(self, origin: tuple[str, str, int]) -> Connection | None:
+        idle = self._idle.get(origin)
+        return idle.pop() if idle else None
+
+    async def give(self, conn: Connection) -> None:
+        idle = self._idle.setdefault(conn.origin, [])
+        if len(idle) < self._max and not conn.reader.at_eof():
+            idle.append(conn)
+        else:
+            await conn.close()
+
+    async def close(self) -> None:
+        for idle in self._idle.values():
+            for conn in idle:
+                await conn.close()
+        self._idle.clear()
+
+
+def origin_of(parts: SplitResult) -> tuple[str, str, int]:
+    return (parts.scheme, (parts.hostname or "").lower(),
+            parts.port or (443 if parts.scheme == "https" else 80))
+
+
+async def open_connection(
+    parts: SplitResult, ex: Exchange, limits: FetchLimits, context: ssl.SSLContext | None,
+    trust_store: str, pool: Pool, via: Any | None,
+) -> Connection:
+    use_tls = context if parts.scheme == "https" else None
+    if via is not None:
+        reader, writer = await _connect_via(parts, ex, limits, use_tls, via)
+    else:
+        reader, writer = await _connect(parts, ex, limits, use_tls)
+    info = None
+    if use_tls is not None:
+        verified = use_tls.verify_mode != ssl.CERT_NONE
+        info = tls.describe(writer.get_extra_info("ssl_object"), parts.hostname or "",
+                            trust_store, verified)
+    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=limits.max_header)
+    return Connection(pool.next_number(), origin_of(parts), reader, writer, conn, ex.ip,
+                      ex.port, list(ex.addresses), info)
+
+
+async def _connect_via(
+    parts: SplitResult, ex: Exchange, limits: FetchLimits, context: ssl.SSLContext | None,
+    via: Any,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    from archive import via as via_mod
+
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    wait = min(limits.connect_timeout, limits.timeout)
+    try:
+        sock, peer = await via_mod.open_tunnel(via, host, port, timeout=wait)
+    except Exception as exc:
+        raise FetchError(str(exc) or type(exc).__name__) from None
+    ex.via = via.display
+    ex.timings["connect"] = time.monotonic()
+    ex.port = port
+    ex.addresses = [peer] if peer else []
+    try:
+        return await asyncio.wait_for(
+            asyncio.open_connection(sock=sock, ssl=context,
+                                    server_hostname=host if context else None), wait)
+    except ssl.SSLCertVerificationError as exc:
+        sock.close()
+        raise FetchError(f"TLS certificate rejected by {host}: {exc.verify_message}") from None
+    except (OSError, ssl.SSLError, TimeoutError) as exc:
+        sock.close()
+        raise FetchError(f"TLS handshake with {host} failed: {_reason(exc)}") from None
+
+
 async def fetch(
-    url: str,
+    spec: RequestSpec | str,
     *,
     limits: FetchLimits,
     context: ssl.SSLContext | None,
     trust_store: str,
     now: Callable[[], datetime],
+    pool: Pool | None = None,
+    via: Any | None = None,
+    sample_limit: int = 0,
 ) -> Exchange:
-    """Fetch ``url`` once (no redirects), recording exactly what was sent and received."""
-    parts = urlsplit(url)
-    ex = Exchange(url=url, started_at=now())
+    """Send one request (no redirects), recording exactly what was sent and received.
+
+    With a ``pool`` the connection is kept alive and reused; a reused connection that the
+    server had closed is retried once on a new one (nothing was received on it).
+    """
+    if isinstance(spec, str):
+        spec = RequestSpec(spec)
+    for attempt in (0, 1):
+        own_pool = pool or Pool()
+        ex = await _fetch_once(spec, limits, context, trust_store, now, own_pool, via,
+                               sample_limit, keep_alive=pool is not None)
+        if pool is None:
+            await own_pool.close()
+        stale = ex.reused and ex.status is None and ex.error is not None and not (
+            ex.response and ex.response.length)
+        if not stale or attempt:
+            return ex
+    return ex
+
+
+async def _fetch_once(
+    spec: RequestSpec, limits: FetchLimits, context: ssl.SSLContext | None, trust_store: str,
+    now: Callable[[], datetime], pool: Pool, via: Any | None, sample_limit: int,
+    keep_alive: bool,
+) -> Exchange:
+    parts = urlsplit(spec.url)
+    ex = Exchange(url=spec.url, started_at=now(), method=spec.method)
     start = time.monotonic()
     ex.timings["start"] = start
-    conn, request_bytes = build_request(url, limits)
+    conn = pool.take(origin_of(parts)) if keep_alive else None
+    if conn is None:
+        try:
+            conn = await open_connection(parts, ex, limits, context, trust_store, pool, via)
+        except FetchError as exc:
+            ex.error = str(exc)
+            return ex
+    else:
+        ex.reused = True
+        ex.ip, ex.port, ex.addresses = conn.ip, conn.port, list(conn.addresses)
+    ex.tls, ex.connection = conn.tls, conn.number
+    ex.via = ex.via or (via.display if via is not None else None)
+    reusable = False
     try:
-        use_tls = context if parts.scheme == "https" else None
-        reader, writer = await _connect(parts, ex, limits, use_tls)
-    except FetchError as exc:
-        ex.error = str(exc)
-        return ex
-    try:
-        if context is not None and parts.scheme == "https":
-            ssl_object = writer.get_extra_info("ssl_object")
-            verified = context.verify_mode != ssl.CERT_NONE
-            ex.tls = tls.describe(ssl_object, parts.hostname or "", trust_store, verified)
-        ex.request = Block.of(request_bytes, payload_offset=len(request_bytes))
-        writer.write(request_bytes)
-        await writer.drain()
+        request_bytes = build_request(spec, conn.h11, limits, keep_alive)
+        ex.request = Block.of(request_bytes, payload_offset=_head_length(request_bytes))
+        conn.writer.write(request_bytes)
+        await conn.writer.drain()
         ex.timings["sent"] = time.monotonic()
-        await _receive(reader, conn, ex, limits, start)
+        await _receive(conn.reader, conn.h11, ex, limits, start, sample_limit)
+        reusable = (keep_alive and ex.error is None and ex.truncated is None
+                    and conn.h11.our_state is h11.DONE and conn.h11.their_state is h11.DONE)
+    except (OSError, ssl.SSLError) as exc:
+        ex.error = f"connection failed while sending: {_reason(exc)}"
+    except h11.LocalProtocolError as exc:
+        ex.error = f"cannot send this request: {exc}"
     finally:
-        writer.close()
-        with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
-            await asyncio.wait_for(writer.wait_closed(), 1.0)
+        if reusable:
+            conn.h11.start_next_cycle()
+            await pool.give(conn)
+        else:
+            await conn.close()
     ex.timings["end"] = time.monotonic()
     return ex
+
+
+def _head_length(request: bytes) -> int:
+    match = HEADER_END.search(request)
+    return match.end() if match else len(request)
 
 
 async def _receive(
@@ -290,8 +491,9 @@ async def _receive(
     ex: Exchange,
     limits: FetchLimits,
     start: float,
+    sample_limit: int = 0,
 ) -> None:
-    response = _ResponseReader(conn, ex, limits)
+    response = _ResponseReader(conn, ex, limits, sample_limit)
     deadline = start + limits.timeout
     try:
         while not response.done:
@@ -349,6 +551,8 @@ def metadata_fields(ex: Exchange, proxy: str | None = None) -> dict[str, Any]:
         out["truncated"] = ex.truncated
     if ex.error:
         out["error"] = ex.error
-    if proxy:
-        out["proxy"] = proxy
+    if proxy or ex.via:
+        out["proxy"] = proxy or ex.via
+    if ex.connection:
+        out["connection"] = {"number": ex.connection, "reused": ex.reused}
     return out

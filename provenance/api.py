@@ -19,11 +19,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from archive.crawl import CaptureOptions, validate_url
+from archive.crawl import CaptureOptions, UrlOutcome, validate_url
 from archive.errors import ConfigError, NotATargetError, ProvError, UsageError
 from archive.reader import WarcReader
+from provenance import __version__, home, timefmt
 from provenance import capture as capture_mod
-from provenance import home, timefmt
 from provenance.case import Case, CaseInfo, fsync_dir, write_durable
 from provenance.checkpoint import Checkpoint
 from provenance.custodians import CustodyChain, chain_of_custody
@@ -180,7 +180,9 @@ def open_case(explicit: str | None) -> Case:
 
 def snapshot(case: Case, urls: Sequence[str], key: SigningKey, options: CaptureOptions,
              note: str | None = None,
-             stamper: Stamper | None = None) -> capture_mod.CaptureResult:
+             stamper: Stamper | None = None, warc_size: int = 1 << 30,
+             on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None,
+             ) -> capture_mod.CaptureResult:
     if not urls:
         raise UsageError("give at least one URL")
     for url in urls:
@@ -188,7 +190,41 @@ def snapshot(case: Case, urls: Sequence[str], key: SigningKey, options: CaptureO
             validate_url(url)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    return capture_mod.snapshot(case, urls, key, options, note=note, stamper=stamper)
+    return capture_mod.snapshot(case, urls, key, options, note=note, stamper=stamper,
+                                warc_size=warc_size, on_progress=on_progress)
+
+
+def capture_options(*, timeout: float = 30.0, max_body: int = 1 << 30, max_redirects: int = 10,
+                    concurrency: int = 16, per_host: int = 4, delay: float = 0.0,
+                    retries: int = 2, total_timeout: float | None = None,
+                    requisites: bool = False, depth: int = 0, scope: str = "host",
+                    include: Sequence[str] = (), exclude: Sequence[str] = (),
+                    via: str | None = None, ca_file: Path | None = None,
+                    insecure_skip_tls_verify: bool = False) -> CaptureOptions:
+    """Checked capture options; ``UsageError`` naming the bad one."""
+    from archive.recorder import FetchLimits
+    from archive.scope import Scope
+    from archive.via import parse_via
+
+    if min(timeout, max_body, max_redirects + 1, concurrency, per_host) <= 0 or min(
+            delay, retries, depth) < 0:
+        raise UsageError("--timeout, --max-body, --concurrency and --per-host must be positive; "
+                         "--delay, --retries, --depth and --max-redirects not negative")
+    try:
+        Scope(scope, include, exclude)
+        if via:
+            parse_via(via)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if ca_file is not None and not ca_file.is_file():
+        raise UsageError(f"--ca-file {ca_file}: no such file")
+    return CaptureOptions(
+        limits=FetchLimits(timeout=timeout, max_body=max_body,
+                           user_agent=f"prov/{__version__}"),
+        max_redirects=max_redirects, concurrency=concurrency, per_host=per_host, delay=delay,
+        retries=retries, total_timeout=total_timeout, requisites=requisites, depth=depth,
+        scope=scope, include=tuple(include), exclude=tuple(exclude), via=via,
+        ca_file=ca_file, insecure_skip_tls_verify=insecure_skip_tls_verify)
 
 
 @dataclass(frozen=True)
@@ -231,6 +267,8 @@ def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
     seal = json.loads(envelope.payload)
     records = []
     for subject in seal["subject"]:
+        if subject["name"] not in seal["predicate"]["records"]:
+            continue
         with open(folder / subject["name"], "rb") as fh:
             reader = WarcReader(fh)
             for head in reader:

@@ -16,12 +16,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from archive.cdxj import write_index
+
 from archive.crawl import CaptureOptions, Capturer, UrlOutcome, json_block, new_record_id
+from archive.via import parse_via
 from archive.warc import Block, Record, WarcFile, WarcWriter
 from provenance import __version__, failpoints, ids, merkle, timefmt
 from provenance.case import Case, fsync_dir, write_durable
 from provenance.checkpoint import Checkpoint
 from provenance.custody import CustodyLog, NewEntry, file_subject
+from provenance.digests import sha256_file
 from provenance.keys import SigningKey
 from provenance.signing import sign_envelope
 from provenance.stamping import (
@@ -34,6 +38,7 @@ from provenance.stamping import (
 from provenance.statements import IN_TOTO_PAYLOAD, CaptureSeal, Subject
 
 SEAL_NAME = "seal.dsse.json"
+INDEX_NAME = "index.cdxj"
 
 
 @dataclass
@@ -53,7 +58,12 @@ def capture_dir_for(capture_id: str, started: datetime) -> str:
     return f"captures/{started:%Y/%m/%d}/{capture_id}"
 
 
-def warcinfo_factory(capture_id: str, now: Callable[[], datetime]) -> Callable[[str], Record]:
+def warcinfo_factory(capture_id: str, now: Callable[[], datetime],
+                     options: CaptureOptions | None = None) -> Callable[[str], Record]:
+    via = ""
+    if options is not None and options.via:
+        via = f"prov-via: {parse_via(options.via).display}\r\n"
+
     def make(filename: str) -> Record:
         fields = (
             f"software: prov/{__version__}\r\n"
@@ -61,6 +71,7 @@ def warcinfo_factory(capture_id: str, now: Callable[[], datetime]) -> Callable[[
             "conformsTo: https://iipc.github.io/warc-specifications/specifications/"
             "warc-format/warc-1.1/\r\n"
             f"isPartOf: urn:prov:capture:{capture_id}\r\n"
+            f"{via}"
         ).encode()
         return Record("warcinfo", new_record_id(), now(), Block.of(fields),
                       [("WARC-Filename", filename)], content_type="application/warc-fields",
@@ -80,8 +91,12 @@ def records_root(files: Sequence[WarcFile]) -> bytes:
 def build_seal(
     capture_id: str, capture_dir: str, started: datetime, ended: datetime,
     files: Sequence[WarcFile], key: SigningKey, note: str | None,
+    extra: Sequence[Subject] = (),
 ) -> CaptureSeal:
+    """The statement over the WARC files (and ``extra`` files such as the CDXJ index)."""
     ordered = sorted(files, key=lambda f: f.name)
+    subjects = sorted([*(Subject(f.name, f.sha256) for f in ordered), *extra],
+                      key=lambda s: s.name)
     return CaptureSeal(
         capture_id=capture_id,
         capture_dir=capture_dir,
@@ -89,7 +104,7 @@ def build_seal(
         ended_at=timefmt.format_time(ended),
         operator=key.key_id,
         tool_version=__version__,
-        subjects=tuple(Subject(f.name, f.sha256) for f in ordered),
+        subjects=tuple(subjects),
         records={f.name: len(f.records) for f in ordered},
         records_root=records_root(ordered),
         note=note,
@@ -105,21 +120,27 @@ def snapshot(
     note: str | None = None,
     now: Callable[[], datetime] = timefmt.utc_now,
     stamper: Stamper | None = None,
+    warc_size: int = 1 << 30,
+    on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None,
 ) -> CaptureResult:
     started = now()
     capture_id = ids.uuid7(started)
     relative = capture_dir_for(capture_id, started)
     partial = case.partial_dir / capture_id
     partial.mkdir(parents=True)
-    writer = WarcWriter(partial, warcinfo=warcinfo_factory(capture_id, now))
+    writer = WarcWriter(partial, warcinfo=warcinfo_factory(capture_id, now, options),
+                        max_file_size=warc_size)
     seeds = {"captureId": capture_id, "seeds": list(urls), "note": note}
     writer.write_group([Record("metadata", new_record_id(), started, json_block(seeds),
                                [("WARC-Target-URI", f"urn:prov:seeds:{capture_id}")],
                                content_type="application/json", with_payload_digest=False)])
-    outcomes = asyncio.run(Capturer(writer, options, now=now).capture(urls))
+    capturer = Capturer(writer, options, now=now, on_progress=on_progress)
+    outcomes = asyncio.run(capturer.capture(urls))
     result = CaptureResult(capture_id, relative, outcomes, writer.close())
+    index = write_index(partial, [f.name for f in result.files], INDEX_NAME)
     failpoints.reach("after-warc")
-    seal = build_seal(capture_id, relative, started, now(), result.files, key, note)
+    seal = build_seal(capture_id, relative, started, now(), result.files, key, note,
+                      extra=[Subject(INDEX_NAME, sha256_file(index))])
     envelope = sign_envelope(IN_TOTO_PAYLOAD, seal.payload(), key)
     write_durable(partial / (SEAL_NAME + ".tmp"), envelope)
     os.replace(partial / (SEAL_NAME + ".tmp"), partial / SEAL_NAME)  # never a torn seal

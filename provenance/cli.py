@@ -16,11 +16,10 @@ from typing import Any, TypeVar
 
 import click
 
-from archive.crawl import CaptureOptions
 from archive.errors import ExitCode, ProvError
-from archive.recorder import FetchLimits
 from provenance import __version__, api, timefmt
 from provenance.keys import KeyFileError, SigningKey, key_path
+from provenance.progress import Progress, summary_line
 from provenance.stamping import Stamper, configured_tsas
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -185,41 +184,64 @@ def init(path: Path, title: str, key_name: str, print_checkpoint: bool,
 @case_option
 @key_option
 @click.option("--note", help="A note sealed with the capture.")
+@click.option("--requisites", is_flag=True,
+              help="Also fetch what each page needs: images, styles, scripts, media, fonts.")
+@click.option("--depth", default=0, show_default=True, help="Follow links this many levels.")
+@click.option("--scope", type=click.Choice(["host", "domain", "prefix"]), default="host",
+              show_default=True, help="Which links --depth follows.")
+@click.option("--include", multiple=True, metavar="REGEX", help="Follow only matching links.")
+@click.option("--exclude", multiple=True, metavar="REGEX", help="Never fetch matching URLs.")
+@click.option("--concurrency", default=16, show_default=True, help="Fetches at once.")
+@click.option("--per-host", default=4, show_default=True, help="Fetches at once per host.")
+@click.option("--delay", default=0.0, show_default=True,
+              help="Seconds between two requests to the same host.")
+@click.option("--retries", default=2, show_default=True,
+              help="Retries for connection errors and 429/5xx answers (Retry-After honoured).")
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds per request.")
+@click.option("--total-timeout", type=float, help="Seconds for the whole capture.")
 @click.option("--max-body", default=1 << 30, show_default=True, help="Bytes per response.")
 @click.option("--max-redirects", default=10, show_default=True)
-@click.option("--concurrency", default=8, show_default=True)
+@click.option("--warc-size", default=1 << 30, show_default=True,
+              help="Start a new WARC file past this many bytes.")
+@click.option("--via", metavar="URL",
+              help="Capture through this proxy: http://host:port or socks5[h]://host:port.")
 @click.option("--ca-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Trust these CA certificates instead of the default store.")
 @click.option("--insecure-skip-tls-verify", is_flag=True,
               help="Accept any TLS certificate (recorded in every metadata record).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no table; errors only.")
 @publish_options
 def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: str | None,
-             timeout: float, max_body: int, max_redirects: int, concurrency: int,
-             ca_file: Path | None, insecure_skip_tls_verify: bool, as_json: bool,
+             requisites: bool, depth: int, scope: str, include: tuple[str, ...],
+             exclude: tuple[str, ...], concurrency: int, per_host: int, delay: float,
+             retries: int, timeout: float, total_timeout: float | None, max_body: int,
+             max_redirects: int, warc_size: int, via: str | None, ca_file: Path | None,
+             insecure_skip_tls_verify: bool, as_json: bool, quiet: bool,
              print_checkpoint: bool, publish: str | None, tsa: tuple[str, ...],
-        tsa_timeout: float) -> None:
+             tsa_timeout: float) -> None:
     """Capture URLs into one sealed, logged capture."""
     case = api.open_case(case_path)
     key = _signing_key(key_name)
-    options = CaptureOptions(
-        limits=FetchLimits(timeout=timeout, max_body=max_body, user_agent=f"prov/{__version__}"),
-        max_redirects=max_redirects, concurrency=concurrency, ca_file=ca_file,
+    options = api.capture_options(
+        timeout=timeout, max_body=max_body, max_redirects=max_redirects,
+        concurrency=concurrency, per_host=per_host, delay=delay, retries=retries,
+        total_timeout=total_timeout, requisites=requisites, depth=depth, scope=scope,
+        include=include, exclude=exclude, via=via, ca_file=ca_file,
         insecure_skip_tls_verify=insecure_skip_tls_verify)
+    progress = None if (quiet or as_json) else Progress(sys.stderr, sys.stdout)
     result = api.snapshot(case, list(urls), key, options, note,
-                          _stamper(case.root, tsa, tsa_timeout))
+                          _stamper(case.root, tsa, tsa_timeout), warc_size,
+                          progress.update if progress else None)
+    if progress:
+        progress.finish()
     if as_json:
         _print_json({"captureId": result.capture_id, "captureDir": result.capture_dir,
                      "urls": [o.as_json() for o in result.outcomes]})
-    else:
-        for outcome in result.outcomes:
-            row = outcome.as_json()
-            status = row["status"] if outcome.ok else "FAILED"
-            detail = row["error"] or f"{row['bytes']} bytes, {row['records']} records"
-            if row["truncated"]:
-                detail += f", truncated: {row['truncated']}"
-            click.echo(f"{status}\t{outcome.seed}\t{detail}")
+    elif not quiet:
+        if not (progress and progress.streamed):
+            for outcome in result.outcomes:
+                click.echo(summary_line(outcome))
         click.echo(f"capture {result.capture_id} sealed in {result.capture_dir}")
     _after_change(case, print_checkpoint, publish)
     if result.failed:

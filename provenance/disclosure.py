@@ -55,6 +55,8 @@ class RecordRow:
 def _capture_records(folder: Path, seal: CaptureSeal) -> list[RecordRow]:
     rows: list[RecordRow] = []
     for subject in sorted(seal.subjects, key=lambda s: s.name):
+        if subject.name not in seal.records:
+            continue  # the CDXJ index
         path = folder / subject.name
         size = path.stat().st_size
         with open(path, "rb") as fh:

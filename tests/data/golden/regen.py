@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
 
+import h11
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -176,8 +177,9 @@ def tls_info() -> TlsInfo:
 
 
 def exchange() -> recorder.Exchange:
-    _, request_bytes = recorder.build_request(
-        URL, recorder.FetchLimits(user_agent=f"prov/{TOOL_VERSION}")
+    limits = recorder.FetchLimits(user_agent=f"prov/{TOOL_VERSION}")
+    request_bytes = recorder.build_request(
+        recorder.RequestSpec(URL), h11.Connection(h11.CLIENT), limits, keep_alive=False
     )
     response_bytes = RESPONSE_HEAD + chunked_body()
     body = b"".join(CHUNKS)
