@@ -21,15 +21,14 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
-from archive.crawl import CaptureOptions
 from archive.errors import ConfigError, ExitCode
 from archive.reader import WarcReader
 from provenance import api, timefmt
 from provenance.keys import SigningKey
+from provenance.progress import summary_line
 
 SITE = Path(__file__).resolve().parent.parent / "seeds" / "demo-site"
-PAGES = ("/", "/article.html", "/old-article", "/style.css", "/images/ballot-box.png",
-         "/images/logo.png")
+PAGES = ("/", "/old-article")  # with their requisites, and the pages the front page links to
 
 
 def load_redirects(site: Path) -> dict[str, tuple[str, int]]:
@@ -130,12 +129,12 @@ def _run(workdir: Path, echo: Callable[[str], None]) -> int:
     echo(f"2. case {case.info.origin} at {case_dir}")
     with serve_site() as base:
         urls = [base + p for p in PAGES]
-        echo(f"3. demo site served at {base}; snapshot of {len(urls)} URLs")
-        result = api.snapshot(case, urls, key, CaptureOptions(), note="prov demo")
-    for outcome in result.outcomes:
-        row = outcome.as_json()
-        echo(f"   {row['status']}  {outcome.seed}  ({len(outcome.hops)} hop(s), "
-             f"{row['bytes']} bytes)")
+        echo(f"3. demo site served at {base}; snapshot of {', '.join(PAGES)} with "
+             "--requisites --depth 1")
+        options = api.capture_options(requisites=True, depth=1)
+        result = api.snapshot(case, urls, key, options, note="prov demo")
+    for outcome in sorted(result.outcomes, key=lambda o: o.seed):
+        echo("   " + summary_line(outcome).replace(base, ""))
     echo(f"   sealed capture {result.capture_id}")
     echo("4. prov verify case --trust demo-key.pub")
     report = api.verify(case_dir, [public])
