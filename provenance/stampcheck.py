@@ -72,7 +72,12 @@ class StampJudge:
         return check
 
     def capture_entry(self, entry: Entry, seal_rel: str) -> None:
-        for tsa in entry.details.get("tsa", []) or []:
+        tsas = entry.details.get("tsa", []) or []
+        if not tsas:
+            self.report.add("info", "timestamp.none", seal_rel,
+                            "no time-stamp authority was configured for this capture: its "
+                            "time rests on the operator's clock and signature alone")
+        for tsa in tsas:
             self.expected[(seal_rel, str(tsa))] = entry.seq
 
     def added_entry(self, entry: Entry, started_at: datetime | None) -> None:
