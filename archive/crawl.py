@@ -23,6 +23,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from archive import recorder, tls
 from archive.extractor import Extractor
+from archive.revisit import DedupHook, revisit_record
 from archive.scope import Scope
 from archive.via import parse_via
 from archive.warc import Block, Record, RecordLocation, WarcWriter
@@ -166,8 +167,10 @@ class Capturer:
         now: Callable[[], datetime],
         new_id: Callable[[], str] = new_record_id,
         on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None,
+        dedup: DedupHook | None = None,
     ) -> None:
         self.writer = writer
+        self.dedup = dedup  # asked before each response is written: store it as a revisit?
         self.options = options
         self.now = now
         self.new_id = new_id
@@ -360,6 +363,9 @@ class Capturer:
                    content_type="application/http;msgtype=response",
                    with_payload_digest=has_head),
         ]
+        original = self.dedup(ex, records[1]) if self.dedup and has_head else None
+        if original is not None:
+            records[1] = revisit_record(records[1], original)
         records.append(self._metadata(ex, meta, target, response_id))
         return records
 

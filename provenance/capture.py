@@ -17,8 +17,8 @@ from datetime import datetime
 from pathlib import Path
 
 from archive.cdxj import write_index
-
 from archive.crawl import CaptureOptions, Capturer, UrlOutcome, json_block, new_record_id
+from archive.revisit import DedupHook
 from archive.via import parse_via
 from archive.warc import Block, Record, WarcFile, WarcWriter
 from provenance import __version__, failpoints, ids, merkle, timefmt
@@ -122,6 +122,7 @@ def snapshot(
     stamper: Stamper | None = None,
     warc_size: int = 1 << 30,
     on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None,
+    dedup: DedupHook | None = None,
 ) -> CaptureResult:
     started = now()
     capture_id = ids.uuid7(started)
@@ -134,7 +135,7 @@ def snapshot(
     writer.write_group([Record("metadata", new_record_id(), started, json_block(seeds),
                                [("WARC-Target-URI", f"urn:prov:seeds:{capture_id}")],
                                content_type="application/json", with_payload_digest=False)])
-    capturer = Capturer(writer, options, now=now, on_progress=on_progress)
+    capturer = Capturer(writer, options, now=now, on_progress=on_progress, dedup=dedup)
     outcomes = asyncio.run(capturer.capture(urls))
     result = CaptureResult(capture_id, relative, outcomes, writer.close())
     index = write_index(partial, [f.name for f in result.files], INDEX_NAME)

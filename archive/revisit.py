@@ -1,0 +1,88 @@
+"""Revisit records of the identical-payload-digest profile (WARC 1.1, section 6.7.2).
+
+A response whose payload is identical to one already archived is stored as a ``revisit``:
+the HTTP header block as received is the record block (the body is left out and the record
+says ``WARC-Truncated: length``), ``WARC-Payload-Digest`` is the original's, and
+``WARC-Refers-To``, ``WARC-Refers-To-Target-URI`` and ``WARC-Refers-To-Date`` name the
+original record. Which responses are identical is the caller's decision (``DedupHook``);
+this module only says what may be compared (``dedup_key``) and writes the record.
+
+"Identical" for prov (docs/FORMATS.md, "Deduplication"): the same sha256 of the body after
+removing the transfer coding, the same ``Content-Encoding`` and the same
+``Transfer-Encoding``. A truncated or bodiless response is never deduplicated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from archive.recorder import Exchange
+from archive.warc import Block, Record
+
+PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
+
+
+@dataclass(frozen=True)
+class DedupKey:
+    """What must be equal for two responses to be stored once."""
+
+    decoded_sha256: str  # "sha256:<hex>" of the transfer-decoded body
+    content_encoding: str  # as sent, lowercased, "" when absent
+    transfer_encoding: str
+
+
+@dataclass(frozen=True)
+class Original:
+    """The archived record a revisit refers to, as its own headers say."""
+
+    record_id: str
+    target_uri: str
+    date: str  # its WARC-Date, exactly as written
+    payload_digest: str  # its WARC-Payload-Digest, exactly as written
+
+
+#: Asked once per response record before it is written: the original it duplicates, or None.
+DedupHook = Callable[[Exchange, Record], "Original | None"]
+
+
+def _header_value(ex: Exchange, name: bytes) -> str:
+    values = [v for k, v in ex.headers if k.lower() == name]
+    return ",".join(v.decode("latin-1").strip().lower() for v in values)
+
+
+def dedup_key(ex: Exchange) -> DedupKey | None:
+    """The key of a complete response with a body; None for anything that must be kept whole."""
+    block = ex.response
+    if (block is None or block.payload_offset is None or ex.status is None or ex.truncated
+            or ex.error or ex.decoded_sha256 is None or ex.body_bytes == 0):
+        return None
+    return DedupKey("sha256:" + ex.decoded_sha256.hex(),
+                    _header_value(ex, b"content-encoding"),
+                    _header_value(ex, b"transfer-encoding"))
+
+
+def _head_bytes(block: Block) -> bytes:
+    assert block.payload_offset is not None
+    wanted, out = block.payload_offset, bytearray()
+    for chunk in block.iter_chunks():
+        out += chunk[: wanted - len(out)]
+        if len(out) >= wanted:
+            break
+    return bytes(out)
+
+
+def revisit_record(response: Record, original: Original) -> Record:
+    """The revisit that replaces ``response`` (same id, date and headers); closes its block."""
+    head = _head_bytes(response.block)
+    response.block.close()
+    headers = [(n, v) for n, v in response.headers if n != "WARC-Truncated"]
+    headers += [
+        ("WARC-Refers-To", original.record_id),
+        ("WARC-Refers-To-Target-URI", original.target_uri),
+        ("WARC-Refers-To-Date", original.date),
+        ("WARC-Profile", PROFILE),
+        ("WARC-Truncated", "length"),
+    ]
+    return Record("revisit", response.record_id, response.date, Block.of(head), headers,
+                  content_type=response.content_type, payload_digest=original.payload_digest)
