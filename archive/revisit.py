@@ -14,7 +14,7 @@ removing the transfer coding, the same ``Content-Encoding`` and the same
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from archive.recorder import Exchange
@@ -28,7 +28,7 @@ class DedupKey:
     """What must be equal for two responses to be stored once."""
 
     decoded_sha256: str  # "sha256:<hex>" of the transfer-decoded body
-    content_encoding: str  # as sent, lowercased, "" when absent
+    content_encoding: str  # as sent, normalized by normalize_codings, "" when absent
     transfer_encoding: str
 
 
@@ -46,9 +46,13 @@ class Original:
 DedupHook = Callable[[Exchange, Record], "Original | None"]
 
 
-def _header_value(ex: Exchange, name: bytes) -> str:
-    values = [v for k, v in ex.headers if k.lower() == name]
-    return ",".join(v.decode("latin-1").strip().lower() for v in values)
+def normalize_codings(values: Iterable[str]) -> str:
+    """Header values of a coding list as one comparable string: ``"gzip, br"`` -> ``"gzip,br"``."""
+    return ",".join(c.strip().lower() for v in values for c in v.split(",") if c.strip())
+
+
+def _codings(ex: Exchange, name: bytes) -> str:
+    return normalize_codings(v.decode("latin-1") for k, v in ex.headers if k.lower() == name)
 
 
 def dedup_key(ex: Exchange) -> DedupKey | None:
@@ -58,8 +62,7 @@ def dedup_key(ex: Exchange) -> DedupKey | None:
             or ex.error or ex.decoded_sha256 is None or ex.body_bytes == 0):
         return None
     return DedupKey("sha256:" + ex.decoded_sha256.hex(),
-                    _header_value(ex, b"content-encoding"),
-                    _header_value(ex, b"transfer-encoding"))
+                    _codings(ex, b"content-encoding"), _codings(ex, b"transfer-encoding"))
 
 
 def _head_bytes(block: Block) -> bytes:

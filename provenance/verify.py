@@ -25,6 +25,7 @@ from provenance import checkpoint as cp
 from provenance import home, merkle, seen, timefmt
 from provenance.case import Case, is_case_dir
 from provenance.custody import CHECKPOINT_RE, MAX_LINE, checkpoint_path
+from provenance.dedup import RevisitLedger
 from provenance.digests import sha256_file
 from provenance.ids import is_capture_id
 from provenance.keys import PublicKey
@@ -125,6 +126,7 @@ class CaseVerifier:
         self.logged_dirs: set[str] = set()
         self.pending_transfer: tuple[int, str] | None = None
         self.prev_max = 0
+        self.revisits = RevisitLedger()  # each revisit checked against its original at the end
 
     def run(self) -> Report:
         if not is_case_dir(self.root) or (self.root / "case.json").is_symlink():
@@ -146,6 +148,7 @@ class CaseVerifier:
             else:
                 self.report.add("warn", "timestamp.unlogged", token,
                                 "token of a capture not yet logged; `prov log repair` logs both")
+        self.revisits.finish(self.report)
         return self.report
 
     # -- the log ---------------------------------------------------------------------------
@@ -548,6 +551,7 @@ class CaseVerifier:
 
     def _record_findings(self, rel: str, check: RecordCheck) -> bool:
         where = f"{rel} @{check.head.offset} {check.head.record_id}"
+        self.revisits.note(where, check.head)
         uri = check.head.get("WARC-Target-URI")
         about = f" ({check.head.warc_type} for {uri})" if uri else f" ({check.head.warc_type})"
         ok = True

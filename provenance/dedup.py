@@ -1,0 +1,213 @@
+"""Deduplication: the case's index of each URL's last capture, and verify's revisit check.
+
+DESIGN, "Deduplication": a response whose decoded-body sha256, Content-Encoding and
+Transfer-Encoding equal those of the URL's last capture in the case is written as a
+``revisit`` (``archive.revisit``). ``DedupIndex`` is that "last capture" knowledge:
+``CASE/state/dedup.json``, derived and unsigned, rebuilt from the WARCs of the logged
+captures when missing or out of step with the log. It only ever names records of captures
+already in the custody log, so a revisit never refers to a capture a crash could lose: a new
+capture's records join the index after the capture is logged (``catch_up``).
+
+``RevisitLedger`` is verify's side: it notes every response and revisit during the one pass
+over the records, then checks that each revisit refers to a response inside the case with
+the same target URI, date and payload digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from archive.errors import ProvError
+from archive.reader import RecordHead
+from archive.recorder import Exchange
+from archive.revisit import PROFILE, DedupKey, Original, dedup_key
+from archive.warc import Record
+from provenance.case import Case
+from provenance.custody import MAX_LINE
+from provenance.report import Report
+from provenance.resources import Resource, scan_capture
+from provenance.signing import parse_envelope
+from provenance.statements import Entry
+
+INDEX_FILE = "dedup.json"
+CAPTURE_DIR_RE = re.compile(r"^captures/\d{4}/\d{2}/\d{2}/[0-9a-f-]{36}$")
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Known:
+    """A URL's last capture, when it can be an original."""
+
+    record_id: str
+    date: str
+    payload_digest: str
+    decoded: str
+    content_encoding: str
+    transfer_encoding: str
+    capture_dir: str
+    filename: str
+    offset: int
+
+    @property
+    def key(self) -> DedupKey:
+        return DedupKey(self.decoded, self.content_encoding, self.transfer_encoding)
+
+
+class DedupIndex:
+    """The index, and the hook ``Capturer`` asks before writing each response."""
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        self.path = case.state_dir / INDEX_FILE
+        self.urls: dict[str, Known] = {}
+        self.log_offset = 0
+        self.tail = ""  # sha256 hex of the log line that ends at log_offset
+        self.revisits = 0
+        self.bytes_saved = 0
+
+    @classmethod
+    def load(cls, case: Case) -> DedupIndex:
+        """The saved index brought up to date with the log (rebuilt if missing or stale)."""
+        index = cls(case)
+        try:
+            doc = json.loads(index.path.read_bytes())
+            if doc.get("version") == VERSION:
+                index.urls = {u: Known(**k) for u, k in doc["urls"].items()}
+                index.log_offset, index.tail = int(doc["logOffset"]), str(doc["tail"])
+        except (OSError, ValueError, TypeError, KeyError):
+            index = cls(case)
+        if not index._in_step():
+            index = cls(case)
+        index.catch_up()
+        return index
+
+    def __call__(self, ex: Exchange, record: Record) -> Original | None:
+        key = dedup_key(ex)
+        known = self.urls.get(ex.url)
+        if key is None or known is None or known.key != key:
+            return None
+        self.revisits += 1
+        self.bytes_saved += record.block.length - (record.block.payload_offset or 0)
+        return Original(known.record_id, ex.url, known.date, known.payload_digest)
+
+    def _in_step(self) -> bool:
+        """Whether the log still holds, ending at ``log_offset``, the line the index read last."""
+        if self.log_offset == 0:
+            return True
+        try:
+            with open(self.case.log_path, "rb") as fh:
+                fh.seek(max(0, self.log_offset - MAX_LINE - 2))
+                before = fh.read(self.log_offset - fh.tell())
+        except OSError:
+            return False
+        line = before[:-1].rsplit(b"\n", 1)[-1]
+        return before.endswith(b"\n") and hashlib.sha256(line).hexdigest() == self.tail
+
+    def catch_up(self, scanned: dict[str, list[Resource]] | None = None) -> list[str]:
+        """Add the captures logged since the index last read the log; their folders, in order.
+        ``scanned`` holds (and receives) resources already read, by capture folder."""
+        scanned = {} if scanned is None else scanned
+        added: list[str] = []
+        with open(self.case.log_path, "rb") as fh:
+            fh.seek(self.log_offset)
+            while (line := fh.readline(MAX_LINE + 2)).endswith(b"\n"):
+                folder = _logged_capture(line[:-1])
+                if folder is not None and (self.case.root / folder).is_dir():
+                    if folder not in scanned:
+                        scanned[folder] = scan_capture(self.case.root / folder)
+                    self.apply(folder, scanned[folder])
+                    added.append(folder)
+                self.log_offset += len(line)
+                self.tail = hashlib.sha256(line[:-1]).hexdigest()
+        return added
+
+    def apply(self, capture_dir: str, resources: list[Resource]) -> None:
+        for res in resources:
+            if res.warc_type != "response":
+                continue  # a revisit leaves its original as the URL's last capture
+            key = res.key
+            if key is None or res.payload_digest is None:
+                self.urls.pop(res.url, None)
+                continue
+            self.urls[res.url] = Known(res.record_id, res.date, res.payload_digest,
+                                       key.decoded_sha256, key.content_encoding,
+                                       key.transfer_encoding, capture_dir, res.filename,
+                                       res.offset)
+
+    def save(self) -> None:
+        doc = {"version": VERSION, "logOffset": self.log_offset, "tail": self.tail,
+               "urls": {u: asdict(k) for u, k in sorted(self.urls.items())}}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, separators=(",", ":")))
+        os.replace(tmp, self.path)
+
+
+def _logged_capture(line: bytes) -> str | None:
+    """The capture folder a log line's ``capture`` entry names (unverified: derived use)."""
+    try:
+        entry = Entry.parse(parse_envelope(line, what="log").payload, what="log")
+    except (ProvError, ValueError):  # an unreadable line is verify's business, not ours
+        return None
+    folder = str(entry.details.get("captureDir", ""))
+    return folder if entry.action == "capture" and CAPTURE_DIR_RE.match(folder) else None
+
+
+# -- verify ---------------------------------------------------------------------------------
+
+
+class RevisitLedger:
+    """Revisits and the responses they may refer to, noted during verify's record pass."""
+
+    def __init__(self) -> None:
+        self.responses: dict[str, tuple[str | None, str | None, str | None]] = {}
+        self.revisits: list[tuple[str, RecordHead]] = []
+
+    def note(self, where: str, head: RecordHead) -> None:
+        if head.warc_type == "response":
+            self.responses[head.record_id] = (head.get("WARC-Target-URI"),
+                                              head.get("WARC-Date"),
+                                              head.get("WARC-Payload-Digest"))
+        elif head.warc_type == "revisit":
+            self.revisits.append((where, head))
+
+    def finish(self, report: Report) -> None:
+        good = 0
+        for where, head in self.revisits:
+            good += self._check(report, where, head)
+        if good:
+            report.add("pass", "revisit", "captures",
+                       f"{good} revisit records refer to originals in the case with equal "
+                       "payload digests")
+
+    def _check(self, report: Report, where: str, head: RecordHead) -> bool:
+        if head.get("WARC-Profile") != PROFILE:
+            report.add("warn", "revisit.profile", where, "revisit of a profile prov does not "
+                       "check", expected=PROFILE, found=head.get("WARC-Profile"))
+            return False
+        refers = head.get("WARC-Refers-To")
+        original = self.responses.get(refers or "")
+        if original is None:
+            report.add("fail", "revisit.original", where, "revisit refers to no response "
+                       "record in the case", expected="a response record", found=refers)
+            return False
+        ok = True
+        for name, have in (("WARC-Refers-To-Target-URI", original[0]),
+                           ("WARC-Refers-To-Date", original[1]),
+                           ("WARC-Payload-Digest", original[2])):
+            if head.get(name) != have or have is None:
+                check = "revisit.digest" if name == "WARC-Payload-Digest" else "revisit.original"
+                report.add("fail", check, where, f"{name} differs from the original {refers}",
+                           expected=have, found=head.get(name))
+                ok = False
+        return ok
+
+
+def summary(index: DedupIndex) -> dict[str, Any]:
+    return {"urls": len(index.urls), "revisits": index.revisits,
+            "bytesSaved": index.bytes_saved}
