@@ -20,17 +20,23 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import rfc8785
 
-from archive.errors import ConfigError, LockedError, NotATargetError
+from archive.errors import ConfigError, LockedError, NotATargetError, UsageError
 
 FORMAT_VERSION = 1
 CASE_FILE = "case.json"
 MAX_CASE_FILE = 64 << 10
+READ_ONLY = "read-only"
+
+
+class ReadOnlyError(UsageError):
+    """The case was moved by ``prov copy`` and refuses further appends."""
 
 
 @dataclass(frozen=True)
@@ -40,19 +46,21 @@ class CaseInfo:
     title: str
     created: str
     format_version: int = FORMAT_VERSION
+    # Object Lock a bucket case requires: {"mode": "compliance"|"governance", and "until":
+    # time or "days": N} (docs/FORMATS.md, "case.json"); absent for cases that require none.
+    retention: Mapping[str, Any] | None = None
 
     def to_bytes(self) -> bytes:
-        return bytes(
-            rfc8785.dumps(
-                {
-                    "id": self.id,
-                    "origin": self.origin,
-                    "title": self.title,
-                    "created": self.created,
-                    "formatVersion": self.format_version,
-                }
-            )
-        )
+        doc: dict[str, Any] = {
+            "id": self.id,
+            "origin": self.origin,
+            "title": self.title,
+            "created": self.created,
+            "formatVersion": self.format_version,
+        }
+        if self.retention is not None:
+            doc["retention"] = dict(self.retention)
+        return bytes(rfc8785.dumps(doc))
 
     @classmethod
     def from_bytes(cls, data: bytes, *, what: str) -> CaseInfo:
@@ -64,12 +72,22 @@ class CaseInfo:
                 title=str(doc["title"]),
                 created=str(doc["created"]),
                 format_version=int(doc["formatVersion"]),
+                retention=_retention(doc.get("retention")),
             )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise NotATargetError(f"{what}: not a prov case file ({exc})") from None
         if info.origin != f"prov-case/{info.id}":
             raise NotATargetError(f"{what}: origin {info.origin!r} does not match id {info.id}")
         return info
+
+
+def _retention(value: Any) -> Mapping[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or value.get("mode") not in ("compliance", "governance") or (
+            not isinstance(value.get("days"), int) and not isinstance(value.get("until"), str)):
+        raise ValueError("retention must be {mode: compliance|governance, until or days}")
+    return dict(value)
 
 
 class Case:
@@ -128,6 +146,7 @@ class Case:
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             _acquire(fd, wait, self.root)
+            refuse_if_read_only(self.state_dir / READ_ONLY)
             yield
         finally:
             os.close(fd)
@@ -171,6 +190,16 @@ def _acquire(fd: int, wait: float, root: Path) -> None:
             if time.monotonic() >= deadline:
                 raise locked from None
             time.sleep(0.01)
+
+
+def refuse_if_read_only(marker: Path) -> None:
+    """``prov copy`` leaves ``state/read-only`` in a case it moved: no more appends there."""
+    if marker.is_file():
+        with open(marker, "rb") as fh:
+            moved = fh.read(4096).decode(errors="replace").strip()
+        raise ReadOnlyError(f"{marker.parent.parent}: read-only since it was copied ({moved})",
+                            hint="work on the copy; to append here anyway, delete "
+                                 f"{marker} (the log's transfer-started entry stays)")
 
 
 def is_case_dir(root: Path) -> bool:
