@@ -41,6 +41,8 @@ ACTIONS = frozenset(
         "accepted",
         "disposition",
         "export",
+        "change-detected",
+        "takedown-detected",
     }
 )
 
