@@ -43,6 +43,8 @@ ACTIONS = frozenset(
         "export",
         "change-detected",
         "takedown-detected",
+        "transfer-started",
+        "lease-takeover",
     }
 )
 
