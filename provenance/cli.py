@@ -527,6 +527,93 @@ def tsa_trust(root_pem: Path) -> None:
         click.echo(fp)
 
 
+# -- scheduled snapshots ---------------------------------------------------------------------
+
+
+@cli.group()
+def schedule() -> None:
+    """Watched sources, snapshotted when due (for cron and systemd timers)."""
+
+
+@schedule.command("run")
+@click.argument("sources", type=click.Path(dir_okay=False, path_type=Path))
+@case_option
+@key_option
+@click.option("--all", "everything", is_flag=True, help="Snapshot every source now, due or not.")
+@click.option("--on-change", metavar="CMD",
+              help="When something changed, run CMD (through the shell) with the changes as "
+                   "JSON on stdin.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON, always.")
+@publish_options
+def schedule_run(sources: Path, case_path: str | None, key_name: str, everything: bool,
+                 on_change: str | None, as_json: bool, print_checkpoint: bool,
+                 publish: str | None, tsa: tuple[str, ...], tsa_timeout: float) -> None:
+    """Snapshot the sources that are due, then exit. Never prompts; prints nothing unless
+    something changed or failed (exit 5 when a capture failed, 7 when a run is going on)."""
+    from provenance import diffs
+    from provenance import schedule as schedule_mod
+
+    case = api.open_case(case_path)
+    key = api.load_key(key_name)  # the passphrase from the environment: cron cannot type
+    result = schedule_mod.run(sources, case, key, _stamper(case.root, tsa, tsa_timeout),
+                              everything=everything)
+    if as_json:
+        _print_json(result.as_json())
+    elif result.changes or result.repaired:
+        click.echo(schedule_mod.render_report(case.root, result))
+    if result.captures:
+        _after_change(case, print_checkpoint, publish)
+    if on_change and result.changes:
+        diffs.run_on_change(on_change, {"case": str(case.root), "caseId": case.info.id,
+                                        **result.as_json()})
+    for url, error in result.failures:
+        _err(f"{url}: {error}")
+    if result.failures:
+        _err(f"{len(result.failures)} URL(s) could not be captured (the attempts are sealed in "
+             f"{', '.join(result.captures) or 'no capture'})")
+        raise SystemExit(ExitCode.CAPTURE_FAILED)
+
+
+@schedule.command("status")
+@click.argument("sources", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@case_option
+@click.option("--json", "as_json", is_flag=True)
+def schedule_status(sources: Path | None, case_path: str | None, as_json: bool) -> None:
+    """Each source's last and next run, last change and last failure."""
+    from provenance import schedule as schedule_mod
+
+    rows = schedule_mod.status(api.open_case(case_path), sources, timefmt.utc_now())
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        click.echo(schedule_mod.render_status(row))
+
+
+@cli.command("diff")
+@click.argument("url")
+@click.option("--from", "from_id", metavar="ID", help="Capture id (or prefix); default: the "
+              "URL's second-to-last capture.")
+@click.option("--to", "to_id", metavar="ID", help="Capture id (or prefix); default: its last.")
+@case_option
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--on-change", metavar="CMD",
+              help="If the two differ, run CMD (through the shell) with the diff as JSON on "
+                   "stdin.")
+def diff(url: str, from_id: str | None, to_id: str | None, case_path: str | None,
+         as_json: bool, on_change: str | None) -> None:
+    """How a URL differs between two captures: status, content, visible text, resources."""
+    from provenance import diffs
+
+    found = diffs.diff_url(api.open_case(case_path), url, from_id, to_id)
+    if as_json:
+        _print_json(found.as_json())
+    else:
+        click.echo(diffs.render(found))
+    if on_change and (found.change.changes or found.change.takedown):
+        diffs.run_on_change(on_change, found.as_json())
+
+
 @cli.command("demo")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def demo(directory: Path | None) -> None:

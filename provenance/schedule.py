@@ -1,0 +1,305 @@
+"""``prov schedule run``: snapshot the sources that are due, once, then exit (made for cron).
+
+One run at a time: a run holds ``flock`` on ``CASE/state/schedule.lock`` (non-blocking; the
+kernel frees it when the process dies, so there is no stale-pid logic) for its whole length.
+It is not ``CASE/.lock``: every capture appends to the custody log under that lock, which a
+run holding it itself would wait for forever.
+
+A run: repair what an interrupted run left (a ``running`` mark in the state says so); pick the
+due sources; capture each group of sources with equal options as one capture, deduplicated
+against the case (``provenance.dedup``); compare each source with its previous snapshot
+(``provenance.changes``) and log ``change-detected`` / ``takedown-detected`` entries; then
+save the state. State (``CASE/state/schedule.json``) is derived and unsigned and is written
+last, by rename: a run killed at any point leaves a case that verifies, and sources not yet
+marked done are due again on the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from archive.errors import LockedError, ProvError
+from provenance import capture as capture_mod
+from provenance import timefmt
+from provenance.case import Case
+from provenance.changes import Change, Fingerprint, compare, snapshot_page
+from provenance.custody import CustodyLog, NewEntry, file_subject
+from provenance.dedup import DedupIndex
+from provenance.keys import SigningKey
+from provenance.resources import latest_by_url
+from provenance.sources import Source, check_runnable, load_sources
+from provenance.stamping import Stamper, checkpoint_stamper
+
+STATE_FILE = "schedule.json"
+LOCK_FILE = "schedule.lock"
+RUNS_LOG = "runs.log"
+MAX_GRACE = 120  # seconds a source may be early and still be due (cron starts drift)
+
+
+@dataclass
+class RunResult:
+    started_at: str
+    ended_at: str = ""
+    due: list[str] = field(default_factory=list)
+    captures: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 5 if self.failures else 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"startedAt": self.started_at, "endedAt": self.ended_at, "due": self.due,
+                "captures": self.captures, "changes": [c.as_json() for c in self.changes],
+                "failures": [{"url": u, "error": e} for u, e in self.failures],
+                "repaired": self.repaired, "exit": self.exit_code}
+
+
+@contextlib.contextmanager
+def run_lock(case: Case) -> Iterator[None]:
+    """Hold ``state/schedule.lock`` for a run, or raise LockedError (exit 7) at once."""
+    case.state_dir.mkdir(exist_ok=True)
+    fd = os.open(case.state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            running = load_state(case).get("running") or {}
+            raise LockedError(
+                f"{case.root}: another `prov schedule run` is running on this case (pid "
+                f"{running.get('pid', '?')}, since {running.get('startedAt', '?')}); "
+                "this run did nothing", hint="runs never overlap: the next one will "
+                "snapshot whatever is due then") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def load_state(case: Case) -> dict[str, Any]:
+    try:
+        doc = json.loads((case.state_dir / STATE_FILE).read_bytes())
+    except (OSError, ValueError):
+        doc = {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("sources"), dict):
+        doc = {"version": 1, "sources": {}}
+    return doc
+
+
+def save_state(case: Case, state: dict[str, Any]) -> None:
+    path = case.state_dir / STATE_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def next_run(source: Source, entry: dict[str, Any]) -> datetime | None:
+    """When ``source`` is due again (None: now, it never ran)."""
+    last = entry.get("lastRun")
+    if not last:
+        return None
+    return timefmt.parse_time(last) + timedelta(seconds=source.seconds)
+
+
+def is_due(source: Source, entry: dict[str, Any], now: datetime) -> bool:
+    due = next_run(source, entry)
+    grace = timedelta(seconds=min(source.seconds / 10, MAX_GRACE))
+    return due is None or now + grace >= due
+
+
+def run(sources_path: Path, case: Case, key: SigningKey, stamper: Stamper, *,
+        everything: bool = False, now: Callable[[], datetime] = timefmt.utc_now) -> RunResult:
+    """Snapshot every due source (``everything``: every source) and detect changes."""
+    sources = load_sources(sources_path)
+    check_runnable(sources_path, sources)
+    with run_lock(case):
+        started = now()
+        result = RunResult(timefmt.format_time(started))
+        state = load_state(case)
+        if state.get("running"):
+            from provenance.api import repair
+
+            result.repaired = repair(case, key, now, stamper) or ["nothing to repair"]
+        state["running"] = {"pid": os.getpid(), "startedAt": result.started_at}
+        save_state(case, state)
+        entries = state["sources"]
+        due = [s for s in sources if everything or is_due(s, entries.get(s.url, {}), started)]
+        result.due = [s.url for s in due]
+        if due:
+            _capture_due(case, key, stamper, due, entries, result, now)
+        state.pop("running")
+        result.ended_at = timefmt.format_time(now())
+        save_state(case, state)
+        _log_run(case, result)
+    return result
+
+
+def _groups(due: Sequence[Source]) -> list[list[Source]]:
+    groups: dict[tuple[bool, bool, int], list[Source]] = {}
+    for source in due:
+        groups.setdefault(source.group, []).append(source)
+    return list(groups.values())
+
+
+def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[Source],
+                 entries: dict[str, Any], result: RunResult,
+                 now: Callable[[], datetime]) -> None:
+    from provenance.api import capture_options
+
+    index = DedupIndex.load(case)
+    index.save()
+    events: list[NewEntry] = []
+    updates: dict[str, dict[str, Any]] = {}
+    for group in _groups(due):
+        options = capture_options(requisites=group[0].requisites, depth=group[0].depth)
+        urls = [s.url for s in group]
+        try:
+            captured = capture_mod.snapshot(case, urls, key, options, stamper=stamper,
+                                            note=f"prov schedule run: {len(urls)} source(s)",
+                                            dedup=index, now=now)
+        except ProvError as exc:  # nothing committed: the group stays due
+            result.failures += [(u, f"capture failed: {exc}") for u in urls]
+            for url in urls:
+                updates[url] = {**entries.get(url, {}), "lastFailure": result.started_at,
+                                "lastError": f"capture failed: {exc}"}
+            continue
+        result.captures.append(captured.capture_id)
+        result.failures += [(o.seed, o.error or "no response") for o in captured.failed]
+        scanned: dict[str, Any] = {}
+        index.catch_up(scanned)
+        index.save()
+        by_url = latest_by_url(scanned.get(captured.capture_dir, []))
+        hints = tuple(dict.fromkeys(k.capture_dir for u in by_url
+                                    if (k := index.urls.get(u)) is not None))
+        seal = file_subject(case, case.root / captured.capture_dir / capture_mod.SEAL_NAME)
+        for source in group:
+            page = snapshot_page(case.root, captured.capture_id, captured.capture_dir,
+                                 source.url, by_url, hints)
+            entry = dict(entries.get(source.url, {}))
+            events += _detect(entry, page.fingerprint, result, seal)
+            entry["lastRun"] = result.started_at
+            entry["lastCapture"] = captured.capture_id
+            updates[source.url] = entry
+    if events:
+        with case.lock():
+            CustodyLog(case, checkpoint_stamper(case, stamper)).append(events, key, now())
+    entries.update(updates)
+
+
+def _detect(entry: dict[str, Any], current: Fingerprint, result: RunResult,
+            seal: Any) -> list[NewEntry]:
+    """Compare with the source's previous snapshot; update ``entry``; the entries to log."""
+    if current.status is None:
+        entry["lastFailure"], entry["lastError"] = result.started_at, current.error
+        return []
+    previous = entry.get("fingerprint")
+    available = entry.get("available")
+    entry["fingerprint"] = current.as_json()
+    if previous is None:
+        if current.status < 400:
+            entry["available"] = current.as_json()
+        return []
+    change = compare(Fingerprint.from_json(previous), current,
+                     Fingerprint.from_json(available) if available else None)
+    was_removed = entry.get("removed")
+    if change.takedown and available:
+        entry["removed"] = change.takedown
+        if was_removed:
+            return []  # still gone: reported once
+        entry["lastTakedown"] = entry["lastChange"] = result.started_at
+        result.changes.append(change)
+        return [NewEntry("takedown-detected", (seal,), _details(change, change.takedown))]
+    entry.pop("removed", None)
+    if current.status < 400:
+        entry["available"] = current.as_json()
+    if was_removed and available:  # back: what differs from before it went away
+        change = compare(Fingerprint.from_json(available), current)
+        change = Change(change.url, change.before, change.after,
+                        (f"available again (was: {was_removed})", *change.changes),
+                        change.resources)
+    if not change.changes:
+        return []
+    entry["lastChange"] = result.started_at
+    entry["lastChangeSummary"] = "; ".join(change.changes)
+    result.changes.append(change)
+    return [NewEntry("change-detected", (seal,), _details(change, None))]
+
+
+def _details(change: Change, reason: str | None) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "url": change.url, "captureId": change.after.capture_id,
+        "previousCaptureId": change.before.capture_id, "status": change.after.status,
+        "finalUrl": change.after.final_url, "changes": list(change.changes),
+        "resources": len(change.resources)}
+    if reason is not None:
+        details["reason"] = reason
+    return details
+
+
+def _log_run(case: Case, result: RunResult) -> None:
+    line = {**result.as_json(), "changes": [c.url for c in result.changes],
+            "takedowns": [c.url for c in result.changes if c.takedown]}
+    with open(case.state_dir / RUNS_LOG, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line, sort_keys=True) + "\n")
+
+
+def status(case: Case, sources_path: Path | None, now: datetime) -> list[dict[str, Any]]:
+    """Each source's last and next run, last change, last failure (from the state)."""
+    entries = load_state(case)["sources"]
+    sources = load_sources(sources_path) if sources_path else []
+    urls = [s.url for s in sources] or sorted(entries)
+    by_url = {s.url: s for s in sources}
+    rows = []
+    for url in urls:
+        entry, source = entries.get(url, {}), by_url.get(url)
+        due = next_run(source, entry) if source else None
+        rows.append({
+            "url": url, "interval": source.interval if source else None,
+            "lastRun": entry.get("lastRun"), "lastCapture": entry.get("lastCapture"),
+            "nextRun": None if source is None else (
+                "now" if due is None or due <= now else timefmt.format_time(due)),
+            "lastChange": entry.get("lastChange"), "lastFailure": entry.get("lastFailure"),
+            "lastError": entry.get("lastError"), "removed": entry.get("removed")})
+    return rows
+
+
+def render_report(case_root: Path, result: RunResult) -> str:
+    """The short report a run prints when something changed (cron mails it)."""
+    lines = []
+    if result.repaired:
+        lines.append("the previous run was interrupted; completed what it left:")
+        lines += [f"  {line}" for line in result.repaired]
+    if result.changes:
+        takedowns = sum(1 for c in result.changes if c.takedown)
+        lines.append(f"prov schedule run: {len(result.changes) - takedowns} changed, "
+                     f"{takedowns} taken down, in {case_root}")
+    for change in result.changes:
+        label = "TAKEDOWN" if change.takedown else "CHANGED"
+        lines.append(f"{label:9} {change.url}")
+        lines.append(f"          {change.takedown or '; '.join(change.changes)}")
+        lines.append(f"          prov diff '{change.url}' --case '{case_root}'")
+    return "\n".join(lines)
+
+
+def render_status(row: dict[str, Any]) -> str:
+    never = "never"
+    lines = [f"{row['url']}" + (f"  every {row['interval']}" if row["interval"] else
+                                "  (not in the sources file)"),
+             f"  last run      {row['lastRun'] or never}"
+             + (f"  capture {row['lastCapture']}" if row["lastCapture"] else ""),
+             f"  next run      {row['nextRun'] or '-'}",
+             f"  last change   {row['lastChange'] or never}",
+             f"  last failure  {row['lastFailure'] or never}"
+             + (f"  ({row['lastError']})" if row["lastFailure"] else "")]
+    if row["removed"]:
+        lines.append(f"  TAKEN DOWN    {row['removed']}")
+    return "\n".join(lines)
