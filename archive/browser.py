@@ -40,6 +40,7 @@ from archive.mitmca import RunAuthority
 from archive.page import PageLimits, PageResult, run_page
 from archive.pagerecords import page_records
 from archive.proxy import RecordingProxy, Session
+from archive.revisit import DedupHook
 from archive.via import parse_via
 from archive.warc import Record, WarcWriter, warc_date
 
@@ -128,7 +129,8 @@ class BrowserCapturer:
     def __init__(self, writer: WarcWriter, options: CaptureOptions, browser: BrowserOptions, *,
                  capture_id: str, now: Callable[[], datetime],
                  new_id: Callable[[], str] = new_record_id,
-                 on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None) -> None:
+                 on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None,
+                 dedup: DedupHook | None = None) -> None:
         self.writer = writer
         self.options = options
         self.browser = browser
@@ -136,7 +138,7 @@ class BrowserCapturer:
         self.now = now
         self.new_id = new_id
         self.on_progress = on_progress
-        self.records = Capturer(writer, options, now=now, new_id=new_id)
+        self.records = Capturer(writer, options, now=now, new_id=new_id, dedup=dedup)
         self.outcomes: list[UrlOutcome] = []
         self.counts = {"done": 0, "queued": 0, "failed": 0, "bytes": 0}
         self.summary: dict[str, Any] = {"notAttributable": 0, "chromiumOwn": 0}

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from archive.cdxj import write_index
 from archive.crawl import CaptureOptions, Capturer, UrlOutcome, json_block, new_record_id
@@ -37,6 +38,9 @@ from provenance.stamping import (
 )
 from provenance.statements import IN_TOTO_PAYLOAD, CaptureSeal, Subject
 
+if TYPE_CHECKING:  # archive.browser imports playwright: only browser captures load it
+    from archive.browser import BrowserOptions
+
 SEAL_NAME = "seal.dsse.json"
 INDEX_NAME = "index.cdxj"
 
@@ -48,6 +52,7 @@ class CaptureResult:
     outcomes: list[UrlOutcome]
     files: list[WarcFile] = field(default_factory=list)
     checkpoint: Checkpoint | None = None
+    browser: dict[str, Any] | None = None  # a browser capture's run summary
 
     @property
     def failed(self) -> list[UrlOutcome]:
@@ -123,6 +128,7 @@ def snapshot(
     warc_size: int = 1 << 30,
     on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None,
     dedup: DedupHook | None = None,
+    browser: BrowserOptions | None = None,
 ) -> CaptureResult:
     started = now()
     capture_id = ids.uuid7(started)
@@ -135,9 +141,18 @@ def snapshot(
     writer.write_group([Record("metadata", new_record_id(), started, json_block(seeds),
                                [("WARC-Target-URI", f"urn:prov:seeds:{capture_id}")],
                                content_type="application/json", with_payload_digest=False)])
-    capturer = Capturer(writer, options, now=now, on_progress=on_progress, dedup=dedup)
-    outcomes = asyncio.run(capturer.capture(urls))
+    if browser is not None:
+        from archive.browser import BrowserCapturer
+
+        pages = BrowserCapturer(writer, options, browser, capture_id=capture_id, now=now,
+                                on_progress=on_progress, dedup=dedup)
+        outcomes = asyncio.run(pages.capture(urls))
+    else:
+        capturer = Capturer(writer, options, now=now, on_progress=on_progress, dedup=dedup)
+        outcomes = asyncio.run(capturer.capture(urls))
     result = CaptureResult(capture_id, relative, outcomes, writer.close())
+    if browser is not None:
+        result.browser = pages.summary
     index = write_index(partial, [f.name for f in result.files], INDEX_NAME)
     failpoints.reach("after-warc")
     seal = build_seal(capture_id, relative, started, now(), result.files, key, note,
