@@ -13,6 +13,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -110,18 +111,29 @@ def load_key(name: str, prompt: Prompt | None = None) -> SigningKey:
             secret = prompt()
         return secret
 
-    return SigningKey.from_pem(read_small(path), name, passphrase)
+    key = SigningKey.from_pem(read_small(path), name, passphrase)
+    from provenance.s3case import remember_key
+
+    remember_key(key)  # a bucket case's writer that loses a race signs its entries again
+    return key
 
 
 # -- cases ----------------------------------------------------------------------------------
 
 
-def init_case(path: Path, title: str, key: SigningKey, now: datetime,
-              stamper: Stamper | None = None) -> Case:
+def init_case(path: Path | str, title: str, key: SigningKey, now: datetime,
+              stamper: Stamper | None = None, retention: dict[str, Any] | None = None) -> Case:
+    """Create a case folder, or with an ``s3://BUCKET/PREFIX`` URL a case in a bucket;
+    ``retention`` (see ``retention_rule``) is the Object Lock it requires."""
+    if isinstance(path, str):
+        from provenance.s3locker import init_bucket
+
+        return init_bucket(path, title, key, now, stamper, retention)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise UsageError(f"{path}: exists and is not an empty folder")
     case_id = str(uuid.uuid4())
-    info = CaseInfo(case_id, f"prov-case/{case_id}", title, timefmt.format_time(now))
+    info = CaseInfo(case_id, f"prov-case/{case_id}", title, timefmt.format_time(now),
+                    retention=retention)
     path.mkdir(parents=True, exist_ok=True)
     for sub in ("keys", "certs", "captures", "custody/checkpoints", "state"):
         (path / sub).mkdir(parents=True, exist_ok=True)
@@ -170,9 +182,50 @@ def add_case_key(case: Case, public_path: Path, key: SigningKey, note: str | Non
 
 
 def open_case(explicit: str | None) -> Case:
+    """``--case`` (a folder or an ``s3://BUCKET/PREFIX`` URL), else ``$PROV_CASE``, else the
+    case around the current directory. A bucket case is a ``MirrorCase``: its ``lock()``
+    takes the bucket's lease, pulls, and pushes what the command appended."""
     from provenance.case import find_case
 
+    chosen = explicit or os.environ.get("PROV_CASE")
+    if chosen and chosen.startswith("s3://"):
+        from provenance.s3case import open_mirror
+
+        return open_mirror(chosen)
     return Case.open(find_case(explicit))
+
+
+def case_session(case: Case) -> AbstractContextManager[None]:
+    """Hold a bucket case's lease for a whole command (``schedule run``: never two runs at
+    once); the command's own ``case.lock()`` calls then commit without waiting. For a case
+    on disk, nothing (its lock is taken per append)."""
+    from provenance.s3case import MirrorCase
+
+    return case.session() if isinstance(case, MirrorCase) else nullcontext()
+
+
+def retention_rule(mode: str | None, until: str | None, days: int | None) -> dict[str, Any] | None:
+    """case.json's ``retention`` from ``--lock-mode``, ``--retain-until``, ``--retain-days``."""
+    from provenance.s3locker import retention_rule as rule
+
+    return rule(mode, until, days)
+
+
+def copy_case(source: str, destination: str, key: SigningKey, now: datetime, *,
+              keep_source_writable: bool = False,
+              retention: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``prov copy``: a case between disk and bucket, every object checked after copying."""
+    from provenance.copy import copy_case as copy
+
+    return copy(source, destination, key, now, keep_source_writable=keep_source_writable,
+                retention=retention)
+
+
+def legal_hold(case: Case, on: bool, key: SigningKey, now: datetime) -> int:
+    """Set (or clear) the legal hold on every evidence object of a bucket case; logged."""
+    from provenance.s3locker import legal_hold as hold
+
+    return hold(case, on, key, now)
 
 
 # -- capture --------------------------------------------------------------------------------
@@ -284,13 +337,19 @@ def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
 # -- verify and log -------------------------------------------------------------------------
 
 
-def verify(target: Path, trust_files: Sequence[Path] = (), trust_ids: Sequence[str] = (),
+def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequence[str] = (),
            strict: bool = False, since: Sequence[Path] = (), remember: bool = True,
            record: tuple[SigningKey, str | None] | None = None,
            now: Callable[[], datetime] = timefmt.utc_now,
            tsa_roots: Sequence[Path] = ()) -> Report:
     """Verify ``target``. With ``record`` = (key, cosigner name), a passing verify writes
     that key's C2SP cosignature beside the latest checkpoint it verified."""
+    if str(target).startswith("s3://"):
+        from provenance.s3verify import verify_bucket
+
+        return verify_bucket(str(target), lambda root: verify(
+            root, trust_files, trust_ids, strict, since, remember, record, now, tsa_roots))
+    target = Path(target)
     if not target.exists():
         raise NotATargetError(f"{target}: no such file or folder")
     anchors = Anchors.collect(trust_files, trust_ids)

@@ -1,0 +1,322 @@
+"""A case in a bucket, worked on through a local mirror (docs/SCALING.md).
+
+Under ``s3://BUCKET/PREFIX/`` a case has the folder's layout, except that the log is one
+object per entry, ``custody/entries/<seq:020d>.json`` (the line with its newline; their
+concatenation is ``log.jsonl``), and ``state/`` holds only the lease and the read-only marker,
+outside retention. The mirror ``$PROV_HOME/cache/s3/<bucket>/<prefix>/`` is an ordinary case
+folder derived from the bucket and never trusted (verify of a bucket mirrors into a fresh
+temporary folder). The ordinary local code runs on it unchanged: ``MirrorCase.lock()``, which
+every appending command already takes, takes the bucket's lease, pulls what is new, lets the
+command append, then pushes (``provenance.s3push``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archive.errors import IntegrityError, NotATargetError
+from provenance import home, merkle, timefmt
+from provenance.case import MAX_CASE_FILE, Case, CaseInfo, ReadOnlyError, fsync_dir
+from provenance.custody import MAX_LINE, CustodyLog, NewEntry
+from provenance.treestore import TreeStore
+
+if TYPE_CHECKING:
+    from provenance.keys import SigningKey
+    from provenance.s3lease import Lease
+    from provenance.s3store import Bucket, Lock, S3Url
+
+ENTRIES = "custody/entries"
+CHECKPOINTS = "custody/checkpoints"
+READ_ONLY_KEY = "state/read-only"
+SYNC = "s3-sync.json"
+
+_keys: dict[str, SigningKey] = {}
+_endpoint: list[str] = []
+
+
+def remember_key(key: SigningKey) -> None:
+    """Keys loaded in this process: a writer that loses a race re-signs with them."""
+    _keys[key.key_id] = key
+    _keys["last"] = key
+
+
+def set_endpoint(url: str | None) -> None:
+    """``--endpoint-url`` for every bucket this process opens."""
+    _endpoint[:] = [url] if url else []
+
+
+def bucket_for(url: str) -> Bucket:
+    from provenance.s3store import Bucket, S3Url
+
+    return Bucket(S3Url.parse(url), _endpoint[0] if _endpoint else None)
+
+
+def entry_rel(seq: int) -> str:
+    return f"{ENTRIES}/{seq:020d}.json"
+
+
+def mirror_root(url: S3Url) -> Path:
+    return home.prov_home() / "cache" / "s3" / url.bucket / (url.prefix or "@")
+
+
+def object_lock(info: CaseInfo, now: datetime) -> Lock | None:
+    """The Object Lock every evidence object of this case is written with, if any."""
+    from datetime import timedelta
+
+    from provenance.s3store import Lock
+
+    rule = info.retention
+    if rule is None:
+        return None
+    mode = str(rule["mode"]).upper()
+    if "until" in rule:
+        return Lock(mode, timefmt.parse_time(str(rule["until"])))
+    return Lock(mode, now + timedelta(days=int(rule["days"])))
+
+
+class MirrorCase(Case):
+    """A case folder that mirrors a bucket; ``lock()`` also commits to the bucket."""
+
+    def __init__(self, root: Path, info: CaseInfo, raw_info: bytes, bucket: Bucket) -> None:
+        super().__init__(root, info, raw_info)
+        self.bucket = bucket
+        self.lease: Lease | None = None
+
+    @property
+    def url(self) -> str:
+        return str(self.bucket.url)
+
+    def local_lock(self, wait: float = 30.0) -> contextlib.AbstractContextManager[None]:
+        return super().lock(wait=wait)
+
+    @contextlib.contextmanager
+    def lock(self, *, wait: float = 30.0) -> Iterator[None]:
+        from provenance.s3push import push
+
+        if self.lease is not None:  # inside case_session: the lease is already ours
+            with super().lock(wait=wait):
+                pull(self)
+                try:
+                    yield
+                finally:
+                    push(self)
+            return
+        with self.session(), super().lock(wait=wait):
+            try:
+                yield
+            finally:
+                push(self)
+
+    @contextlib.contextmanager
+    def session(self, wait: float | None = None) -> Iterator[None]:
+        """Hold the bucket's lease for a whole command (``api.case_session``)."""
+        from provenance.s3lease import Lease
+        from provenance.s3push import push
+
+        if self.lease is not None:
+            yield
+            return
+        lease = Lease(self.bucket)
+        previous = lease.acquire(wait)
+        self.lease = lease
+        try:
+            with super().lock():
+                pull(self)
+                marker = self.bucket.get_bytes(READ_ONLY_KEY, 4096)
+                if marker is not None:
+                    raise ReadOnlyError(f"{self.url}: read-only since it was copied "
+                                        f"({marker[0].decode(errors='replace').strip()})",
+                                        hint=f"work on the copy; delete {READ_ONLY_KEY} in the "
+                                             "bucket to append here anyway")
+                if previous is not None:
+                    _log_takeover(self, previous, lease.holder)
+                    push(self)
+            yield
+            with super().lock():
+                push(self)
+        finally:
+            lease.release()
+            self.lease = None
+
+    def fetch_captures(self, folders: Sequence[str] | None = None) -> None:
+        """Download capture files the mirror lacks (all captures, or the given folders)."""
+        from provenance.s3push import download_many
+
+        wanted = []
+        for sub in folders or ["captures/"]:
+            prefix = sub if sub.endswith("/") else sub + "/"
+            wanted += [rel for rel, _ in self.bucket.iter_keys(prefix)
+                       if not (self.root / rel).exists()]
+        download_many(self.bucket, self.root, wanted)
+
+
+def _log_takeover(case: MirrorCase, previous: dict[str, Any], holder: str) -> None:
+    key = _keys.get("last")
+    if key is None:
+        from archive.errors import LockedError
+
+        raise LockedError(f"{case.url}: the lease of {previous.get('holder')} has expired; "
+                          "taking it over is logged, which needs a signing key",
+                          hint="run a command that signs (with --key)")
+    entry = NewEntry("lease-takeover", (), {"previousHolder": str(previous.get("holder", "?")),
+                                            "expired": str(previous.get("expires", "?")),
+                                            "holder": holder})
+    CustodyLog(case).append([entry], key, timefmt.utc_now())
+
+
+def open_mirror(url: str) -> MirrorCase:
+    """The mirror of the case at ``url``, brought up to date (under the mirror's flock)."""
+    bucket = bucket_for(url)
+    got = bucket.get_bytes("case.json", MAX_CASE_FILE)
+    if got is None:
+        raise NotATargetError(f"{bucket.url}: not a prov case (no case.json)",
+                              hint="create one with `prov init s3://BUCKET/PREFIX`")
+    raw = got[0]
+    info = CaseInfo.from_bytes(raw, what=f"{bucket.url}/case.json")
+    root = mirror_root(bucket.url)
+    if (root / "case.json").is_file() and (root / "case.json").read_bytes() != raw:
+        shutil.rmtree(root)  # a mirror of another case once kept at this URL
+    prepare_mirror(root, raw)
+    case = MirrorCase(root, info, raw, bucket)
+    with case.local_lock():
+        pull(case)
+    return case
+
+
+def prepare_mirror(root: Path, raw_info: bytes) -> None:
+    for sub in ("keys", "certs", "captures", CHECKPOINTS, "state"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    if not (root / "case.json").is_file():
+        (root / "case.json").write_bytes(raw_info)
+    (root / "custody" / "log.jsonl").touch()
+
+
+# -- what the mirror has pushed ---------------------------------------------------------------
+
+
+def load_sync(case: Case) -> dict[str, Any]:
+    try:
+        doc = json.loads((case.state_dir / SYNC).read_text())
+        return {"pushed": int(doc["pushed"]), "floor": int(doc["floor"]),
+                "known": [str(n) for n in doc["known"]]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"pushed": 0, "floor": 0, "known": []}
+
+
+def save_sync(case: Case, sync: dict[str, Any]) -> None:
+    tmp = case.state_dir / (SYNC + ".tmp")
+    tmp.write_text(json.dumps(sync))
+    os.replace(tmp, case.state_dir / SYNC)
+
+
+def log_size(case: Case) -> int:
+    tree = TreeStore.for_log(case.state_dir / "tree", case.log_path)
+    try:
+        return len(tree)
+    finally:
+        tree.close()
+
+
+def append_lines(case: Case, lines: Sequence[bytes]) -> None:
+    """Append pulled lines to the mirror's log, keeping its tree cache in step."""
+    tree = TreeStore.for_log(case.state_dir / "tree", case.log_path)
+    try:
+        fd = os.open(case.log_path, os.O_WRONLY | os.O_APPEND)
+        try:
+            start = os.fstat(fd).st_size
+            os.write(fd, b"".join(line + b"\n" for line in lines))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        for line in lines:
+            tree.append(merkle.leaf_hash(line), start)
+            start += len(line) + 1
+        tree.save_meta(start)
+    finally:
+        tree.close()
+
+
+# -- pulling ----------------------------------------------------------------------------------
+
+
+def pull(case: MirrorCase) -> None:
+    """Bring the mirror up to date: new entries, checkpoints and tokens, keys, certs. A
+    mirror holding unpushed entries while the bucket moved on is rebuilt by the next push."""
+    sync = load_sync(case)
+    have = log_size(case)
+    pushed = min(sync["pushed"], have)
+    new = list_new_entries(case, pushed)
+    if new and have > pushed:
+        return  # our unpushed entries conflict: push() rebuilds them after these
+    lines = []
+    for rel in new:
+        got = case.bucket.get_bytes(rel, MAX_LINE + 1)
+        if got is None or not got[0].endswith(b"\n") or b"\n" in got[0][:-1]:
+            raise IntegrityError(f"{case.url}/{rel}: not one complete log line",
+                                 hint=f"run `prov verify {case.url}`")
+        lines.append(got[0][:-1])
+    if lines:
+        append_lines(case, lines)
+        sync["pushed"] = have + len(lines)
+        save_sync(case, sync)
+    pull_small(case, sync)
+
+
+def list_new_entries(case: MirrorCase, pushed: int) -> list[str]:
+    after = entry_rel(pushed - 1) if pushed else None
+    names = [rel for rel, _ in case.bucket.iter_keys(ENTRIES + "/", start_after=after)]
+    for offset, rel in enumerate(names):
+        if rel != entry_rel(pushed + offset):
+            raise IntegrityError(f"{case.url}: custody entry {pushed + offset} is missing "
+                                 f"from the bucket (next is {rel})",
+                                 hint=f"run `prov verify {case.url}`")
+    return names
+
+
+def pull_small(case: MirrorCase, sync: dict[str, Any]) -> None:
+    """Checkpoints and tokens from the latest size known on, and keys and certs lacking."""
+    from provenance.s3push import advance_floor, download_many
+
+    listed = [rel for rel, _ in case.bucket.iter_keys(
+        CHECKPOINTS + "/", start_after=f"{CHECKPOINTS}/{sync['floor']:020d}")]
+    wanted = listed + [rel for sub in ("keys/", "certs/") for rel, _ in case.bucket.iter_keys(sub)]
+    download_many(case.bucket, case.root, [r for r in wanted if not (case.root / r).exists()])
+    advance_floor(sync, [rel.rsplit("/", 1)[1] for rel in listed])
+    save_sync(case, sync)
+
+
+def drop_unpushed(case: MirrorCase, keep: int) -> list[bytes]:
+    """Cut the mirror's log back to ``keep`` entries and remove the checkpoints past it
+    (never pushed: ours); return the lines cut."""
+    from provenance.custody import CHECKPOINT_RE, iter_lines
+
+    lines = list(iter_lines(case.log_path))
+    cut = sum(len(line) + 1 for line in lines[:keep])
+    with open(case.log_path, "r+b") as fh:
+        fh.truncate(cut)
+        os.fsync(fh.fileno())
+    shutil.rmtree(case.state_dir / "tree", ignore_errors=True)
+    for name in os.listdir(case.checkpoints_dir):
+        match = CHECKPOINT_RE.match(name.split(".")[0] + ".checkpoint")
+        if match and int(match.group(1)) > keep:
+            os.unlink(case.checkpoints_dir / name)
+    fsync_dir(case.checkpoints_dir)
+    return lines[keep:]
+
+
+def signing_key_for(actor: str) -> SigningKey:
+    key = _keys.get(actor)
+    if key is None:
+        from archive.errors import LockedError
+
+        raise LockedError(f"another writer committed first and the entries signed by {actor} "
+                          "must be signed again with the next sequence numbers, but that key "
+                          "is not loaded in this process", hint="run the command again")
+    return key

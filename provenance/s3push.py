@@ -1,0 +1,227 @@
+"""Pushing a mirror's new evidence to its bucket, in the order that keeps the bucket readable.
+
+Order (the design's "Object storage"): a capture's files first, streamed, its seal last; then
+each new log line as its own entry object with ``If-None-Match: *``; then checkpoints and their
+tokens. Every evidence object carries the case's Object Lock. A bucket read at any moment is
+thus a case that verify reads as complete or as "in progress", never as tampered: an entry is
+never visible before what it names, a seal never before the files it seals.
+
+A writer that finds an entry's sequence number taken lost a race (its lease expired, or
+another machine ignored it): it cuts its unpushed entries from the mirror, pulls the winner's,
+signs its own again with the next sequence numbers and the new ``prev``, and retries.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archive.errors import IntegrityError, LockedError
+from provenance import timefmt
+from provenance.custody import CHECKPOINT_RE, CustodyLog, NewEntry, iter_lines
+from provenance.s3case import (
+    CHECKPOINTS,
+    MirrorCase,
+    drop_unpushed,
+    entry_rel,
+    list_new_entries,
+    load_sync,
+    log_size,
+    object_lock,
+    pull,
+    save_sync,
+    signing_key_for,
+)
+from provenance.signing import parse_envelope
+from provenance.statements import SUBJECT_NAME, Entry
+
+if TYPE_CHECKING:
+    from provenance.s3store import Bucket, Lock
+
+SEAL_NAME = "seal.dsse.json"
+WORKERS = 8
+MAX_RACES = 20
+
+
+def push(case: MirrorCase) -> None:
+    """Push every entry the mirror has beyond what the bucket has, and what they name."""
+    from provenance.s3store import PreconditionFailed
+
+    lock = object_lock(case.info, timefmt.utc_now())
+    for _ in range(MAX_RACES):
+        sync = load_sync(case)
+        have = log_size(case)
+        pushed = min(sync["pushed"], have)
+        if have > pushed:
+            if list_new_entries(case, pushed):
+                rebuild(case, pushed)
+                continue
+            lines = list(iter_lines(case.log_path))[pushed:]
+            upload_named(case, [_entry(line) for line in lines], lock)
+            try:
+                for offset, line in enumerate(lines):
+                    case.bucket.put_bytes(entry_rel(pushed + offset), line + b"\n", lock,
+                                          if_none_match=True)
+                    sync["pushed"] = pushed + offset + 1
+                    save_sync(case, sync)
+            except PreconditionFailed:
+                rebuild(case, sync["pushed"])
+                continue
+        push_checkpoints(case, sync, lock)
+        return
+    raise LockedError(f"{case.url}: lost the race for the next log entry {MAX_RACES} times",
+                      hint="too many writers at once; run the command again")
+
+
+def _entry(line: bytes) -> Entry:
+    return Entry.parse(parse_envelope(line, what="mirror entry").payload, what="mirror entry")
+
+
+def rebuild(case: MirrorCase, accepted: int) -> None:
+    """Sign our unpushed entries again after the ones another writer got in first."""
+    ours = [_entry(line) for line in drop_unpushed(case, accepted)]
+    sync = load_sync(case)
+    sync["pushed"] = accepted
+    save_sync(case, sync)
+    pull(case)
+    group: list[Entry] = []
+    for entry in [*ours, None]:
+        if group and (entry is None or (entry.actor, entry.time) != (group[0].actor,
+                                                                     group[0].time)):
+            CustodyLog(case).append([NewEntry(e.action, e.subjects, e.details) for e in group],
+                                    signing_key_for(group[0].actor),
+                                    timefmt.parse_time(group[0].time))
+            group = []
+        if entry is not None:
+            group.append(entry)
+
+
+def upload_named(case: MirrorCase, entries: Sequence[Entry], lock: Lock | None) -> None:
+    """Upload what the entries name (whole capture folders for captures) and new keys:
+    everything else first, seals last."""
+    files: set[str] = set()
+    for entry in entries:
+        for subject in entry.subjects:
+            files.add(subject.name)
+            if entry.action == "capture" and subject.name.endswith("/" + SEAL_NAME):
+                folder = case.root / subject.name.rsplit("/", 1)[0]
+                files.update(f"{case.relative(folder)}/{n}" for n in os.listdir(folder)
+                             if not n.endswith((".partial", ".tmp")))
+    remote_keys = {rel for rel, _ in case.bucket.iter_keys("keys/")}
+    files.update(f"keys/{n}" for n in os.listdir(case.keys_dir)
+                 if f"keys/{n}" not in remote_keys and n.endswith(".pub"))
+    seals = sorted(f for f in files if f.endswith("/" + SEAL_NAME))
+    upload_many(case.bucket, case.root, sorted(files - set(seals)), lock)
+    upload_many(case.bucket, case.root, seals, lock)
+
+
+def push_checkpoints(case: MirrorCase, sync: dict[str, Any], lock: Lock | None) -> None:
+    """Checkpoints and tokens not yet in the bucket, in size order."""
+    known = set(sync["known"])
+    names = []
+    for name in sorted(os.listdir(case.checkpoints_dir)):
+        size = _size_of(name)
+        if size is not None and size >= sync["floor"] and name not in known and not \
+                name.endswith((".tmp", ".partial")):
+            names.append(name)
+    for name in names:  # one at a time: a token never before its checkpoint
+        upload_many(case.bucket, case.root, [f"{CHECKPOINTS}/{name}"], lock, replace=True)
+    advance_floor(sync, names)
+    save_sync(case, sync)
+
+
+def advance_floor(sync: dict[str, Any], names: Iterable[str]) -> None:
+    """Record checkpoint names known to be in the bucket; forget those below the newest."""
+    known = set(sync["known"]) | set(names)
+    sizes = [s for n in known if (s := _size_of(n)) is not None]
+    floor = max([sync["floor"], *sizes])
+    sync["floor"] = floor
+    sync["known"] = sorted(n for n in known if _size_of(n) == floor)
+
+
+def _size_of(name: str) -> int | None:
+    match = CHECKPOINT_RE.match(name.split(".", 1)[0] + ".checkpoint")
+    return int(match.group(1)) if match else None
+
+
+# -- moving files ------------------------------------------------------------------------------
+
+
+def upload_many(bucket: Bucket, root: Path, rels: Sequence[str], lock: Lock | None, *,
+                replace: bool = False) -> None:
+    """Upload files (create-only); one already there must hold the same bytes. With
+    ``replace`` a different object already there wins and replaces the local file (two
+    writers signed a checkpoint of the same size)."""
+    def one(rel: str) -> None:
+        upload_one(bucket, root / rel, rel, lock, replace=replace)
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        list(pool.map(one, rels))
+
+
+def upload_one(bucket: Bucket, path: Path, rel: str, lock: Lock | None, *,
+               replace: bool = False) -> str:
+    from provenance.s3store import PreconditionFailed
+
+    if not path.is_file():
+        raise IntegrityError(f"{path}: named by a new entry but missing from the mirror")
+    try:
+        return bucket.put_file(rel, path, lock)
+    except PreconditionFailed:
+        ours, theirs = local_checksum(path), bucket.stored_checksum(rel)
+        if theirs == ours:
+            return ours
+        if replace:
+            download_many(bucket, path.parents[len(Path(rel).parts) - 1], [rel], overwrite=True)
+            return theirs or ""
+        raise IntegrityError(f"{bucket.url}/{rel}: the bucket already holds other bytes "
+                             f"(sha256 {theirs}, ours {ours})",
+                             hint=f"run `prov verify {bucket.url}`") from None
+
+
+def local_checksum(path: Path) -> str:
+    """The checksum S3 keeps for this file as ``put_file`` uploads it."""
+    import hashlib
+
+    from provenance.s3store import CHUNK, MULTIPART_THRESHOLD, PART_SIZE, b64, composite_sha256
+
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        if size <= MULTIPART_THRESHOLD:
+            digest = hashlib.sha256()
+            while chunk := fh.read(CHUNK):
+                digest.update(chunk)
+            return b64(digest.digest())
+        parts: list[bytes] = []
+        while True:
+            part = hashlib.sha256()
+            left = PART_SIZE
+            while left and (chunk := fh.read(min(CHUNK, left))):
+                part.update(chunk)
+                left -= len(chunk)
+            if left == PART_SIZE:
+                return composite_sha256(parts)
+            parts.append(part.digest())
+
+
+def download_many(bucket: Bucket, root: Path, rels: Sequence[str], *,
+                  overwrite: bool = False) -> None:
+    """Stream objects into ``root`` (names checked: a bucket is hostile input too)."""
+    for rel in rels:
+        if not SUBJECT_NAME.match(rel):
+            raise IntegrityError(f"{bucket.url}/{rel}: not a name prov writes")
+
+    def one(rel: str) -> None:
+        target = root / rel
+        if target.exists() and not overwrite:
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        bucket.get_to_file(rel, tmp)
+        os.replace(tmp, target)
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        list(pool.map(one, rels))
