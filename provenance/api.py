@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archive.crawl import CaptureOptions, UrlOutcome, validate_url
 from archive.errors import ConfigError, NotATargetError, ProvError, UsageError
@@ -50,6 +50,9 @@ from provenance.stamping import Stamper, StampOutcome, checkpoint_stamper, token
 from provenance.statements import Entry
 from provenance.trust import Anchors, trust_user_key
 from provenance.verify import CaseVerifier
+
+if TYPE_CHECKING:  # archive.browser imports playwright; only browser captures load it
+    from archive.browser import BrowserOptions
 
 Prompt = Callable[[], bytes | None]
 CAPTURE_DIR_RE = re.compile(
@@ -235,16 +238,59 @@ def snapshot(case: Case, urls: Sequence[str], key: SigningKey, options: CaptureO
              note: str | None = None,
              stamper: Stamper | None = None, warc_size: int = 1 << 30,
              on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None,
+             browser: BrowserOptions | None = None,
              ) -> capture_mod.CaptureResult:
     if not urls:
         raise UsageError("give at least one URL")
+    if browser is not None and (options.requisites or options.depth):
+        raise UsageError("--requisites and --depth do not apply to --browser (the browser "
+                         "fetches what each page needs; links are not followed)")
     for url in urls:
         try:
             validate_url(url)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     return capture_mod.snapshot(case, urls, key, options, note=note, stamper=stamper,
-                                warc_size=warc_size, on_progress=on_progress)
+                                warc_size=warc_size, on_progress=on_progress, browser=browser)
+
+
+MAX_STORAGE_STATE = 64 << 20
+
+
+def browser_options(*, page_timeout: float = 60.0, concurrency: int = 2,
+                    scroll_steps: int = 20, storage_state: Path | None = None) -> BrowserOptions:
+    """Checked browser-capture options: ``UsageError`` naming a bad one, ``ConfigError`` when
+    Playwright or Chromium is missing."""
+    if page_timeout <= 0 or concurrency <= 0 or scroll_steps < 0:
+        raise UsageError("--page-timeout and --concurrency must be positive, --scroll-steps "
+                         "not negative")
+    if storage_state is not None:
+        _check_storage_state(storage_state)
+    try:
+        from archive.browser import CHROMIUM, BrowserOptions
+        from archive.page import PageLimits
+    except ImportError as exc:
+        raise ConfigError(f"browser capture needs the playwright and pillow packages: {exc}",
+                          hint="pip install 'prov[browser]'") from None
+    if not os.access(CHROMIUM, os.X_OK):
+        raise ConfigError(f"browser capture needs Chromium at {CHROMIUM}",
+                          hint="apt-get install chromium (never `playwright install`)")
+    return BrowserOptions(page=PageLimits(timeout=page_timeout, scroll_steps=scroll_steps),
+                          concurrency=concurrency, storage_state=storage_state)
+
+
+def _check_storage_state(path: Path) -> None:
+    """A Playwright storage state: a JSON object with ``cookies`` and ``origins`` lists."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_STORAGE_STATE + 1)
+        state = json.loads(data) if len(data) <= MAX_STORAGE_STATE else None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--storage-state {path}: {exc}") from None
+    if not (isinstance(state, dict) and isinstance(state.get("cookies", []), list)
+            and isinstance(state.get("origins", []), list)):
+        raise UsageError(f"--storage-state {path}: not a Playwright storage state (a JSON "
+                         "object with \"cookies\" and \"origins\" lists)")
 
 
 def capture_options(*, timeout: float = 30.0, max_body: int = 1 << 30, max_redirects: int = 10,
