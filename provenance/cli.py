@@ -45,10 +45,33 @@ def key_option(func: F) -> F:
                         metavar="NAME", help="Signing key in $PROV_HOME/keys.")(func)
 
 
+def _set_endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        api.set_endpoint_url(value)
+
+
+def endpoint_option(func: F) -> F:
+    return click.option("--endpoint-url", metavar="URL", expose_value=False,
+                        callback=_set_endpoint,
+                        help="S3 endpoint for s3:// cases (default: AWS_ENDPOINT_URL or the "
+                             "AWS config).")(func)
+
+
 def case_option(func: F) -> F:
+    func = endpoint_option(func)
     return click.option("--case", "case_path", metavar="PATH",
-                        help="Case folder (default: $PROV_CASE, or the case around the "
-                             "current directory).")(func)
+                        help="Case folder or s3://BUCKET/PREFIX (default: $PROV_CASE, or the "
+                             "case around the current directory).")(func)
+
+
+def retention_options(func: F) -> F:
+    func = click.option("--retain-until", metavar="DATE",
+                        help="S3 Object Lock: keep every evidence object until DATE.")(func)
+    func = click.option("--retain-days", type=int, metavar="N",
+                        help="S3 Object Lock: keep each evidence object N days from upload.")(func)
+    return click.option("--lock-mode", type=click.Choice(["compliance", "governance"]),
+                        help="Object Lock mode (default compliance: nobody can delete or "
+                             "shorten before the date).")(func)
 
 
 def publish_options(func: F) -> F:
@@ -164,16 +187,21 @@ def keys_add(public_key: Path, case_path: str | None, key_name: str, note: str |
 
 
 @cli.command("init")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path")
 @click.option("--title", default="", help="A title for the case.")
 @key_option
+@retention_options
+@endpoint_option
 @publish_options
-def init(path: Path, title: str, key_name: str, print_checkpoint: bool,
+def init(path: str, title: str, key_name: str, retain_until: str | None,
+         retain_days: int | None, lock_mode: str | None, print_checkpoint: bool,
          publish: str | None, tsa: tuple[str, ...],
         tsa_timeout: float) -> None:
-    """Create a case folder whose founding key is --key."""
-    case = api.init_case(path, title, _signing_key(key_name), timefmt.utc_now(),
-                         _stamper(None, tsa, tsa_timeout))
+    """Create a case (a folder, or s3://BUCKET/PREFIX) whose founding key is --key."""
+    retention = api.retention_rule(lock_mode, retain_until, retain_days)
+    case = api.init_case(path if path.startswith("s3://") else Path(path), title,
+                         _signing_key(key_name), timefmt.utc_now(),
+                         _stamper(None, tsa, tsa_timeout), retention)
     click.echo(case.info.id)
     _err(f"case {case.info.origin} created at {path}")
     _after_change(case, print_checkpoint, publish)
@@ -191,10 +219,21 @@ def init(path: Path, title: str, key_name: str, print_checkpoint: bool,
               show_default=True, help="Which links --depth follows.")
 @click.option("--include", multiple=True, metavar="REGEX", help="Follow only matching links.")
 @click.option("--exclude", multiple=True, metavar="REGEX", help="Never fetch matching URLs.")
-@click.option("--concurrency", default=16, show_default=True, help="Fetches at once.")
+@click.option("--concurrency", type=int,
+              help="Fetches at once (default 16); with --browser, pages at once (default 2).")
 @click.option("--per-host", default=4, show_default=True, help="Fetches at once per host.")
 @click.option("--delay", default=0.0, show_default=True,
               help="Seconds between two requests to the same host.")
+@click.option("--browser", is_flag=True,
+              help="Load each URL in headless Chromium through prov's recording proxy: every "
+                   "request the page makes, the DOM and dated screenshots.")
+@click.option("--storage-state", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --browser: a Playwright storage state (cookies, localStorage) to "
+                   "capture as a logged-in user. Its cookies stay in the request records.")
+@click.option("--page-timeout", default=60.0, show_default=True,
+              help="With --browser: seconds for a page to load.")
+@click.option("--scroll-steps", default=20, show_default=True,
+              help="With --browser: scroll down at most this many screens (lazy loading).")
 @click.option("--retries", default=2, show_default=True,
               help="Retries for connection errors and 429/5xx answers (Retry-After honoured).")
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds per request.")
@@ -214,10 +253,11 @@ def init(path: Path, title: str, key_name: str, print_checkpoint: bool,
 @publish_options
 def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: str | None,
              requisites: bool, depth: int, scope: str, include: tuple[str, ...],
-             exclude: tuple[str, ...], concurrency: int, per_host: int, delay: float,
-             retries: int, timeout: float, total_timeout: float | None, max_body: int,
-             max_redirects: int, warc_size: int, via: str | None, ca_file: Path | None,
-             insecure_skip_tls_verify: bool, as_json: bool, quiet: bool,
+             exclude: tuple[str, ...], concurrency: int | None, per_host: int, delay: float,
+             browser: bool, storage_state: Path | None, page_timeout: float,
+             scroll_steps: int, retries: int, timeout: float, total_timeout: float | None,
+             max_body: int, max_redirects: int, warc_size: int, via: str | None,
+             ca_file: Path | None, insecure_skip_tls_verify: bool, as_json: bool, quiet: bool,
              print_checkpoint: bool, publish: str | None, tsa: tuple[str, ...],
              tsa_timeout: float) -> None:
     """Capture URLs into one sealed, logged capture."""
@@ -225,24 +265,34 @@ def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: 
     key = _signing_key(key_name)
     options = api.capture_options(
         timeout=timeout, max_body=max_body, max_redirects=max_redirects,
-        concurrency=concurrency, per_host=per_host, delay=delay, retries=retries,
-        total_timeout=total_timeout, requisites=requisites, depth=depth, scope=scope,
-        include=include, exclude=exclude, via=via, ca_file=ca_file,
+        concurrency=16 if concurrency is None else concurrency, per_host=per_host, delay=delay,
+        retries=retries, total_timeout=total_timeout, requisites=requisites, depth=depth,
+        scope=scope, include=include, exclude=exclude, via=via, ca_file=ca_file,
         insecure_skip_tls_verify=insecure_skip_tls_verify)
+    pages = api.browser_options(page_timeout=page_timeout,
+                                concurrency=2 if concurrency is None else concurrency,
+                                scroll_steps=scroll_steps,
+                                storage_state=storage_state) if browser else None
+    if storage_state is not None and not browser:
+        raise click.UsageError("--storage-state needs --browser")
     progress = None if (quiet or as_json) else Progress(sys.stderr, sys.stdout)
     result = api.snapshot(case, list(urls), key, options, note,
                           _stamper(case.root, tsa, tsa_timeout), warc_size,
-                          progress.update if progress else None)
+                          progress.update if progress else None, browser=pages)
     if progress:
         progress.finish()
     if as_json:
         _print_json({"captureId": result.capture_id, "captureDir": result.capture_dir,
-                     "urls": [o.as_json() for o in result.outcomes]})
+                     "urls": [o.as_json() for o in result.outcomes],
+                     **({"browser": result.browser} if result.browser else {})})
     elif not quiet:
         if not (progress and progress.streamed):
             for outcome in result.outcomes:
                 click.echo(summary_line(outcome))
         click.echo(f"capture {result.capture_id} sealed in {result.capture_dir}")
+    if result.browser and not quiet:
+        _err(f"browser: left out of the evidence {result.browser['notAttributable']} requests "
+             f"not made by the pages and {result.browser['chromiumOwn']} of Chromium's own")
     _after_change(case, print_checkpoint, publish)
     if result.failed:
         _err(f"{len(result.failed)} of {len(result.outcomes)} URLs could not be captured "
@@ -291,7 +341,8 @@ def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None
 
 
 @cli.command("verify")
-@click.argument("target", type=click.Path(path_type=Path))
+@click.argument("target")
+@endpoint_option
 @click.option("--trust", "trust_files", multiple=True,
               type=click.Path(dir_okay=False, path_type=Path), help="Trust this public key.")
 @click.option("--trust-id", "trust_ids", multiple=True, metavar="ID",
@@ -312,14 +363,14 @@ def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None
 @click.option("--cosigner-name", metavar="NAME", help="Name in the cosignature line.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing checks too.")
-def verify(target: Path, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...],
+def verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...],
            strict: bool, since: tuple[Path, ...], no_remember: bool,
            tsa_roots: tuple[Path, ...], record: bool,
            key_name: str, cosigner_name: str | None, as_json: bool, verbose: bool) -> None:
     """Verify a case: signatures, digests, seals, custody log, checkpoints, history."""
     recording = (_signing_key(key_name), cosigner_name) if record else None
-    report = api.verify(target, trust_files, trust_ids, strict, since, not no_remember,
-                        recording, tsa_roots=tsa_roots)
+    report = api.verify(target if target.startswith("s3://") else Path(target), trust_files,
+                        trust_ids, strict, since, not no_remember, recording, tsa_roots=tsa_roots)
     if as_json:
         _print_json(report.as_json())
     else:
@@ -495,6 +546,38 @@ def custody_report(case_path: str | None, as_json: bool) -> None:
                    "not the custodian")
     if chain.pending:
         click.echo(f"PENDING transfer (entry {chain.pending['seq']}) to {chain.pending['to']}")
+
+
+@cli.command("copy")
+@click.argument("source")
+@click.argument("destination")
+@key_option
+@click.option("--keep-source-writable", is_flag=True,
+              help="Leave the source open for appends; the copy then starts a new log "
+                   "(new origin) that continues from the source's checkpoint.")
+@retention_options
+@endpoint_option
+def copy(source: str, destination: str, key_name: str, keep_source_writable: bool,
+         retain_until: str | None, retain_days: int | None, lock_mode: str | None) -> None:
+    """Copy a case between a folder and s3://BUCKET/PREFIX (either way), checking every
+    object; the source becomes read-only unless --keep-source-writable."""
+    done = api.copy_case(source, destination, _signing_key(key_name), timefmt.utc_now(),
+                         keep_source_writable=keep_source_writable,
+                         retention=api.retention_rule(lock_mode, retain_until, retain_days))
+    _err(f"{done['files']} objects copied to {destination} and checked; " + (
+        "the source stays writable, the copy has a new origin" if keep_source_writable
+        else "the source is now read-only"))
+
+
+@cli.command("hold")
+@click.option("--on/--off", "on", required=True, help="Set or clear the legal hold.")
+@case_option
+@key_option
+def hold(on: bool, case_path: str | None, key_name: str) -> None:
+    """Set (or clear) an S3 legal hold on every evidence object of a case in a bucket."""
+    count = api.legal_hold(api.open_case(case_path), on, _signing_key(key_name),
+                           timefmt.utc_now())
+    _err(f"legal hold {'ON' if on else 'OFF'} on {count} object versions")
 
 
 @cli.command("timestamp")
