@@ -198,6 +198,13 @@ def open_case(explicit: str | None) -> Case:
     return Case.open(find_case(explicit))
 
 
+def set_endpoint_url(url: str | None) -> None:
+    """``--endpoint-url``: the S3 endpoint for every s3:// case this process opens."""
+    from provenance.s3case import set_endpoint
+
+    set_endpoint(url)
+
+
 def case_session(case: Case) -> AbstractContextManager[None]:
     """Hold a bucket case's lease for a whole command (``schedule run``: never two runs at
     once); the command's own ``case.lock()`` calls then commit without waiting. For a case
