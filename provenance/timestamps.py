@@ -183,7 +183,7 @@ def _post(url: str, body: bytes, timeout: float) -> bytes:
     except ValueError:
         scheme = ""
     if scheme not in ("http", "https"):
-        raise TsaUnavailable(f"TSA URL {url!r}: expected an http(s) URL")
+        raise ConfigError(f"TSA URL {url!r}: expected an http(s) URL")
     headers = {"Content-Type": "application/timestamp-query"}
     request = urllib.request.Request(url, body, headers, method="POST")  # noqa: S310
     deadline, chunks = time.monotonic() + timeout, bytearray()

@@ -711,7 +711,8 @@ def test_timeout_bounds_a_server_that_never_answers(
         mute.bind(("127.0.0.1", 0))
         mute.listen(4)
         tls_url = f"https://127.0.0.1:{mute.getsockname()[1]}/"
-        snap = snapshot(tmp_path, "--timeout", "1", http_server.url("/stall"), tls_url)
+        snap = snapshot(tmp_path, "--timeout", "1", "--retries", "0", http_server.url("/stall"),
+                        tls_url)
     assert snap.proc.returncode == EXIT_CAPTURE_FAILED, snap.proc.stdout + snap.proc.stderr
     assert snap.seconds < 5, "--timeout 1 did not bound the capture"
     stalled = snap.outcome(http_server.url("/stall"))
