@@ -89,11 +89,14 @@ class RecordHead:
     content_length: int
 
     def get(self, name: str) -> str | None:
-        lname = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lname:
-                return value
-        return None
+        """The first value of header ``name`` (case-insensitive), or None."""
+        index: dict[str, str] | None = self.__dict__.get("_first")
+        if index is None:  # built once: verifying asks a record for a dozen headers
+            index = {}
+            for key, value in self.headers:
+                index.setdefault(key.lower(), value)
+            self.__dict__["_first"] = index
+        return index.get(name.lower())
 
     def get_all(self, name: str) -> list[str]:
         lname = name.lower()
@@ -199,6 +202,11 @@ class WarcReader:
             )
         self._consume(4)
         self._head = None
+
+
+def parse_head(header_bytes: bytes, offset: int) -> RecordHead:
+    """A record's header block (``WARC/1.1`` through the blank line), strictly parsed."""
+    return _parse_head(header_bytes, offset)
 
 
 def _parse_head(header_bytes: bytes, offset: int) -> RecordHead:

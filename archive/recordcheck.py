@@ -161,6 +161,18 @@ def iter_checks(stream: BinaryIO) -> tuple[_HashingReader, Iterator[RecordCheck]
     return hashing, run()
 
 
+class BlockChecker:
+    """One record's block and payload digests, its block fed in pieces (no leaf hash)."""
+
+    def __init__(self, head: RecordHead) -> None:
+        self._head = head
+        self._digester = _Digester(head)
+        self.update = self._digester.update
+
+    def finish(self) -> RecordCheck:
+        return _finish(self._head, b"", self._digester)
+
+
 def _finish(head: RecordHead, leaf: bytes, digester: _Digester) -> RecordCheck:
     block = _compare(head.get("WARC-Block-Digest"), digester.block_algo, digester.block.digest())
     payload_label = head.get("WARC-Payload-Digest")

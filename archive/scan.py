@@ -1,0 +1,187 @@
+"""One pass over a byte range of a WARC file, record by record (WARC 1.1, section 4).
+
+Two modes share the loop:
+
+* ``leaf``: each record's RFC 9162 leaf hash (``0x00`` and the complete uncompressed record,
+  ``WARC/1.1`` through its closing ``CRLF CRLF``), and nothing else. What it hashes is checked
+  by comparing roots with a seal, so a header is only parsed as far as ``Content-Length``.
+* ``full``: every record's header strictly parsed, its block and payload digests checked
+  (``archive.recordcheck``), and what cross-record checks need (ids, targets, revisits).
+
+Threat model: the file is hostile. Header blocks are bounded, blocks are streamed and never held
+whole, a range ending inside a member, a header or a block is an error naming the offset, and
+no error escapes as an exception: ``scan_range`` returns it with how far reading got.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from archive.errors import WarcFormatError
+from archive.members import RangeReader, is_gzip_file
+from archive.reader import MAX_HEADER_BLOCK, parse_head
+from archive.recordcheck import BlockChecker, DigestCheck
+from archive.warc import LEAF_PREFIX
+
+END = b"\r\n\r\n"
+COMPACT = 4 << 20  # drop consumed bytes from the buffer past this many
+CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,18})[ \t]*\r\n", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """What a full scan learnt about one record (small, to send between processes)."""
+
+    offset: int
+    record_id: str
+    warc_type: str
+    uri: str | None
+    date: str | None
+    block: DigestCheck
+    payload: DigestCheck
+    problems: tuple[str, ...]
+    concurrent_to: tuple[str, ...]
+    refers_to: str | None
+    refers_to_uri: str | None
+    refers_to_date: str | None
+    profile: str | None
+
+
+@dataclass
+class RangeResult:
+    start: int
+    end: int  # offset where reading stopped: the range's end unless ``error``
+    count: int = 0
+    uncompressed: int = 0
+    leaves: bytes = b""  # 32 bytes per record, leaf mode
+    records: list[RecordResult] = field(default_factory=list)  # full mode
+    error: str | None = None
+    error_offset: int | None = None
+
+
+class _Sink(Protocol):
+    def update(self, chunk: memoryview) -> object: ...
+
+
+class _LeafSink:
+    __slots__ = ("hash", "leaves")
+
+    def __init__(self) -> None:
+        self.leaves = bytearray()
+        self.hash = hashlib.sha256()
+
+    def begin(self, header: bytes, offset: int) -> tuple[_Sink, int]:
+        match = CONTENT_LENGTH.search(header)
+        if match is None:
+            raise WarcFormatError(f"offset {offset}: missing or invalid Content-Length")
+        self.hash = hashlib.sha256(LEAF_PREFIX)
+        self.hash.update(header)
+        return self.hash, int(match.group(1))
+
+    def end(self) -> None:
+        self.hash.update(END)
+        self.leaves += self.hash.digest()
+
+
+class _FullSink:
+    def __init__(self) -> None:
+        self.records: list[RecordResult] = []
+        self._checker: BlockChecker | None = None
+
+    def begin(self, header: bytes, offset: int) -> tuple[_Sink, int]:
+        head = parse_head(header, offset)
+        self._checker = BlockChecker(head)
+        return self._checker, head.content_length  # type: ignore[return-value]
+
+    def end(self) -> None:
+        assert self._checker is not None
+        check = self._checker.finish()
+        head = check.head
+        self.records.append(RecordResult(
+            head.offset, head.record_id, head.warc_type, head.get("WARC-Target-URI"),
+            head.get("WARC-Date"), check.block, check.payload, tuple(check.problems),
+            tuple(head.get_all("WARC-Concurrent-To")), head.get("WARC-Refers-To"),
+            head.get("WARC-Refers-To-Target-URI"), head.get("WARC-Refers-To-Date"),
+            head.get("WARC-Profile")))
+
+
+def scan_range(path: Path, start: int, end: int, mode: str) -> RangeResult:
+    """Scan the records of ``[start, end)``; format errors come back in the result."""
+    sink = _LeafSink() if mode == "leaf" else _FullSink()
+    result = RangeResult(start, start)
+    try:
+        with open(path, "rb") as fh:
+            reader = RangeReader(fh, start, end, is_gzip_file(fh))
+            _scan(reader, sink, result)
+    except WarcFormatError as exc:
+        result.error = str(exc)
+        result.error_offset = _offset_in(str(exc))
+    except OSError as exc:
+        result.error = f"cannot read: {exc.strerror or exc}"
+    if isinstance(sink, _LeafSink):
+        result.leaves = bytes(sink.leaves)
+        result.count = len(sink.leaves) // 32
+    else:
+        result.records = sink.records
+        result.count = len(sink.records)
+    return result
+
+
+def _offset_in(message: str) -> int | None:
+    match = re.match(r"offset (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+def _scan(reader: RangeReader, sink: _LeafSink | _FullSink, result: RangeResult) -> None:
+    buf = reader.buf
+    pos = 0
+    while True:
+        hend = buf.find(END, pos)
+        while hend < 0:
+            if len(buf) - pos > MAX_HEADER_BLOCK:
+                raise WarcFormatError(f"offset {reader.member_at(reader.base + pos)}: "
+                                      "WARC header block over 1 MiB")
+            reader.discard(pos)
+            pos = 0
+            searched = max(0, len(buf) - 3)
+            if not reader.fill():
+                if buf:
+                    raise WarcFormatError(f"offset {reader.member_at(reader.base)}: file ends "
+                                          "inside a WARC header block")
+                result.end = reader.end_offset
+                return
+            hend = buf.find(END, searched)
+        offset = reader.member_at(reader.base + pos)
+        header = bytes(buf[pos : hend + 4])
+        if not header.startswith(b"WARC/"):
+            raise WarcFormatError(f"offset {offset}: not a WARC record (starts {header[:20]!r})")
+        target, length = sink.begin(header, offset)
+        pos = hend + 4
+        while length:
+            if pos == len(buf):
+                reader.discard(pos)
+                pos = 0
+                if not reader.fill():
+                    raise WarcFormatError(f"offset {offset}: file ends inside a record block "
+                                          f"({length} bytes missing)")
+            take = min(len(buf) - pos, length)
+            with memoryview(buf) as view:
+                target.update(view[pos : pos + take])
+            pos += take
+            length -= take
+            result.uncompressed += take
+        while len(buf) - pos < 4 and reader.fill():
+            pass
+        if buf[pos : pos + 4] != END:
+            raise WarcFormatError(f"offset {offset}: record does not end with CRLF CRLF")
+        pos += 4
+        result.uncompressed += len(header) + 4
+        sink.end()
+        if pos > COMPACT:
+            reader.discard(pos)
+            pos = 0
+
