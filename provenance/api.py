@@ -198,6 +198,15 @@ def open_case(explicit: str | None) -> Case:
     return Case.open(find_case(explicit))
 
 
+def fetch_capture(case: Case, capture_dir: str) -> None:
+    """Make a capture's files present before reading them: a bucket case's mirror downloads
+    WARCs only for the commands that read them (captures show, disclose, export)."""
+    from provenance.s3case import MirrorCase
+
+    if isinstance(case, MirrorCase):
+        case.fetch_captures([capture_dir])
+
+
 def set_endpoint_url(url: str | None) -> None:
     """``--endpoint-url``: the S3 endpoint for every s3:// case this process opens."""
     from provenance.s3case import set_endpoint
@@ -368,6 +377,7 @@ def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
     if len(matches) != 1:
         raise UsageError(f"{len(matches)} captures match {capture_id!r}")
     summary = matches[0]
+    fetch_capture(case, summary.capture_dir)
     folder = case.root / summary.capture_dir
     envelope = parse_envelope((folder / capture_mod.SEAL_NAME).read_bytes(), what="seal")
     seal = json.loads(envelope.payload)
@@ -671,6 +681,7 @@ def disclose(case: Case, capture_id: str, out: Path, urls: Sequence[str],
     matches = [c for c in list_captures(case) if c.capture_id.startswith(capture_id)]
     if len(matches) != 1:
         raise UsageError(f"{len(matches)} captures match {capture_id!r}")
+    fetch_capture(case, matches[0].capture_dir)
     manifest = write_disclosure(case, matches[0].capture_dir, out, urls, with_requests)
     digest = hashlib.sha256((out / "disclosure.json").read_bytes()).hexdigest()
     included = sum(1 for r in manifest["records"] if r["included"])
