@@ -53,6 +53,8 @@ from provenance.verify import CaseVerifier
 
 if TYPE_CHECKING:  # archive.browser imports playwright; only browser captures load it
     from archive.browser import BrowserOptions
+    from provenance.bag import BagResult
+    from provenance.wacz import WaczResult
 
 Prompt = Callable[[], bytes | None]
 CAPTURE_DIR_RE = re.compile(
@@ -424,6 +426,9 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
 
         return DisclosureVerifier(target, anchors, strict=strict,
                                   tsa_roots=Roots.collect(tsa_roots)).run()
+    package = _verify_package(target, anchors, strict, remember, tsa_roots)
+    if package is not None:
+        return package
     given = [(str(p), load_checkpoint_file(p)) for p in since]
     from provenance.tsatrust import TsaRoots
 
@@ -835,3 +840,57 @@ def checkpoint_line(case: Case) -> Checkpoint:
 def require_key_exists(name: str) -> None:
     if not key_path(name).exists():
         raise KeyFileError(f"no key named {name!r}", hint="run `prov keys generate`")
+
+
+# -- exports ----------------------------------------------------------------------------------
+
+
+def _verify_package(target: Path, anchors: Anchors, strict: bool, remember: bool,
+                    tsa_roots: Sequence[Path]) -> Report | None:
+    """The report on a WACZ or a bag that prov exported; None if ``target`` is neither."""
+    from provenance.bag_check import BagVerifier, is_bag
+    from provenance.tsatrust import TsaRoots
+    from provenance.wacz_check import WaczVerifier, is_wacz
+
+    if is_wacz(target):
+        return WaczVerifier(target, anchors, strict=strict,
+                            tsa_roots=TsaRoots.collect(tsa_roots)).run()
+    if is_bag(target):
+        return BagVerifier(target, anchors, strict=strict, remember=remember,
+                           tsa_roots=TsaRoots.collect(tsa_roots)).run()
+    return None
+
+
+def _passphrase(prompt: Prompt | None) -> Prompt:
+    return lambda: env_passphrase() or (prompt() if prompt is not None else None)
+
+
+def export_wacz(case: Case, capture_ids: Sequence[str], out: Path, key: SigningKey,
+                now: datetime, *, prompt: Prompt | None = None, allow_failed: bool = False,
+                stamper: Stamper | None = None) -> WaczResult:
+    """A signed WACZ of the captures (all when none given); logged as an ``export``."""
+    from provenance import p384, wacz
+
+    signer = p384.load_or_create(key.name, _passphrase(prompt))
+    return wacz.export(case, capture_ids, out, key, signer, now, allow_failed=allow_failed,
+                       stamper=stamper)
+
+
+def export_bag(case: Case, out: Path, key: SigningKey, now: datetime, *,
+               allow_failed: bool = False, stamper: Stamper | None = None,
+               contact: str | None = None) -> BagResult:
+    """The case as a signed BagIt 1.0 bag with VERIFY.txt; logged as an ``export``."""
+    from provenance import bag
+
+    return bag.export(case, out, key, now, allow_failed=allow_failed, stamper=stamper,
+                      contact=contact)
+
+
+def exhibit_report(case: Case, capture_ids: Sequence[str], out: Path, key: SigningKey,
+                   now: datetime, *, allow_failed: bool = False,
+                   stamper: Stamper | None = None) -> Path:
+    """A self-contained HTML exhibit of the captures; logged as an ``export``."""
+    from provenance import exhibit
+
+    return exhibit.export(case, capture_ids, out, key, now, allow_failed=allow_failed,
+                          stamper=stamper)

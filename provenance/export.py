@@ -8,6 +8,7 @@ then the package carries the verdict and says so on its first page.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,7 @@ from provenance.statements import CaptureSeal, Entry
 SEAL_NAME = "seal.dsse.json"
 TRUST_ACTIONS = ("init", "key-trusted", "key-revoked", "transfer", "accepted")
 SHOWN_FAILURES = 10
+MAX_SEEDS_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,9 @@ class Verdict:
                 "without re-verifying it.")
 
 
-def gate(case: Case, allow_failed: bool) -> Verdict:
-    """Verify the case; ``IntegrityError`` if it fails and ``allow_failed`` is not given."""
+def gate(case: Case, allow_failed: bool, *, label: Path | None = None) -> Verdict:
+    """Verify the case; ``IntegrityError`` if it fails and ``allow_failed`` is not given.
+    ``label`` names the case in the message when ``case`` is a copy of it."""
     from provenance.trust import Anchors
     from provenance.verify import CaseVerifier
 
@@ -61,7 +64,7 @@ def gate(case: Case, allow_failed: bool) -> Verdict:
     verdict = Verdict(report.ok, report.counts, tuple(failed[:SHOWN_FAILURES]))
     if not report.ok and not allow_failed:
         first = failed[0] if failed else "warnings under --strict"
-        raise IntegrityError(f"{case.root}: the case fails verification ({len(failed)} "
+        raise IntegrityError(f"{label or case.root}: the case fails verification ({len(failed)} "
                              f"failures; first: {first}); nothing exported",
                              hint="run `prov verify` to see every finding; --allow-failed "
                                   "exports anyway, marked as failed on its first page")
@@ -151,6 +154,24 @@ def _add_revisit_origins(case: Case, logged: Sequence[str], parts: dict[str, Cap
             parts[capture_dir] = candidate
             have |= ids
             wanted |= refers
+
+
+def capture_seeds(capture: CaptureParts) -> list[str]:
+    """The URLs as given to the capture (its seed-list metadata record)."""
+    want = f"urn:prov:seeds:{capture.capture_id}"
+    for warc in capture.warcs[:1]:
+        with open(capture.folder / warc, "rb") as fh:
+            reader = WarcReader(fh)
+            for head in reader:
+                if head.warc_type == "metadata" and head.get("WARC-Target-URI") == want:
+                    block = bytearray()
+                    for chunk in reader.iter_block(1 << 16):
+                        block += chunk
+                        if len(block) > MAX_SEEDS_BLOCK:
+                            return []
+                    seeds = json.loads(block).get("seeds", [])
+                    return [str(s) for s in seeds]
+    return []
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,13 @@ import rfc8785
 
 from archive.cdxj import IndexEntry, index_lines, iter_entries
 from archive.errors import UsageError
-from archive.reader import WarcReader
 from provenance import __version__, timefmt
 from provenance.case import Case
 from provenance.export import (
     CaptureParts,
     LogExtract,
     Verdict,
+    capture_seeds,
     extract_log,
     gate,
     log_export,
@@ -60,7 +60,6 @@ SIGNER_PAYLOAD = "application/vnd.prov.wacz-signer.v1+json"
 MANIFEST = "prov/manifest.json"
 SIGNER = "prov/signer.dsse.json"
 CHUNK = 1 << 20
-MAX_SEEDS_BLOCK = 1 << 20
 DATA_NAME = re.compile(r"^data-(\d+)\.warc\.gz$")
 
 
@@ -235,24 +234,10 @@ def _signer_statement(case: Case, key: SigningKey, p384: P384SigningKey, created
     return bytes(sign_envelope(SIGNER_PAYLOAD, payload, key))
 
 
-def _seeds(capture: CaptureParts) -> list[str]:
-    """The URLs as given to the capture (its seed-list metadata record)."""
-    want = f"urn:prov:seeds:{capture.capture_id}"
-    for warc in capture.warcs[:1]:
-        with open(capture.folder / warc, "rb") as fh:
-            reader = WarcReader(fh)
-            for head in reader:
-                if head.warc_type == "metadata" and head.get("WARC-Target-URI") == want:
-                    block = b"".join(reader.iter_block(MAX_SEEDS_BLOCK))[:MAX_SEEDS_BLOCK]
-                    seeds = json.loads(block).get("seeds", [])
-                    return [str(s) for s in seeds]
-    return []
-
-
 def _pages(capture: CaptureParts, entries: Sequence[IndexEntry]) -> list[dict[str, Any]]:
     """One page per seed that has a response (or revisit), at its first capture time."""
     pages = []
-    for url in dict.fromkeys(_seeds(capture)):
+    for url in dict.fromkeys(capture_seeds(capture)):
         hits = sorted((e for e in entries if e.url == url), key=lambda e: e.timestamp)
         if not hits:
             continue

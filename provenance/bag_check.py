@@ -1,0 +1,155 @@
+"""Verifying a bag that prov exported (``provenance.bag``): the BagIt 1.0 manifests (RFC 8493
+section 3), the DSSE signature over the tag manifest and its RFC 3161 tokens, and ``data/``
+as the case it is, by the case verifier (trust replayed from the log, anchored outside).
+
+The bag is hostile input like a case: manifest paths must be plain relative names under
+``data/`` (or tag files), only regular files are opened (never symlinks), reads are bounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+from dataclasses import replace
+from pathlib import Path
+
+from cryptography import x509
+
+from archive.errors import ProvError
+from provenance.bag import PAYLOAD_TYPE, SIGNATURE, TAG_FILES
+from provenance.report import Report, Status
+from provenance.signing import parse_envelope, verify_envelope
+from provenance.timestamps import UntrustedRootError, verify_stamp
+from provenance.trust import Anchors
+from provenance.tsatrust import TsaRoots
+from provenance.verify import CaseVerifier
+
+SAFE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+MAX_SMALL = 16 << 20
+ALGORITHMS = ("sha256", "sha512")
+
+
+def is_bag(path: Path) -> bool:
+    return path.is_dir() and (path / "bagit.txt").is_file() and (path / "data").is_dir()
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _read(path: Path, limit: int = MAX_SMALL) -> bytes:
+    if not _regular(path):
+        raise ProvError(f"{path.name}: missing or not a regular file")
+    with open(path, "rb") as fh:
+        return fh.read(limit)
+
+
+class BagVerifier:
+    def __init__(self, root: Path, anchors: Anchors, *, strict: bool = False,
+                 tsa_roots: TsaRoots | None = None, remember: bool = True) -> None:
+        self.root = root
+        self.anchors = anchors
+        self.tsa_roots = tsa_roots or TsaRoots.collect()
+        self.remember = remember
+        self.report = Report(str(root), "bag", strict=strict)
+
+    def run(self) -> Report:
+        add = self.report.add
+        if b"BagIt-Version: 1.0" not in _read(self.root / "bagit.txt", 4096):
+            add("fail", "bag.version", "bagit.txt", "not a BagIt 1.0 declaration")
+        listed = self._check_manifest("manifest", payload=True)
+        self._check_manifest("tagmanifest", payload=False)
+        on_disk = {p.relative_to(self.root).as_posix() for p in (self.root / "data").rglob("*")
+                   if not p.is_dir() or p.is_symlink()}
+        for name in sorted(on_disk - listed):
+            add("fail", "bag.unlisted", name, "file in data/ that no manifest lists")
+        verifier = CaseVerifier(self.root / "data", self.anchors, strict=self.report.strict,
+                                remember=self.remember, tsa_roots=self.tsa_roots)
+        for finding in verifier.run().findings:
+            self.report.findings.append(replace(finding, subject=f"data/{finding.subject}"))
+        trusted = verifier.log.trusted_after(verifier.log.size - 1)
+        try:
+            envelope = parse_envelope(_read(self.root / SIGNATURE), what=SIGNATURE)
+            signer = verify_envelope(envelope, payload_type=PAYLOAD_TYPE, trusted=trusted,
+                                     what=SIGNATURE)
+            if envelope.payload != _read(self.root / "tagmanifest-sha256.txt"):
+                raise ProvError(f"{SIGNATURE}: signs another tag manifest")
+        except ProvError as exc:
+            add("fail", "bag.signature", SIGNATURE, str(exc))
+        else:
+            add("pass", "bag.signature", SIGNATURE, f"tag manifest signed by {signer}")
+            self._check_tokens()
+        if "Prov-Verification: pass" not in _read(self.root / "bag-info.txt").decode("utf-8",
+                                                                                     "replace"):
+            add("warn", "export.allowFailed", "bag-info.txt", "exported with --allow-failed "
+                "from a case that failed verification")
+        return self.report
+
+    def _check_manifest(self, kind: str, *, payload: bool) -> set[str]:
+        """Check both algorithms' manifests of ``kind``; return the paths listed."""
+        listed: set[str] = set()
+        for algo in ALGORITHMS:
+            name = f"{kind}-{algo}.txt"
+            try:
+                lines = _read(self.root / name, 1 << 30).decode().splitlines()
+            except (ProvError, UnicodeDecodeError) as exc:
+                self.report.add("fail", "bag.manifest", name, str(exc))
+                continue
+            bad = 0
+            for line in lines:
+                digest, _, path = line.partition("  ")
+                ok_path = SAFE.match(path) and ".." not in path.split("/") and (
+                    path.startswith("data/") if payload else path in TAG_FILES)
+                if not ok_path:
+                    bad += 1
+                    self.report.add("fail", "bag.manifest", name, f"unsafe or unexpected path "
+                                    f"{path[:80]!r}")
+                    continue
+                listed.add(path)
+                found = self._hash(path, algo)
+                if found != digest.lower():
+                    bad += 1
+                    self.report.add("fail", "bag.digest", path, f"differs from {name}",
+                                    expected=f"{algo}:{digest}", found=f"{algo}:{found}")
+            if not bad:
+                self.report.add("pass", "bag.manifest", name, f"{len(lines)} files match")
+        return listed
+
+    def _hash(self, path: str, algo: str) -> str | None:
+        target = self.root / path
+        if not _regular(target):
+            return None
+        digest = hashlib.new(algo)
+        with open(target, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def _check_tokens(self) -> None:
+        certs: list[x509.Certificate] = []
+        for pem in [*sorted((self.root / "data" / "certs").glob("*.pem")),
+                    *sorted(self.root.glob("tagmanifest.*.pem"))]:
+            if _regular(pem):
+                certs += x509.load_pem_x509_certificates(_read(pem))
+        stamped = _read(self.root / SIGNATURE)
+        for token in sorted(self.root.glob("tagmanifest.*.tsr")):
+            name = token.name
+            try:
+                check = verify_stamp(_read(token), stamped, roots=self.tsa_roots.roots,
+                                     untrusted=certs, require_trusted=False)
+            except UntrustedRootError as exc:
+                self.report.add("warn", "timestamp.root", name, str(exc))
+                continue
+            except ProvError as exc:
+                self.report.add("fail", "timestamp.token", name, str(exc))
+                continue
+            status: Status = "pass" if check.trusted else "warn"
+            self.report.add(status, "timestamp", name, f"tag manifest signature stamped "
+                            f"{check.gen_time.isoformat()} by {check.tsa_name}, root "
+                            f"{check.root_fingerprint}" + ("" if check.trusted else
+                                                          " (not trusted by this verifier)"))
