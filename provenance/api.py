@@ -293,8 +293,11 @@ def browser_options(*, page_timeout: float = 60.0, concurrency: int = 2,
     if not os.access(CHROMIUM, os.X_OK):
         raise ConfigError(f"browser capture needs Chromium at {CHROMIUM}",
                           hint="apt-get install chromium (never `playwright install`)")
-    return BrowserOptions(page=PageLimits(timeout=page_timeout, scroll_steps=scroll_steps),
-                          concurrency=concurrency, storage_state=storage_state)
+    # settling and the screenshots get as long as loading, within their own defaults
+    limits = PageLimits(timeout=page_timeout, scroll_steps=scroll_steps,
+                        settle=min(PageLimits.settle, page_timeout),
+                        artifact_timeout=min(PageLimits.artifact_timeout, max(5.0, page_timeout)))
+    return BrowserOptions(page=limits, concurrency=concurrency, storage_state=storage_state)
 
 
 def _check_storage_state(path: Path) -> None:
