@@ -697,6 +697,98 @@ def diff(url: str, from_id: str | None, to_id: str | None, case_path: str | None
         diffs.run_on_change(on_change, found.as_json())
 
 
+# -- exports ---------------------------------------------------------------------------------
+
+
+def _prompt_once() -> Callable[[], bytes | None]:
+    """One passphrase prompt shared by the Ed25519 and the P-384 key."""
+    ask = _prompt()
+    cache: list[bytes | None] = []
+
+    def once() -> bytes | None:
+        if not cache:
+            cache.append(ask())
+        return cache[0]
+
+    return once
+
+
+def export_options(func: F) -> F:
+    func = click.option("--allow-failed", is_flag=True,
+                        help="Export even if the case fails verification; the package then "
+                             "says so on its first page.")(func)
+    return click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+                        help="Where to write it (must not exist yet).")(func)
+
+
+def capture_ids_option(func: F) -> F:
+    return click.option("--capture", "capture_ids", multiple=True, metavar="ID",
+                        help="Capture id or unique prefix (repeatable; default: all).")(func)
+
+
+@cli.group("export")
+def export_group() -> None:
+    """Hand-over packages, each logged as a custody event: signed WACZ, BagIt bag."""
+
+
+@export_group.command("wacz")
+@capture_ids_option
+@export_options
+@case_option
+@key_option
+@publish_options
+def export_wacz(capture_ids: tuple[str, ...], output: Path, allow_failed: bool,
+                case_path: str | None, key_name: str, print_checkpoint: bool,
+                publish: str | None, tsa: tuple[str, ...], tsa_timeout: float) -> None:
+    """A signed WACZ 1.1.1 that replays in ReplayWeb.page; `prov verify` checks all of it."""
+    case = api.open_case(case_path)
+    ask = _prompt_once()
+    result = api.export_wacz(case, capture_ids, output, api.load_key(key_name, ask),
+                             timefmt.utc_now(), prompt=ask, allow_failed=allow_failed,
+                             stamper=_stamper(case.root, tsa, tsa_timeout))
+    click.echo(f"{output}: {len(result.captures)} capture(s), {result.pages} page(s), "
+               f"signed by {result.p384_key_id}")
+    _after_change(case, print_checkpoint, publish)
+
+
+@export_group.command("bag")
+@click.option("--contact", metavar="TEXT", help="Contact-Name in bag-info.txt.")
+@export_options
+@case_option
+@key_option
+@publish_options
+def export_bag(contact: str | None, output: Path, allow_failed: bool, case_path: str | None,
+               key_name: str, print_checkpoint: bool, publish: str | None,
+               tsa: tuple[str, ...], tsa_timeout: float) -> None:
+    """The case as a BagIt 1.0 bag, signed and stamped, with VERIFY.txt for standard tools."""
+    case = api.open_case(case_path)
+    result = api.export_bag(case, output, _signing_key(key_name), timefmt.utc_now(),
+                            allow_failed=allow_failed, contact=contact,
+                            stamper=_stamper(case.root, tsa, tsa_timeout))
+    click.echo(f"{output}: {result.files} files; tag manifest signed"
+               + (f" and stamped by {len(result.stamped)} TSA(s)" if result.stamped else ""))
+    for failed in result.unstamped:
+        _err(f"warning: tag manifest not stamped by {failed}")
+    _after_change(case, print_checkpoint, publish)
+
+
+@cli.command("report")
+@capture_ids_option
+@export_options
+@case_option
+@key_option
+@publish_options
+def report(capture_ids: tuple[str, ...], output: Path, allow_failed: bool,
+           case_path: str | None, key_name: str, print_checkpoint: bool, publish: str | None,
+           tsa: tuple[str, ...], tsa_timeout: float) -> None:
+    """An exhibit report: one self-contained HTML file a lawyer can read."""
+    case = api.open_case(case_path)
+    api.exhibit_report(case, capture_ids, output, _signing_key(key_name), timefmt.utc_now(),
+                       allow_failed=allow_failed, stamper=_stamper(case.root, tsa, tsa_timeout))
+    click.echo(f"{output}: report written")
+    _after_change(case, print_checkpoint, publish)
+
+
 @cli.command("demo")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def demo(directory: Path | None) -> None:
