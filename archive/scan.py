@@ -23,13 +23,17 @@ from typing import Protocol
 
 from archive.errors import WarcFormatError
 from archive.members import RangeReader, is_gzip_file
-from archive.reader import MAX_HEADER_BLOCK, parse_head
+from archive.reader import MAX_HEADER_BLOCK, RecordHead, parse_head
 from archive.recordcheck import BlockChecker, DigestCheck
 from archive.warc import LEAF_PREFIX
 
 END = b"\r\n\r\n"
 COMPACT = 4 << 20  # drop consumed bytes from the buffer past this many
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,18})[ \t]*\r\n", re.IGNORECASE)
+# What cross-record checks (revisits and their originals) need of a leaf-mode record.
+NOTED = re.compile(rb"\r\n(warc-(?:type|record-id|target-uri|date|payload-digest|profile|refers-to"
+                   rb"(?:-target-uri|-date)?)):[ \t]*([^\r\n]*)", re.IGNORECASE)
+NOTED_TYPES = ("response", "revisit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,7 @@ class RangeResult:
     count: int = 0
     uncompressed: int = 0
     leaves: bytes = b""  # 32 bytes per record, leaf mode
+    heads: list[RecordHead] = field(default_factory=list)  # leaf mode: responses and revisits
     records: list[RecordResult] = field(default_factory=list)  # full mode
     error: str | None = None
     error_offset: int | None = None
@@ -68,11 +73,12 @@ class _Sink(Protocol):
 
 
 class _LeafSink:
-    __slots__ = ("hash", "leaves")
+    __slots__ = ("hash", "heads", "leaves")
 
     def __init__(self) -> None:
         self.leaves = bytearray()
         self.hash = hashlib.sha256()
+        self.heads: list[RecordHead] = []
 
     def begin(self, header: bytes, offset: int) -> tuple[_Sink, int]:
         match = CONTENT_LENGTH.search(header)
@@ -80,7 +86,17 @@ class _LeafSink:
             raise WarcFormatError(f"offset {offset}: missing or invalid Content-Length")
         self.hash = hashlib.sha256(LEAF_PREFIX)
         self.hash.update(header)
+        self._note(header, offset, int(match.group(1)))
         return self.hash, int(match.group(1))
+
+    def _note(self, header: bytes, offset: int, length: int) -> None:
+        """Keep the few headers of responses and revisits that cross-record checks read."""
+        fields: dict[str, str] = {}
+        for name, value in NOTED.findall(header):
+            fields.setdefault(name.decode("ascii").lower(), value.decode("utf-8", "replace"))
+        if fields.get("warc-type", "").strip() in NOTED_TYPES:
+            headers = [(k, v.strip()) for k, v in fields.items()]
+            self.heads.append(RecordHead(offset, b"", "", headers, length))
 
     def end(self) -> None:
         self.hash.update(END)
@@ -124,6 +140,7 @@ def scan_range(path: Path, start: int, end: int, mode: str) -> RangeResult:
         result.error = f"cannot read: {exc.strerror or exc}"
     if isinstance(sink, _LeafSink):
         result.leaves = bytes(sink.leaves)
+        result.heads = sink.heads
         result.count = len(sink.leaves) // 32
     else:
         result.records = sink.records

@@ -14,13 +14,12 @@ import binascii
 import os
 import re
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from archive.errors import NotATargetError, ProvError
-from archive.recordcheck import RecordCheck, iter_checks
 from provenance import checkpoint as cp
 from provenance import home, merkle, seen, timefmt
 from provenance.case import Case, is_case_dir
@@ -29,6 +28,7 @@ from provenance.dedup import RevisitLedger
 from provenance.digests import sha256_file
 from provenance.ids import is_capture_id
 from provenance.keys import PublicKey
+from provenance.parallel import Progress
 from provenance.report import Report
 from provenance.signing import parse_envelope, verify_envelope
 from provenance.stampcheck import StampJudge
@@ -41,6 +41,7 @@ from provenance.statements import (
 )
 from provenance.trust import Anchors
 from provenance.tsatrust import TsaRoots
+from provenance.warcjudge import WarcJudge
 
 SEAL_NAME = "seal.dsse.json"
 TOKEN_NAME = re.compile(r"^seal\.[0-9a-f]{16}\.tsr$")
@@ -108,7 +109,8 @@ class LogState:
 class CaseVerifier:
     def __init__(self, root: Path, anchors: Anchors, *, strict: bool = False,
                  since: Sequence[tuple[str, cp.Checkpoint]] = (), remember: bool = True,
-                 tsa_roots: TsaRoots | None = None) -> None:
+                 tsa_roots: TsaRoots | None = None, jobs: int | None = None,
+                 on_progress: Callable[[Progress], None] | None = None) -> None:
         self.root = root
         self.anchors = anchors
         self.since = list(since)
@@ -127,6 +129,8 @@ class CaseVerifier:
         self.pending_transfer: tuple[int, str] | None = None
         self.prev_max = 0
         self.revisits = RevisitLedger()  # each revisit checked against its original at the end
+        self.warcs = WarcJudge(root, self.report, self.revisits, jobs=jobs,
+                               on_progress=on_progress)
 
     def run(self) -> Report:
         if not is_case_dir(self.root) or (self.root / "case.json").is_symlink():
@@ -137,9 +141,13 @@ class CaseVerifier:
         self._check_anchor()
         self._check_checkpoints()
         self._check_history()
-        for logged in self.log.entries:
-            self._check_entry_subjects(logged)
-        self._scan_captures()
+        try:
+            self.warcs.plan(self._capture_folders())
+            for logged in self.log.entries:
+                self._check_entry_subjects(logged)
+            self._scan_captures()
+        finally:
+            self.warcs.close()
         self.stamps.finish()
         for token in sorted(self.token_files - self.stamps.logged_tokens - self.staged_files):
             if token.rsplit("/", 1)[0] in self.logged_dirs:
@@ -522,52 +530,15 @@ class CaseVerifier:
 
     def _check_warc(self, folder: str, subject: Subject, seal: CaptureSeal,
                     tree: merkle.TreeBuilder) -> bool:
-        rel = f"{folder}/{subject.name}"
-        path = self.root / rel
-        if not _is_regular(path):
-            self.report.add("fail", "file.missing", rel, "sealed file is missing")
-            return False
-        count, ok = 0, True
-        try:
-            with open(path, "rb") as fh:
-                hashing, checks = iter_checks(fh)
-                for check in checks:
-                    count += 1
-                    tree.append(check.leaf_hash)
-                    ok = self._record_findings(rel, check) and ok
-        except ProvError as exc:
-            self.report.add("fail", "warc.format", rel, str(exc))
-            return False
-        found = hashing.hash.digest()
-        if found != subject.sha256:
-            self.report.add("fail", "file.digest", rel, "file differs from the sealed digest",
-                            expected=_label(subject.sha256), found=_label(found))
-            ok = False
-        if count != seal.records.get(subject.name):
-            self.report.add("fail", "seal.records", rel, "record count differs from the seal",
-                            expected=str(seal.records.get(subject.name)), found=str(count))
-            ok = False
-        return ok
+        return self.warcs.check(f"{folder}/{subject.name}", subject.sha256,
+                                seal.records.get(subject.name), tree)
 
-    def _record_findings(self, rel: str, check: RecordCheck) -> bool:
-        where = f"{rel} @{check.head.offset} {check.head.record_id}"
-        self.revisits.note(where, check.head)
-        uri = check.head.get("WARC-Target-URI")
-        about = f" ({check.head.warc_type} for {uri})" if uri else f" ({check.head.warc_type})"
-        ok = True
-        for label, result in (("block", check.block), ("payload", check.payload)):
-            if result.status == "fail":
-                self.report.add("fail", f"record.{label}Digest", where,
-                                f"{label} digest does not match the record{about}",
-                                expected=result.declared, found=result.computed or result.form)
-                ok = False
-        if check.block.status in ("absent", "unusable"):
-            self.report.add("fail", "record.blockDigest", where, "no usable block digest")
-            ok = False
-        for problem in check.problems:
-            self.report.add("fail", "record.headers", where, problem)
-            ok = False
-        return ok
+    def _capture_folders(self) -> list[str]:
+        """Capture folders in the order they will be judged: logged ones, then the others."""
+        logged = [s.name.rsplit("/", 1)[0] for e in self.log.entries
+                  if e.entry.action == "capture" for s in e.entry.subjects
+                  if s.name.endswith(SEAL_NAME)]
+        return [*logged, *(f for f, _ in _iter_capture_dirs(self.root))]
 
     def _scan_captures(self) -> None:
         for folder, well_named in _iter_capture_dirs(self.root):
@@ -668,6 +639,6 @@ def _public_key(value: object, what: str) -> PublicKey:
 
 def verify_case(root: Path, anchors: Anchors, *, strict: bool = False,
                 since: Sequence[tuple[str, cp.Checkpoint]] = (), remember: bool = True,
-                tsa_roots: TsaRoots | None = None) -> Report:
+                tsa_roots: TsaRoots | None = None, jobs: int | None = None) -> Report:
     return CaseVerifier(root, anchors, strict=strict, since=since, remember=remember,
-                        tsa_roots=tsa_roots).run()
+                        tsa_roots=tsa_roots, jobs=jobs).run()

@@ -1,0 +1,240 @@
+"""Checking WARC files on every core: files cut into ranges, ranges scanned by worker processes,
+results put back together in file order, so a report never depends on scheduling.
+
+A file is cut where records start (``archive.members.split_points``); each range is scanned on
+its own (``archive.scan.scan_range``); the sha256 of the whole file, which cannot be split, is one
+more task. Ranges of one file must join exactly: each must end cleanly where the next begins.
+When one does not (a damaged file, or a split guessed inside a member), the file is read again
+in one piece from the start of that range, and that sequential reading is the result.
+
+Files are planned ahead (``plan``) and at most a few ranges per worker are in flight, so memory
+stays bounded and the workers and the hashing move through a file together: each byte comes from
+the disk once, a second reader finds it in the page cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archive.members import is_gzip_file, split_points
+from archive.reader import RecordHead
+from archive.scan import RangeResult, RecordResult, scan_range
+
+RANGE_BYTES = 32 << 20  # a range per this many bytes of a file
+POOL_MIN_BYTES = 8 << 20  # below this much in all, no worker processes are started
+HASH_CHUNK = 1 << 20
+
+
+@dataclass
+class FileOutcome:
+    """One WARC file, scanned: digest, records and how far it could be read."""
+
+    path: Path
+    size: int
+    sha256: bytes | None
+    count: int = 0
+    uncompressed: int = 0
+    leaves: bytes = b""
+    heads: list[RecordHead] = field(default_factory=list)
+    records: list[RecordResult] = field(default_factory=list)
+    error: str | None = None
+    error_offset: int | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a verification has got: for a live display."""
+
+    bytes_done: int
+    bytes_total: int
+    files_done: int
+    files_total: int
+    failures: int = 0
+
+
+def hash_file(path: Path) -> tuple[bytes, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb", opener=_no_follow) as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.digest(), size
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0))
+
+
+def _ranges(path: Path, size: int, workers: int) -> list[tuple[int, int]]:
+    parts = min(max(1, size // RANGE_BYTES), 64 * workers)
+    if parts == 1 or workers == 1:
+        return [(0, size)]
+    with open(path, "rb", opener=_no_follow) as fh:
+        points = split_points(fh, parts, is_gzip_file(fh))
+    return list(zip(points, [*points[1:], size], strict=True))
+
+
+class _Planned:
+    def __init__(self, path: Path, mode: str, digest: bool) -> None:
+        self.path = path
+        self.mode = mode
+        try:
+            self.size = os.lstat(path).st_size
+        except OSError:
+            self.size = 0
+        self.hash: Future[tuple[bytes, int]] | None = None
+        self.digest = digest
+        self.ranges: list[tuple[int, int, Future[RangeResult]]] = []
+
+
+class Engine:
+    """Scans WARC files with ``workers`` processes (1: in this process)."""
+
+    def __init__(self, workers: int | None = None,
+                 on_progress: Callable[[Progress], None] | None = None) -> None:
+        self.workers = max(1, workers or len(os.sched_getaffinity(0)))
+        self.on_progress = on_progress
+        self._pool: Executor | None = None
+        self._local = _InProcess()
+        self._plan: deque[_Planned] = deque()
+        self._inflight: dict[Path, _Planned] = {}
+        self._window = 3 * self.workers
+        self._busy = 0
+        self.progress = Progress(0, 0, 0, 0)
+
+    def plan(self, paths: Iterable[Path], mode: str = "leaf", digest: bool = True) -> None:
+        """Files that will be asked for, in that order: their ranges start now."""
+        planned = [_Planned(p, mode, digest) for p in paths]
+        self._plan.extend(planned)
+        total = sum(p.size for p in planned)
+        self.progress = Progress(self.progress.bytes_done, self.progress.bytes_total + total,
+                                 self.progress.files_done,
+                                 self.progress.files_total + len(planned))
+        self._pump()
+
+    def scan(self, path: Path, mode: str = "leaf", digest: bool = True) -> FileOutcome:
+        """The outcome for one file, from the plan if it was planned, otherwise now."""
+        planned = self._inflight.pop(path, None)
+        if planned is None or planned.mode != mode or planned.digest != digest:
+            if planned is not None:
+                self._busy -= len(planned.ranges)
+            planned = _Planned(path, mode, digest)
+            self._submit(planned)
+            self.progress = Progress(self.progress.bytes_done, self.progress.bytes_total +
+                                     planned.size, self.progress.files_done,
+                                     self.progress.files_total + 1)
+        else:
+            self._busy -= len(planned.ranges)
+        outcome = self._collect(planned)
+        self._pump()
+        return outcome
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- scheduling ------------------------------------------------------------------------
+
+    @property
+    def _parallel(self) -> bool:
+        return self.workers > 1 and self.progress.bytes_total >= POOL_MIN_BYTES
+
+    def _executor(self) -> Executor:
+        if not self._parallel:
+            return self._local
+        if self._pool is None:
+            methods = multiprocessing.get_all_start_methods()
+            method = "fork" if "fork" in methods and sys.platform == "linux" else None
+            self._pool = ProcessPoolExecutor(self.workers,
+                                             mp_context=multiprocessing.get_context(method))
+        return self._pool
+
+    def _pump(self) -> None:
+        while self._parallel and self._plan and self._busy < self._window:
+            planned = self._plan.popleft()
+            if planned.path in self._inflight:
+                continue
+            self._submit(planned)
+            self._inflight[planned.path] = planned
+            self._busy += len(planned.ranges)
+
+    def _submit(self, planned: _Planned) -> None:
+        pool = self._executor()
+        if planned.digest:
+            planned.hash = pool.submit(hash_file, planned.path)
+        try:
+            ranges = _ranges(planned.path, planned.size, self.workers if self._parallel else 1)
+        except OSError:
+            ranges = [(0, planned.size)]
+        for start, end in ranges:
+            planned.ranges.append((start, end, pool.submit(scan_range, planned.path, start,
+                                                           end, planned.mode)))
+
+    def _collect(self, planned: _Planned) -> FileOutcome:
+        outcome = FileOutcome(planned.path, planned.size, None)
+        if planned.hash is not None:
+            try:
+                outcome.sha256, outcome.size = planned.hash.result()
+            except OSError as exc:
+                outcome.error = f"cannot read: {exc.strerror or exc}"
+        results = [future.result() for _, _, future in planned.ranges]
+        _merge(outcome, results, planned)
+        done = self.progress
+        self.progress = Progress(done.bytes_done + planned.size, done.bytes_total,
+                                 done.files_done + 1, done.files_total)
+        if self.on_progress is not None:
+            self.on_progress(self.progress)
+        return outcome
+
+
+def _merge(outcome: FileOutcome, results: Sequence[RangeResult], planned: _Planned) -> None:
+    """Join the ranges in order; re-read the file from the first range that did not join."""
+    leaves: list[bytes] = []
+    for i, result in enumerate(results):
+        joins = i + 1 == len(results) or result.end == results[i + 1].start
+        if result.error is not None or not joins:
+            if len(results) > 1:  # a damaged file or a bad guess: one sequential reading
+                result = scan_range(planned.path, result.start, planned.size, planned.mode)
+            _add(outcome, result, leaves)
+            break
+        _add(outcome, result, leaves)
+    outcome.leaves = b"".join(leaves)
+
+
+def _add(outcome: FileOutcome, result: RangeResult, leaves: list[bytes]) -> None:
+    outcome.count += result.count
+    outcome.uncompressed += result.uncompressed
+    leaves.append(result.leaves)
+    outcome.records.extend(result.records)
+    outcome.heads.extend(result.heads)
+    if result.error is not None and outcome.error is None:
+        outcome.error = result.error
+        outcome.error_offset = result.error_offset
+
+
+class _InProcess(Executor):
+    """The executor interface, run at once in this process (one worker, or little to do)."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        future: Future[object] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # delivered by result(), as a pool would
+            future.set_exception(exc)
+        return future
