@@ -35,11 +35,14 @@ def decode_digest(label: str) -> tuple[str, bytes] | None:
     if not sep or algo not in ALGORITHMS:
         return None
     size = ALGORITHMS[algo]
-    try:
-        if len(value) == size * 2:
+    value = value.strip()
+    if len(value) == size * 2:  # base16; a padded base32 md5 has this length too
+        try:
             return algo, bytes.fromhex(value)
-        padded = value.upper() + "=" * (-len(value) % 8)
-        raw = base64.b32decode(padded)
+        except ValueError:
+            pass
+    try:
+        raw = base64.b32decode(value.upper() + "=" * (-len(value) % 8))
     except (ValueError, binascii.Error):
         return None
     return (algo, raw) if len(raw) == size else None
