@@ -230,7 +230,7 @@ def test_concurrent_runs(http_server: LocalServer, tmp_path: Path) -> None:
         assert second.returncode == 7, second.stderr
         assert f"pid {first.pid}" in second.stderr
     finally:
-        out, err = first.communicate(timeout=60)
+        _out, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
     assert len(captures(case)) == 1
     verify_ok(env, case, key_pub)
