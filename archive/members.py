@@ -52,6 +52,14 @@ def _new_member() -> _Decompressor:
     return obj
 
 
+def inflate_head(data: bytes, size: int) -> bytes:
+    """At most ``size`` uncompressed bytes from the start of the gzip member in ``data``."""
+    try:
+        return bytes(_new_member().decompress(data, size))
+    except INFLATE_ERRORS:
+        return b""
+
+
 def is_gzip_file(fh: BinaryIO) -> bool:
     fh.seek(0)
     return fh.read(2) == GZIP_MAGIC[:2]
@@ -152,10 +160,7 @@ def _member_inflates_to_warc(fh: BinaryIO, offset: int) -> bool:
     head = fh.read(4096)
     if len(head) < 10 or head[3] & 0xE0:  # reserved FLG bits must be zero (RFC 1952)
         return False
-    try:
-        return _new_member().decompress(head, 16).startswith(b"WARC/")
-    except INFLATE_ERRORS:
-        return False
+    return inflate_head(head, 16).startswith(b"WARC/")
 
 
 def find_record_start(fh: BinaryIO, pos: int, limit: int, gzip: bool) -> int | None:

@@ -44,6 +44,7 @@ from provenance.keys import (
     key_path,
     write_private_file,
 )
+from provenance.parallel import Progress
 from provenance.report import Report
 from provenance.signing import parse_envelope
 from provenance.stamping import Stamper, StampOutcome, checkpoint_stamper, token_entries
@@ -409,9 +410,11 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
            strict: bool = False, since: Sequence[Path] = (), remember: bool = True,
            record: tuple[SigningKey, str | None] | None = None,
            now: Callable[[], datetime] = timefmt.utc_now,
-           tsa_roots: Sequence[Path] = ()) -> Report:
+           tsa_roots: Sequence[Path] = (), jobs: int | None = None,
+           on_progress: Callable[[Progress], None] | None = None) -> Report:
     """Verify ``target``. With ``record`` = (key, cosigner name), a passing verify writes
-    that key's C2SP cosignature beside the latest checkpoint it verified."""
+    that key's C2SP cosignature beside the latest checkpoint it verified. ``jobs`` worker
+    processes read the WARCs (default: one per core); ``on_progress`` sees how far it got."""
     if str(target).startswith("s3://"):
         from provenance.s3verify import verify_bucket
 
@@ -436,11 +439,23 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
     from provenance.tsatrust import TsaRoots
 
     verifier = CaseVerifier(target, anchors, strict=strict, since=given, remember=remember,
-                            tsa_roots=TsaRoots.collect(tsa_roots))
+                            tsa_roots=TsaRoots.collect(tsa_roots), jobs=jobs,
+                            on_progress=on_progress)
     report = verifier.run()
     if record is not None:
         _record_cosignature(verifier, report, record[0], record[1], now())
     return report
+
+
+def verify_warc(paths: Sequence[Path], *, strict: bool = False, jobs: int | None = None,
+                all_records: bool = False,
+                on_progress: Callable[[Progress], None] | None = None) -> Report:
+    """Verify WARC files made by any tool (``provenance.warcverify``): digests, headers, ids,
+    targets, revisits. Raises ``NotATargetError`` (exit 4) for a file that is not a WARC."""
+    from provenance.warcverify import verify_warcs
+
+    return verify_warcs(paths, strict=strict, jobs=jobs, all_records=all_records,
+                        on_progress=on_progress)
 
 
 def _record_cosignature(verifier: CaseVerifier, report: Report, key: SigningKey,
