@@ -57,6 +57,11 @@ def endpoint_option(func: F) -> F:
                              "AWS config).")(func)
 
 
+def jobs_option(func: F) -> F:
+    return click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
+                        help="Worker processes reading WARCs (default: one per core).")(func)
+
+
 def case_option(func: F) -> F:
     func = endpoint_option(func)
     return click.option("--case", "case_path", metavar="PATH",
@@ -363,19 +368,57 @@ def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None
 @click.option("--cosigner-name", metavar="NAME", help="Name in the cosignature line.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing checks too.")
+@jobs_option
 def verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...],
            strict: bool, since: tuple[Path, ...], no_remember: bool,
            tsa_roots: tuple[Path, ...], record: bool,
-           key_name: str, cosigner_name: str | None, as_json: bool, verbose: bool) -> None:
+           key_name: str, cosigner_name: str | None, as_json: bool, verbose: bool,
+           jobs: int | None) -> None:
     """Verify a case: signatures, digests, seals, custody log, checkpoints, history."""
+    from provenance.meter import Meter
+
     recording = (_signing_key(key_name), cosigner_name) if record else None
-    report = api.verify(target if target.startswith("s3://") else Path(target), trust_files,
-                        trust_ids, strict, since, not no_remember, recording, tsa_roots=tsa_roots)
+    meter = Meter(sys.stderr)
+    try:
+        report = api.verify(target if target.startswith("s3://") else Path(target),
+                            trust_files, trust_ids, strict, since, not no_remember, recording,
+                            tsa_roots=tsa_roots, jobs=jobs, on_progress=meter.update)
+    finally:
+        meter.finish()
+    _show_report(report, as_json, verbose)
+
+
+def _show_report(report: Any, as_json: bool, verbose: bool) -> None:
     if as_json:
         _print_json(report.as_json())
     else:
         click.echo(report.render_table(verbose=verbose))
     raise SystemExit(report.exit_code)
+
+
+@cli.command("verify-warc")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--strict", is_flag=True, help="Warnings fail too (a record without a digest).")
+@click.option("--all-records", is_flag=True, help="A finding for every record, passes too.")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="List passing checks too.")
+@jobs_option
+def verify_warc(files: tuple[Path, ...], strict: bool, all_records: bool, as_json: bool,
+                verbose: bool, jobs: int | None) -> None:
+    """Check WARC files made by any tool: digests, headers, ids, targets, revisits.
+
+    Exit 0 when every record's digests match, 3 when a check fails (or a file has no
+    digests at all), 4 when a file is not a WARC."""
+    from provenance.meter import Meter
+
+    meter = Meter(sys.stderr)
+    try:
+        report = api.verify_warc(list(files), strict=strict, jobs=jobs,
+                                 all_records=all_records, on_progress=meter.update)
+    finally:
+        meter.finish()
+    _show_report(report, as_json, verbose or all_records)
 
 
 @cli.group()
