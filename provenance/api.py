@@ -520,13 +520,9 @@ def repair(case: Case, key: SigningKey, now: Callable[[], datetime],
 
 def _quarantine_torn_tail(case: Case, key: SigningKey, at: datetime,
                           stamper: Stamper | None) -> list[str]:
-    data_size = case.log_path.stat().st_size
-    with open(case.log_path, "rb") as fh:
-        data = fh.read()
-    cut = data.rfind(b"\n") + 1
-    if cut == data_size:
+    cut, tail = _torn_tail(case.log_path)
+    if not tail:
         return []
-    tail = data[cut:]
     quarantine = case.state_dir / "quarantine"
     quarantine.mkdir(parents=True, exist_ok=True)
     name = f"log-tail-{timefmt.format_time(at).replace(':', '')}.bin"
@@ -540,6 +536,29 @@ def _quarantine_torn_tail(case: Case, key: SigningKey, at: datetime,
         "quarantined": f"state/quarantine/{name}", "bytes": len(tail),
         "sha256": hashlib.sha256(tail).hexdigest(), "reason": "torn last line"})], key, at)
     return [f"quarantined a torn log tail of {len(tail)} bytes to state/quarantine/{name}"]
+
+
+def _torn_tail(path: Path, chunk: int = 1 << 16) -> tuple[int, bytes]:
+    """(offset after the last newline, the bytes after it), reading backwards in chunks: a
+    torn tail is at most one line (bounded by custody.MAX_LINE), never the whole log."""
+    from provenance.custody import MAX_LINE
+
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        end = size
+        while end > 0 and size - end <= MAX_LINE + chunk:
+            start = max(0, end - chunk)
+            fh.seek(start)
+            block = fh.read(end - start)
+            at = block.rfind(b"\n")
+            if at >= 0:
+                cut = start + at + 1
+                break
+            end = start
+        else:
+            cut = 0
+        fh.seek(cut)
+        return cut, fh.read(size - cut)
 
 
 def _set_aside_tmp(case: Case) -> list[str]:

@@ -108,7 +108,8 @@ class CustodyLog:
         return TreeStore.for_log(self.case.state_dir / "tree", self.case.log_path)
 
     def latest_prev(self, tree: merkle.Leaves) -> Prev:
-        sizes = [s for s in checkpoint_sizes(self.case) if s <= len(tree)]
+        size_now = len(tree)
+        sizes = [s for s in checkpoint_sizes(self.case) if s <= size_now]
         if not sizes:
             return Prev(0, merkle.EMPTY_ROOT)
         size = sizes[-1]

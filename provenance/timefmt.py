@@ -22,4 +22,4 @@ def parse_time(text: str) -> datetime:
     """Parse prov's own time format strictly; ValueError otherwise."""
     if not isinstance(text, str) or not RFC3339_RE.match(text):
         raise ValueError(f"not an RFC 3339 UTC time with 6 fractional digits: {text!r}")
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return datetime.fromisoformat(text)  # the pattern above leaves only valid UTC forms
