@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from archive.errors import IntegrityError, NotATargetError
 from provenance import home, merkle, timefmt
-from provenance.case import MAX_CASE_FILE, Case, CaseInfo, ReadOnlyError, fsync_dir
+from provenance.case import MAX_CASE_FILE, Case, CaseInfo, ReadOnlyError
 from provenance.custody import MAX_LINE, CustodyLog, NewEntry
 from provenance.treestore import TreeStore
 
@@ -37,14 +37,14 @@ CHECKPOINTS = "custody/checkpoints"
 READ_ONLY_KEY = "state/read-only"
 SYNC = "s3-sync.json"
 
-_keys: dict[str, SigningKey] = {}
+KEYS: dict[str, SigningKey] = {}
 _endpoint: list[str] = []
 
 
 def remember_key(key: SigningKey) -> None:
     """Keys loaded in this process: a writer that loses a race re-signs with them."""
-    _keys[key.key_id] = key
-    _keys["last"] = key
+    KEYS[key.key_id] = key
+    KEYS["last"] = key
 
 
 def set_endpoint(url: str | None) -> None:
@@ -158,7 +158,7 @@ class MirrorCase(Case):
 
 
 def _log_takeover(case: MirrorCase, previous: dict[str, Any], holder: str) -> None:
-    key = _keys.get("last")
+    key = KEYS.get("last")
     if key is None:
         from archive.errors import LockedError
 
@@ -290,33 +290,3 @@ def pull_small(case: MirrorCase, sync: dict[str, Any]) -> None:
     download_many(case.bucket, case.root, [r for r in wanted if not (case.root / r).exists()])
     advance_floor(sync, [rel.rsplit("/", 1)[1] for rel in listed])
     save_sync(case, sync)
-
-
-def drop_unpushed(case: MirrorCase, keep: int) -> list[bytes]:
-    """Cut the mirror's log back to ``keep`` entries and remove the checkpoints past it
-    (never pushed: ours); return the lines cut."""
-    from provenance.custody import CHECKPOINT_RE, iter_lines
-
-    lines = list(iter_lines(case.log_path))
-    cut = sum(len(line) + 1 for line in lines[:keep])
-    with open(case.log_path, "r+b") as fh:
-        fh.truncate(cut)
-        os.fsync(fh.fileno())
-    shutil.rmtree(case.state_dir / "tree", ignore_errors=True)
-    for name in os.listdir(case.checkpoints_dir):
-        match = CHECKPOINT_RE.match(name.split(".")[0] + ".checkpoint")
-        if match and int(match.group(1)) > keep:
-            os.unlink(case.checkpoints_dir / name)
-    fsync_dir(case.checkpoints_dir)
-    return lines[keep:]
-
-
-def signing_key_for(actor: str) -> SigningKey:
-    key = _keys.get(actor)
-    if key is None:
-        from archive.errors import LockedError
-
-        raise LockedError(f"another writer committed first and the entries signed by {actor} "
-                          "must be signed again with the next sequence numbers, but that key "
-                          "is not loaded in this process", hint="run the command again")
-    return key

@@ -14,6 +14,7 @@ signs its own again with the next sequence numbers and the new ``prev``, and ret
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,11 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from archive.errors import IntegrityError, LockedError
 from provenance import timefmt
+from provenance.case import fsync_dir
 from provenance.custody import CHECKPOINT_RE, CustodyLog, NewEntry, iter_lines
 from provenance.s3case import (
     CHECKPOINTS,
+    KEYS,
     MirrorCase,
-    drop_unpushed,
     entry_rel,
     list_new_entries,
     load_sync,
@@ -33,12 +35,12 @@ from provenance.s3case import (
     object_lock,
     pull,
     save_sync,
-    signing_key_for,
 )
 from provenance.signing import parse_envelope
 from provenance.statements import SUBJECT_NAME, Entry
 
 if TYPE_CHECKING:
+    from provenance.keys import SigningKey
     from provenance.s3store import Bucket, Lock
 
 SEAL_NAME = "seal.dsse.json"
@@ -145,6 +147,34 @@ def advance_floor(sync: dict[str, Any], names: Iterable[str]) -> None:
 def _size_of(name: str) -> int | None:
     match = CHECKPOINT_RE.match(name.split(".", 1)[0] + ".checkpoint")
     return int(match.group(1)) if match else None
+
+
+def drop_unpushed(case: MirrorCase, keep: int) -> list[bytes]:
+    """Cut the mirror's log back to ``keep`` entries and remove the checkpoints past it
+    (never pushed: ours); return the lines cut."""
+    lines = list(iter_lines(case.log_path))
+    cut = sum(len(line) + 1 for line in lines[:keep])
+    with open(case.log_path, "r+b") as fh:
+        fh.truncate(cut)
+        os.fsync(fh.fileno())
+    shutil.rmtree(case.state_dir / "tree", ignore_errors=True)
+    for name in os.listdir(case.checkpoints_dir):
+        match = CHECKPOINT_RE.match(name.split(".")[0] + ".checkpoint")
+        if match and int(match.group(1)) > keep:
+            os.unlink(case.checkpoints_dir / name)
+    fsync_dir(case.checkpoints_dir)
+    return lines[keep:]
+
+
+def signing_key_for(actor: str) -> SigningKey:
+    key = KEYS.get(actor)
+    if key is None:
+        from archive.errors import LockedError
+
+        raise LockedError(f"another writer committed first and the entries signed by {actor} "
+                          "must be signed again with the next sequence numbers, but that key "
+                          "is not loaded in this process", hint="run the command again")
+    return key
 
 
 # -- moving files ------------------------------------------------------------------------------

@@ -72,10 +72,6 @@ class S3Url:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
 
 
-def is_s3_url(value: object) -> bool:
-    return isinstance(value, str) and value.startswith("s3://")
-
-
 @dataclass(frozen=True)
 class Lock:
     """Object Lock settings of one write: mode ``COMPLIANCE`` or ``GOVERNANCE``, and until."""
@@ -269,48 +265,30 @@ class Bucket:
         value = head.get("ChecksumSHA256")
         return str(value) if value else None
 
-    def exists(self, rel: str) -> bool:
+    def _pages(self, op: str, sub: str, **extra: Any) -> Iterator[dict[str, Any]]:
+        base = self.url.prefix + "/" if self.url.prefix else ""
         try:
-            self._call(rel, "head_object", Key=self.url.key(rel))
-        except FileNotFoundError:
-            return False
-        except StorageError as exc:
-            if "404" in str(exc) or "Not Found" in str(exc):
-                return False
-            raise
-        return True
+            yield from self.client.get_paginator(op).paginate(
+                Bucket=self.url.bucket, Prefix=base + sub, **extra)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"{self.url}: cannot list ({op}): {exc}") from None
 
     def iter_keys(self, sub: str = "", *, start_after: str | None = None) -> Iterator[
             tuple[str, int]]:
         """(rel, size) of each current object under ``sub`` in key order."""
-        pages = self.client.get_paginator("list_objects_v2")
         extra = {"StartAfter": self.url.key(start_after)} if start_after else {}
-        try:
-            for page in pages.paginate(Bucket=self.url.bucket, Prefix=self._list_prefix(sub),
-                                       **extra):
-                for item in page.get("Contents", []):
-                    yield self.url.rel(item["Key"]), int(item["Size"])
-        except (ClientError, BotoCoreError) as exc:
-            raise StorageError(f"{self.url}: cannot list objects: {exc}") from None
+        for page in self._pages("list_objects_v2", sub, **extra):
+            for item in page.get("Contents", []):
+                yield self.url.rel(item["Key"]), int(item["Size"])
 
     def iter_versions(self, sub: str = "") -> Iterator[ObjectVersion]:
         """Every version and delete marker under ``sub``."""
-        pages = self.client.get_paginator("list_object_versions")
-        try:
-            for page in pages.paginate(Bucket=self.url.bucket, Prefix=self._list_prefix(sub)):
-                for item in page.get("Versions", []):
+        for page in self._pages("list_object_versions", sub):
+            for marker, kind in ((False, "Versions"), (True, "DeleteMarkers")):
+                for item in page.get(kind, []):
                     yield ObjectVersion(self.url.rel(item["Key"]), str(item["VersionId"]),
-                                        bool(item["IsLatest"]), False, int(item["Size"]),
-                                        item["LastModified"])
-                for item in page.get("DeleteMarkers", []):
-                    yield ObjectVersion(self.url.rel(item["Key"]), str(item["VersionId"]),
-                                        bool(item["IsLatest"]), True, 0, item["LastModified"])
-        except (ClientError, BotoCoreError) as exc:
-            raise StorageError(f"{self.url}: cannot list object versions: {exc}") from None
-
-    def _list_prefix(self, sub: str) -> str:
-        base = self.url.prefix + "/" if self.url.prefix else ""
-        return base + sub
+                                        bool(item["IsLatest"]), marker,
+                                        int(item.get("Size", 0)), item["LastModified"])
 
     def lock_enabled(self) -> bool:
         try:
