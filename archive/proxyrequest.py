@@ -55,7 +55,10 @@ async def read_request(reader: asyncio.StreamReader, buffer: bytes) -> tuple[
     head: h11.Request | None = None
     body = bytearray()
     while True:
-        event = conn.next_event()
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise ProxyRequestError(f"malformed request: {exc}") from None
         if event is h11.NEED_DATA:
             try:
                 data = await asyncio.wait_for(reader.read(READ_SIZE), IDLE_TIMEOUT)
