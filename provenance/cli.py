@@ -397,8 +397,7 @@ def _show_report(report: Any, as_json: bool, verbose: bool) -> None:
 
 
 @cli.command("verify-warc")
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--strict", is_flag=True, help="Warnings fail too (a record without a digest).")
 @click.option("--all-records", is_flag=True, help="A finding for every record, passes too.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
