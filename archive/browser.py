@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -142,6 +143,7 @@ class BrowserCapturer:
         self.outcomes: list[UrlOutcome] = []
         self.counts = {"done": 0, "queued": 0, "failed": 0, "bytes": 0}
         self.summary: dict[str, Any] = {"notAttributable": 0, "chromiumOwn": 0}
+        self._writing = threading.Lock()  # one page's records stay together in the WARC
 
     async def capture(self, seeds: Sequence[str]) -> list[UrlOutcome]:
         authority = RunAuthority(self.now())
@@ -236,6 +238,11 @@ class BrowserCapturer:
 
     def _write_page(self, result: PageResult, collector: PageCollector, session: Session,
                     start: float) -> UrlOutcome:
+        with self._writing:
+            return self._write_page_records(result, collector, session, start)
+
+    def _write_page_records(self, result: PageResult, collector: PageCollector,
+                            session: Session, start: float) -> UrlOutcome:
         mine, others = collector.split(result.requests)
         self.summary["notAttributable"] += others + len(session.refused)
         written: dict[int, tuple[int, str | None]] = {}
