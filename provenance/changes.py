@@ -37,7 +37,7 @@ BLOCKS = frozenset({"address", "article", "aside", "blockquote", "br", "dd", "di
                     "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
                     "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table",
                     "td", "th", "tr", "ul", "title", "body", "html"})
-LOGIN = re.compile(r"(?:^|[/_.?=&-])(?:log-?in|sign-?in|signin|auth|sso|session|"
+LOGIN = re.compile(r"(?:^|[/?&=])(?:log[-_]?in|sign[-_]?in|auth|sso|sessions?|"
                    r"accounts?/(?:login|signin))(?:[/_.?=&-]|$)", re.I)
 UNAVAILABLE = ("content unavailable", "content isn't available", "content is not available",
                "content not available", "page isn't available", "page is not available",

@@ -113,6 +113,7 @@ def captures(case: Path) -> list[Path]:
 def verify_ok(env: dict[str, str], case: Path, key_pub: Path) -> dict[str, Any]:
     proc = run_prov("verify", str(case), "--trust", str(key_pub), "--json", "--no-remember",
                     env=env)
+    assert proc.stdout, f"verify printed nothing (exit {proc.returncode}): {proc.stderr}"
     report = json.loads(proc.stdout)
     bad = [f for f in report["findings"] if f["status"] == "fail"]
     assert proc.returncode == 0, bad
