@@ -419,7 +419,8 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
         from provenance.s3verify import verify_bucket
 
         return verify_bucket(str(target), lambda root: verify(
-            root, trust_files, trust_ids, strict, since, remember, record, now, tsa_roots))
+            root, trust_files, trust_ids, strict, since, remember, record, now, tsa_roots,
+            jobs, on_progress))
     target = Path(target)
     if not target.exists():
         raise NotATargetError(f"{target}: no such file or folder")
