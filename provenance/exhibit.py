@@ -12,6 +12,7 @@ record, as browsertrix names them), and the custody entries about it. Every read
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -24,7 +25,7 @@ from urllib.parse import urljoin
 
 from cryptography import x509
 
-from archive.errors import UsageError
+from archive.errors import UsageError, WarcFormatError
 from archive.reader import WarcReader
 from provenance.case import Case
 from provenance.export import CaptureParts, capture_seeds, gate, log_export, select
@@ -116,8 +117,8 @@ def _scan(parts: CaptureParts) -> tuple[dict[str, Exchange], tuple[str, str] | N
     meta: dict[str, dict[str, Any]] = {}
     shot: tuple[str, str] | None = None
     for name in parts.warcs:
-        with open(parts.folder / name, "rb") as fh:
-            reader = WarcReader(fh)
+        with open(parts.folder / name, "rb") as fh, contextlib.suppress(WarcFormatError):
+            reader = WarcReader(fh)  # a damaged WARC (--allow-failed): what can be read
             for head in reader:
                 uri = head.get("WARC-Target-URI") or ""
                 kind = (head.get("Content-Type") or "").split(";")[0].strip().lower()

@@ -8,6 +8,7 @@ then the package carries the verdict and says so on its first page.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from archive.errors import IntegrityError, UsageError
+from archive.errors import IntegrityError, UsageError, WarcFormatError
 from archive.reader import WarcReader
 from provenance import merkle
 from provenance.case import Case
@@ -126,8 +127,8 @@ def _record_refs(parts: CaptureParts) -> tuple[set[str], set[str]]:
     """(record ids in the capture, ids its revisit records refer to)."""
     ids, refers = set(), set()
     for name in parts.warcs:
-        with open(parts.folder / name, "rb") as fh:
-            for head in WarcReader(fh):
+        with open(parts.folder / name, "rb") as fh, contextlib.suppress(WarcFormatError):
+            for head in WarcReader(fh):  # a damaged WARC (--allow-failed): what can be read
                 ids.add(head.record_id)
                 target = head.get("WARC-Refers-To")
                 if head.warc_type == "revisit" and target:
@@ -160,7 +161,7 @@ def capture_seeds(capture: CaptureParts) -> list[str]:
     """The URLs as given to the capture (its seed-list metadata record)."""
     want = f"urn:prov:seeds:{capture.capture_id}"
     for warc in capture.warcs[:1]:
-        with open(capture.folder / warc, "rb") as fh:
+        with open(capture.folder / warc, "rb") as fh, contextlib.suppress(WarcFormatError):
             reader = WarcReader(fh)
             for head in reader:
                 if head.warc_type == "metadata" and head.get("WARC-Target-URI") == want:

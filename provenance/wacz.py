@@ -35,7 +35,7 @@ from typing import Any
 import rfc8785
 
 from archive.cdxj import IndexEntry, index_lines, iter_entries
-from archive.errors import UsageError
+from archive.errors import UsageError, WarcFormatError
 from provenance import __version__, timefmt
 from provenance.case import Case
 from provenance.export import (
@@ -158,8 +158,7 @@ def _write(case: Case, parts: Sequence[CaptureParts], z: _Zip, out: Path, key: S
             name = archive_name(capture.capture_id, warc, position)
             z.add_file(name, capture.folder / warc, stored=True)
             files[warc] = name
-            found = list(iter_entries(capture.folder / warc))
-            entries += [replace(e, filename=name.rsplit("/", 1)[1]) for e in found]
+            entries += _index(capture.folder / warc, name.rsplit("/", 1)[1])
         pages += _pages(capture, [e for e in entries if e.filename.startswith(
             capture.capture_id + "-")])
         captures.append(_prov_files(z, capture, files))
@@ -181,6 +180,16 @@ def _write(case: Case, parts: Sequence[CaptureParts], z: _Zip, out: Path, key: S
     z.add_bytes("datapackage-digest.json", json.dumps(digest, indent=2).encode(), listed=False)
     return WaczResult(out, package_sha, signer_sha, p384.public.key_id,
                       tuple(p.capture_id for p in parts), len(pages), len(z.resources))
+
+
+def _index(path: Path, name: str) -> list[IndexEntry]:
+    found = []
+    try:
+        for entry in iter_entries(path):
+            found.append(replace(entry, filename=name))
+    except WarcFormatError:
+        pass  # a damaged WARC, exported with --allow-failed: index what can be read
+    return found
 
 
 def _b64(data: bytes) -> str:

@@ -142,7 +142,12 @@ class WaczVerifier:
             if name not in self.infos:
                 self.report.add("fail", "wacz.resource", name, "listed but not in the ZIP")
                 continue
-            digest, size = self._hash_member(name)
+            try:
+                digest, size = self._hash_member(name)
+            except (ProvError, zipfile.BadZipFile, OSError, EOFError) as exc:
+                bad += 1
+                self.report.add("fail", "wacz.resource", name, f"cannot be read: {exc}")
+                continue
             if resource.get("hash") != "sha256:" + digest.hex() or resource.get("bytes") != size:
                 bad += 1
                 self.report.add("fail", "wacz.resource", name, "differs from datapackage.json",
@@ -156,17 +161,25 @@ class WaczVerifier:
         if name.startswith("archive/") and info.compress_type != zipfile.ZIP_STORED:
             self.report.add("warn", "wacz.compression", name, "WARC compressed again in the "
                             "ZIP: replay by range requests cannot read it")
+        if name.startswith("archive/"):
+            try:
+                return self._check_warc(name, info)
+            except ProvError as exc:
+                self.report.add("fail", "warc.format", name, str(exc))
         with self.zf.open(info) as fh:
-            if not name.startswith("archive/"):
-                digest = hashlib.sha256()
-                while chunk := fh.read(1 << 20):
-                    digest.update(chunk)
-                self.digests[name] = digest.digest()
-                return self.digests[name], info.file_size
+            digest = hashlib.sha256()
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        self.digests[name] = digest.digest()
+        return self.digests[name], info.file_size
+
+    def _check_warc(self, name: str, info: zipfile.ZipInfo) -> tuple[bytes, int]:
+        """Hash a WARC member and check its records in one streaming pass."""
+        self.leaves[name] = []
+        with self.zf.open(info) as fh:
             hashing, checks = iter_checks(fh)  # type: ignore[arg-type]
-            leaves = self.leaves.setdefault(name, [])
             for check in checks:
-                leaves.append(check.leaf_hash)
+                self.leaves[name].append(check.leaf_hash)
                 for label, result in (("block", check.block), ("payload", check.payload)):
                     if result.status == "fail":
                         self.report.add("fail", f"record.{label}Digest",
