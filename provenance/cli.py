@@ -675,7 +675,7 @@ def schedule_run(sources: Path, case_path: str | None, key_name: str, everything
                  publish: str | None, tsa: tuple[str, ...], tsa_timeout: float) -> None:
     """Snapshot the sources that are due, then exit. Never prompts; prints nothing unless
     something changed or failed (exit 5 when a capture failed, 7 when a run is going on)."""
-    from provenance import diffs
+    from provenance import diffs, runs
     from provenance import schedule as schedule_mod
 
     case = api.open_case(case_path)
@@ -685,7 +685,7 @@ def schedule_run(sources: Path, case_path: str | None, key_name: str, everything
     if as_json:
         _print_json(result.as_json())
     elif result.changes or result.repaired:
-        click.echo(schedule_mod.render_report(case.root, result))
+        click.echo(runs.render_report(case.root, result))
     if result.captures:
         _after_change(case, print_checkpoint, publish)
     if on_change and result.changes:
@@ -705,14 +705,14 @@ def schedule_run(sources: Path, case_path: str | None, key_name: str, everything
 @click.option("--json", "as_json", is_flag=True)
 def schedule_status(sources: Path | None, case_path: str | None, as_json: bool) -> None:
     """Each source's last and next run, last change and last failure."""
-    from provenance import schedule as schedule_mod
+    from provenance import runs
 
-    rows = schedule_mod.status(api.open_case(case_path), sources, timefmt.utc_now())
+    rows = runs.status(api.open_case(case_path), sources, timefmt.utc_now())
     if as_json:
         _print_json(rows)
         return
     for row in rows:
-        click.echo(schedule_mod.render_status(row))
+        click.echo(runs.render_status(row))
 
 
 @cli.command("diff")

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from archive.errors import LockedError, ProvError
+from archive.errors import ConfigError, LockedError, ProvError
 from provenance import capture as capture_mod
 from provenance import timefmt
 from provenance.case import Case
@@ -35,7 +35,7 @@ from provenance.custody import CustodyLog, NewEntry, file_subject
 from provenance.dedup import DedupIndex
 from provenance.keys import SigningKey
 from provenance.resources import latest_by_url
-from provenance.sources import Source, check_runnable, load_sources
+from provenance.sources import Source, load_sources
 from provenance.stamping import Stamper, checkpoint_stamper
 
 STATE_FILE = "schedule.json"
@@ -120,7 +120,7 @@ def run(sources_path: Path, case: Case, key: SigningKey, stamper: Stamper, *,
         everything: bool = False, now: Callable[[], datetime] = timefmt.utc_now) -> RunResult:
     """Snapshot every due source (``everything``: every source) and detect changes."""
     sources = load_sources(sources_path)
-    check_runnable(sources_path, sources)
+    browser = _browser_options(sources_path, sources)
     with run_lock(case):
         started = now()
         result = RunResult(timefmt.format_time(started))
@@ -135,7 +135,7 @@ def run(sources_path: Path, case: Case, key: SigningKey, stamper: Stamper, *,
         due = [s for s in sources if everything or is_due(s, entries.get(s.url, {}), started)]
         result.due = [s.url for s in due]
         if due:
-            _capture_due(case, key, stamper, due, entries, result, now)
+            _capture_due(case, key, stamper, due, entries, result, now, browser)
         state.pop("running")
         result.ended_at = timefmt.format_time(now())
         save_state(case, state)
@@ -150,9 +150,24 @@ def _groups(due: Sequence[Source]) -> list[list[Source]]:
     return list(groups.values())
 
 
+def _browser_options(path: Path, sources: Sequence[Source]) -> Any:
+    """Browser-capture options if a source wants a browser; ConfigError naming its line when
+    this machine cannot run one (checked before anything runs)."""
+    wanting = [s for s in sources if s.browser]
+    if not wanting:
+        return None
+    from provenance.api import browser_options
+
+    try:
+        return browser_options()
+    except ConfigError as exc:
+        raise ConfigError(f"{path}:{wanting[0].line}: {wanting[0].url}: browser = true, but "
+                          f"{exc}", hint=exc.hint) from None
+
+
 def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[Source],
                  entries: dict[str, Any], result: RunResult,
-                 now: Callable[[], datetime]) -> None:
+                 now: Callable[[], datetime], browser: Any) -> None:
     from provenance.api import capture_options
 
     index = DedupIndex.load(case)
@@ -160,12 +175,14 @@ def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[So
     events: list[NewEntry] = []
     updates: dict[str, dict[str, Any]] = {}
     for group in _groups(due):
-        options = capture_options(requisites=group[0].requisites, depth=group[0].depth)
+        first = group[0]
+        options = capture_options(requisites=first.requisites, depth=first.depth)
         urls = [s.url for s in group]
         try:
             captured = capture_mod.snapshot(case, urls, key, options, stamper=stamper,
                                             note=f"prov schedule run: {len(urls)} source(s)",
-                                            dedup=index, now=now)
+                                            dedup=index, now=now,
+                                            browser=browser if first.browser else None)
         except ProvError as exc:  # nothing committed: the group stays due
             result.failures += [(u, f"capture failed: {exc}") for u in urls]
             for url in urls:
@@ -251,55 +268,3 @@ def _log_run(case: Case, result: RunResult) -> None:
     with open(case.state_dir / RUNS_LOG, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(line, sort_keys=True) + "\n")
 
-
-def status(case: Case, sources_path: Path | None, now: datetime) -> list[dict[str, Any]]:
-    """Each source's last and next run, last change, last failure (from the state)."""
-    entries = load_state(case)["sources"]
-    sources = load_sources(sources_path) if sources_path else []
-    urls = [s.url for s in sources] or sorted(entries)
-    by_url = {s.url: s for s in sources}
-    rows = []
-    for url in urls:
-        entry, source = entries.get(url, {}), by_url.get(url)
-        due = next_run(source, entry) if source else None
-        rows.append({
-            "url": url, "interval": source.interval if source else None,
-            "lastRun": entry.get("lastRun"), "lastCapture": entry.get("lastCapture"),
-            "nextRun": None if source is None else (
-                "now" if due is None or due <= now else timefmt.format_time(due)),
-            "lastChange": entry.get("lastChange"), "lastFailure": entry.get("lastFailure"),
-            "lastError": entry.get("lastError"), "removed": entry.get("removed")})
-    return rows
-
-
-def render_report(case_root: Path, result: RunResult) -> str:
-    """The short report a run prints when something changed (cron mails it)."""
-    lines = []
-    if result.repaired:
-        lines.append("the previous run was interrupted; completed what it left:")
-        lines += [f"  {line}" for line in result.repaired]
-    if result.changes:
-        takedowns = sum(1 for c in result.changes if c.takedown)
-        lines.append(f"prov schedule run: {len(result.changes) - takedowns} changed, "
-                     f"{takedowns} taken down, in {case_root}")
-    for change in result.changes:
-        label = "TAKEDOWN" if change.takedown else "CHANGED"
-        lines.append(f"{label:9} {change.url}")
-        lines.append(f"          {change.takedown or '; '.join(change.changes)}")
-        lines.append(f"          prov diff '{change.url}' --case '{case_root}'")
-    return "\n".join(lines)
-
-
-def render_status(row: dict[str, Any]) -> str:
-    never = "never"
-    lines = [f"{row['url']}" + (f"  every {row['interval']}" if row["interval"] else
-                                "  (not in the sources file)"),
-             f"  last run      {row['lastRun'] or never}"
-             + (f"  capture {row['lastCapture']}" if row["lastCapture"] else ""),
-             f"  next run      {row['nextRun'] or '-'}",
-             f"  last change   {row['lastChange'] or never}",
-             f"  last failure  {row['lastFailure'] or never}"
-             + (f"  ({row['lastError']})" if row["lastFailure"] else "")]
-    if row["removed"]:
-        lines.append(f"  TAKEN DOWN    {row['removed']}")
-    return "\n".join(lines)

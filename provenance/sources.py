@@ -7,7 +7,7 @@
     [[source]]                 # one table per source
     url = "https://example.org/post/1"
     interval = "15m"           # <n>s, <n>m, <n>h, <n>d or <n>w
-    browser = false            # capture with a browser (not available yet: exit 6)
+    browser = false            # load the page in Chromium (screenshots, scripts' requests)
     requisites = true          # fetch what the page needs: images, styles, scripts, fonts
     depth = 0                  # follow links this many levels
     tags = ["election", "post"]
@@ -53,8 +53,9 @@ class Source:
 
     @property
     def group(self) -> tuple[bool, bool, int]:
-        """Sources with equal groups are captured together, in one capture."""
-        return (self.browser, self.requisites, self.depth)
+        """Sources with equal groups are captured together, in one capture (a browser loads
+        what a page needs by itself: ``requisites`` does not apply to it)."""
+        return (True, False, 0) if self.browser else (False, self.requisites, self.depth)
 
 
 def parse_interval(text: object) -> int:
@@ -136,6 +137,9 @@ def _sources(path: Path, doc: dict[str, Any], lines: _Lines) -> list[Source]:
             raise ConfigError(f"{path}:{line}: {what} repeats {url} (already at line "
                               f"{seen[url]})")
         seen[url] = line
+        if values["browser"] and values["depth"]:
+            raise ConfigError(f"{path}:{lines.of_key(line, 'depth')}: {what}: depth does not "
+                              "apply to browser = true (a browser capture follows no links)")
         sources.append(Source(url, values["interval"], parse_interval(values["interval"]),
                               values["browser"], values["requisites"], values["depth"],
                               tuple(values["tags"]), values["note"], line))
@@ -183,11 +187,3 @@ def _problem(key: str, value: Any) -> str | None:
         return "note must be a string"
     return None
 
-
-def check_runnable(path: Path, sources: list[Source]) -> None:
-    """ConfigError for a source this prov cannot capture (before anything runs)."""
-    for source in sources:
-        if source.browser:
-            raise ConfigError(f"{path}:{source.line}: {source.url}: browser = true, but "
-                              "this prov cannot capture with a browser yet",
-                              hint="set browser = false (prov fetches the page itself)")

@@ -10,6 +10,7 @@ the crontab line and systemd ExecStart of docs/SCHEDULING.md, run as documented.
 from __future__ import annotations
 
 import fcntl
+import gzip
 import json
 import os
 import re
@@ -119,10 +120,31 @@ def test_bad_entry_stops_the_run_before_anything(watched: WatchedSite, tmp_path:
     assert f"{sources}:6:" in proc.stderr and "hourly" in proc.stderr
     assert proc.stdout == "" and captures(case) == []
     assert not (case / "state" / "schedule.json").exists()
-    browser = write_sources(tmp_path, [{"url": watched.url("/post"), "browser": True}],
-                            name="browser.toml")
+    browser = write_sources(tmp_path, [{"url": watched.url("/post"), "browser": True,
+                                        "depth": 1}], name="browser.toml")
     proc = schedule_run(env, browser, case)
-    assert proc.returncode == 6 and f"{browser}:1:" in proc.stderr and captures(case) == []
+    assert proc.returncode == 6 and f"{browser}:4:" in proc.stderr and captures(case) == []
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(),
+                    reason="browser capture needs Debian's chromium at /usr/bin/chromium")
+def test_browser_sources_are_their_own_capture(watched: WatchedSite, tmp_path: Path) -> None:
+    case, key_pub = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    sources = write_sources(tmp_path, [{"url": watched.url("/post"), "browser": True},
+                                       {"url": watched.url("/other")}],
+                            defaults={"requisites": True})
+    for _ in range(2):
+        proc = schedule_run(env, sources, case, "--all")
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    folders = captures(case)
+    assert len(folders) == 4  # two groups a run: the browser's and the plain one
+    browsed = [f for f in folders if b"urn:fullPage:" in b"".join(
+        gzip.decompress(w.read_bytes()) for w in f.glob("*.warc.gz"))]
+    assert len(browsed) == 2
+    assert b"WARC-Type: revisit" in gzip.decompress(next(browsed[1].glob("*.warc.gz"))
+                                                    .read_bytes())
+    verify_ok(env, case, key_pub)
 
 
 # -- runs ------------------------------------------------------------------------------------
