@@ -156,6 +156,17 @@ def retry_after(ex: recorder.Exchange, attempt: int, cap: float) -> float:
     return max(0.0, min(wait, cap))
 
 
+async def _stop(workers: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel the workers and wait for them. Python 3.11's ``wait_for`` can lose a
+    cancellation that arrives as its inner read completes (gh-86296), so any worker still
+    running is cancelled again; one that missed every cancel stops at its next task."""
+    pending = {w for w in workers if not w.done()}
+    while pending:
+        for worker in pending:
+            worker.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.2)
+
+
 class Capturer:
     """Fetches seeds, and what they need or link to, concurrently into one WARC writer."""
 
@@ -190,6 +201,7 @@ class Capturer:
         self.last_start: dict[str, float] = {}
         self.queue: asyncio.Queue[Task] = asyncio.Queue()
         self.extractor = Extractor()
+        self.stopping = False
         for seed in seeds:
             self._enqueue(Task(seed, "seed", self.options.depth, None, seed))
         workers = [asyncio.create_task(self._worker())
@@ -197,35 +209,41 @@ class Capturer:
         try:
             await asyncio.wait_for(self.queue.join(), self.options.total_timeout)
         except TimeoutError:
+            self.stopping = True
             self._abandon_queue()
         finally:
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            self.stopping = True
+            await _stop(workers)
             await self.pool.close()
             self.extractor.close()
         return self.outcomes
 
     def _abandon_queue(self) -> None:
         while not self.queue.empty():
-            task = self.queue.get_nowait()
-            self.outcomes.append(UrlOutcome(task.url, error="not fetched: total time limit "
-                                            "reached", kind=task.kind, parent=task.parent))
+            self._unfinished(self.queue.get_nowait(), "not fetched")
             self.queue.task_done()
+
+    def _unfinished(self, task: Task, what: str) -> None:
+        self.outcomes.append(UrlOutcome(task.url, error=f"{what}: total time limit reached",
+                                        kind=task.kind, parent=task.parent))
 
     def _enqueue(self, task: Task) -> None:
         key = urldefrag(task.url)[0]
-        if key in self.seen or len(self.seen) >= self.options.max_urls:
+        if self.stopping or key in self.seen or len(self.seen) >= self.options.max_urls:
             return
         self.seen.add(key)
         self.counts["queued"] += 1
         self.queue.put_nowait(task)
 
     async def _worker(self) -> None:
-        while True:
+        while not self.stopping:
             task = await self.queue.get()
             try:
-                outcome, last = await self.fetch_chain(task)
+                try:
+                    outcome, last = await self.fetch_chain(task)
+                except asyncio.CancelledError:
+                    self._unfinished(task, "interrupted")
+                    raise
                 self.outcomes.append(outcome)
                 self.counts["done"] += 1
                 self.counts["failed"] += 0 if outcome.ok else 1
