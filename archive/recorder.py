@@ -229,17 +229,31 @@ class _ResponseReader:
         offset = self.block.payload_offset
         return offset is not None and self.block.length - offset >= self.limits.max_body
 
+    @property
+    def header_full(self) -> bool:
+        """Whether ``max_header`` bytes came without the end of the header block."""
+        return self.block.payload_offset is None and len(self.head) >= self.limits.max_header
+
+    def _header_end(self, data: bytes) -> int | None:
+        """Where the header block ends in ``head + data``; only the tail of ``head`` is
+        searched again, so a server sending one byte at a time costs linear time."""
+        start = max(0, len(self.head) - 3)
+        match = HEADER_END.search(bytes(self.head[start:]) + data)
+        return None if match is None else start + match.end()
+
     def _clip(self, data: bytes) -> bytes:
         # Cut before h11 sees the bytes, so the record, the decoded digest and the decoded
-        # length all describe the same first ``max_body`` bytes of the body as sent.
+        # length all describe the same first ``max_body`` bytes of the body as sent, and a
+        # header block is kept to its first ``max_header`` bytes.
         offset = self.block.payload_offset
         if offset is not None:
             room = self.limits.max_body - (self.block.length - offset)
         else:
-            match = HEADER_END.search(bytes(self.head) + data)
-            if match is None:
-                return data
-            room = match.end() - len(self.head) + self.limits.max_body
+            end = self._header_end(data)
+            if end is None or end > self.limits.max_header:
+                room = self.limits.max_header - len(self.head)
+            else:
+                room = end - len(self.head) + self.limits.max_body
         return data[: max(0, room)]
 
     def feed(self, data: bytes) -> None:
@@ -247,7 +261,11 @@ class _ResponseReader:
         if not data:  # h11 would take b"" for the end of the stream
             return
         self.conn.receive_data(data)
-        self._events()
+        try:
+            self._events()
+        except h11.RemoteProtocolError:
+            self._record(data)  # what the server sent is evidence, malformed or not
+            raise
         if self.done:
             leftover = len(self.conn.trailing_data[0])
             data = data[: len(data) - leftover] if leftover else data
@@ -257,13 +275,13 @@ class _ResponseReader:
         if self.in_body or self.block.payload_offset is not None:
             self.block.write(data)
             return
+        end = self._header_end(data)
         self.head += data
-        match = HEADER_END.search(self.head)
-        if match is None:
+        if end is None:
             return
-        self.block.write(bytes(self.head[: match.end()]))
+        self.block.write(bytes(self.head[:end]))
         self.block.mark_payload()
-        self.block.write(bytes(self.head[match.end() :]))
+        self.block.write(bytes(self.head[end:]))
         self.head.clear()
         self.in_body = True
 
@@ -520,8 +538,13 @@ async def _receive(
             if response.full and not response.done:
                 ex.truncated = "length"
                 break
+            if response.header_full:
+                ex.truncated = "length"
+                ex.error = (f"response header block larger than {limits.max_header} bytes "
+                            "(the header limit): not parsed")
+                break
     except h11.RemoteProtocolError as exc:
-        ex.error = f"malformed HTTP response: {exc}"
+        ex.error = f"malformed HTTP response: {_protocol_message(exc)}"
         if ex.status is not None:
             ex.truncated = "disconnect"
     except (OSError, ssl.SSLError) as exc:
@@ -530,6 +553,11 @@ async def _receive(
     if ex.truncated == "time" and ex.status is None:
         ex.error = f"no complete response header within {limits.timeout:g} s"
     ex.response = response.finish()
+
+
+def _protocol_message(exc: h11.RemoteProtocolError) -> str:
+    """h11's message with the offending bytes shown as text, not as ``bytearray(b'...')``."""
+    return re.sub(r"bytearray\((b'[^']*'|b\"[^\"]*\")\)", lambda m: m[1][1:], str(exc))
 
 
 def metadata_fields(ex: Exchange, proxy: str | None = None) -> dict[str, Any]:
