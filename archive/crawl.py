@@ -23,6 +23,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from archive import recorder, tls
 from archive.extractor import Extractor
+from archive.links import MAX_DECODED
 from archive.revisit import DedupHook, revisit_record
 from archive.scope import Scope
 from archive.via import parse_via
@@ -266,6 +267,9 @@ class Capturer:
         if isinstance(found, str):
             outcome.note = found
             return
+        if found.truncated:
+            outcome.note = (f"page parsed in part (decoded to at most {MAX_DECODED >> 20} MiB, "
+                            "or damaged): requisites and links may be missing")
         if self.options.requisites:
             for url in found.requisites:
                 if self.scope.allows_requisite(url):

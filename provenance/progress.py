@@ -23,6 +23,8 @@ def summary_line(outcome: UrlOutcome) -> str:
         detail = f"{row['bytes']} bytes, {row['records']} records, {row['seconds']:.2f} s"
         if row["truncated"]:
             detail += f", truncated: {row['truncated']}"
+    if row["note"]:
+        detail += f" ({row['note']})"
     kind = "" if outcome.kind == "seed" else f" ({outcome.kind})"
     return f"{status}\t{outcome.seed}{kind}\t{detail}"
 
