@@ -1,0 +1,245 @@
+"""`prov export bag` end to end: the test follows the bag's own VERIFY.txt literally, running
+its commands (bagit.py, coreutils, OpenSSL, warcio) in bash from the bag's folder, on an
+intact bag (every step passes) and on tampered ones (the step that should fail fails, the
+steps before it still pass); `prov verify` recognises a bag and judges the same bags.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from exports import Built, build, entries
+from tsa import LocalTSA
+
+from provenance.bag import PAYLOAD_TYPE, TAG_FILES
+from provenance.keys import SigningKey
+from provenance.signing import sign_envelope
+
+EXIT_OK, EXIT_INTEGRITY = 0, 3
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Step:
+    number: int
+    commands: list[str]
+    prints: list[str]
+
+
+def read_steps(bag: Path) -> list[Step]:
+    """The numbered steps of VERIFY.txt: `    $ command` lines and `    prints: text`."""
+    steps: list[Step] = []
+    current: Step | None = None
+    for line in (bag / "VERIFY.txt").read_text().splitlines():
+        if match := re.match(r"^Step (\d+): ", line):
+            current = Step(int(match.group(1)), [], [])
+            steps.append(current)
+        elif line.startswith("Then"):
+            current = None
+        elif current is not None and line.startswith("    $ "):
+            current.commands.append(line[6:])
+        elif current is not None and line.startswith("    prints: "):
+            current.prints.append(line[12:])
+    return steps
+
+
+def run_steps(bag: Path, tsa_root: Path) -> dict[int, bool]:
+    env = {**os.environ, "TSA_ROOT": str(tsa_root), "PATH": f"{BIN}:{os.environ['PATH']}"}
+    results = {}
+    for step in read_steps(bag):
+        script = "set -euo pipefail\n" + "\n".join(step.commands)
+        proc = subprocess.run(["bash", "-c", script], cwd=bag, env=env, capture_output=True,
+                              text=True, timeout=300, check=False)
+        printed = proc.stdout.splitlines()
+        results[step.number] = proc.returncode == 0 and all(p in printed for p in step.prints)
+    return results
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    with LocalTSA(key="rsa", intermediate=True, embed_chain=True) as tsa:
+        yield build(tmp_path_factory.mktemp("bag"), tsa)
+
+
+@pytest.fixture(scope="module")
+def bag(built: Built) -> Path:
+    out = built.root / "bag"
+    proc: Any = built.prov("export", "bag", "--case", str(built.case), "-o", str(out),
+                           "--contact", "Jane Doe, Evidence Unit", "--tsa", str(built.tsa.url))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert "stamped by 1 TSA" in proc.stdout
+    return out
+
+
+def verify(built: Built, target: Path) -> tuple[int, dict[str, Any]]:
+    proc: Any = built.prov("verify", str(target), "--json", "--no-remember", "--trust",
+                           str(built.pub), "--tsa-root", str(built.tsa_root()))
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_intact_bag_passes_every_step(built: Built, bag: Path) -> None:
+    steps = read_steps(bag)
+    assert [s.number for s in steps] == [1, 2, 3, 4, 5, 6]
+    assert run_steps(bag, built.tsa_root()) == dict.fromkeys(range(1, 7), True)
+    info = (bag / "bag-info.txt").read_text()
+    case_id = json.loads((built.case / "case.json").read_bytes())["id"]
+    for field in (f"External-Identifier: {case_id}", "Title: Export test <case> & co",
+                  "Contact-Name: Jane Doe, Evidence Unit", "Bag-Software-Agent: prov ",
+                  "Prov-Verification: pass"):
+        assert field in info
+    assert (bag / "bagit.txt").read_text().startswith("BagIt-Version: 1.0\n")
+    assert len(list(bag.glob("tagmanifest.*.tsr"))) == 1
+    listed = {line.split("  ", 1)[1] for line in (bag / "manifest-sha512.txt").read_text()
+              .splitlines()}
+    assert "data/custody/log.jsonl" in listed and "data/case.json" in listed
+    assert any(n.endswith(".tsr") and n.startswith("data/captures/") for n in listed)
+    assert not any(n.startswith("data/state") for n in listed)
+
+
+def test_prov_verify_recognises_the_bag_and_logs_export(built: Built, bag: Path) -> None:
+    code, report = verify(built, bag)
+    assert code == EXIT_OK, [f for f in report["findings"] if f["status"] == "fail"]
+    assert report["kind"] == "bag"
+    checks = {f["check"] for f in report["findings"] if f["status"] == "pass"}
+    assert {"bag.manifest", "bag.signature", "timestamp", "capture", "seal.signature"} <= checks
+    logged: Any = [e for e in entries(built) if e["action"] == "export"][-1]
+    tagmanifest = (bag / "tagmanifest-sha256.txt").read_bytes()
+    assert logged["details"]["kind"] == "bag"
+    assert logged["details"]["manifestSha256"] == hashlib.sha256(tagmanifest).hexdigest()
+
+
+# -- tampering ---------------------------------------------------------------------------------
+
+
+def _warc(bag: Path) -> Path:
+    return sorted(bag.glob("data/captures/*/*/*/*/data-00000.warc.gz"))[0]
+
+
+def _members(data: bytes) -> list[bytes]:
+    out, rest = [], data
+    while rest:
+        inflate = zlib.decompressobj(31)
+        inflate.decompress(rest)
+        out.append(rest[: len(rest) - len(inflate.unused_data)])
+        rest = inflate.unused_data
+    return out
+
+
+def _edit_record(bag: Path) -> None:
+    """Change one letter of the archived page inside its record (a valid gzip member whose
+    WARC digests no longer match)."""
+    path = _warc(bag)
+    members = _members(path.read_bytes())
+    for i, member in enumerate(members):
+        text = gzip.decompress(member)
+        if b"The Riverside Courier" in text:
+            members[i] = gzip.compress(text.replace(b"Riverside", b"Riversidf", 1))
+            break
+    path.write_bytes(b"".join(members))
+
+
+def _remanifest(bag: Path) -> None:
+    """What a forger without the key can do: make every manifest agree again."""
+    payload = [p for p in (bag / "data").rglob("*") if p.is_file()]
+    oxum = f"Payload-Oxum: {sum(p.stat().st_size for p in payload)}.{len(payload)}"
+    info = bag / "bag-info.txt"
+    info.write_text(re.sub(r"(?m)^Payload-Oxum: .*$", oxum, info.read_text()))
+    for kind, names in (("manifest", None), ("tagmanifest", TAG_FILES)):
+        for algo in ("sha256", "sha512"):
+            path = bag / f"{kind}-{algo}.txt"
+            files = names or [line.split("  ", 1)[1] for line in path.read_text().splitlines()]
+            path.write_text("".join(f"{hashlib.new(algo, (bag / f).read_bytes()).hexdigest()}"
+                                    f"  {f}\n" for f in files))
+
+
+def _flip_payload(bag: Path) -> None:
+    _edit_record(bag)
+
+
+def _rebag(bag: Path) -> None:
+    _edit_record(bag)
+    _remanifest(bag)
+
+
+def _swap_token(bag: Path) -> None:
+    token = next(bag.glob("tagmanifest.*.tsr"))
+    seal_token = sorted(bag.glob("data/captures/*/*/*/*/seal.*.tsr"))[0]
+    token.write_bytes(seal_token.read_bytes())
+
+
+def _resign(bag: Path) -> None:
+    """A forger's own key: a consistent bag, signed, but not by the key the sender named."""
+    forger = SigningKey.generate("forger")
+    pem = next(bag.glob("data/keys/*.pub"))
+    for path in bag.glob("data/keys/*.pub"):
+        if path.name in (bag / "VERIFY.txt").read_text():
+            pem = path
+    pem.write_bytes(forger.public.pem())
+    _remanifest(bag)
+    tagmanifest = (bag / "tagmanifest-sha256.txt").read_bytes()
+    signed = sign_envelope(PAYLOAD_TYPE, tagmanifest, forger)
+    text = signed.decode().replace(forger.key_id,
+                                   "ed25519:" + pem.name.removesuffix(".pub"))
+    (bag / "tagmanifest.dsse.json").write_text(text)
+
+
+# mutation -> (first step that must fail, steps that must still pass)
+MUTATIONS: dict[str, tuple[Callable[[Path], None], int, tuple[int, ...]]] = {
+    "payload-byte": (_flip_payload, 1, (3, 4, 5)),
+    "rebagged-without-key": (_rebag, 4, (1, 2, 3, 5)),
+    "swapped-token": (_swap_token, 5, (1, 2, 3, 4, 6)),
+    "resigned-by-another-key": (_resign, 3, (1, 2)),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_tampered_bag_fails_at_the_right_step(built: Built, bag: Path, tmp_path: Path,
+                                              mutation: str) -> None:
+    change, failing, passing = MUTATIONS[mutation]
+    copy = tmp_path / "bag"
+    shutil.copytree(bag, copy)
+    change(copy)
+    results = run_steps(copy, built.tsa_root())
+    assert results[failing] is False, results
+    assert all(results[n] for n in passing), results
+    if mutation in ("payload-byte", "rebagged-without-key"):
+        assert results[6] is False  # warcio: the record's digest no longer matches
+    code, _ = verify(built, copy)
+    assert code == EXIT_INTEGRITY
+
+
+def test_failing_case_is_refused_unless_allowed(built: Built, tmp_path: Path) -> None:
+    broken = built.clone(tmp_path / "broken")
+    _edit_record_in_case(broken.case)
+    out = tmp_path / "out"
+    proc: Any = broken.prov("export", "bag", "--case", str(broken.case), "-o", str(out))
+    assert proc.returncode == EXIT_INTEGRITY and "fails verification" in proc.stderr
+    assert not out.exists()
+    proc = broken.prov("export", "bag", "--case", str(broken.case), "-o", str(out),
+                       "--allow-failed")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert (out / "VERIFY.txt").read_text().startswith("WARNING: exported with --allow-failed")
+    assert "Prov-Verification: FAILED" in (out / "bag-info.txt").read_text()
+    proc = broken.prov("export", "bag", "--case", str(broken.case), "-o", str(out))
+    assert proc.returncode == 2 and "not an empty folder" in proc.stderr
+
+
+def _edit_record_in_case(case: Path) -> None:
+    warc = sorted(case.glob("captures/*/*/*/*/data-00000.warc.gz"))[0]
+    members = _members(warc.read_bytes())
+    text = gzip.decompress(members[-1])
+    members[-1] = gzip.compress(text[:-10] + b"X" + text[-9:])
+    warc.write_bytes(b"".join(members))
