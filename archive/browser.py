@@ -156,7 +156,10 @@ class BrowserCapturer:
         try:
             background = await proxy.open_session(forward=False)
             args = chromium_args(background.url, authority.leaf_spki_sha256)
-            await self._with_browser(args, proxy, queue)
+            try:
+                await self._with_browser(args, proxy, queue)
+            except (PlaywrightError, OSError) as exc:  # the driver itself failed
+                self._abandon(queue, f"browser capture failed: {_first_line(exc)}")
         finally:
             await proxy.close(grace=1.0)
             authority.close()

@@ -296,8 +296,9 @@ def test_chromium_that_cannot_start_fails_every_page(tmp_path: Path, site: Local
 
 @needs_chromium
 def test_pages_in_parallel(tmp_path: Path, site: LocalServer, root_pem: Path,
-                           process_tag: str) -> None:
-    urls = [site.url(p) for p in ("/app", "/cookie", "/busy", "/")]
+                           process_tag: str, http_server: LocalServer) -> None:
+    browsersite.install(http_server)  # plain http: absolute-form requests, no tunnel
+    urls = [site.url(p) for p in ("/app", "/cookie", "/busy")] + [http_server.url("/")]
     running: list[int] = []  # the process check is not vacuous: the tag reaches Chromium
     outcomes, records, _ = capture_pages(
         tmp_path, urls, root=root_pem, concurrency=4,
@@ -308,6 +309,8 @@ def test_pages_in_parallel(tmp_path: Path, site: LocalServer, root_pem: Path,
     for url in urls:
         info = by_uri(records, "metadata", f"urn:pageinfo:{url}").json()
         assert info["requests"]["recorded"] >= 1
+    plain = by_uri(records, "response", http_server.url("/api/content"))
+    assert browsersite.CONTENT_TEXT.encode() in plain.block
     busy = by_uri(records, "metadata", f"urn:pageinfo:{site.url('/busy')}").json()
     assert busy["notes"] == ["the network was still busy after 10 s"]
 
