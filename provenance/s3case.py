@@ -136,7 +136,7 @@ class MirrorCase(Case):
                                         hint=f"work on the copy; delete {READ_ONLY_KEY} in the "
                                              "bucket to append here anyway")
                 if previous is not None:
-                    _log_takeover(self, previous, lease.holder)
+                    _log_takeover(self, previous, lease.holder, lease.name)
                     push(self)
             yield
             with super().lock():
@@ -144,6 +144,22 @@ class MirrorCase(Case):
         finally:
             lease.release()
             self.lease = None
+
+    @contextlib.contextmanager
+    def run_lease(self, name: str, wait: float = 0.0) -> Iterator[None]:
+        """Hold ``state/<name>.lease`` for a long run (``schedule run``) so that no other
+        machine starts the same run; commits still take the case's lease one at a time."""
+        from provenance.s3lease import Lease
+
+        lease = Lease(self.bucket, name=f"state/{name}.lease")
+        previous = lease.acquire(wait)
+        try:
+            if previous is not None:
+                with self.lock():
+                    _log_takeover(self, previous, lease.holder, lease.name)
+            yield
+        finally:
+            lease.release()
 
     def fetch_captures(self, folders: Sequence[str] | None = None) -> None:
         """Download capture files the mirror lacks (all captures, or the given folders)."""
@@ -157,7 +173,7 @@ class MirrorCase(Case):
         download_many(self.bucket, self.root, wanted)
 
 
-def _log_takeover(case: MirrorCase, previous: dict[str, Any], holder: str) -> None:
+def _log_takeover(case: MirrorCase, previous: dict[str, Any], holder: str, name: str) -> None:
     key = KEYS.get("last")
     if key is None:
         from archive.errors import LockedError
@@ -167,7 +183,7 @@ def _log_takeover(case: MirrorCase, previous: dict[str, Any], holder: str) -> No
                           hint="run a command that signs (with --key)")
     entry = NewEntry("lease-takeover", (), {"previousHolder": str(previous.get("holder", "?")),
                                             "expired": str(previous.get("expires", "?")),
-                                            "holder": holder})
+                                            "holder": holder, "lease": name})
     CustodyLog(case).append([entry], key, timefmt.utc_now())
 
 

@@ -44,8 +44,9 @@ def lease_wait() -> float:
 
 
 class Lease:
-    def __init__(self, bucket: Bucket, ttl: float | None = None) -> None:
+    def __init__(self, bucket: Bucket, ttl: float | None = None, name: str = LEASE) -> None:
         self.bucket = bucket
+        self.name = name
         self.ttl = ttl if ttl is not None else lease_seconds()
         self.holder = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4()}"
         self.acquired_at = ""
@@ -69,20 +70,20 @@ class Lease:
         deadline = time.monotonic() + (lease_wait() if wait is None else wait)
         while True:
             try:
-                self.etag = self.bucket.put_bytes(LEASE, self._doc(timefmt.utc_now()),
+                self.etag = self.bucket.put_bytes(self.name, self._doc(timefmt.utc_now()),
                                                   if_none_match=True)
                 self._start()
                 return None
             except PreconditionFailed:
                 pass
-            got = self.bucket.get_bytes(LEASE, MAX_LEASE)
+            got = self.bucket.get_bytes(self.name, MAX_LEASE)
             if got is None:
                 continue  # released between our write and our read
             current, etag = _parse(got[0]), got[1]
             expires = current.get("expiresAt")
             if expires is None or expires < timefmt.utc_now():
                 try:
-                    self.etag = self.bucket.put_bytes(LEASE, self._doc(timefmt.utc_now()),
+                    self.etag = self.bucket.put_bytes(self.name, self._doc(timefmt.utc_now()),
                                                       if_match=etag)
                 except PreconditionFailed:
                     continue
@@ -112,7 +113,7 @@ class Lease:
             if self.lost or self.etag is None:
                 return False
             try:
-                self.etag = self.bucket.put_bytes(LEASE, self._doc(timefmt.utc_now()),
+                self.etag = self.bucket.put_bytes(self.name, self._doc(timefmt.utc_now()),
                                                   if_match=self.etag)
             except PreconditionFailed:
                 self.lost = True  # taken over: our entries still go in only by If-None-Match
@@ -131,7 +132,7 @@ class Lease:
             if self.lost or self.etag is None:
                 return
             with contextlib.suppress(PreconditionFailed, StorageError):  # it expires anyway
-                self.bucket.delete(LEASE, if_match=self.etag)
+                self.bucket.delete(self.name, if_match=self.etag)
             self.etag = None
 
 
