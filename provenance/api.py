@@ -217,13 +217,17 @@ def set_endpoint_url(url: str | None) -> None:
     set_endpoint(url)
 
 
-def case_session(case: Case) -> AbstractContextManager[None]:
-    """Hold a bucket case's lease for a whole command (``schedule run``: never two runs at
-    once); the command's own ``case.lock()`` calls then commit without waiting. For a case
-    on disk, nothing (its lock is taken per append)."""
+def case_session(case: Case, run: str | None = None) -> AbstractContextManager[None]:
+    """For a bucket case, hold a lease around a whole command. Without ``run``, the case's
+    own lease: the command's ``case.lock()`` calls then commit without waiting, and no other
+    machine commits meanwhile. With ``run`` (``"schedule"``), ``state/<run>.lease``: no other
+    machine starts the same kind of run (LockedError, exit 7, at once), while commits of
+    other machines' snapshots still interleave. For a case on disk, nothing."""
     from provenance.s3case import MirrorCase
 
-    return case.session() if isinstance(case, MirrorCase) else nullcontext()
+    if not isinstance(case, MirrorCase):
+        return nullcontext()
+    return case.run_lease(run) if run else case.session()
 
 
 def retention_rule(mode: str | None, until: str | None, days: int | None) -> dict[str, Any] | None:
