@@ -680,8 +680,9 @@ def schedule_run(sources: Path, case_path: str | None, key_name: str, everything
 
     case = api.open_case(case_path)
     key = api.load_key(key_name)  # the passphrase from the environment: cron cannot type
-    result = schedule_mod.run(sources, case, key, _stamper(case.root, tsa, tsa_timeout),
-                              everything=everything)
+    with api.case_session(case, run="schedule"):  # a case in a bucket: one run at a time
+        result = schedule_mod.run(sources, case, key, _stamper(case.root, tsa, tsa_timeout),
+                                  everything=everything)
     if as_json:
         _print_json(result.as_json())
     elif result.changes or result.repaired:
