@@ -344,6 +344,8 @@ def test_documented_crontab_line_runs(watched: WatchedSite, tmp_path: Path) -> N
              if line.strip() and not line.startswith("#") and "=" not in line.split()[0]]
     assert len(lines) == 1
     command = lines[0].split(None, 5)[5]  # after minute, hour, day, month, weekday
+    readme = (DOCS.parent.parent / "README.md").read_text()
+    assert command in readme  # the README shows the same line
     assert "%" not in command  # cron would cut the line there
     for _ in range(2):  # the first run captures, the second finds nothing due: both silent
         proc = subprocess.run(["/bin/sh", "-c", command], env=env, capture_output=True,
