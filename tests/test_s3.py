@@ -332,3 +332,26 @@ def test_copy_keeping_the_source_writable_starts_a_new_origin(
     assert log[0]["details"]["origin"] != source["origin"]
     assert [e["action"] for e in log].count("capture") == 1
     _ok(run_prov("snapshot", http_server.url("/"), "--case", str(case), "-q", env=env))
+
+
+def test_schedule_run_on_a_bucket_holds_a_run_lease(
+        bucket_case: tuple[str, dict[str, str]], http_server: LocalServer, s3_server: S3Server,  # noqa: F811
+        tmp_path: Path) -> None:
+    url, env = bucket_case
+    bucket, lease = url[5:].split("/")[0], "cases/one/state/schedule.lease"
+    sources = tmp_path / "sources.toml"
+    sources.write_text(f'[[source]]\nurl = "{http_server.url("/")}"\ninterval = "1h"\n')
+    held = {"holder": "cron-on-b/7/y", "acquired": "2026-01-01T00:00:00.000000Z",
+            "expires": "2999-01-01T00:00:00.000000Z"}
+    client = s3_server.client()
+    client.put_object(Bucket=bucket, Key=lease, Body=json.dumps(held).encode())
+    busy = run_prov("schedule", "run", str(sources), "--case", url, env=env, timeout=180)
+    assert busy.returncode == 7 and "cron-on-b/7/y" in busy.stderr
+    held["expires"] = "2020-01-01T00:00:00.000000Z"
+    client.put_object(Bucket=bucket, Key=lease, Body=json.dumps(held).encode())
+    _ok(run_prov("schedule", "run", str(sources), "--case", url, env=env, timeout=180))
+    log = json.loads(_ok(run_prov("log", "show", "--case", url, "--json", env=env)))
+    [takeover] = [e for e in log if e["action"] == "lease-takeover"]
+    assert takeover["details"]["lease"] == "state/schedule.lease"
+    assert [e["action"] for e in log].count("capture") == 1
+    assert _verify(url, env)[0] == 0
