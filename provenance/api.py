@@ -201,13 +201,14 @@ def open_case(explicit: str | None) -> Case:
     return Case.open(find_case(explicit))
 
 
-def fetch_capture(case: Case, capture_dir: str) -> None:
-    """Make a capture's files present before reading them: a bucket case's mirror downloads
-    WARCs only for the commands that read them (captures show, disclose, export)."""
+def fetch_capture(case: Case, capture_dir: str | None) -> None:
+    """Make a capture's files (``None``: every capture's) present before reading them: a
+    bucket case's mirror downloads WARCs only for the commands that read them (captures
+    show, disclose, exports)."""
     from provenance.s3case import MirrorCase
 
     if isinstance(case, MirrorCase):
-        case.fetch_captures([capture_dir])
+        case.fetch_captures([capture_dir] if capture_dir else None)
 
 
 def set_endpoint_url(url: str | None) -> None:
@@ -913,6 +914,7 @@ def export_wacz(case: Case, capture_ids: Sequence[str], out: Path, key: SigningK
     """A signed WACZ of the captures (all when none given); logged as an ``export``."""
     from provenance import p384, wacz
 
+    fetch_capture(case, None)
     signer = p384.load_or_create(key.name, _passphrase(prompt))
     return wacz.export(case, capture_ids, out, key, signer, now, allow_failed=allow_failed,
                        stamper=stamper)
@@ -924,6 +926,7 @@ def export_bag(case: Case, out: Path, key: SigningKey, now: datetime, *,
     """The case as a signed BagIt 1.0 bag with VERIFY.txt; logged as an ``export``."""
     from provenance import bag
 
+    fetch_capture(case, None)
     return bag.export(case, out, key, now, allow_failed=allow_failed, stamper=stamper,
                       contact=contact)
 
@@ -934,5 +937,6 @@ def exhibit_report(case: Case, capture_ids: Sequence[str], out: Path, key: Signi
     """A self-contained HTML exhibit of the captures; logged as an ``export``."""
     from provenance import exhibit
 
+    fetch_capture(case, None)
     return exhibit.export(case, capture_ids, out, key, now, allow_failed=allow_failed,
                           stamper=stamper)
