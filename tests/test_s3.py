@@ -148,7 +148,7 @@ def test_uploads_carry_checksums_the_server_verifies(
 # -- prov on a bucket -------------------------------------------------------------------------
 
 
-def test_pipeline_on_a_bucket(bucket_case: tuple[str, dict[str, str]],
+def test_pipeline_on_a_bucket(bucket_case: tuple[str, dict[str, str]], tmp_path: Path,
                               http_server: LocalServer, s3_server: S3Server) -> None:  # noqa: F811
     url, env = bucket_case
     _ok(run_prov("snapshot", http_server.url("/"), http_server.url("/chunked"), "--case", url,
@@ -166,6 +166,13 @@ def test_pipeline_on_a_bucket(bucket_case: tuple[str, dict[str, str]],
                                                 Prefix="cases/one/custody/entries/")
     assert [o["Key"].rsplit("/", 1)[1] for o in listed["Contents"]] == [
         f"{n:020d}.json" for n in range(2)]  # init, capture (no TSA configured)
+    shutil.rmtree(Path(env["PROV_HOME"]) / "cache")  # the mirror is derived: WARCs come back
+    _ok(run_prov("export", "bag", "--case", url, "-o", str(tmp_path / "bag"), env=env,
+                 timeout=180))
+    assert _verify(str(tmp_path / "bag"), env)[0] == 0
+    log = json.loads(_ok(run_prov("log", "show", "--case", url, "--json", env=env)))
+    assert log[-1]["action"] == "export"
+    assert _verify(url, env)[0] == 0
 
 
 def _warc_key(client: Any, bucket: str) -> str:
