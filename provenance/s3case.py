@@ -58,6 +58,14 @@ def bucket_for(url: str) -> Bucket:
     return Bucket(S3Url.parse(url), _endpoint[0] if _endpoint else None)
 
 
+def safe_name(rel: str) -> bool:
+    """Whether an object name (a bucket is hostile input too) is one prov could have written:
+    the subject-name grammar, and no ``.`` or ``..`` component to climb out of a folder."""
+    from provenance.statements import SUBJECT_NAME
+
+    return bool(SUBJECT_NAME.match(rel)) and not {".", ".."} & set(rel.split("/"))
+
+
 def entry_rel(seq: int) -> str:
     return f"{ENTRIES}/{seq:020d}.json"
 

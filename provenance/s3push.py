@@ -34,10 +34,11 @@ from provenance.s3case import (
     log_size,
     object_lock,
     pull,
+    safe_name,
     save_sync,
 )
 from provenance.signing import parse_envelope
-from provenance.statements import SUBJECT_NAME, Entry
+from provenance.statements import Entry
 
 if TYPE_CHECKING:
     from provenance.keys import SigningKey
@@ -241,7 +242,7 @@ def download_many(bucket: Bucket, root: Path, rels: Sequence[str], *,
                   overwrite: bool = False) -> None:
     """Stream objects into ``root`` (names checked: a bucket is hostile input too)."""
     for rel in rels:
-        if not SUBJECT_NAME.match(rel):
+        if not safe_name(rel):
             raise IntegrityError(f"{bucket.url}/{rel}: not a name prov writes")
 
     def one(rel: str) -> None:

@@ -29,8 +29,7 @@ from provenance import timefmt
 from provenance.case import CaseInfo
 from provenance.custody import MAX_LINE
 from provenance.report import Report
-from provenance.s3case import ENTRIES, bucket_for, entry_rel
-from provenance.statements import SUBJECT_NAME
+from provenance.s3case import ENTRIES, bucket_for, entry_rel, safe_name
 
 if TYPE_CHECKING:
     from provenance.s3store import Bucket, Got, ObjectVersion
@@ -49,11 +48,11 @@ def verify_bucket(url: str, verify_folder: Callable[[Path], Report]) -> Report:
         current = sorted(v.rel for v in evidence if v.latest and not v.delete_marker)
         if "case.json" not in current:
             raise NotATargetError(f"{bucket.url}: not a prov case (no case.json)")
-        bad_names = [rel for rel in current if not SUBJECT_NAME.match(rel)]
+        bad_names = [rel for rel in current if not safe_name(rel)]
         entries = [rel for rel in current if rel.startswith(ENTRIES + "/")]
         files = [rel for rel in current if rel not in set(entries) | set(bad_names)]
         got = _download(bucket, root, files + entries)
-        gaps = _assemble_log(root, entries)
+        gaps, malformed = _assemble_log(root, entries)
         downloaded = set(os.listdir(root / "custody" / "checkpoints")) if (
             root / "custody" / "checkpoints").is_dir() else set()
         report = verify_folder(root)
@@ -64,6 +63,9 @@ def verify_bucket(url: str, verify_folder: Callable[[Path], Report]) -> Report:
         for seq, rel in gaps:
             report.add("fail", "s3.entries", entry_rel(seq),
                        f"custody entry {seq} is missing from the bucket (next present: {rel})")
+        for rel in malformed:
+            report.add("fail", "s3.entries", rel, "entry object that is not exactly one line "
+                       "ending in a newline")
         _version_findings(report, evidence)
         _lock_findings(report, root, got, {v.rel: v for v in evidence if v.latest})
         report.add("info", "s3.bucket", str(bucket.url),
@@ -83,21 +85,26 @@ def _download(bucket: Bucket, root: Path, rels: list[str]) -> dict[str, Got]:
         return dict(pool.map(one, rels))
 
 
-def _assemble_log(root: Path, entries: list[str]) -> list[tuple[int, str]]:
-    """Concatenate the entry objects in sequence order into log.jsonl; return the gaps."""
+def _assemble_log(root: Path, entries: list[str]) -> tuple[list[tuple[int, str]], list[str]]:
+    """Concatenate the entry objects in sequence order into log.jsonl; return the first gap
+    in the sequence and the objects that are not one line each."""
     log = root / "custody" / "log.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
     gaps: list[tuple[int, str]] = []
+    malformed: list[str] = []
     with open(log, "wb") as out:
         for seq, rel in enumerate(entries):
             if rel != entry_rel(seq) and not gaps:
                 gaps.append((seq, rel))
             with open(root / rel, "rb") as fh:
-                out.write(fh.read(MAX_LINE + 2))  # an oversized line shows as torn
+                data = fh.read(MAX_LINE + 2)  # an oversized line shows as torn
+            if not data.endswith(b"\n") or data.count(b"\n") != 1:
+                malformed.append(rel)
+            out.write(data)
             os.unlink(root / rel)
     if entries:
         os.rmdir(root / ENTRIES)
-    return gaps
+    return gaps, malformed
 
 
 def _upload_cosignatures(bucket: Bucket, root: Path, before: set[str]) -> None:

@@ -362,3 +362,25 @@ def test_schedule_run_on_a_bucket_holds_a_run_lease(
     assert takeover["details"]["lease"] == "state/schedule.lease"
     assert [e["action"] for e in log].count("capture") == 1
     assert _verify(url, env)[0] == 0
+
+
+def test_object_names_that_climb_out_are_refused() -> None:
+    from provenance.s3case import safe_name
+
+    assert safe_name("captures/2026/01/02/x/data-00000.warc.gz")
+    for bad in ("captures/../../etc/passwd", "./case.json", "a//b", "/abs", "a/b/", "sp ace"):
+        assert not safe_name(bad)
+
+
+def test_verify_reports_a_gap_in_the_entry_objects(
+        bucket_case: tuple[str, dict[str, str]], s3_server: S3Server) -> None:  # noqa: F811
+    url, env = bucket_case
+    bucket, client = url[5:].split("/")[0], s3_server.client("intruder")
+    first = client.get_object(Bucket=bucket, Key="cases/one/custody/entries/"
+                              f"{0:020d}.json")["Body"].read()
+    client.put_object(Bucket=bucket, Key=f"cases/one/custody/entries/{5:020d}.json",
+                      Body=first + first)
+    code, report = _verify(url, env)
+    assert code == 3
+    subjects = {f["subject"] for f in _findings(report, "s3.entries", "fail")}
+    assert subjects == {f"custody/entries/{1:020d}.json", f"custody/entries/{5:020d}.json"}
