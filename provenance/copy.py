@@ -120,7 +120,8 @@ def _write(case: Case, destination: str, retention: dict[str, Any] | None,
 
 def _upload(case: Case, destination: str, rels: list[str], retention: dict[str, Any] | None,
             now: datetime) -> int:
-    from provenance.s3case import bucket_for, entry_rel, object_lock
+    from provenance.s3case import bucket_for, entry_rel
+    from provenance.s3locker import object_lock
     from provenance.s3push import local_checksum, upload_many
     from provenance.s3store import b64
 

@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,7 @@ from provenance.treestore import TreeStore
 if TYPE_CHECKING:
     from provenance.keys import SigningKey
     from provenance.s3lease import Lease
-    from provenance.s3store import Bucket, Lock, S3Url
+    from provenance.s3store import Bucket, S3Url
 
 ENTRIES = "custody/entries"
 CHECKPOINTS = "custody/checkpoints"
@@ -72,21 +71,6 @@ def entry_rel(seq: int) -> str:
 
 def mirror_root(url: S3Url) -> Path:
     return home.prov_home() / "cache" / "s3" / url.bucket / (url.prefix or "@")
-
-
-def object_lock(info: CaseInfo, now: datetime) -> Lock | None:
-    """The Object Lock every evidence object of this case is written with, if any."""
-    from datetime import timedelta
-
-    from provenance.s3store import Lock
-
-    rule = info.retention
-    if rule is None:
-        return None
-    mode = str(rule["mode"]).upper()
-    if "until" in rule:
-        return Lock(mode, timefmt.parse_time(str(rule["until"])))
-    return Lock(mode, now + timedelta(days=int(rule["days"])))
 
 
 class MirrorCase(Case):

@@ -16,15 +16,18 @@ from __future__ import annotations
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archive.errors import ConfigError, UsageError
 from provenance import timefmt
-from provenance.case import Case
+from provenance.case import Case, CaseInfo
 from provenance.custody import CustodyLog, NewEntry
 from provenance.keys import SigningKey
 from provenance.s3case import MirrorCase, bucket_for, mirror_root
 from provenance.stamping import Stamper
+
+if TYPE_CHECKING:
+    from provenance.s3store import Lock
 
 MODES = ("compliance", "governance")
 
@@ -54,6 +57,21 @@ def retention_rule(mode: str | None, until: str | None, days: int | None) -> dic
     if moment <= timefmt.utc_now():
         raise UsageError(f"--retain-until {until}: in the past")
     return {"mode": chosen, "until": timefmt.format_time(moment)}
+
+
+def object_lock(info: CaseInfo, now: datetime) -> Lock | None:
+    """The Object Lock every evidence object of this case is written with, if any."""
+    from datetime import timedelta
+
+    from provenance.s3store import Lock
+
+    rule = info.retention
+    if rule is None:
+        return None
+    mode = str(rule["mode"]).upper()
+    if "until" in rule:
+        return Lock(mode, timefmt.parse_time(str(rule["until"])))
+    return Lock(mode, now + timedelta(days=int(rule["days"])))
 
 
 def init_bucket(url: str, title: str, key: SigningKey, now: datetime, stamper: Stamper | None,

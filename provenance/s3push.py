@@ -32,11 +32,11 @@ from provenance.s3case import (
     list_new_entries,
     load_sync,
     log_size,
-    object_lock,
     pull,
     safe_name,
     save_sync,
 )
+from provenance.s3locker import object_lock
 from provenance.signing import parse_envelope
 from provenance.statements import Entry
 

@@ -146,7 +146,7 @@ class Bucket:
                                      f"than were sent ({code})") from None
             raise StorageError(f"{self.url}/{what}: {op} refused: {code} "
                                f"{error.get('Message', '')}".rstrip(),
-                               hint=_hint(code)) from None
+                               hint=HINTS.get(code)) from None
         except BotoCoreError as exc:
             raise StorageError(f"{self.url}/{what}: {op} failed: {exc}",
                                hint="check the endpoint, credentials and region "
@@ -304,11 +304,10 @@ def _lock_args(lock: Lock | None) -> dict[str, Any]:
     return {"ObjectLockMode": lock.mode, "ObjectLockRetainUntilDate": lock.until}
 
 
-def _hint(code: str) -> str | None:
-    if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-        return "check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws) and their rights"
-    if code == "NoSuchBucket":
-        return "create the bucket with Object Lock enabled first"
-    if code == "InvalidRequest":
-        return "is Object Lock enabled on the bucket? it can only be enabled at creation"
-    return None
+HINTS = {
+    "AccessDenied": "check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws) and rights",
+    "InvalidAccessKeyId": "check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws)",
+    "SignatureDoesNotMatch": "check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws)",
+    "NoSuchBucket": "create the bucket with Object Lock enabled first",
+    "InvalidRequest": "is Object Lock enabled on the bucket? it can only be enabled at creation",
+}
