@@ -69,6 +69,7 @@ class S3Server:
         self.ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
         self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log: Any = None
 
     def keys(self, name: str) -> tuple[str, str]:
         return f"AK{name.upper()}", f"SK{name.upper()}-0123456789abcdef"
@@ -116,7 +117,8 @@ class S3Server:
                 self.proc.kill()
                 self.proc.wait()
             self.proc = None
-        self.log.close()
+        if self.log is not None:
+            self.log.close()
 
     def client(self, name: str = "operator") -> Any:
         access, secret = self.keys(name)
@@ -151,8 +153,8 @@ class S3Server:
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    server = S3Server(tmp_path_factory.mktemp("seaweedfs")).start()
+    server = S3Server(tmp_path_factory.mktemp("seaweedfs"))
     try:
-        yield server
+        yield server.start()
     finally:
         server.stop()
