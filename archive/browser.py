@@ -36,14 +36,14 @@ from playwright.async_api import Browser, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from archive import recorder
-from archive.crawl import CaptureOptions, Capturer, Hop, UrlOutcome, json_block, new_record_id
+from archive.crawl import CaptureOptions, Capturer, Hop, UrlOutcome, new_record_id
 from archive.mitmca import RunAuthority
 from archive.page import PageLimits, PageResult, run_page
-from archive.pagerecords import page_records
+from archive.pagerecords import page_records, run_record
 from archive.proxy import RecordingProxy, Session
 from archive.revisit import DedupHook
 from archive.via import parse_via
-from archive.warc import Record, WarcWriter, warc_date
+from archive.warc import WarcWriter
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_TIMEOUT = 60.0
@@ -144,6 +144,7 @@ class BrowserCapturer:
         self.counts = {"done": 0, "queued": 0, "failed": 0, "bytes": 0}
         self.summary: dict[str, Any] = {"notAttributable": 0, "chromiumOwn": 0}
         self._writing = threading.Lock()  # one page's records stay together in the WARC
+        self._deadline: float | None = None  # --total-timeout, as time.monotonic()
 
     async def capture(self, seeds: Sequence[str]) -> list[UrlOutcome]:
         authority = RunAuthority(self.now())
@@ -164,7 +165,9 @@ class BrowserCapturer:
             await proxy.close(grace=1.0)
             authority.close()
         self.summary["chromiumOwn"] = len(background.refused)
-        self._write_run_record(args, authority)
+        self.writer.write_group([run_record(
+            self.capture_id, self.browser.executable, args, authority, self.summary,
+            new_id=self.new_id, now=self.now)])
         return self.outcomes
 
     async def _with_browser(self, args: list[str], proxy: RecordingProxy,
@@ -187,17 +190,22 @@ class BrowserCapturer:
                     await asyncio.wait_for(browser.close(), CLOSE_TIMEOUT)
 
     async def _run(self, browser: Browser, proxy: RecordingProxy, queue: list[str]) -> None:
+        """Pages in parallel. ``--total-timeout`` cuts the pages running (their records are
+        still written) and leaves the queued ones unfetched; nothing is cancelled midway."""
+        total = self.options.total_timeout
+        self._deadline = time.monotonic() + total if total is not None else None
+
         async def worker() -> None:
-            while queue:
+            while queue and not self._expired():
                 outcome = await self._page(browser, proxy, queue.pop(0))
                 self._done(outcome)
 
-        workers = [asyncio.create_task(worker())
-                   for _ in range(max(1, min(self.browser.concurrency, len(queue))))]
-        try:
-            await asyncio.wait_for(asyncio.gather(*workers), self.options.total_timeout)
-        except TimeoutError:
-            self._abandon(queue, "not fetched: total time limit reached")
+        await asyncio.gather(*[asyncio.create_task(worker()) for _ in range(
+            max(1, min(self.browser.concurrency, len(queue))))])
+        self._abandon(queue, "not fetched: total time limit reached")
+
+    def _expired(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
     def _done(self, outcome: UrlOutcome) -> None:
         self.outcomes.append(outcome)
@@ -220,6 +228,8 @@ class BrowserCapturer:
         result = PageResult(url)
         hard_limit = (limits.timeout + limits.settle + limits.scroll_time
                       + 4 * limits.artifact_timeout + 15)
+        if self._deadline is not None:
+            hard_limit = max(1.0, min(hard_limit, self._deadline - start))
         context = None
         try:
             context = await asyncio.wait_for(browser.new_context(
@@ -229,7 +239,8 @@ class BrowserCapturer:
             await asyncio.wait_for(run_page(result, context, limits, self.now,
                                             collector.document_error), hard_limit)
         except TimeoutError:
-            result.fail(f"the page was not done within its hard limit of {hard_limit:g} s")
+            result.fail("not finished: total time limit reached" if self._expired() else
+                        f"the page was not done within its hard limit of {hard_limit:.0f} s")
         except PlaywrightError as exc:
             result.fail(f"browser: {_first_line(exc)}")
         finally:
@@ -276,18 +287,6 @@ class BrowserCapturer:
                            if session.abandoned else ""))
         return outcome
 
-    def _write_run_record(self, args: list[str], authority: RunAuthority) -> None:
-        info = {"captureId": self.capture_id, "executable": self.browser.executable,
-                "browser": self.summary.get("browser"), "arguments": args,
-                "runAuthority": {"sha256": authority.ca_sha256,
-                                 "leafSpkiSha256": authority.leaf_spki_sha256,
-                                 "validUntil": warc_date(authority.not_after)},
-                "chromiumOwnRequestsRefused": self.summary["chromiumOwn"],
-                "pageRequestsNotAttributable": self.summary["notAttributable"]}
-        self.writer.write_group([Record(
-            "metadata", self.new_id(), self.now(), json_block(info),
-            [("WARC-Target-URI", f"urn:prov:browser:{self.capture_id}")],
-            content_type="application/json", with_payload_digest=False)])
 
 
 def _first_line(exc: BaseException) -> str:

@@ -6,6 +6,9 @@ serialised after scripts ran), ``resource`` ``urn:fullPage:<url>`` and ``urn:vie
 (image/png: a dated banner above the full page, ``WARC-Concurrent-To`` the raw one), then a
 ``metadata`` record ``urn:pageinfo:<url>`` (application/json) with the title, the final URL,
 what was done to the page, and how its traffic was split. ``<url>`` is the URL as given.
+
+After all pages, one ``metadata`` record ``urn:prov:browser:<capture id>``: the browser, its
+flags, the run's certificate authority, and the requests left out of the evidence.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from PIL import Image
 
 from archive.banner import add_banner, banner_lines
 from archive.crawl import json_block
+from archive.mitmca import RunAuthority
 from archive.page import PageResult
 from archive.warc import Block, Record, warc_date
 
@@ -92,3 +96,19 @@ def page_records(result: PageResult, traffic: dict[str, Any], *, capture_id: str
 
 def _size(size: tuple[int, int] | None) -> dict[str, int] | None:
     return {"width": size[0], "height": size[1]} if size else None
+
+
+def run_record(capture_id: str, executable: str, args: list[str], authority: RunAuthority,
+               summary: dict[str, Any], *, new_id: Callable[[], str],
+               now: Callable[[], datetime]) -> Record:
+    """The capture's ``urn:prov:browser:`` record (docs/FORMATS.md, "Browser captures")."""
+    info = {"captureId": capture_id, "executable": executable,
+            "browser": summary.get("browser"), "arguments": args,
+            "runAuthority": {"sha256": authority.ca_sha256,
+                             "leafSpkiSha256": authority.leaf_spki_sha256,
+                             "validUntil": warc_date(authority.not_after)},
+            "chromiumOwnRequestsRefused": summary["chromiumOwn"],
+            "pageRequestsNotAttributable": summary["notAttributable"]}
+    return Record("metadata", new_id(), now(), json_block(info),
+                  [("WARC-Target-URI", f"urn:prov:browser:{capture_id}")],
+                  content_type="application/json", with_payload_digest=False)

@@ -122,11 +122,13 @@ def capture_pages(tmp: Path, seeds: list[str], *, root: Path | None = None,
                   limits: PageLimits | None = None, concurrency: int = 1,
                   executable: str = str(CHROMIUM),
                   on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None,
+                  total_timeout: float | None = None,
                   ) -> tuple[list[UrlOutcome], list[Rec], float]:
     """archive.browser on its own, into one WARC file: outcomes, records, seconds."""
     writer = WarcWriter(tmp, warcinfo=warcinfo_factory("test", now))
     capturer = BrowserCapturer(
-        writer, CaptureOptions(ca_file=root, limits=recorder.FetchLimits(timeout=10)),
+        writer, CaptureOptions(ca_file=root, limits=recorder.FetchLimits(timeout=10),
+                               total_timeout=total_timeout),
         BrowserOptions(page=limits or PageLimits(timeout=10, scroll_steps=2,
                                                  artifact_timeout=10),
                        concurrency=concurrency, executable=executable),
@@ -283,6 +285,20 @@ def test_renderer_crash_is_reported_and_the_next_page_captured(
     info = by_uri(records, "metadata", "urn:pageinfo:chrome://crash").json()
     assert info["crashed"] is True
     by_uri(records, "resource", f"urn:fullPage:{site.url('/app')}")
+
+
+@needs_chromium
+def test_total_timeout_cuts_the_running_page_and_skips_the_rest(
+        tmp_path: Path, site: LocalServer, root_pem: Path) -> None:
+    hang, app = site.url("/hang"), site.url("/app")
+    outcomes, records, seconds = capture_pages(tmp_path, [hang, app], root=root_pem,
+                                               total_timeout=4)
+    assert seconds < 20
+    errors = {o.seed: o.error for o in outcomes}
+    assert errors == {hang: "not finished: total time limit reached",
+                      app: "not fetched: total time limit reached"}
+    by_uri(records, "metadata", f"urn:pageinfo:{hang}")  # the cut page is still recorded
+    assert not [r for r in records if (r.get("WARC-Target-URI") or "").endswith(app)]
 
 
 @needs_chromium
