@@ -1,0 +1,270 @@
+"""``prov verify-warc``: WARCs made by warcio, by wget against a local server, and by hand.
+
+Most checks call ``provenance.warcverify`` in process; the exit codes (0, 3, 4), the JSON and
+"never a traceback" go through the real command.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from servers import LocalServer
+from warcs import (
+    IDENTICAL,
+    checks,
+    failed,
+    label,
+    new_id,
+    record,
+    response,
+    verify_warc,
+    warcinfo,
+    write,
+)
+
+from archive.errors import NotATargetError
+from provenance.warcverify import verify_warcs
+
+
+def run(*paths: Path, **kw: Any) -> dict[str, Any]:
+    return verify_warcs(list(paths), jobs=1, **kw).as_json()
+
+
+# -- made by other tools ----------------------------------------------------------------------
+
+
+def warcio_file(path: Path, *, gz: bool = True) -> Path:
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with path.open("wb") as fh:
+        writer = WARCWriter(fh, gzip=gz)
+        writer.write_record(writer.create_warcinfo_record(path.name, {"software": "tests"}))
+        for i in range(5):
+            body = b"<p>page %d</p>" % i * (i + 1)
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")],
+                                       protocol="HTTP/1.1")
+            rec = writer.create_warc_record(f"http://example.com/{i}", "response",
+                                            payload=io.BytesIO(body), http_headers=headers)
+            writer.write_record(rec)
+        first = rec.rec_headers
+        revisit = writer.create_revisit_record(
+            "http://example.com/4", first.get_header("WARC-Payload-Digest"),
+            "http://example.com/4", first.get_header("WARC-Date"))
+        revisit.rec_headers.add_header("WARC-Refers-To", first.get_header("WARC-Record-ID"))
+        writer.write_record(revisit)
+    return path
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gzip", "plain"])
+def test_warcio_file_verifies(tmp_path: Path, gz: bool) -> None:
+    report = run(warcio_file(tmp_path / "warcio.warc", gz=gz))
+    assert report["result"] == "pass", failed(report)
+    assert "warc" in checks(report, "pass")
+    assert "revisit" in checks(report, "pass")  # checked against its original
+
+
+def test_warcio_file_tampered(tmp_path: Path) -> None:
+    path = warcio_file(tmp_path / "warcio.warc", gz=False)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"<p>page 3</p>")
+    data[at + 4] ^= 0x20
+    path.write_bytes(bytes(data))
+    report = run(path)
+    assert {"record.blockDigest", "record.payloadDigest"} <= checks(report)
+    assert all(" @" in f["subject"] for f in failed(report) if f["check"].startswith("record."))
+
+
+def test_wget_file_verifies_and_agrees_with_warcio(tmp_path: Path) -> None:
+    if shutil.which("wget") is None:
+        pytest.skip("wget is not installed (apt-get install -y wget)")
+    with LocalServer() as server:
+        subprocess.run(["wget", "-q", f"--warc-file={tmp_path / 'site'}", "-p", "-P",
+                        str(tmp_path / "dl"), server.url("/"), server.url("/chunked")],
+                       check=False, timeout=60)
+    path = tmp_path / "site.warc.gz"
+    code, report = verify_warc(path)
+    assert code == 0, failed(report)
+    assert report["kind"] == "warc"
+    warcio = subprocess.run(["warcio", "check", str(path)], capture_output=True, timeout=60,
+                            check=False)
+    assert warcio.returncode == 0
+
+
+# -- digests in every algorithm and encoding --------------------------------------------------
+
+
+@pytest.mark.parametrize("algo", ["sha1", "sha256", "sha512", "md5"])
+@pytest.mark.parametrize("encoding", ["base16", "base32", "base32-unpadded"])
+def test_digest_algorithms_and_encodings(tmp_path: Path, algo: str, encoding: str) -> None:
+    path = write(tmp_path / "a.warc.gz", [warcinfo(algo=algo, encoding=encoding),
+                                          response(b"hello", algo=algo, encoding=encoding)])
+    assert run(path)["result"] == "pass"
+    broken = write(tmp_path / "b.warc.gz", [response(b"hello", algo=algo, encoding=encoding)
+                                            .replace(b"hello", b"jello")])
+    assert "record.blockDigest" in checks(run(broken))
+
+
+def test_chunked_payload_digest_either_way(tmp_path: Path) -> None:
+    framed = b"5\r\nhello\r\n0\r\n\r\n"
+    http = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + framed
+    recorded = record("response", http, uri="http://e/1", payload=framed)
+    decoded = record("response", http, uri="http://e/2", payload=b"hello")
+    report = run(write(tmp_path / "c.warc.gz", [recorded, decoded]), all_records=True)
+    assert report["result"] == "pass", failed(report)
+    messages = " ".join(f["message"] for f in report["findings"] if f["check"] == "record")
+    assert "as recorded" in messages and "transfer-decoded" in messages
+
+
+def test_no_digests_is_not_ok(tmp_path: Path) -> None:
+    path = write(tmp_path / "n.warc.gz", [warcinfo(digests=False),
+                                          response(b"x", digests=False)])
+    code, report = verify_warc(path)
+    assert code == 3
+    assert "warc.noDigests" in checks(report)
+    assert "record.noDigest" in checks(report, "warn")
+    some = write(tmp_path / "s.warc.gz", [warcinfo(digests=False), response(b"x")])
+    report = run(some)
+    assert report["result"] == "pass" and "record.noDigest" in checks(report, "warn")
+    assert run(some, strict=True)["result"] == "fail"
+
+
+# -- headers, ids, targets, revisits ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("header", ["WARC-Record-ID", "WARC-Date", "WARC-Type"])
+def test_mandatory_headers(tmp_path: Path, header: str) -> None:
+    path = write(tmp_path / "h.warc.gz", [response(b"x", drop=[header])])
+    found = [f for f in failed(run(path)) if f["check"] == "record.headers"]
+    assert any(header in f["message"] for f in found)
+
+
+def test_duplicate_ids_and_missing_targets(tmp_path: Path) -> None:
+    same = new_id()
+    path = write(tmp_path / "d.warc.gz", [
+        response(b"a", record_id=same), response(b"b", record_id=same),
+        record("request", b"GET / HTTP/1.1\r\n\r\n", uri="http://e/", payload=b"",
+               extra=[("WARC-Concurrent-To", new_id())]),
+        record("metadata", b"{}", extra=[("WARC-Refers-To", new_id())])])
+    report = run(path)
+    assert "record.duplicateId" in checks(report)
+    assert {"record.concurrentTo", "record.refersTo"} <= checks(report, "warn")
+
+
+def _revisit(original: bytes, payload_label: str, **extra: str) -> bytes:
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n"
+    headers = [("WARC-Profile", IDENTICAL), ("WARC-Payload-Digest", payload_label),
+               *extra.items()]
+    return record("revisit", http, uri="http://example.com/", extra=headers)
+
+
+def test_revisits_against_originals(tmp_path: Path) -> None:
+    body = b"the same page"
+    rid = new_id()
+    original = response(body, record_id=rid)
+    good = _revisit(original, label(body), **{"WARC-Refers-To": rid})
+    bad = _revisit(original, label(b"another page"), **{"WARC-Refers-To": rid})
+    elsewhere = _revisit(original, label(body), **{"WARC-Refers-To": new_id()})
+    first = write(tmp_path / "1.warc.gz", [original])
+    second = write(tmp_path / "2.warc.gz", [good, bad, elsewhere])
+    report = run(first, second)
+    assert "revisit.digest" in checks(report)
+    assert "revisit.original" in checks(report, "warn")
+    assert "revisit" in checks(report, "pass")
+    alone = run(second)  # without the first file, no original can be checked
+    assert "revisit.digest" not in checks(alone)
+
+
+# -- damaged and foreign input ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cut", [0.1, 0.5, 0.9, -1])
+@pytest.mark.parametrize("gz", [True, False], ids=["gzip", "plain"])
+def test_truncated_file_fails_with_offset(tmp_path: Path, cut: float, gz: bool) -> None:
+    records = [warcinfo(), *(response(b"body %d " % i * 500) for i in range(8))]
+    path = write(tmp_path / "t.warc", records, gz=gz)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * cut)] if cut > 0 else data[:-1])
+    code, report = verify_warc(path)
+    assert code == 3
+    assert [f for f in failed(report) if f["check"] == "warc.format" and "offset" in
+            f["message"]]
+
+
+@pytest.mark.parametrize("content", [b"", b"hello world\n", gzip.compress(b"<html>"),
+                                     b"\x1f\x8b\x08garbage", b"WARZ/1.1\r\n"])
+def test_not_a_warc_exits_4(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "x.warc.gz"
+    path.write_bytes(content)
+    code, report = verify_warc(path)
+    assert code == 4 and report == {}
+    with pytest.raises(NotATargetError):
+        verify_warcs([path])
+
+
+def test_directory_and_missing_file_exit_4(tmp_path: Path) -> None:
+    assert verify_warc(tmp_path)[0] == 4
+    assert verify_warc(tmp_path / "missing.warc")[0] == 4
+
+
+def test_trailing_garbage_fails(tmp_path: Path) -> None:
+    path = write(tmp_path / "g.warc.gz", [warcinfo(), response(b"x")])
+    path.write_bytes(path.read_bytes() + b"not gzip at all")
+    assert "warc.format" in checks(run(path))
+
+
+# -- ranges read in parallel join exactly like one reading ------------------------------------
+
+
+def _nested(gz: bool) -> list[bytes]:
+    """Records, one of which holds whole WARC records (gzipped too) in its body: traps for a
+    reader that guesses where records start."""
+    inner = warcinfo() + response(b"inner")
+    trap = inner + gzip.compress(inner, mtime=0) + b"\r\n\r\n" + inner
+    return [warcinfo(), *(response(b"%d " % i * 3000) for i in range(40)),
+            response(trap * 20), *(response(b"after %d" % i * 2000) for i in range(40))]
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gzip", "plain"])
+@pytest.mark.parametrize("mode", ["leaf", "full"])
+def test_ranges_join_like_one_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      gz: bool, mode: str) -> None:
+    from provenance import parallel
+
+    path = tmp_path / "n.warc"
+    records = _nested(gz)
+    # level 0 stores deflate blocks as they are: the nested gzip member shows in the file
+    path.write_bytes(b"".join(gzip.compress(r, compresslevel=0, mtime=0) for r in records)
+                     if gz else b"".join(records))
+    monkeypatch.setattr(parallel, "RANGE_BYTES", 16 * 1024)
+    monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
+    with parallel.Engine(1) as one, parallel.Engine(2) as two:
+        alone, split = one.scan(path, mode), two.scan(path, mode)
+    assert alone.error is None and split.error is None
+    assert (split.count, split.leaves, split.records, split.sha256) == (
+        alone.count, alone.leaves, alone.records, alone.sha256)
+    assert alone.count == len(records)
+
+
+def test_parallel_verify_of_damaged_file_names_the_record(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from provenance import parallel
+
+    monkeypatch.setattr(parallel, "RANGE_BYTES", 16 * 1024)
+    monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
+    records = [warcinfo(), *(response(b"%d " % i * 3000) for i in range(60))]
+    path = write(tmp_path / "d.warc", records, gz=False)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"37 37 37")
+    data[at] ^= 1
+    path.write_bytes(bytes(data))
+    one = verify_warcs([path], jobs=1).as_json()
+    two = verify_warcs([path], jobs=2).as_json()
+    assert one["findings"] == two["findings"]
+    assert any(f["check"] == "record.blockDigest" for f in failed(two))
