@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archive.errors import IntegrityError, UsageError
 from provenance import timefmt
@@ -36,6 +36,9 @@ from provenance.custody import CustodyLog, NewEntry, file_subject, iter_lines
 from provenance.digests import sha256_file
 from provenance.keys import SigningKey
 from provenance.statements import Entry
+
+if TYPE_CHECKING:
+    from provenance.s3store import Bucket
 
 SEAL = "seal.dsse.json"
 RELOGGED = ("key-trusted", "key-revoked", "capture", "capture-failed", "timestamp-added",
@@ -112,6 +115,10 @@ def _write(case: Case, destination: str, retention: dict[str, Any] | None,
         shutil.copyfile(case.root / rel, tmp)
         os.replace(tmp, target / rel)
     (target / "state").mkdir(exist_ok=True)
+    from provenance.s3case import MirrorCase
+
+    if isinstance(case, MirrorCase):  # the mirror is never trusted: check against the bucket
+        return compare_with_bucket(case.bucket, target, rels)
     for rel in rels:
         if sha256_file(target / rel) != sha256_file(case.root / rel):
             raise IntegrityError(f"{target / rel}: differs from {case.root / rel} after copying")
@@ -122,8 +129,7 @@ def _upload(case: Case, destination: str, rels: list[str], retention: dict[str, 
             now: datetime) -> int:
     from provenance.s3case import bucket_for, entry_rel
     from provenance.s3locker import object_lock
-    from provenance.s3push import local_checksum, upload_many
-    from provenance.s3store import b64
+    from provenance.s3push import upload_many
 
     bucket = bucket_for(destination)
     info = case.info
@@ -141,14 +147,26 @@ def _upload(case: Case, destination: str, rels: list[str], retention: dict[str, 
                    key=lambda r: (r.rsplit("/", 1)[1][:20], not r.endswith(".checkpoint"), r))
     for rel in notes:  # a token or cosignature never before its checkpoint
         upload_many(bucket, case.root, [rel], lock)
-    checks: list[tuple[str, Path | bytes]] = [(r, case.root / r) for r in rels if r != log_rel]
-    checks += [(entry_rel(seq), line + b"\n") for seq, line in enumerate(lines)]
+    return compare_with_bucket(bucket, case.root, rels)
+
+
+def compare_with_bucket(bucket: Bucket, root: Path, rels: list[str]) -> int:
+    """Compare each file of a case folder (the log line by line) with the SHA256 checksum the
+    bucket computed on receipt; ``IntegrityError`` naming the first that differs."""
+    from provenance.s3case import entry_rel
+    from provenance.s3push import local_checksum
+    from provenance.s3store import b64
+
+    log_rel = "custody/log.jsonl"
+    checks: list[tuple[str, Path | bytes]] = [(r, root / r) for r in rels if r != log_rel]
+    checks += [(entry_rel(seq), line + b"\n")
+               for seq, line in enumerate(iter_lines(root / log_rel))]
 
     def check(item: tuple[str, Path | bytes]) -> None:
         rel, source = item
         expected = local_checksum(source) if isinstance(source, Path) else b64(_sha(source))
         if bucket.stored_checksum(rel) != expected:
-            raise IntegrityError(f"{bucket.url}/{rel}: differs from the source after copying")
+            raise IntegrityError(f"{bucket.url}/{rel}: the copy differs from the bucket")
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(check, checks))

@@ -109,12 +109,15 @@ def _assemble_log(root: Path, entries: list[str]) -> tuple[list[tuple[int, str]]
 
 def _upload_cosignatures(bucket: Bucket, root: Path, before: set[str]) -> None:
     """``verify --record`` wrote a cosignature into the copy: put it in the bucket too."""
+    from provenance.s3locker import object_lock
     from provenance.s3push import upload_one
 
     folder = root / "custody" / "checkpoints"
     for name in sorted(set(os.listdir(folder)) - before) if folder.is_dir() else []:
         if name.endswith(".cosignature"):
-            upload_one(bucket, folder / name, f"custody/checkpoints/{name}", None)
+            info = CaseInfo.from_bytes((root / "case.json").read_bytes(), what="case.json")
+            upload_one(bucket, folder / name, f"custody/checkpoints/{name}",
+                       object_lock(info, timefmt.utc_now()))
 
 
 def _version_findings(report: Report, evidence: list[ObjectVersion]) -> None:

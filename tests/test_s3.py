@@ -172,7 +172,12 @@ def test_pipeline_on_a_bucket(bucket_case: tuple[str, dict[str, str]], tmp_path:
     assert _verify(str(tmp_path / "bag"), env)[0] == 0
     log = json.loads(_ok(run_prov("log", "show", "--case", url, "--json", env=env)))
     assert log[-1]["action"] == "export"
-    assert _verify(url, env)[0] == 0
+    _ok(run_prov("verify", url, "--record", env=env, timeout=180))
+    code, report = _verify(url, env)
+    assert code == 0 and _findings(report, "cosignature", "pass")
+    [cosigned] = [f for f in _findings(report, "s3.lock") if f["subject"].endswith(
+        ".cosignature")]
+    assert "COMPLIANCE until" in cosigned["message"]
 
 
 def _warc_key(client: Any, bucket: str) -> str:
