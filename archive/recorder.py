@@ -503,6 +503,34 @@ def _head_length(request: bytes) -> int:
     return match.end() if match else len(request)
 
 
+async def _read_response(
+    reader: asyncio.StreamReader, conn: h11.Connection, ex: Exchange, limits: FetchLimits,
+    response: _ResponseReader,
+) -> None:
+    """Read until the response ends or a limit (body, header block) cuts it."""
+    while not response.done:
+        data = await reader.read(READ_SIZE)
+        if "first_byte" not in ex.timings:
+            ex.timings["first_byte"] = time.monotonic()
+        if not data:
+            conn.receive_data(b"")
+            response._events()
+            if not response.done:
+                ex.truncated = "disconnect" if ex.status is not None else None
+                if ex.status is None:
+                    ex.error = "connection closed before a complete response header"
+            return
+        response.feed(data)
+        if response.full and not response.done:
+            ex.truncated = "length"
+            return
+        if response.header_full:
+            ex.truncated = "length"
+            ex.error = (f"response header block larger than {limits.max_header} bytes "
+                        "(the header limit): not parsed")
+            return
+
+
 async def _receive(
     reader: asyncio.StreamReader,
     conn: h11.Connection,
@@ -512,37 +540,17 @@ async def _receive(
     sample_limit: int = 0,
 ) -> None:
     response = _ResponseReader(conn, ex, limits, sample_limit)
-    deadline = start + limits.timeout
+    # One timer for the whole response, not a wait_for (a new task) per read: cheaper, and
+    # 3.11's wait_for can swallow a cancellation that arrives as a read completes.
+    timer = asyncio.timeout(max(0.0, start + limits.timeout - time.monotonic()))
     try:
-        while not response.done:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                ex.truncated = "time"
-                break
-            try:
-                data = await asyncio.wait_for(reader.read(READ_SIZE), remaining)
-            except TimeoutError:
-                ex.truncated = "time"
-                break
-            if "first_byte" not in ex.timings:
-                ex.timings["first_byte"] = time.monotonic()
-            if not data:
-                conn.receive_data(b"")
-                response._events()
-                if not response.done:
-                    ex.truncated = "disconnect" if ex.status is not None else None
-                    if ex.status is None:
-                        ex.error = "connection closed before a complete response header"
-                break
-            response.feed(data)
-            if response.full and not response.done:
-                ex.truncated = "length"
-                break
-            if response.header_full:
-                ex.truncated = "length"
-                ex.error = (f"response header block larger than {limits.max_header} bytes "
-                            "(the header limit): not parsed")
-                break
+        async with timer:
+            await _read_response(reader, conn, ex, limits, response)
+    except TimeoutError as exc:
+        if not timer.expired():  # the socket's own timeout, not --timeout
+            ex.error = f"connection failed while reading: {_reason(exc)}"
+        ex.truncated = "time" if timer.expired() else (
+            "disconnect" if ex.status is not None else None)
     except h11.RemoteProtocolError as exc:
         ex.error = f"malformed HTTP response: {_protocol_message(exc)}"
         if ex.status is not None:
