@@ -197,7 +197,7 @@ class Capturer:
         self.counts = {"done": 0, "queued": 0, "failed": 0, "bytes": 0}
 
     async def capture(self, seeds: Sequence[str]) -> list[UrlOutcome]:
-        self.pool = recorder.Pool()
+        self.pool = recorder.Pool(max(8, self.options.per_host))
         self.gates: dict[str, asyncio.Semaphore] = {}
         self.last_start: dict[str, float] = {}
         self.queue: asyncio.Queue[Task] = asyncio.Queue()
