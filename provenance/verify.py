@@ -135,7 +135,12 @@ class CaseVerifier:
     def run(self) -> Report:
         if not is_case_dir(self.root) or (self.root / "case.json").is_symlink():
             raise NotATargetError(f"{self.root}: not a prov case (no case.json and custody log)")
-        self.case = Case.open(self.root)
+        try:
+            self.case = Case.open(self.root)
+        except NotATargetError as exc:  # a case folder whose identity was damaged: evidence
+            self.report.add("fail", "case.file", "case.json", f"{exc}: without the case's "
+                            "identity nothing else in it can be judged")
+            return self.report
         self._check_symlinks()
         self._read_log()
         self._check_anchor()
