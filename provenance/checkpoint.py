@@ -139,7 +139,10 @@ def verify_cosignatures(note: bytes, keys: Iterable[PublicKey], *, what: str) ->
 
 
 def parse_checkpoint(text: bytes, *, what: str) -> Checkpoint:
-    lines = text.decode("utf-8").split("\n")
+    try:
+        lines = text.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{what}: checkpoint text is not UTF-8") from None
     if len(lines) < 4 or lines[-1] != "":
         raise CheckpointError(f"{what}: checkpoint text must have origin, size and root lines")
     origin, size, root = lines[0], lines[1], lines[2]
