@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # archive.browser imports playwright: only browser captures l
 
 SEAL_NAME = "seal.dsse.json"
 INDEX_NAME = "index.cdxj"
+FAILURES_LISTED = 256 << 10  # bytes of URLs and errors in a capture-failed entry
 
 
 @dataclass
@@ -175,6 +176,24 @@ def snapshot(
     return result
 
 
+def failure_details(result: CaptureResult) -> dict[str, Any]:
+    """The capture-failed entry's details: failures listed up to FAILURES_LISTED bytes, so
+    the entry stays far below custody.MAX_LINE (a crawl stopped by --total-timeout can leave
+    thousands of URLs unfetched); ``failuresNotListed`` counts the rest."""
+    listed: list[dict[str, str]] = []
+    size = 0
+    for outcome in result.failed:
+        row = {"url": outcome.seed, "error": outcome.error or "no response"}
+        size += len(row["url"]) + len(row["error"]) + 32
+        if size > FAILURES_LISTED:
+            break
+        listed.append(row)
+    details: dict[str, Any] = {"captureId": result.capture_id, "failures": listed}
+    if len(listed) < len(result.failed):
+        details["failuresNotListed"] = len(result.failed) - len(listed)
+    return details
+
+
 def log_capture(
     case: Case, final: Path, result: CaptureResult, key: SigningKey, at: datetime,
     stamper: Stamper, outcomes: Sequence[StampOutcome],
@@ -191,10 +210,7 @@ def log_capture(
     entries += token_entries(case, final / SEAL_NAME, outcomes,
                              lambda tsa: final / f"seal.{tsa}.tsr")
     if result.failed:
-        entries.append(NewEntry("capture-failed", (seal,), {
-            "captureId": result.capture_id,
-            "failures": [{"url": o.seed, "error": o.error or "no response"} for o in result.failed],
-        }))
+        entries.append(NewEntry("capture-failed", (seal,), failure_details(result)))
     with case.lock():
         failpoints.reach("before-log")
         return CustodyLog(case, checkpoint_stamper(case, stamper)).append(entries, key, at)
