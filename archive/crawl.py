@@ -225,8 +225,13 @@ class Capturer:
             self.queue.task_done()
 
     def _unfinished(self, task: Task, what: str) -> None:
-        self.outcomes.append(UrlOutcome(task.url, error=f"{what}: total time limit reached",
-                                        kind=task.kind, parent=task.parent))
+        outcome = UrlOutcome(task.url, error=f"{what}: total time limit reached",
+                             kind=task.kind, parent=task.parent)
+        self.outcomes.append(outcome)
+        self.counts["done"] += 1
+        self.counts["failed"] += 1
+        if self.on_progress:  # a summary streamed line by line must list it too
+            self.on_progress(outcome, dict(self.counts))
 
     def _enqueue(self, task: Task) -> None:
         key = urldefrag(task.url)[0]
