@@ -19,11 +19,11 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from archive.errors import WarcFormatError
 from archive.members import RangeReader, is_gzip_file
-from archive.reader import MAX_HEADER_BLOCK, RecordHead, parse_head
+from archive.reader import MAX_HEADER_BLOCK, parse_head
 from archive.recordcheck import BlockChecker, DigestCheck
 from archive.warc import LEAF_PREFIX
 
@@ -36,17 +36,31 @@ NOTED = re.compile(rb"\r\n(warc-(?:type|record-id|target-uri|date|payload-digest
 NOTED_TYPES = ("response", "revisit")
 
 
-@dataclass(frozen=True, slots=True)
-class RecordResult:
-    """What a full scan learnt about one record (small, to send between processes)."""
+class Digest(NamedTuple):
+    """A ``DigestCheck`` as a tuple: cheap to send between processes."""
+
+    status: str
+    declared: str | None
+    computed: str | None
+    form: str | None
+
+    @classmethod
+    def of(cls, check: DigestCheck, *, keep_declared: bool = False) -> Digest:
+        if check.status == "pass":  # what matched needs no repeating
+            return cls("pass", check.declared if keep_declared else None, None, check.form)
+        return cls(check.status, check.declared, check.computed, check.form)
+
+
+class RecordResult(NamedTuple):
+    """What a full scan learnt about one record (tuples, to send between processes)."""
 
     offset: int
     record_id: str
     warc_type: str
     uri: str | None
     date: str | None
-    block: DigestCheck
-    payload: DigestCheck
+    block: Digest
+    payload: Digest
     problems: tuple[str, ...]
     concurrent_to: tuple[str, ...]
     refers_to: str | None
@@ -62,7 +76,8 @@ class RangeResult:
     count: int = 0
     uncompressed: int = 0
     leaves: bytes = b""  # 32 bytes per record, leaf mode
-    heads: list[RecordHead] = field(default_factory=list)  # leaf mode: responses and revisits
+    # leaf mode, responses and revisits: (offset, ((lowercase header name, value), ...))
+    heads: list[tuple[int, tuple[tuple[str, str], ...]]] = field(default_factory=list)
     records: list[RecordResult] = field(default_factory=list)  # full mode
     error: str | None = None
     error_offset: int | None = None
@@ -78,7 +93,7 @@ class _LeafSink:
     def __init__(self) -> None:
         self.leaves = bytearray()
         self.hash = hashlib.sha256()
-        self.heads: list[RecordHead] = []
+        self.heads: list[tuple[int, tuple[tuple[str, str], ...]]] = []
 
     def begin(self, header: bytes, offset: int) -> tuple[_Sink, int]:
         match = CONTENT_LENGTH.search(header)
@@ -86,17 +101,16 @@ class _LeafSink:
             raise WarcFormatError(f"offset {offset}: missing or invalid Content-Length")
         self.hash = hashlib.sha256(LEAF_PREFIX)
         self.hash.update(header)
-        self._note(header, offset, int(match.group(1)))
+        self._note(header, offset)
         return self.hash, int(match.group(1))
 
-    def _note(self, header: bytes, offset: int, length: int) -> None:
+    def _note(self, header: bytes, offset: int) -> None:
         """Keep the few headers of responses and revisits that cross-record checks read."""
         fields: dict[str, str] = {}
         for name, value in NOTED.findall(header):
             fields.setdefault(name.decode("ascii").lower(), value.decode("utf-8", "replace"))
         if fields.get("warc-type", "").strip() in NOTED_TYPES:
-            headers = [(k, v.strip()) for k, v in fields.items()]
-            self.heads.append(RecordHead(offset, b"", "", headers, length))
+            self.heads.append((offset, tuple((k, v.strip()) for k, v in fields.items())))
 
     def end(self) -> None:
         self.hash.update(END)
@@ -119,7 +133,9 @@ class _FullSink:
         head = check.head
         self.records.append(RecordResult(
             head.offset, head.record_id, head.warc_type, head.get("WARC-Target-URI"),
-            head.get("WARC-Date"), check.block, check.payload, tuple(check.problems),
+            head.get("WARC-Date"), Digest.of(check.block),
+            Digest.of(check.payload, keep_declared=True),
+            tuple(check.problems),
             tuple(head.get_all("WARC-Concurrent-To")), head.get("WARC-Refers-To"),
             head.get("WARC-Refers-To-Target-URI"), head.get("WARC-Refers-To-Date"),
             head.get("WARC-Profile")))

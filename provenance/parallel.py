@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archive.members import is_gzip_file, split_points
-from archive.reader import RecordHead
 from archive.scan import RangeResult, RecordResult, scan_range
 
 RANGE_BYTES = 32 << 20  # a range per this many bytes of a file
@@ -43,7 +42,7 @@ class FileOutcome:
     count: int = 0
     uncompressed: int = 0
     leaves: bytes = b""
-    heads: list[RecordHead] = field(default_factory=list)
+    heads: list[tuple[int, tuple[tuple[str, str], ...]]] = field(default_factory=list)
     records: list[RecordResult] = field(default_factory=list)
     error: str | None = None
     error_offset: int | None = None

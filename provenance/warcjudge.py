@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
+from archive.reader import RecordHead
 from archive.scan import RecordResult
 from provenance import merkle
 from provenance.dedup import RevisitLedger
@@ -62,8 +63,9 @@ class WarcJudge:
             self.report.add("fail", "file.missing", rel, "sealed file is missing")
             return False
         outcome = self.engine.scan(path)
-        for head in outcome.heads:
-            self.revisits.note(f"{rel} @{head.offset} {head.record_id}", head)
+        for offset, headers in outcome.heads:
+            head = RecordHead(offset, b"", "", list(headers), 0)
+            self.revisits.note(f"{rel} @{offset} {head.record_id}", head)
         for i in range(0, len(outcome.leaves), 32):
             tree.append(outcome.leaves[i : i + 32])
         ok = outcome.error is None and outcome.sha256 == sha256 and outcome.count == records

@@ -94,7 +94,7 @@ def _record(report: Report, seen: _Seen, rel: str, record: RecordResult,
             counts: dict[str, int], all_records: bool) -> None:
     where = f"{rel} @{record.offset} {record.record_id or '(no id)'}"
     about = f"{record.warc_type or '?'}" + (f" for {record.uri}" if record.uri else "")
-    before = report.counts["fail"]
+    before = len(report.findings)
     for label, result in (("block", record.block), ("payload", record.payload)):
         if result.status == "fail":
             report.add("fail", f"record.{label}Digest", where,
@@ -110,7 +110,7 @@ def _record(report: Report, seen: _Seen, rel: str, record: RecordResult,
     for problem in problems:
         report.add("fail", "record.headers", where, problem)
     _note(report, seen, where, record)
-    if report.counts["fail"] > before:
+    if any(f.status == "fail" for f in report.findings[before:]):
         counts["fail"] += 1
     elif record.block.status in ("absent", "unusable"):
         counts["noDigest"] += 1
