@@ -9,7 +9,6 @@ the key name equal to the origin; the signature line carries the C2SP key hint
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Iterable
@@ -75,7 +74,7 @@ def split_note(data: bytes, *, what: str) -> tuple[bytes, list[tuple[str, bytes]
             raise CheckpointError(f"{what}: malformed signature line {line[:60]!r}")
         try:
             blob = base64.b64decode(parts[2], validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a str that is not ASCII
             raise CheckpointError(f"{what}: signature is not base64") from None
         if len(blob) < 5:
             raise CheckpointError(f"{what}: signature too short")
@@ -152,7 +151,7 @@ def parse_checkpoint(text: bytes, *, what: str) -> Checkpoint:
         raise CheckpointError(f"{what}: bad size line {size[:30]!r}")
     try:
         root_bytes = base64.b64decode(root, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a str that is not ASCII
         raise CheckpointError(f"{what}: root is not base64") from None
     if len(root_bytes) != 32:
         raise CheckpointError(f"{what}: root is {len(root_bytes)} bytes, expected 32")

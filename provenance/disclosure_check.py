@@ -10,7 +10,6 @@ record's leaf hash by its proof. Everything is a finding; nothing stops at the f
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -247,7 +246,7 @@ def _read(path: Path) -> bytes:
 def _key(value: object) -> PublicKey:
     try:
         raw = base64.b64decode(str(value), validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a str that is not ASCII
         raise ProvError("publicKey is not base64") from None
     if len(raw) != 32:
         raise ProvError("publicKey is not 32 bytes")

@@ -10,7 +10,6 @@ log from its ``init`` entry, anchored outside the case (see ``provenance.trust``
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 import re
 import stat
@@ -635,7 +634,7 @@ def _public_key(value: object, what: str) -> PublicKey:
 
     try:
         raw = base64.b64decode(str(value), validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a str that is not ASCII
         raise StatementError(f"{what}: publicKey is not base64") from None
     if len(raw) != 32:
         raise StatementError(f"{what}: publicKey is not a 32-byte Ed25519 key")
