@@ -202,6 +202,8 @@ class Capturer:
         self.last_start: dict[str, float] = {}
         self.queue: asyncio.Queue[Task] = asyncio.Queue()
         self.extractor = Extractor()
+        if self.options.requisites or self.options.depth:
+            self.extractor.start()
         self.stopping = False
         for seed in seeds:
             self._enqueue(Task(seed, "seed", self.options.depth, None, seed))

@@ -71,10 +71,16 @@ class Extractor:
                        "not followed"
         return "page not parsed: the parser was restarted twice while it waited"
 
-    async def _extract_once(self, body: bytes, content_type: str, url: str,
-                            content_encoding: str | None) -> links.Links:
+    def start(self) -> None:
+        """Start the workers now (a spawned interpreter takes ~0.1 s to import the parsers),
+        so the first page's links are not waited for behind it."""
         if self._pool is None:
             self._pool = multiprocessing.get_context("spawn").Pool(self._workers)
+
+    async def _extract_once(self, body: bytes, content_type: str, url: str,
+                            content_encoding: str | None) -> links.Links:
+        self.start()
+        assert self._pool is not None
         loop = asyncio.get_running_loop()
         done: asyncio.Future[links.Links] = loop.create_future()
 
