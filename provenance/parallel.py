@@ -27,7 +27,10 @@ from pathlib import Path
 from archive.members import is_gzip_file, split_points
 from archive.scan import RangeResult, RecordResult, scan_range
 
-RANGE_BYTES = 32 << 20  # a range per this many bytes of a file
+# A range per this many bytes of a file, at most MAX_RANGES per worker: small ranges, because
+# the last one to finish is what keeps the other workers waiting.
+RANGE_BYTES = 4 << 20
+MAX_RANGES = 32
 POOL_MIN_BYTES = 8 << 20  # below this much in all, no worker processes are started
 HASH_CHUNK = 1 << 20
 
@@ -74,7 +77,7 @@ def _no_follow(path: str, flags: int) -> int:
 
 
 def _ranges(path: Path, size: int, workers: int) -> list[tuple[int, int]]:
-    parts = min(max(1, size // RANGE_BYTES), 64 * workers)
+    parts = min(max(1, size // RANGE_BYTES), MAX_RANGES * workers)
     if parts == 1 or workers == 1:
         return [(0, size)]
     with open(path, "rb", opener=_no_follow) as fh:
