@@ -218,7 +218,7 @@ class Capturer:
             self.stopping = True
             await _stop(workers)
             await self.pool.close()
-            self.extractor.close()
+            await self.extractor.aclose()
         return self.outcomes
 
     def _abandon_queue(self) -> None:
