@@ -126,16 +126,18 @@ class Engine:
     def scan(self, path: Path, mode: str = "leaf", digest: bool = True) -> FileOutcome:
         """The outcome for one file, from the plan if it was planned, otherwise now."""
         planned = self._inflight.pop(path, None)
+        if planned is not None:
+            self._busy -= len(planned.ranges)
         if planned is None or planned.mode != mode or planned.digest != digest:
-            if planned is not None:
-                self._busy -= len(planned.ranges)
+            queued = bool(self._plan) and self._plan[0].path == path  # asked for in order
+            if queued:  # planned but not started: counted already
+                self._plan.popleft()
             planned = _Planned(path, mode, digest)
             self._submit(planned)
-            self.progress = Progress(self.progress.bytes_done, self.progress.bytes_total +
-                                     planned.size, self.progress.files_done,
-                                     self.progress.files_total + 1)
-        else:
-            self._busy -= len(planned.ranges)
+            if not queued:
+                self.progress = Progress(self.progress.bytes_done, self.progress.bytes_total +
+                                         planned.size, self.progress.files_done,
+                                         self.progress.files_total + 1)
         outcome = self._collect(planned)
         self._pump()
         return outcome
