@@ -125,6 +125,7 @@ class Engine:
 
     def scan(self, path: Path, mode: str = "leaf", digest: bool = True) -> FileOutcome:
         """The outcome for one file, from the plan if it was planned, otherwise now."""
+        self._skip_to(path)
         planned = self._inflight.pop(path, None)
         if planned is not None:
             self._busy -= len(planned.ranges)
@@ -141,6 +142,26 @@ class Engine:
         outcome = self._collect(planned)
         self._pump()
         return outcome
+
+    def _skip_to(self, path: Path) -> None:
+        """Files planned before ``path`` that were not asked for never will be: drop them."""
+        if path not in self._inflight and all(p.path != path for p in self._plan):
+            return
+        dropped: list[_Planned] = []
+        for key in list(self._inflight):
+            if key == path:
+                break
+            dropped.append(self._inflight.pop(key))
+        while path not in self._inflight and self._plan and self._plan[0].path != path:
+            dropped.append(self._plan.popleft())
+        for planned in dropped:
+            self._busy -= len(planned.ranges)
+            for future in [planned.hash, *(f for _, _, f in planned.ranges)]:
+                if future is not None:
+                    future.cancel()
+        done = self.progress
+        self.progress = Progress(done.bytes_done, done.bytes_total - sum(p.size for p in dropped),
+                                 done.files_done, done.files_total - len(dropped))
 
     def close(self) -> None:
         if self._pool is not None:

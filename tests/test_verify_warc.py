@@ -311,3 +311,20 @@ def test_meter_line() -> None:
 
     shown = line(Progress(1_500_000_000, 3_000_000_000, 3, 10, failures=1), 2.0)
     assert shown == "1.5 GB/3.0 GB (50%), 3/10 files, 750 MB/s, 1 failure"
+
+
+def test_engine_skips_planned_files_never_asked_for(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from provenance import parallel
+
+    monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
+    paths = [write(tmp_path / f"{i}.warc.gz", [warcinfo(), response(b"%d" % i * 100)])
+             for i in range(6)]
+    with parallel.Engine(2) as engine:
+        engine.plan(paths)
+        last = engine.scan(paths[4])  # 0..3 skipped, as for captures whose seal failed
+        first = engine.scan(paths[0])  # asked for anyway: read now
+        assert (last.count, first.count) == (2, 2)
+        assert engine.progress.files_done == 2
+        assert engine.progress.files_total == 3  # 4 and 0 done, 5 still planned
+        assert engine.scan(paths[5]).error is None
