@@ -1,0 +1,310 @@
+"""Verification speed: ``prov verify`` and ``prov verify-warc`` beside FastWARC and warcio.
+
+    python bench/verify.py                      # both shapes, ~400 MB of WARC (a minute or two)
+    python bench/verify.py --shape small        # only 20,000 responses of 10 KB
+    python bench/verify.py --huge 10            # also a 10 GB case: time and peak RSS (slow)
+    python bench/verify.py --keep DIR           # generate into DIR and keep it
+
+Each shape is written once, with prov's own writer (one gzip member per record, sha256
+digests), as a prov case: ``init``, one capture sealed, indexed (CDXJ) and logged, exactly as
+``prov snapshot`` commits one. Its WARC file is also the plain file the other tools check, so
+every tool reads the same bytes:
+
+* ``prov verify CASE --trust KEY.pub --no-remember`` (seal, records root, log, index);
+* ``prov verify-warc FILE`` (every block and payload digest, headers, ids);
+* ``fastwarc check FILE`` (block digests; without ``-p``, as DESIGN.md says);
+* ``warcio check FILE`` (block and payload digests).
+
+Bodies alternate between text-like (compresses about 3:1) and random bytes (as images do).
+Each command runs ``--repeat`` times after one warm-up (the page cache is warm for all); the
+best wall time counts. MB/s is of uncompressed record bytes; "per core" divides by CPU seconds
+(user + system, children included) instead of wall seconds. Peak RSS is ``wait4``'s for the
+command and its children. Figures to read, never assertions (STYLE.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from archive.cdxj import write_index
+from archive.crawl import new_record_id
+from archive.warc import Block, Record, WarcWriter
+from provenance import api, ids, timefmt
+from provenance.capture import (
+    INDEX_NAME,
+    SEAL_NAME,
+    CaptureResult,
+    build_seal,
+    capture_dir_for,
+    log_capture,
+    warcinfo_factory,
+)
+from provenance.keys import SigningKey
+from provenance.signing import sign_envelope
+from provenance.stamping import Stamper
+from provenance.statements import IN_TOTO_PAYLOAD, Subject
+
+SHAPES = {"large": (200, 1 << 20), "small": (20_000, 10 * 1024)}
+WORDS = (b"evidence court archive record the of and a to in election ballot seal verify "
+         b"custody capture provenance source page article image script style news").split()
+
+
+@dataclass
+class Generated:
+    case: Path
+    warc: Path
+    public: Path
+    uncompressed: int
+    records: int
+
+
+def _text_pool(rng: random.Random, size: int) -> bytes:
+    out = bytearray()
+    while len(out) < size:
+        out += b" ".join(rng.choices(WORDS, k=4096)) + b"\n"
+    return bytes(out[:size])
+
+
+def iter_responses(count: int, size: int, seed: int = 8) -> Iterator[tuple[str, bytes, bytes]]:
+    """(url, HTTP head, body) of ``count`` responses with ``size``-byte bodies."""
+    rng = random.Random(seed)
+    pool = _text_pool(rng, 8 << 20)
+    for i in range(count):
+        if i % 2:
+            body = rng.randbytes(size)
+        else:
+            start = rng.randrange(len(pool) - size)
+            body = pool[start:start + size]
+        kind = "image/png" if i % 2 else "text/html"
+        head = (f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {size}\r\n"
+                "Server: bench\r\n\r\n").encode()
+        yield f"http://bench.example/{i:08d}", head, body
+
+
+def write_capture(case_path: Path, key: SigningKey, responses: Iterator[tuple[str, bytes, bytes]],
+                  warc_size: int = 1 << 30, copies: int = 1) -> CaptureResult:
+    """Commit one capture of ``responses`` to the case, as ``prov snapshot`` does. With
+    ``copies`` > 1 the first WARC is copied that many times (a big case, written quickly;
+    sealed without a CDXJ index, which verify does not require)."""
+    case = api.open_case(str(case_path))
+    started = timefmt.utc_now()
+    capture_id = ids.uuid7(started)
+    relative = capture_dir_for(capture_id, started)
+    partial = case.partial_dir / capture_id
+    partial.mkdir(parents=True)
+    writer = WarcWriter(partial, warcinfo=warcinfo_factory(capture_id, timefmt.utc_now),
+                        max_file_size=warc_size)
+    for url, head, body in responses:
+        block = Block.of(head + body, payload_offset=len(head))
+        writer.write_group([Record("response", new_record_id(), started, block,
+                                   [("WARC-Target-URI", url)],
+                                   content_type="application/http;msgtype=response")], url)
+    result = CaptureResult(capture_id, relative, [], writer.close())
+    extra = []
+    if copies > 1:
+        first = result.files[0]
+        for i in range(1, copies):
+            name = f"data-{i:05d}.warc.gz"
+            shutil.copyfile(partial / first.name, partial / name)
+            result.files.append(replace(first, name=name))
+    else:
+        index = write_index(partial, [f.name for f in result.files], INDEX_NAME)
+        extra = [Subject(INDEX_NAME, _sha256(index))]
+    seal = build_seal(capture_id, relative, started, timefmt.utc_now(), result.files, key, None,
+                      extra=extra)
+    (partial / SEAL_NAME).write_bytes(sign_envelope(IN_TOTO_PAYLOAD, seal.payload(), key))
+    final = case.root / relative
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(partial, final)
+    log_capture(case, final, result, key, timefmt.utc_now(), Stamper([]), [])
+    return result
+
+
+def _sha256(path: Path) -> bytes:
+    from provenance.digests import sha256_file
+
+    return sha256_file(path)
+
+
+def generate(work: Path, name: str, count: int, size: int, warc_size: int = 1 << 30,
+             copies: int = 1) -> Generated:
+    key = SigningKey.generate("bench")
+    case_path = work / f"case-{name}"
+    api.init_case(case_path, f"bench {name}", key, timefmt.utc_now())
+    public = work / f"{name}.pub"
+    public.write_bytes(key.public.pem())
+    result = write_capture(case_path, key, iter_responses(count, size), warc_size, copies)
+    files = sorted(case_path.joinpath(result.capture_dir).glob("*.warc.gz"))
+    return Generated(case_path, files[0], public, _uncompressed(files[:1]) * copies,
+                     count * copies)
+
+
+def _uncompressed(files: list[Path]) -> int:
+    total = 0
+    for path in files:
+        with path.open("rb") as fh:
+            zobj = zlib.decompressobj(31)
+            while chunk := fh.read(1 << 20):
+                while chunk:
+                    total += len(zobj.decompress(chunk))
+                    if zobj.eof:
+                        chunk = zobj.unused_data
+                        zobj = zlib.decompressobj(31)
+                    else:
+                        chunk = b""
+    return total
+
+
+@dataclass
+class Timing:
+    label: str
+    wall: float
+    cpu: float
+    rss_mb: float
+    code: int
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and its descendants, now (shared pages counted in each)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += int(status.split("VmRSS:")[1].split()[0]) * 1024
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += map(int, (task / "children").read_text().split())
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def _wait(pid: int) -> tuple[int, os.struct_rusage, int]:
+    """Wait for ``pid``, sampling its tree's RSS every 50 ms: (status, rusage, peak bytes)."""
+    peak = 0
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return status, usage, peak
+        peak = max(peak, _tree_rss(pid))
+        time.sleep(0.05)
+
+
+def run(label: str, argv: list[str], repeat: int) -> Timing:
+    """Best of ``repeat`` runs after a warm-up; CPU and peak RSS (whole process tree, sampled;
+    ``ru_maxrss`` would count this benchmark's own memory, inherited at fork) of that run."""
+    best: Timing | None = None
+    for attempt in range(repeat + 1):
+        t0 = time.perf_counter()
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors,
+                                    stdin=subprocess.DEVNULL)
+            status, usage, peak = _wait(proc.pid)
+            wall = time.perf_counter() - t0
+            errors.seek(0)
+            err = errors.read().decode(errors="replace")
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        if code not in (0,) and attempt == 0:
+            print(f"  {label}: exit {code}: {err.strip()[:300]}", file=sys.stderr)
+        timing = Timing(label, wall, usage.ru_utime + usage.ru_stime, peak / 2**20, code)
+        if attempt and (best is None or wall < best.wall):
+            best = timing
+    assert best is not None
+    return best
+
+
+def prov(*args: str | Path) -> list[str]:
+    script = Path(sys.executable).with_name("prov")
+    return [str(script) if script.exists() else "prov", *map(str, args)]
+
+
+def tool(name: str) -> str:
+    script = Path(sys.executable).with_name(name)
+    return str(script) if script.exists() else name
+
+
+def bench_shape(gen: Generated, name: str, repeat: int, home: Path) -> list[Timing]:
+    os.environ["PROV_HOME"] = str(home)
+    return [
+        run("prov verify (case)", prov("verify", gen.case, "--trust", gen.public,
+                                       "--no-remember", "--json"), repeat),
+        run("prov verify-warc", prov("verify-warc", gen.warc, "--json"), repeat),
+        run("fastwarc check", [tool("fastwarc"), "check", "-q", str(gen.warc)], repeat),
+        run("warcio check", [tool("warcio"), "check", str(gen.warc)], repeat),
+    ]
+
+
+def print_table(name: str, gen: Generated, rows: list[Timing]) -> None:
+    mb = gen.uncompressed / 1e6
+    size = gen.warc.stat().st_size / 1e6
+    print(f"\n{name}: {gen.records} responses, {mb:.0f} MB of records, "
+          f"{size:.0f} MB gzipped")
+    print(f"{'command':22} {'wall s':>7} {'MB/s':>7} {'cores':>5} {'MB/s/core':>9} "
+          f"{'RSS MB':>6} {'exit':>4}  vs fastwarc  vs warcio")
+    by = {r.label: r for r in rows}
+    for r in rows:
+        cores = r.cpu / r.wall if r.wall else 0.0
+        ratio_f = by["fastwarc check"].wall / r.wall
+        ratio_w = by["warcio check"].wall / r.wall
+        print(f"{r.label:22} {r.wall:7.2f} {mb / r.wall:7.0f} {cores:5.2f} "
+              f"{mb / max(r.cpu, 1e-9):9.0f} {r.rss_mb:6.0f} {r.code:4}  "
+              f"{ratio_f:9.2f}x {ratio_w:8.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--shape", choices=[*SHAPES, "both"], default="both")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scale", type=int, default=1, metavar="N",
+                        help="N times as many responses per shape (fixed start-up costs fade).")
+    parser.add_argument("--huge", type=float, metavar="GB",
+                        help="Also generate a case of this many GB and measure verify's RSS.")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="Work in DIR and keep it.")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="prov-bench-verify-"))
+    work.mkdir(parents=True, exist_ok=True)
+    home = work / "home"
+    home.mkdir(exist_ok=True)
+    try:
+        print(f"cores: {os.cpu_count()}, python {sys.version.split()[0]}")
+        for name in (SHAPES if args.shape == "both" else [args.shape]):
+            count, size = SHAPES[name]
+            gen = generate(work, name, count * args.scale, size)
+            print_table(name, gen, bench_shape(gen, name, args.repeat, home))
+        if args.huge:
+            huge(work, args.huge, home)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def huge(work: Path, gigabytes: float, home: Path) -> None:
+    """A case of about ``gigabytes`` GB of records (1 MB responses) in 1 GB files (one file
+    written, then copied): verify's time and peak RSS."""
+    copies = max(1, round(gigabytes))
+    gen = generate(work, "huge", int(gigabytes * 1000 / copies), 1 << 20, copies=copies)
+    count = gen.records
+    warcs = sorted(gen.warc.parent.glob("*.warc.gz"))
+    size = sum(p.stat().st_size for p in warcs) / 1e9
+    os.environ["PROV_HOME"] = str(home)
+    t = run("prov verify (case)", prov("verify", gen.case, "--trust", gen.public,
+                                       "--no-remember", "--json"), 0 + 1)
+    print(f"\nhuge: {count} responses in {len(warcs)} files, {gen.uncompressed / 1e9:.1f} GB "
+          f"of records, {size:.1f} GB gzipped: prov verify {t.wall:.1f} s, "
+          f"{gen.uncompressed / 1e6 / t.wall:.0f} MB/s, {t.cpu / t.wall:.2f} cores, "
+          f"peak RSS {t.rss_mb:.0f} MB, exit {t.code}")
+
+
+if __name__ == "__main__":
+    main()
