@@ -230,7 +230,10 @@ class CaseVerifier:
         self.prev_max = max(self.prev_max, entry.prev.size)
         moment = timefmt.parse_time(entry.time)
         self.latest_time = max(self.latest_time or moment, moment)
-        self.log.entries.append(LoggedEntry(index, entry, trusted))
+        if entry.subjects or entry.action.startswith("timestamp"):
+            # kept for the file checks after the log pass; the rest are done with here, so
+            # memory follows what the log names, not the log's length
+            self.log.entries.append(LoggedEntry(index, entry, trusted))
         updated = self._apply_trust(entry, trusted, what)
         if index == 0 or updated is not trusted:
             self.log.trust_versions.append((index, updated))
