@@ -213,19 +213,25 @@ class Engine:
 
     def _collect(self, planned: _Planned) -> FileOutcome:
         outcome = FileOutcome(planned.path, planned.size, None)
+        results = []
+        for start, end, future in planned.ranges:  # a live display moves range by range
+            results.append(future.result())
+            self._advance(end - start, 0)
         if planned.hash is not None:
             try:
                 outcome.sha256, outcome.size = planned.hash.result()
             except OSError as exc:
                 outcome.error = f"cannot read: {exc.strerror or exc}"
-        results = [future.result() for _, _, future in planned.ranges]
         _merge(outcome, results, planned)
+        self._advance(planned.size - sum(end - start for start, end, _ in planned.ranges), 1)
+        return outcome
+
+    def _advance(self, count: int, files: int) -> None:
         done = self.progress
-        self.progress = Progress(done.bytes_done + planned.size, done.bytes_total,
-                                 done.files_done + 1, done.files_total)
+        self.progress = Progress(done.bytes_done + count, done.bytes_total,
+                                 done.files_done + files, done.files_total)
         if self.on_progress is not None:
             self.on_progress(self.progress)
-        return outcome
 
 
 def _merge(outcome: FileOutcome, results: Sequence[RangeResult], planned: _Planned) -> None:
