@@ -121,3 +121,20 @@ def test_evidence_set_is_what_formats_lists(evidence: tuple[Path, list[str], Pat
     _, files, _ = evidence
     kinds = {f.rsplit("/", 1)[-1].split(".", 1)[-1] if "/" in f else f for f in files}
     assert {"case.json", "jsonl", "checkpoint", "warc.gz", "dsse.json", "cdxj"} <= kinds
+
+
+@pytest.mark.parametrize("mutation", ["payload byte flipped", "truncated at 50%",
+                                      "gzip member recompressed"])
+def test_report_does_not_depend_on_workers(mutation: str, sealed: SealedCase, copy: Path,
+                                           auditor_home: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from provenance import parallel
+
+    monkeypatch.setattr(parallel, "RANGE_BYTES", 2048)  # many ranges, even in a small file
+    monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
+    MUTATIONS[mutation](copy / warc_of(sealed))
+    monkeypatch.setenv("PROV_HOME", str(auditor_home))
+    reports = [api.verify(copy, trust_files=[sealed.public], remember=False, jobs=jobs)
+               .as_json() for jobs in (1, 2)]
+    assert reports[0] == reports[1]
+    assert reports[0]["exitCode"] == 3
