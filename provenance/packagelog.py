@@ -11,7 +11,6 @@ package's chains as untrusted intermediates. Every outcome is a finding.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Sequence
 from typing import Any
 
@@ -130,7 +129,7 @@ class PackageLog:
 def _key(value: object) -> PublicKey:
     try:
         raw = base64.b64decode(str(value), validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a str that is not ASCII
         raise ProvError("publicKey is not base64") from None
     if len(raw) != 32:
         raise ProvError("publicKey is not a 32-byte Ed25519 key")
