@@ -582,10 +582,7 @@ def _trusted_keys(case: Case) -> dict[str, PublicKey]:
     """The keys the case's own log trusts now (replayed; the log itself is judged by verify)."""
     from provenance.verify import CaseVerifier
 
-    verifier = CaseVerifier(case.root, Anchors(), remember=False)
-    verifier.case = case
-    verifier._read_log()
-    return verifier.log.trusted_after(verifier.log.size - 1)
+    return CaseVerifier(case.root, Anchors(), remember=False).trusted_now(case)
 
 
 def _sealed_capture_dir(folder: Path, trusted: dict[str, PublicKey]) -> str | None:

@@ -363,3 +363,23 @@ def test_property_consistency_and_builder(data: list[bytes], draw: st.DataObject
     assert resumed.root() == root_of(leaves)
     proof = consistency_proof(old_size, leaves)
     verify_consistency(old_size, len(leaves), old_root, resumed.root(), proof)
+
+
+def test_verify_spooled_hashes_give_the_root_of_any_prefix() -> None:
+    """verify keeps leaf hashes in a temporary file, not in memory; a prefix root read back from
+    it (past the in-memory buffer, so the file is used) is the MTH of that prefix."""
+    from provenance.verify import HashArray
+
+    count = HashArray.BUFFER // 32 * 2 + 5
+    leaves = [hashlib.sha256(b"%d" % i).digest() for i in range(count)]
+    spool = HashArray()
+    try:
+        for leaf in leaves:
+            spool.append(leaf)
+        assert len(spool) == count
+        for size in (0, 1, 7, HashArray.BUFFER // 32, HashArray.BUFFER // 32 + 1, count):
+            assert spool.root_of_prefix(size) == root_of(leaves[:size]), size
+        spool.append(leaves[0])  # appending after a read continues at the end
+        assert spool.root_of_prefix(count + 1) == root_of([*leaves, leaves[0]])
+    finally:
+        spool.close()
