@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from archive.recorder import Exchange
 from archive.warc import Block, Record
+
+if TYPE_CHECKING:  # the recorder (asyncio, TLS) is not loaded by verify, which needs PROFILE
+    from archive.recorder import Exchange
 
 PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
 
@@ -43,7 +46,7 @@ class Original:
 
 
 #: Asked once per response record before it is written: the original it duplicates, or None.
-DedupHook = Callable[[Exchange, Record], "Original | None"]
+DedupHook = Callable[["Exchange", Record], "Original | None"]
 
 
 def normalize_codings(values: Iterable[str]) -> str:

@@ -20,14 +20,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archive.crawl import CaptureOptions, UrlOutcome, validate_url
 from archive.errors import ConfigError, NotATargetError, ProvError, UsageError
 from archive.reader import WarcReader
 from provenance import __version__, home, timefmt
-from provenance import capture as capture_mod
 from provenance.case import Case, CaseInfo, fsync_dir, write_durable
 from provenance.checkpoint import Checkpoint
-from provenance.custodians import CustodyChain, chain_of_custody
 from provenance.custody import (
     CustodyLog,
     NewEntry,
@@ -47,20 +44,23 @@ from provenance.keys import (
 from provenance.parallel import Progress
 from provenance.report import Report
 from provenance.signing import parse_envelope
-from provenance.stamping import Stamper, StampOutcome, checkpoint_stamper, token_entries
 from provenance.statements import Entry
 from provenance.trust import Anchors, trust_user_key
-from provenance.verify import CaseVerifier
+from provenance.verify import SEAL_NAME, CaseVerifier
 
-if TYPE_CHECKING:  # archive.browser imports playwright; only browser captures load it
+if TYPE_CHECKING:  # loaded by the functions that use them: `prov verify` needs none of them
     from archive.browser import BrowserOptions
+    from archive.crawl import CaptureOptions, UrlOutcome
     from provenance.bag import BagResult
+    from provenance.capture import CaptureResult
+    from provenance.custodians import CustodyChain
+    from provenance.stamping import Stamper, StampOutcome
     from provenance.wacz import WaczResult
 
 Prompt = Callable[[], bytes | None]
 CAPTURE_DIR_RE = re.compile(
     r"^captures/\d{4}/\d{2}/\d{2}/[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-DEFAULT_KEY = "default"
+DEFAULT_KEY = home.DEFAULT_KEY
 
 
 # -- keys -----------------------------------------------------------------------------------
@@ -165,6 +165,8 @@ def init_case(path: Path | str, title: str, key: SigningKey, now: datetime,
 def _append(case: Case, stamper: Stamper | None, entries: Sequence[NewEntry], key: SigningKey,
             at: datetime) -> Checkpoint:
     """Append entries (caller holds the lock); stamp the new checkpoint if TSAs are set."""
+    from provenance.stamping import checkpoint_stamper
+
     return CustodyLog(case, checkpoint_stamper(case, stamper)).append(entries, key, at)
 
 
@@ -263,19 +265,22 @@ def snapshot(case: Case, urls: Sequence[str], key: SigningKey, options: CaptureO
              stamper: Stamper | None = None, warc_size: int = 1 << 30,
              on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None,
              browser: BrowserOptions | None = None,
-             ) -> capture_mod.CaptureResult:
+             ) -> CaptureResult:
     if not urls:
         raise UsageError("give at least one URL")
     if browser is not None and (options.requisites or options.depth):
         raise UsageError("--requisites and --depth do not apply to --browser (the browser "
                          "fetches what each page needs; links are not followed)")
+    from archive.crawl import validate_url
+    from provenance.capture import snapshot as capture
+
     for url in urls:
         try:
             validate_url(url)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    return capture_mod.snapshot(case, urls, key, options, note=note, stamper=stamper,
-                                warc_size=warc_size, on_progress=on_progress, browser=browser)
+    return capture(case, urls, key, options, note=note, stamper=stamper,
+                   warc_size=warc_size, on_progress=on_progress, browser=browser)
 
 
 MAX_STORAGE_STATE = 64 << 20
@@ -328,6 +333,7 @@ def capture_options(*, timeout: float = 30.0, max_body: int = 1 << 30, max_redir
                     via: str | None = None, ca_file: Path | None = None,
                     insecure_skip_tls_verify: bool = False) -> CaptureOptions:
     """Checked capture options; ``UsageError`` naming the bad one."""
+    from archive.crawl import CaptureOptions
     from archive.recorder import FetchLimits
     from archive.scope import Scope
     from archive.via import parse_via
@@ -390,7 +396,7 @@ def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
     summary = matches[0]
     fetch_capture(case, summary.capture_dir)
     folder = case.root / summary.capture_dir
-    envelope = parse_envelope((folder / capture_mod.SEAL_NAME).read_bytes(), what="seal")
+    envelope = parse_envelope((folder / SEAL_NAME).read_bytes(), what="seal")
     seal = json.loads(envelope.payload)
     records = []
     for subject in seal["subject"]:
@@ -592,7 +598,7 @@ def _sealed_capture_dir(folder: Path, trusted: dict[str, PublicKey]) -> str | No
     from provenance.statements import IN_TOTO_PAYLOAD, CaptureSeal
 
     try:
-        data = (folder / capture_mod.SEAL_NAME).read_bytes()
+        data = (folder / SEAL_NAME).read_bytes()
         envelope = parse_envelope(data, what="seal")
         verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=trusted, what="seal")
         seal = CaptureSeal.parse(envelope.payload, what="seal")
@@ -629,10 +635,12 @@ def _log_unlogged(case: Case, key: SigningKey, at: datetime, stamper: Stamper | 
                   trusted: dict[str, PublicKey]) -> list[str]:
     """Log captures sealed by a trusted key but never logged (a crash before the log
     append), with their tokens. Folders whose seal does not verify are left for verify."""
+    from provenance.stamping import token_entries
+
     logged = {str(e.details.get("captureDir")) for e in read_entries(case)
               if e.action == "capture"}
     entries, done = [], []
-    for seal_path in sorted(case.captures_dir.glob("*/*/*/*/" + capture_mod.SEAL_NAME)):
+    for seal_path in sorted(case.captures_dir.glob("*/*/*/*/" + SEAL_NAME)):
         rel = case.relative(seal_path.parent)
         if rel in logged:
             continue
@@ -652,6 +660,7 @@ def _log_unlogged(case: Case, key: SigningKey, at: datetime, stamper: Stamper | 
 
 def _unlogged_tokens(seal_path: Path) -> list[StampOutcome]:
     """Stamp outcomes rebuilt from token files beside a seal (their genTime as stated)."""
+    from provenance.stamping import StampOutcome
     from provenance.timestamps import Stamp, TimestampError, verify_stamp
     from provenance.tsatrust import load_case_certs
 
@@ -777,6 +786,8 @@ def dispose(case: Case, disposition: str, note: str | None, key: SigningKey,
 
 
 def custody_chain(case: Case) -> CustodyChain:
+    from provenance.custodians import chain_of_custody
+
     return chain_of_custody(read_entries(case))
 
 
@@ -787,7 +798,7 @@ def complete_timestamps(case: Case, key: SigningKey, stamper: Stamper,
                         now: Callable[[], datetime]) -> list[str]:
     """Stamp what is pending: seals with a ``timestamp-pending`` entry and no token since,
     and the latest checkpoint if it has no token from a configured TSA."""
-    from provenance.stamping import token_entries
+    from provenance.stamping import Stamper, token_entries
 
     entries = read_entries(case)
     resolved = {(str(e.details.get("stamped")), str(e.details.get("tsaId")))
@@ -803,13 +814,13 @@ def complete_timestamps(case: Case, key: SigningKey, stamper: Stamper,
                   timeout=stamper.timeout)  # one per run: a TSA that fails is asked once
     for stamped, urls in sorted(todo.items()):
         path = case.root / stamped
-        retry = _Subset(run, urls)
+        retry = run.subset(urls)
         outcomes = [o for o in retry.stamp(path.read_bytes()) if o.stamp is not None]
         new += token_entries(case, path, outcomes, partial(_seal_token_path, path), staged=True)
         done += [f"stamped {stamped} by {o.url}" for o in outcomes]
         done += [f"still pending: {stamped} by {u}" for u in urls
                  if u not in {o.url for o in outcomes}]
-    stamper = _Subset(run, stamper.urls)
+    stamper = run.subset(stamper.urls)
     with case.lock():
         if new:
             _append(case, stamper, new, key, now())
@@ -838,14 +849,6 @@ def _unstage_tokens(case: Case, entries: Sequence[NewEntry]) -> list[str]:
     return done
 
 
-class _Subset(Stamper):
-    """Some of a run's TSAs, sharing the run's memory of which ones failed."""
-
-    def __init__(self, run: Stamper, urls: Sequence[str]) -> None:
-        super().__init__(urls, timeout=run.timeout, now=run.now)
-        self.failed = run.failed
-
-
 def _seal_token_path(seal: Path, tsa: str) -> Path:
     return seal.with_name(f"seal.{tsa}.tsr")
 
@@ -860,7 +863,7 @@ def _stamp_latest_checkpoint(case: Case, stamper: Stamper) -> list[str]:
     missing = [u for u in stamper.urls if tsa_id(u) not in have]
     if not missing:
         return []
-    outcomes = stamp_checkpoint(case, _Subset(stamper, missing), checkpoint_path(case, size))
+    outcomes = stamp_checkpoint(case, stamper.subset(missing), checkpoint_path(case, size))
     return [f"checkpoint {size} stamped by {o.url}" if o.stamp else
             f"checkpoint {size}: {o.error}" for o in outcomes]
 

@@ -6,23 +6,47 @@ Exit codes (README, "Exit codes"): 0 ok, 1 unexpected crash, 2 usage, 3 integrit
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from archive.errors import ExitCode, ProvError
-from provenance import __version__, api, timefmt
-from provenance.keys import KeyFileError, SigningKey, key_path
+from provenance import __version__, timefmt
+from provenance.home import DEFAULT_KEY
 from provenance.progress import Progress, summary_line
-from provenance.stamping import Stamper, configured_tsas
+
+if TYPE_CHECKING:
+    from provenance import api
+    from provenance.keys import SigningKey
+    from provenance.stamping import Stamper
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _OnFirstUse:
+    """A module imported when first used: `prov verify-warc` never loads the crawler, the TSA
+    client or the S3 code, which would triple its start-up."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._module: ModuleType | None = None
+
+    def __getattr__(self, attr: str) -> Any:
+        if self._module is None:
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attr)
+
+
+if not TYPE_CHECKING:
+    api = _OnFirstUse("provenance.api")
 
 
 def _err(message: str) -> None:
@@ -41,7 +65,7 @@ def _prompt(confirm: bool = False) -> Callable[[], bytes | None]:
 
 
 def key_option(func: F) -> F:
-    return click.option("--key", "key_name", default=api.DEFAULT_KEY, show_default=True,
+    return click.option("--key", "key_name", default=DEFAULT_KEY, show_default=True,
                         metavar="NAME", help="Signing key in $PROV_HOME/keys.")(func)
 
 
@@ -104,6 +128,8 @@ def _after_change(case: Any, print_checkpoint: bool, publish: str | None) -> Non
 
 
 def _stamper(case_root: Path | None, tsa: tuple[str, ...], timeout: float) -> Stamper:
+    from provenance.stamping import Stamper, configured_tsas
+
     return Stamper(configured_tsas(case_root, tsa), timeout=timeout)
 
 
@@ -130,13 +156,13 @@ def keys() -> None:
 
 
 @keys.command("generate")
-@click.option("--name", default=api.DEFAULT_KEY, show_default=True)
+@click.option("--name", default=DEFAULT_KEY, show_default=True)
 @click.option("--unsafe-no-passphrase", is_flag=True,
               help="Store the private key unencrypted: anyone who can read the file can sign "
                    "as you. For throwaway keys only.")
 def keys_generate(name: str, unsafe_no_passphrase: bool) -> None:
     """Make an Ed25519 signing key and trust it for this user."""
-    from provenance.keys import env_passphrase
+    from provenance.keys import KeyFileError, env_passphrase, key_path
 
     passphrase = None
     if not unsafe_no_passphrase:
@@ -159,7 +185,7 @@ def keys_list() -> None:
 
 
 @keys.command("export")
-@click.option("--name", default=api.DEFAULT_KEY, show_default=True)
+@click.option("--name", default=DEFAULT_KEY, show_default=True)
 def keys_export(name: str) -> None:
     """Print a public key (PEM) to stdout."""
     click.echo(api.export_key(name).decode(), nl=False)
@@ -363,7 +389,7 @@ def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None
 @click.option("--record", is_flag=True,
               help="After a passing verify, write your C2SP cosignature (with --key) beside "
                    "the checkpoint you verified. It adds nothing to the case's trust.")
-@click.option("--key", "key_name", default=api.DEFAULT_KEY, show_default=True, metavar="NAME",
+@click.option("--key", "key_name", default=DEFAULT_KEY, show_default=True, metavar="NAME",
               help="Your key, for --record.")
 @click.option("--cosigner-name", metavar="NAME", help="Name in the cosignature line.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
@@ -410,11 +436,12 @@ def verify_warc(files: tuple[Path, ...], strict: bool, all_records: bool, as_jso
     Exit 0 when every record's digests match, 3 when a check fails (or a file has no
     digests at all), 4 when a file is not a WARC."""
     from provenance.meter import Meter
+    from provenance.warcverify import verify_warcs  # not via api: no case code to load
 
     meter = Meter(sys.stderr)
     try:
-        report = api.verify_warc(list(files), strict=strict, jobs=jobs,
-                                 all_records=all_records, on_progress=meter.update)
+        report = verify_warcs(list(files), strict=strict, jobs=jobs,
+                              all_records=all_records, on_progress=meter.update)
     finally:
         meter.finish()
     _show_report(report, as_json, verbose or all_records)

@@ -8,9 +8,7 @@ captures when missing or out of step with the log. It only ever names records of
 already in the custody log, so a revisit never refers to a capture a crash could lose: a new
 capture's records join the index after the capture is logged (``catch_up``).
 
-``RevisitLedger`` is verify's side: it notes every response and revisit during the one pass
-over the records, then checks that each revisit refers to a response inside the case with
-the same target URI, date and payload digest.
+Verify's side, the check of each revisit against its original, is ``provenance.revisitcheck``.
 """
 
 from __future__ import annotations
@@ -23,13 +21,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from archive.errors import ProvError
-from archive.reader import RecordHead
 from archive.recorder import Exchange
-from archive.revisit import PROFILE, DedupKey, Original, dedup_key
+from archive.revisit import DedupKey, Original, dedup_key
 from archive.warc import Record
 from provenance.case import Case
 from provenance.custody import MAX_LINE
-from provenance.report import Report
 from provenance.resources import Resource, scan_capture
 from provenance.signing import parse_envelope
 from provenance.statements import Entry
@@ -156,56 +152,6 @@ def _logged_capture(line: bytes) -> str | None:
         return None
     folder = str(entry.details.get("captureDir", ""))
     return folder if entry.action == "capture" and CAPTURE_DIR_RE.match(folder) else None
-
-
-# -- verify ---------------------------------------------------------------------------------
-
-
-class RevisitLedger:
-    """Revisits and the responses they may refer to, noted during verify's record pass."""
-
-    def __init__(self) -> None:
-        self.responses: dict[str, tuple[str | None, str | None, str | None]] = {}
-        self.revisits: list[tuple[str, RecordHead]] = []
-
-    def note(self, where: str, head: RecordHead) -> None:
-        if head.warc_type == "response":
-            self.responses[head.record_id] = (head.get("WARC-Target-URI"),
-                                              head.get("WARC-Date"),
-                                              head.get("WARC-Payload-Digest"))
-        elif head.warc_type == "revisit":
-            self.revisits.append((where, head))
-
-    def finish(self, report: Report) -> None:
-        good = 0
-        for where, head in self.revisits:
-            good += self._check(report, where, head)
-        if good:
-            report.add("pass", "revisit", "captures",
-                       f"{good} revisit records refer to originals in the case with equal "
-                       "payload digests")
-
-    def _check(self, report: Report, where: str, head: RecordHead) -> bool:
-        if head.get("WARC-Profile") != PROFILE:
-            report.add("warn", "revisit.profile", where, "revisit of a profile prov does not "
-                       "check", expected=PROFILE, found=head.get("WARC-Profile"))
-            return False
-        refers = head.get("WARC-Refers-To")
-        original = self.responses.get(refers or "")
-        if original is None:
-            report.add("fail", "revisit.original", where, "revisit refers to no response "
-                       "record in the case", expected="a response record", found=refers)
-            return False
-        ok = True
-        for name, have in (("WARC-Refers-To-Target-URI", original[0]),
-                           ("WARC-Refers-To-Date", original[1]),
-                           ("WARC-Payload-Digest", original[2])):
-            if head.get(name) != have or have is None:
-                check = "revisit.digest" if name == "WARC-Payload-Digest" else "revisit.original"
-                report.add("fail", check, where, f"{name} differs from the original {refers}",
-                           expected=have, found=head.get(name))
-                ok = False
-        return ok
 
 
 def summary(index: DedupIndex) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import platformdirs
 
+DEFAULT_KEY = "default"  # the signing key commands use unless --key names another
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 

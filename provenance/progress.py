@@ -8,9 +8,10 @@ second; when stderr is not a terminal (cron, CI, a pipe) each finished URL is on
 from __future__ import annotations
 
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from archive.crawl import UrlOutcome
+if TYPE_CHECKING:
+    from archive.crawl import UrlOutcome
 
 
 def summary_line(outcome: UrlOutcome) -> str:

@@ -90,6 +90,12 @@ class Stamper:
         self.now = now
         self.failed: dict[str, str] = {}
 
+    def subset(self, urls: Sequence[str]) -> Stamper:
+        """A stamper for some of this run's TSAs, sharing its memory of which ones failed."""
+        part = Stamper(urls, timeout=self.timeout, now=self.now)
+        part.failed = self.failed
+        return part
+
     def stamp(self, data: bytes) -> list[StampOutcome]:
         if not self.urls:
             return []

@@ -24,12 +24,12 @@ from provenance import checkpoint as cp
 from provenance import home, merkle, seen, timefmt
 from provenance.case import Case, is_case_dir
 from provenance.custody import CHECKPOINT_RE, MAX_LINE, checkpoint_path
-from provenance.dedup import RevisitLedger
 from provenance.digests import sha256_file
 from provenance.ids import is_capture_id
 from provenance.keys import PublicKey
 from provenance.parallel import Progress
 from provenance.report import Report
+from provenance.revisitcheck import RevisitLedger
 from provenance.signing import parse_envelope, verify_envelope
 from provenance.stampcheck import StampJudge
 from provenance.statements import (

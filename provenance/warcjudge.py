@@ -19,9 +19,9 @@ from pathlib import Path
 from archive.reader import RecordHead
 from archive.scan import RecordResult
 from provenance import merkle
-from provenance.dedup import RevisitLedger
 from provenance.parallel import Engine, FileOutcome, Progress
 from provenance.report import Report
+from provenance.revisitcheck import RevisitLedger
 
 WARC_SUFFIXES = (".warc.gz", ".warc")
 

@@ -1,0 +1,61 @@
+"""Verify's revisit check: each revisit refers to a response in the same case or file set.
+
+WARC 1.1 section 6.7 and the identical-payload-digest profile
+(``http://netpreserve.org/warc/1.1/revisit/identical-payload-digest``): a revisit names its
+original by ``WARC-Refers-To`` and repeats the original's target URI, date and payload digest.
+The ledger notes every response and revisit during verify's one pass over the records, then
+checks each revisit against the response it names.
+"""
+
+from __future__ import annotations
+
+from archive.reader import RecordHead
+from archive.revisit import PROFILE
+from provenance.report import Report
+
+
+class RevisitLedger:
+    """Revisits and the responses they may refer to, noted during verify's record pass."""
+
+    def __init__(self) -> None:
+        self.responses: dict[str, tuple[str | None, str | None, str | None]] = {}
+        self.revisits: list[tuple[str, RecordHead]] = []
+
+    def note(self, where: str, head: RecordHead) -> None:
+        if head.warc_type == "response":
+            self.responses[head.record_id] = (head.get("WARC-Target-URI"),
+                                              head.get("WARC-Date"),
+                                              head.get("WARC-Payload-Digest"))
+        elif head.warc_type == "revisit":
+            self.revisits.append((where, head))
+
+    def finish(self, report: Report) -> None:
+        good = 0
+        for where, head in self.revisits:
+            good += self._check(report, where, head)
+        if good:
+            report.add("pass", "revisit", "captures",
+                       f"{good} revisit records refer to originals in the case with equal "
+                       "payload digests")
+
+    def _check(self, report: Report, where: str, head: RecordHead) -> bool:
+        if head.get("WARC-Profile") != PROFILE:
+            report.add("warn", "revisit.profile", where, "revisit of a profile prov does not "
+                       "check", expected=PROFILE, found=head.get("WARC-Profile"))
+            return False
+        refers = head.get("WARC-Refers-To")
+        original = self.responses.get(refers or "")
+        if original is None:
+            report.add("fail", "revisit.original", where, "revisit refers to no response "
+                       "record in the case", expected="a response record", found=refers)
+            return False
+        ok = True
+        for name, have in (("WARC-Refers-To-Target-URI", original[0]),
+                           ("WARC-Refers-To-Date", original[1]),
+                           ("WARC-Payload-Digest", original[2])):
+            if head.get(name) != have or have is None:
+                check = "revisit.digest" if name == "WARC-Payload-Digest" else "revisit.original"
+                report.add("fail", check, where, f"{name} differs from the original {refers}",
+                           expected=have, found=head.get(name))
+                ok = False
+        return ok
