@@ -16,7 +16,7 @@ import os
 import re
 import socket
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +24,7 @@ from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from archive.errors import NotATargetError, WarcFormatError
 from archive.reader import RecordHead, WarcReader
+from archive.warc import RecordLocation
 
 MAX_HTTP_HEAD = 64 * 1024  # of a block read for its status line and Content-Type
 MAX_LINE = 1 << 20  # of an index line read by lookup()
@@ -180,37 +181,54 @@ def iter_entries(path: Path) -> Iterator[IndexEntry]:
 
 
 def _entry(head: RecordHead, reader: WarcReader, path: Path) -> IndexEntry | None:
-    url = re.sub(r"^<(.*)>$", r"\1", (head.get("WARC-Target-URI") or "").strip())  # WARC 1.0 <>
-    content_type = head.get("Content-Type") or ""
-    if head.warc_type not in INDEXED_TYPES or not url or (
-        head.warc_type == "resource" and _bare_mime(content_type) == "application/warc-fields"
+    return entry_of(head.get, lambda: _read_block_start(reader), head.offset, 0, path.name,
+                    where=str(path))
+
+
+def entry_of(get: Callable[[str], str | None], block_start: Callable[[], bytes], offset: int,
+             length: int, filename: str, *, where: str | None = None) -> IndexEntry | None:
+    """The entry of one record, from its header (``get``: a header's first value, stripped,
+    by name in any case) and the first bytes of its block (asked for only if it holds HTTP).
+    ``where`` names the file in errors (``filename`` if not given)."""
+    url = re.sub(r"^<(.*)>$", r"\1", (get("WARC-Target-URI") or "").strip())  # WARC 1.0 <>
+    content_type = get("Content-Type") or ""
+    warc_type = get("WARC-Type") or ""
+    if warc_type not in INDEXED_TYPES or not url or (
+        warc_type == "resource" and _bare_mime(content_type) == "application/warc-fields"
     ):  # pywb and cdxj-indexer leave warc-fields resources out too
         return None
-    date = head.get("WARC-Date") or ""
+    date = get("WARC-Date") or ""
     if not (when := _WARC_DATE.match(date)):
-        raise WarcFormatError(f"{path}: offset {head.offset}: WARC-Date {date!r} is not ISO 8601")
+        raise WarcFormatError(f"{where or filename}: offset {offset}: WARC-Date {date!r} "
+                              "is not ISO 8601")
     status, mime = None, _bare_mime(content_type)
     is_http = content_type.lower().startswith("application/http") or (
         not content_type and url.lower().startswith(("http:", "https:")))
-    if head.warc_type != "resource" and is_http:
-        status, mime = _read_http_head(reader)
-    if head.warc_type == "revisit":
+    if warc_type != "resource" and is_http:
+        status, mime = _http_head(block_start())
+    if warc_type == "revisit":
         mime = "warc/revisit"
     return IndexEntry(surt(url), "".join(when.groups()), url, mime or "unk", status,
-                      head.get("WARC-Payload-Digest"), 0, head.offset, path.name)
+                      get("WARC-Payload-Digest"), length, offset, filename)
 
 
 def _bare_mime(content_type: str) -> str:
     return re.split(r"[;\s]", content_type.strip(), maxsplit=1)[0]
 
 
-def _read_http_head(reader: WarcReader) -> tuple[str | None, str]:
-    """(status code, bare Content-Type) from the start of an HTTP message block."""
+def _read_block_start(reader: WarcReader) -> bytes:
+    """The block's first bytes: through its first blank line, or MAX_HTTP_HEAD of them."""
     buf = b""
     for chunk in reader.iter_block(16 * 1024):
         buf += chunk
         if b"\n\r\n" in buf or b"\n\n" in buf or len(buf) >= MAX_HTTP_HEAD:
             break
+    return buf
+
+
+def _http_head(buf: bytes) -> tuple[str | None, str]:
+    """(status code, bare Content-Type) from the start of an HTTP message block. Only lines
+    before the first blank one count, so any start that holds them gives the same answer."""
     lines = [line.rstrip(b"\r") for line in buf[:MAX_HTTP_HEAD].split(b"\n")[:-1]]
     status = re.match(rb"HTTP/[0-9.]+ +(\d{3})(?: |$)", lines[0]) if lines else None
     headers = (line.partition(b":") for line in itertools.takewhile(bool, lines[1:]))
@@ -219,28 +237,68 @@ def _read_http_head(reader: WarcReader) -> tuple[str | None, str]:
     return (status[1].decode() if status else None), mime
 
 
+def index_line(e: IndexEntry) -> bytes:
+    """One CDXJ line, ending ``\\n``; the JSON is ASCII (escaped)."""
+    fields = {"url": e.url, "mime": e.mime}
+    fields.update({k: v for k, v in (("status", e.status), ("digest", e.digest)) if v})
+    fields.update(length=str(e.length), offset=str(e.offset), filename=e.filename)
+    doc = json.dumps(fields, separators=(",", ":"))
+    return f"{e.surt} {e.timestamp} {doc}\n".encode()
+
+
 def index_lines(entries: Iterable[IndexEntry]) -> list[bytes]:
     """CDXJ lines, sorted bytewise, each ending ``\\n``; the JSON is ASCII (escaped)."""
-    lines = []
-    for e in entries:
-        fields = {"url": e.url, "mime": e.mime}
-        fields.update({k: v for k, v in (("status", e.status), ("digest", e.digest)) if v})
-        fields.update(length=str(e.length), offset=str(e.offset), filename=e.filename)
-        doc = json.dumps(fields, separators=(",", ":"))
-        lines.append(f"{e.surt} {e.timestamp} {doc}\n".encode())
-    return sorted(lines)
+    return sorted(index_line(e) for e in entries)
+
+
+class IndexBuilder:
+    """The index of the WARCs a ``WarcWriter`` writes, built as it writes them: pass ``add``
+    as the writer's ``on_record``. Each record's entry comes from what the writer already has
+    (header lines, the first chunk of the block, offset and compressed length), so the lines
+    are those ``write_index`` would read back from the finished files, without a second pass.
+    Lines are kept in memory (a few hundred bytes a record) and sorted when dumped."""
+
+    def __init__(self) -> None:
+        self._lines: list[bytes] = []
+
+    def add(self, headers: Sequence[tuple[str, str]], block_start: bytes,
+            location: RecordLocation) -> None:
+        first: dict[str, str] = {}
+        for name, value in headers:  # as the reader parses them: first value, stripped
+            first.setdefault(name.strip().lower(), value.strip())
+        entry = entry_of(lambda name: first.get(name.lower()), lambda: block_start,
+                         location.offset, location.length, location.filename)
+        if entry is not None:
+            self._lines.append(index_line(entry))
+
+    def lines(self) -> list[bytes]:
+        return sorted(self._lines)
+
+    def dump(self, folder: Path, out_name: str = "index.cdxj") -> Path:
+        """Write the sorted index to ``folder/out_name`` (fsynced, then renamed)."""
+        return _write_lines(folder, out_name, self.lines())
 
 
 def write_index(folder: Path, warc_names: Sequence[str], out_name: str = "index.cdxj") -> Path:
-    """Index the named WARCs of ``folder`` into ``folder/out_name`` (fsynced, then renamed).
-    The lines are sorted in memory, as pywb's indexer does: a few hundred bytes a record."""
+    """Index the named WARCs of ``folder`` into ``folder/out_name`` (fsynced, then renamed),
+    reading them back: for WARCs this process did not write. The lines are sorted in memory,
+    as pywb's indexer does: a few hundred bytes a record."""
     for name in (*warc_names, out_name):
-        if name in ("", ".", "..") or "/" in name or "\\" in name:
-            raise ValueError(f"{name!r} is not a file name in {folder}")
+        _check_name(folder, name)
     entries = [entry for name in warc_names for entry in iter_entries(folder / name)]
+    return _write_lines(folder, out_name, index_lines(entries))
+
+
+def _check_name(folder: Path, name: str) -> None:
+    if name in ("", ".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"{name!r} is not a file name in {folder}")
+
+
+def _write_lines(folder: Path, out_name: str, lines: list[bytes]) -> Path:
+    _check_name(folder, out_name)
     out_path, tmp_path = folder / out_name, folder / (out_name + ".tmp")
     with tmp_path.open("wb") as fh:
-        fh.writelines(index_lines(entries))
+        fh.writelines(lines)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp_path, out_path)

@@ -17,7 +17,7 @@ import os
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,7 +107,8 @@ class Record:
     payload_digest: str | None = None  # overrides the computed one (revisits)
     with_payload_digest: bool = True
 
-    def header_bytes(self) -> bytes:
+    def header_lines(self) -> list[tuple[str, str]]:
+        """The named header lines in the order they are written (after ``WARC/1.1``)."""
         lines = [
             ("WARC-Type", self.warc_type),
             ("WARC-Record-ID", self.record_id),
@@ -123,12 +124,20 @@ class Record:
         if payload is not None:
             lines.append(("WARC-Payload-Digest", payload))
         lines.append(("Content-Length", str(self.block.length)))
-        out = [WARC_VERSION]
-        for name, value in lines:
-            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-                raise ValueError(f"WARC header {name!r} holds a line break")
-            out.append(f"{name}: {value}".encode())
-        return CRLF.join(out) + CRLF + CRLF
+        return lines
+
+    def header_bytes(self) -> bytes:
+        return encode_header(self.header_lines())
+
+
+def encode_header(lines: Sequence[tuple[str, str]]) -> bytes:
+    """``WARC/1.1``, the header lines and the blank line, each ending in CRLF."""
+    out = [WARC_VERSION]
+    for name, value in lines:
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            raise ValueError(f"WARC header {name!r} holds a line break")
+        out.append(f"{name}: {value}".encode())
+    return CRLF.join(out) + CRLF + CRLF
 
 
 @dataclass(frozen=True)
@@ -152,6 +161,12 @@ class WarcFile:
     sha256: bytes
     size: int
     records: tuple[RecordLocation, ...]
+
+
+#: Told of each record as it is written, under the writer's lock: its header lines (as in
+#: ``Record.header_lines``), the first chunk of its block (the whole block, or at least its
+#: first ``COPY_CHUNK`` bytes; ``b""`` for an empty block) and where it landed.
+RecordObserver = Callable[[Sequence[tuple[str, str]], bytes, RecordLocation], None]
 
 
 class _HashingFile:
@@ -190,8 +205,10 @@ class WarcWriter:
         prefix: str = "data",
         max_file_size: int = 1 << 30,
         compress_level: int = 6,
+        on_record: RecordObserver | None = None,
     ) -> None:
         self.directory = directory
+        self._on_record = on_record
         self._warcinfo = warcinfo
         self._prefix = prefix
         self._max = max_file_size
@@ -230,10 +247,13 @@ class WarcWriter:
         offset = out.size
         leaf = hashlib.sha256(LEAF_PREFIX)
         deflate = zlib.compressobj(self._level, zlib.DEFLATED, 31)
-        head = record.header_bytes()
+        lines = record.header_lines()
+        head = encode_header(lines)
         leaf.update(head)
         out.write(deflate.compress(head))
+        first = b""
         for chunk in record.block.iter_chunks():
+            first = first or chunk
             leaf.update(chunk)
             out.write(deflate.compress(chunk))
         leaf.update(CRLF + CRLF)
@@ -250,6 +270,8 @@ class WarcWriter:
             leaf_hash=leaf.digest(),
         )
         self._records.append(location)
+        if self._on_record is not None:
+            self._on_record(lines, first, location)
         return location
 
     def _finish_file(self) -> None:

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archive.cdxj import write_index
+from archive.cdxj import IndexBuilder
 from archive.crawl import CaptureOptions, Capturer, UrlOutcome, json_block, new_record_id
 from archive.revisit import DedupHook
 from archive.via import parse_via
@@ -136,8 +136,9 @@ def snapshot(
     relative = capture_dir_for(capture_id, started)
     partial = case.partial_dir / capture_id
     partial.mkdir(parents=True)
+    index_builder = IndexBuilder()  # the CDXJ lines, made as each record is written
     writer = WarcWriter(partial, warcinfo=warcinfo_factory(capture_id, now, options),
-                        max_file_size=warc_size)
+                        max_file_size=warc_size, on_record=index_builder.add)
     seeds = {"captureId": capture_id, "seeds": list(urls), "note": note}
     writer.write_group([Record("metadata", new_record_id(), started, json_block(seeds),
                                [("WARC-Target-URI", f"urn:prov:seeds:{capture_id}")],
@@ -154,7 +155,7 @@ def snapshot(
     result = CaptureResult(capture_id, relative, outcomes, writer.close())
     if browser is not None:
         result.browser = pages.summary
-    index = write_index(partial, [f.name for f in result.files], INDEX_NAME)
+    index = index_builder.dump(partial, INDEX_NAME)
     failpoints.reach("after-warc")
     seal = build_seal(capture_id, relative, started, now(), result.files, key, note,
                       extra=[Subject(INDEX_NAME, sha256_file(index))])

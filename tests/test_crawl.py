@@ -14,6 +14,7 @@ import asyncio
 import gzip
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -520,3 +521,46 @@ def test_rollover_keeps_exchanges_whole_and_the_index_reads_back(
             found[fields["WARC-Record-ID"]] = (entry["filename"], entry["url"])
     assert found == responses
     run.verify()
+
+
+def test_the_index_built_while_writing_equals_the_index_read_back(
+    http_server: LocalServer, tmp_path: Path,
+) -> None:
+    """The capture's index.cdxj, made from what the writer knew as it wrote each record, is
+    byte for byte the index `write_index` reads back from the finished WARCs: on a crawl with
+    requisites, links, a 404, a redirect, a cut response, a refused connection, revisits of a
+    second capture, and records spread over many files."""
+    from archive.cdxj import index_lines, iter_entries
+    from provenance import api, timefmt
+    from provenance import capture as capture_mod
+    from provenance.dedup import DedupIndex
+    from provenance.keys import SigningKey
+
+    serve_requisites(http_server)
+    links = "".join(f'<a href="/noise/{i}">{i}</a>' for i in range(4))
+    http_server.add_route("/start", html(f'<a href="/req/page.html">page</a>{links}'
+                                         '<a href="/404">gone</a><a href="/redirect">r</a>'
+                                         '<a href="/close-mid">cut</a>'))
+    for i in range(4):  # new and incompressible each time: bigger than the WARC size limit
+        http_server.add_route(f"/noise/{i}", lambda _: static(b"application/octet-stream",
+                                                              os.urandom(30000)))
+    with socket.socket() as sock:  # a port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    key = SigningKey.generate("index-test")
+    case = api.init_case(tmp_path / "case", "t", key, timefmt.utc_now())
+    options = api.capture_options(requisites=True, depth=1, retries=0)
+    dedup = DedupIndex.load(case)
+    for round_ in range(2):
+        result = capture_mod.snapshot(case, [http_server.url("/start"), refused], key, options,
+                                      warc_size=20000, dedup=dedup)
+        folder = case.root / result.capture_dir
+        assert len(result.files) >= 4
+        read_back = index_lines(e for f in result.files for e in iter_entries(folder / f.name))
+        built = (folder / capture_mod.INDEX_NAME).read_bytes()
+        assert built == b"".join(read_back)
+        kinds = Counter(json.loads(line.split(b" ", 2)[2])["mime"] for line in read_back)
+        if round_:
+            assert kinds["warc/revisit"] >= len(REQUISITES) + 4
+        assert len(read_back) > len(REQUISITES) + 4
+        dedup.catch_up()
