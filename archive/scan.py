@@ -33,7 +33,6 @@ CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,18})[ \t]*\r\n", r
 # What cross-record checks (revisits and their originals) need of a leaf-mode record.
 NOTED = re.compile(rb"\r\n(warc-(?:type|record-id|target-uri|date|payload-digest|profile|refers-to"
                    rb"(?:-target-uri|-date)?)):[ \t]*([^\r\n]*)", re.IGNORECASE)
-NOTED_TYPES = ("response", "revisit")
 
 
 class Digest(NamedTuple):
@@ -76,7 +75,9 @@ class RangeResult:
     count: int = 0
     uncompressed: int = 0
     leaves: bytes = b""  # 32 bytes per record, leaf mode
-    # leaf mode, responses and revisits: (offset, ((lowercase header name, value), ...))
+    # leaf mode, for the revisit check: responses as (record id, target URI, date, payload
+    # digest); revisits as (offset, ((lowercase header name, value), ...))
+    responses: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
     heads: list[tuple[int, tuple[tuple[str, str], ...]]] = field(default_factory=list)
     records: list[RecordResult] = field(default_factory=list)  # full mode
     error: str | None = None
@@ -88,11 +89,12 @@ class _Sink(Protocol):
 
 
 class _LeafSink:
-    __slots__ = ("hash", "heads", "leaves")
+    __slots__ = ("hash", "heads", "leaves", "responses")
 
     def __init__(self) -> None:
         self.leaves = bytearray()
         self.hash = hashlib.sha256()
+        self.responses: list[tuple[str, str | None, str | None, str | None]] = []
         self.heads: list[tuple[int, tuple[tuple[str, str], ...]]] = []
 
     def begin(self, header: bytes, offset: int) -> tuple[_Sink, int]:
@@ -106,11 +108,18 @@ class _LeafSink:
 
     def _note(self, header: bytes, offset: int) -> None:
         """Keep the few headers of responses and revisits that cross-record checks read."""
-        fields: dict[str, str] = {}
-        for name, value in NOTED.findall(header):
-            fields.setdefault(name.decode("ascii").lower(), value.decode("utf-8", "replace"))
-        if fields.get("warc-type", "").strip() in NOTED_TYPES:
-            self.heads.append((offset, tuple((k, v.strip()) for k, v in fields.items())))
+        fields: dict[bytes, bytes] = {}
+        for name, value in reversed(NOTED.findall(header)):  # the first of a repeated name wins
+            fields[name.lower()] = value
+        kind = fields.get(b"warc-type", b"").strip()
+        if kind == b"response":
+            self.responses.append((_text(fields.get(b"warc-record-id")) or "",
+                                   _text(fields.get(b"warc-target-uri")),
+                                   _text(fields.get(b"warc-date")),
+                                   _text(fields.get(b"warc-payload-digest"))))
+        elif kind == b"revisit":
+            self.heads.append((offset, tuple((k.decode("ascii"), v.decode("utf-8", "replace")
+                                              .strip()) for k, v in fields.items())))
 
     def end(self) -> None:
         self.hash.update(END)
@@ -157,11 +166,16 @@ def scan_range(path: Path, start: int, end: int, mode: str) -> RangeResult:
     if isinstance(sink, _LeafSink):
         result.leaves = bytes(sink.leaves)
         result.heads = sink.heads
+        result.responses = sink.responses
         result.count = len(sink.leaves) // 32
     else:
         result.records = sink.records
         result.count = len(sink.records)
     return result
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("utf-8", "replace").strip()
 
 
 def _offset_in(message: str) -> int | None:

@@ -45,7 +45,8 @@ class FileOutcome:
     count: int = 0
     uncompressed: int = 0
     leaves: bytes = b""
-    heads: list[tuple[int, tuple[tuple[str, str], ...]]] = field(default_factory=list)
+    heads: list[tuple[int, tuple[tuple[str, str], ...]]] = field(default_factory=list)  # revisits
+    responses: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
     records: list[RecordResult] = field(default_factory=list)
     error: str | None = None
     error_offset: int | None = None
@@ -254,6 +255,7 @@ def _add(outcome: FileOutcome, result: RangeResult, leaves: list[bytes]) -> None
     leaves.append(result.leaves)
     outcome.records.extend(result.records)
     outcome.heads.extend(result.heads)
+    outcome.responses.extend(result.responses)
     if result.error is not None and outcome.error is None:
         outcome.error = result.error
         outcome.error_offset = result.error_offset

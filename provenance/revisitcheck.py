@@ -9,6 +9,8 @@ checks each revisit against the response it names.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from archive.reader import RecordHead
 from archive.revisit import PROFILE
 from provenance.report import Report
@@ -20,6 +22,11 @@ class RevisitLedger:
     def __init__(self) -> None:
         self.responses: dict[str, tuple[str | None, str | None, str | None]] = {}
         self.revisits: list[tuple[str, RecordHead]] = []
+
+    def note_responses(self, responses: Iterable[tuple[str, str | None, str | None,
+                                                        str | None]]) -> None:
+        """Responses as (record id, target URI, date, payload digest)."""
+        self.responses.update((rid, (uri, date, digest)) for rid, uri, date, digest in responses)
 
     def note(self, where: str, head: RecordHead) -> None:
         if head.warc_type == "response":

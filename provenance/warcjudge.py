@@ -63,6 +63,7 @@ class WarcJudge:
             self.report.add("fail", "file.missing", rel, "sealed file is missing")
             return False
         outcome = self.engine.scan(path)
+        self.revisits.note_responses(outcome.responses)
         for offset, headers in outcome.heads:
             head = RecordHead(offset, b"", "", list(headers), 0)
             self.revisits.note(f"{rel} @{offset} {head.record_id}", head)
