@@ -263,6 +263,8 @@ class IndexBuilder:
 
     def add(self, headers: Sequence[tuple[str, str]], block_start: bytes,
             location: RecordLocation) -> None:
+        if headers and headers[0][0] == "WARC-Type" and headers[0][1] not in INDEXED_TYPES:
+            return  # requests and metadata, two records in three: no line, and no work
         first: dict[str, str] = {}
         for name, value in headers:  # as the reader parses them: first value, stripped
             first.setdefault(name.strip().lower(), value.strip())

@@ -29,11 +29,26 @@ CRLF = b"\r\n"
 LEAF_PREFIX = b"\x00"
 SPOOL_IN_MEMORY = 1 << 20
 COPY_CHUNK = 1 << 20
+END_OF_RECORD = CRLF + CRLF
+#: Records with a block up to this size are compressed in one call (the block is in memory).
+ONE_SHOT_MAX = SPOOL_IN_MEMORY
+
+
+#: The last second formatted by ``warc_date``: records come in bursts within one second, and
+#: strftime is most of the cost of a date. One tuple, replaced whole (safe across threads).
+_last_second: tuple[tuple[int, ...], str] = ((), "")
 
 
 def warc_date(moment: datetime) -> str:
     """WARC 1.1 allows fractional seconds: always six digits, UTC, ``Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    global _last_second
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    key = (utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second)
+    cached_key, prefix = _last_second
+    if cached_key != key:
+        prefix = utc.strftime("%Y-%m-%dT%H:%M:%S.")
+        _last_second = (key, prefix)
+    return f"{prefix}{utc.microsecond:06d}Z"
 
 
 def sha256_label(digest: bytes) -> str:
@@ -245,20 +260,12 @@ class WarcWriter:
         out = self._file
         assert out is not None
         offset = out.size
-        leaf = hashlib.sha256(LEAF_PREFIX)
-        deflate = zlib.compressobj(self._level, zlib.DEFLATED, 31)
         lines = record.header_lines()
         head = encode_header(lines)
-        leaf.update(head)
-        out.write(deflate.compress(head))
-        first = b""
-        for chunk in record.block.iter_chunks():
-            first = first or chunk
-            leaf.update(chunk)
-            out.write(deflate.compress(chunk))
-        leaf.update(CRLF + CRLF)
-        out.write(deflate.compress(CRLF + CRLF))
-        out.write(deflate.flush())
+        if record.block.length <= ONE_SHOT_MAX:
+            first, leaf = self._write_small(out, head, record.block)
+        else:
+            first, leaf = self._write_large(out, head, record.block)
         record.block.close()
         location = RecordLocation(
             filename=out.path.name,
@@ -273,6 +280,37 @@ class WarcWriter:
         if self._on_record is not None:
             self._on_record(lines, first, location)
         return location
+
+    def _write_small(self, out: _HashingFile, head: bytes, block: Block) -> tuple[
+        bytes, hashlib._Hash
+    ]:
+        """A record whose block is in memory (nearly all): one ``zlib.compress`` call, the
+        same gzip member a compressobj makes. A compressobj per record costs several times
+        more, because its buffers are allocated and faulted in again for each member."""
+        data = b"".join(block.iter_chunks())
+        record = b"".join((head, data, END_OF_RECORD))
+        leaf = hashlib.sha256(LEAF_PREFIX)
+        leaf.update(record)
+        out.write(zlib.compress(record, self._level, 31))
+        return data, leaf
+
+    def _write_large(self, out: _HashingFile, head: bytes, block: Block) -> tuple[
+        bytes, hashlib._Hash
+    ]:
+        """A record whose block may be on disk: streamed through one compressobj."""
+        leaf = hashlib.sha256(LEAF_PREFIX)
+        deflate = zlib.compressobj(self._level, zlib.DEFLATED, 31)
+        leaf.update(head)
+        out.write(deflate.compress(head))
+        first = b""
+        for chunk in block.iter_chunks():
+            first = first or chunk
+            leaf.update(chunk)
+            out.write(deflate.compress(chunk))
+        leaf.update(END_OF_RECORD)
+        out.write(deflate.compress(END_OF_RECORD))
+        out.write(deflate.flush())
+        return first, leaf
 
     def _finish_file(self) -> None:
         assert self._file is not None
