@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from archive.errors import WarcFormatError
@@ -87,16 +87,16 @@ class RecordHead:
     version: str
     headers: list[tuple[str, str]]
     content_length: int
+    # first value of each header by lowercase name: verifying asks a record for a dozen
+    first: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def get(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
-        index: dict[str, str] | None = self.__dict__.get("_first")
-        if index is None:  # built once: verifying asks a record for a dozen headers
-            index = {}
-            for key, value in self.headers:
-                index.setdefault(key.lower(), value)
-            self.__dict__["_first"] = index
-        return index.get(name.lower())
+        first = self.first
+        if not first and self.headers:
+            for key, value in reversed(self.headers):
+                first[key.lower()] = value
+        return first.get(name.lower())
 
     def get_all(self, name: str) -> list[str]:
         lname = name.lower()
@@ -223,12 +223,8 @@ def _parse_head(header_bytes: bytes, offset: int) -> RecordHead:
         raw_name, sep, raw_value = line.partition(b":")
         if not sep or not raw_name.strip():
             raise WarcFormatError(f"offset {offset}: malformed WARC header line {line[:60]!r}")
-        headers.append(
-            (
-                raw_name.decode("utf-8", "replace").strip(),
-                raw_value.decode("utf-8", "replace").strip(),
-            )
-        )
+        headers.append((raw_name.decode("utf-8", "replace").strip(),
+                        raw_value.decode("utf-8", "replace").strip()))
     head = RecordHead(offset, header_bytes, version, headers, 0)
     length = head.get("Content-Length")
     if length is None or not length.isdigit():

@@ -84,15 +84,19 @@ class _Digester:
     """Hashes a record's block, and its HTTP payload once the header block has gone by."""
 
     def __init__(self, head: RecordHead) -> None:
-        self.block_algo = _algo(head.get("WARC-Block-Digest"))
-        self.payload_algo = _algo(head.get("WARC-Payload-Digest"))
-        self.block = hashlib.new(self.block_algo or "sha256")
-        self.payload = hashlib.new(self.payload_algo or "sha256")
+        self.block_label = head.get("WARC-Block-Digest")
+        self.payload_label = head.get("WARC-Payload-Digest")
+        self.block_declared = decode_digest(self.block_label) if self.block_label else None
+        self.payload_declared = decode_digest(self.payload_label) if self.payload_label else None
+        self.block_algo = self.block_declared[0] if self.block_declared else None
+        self.payload_algo = self.payload_declared[0] if self.payload_declared else None
+        self.block = _new_hash(self.block_algo)
+        self.payload = _new_hash(self.payload_algo)
         self.is_http = (head.get("Content-Type") or "").lower().startswith(HTTP_TYPES)
         self.head_buf: bytearray | None = bytearray() if self.is_http else None
         self.http_head: bytes | None = None
         self.dechunker: Dechunker | None = None
-        self.decoded = hashlib.new(self.payload_algo or "sha256")
+        self.decoded = self.payload  # replaced by its own hash once a chunked body shows
 
     def update(self, chunk: bytes) -> None:
         self.block.update(chunk)
@@ -109,6 +113,7 @@ class _Digester:
         self.http_head = bytes(self.head_buf[: match.end()])
         if _is_chunked(self.http_head):
             self.dechunker = Dechunker()
+            self.decoded = _new_hash(self.payload_algo)
         rest = bytes(self.head_buf[match.end():])
         self.head_buf = None
         self._payload(rest)
@@ -127,16 +132,19 @@ def _is_chunked(http_head: bytes) -> bool:
     return False
 
 
-def _algo(label: str | None) -> str | None:
-    decoded = decode_digest(label) if label else None
-    return decoded[0] if decoded else None
+_CONSTRUCTORS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512,
+                 "md5": hashlib.md5}
 
 
-def _compare(label: str | None, algo: str | None, computed: bytes) -> DigestCheck:
+def _new_hash(algo: str | None) -> hashlib._Hash:
+    return _CONSTRUCTORS[algo or "sha256"]()
+
+
+def _compare(label: str | None, decoded: tuple[str, bytes] | None,
+             computed: bytes) -> DigestCheck:
     if label is None:
         return DigestCheck("absent")
-    decoded = decode_digest(label)
-    if decoded is None or algo is None:
+    if decoded is None:
         return DigestCheck("unusable", label)
     shown = f"{decoded[0]}:{computed.hex()}"
     status = "pass" if decoded[1] == computed else "fail"
@@ -177,16 +185,17 @@ class BlockChecker:
 
 
 def _finish(head: RecordHead, leaf: bytes, digester: _Digester) -> RecordCheck:
-    block = _compare(head.get("WARC-Block-Digest"), digester.block_algo, digester.block.digest())
-    payload_label = head.get("WARC-Payload-Digest")
+    block = _compare(digester.block_label, digester.block_declared, digester.block.digest())
+    payload_label = digester.payload_label
     if head.warc_type == "revisit":
         payload = DigestCheck("absent" if payload_label is None else "unchecked", payload_label)
     elif payload_label is not None and digester.is_http and digester.http_head is None:
         payload = DigestCheck("fail", payload_label, None, "no HTTP header block found")
     else:
-        payload = _compare(payload_label, digester.payload_algo, digester.payload.digest())
+        payload = _compare(payload_label, digester.payload_declared, digester.payload.digest())
         if payload.status == "fail" and digester.dechunker is not None:
-            decoded = _compare(payload_label, digester.payload_algo, digester.decoded.digest())
+            decoded = _compare(payload_label, digester.payload_declared,
+                               digester.decoded.digest())
             if decoded.status == "pass":
                 payload = DigestCheck("pass", payload_label, decoded.computed, "transfer-decoded")
     check = RecordCheck(head, leaf, block, payload)
