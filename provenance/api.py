@@ -29,9 +29,10 @@ from provenance.custody import (
     CustodyLog,
     NewEntry,
     checkpoint_path,
-    checkpoint_sizes,
     file_subject,
     iter_lines,
+    latest_checkpoint_size,
+    shard_names,
 )
 from provenance.keys import (
     KeyFileError,
@@ -500,10 +501,10 @@ def load_checkpoint_file(path: Path) -> Checkpoint:
 
 
 def latest_checkpoint(case: Case) -> bytes:
-    sizes = checkpoint_sizes(case)
-    if not sizes:
+    size = latest_checkpoint_size(case)
+    if not size:
         raise NotATargetError(f"{case.root}: the case has no checkpoint")
-    return checkpoint_path(case, sizes[-1]).read_bytes()
+    return checkpoint_path(case, size).read_bytes()
 
 
 def repair(case: Case, key: SigningKey, now: Callable[[], datetime],
@@ -522,7 +523,7 @@ def repair(case: Case, key: SigningKey, now: Callable[[], datetime],
         tree = log.tree()
         try:
             size = len(tree)
-            if size and (not checkpoint_sizes(case) or checkpoint_sizes(case)[-1] < size):
+            if size and latest_checkpoint_size(case) < size:
                 log.write_checkpoint(size, tree.root(), key)
                 done.append(f"wrote the checkpoint for {size} entries")
         finally:
@@ -577,10 +578,11 @@ def _set_aside_tmp(case: Case) -> list[str]:
     """Move checkpoint and cosignature ``.tmp`` files (interrupted writes) to state/."""
     done = []
     quarantine = case.state_dir / "quarantine"
-    for tmp in sorted(case.checkpoints_dir.glob("*.tmp")):
+    tmps = [t for name in shard_names(case) for t in (case.checkpoints_dir / name).glob("*.tmp")]
+    for tmp in sorted(tmps):
         quarantine.mkdir(parents=True, exist_ok=True)
         shutil.move(str(tmp), quarantine / tmp.name)
-        done.append(f"set aside the interrupted write custody/checkpoints/{tmp.name}")
+        done.append(f"set aside the interrupted write {case.relative(tmp)}")
     return done
 
 
@@ -858,7 +860,7 @@ def _stamp_latest_checkpoint(case: Case, stamper: Stamper) -> list[str]:
     from provenance.stamping import stamp_checkpoint
     from provenance.timestamps import tsa_id
 
-    size = checkpoint_sizes(case)[-1]
+    size = latest_checkpoint_size(case)
     have = {p.name.split(".")[1] for p in token_paths(case, size)}
     missing = [u for u in stamper.urls if tsa_id(u) not in have]
     if not missing:

@@ -25,7 +25,7 @@ from pathlib import Path
 from archive.errors import UsageError
 from provenance import __version__, timefmt
 from provenance.case import Case
-from provenance.custody import iter_lines
+from provenance.custody import iter_lines, shard_names
 from provenance.export import Verdict, gate, log_export
 from provenance.keys import SigningKey
 from provenance.signing import parse_envelope, sign_envelope
@@ -84,9 +84,11 @@ def _copy_case(case: Case, data: Path, key: SigningKey) -> None:
     with case.lock():
         lines = list(iter_lines(case.log_path))
         (data / "custody" / "log.jsonl").write_bytes(b"".join(x + b"\n" for x in lines))
-        for path in sorted(case.checkpoints_dir.iterdir()):
-            if path.is_file() and not path.is_symlink() and not path.name.endswith(".tmp"):
-                shutil.copy2(path, data / "custody" / "checkpoints" / path.name)
+        for name in shard_names(case):  # the same shard folders in the bag
+            for path in sorted((case.checkpoints_dir / name).iterdir()):
+                if path.is_file() and not path.is_symlink() and not path.name.endswith(".tmp"):
+                    (data / case.relative(path)).parent.mkdir(exist_ok=True)
+                    shutil.copy2(path, data / case.relative(path))
     shutil.copy2(case.root / "case.json", data / "case.json")
     for folder in ("keys", "certs"):
         (data / folder).mkdir()

@@ -6,7 +6,7 @@ Layout (docs/FORMATS.md, "The case folder")::
     keys/ certs/                  caches of public keys and certificate chains, never authorities
     captures/YYYY/MM/DD/<id>/     data-NNNNN.warc.gz, seal.dsse.json, seal.<tsa>.tsr
     custody/log.jsonl             the custody log
-    custody/checkpoints/          signed checkpoints and their tokens
+    custody/checkpoints/<shard>/  signed checkpoints and their tokens (``custody.shard``)
     state/                        derived and unsigned: caches, locks, schedule state
 """
 

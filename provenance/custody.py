@@ -4,7 +4,11 @@
 payload is the RFC 8785 bytes of the entry. The log is an RFC 9162 Merkle tree whose leaves
 are the exact bytes of each line without its newline. A command appends all its entries under
 the case lock (O_APPEND, fsync), then writes one checkpoint for the new size
-(``custody/checkpoints/<size:020d>.checkpoint``, a C2SP signed note).
+(``custody/checkpoints/<shard>/<size:020d>.checkpoint``, a C2SP signed note).
+
+Checkpoints, their tokens and cosignatures live in shard folders named by the first 17 of the
+size's 20 digits (``shard``): 1,000 sizes per folder, so an append lists one small folder
+however many checkpoints a long-lived case has gathered (docs/FORMATS.md, "Checkpoints").
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from provenance.treestore import TreeStore
 
 MAX_LINE = 1 << 20
 CHECKPOINT_RE = re.compile(r"^(\d{20})\.checkpoint$")
+SHARD_DIGITS = 17  # of the 20: 1,000 sizes per shard folder
+SHARD_RE = re.compile(rf"^[0-9]{{{SHARD_DIGITS}}}$")
 
 
 class LogFormatError(IntegrityError):
@@ -63,32 +69,78 @@ def iter_lines(path: Path) -> Iterator[bytes]:
             number += 1
 
 
+def shard(name: int | str) -> str:
+    """The shard folder of a size, or of a file named ``<size:020d>.…``: the first 17 digits.
+
+    The one place the rule lives; everything under ``custody/checkpoints/`` is placed and
+    found through it (and verify fails a file anywhere else: ``checkpoint.unexpected``).
+    """
+    return (f"{name:020d}" if isinstance(name, int) else name)[:SHARD_DIGITS]
+
+
+def checkpoint_rel(size: int, suffix: str = "checkpoint") -> str:
+    """Case-relative path of the checkpoint of ``size``, or with another ``suffix`` of a file
+    beside it (``<tsa id>.tsr``, ``<16 hex>.cosignature``); also its S3 key."""
+    return f"custody/checkpoints/{shard(size)}/{size:020d}.{suffix}"
+
+
+def checkpoint_dir(case: Case, size: int) -> Path:
+    """The shard folder holding the checkpoint of ``size``, its tokens and cosignatures."""
+    return case.checkpoints_dir / shard(size)
+
+
 def checkpoint_path(case: Case, size: int) -> Path:
-    return case.checkpoints_dir / f"{size:020d}.checkpoint"
+    return checkpoint_dir(case, size) / f"{size:020d}.checkpoint"
+
+
+def shard_names(case: Case) -> list[str]:
+    """The shard folders present, ascending: real folders named by the rule (anything else
+    there is verify's to judge, never followed)."""
+    try:
+        with os.scandir(case.checkpoints_dir) as found:
+            return sorted(e.name for e in found
+                          if SHARD_RE.match(e.name) and e.is_dir(follow_symlinks=False))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _sizes_in(case: Case, name: str) -> list[int]:
+    """Sizes of the checkpoints in shard folder ``name`` that belong there, ascending."""
+    return sorted(int(m.group(1)) for n in _names(case.checkpoints_dir / name)
+                  if (m := CHECKPOINT_RE.match(n)) and shard(n) == name)
 
 
 def checkpoint_sizes(case: Case) -> list[int]:
-    """Sizes of the checkpoint files present, ascending (names only; nothing verified)."""
-    if not case.checkpoints_dir.is_dir():
-        return []
-    sizes = []
-    for name in os.listdir(case.checkpoints_dir):
-        match = CHECKPOINT_RE.match(name)
-        if match:
-            sizes.append(int(match.group(1)))
-    return sorted(sizes)
+    """Sizes of the checkpoint files present, ascending (names only; nothing verified).
+    Lists every shard folder: for verify, repair and copies, never on the append path."""
+    return [size for name in shard_names(case) for size in _sizes_in(case, name)]
+
+
+def latest_checkpoint_size(case: Case, at_most: int | None = None) -> int:
+    """The largest checkpoint size present (not above ``at_most``), or 0: shards newest
+    first, so only the shard folders down to the first one holding a checkpoint are listed."""
+    top = shard(at_most) if at_most is not None else None
+    for name in reversed(shard_names(case)):
+        if top is not None and name > top:
+            continue
+        sizes = [s for s in _sizes_in(case, name) if at_most is None or s <= at_most]
+        if sizes:
+            return sizes[-1]
+    return 0
 
 
 def token_paths(case: Case, size: int) -> list[Path]:
-    """Stamp tokens written beside the checkpoint of ``size``."""
+    """Stamp tokens written beside the checkpoint of ``size`` (one shard folder listed)."""
     prefix = f"{size:020d}."
-    if not case.checkpoints_dir.is_dir():
-        return []
-    return sorted(
-        case.checkpoints_dir / n
-        for n in os.listdir(case.checkpoints_dir)
-        if n.startswith(prefix) and n.endswith(".tsr")
-    )
+    folder = checkpoint_dir(case, size)
+    return sorted(folder / n for n in _names(folder) if n.startswith(prefix) and n.endswith(".tsr"))
 
 
 def file_subject(case: Case, path: Path) -> Subject:
@@ -109,10 +161,12 @@ class CustodyLog:
 
     def latest_prev(self, tree: merkle.Leaves) -> Prev:
         size_now = len(tree)
-        sizes = [s for s in checkpoint_sizes(self.case) if s <= size_now]
-        if not sizes:
+        if size_now and checkpoint_path(self.case, size_now).is_file():
+            size = size_now  # always, after a complete append: one stat, no listing
+        else:  # a crash before the checkpoint was written: the latest one before it
+            size = latest_checkpoint_size(self.case, size_now)
+        if not size:
             return Prev(0, merkle.EMPTY_ROOT)
-        size = sizes[-1]
         tokens = tuple(file_subject(self.case, p) for p in token_paths(self.case, size))
         return Prev(size, tree.range_root(0, size), tokens)
 
@@ -168,6 +222,11 @@ class CustodyLog:
         path = checkpoint_path(self.case, checkpoint.size)
         if path.exists():
             return checkpoint
+        try:
+            path.parent.mkdir()
+            fsync_dir(path.parent.parent)  # a new shard folder: durable before what is in it
+        except FileExistsError:
+            pass
         tmp = path.with_suffix(".tmp")
         write_durable(tmp, cp.sign_checkpoint(checkpoint, key), exclusive=False)
         os.replace(tmp, path)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from archive.errors import IntegrityError, NotATargetError
 from provenance import home, merkle, timefmt
 from provenance.case import MAX_CASE_FILE, Case, CaseInfo, ReadOnlyError
-from provenance.custody import MAX_LINE, CustodyLog, NewEntry
+from provenance.custody import MAX_LINE, CustodyLog, NewEntry, shard
 from provenance.treestore import TreeStore
 
 if TYPE_CHECKING:
@@ -292,8 +292,9 @@ def pull_small(case: MirrorCase, sync: dict[str, Any]) -> None:
     """Checkpoints and tokens from the latest size known on, and keys and certs lacking."""
     from provenance.s3push import advance_floor, download_many
 
+    floor = sync["floor"]  # keys sort by size: the shard folder is the size's first digits
     listed = [rel for rel, _ in case.bucket.iter_keys(
-        CHECKPOINTS + "/", start_after=f"{CHECKPOINTS}/{sync['floor']:020d}")]
+        CHECKPOINTS + "/", start_after=f"{CHECKPOINTS}/{shard(floor)}/{floor:020d}")]
     wanted = listed + [rel for sub in ("keys/", "certs/") for rel, _ in case.bucket.iter_keys(sub)]
     download_many(case.bucket, case.root, [r for r in wanted if not (case.root / r).exists()])
     advance_floor(sync, [rel.rsplit("/", 1)[1] for rel in listed])

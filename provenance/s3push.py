@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from archive.errors import IntegrityError, LockedError
 from provenance import timefmt
 from provenance.case import fsync_dir
-from provenance.custody import CHECKPOINT_RE, CustodyLog, NewEntry, iter_lines
+from provenance.custody import CHECKPOINT_RE, CustodyLog, NewEntry, iter_lines, shard, shard_names
 from provenance.s3case import (
     CHECKPOINTS,
     KEYS,
@@ -122,16 +122,22 @@ def upload_named(case: MirrorCase, entries: Sequence[Entry], lock: Lock | None) 
 
 
 def push_checkpoints(case: MirrorCase, sync: dict[str, Any], lock: Lock | None) -> None:
-    """Checkpoints and tokens not yet in the bucket, in size order."""
+    """Checkpoints and tokens not yet in the bucket, in size order (only the shard folders
+    from the floor's on are listed)."""
     known = set(sync["known"])
     names = []
-    for name in sorted(os.listdir(case.checkpoints_dir)):
-        size = _size_of(name)
-        if size is not None and size >= sync["floor"] and name not in known and not \
-                name.endswith((".tmp", ".partial")):
-            names.append(name)
+    for folder in shard_names(case):
+        if folder < shard(sync["floor"]):
+            continue
+        for name in os.listdir(case.checkpoints_dir / folder):
+            size = _size_of(name)
+            if size is not None and size >= sync["floor"] and name not in known and \
+                    shard(name) == folder and not name.endswith((".tmp", ".partial")):
+                names.append(name)
+    names.sort(key=lambda n: (n[:20], not n.endswith(".checkpoint"), n))
     for name in names:  # one at a time: a token never before its checkpoint
-        upload_many(case.bucket, case.root, [f"{CHECKPOINTS}/{name}"], lock, replace=True)
+        upload_many(case.bucket, case.root, [f"{CHECKPOINTS}/{shard(name)}/{name}"], lock,
+                    replace=True)
     advance_floor(sync, names)
     save_sync(case, sync)
 
@@ -159,11 +165,14 @@ def drop_unpushed(case: MirrorCase, keep: int) -> list[bytes]:
         fh.truncate(cut)
         os.fsync(fh.fileno())
     shutil.rmtree(case.state_dir / "tree", ignore_errors=True)
-    for name in os.listdir(case.checkpoints_dir):
-        match = CHECKPOINT_RE.match(name.split(".")[0] + ".checkpoint")
-        if match and int(match.group(1)) > keep:
-            os.unlink(case.checkpoints_dir / name)
-    fsync_dir(case.checkpoints_dir)
+    for folder in shard_names(case):
+        if folder < shard(keep):
+            continue
+        for name in os.listdir(case.checkpoints_dir / folder):
+            size = _size_of(name)
+            if size is not None and size > keep:
+                os.unlink(case.checkpoints_dir / folder / name)
+        fsync_dir(case.checkpoints_dir / folder)
     return lines[keep:]
 
 

@@ -53,8 +53,7 @@ def verify_bucket(url: str, verify_folder: Callable[[Path], Report]) -> Report:
         files = [rel for rel in current if rel not in set(entries) | set(bad_names)]
         got = _download(bucket, root, files + entries)
         gaps, malformed = _assemble_log(root, entries)
-        downloaded = set(os.listdir(root / "custody" / "checkpoints")) if (
-            root / "custody" / "checkpoints").is_dir() else set()
+        downloaded = _cosignatures(root)
         report = verify_folder(root)
         _upload_cosignatures(bucket, root, downloaded)
         report.target = str(bucket.url)
@@ -107,17 +106,20 @@ def _assemble_log(root: Path, entries: list[str]) -> tuple[list[tuple[int, str]]
     return gaps, malformed
 
 
+def _cosignatures(root: Path) -> set[str]:
+    """Cosignatures in the copy's shard folders, case-relative (also their keys)."""
+    return {p.relative_to(root).as_posix()
+            for p in (root / "custody" / "checkpoints").glob("*/*.cosignature")}
+
+
 def _upload_cosignatures(bucket: Bucket, root: Path, before: set[str]) -> None:
     """``verify --record`` wrote a cosignature into the copy: put it in the bucket too."""
     from provenance.s3locker import object_lock
     from provenance.s3push import upload_one
 
-    folder = root / "custody" / "checkpoints"
-    for name in sorted(set(os.listdir(folder)) - before) if folder.is_dir() else []:
-        if name.endswith(".cosignature"):
-            info = CaseInfo.from_bytes((root / "case.json").read_bytes(), what="case.json")
-            upload_one(bucket, folder / name, f"custody/checkpoints/{name}",
-                       object_lock(info, timefmt.utc_now()))
+    for rel in sorted(_cosignatures(root) - before):
+        info = CaseInfo.from_bytes((root / "case.json").read_bytes(), what="case.json")
+        upload_one(bucket, root / rel, rel, object_lock(info, timefmt.utc_now()))
 
 
 def _version_findings(report: Report, evidence: list[ObjectVersion]) -> None:

@@ -23,7 +23,7 @@ from archive.errors import NotATargetError, ProvError
 from provenance import checkpoint as cp
 from provenance import home, merkle, seen, timefmt
 from provenance.case import Case, is_case_dir
-from provenance.custody import CHECKPOINT_RE, MAX_LINE, checkpoint_path
+from provenance.custody import CHECKPOINT_RE, MAX_LINE, SHARD_RE, checkpoint_path, shard
 from provenance.digests import sha256_file
 from provenance.ids import is_capture_id
 from provenance.keys import PublicKey
@@ -47,6 +47,7 @@ SEAL_NAME = "seal.dsse.json"
 TOKEN_NAME = re.compile(r"^seal\.[0-9a-f]{16}\.tsr$")
 CKPT_TOKEN = re.compile(r"^\d{20}\.[0-9a-f]{16}\.tsr$")
 COSIGNATURE = re.compile(r"^(\d{20})\.[0-9a-f]{16}\.cosignature$")
+SIZED = re.compile(r"^[0-9]{20}\.")  # a name that places itself in a shard
 DATE_PART = re.compile(r"^\d{2,4}$")
 
 
@@ -207,9 +208,6 @@ class CaseVerifier:
             self.log.hashes.close()
         return self.log.trusted_after(self.log.size - 1)
 
-    def _latest_checkpoint(self) -> int:
-        return max(self._checkpoint_sizes(), default=0)
-
     def _read_log(self, remembered: Set[int] = frozenset()) -> None:
         """Stream the log once: hash, replay trust and check every entry as it comes.
 
@@ -217,8 +215,9 @@ class CaseVerifier:
         (seen and ``--since`` checkpoints), so nothing per entry stays in memory.
         """
         add = self.report.add
-        self.log.checkpoint_size = latest = self._latest_checkpoint()
-        wanted = set(self._checkpoint_sizes()) | remembered
+        sizes = self._checkpoint_sizes()
+        self.log.checkpoint_size = latest = max(sizes, default=0)
+        wanted = set(sizes) | remembered
         tree = merkle.TreeBuilder()
         torn = False
         with open(self.case.log_path, "rb") as fh:
@@ -254,8 +253,11 @@ class CaseVerifier:
                 f"{size} entries signed by keys the log trusts")
 
     def _checkpoint_sizes(self) -> list[int]:
-        return [int(m.group(1)) for n in _listdir(self.case.checkpoints_dir)
-                if (m := CHECKPOINT_RE.match(n))]
+        """Sizes of the checkpoints in their own shard folders (anything else is judged by
+        ``_check_checkpoints``); every shard is listed."""
+        top = self.case.checkpoints_dir
+        return [int(m.group(1)) for name in _listdir(top) if SHARD_RE.match(name)
+                for n in _listdir(top / name) if (m := CHECKPOINT_RE.match(n)) and shard(n) == name]
 
     def _replay_one(self, index: int, line: bytes) -> None:
         what = f"custody/log.jsonl entry {index}"
@@ -375,24 +377,43 @@ class CaseVerifier:
     # -- checkpoints -----------------------------------------------------------------------
 
     def _check_checkpoints(self) -> None:
-        folder = self.case.checkpoints_dir
-        for name in _listdir(folder):
-            rel = f"custody/checkpoints/{name}"
-            match = CHECKPOINT_RE.match(name)
-            cosig = COSIGNATURE.match(name)
-            if match:
-                self._check_checkpoint(folder / name, int(match.group(1)), rel)
-            elif cosig:
-                self._check_cosignature(folder / name, int(cosig.group(1)), rel)
-            elif CKPT_TOKEN.match(name):
-                self._check_checkpoint_token(folder / name, int(name[:20]), rel)
-            elif name.endswith(".tmp") and (CHECKPOINT_RE.match(name[:-4] + ".checkpoint")
-                                            or COSIGNATURE.match(name[:-4] + ".cosignature")):
-                self.report.add("warn", "checkpoint.tmp", rel, "left by an interrupted write "
-                                "(not evidence); `prov log repair` sets it aside")
+        """Every shard folder, and anything in ``custody/checkpoints`` that is not one."""
+        top = self.case.checkpoints_dir
+        for name in _listdir(top):
+            if SHARD_RE.match(name) and _is_dir(top / name):
+                for inner in _listdir(top / name):
+                    self._check_checkpoint_file(top / name, inner)
+            else:
+                self.report.add("fail", "checkpoint.unexpected", f"custody/checkpoints/{name}",
+                                "prov writes only shard folders here (named by the first 17 "
+                                "digits of a checkpoint's size)")
+
+    def _check_checkpoint_file(self, folder: Path, name: str) -> None:
+        rel = f"custody/checkpoints/{folder.name}/{name}"
+        if shard(name) != folder.name:  # every name prov writes starts with its size
+            if SIZED.match(name):
+                self.report.add("fail", "checkpoint.unexpected", rel, "file in the wrong shard "
+                                f"folder: size {int(name[:20])} belongs in custody/checkpoints/"
+                                f"{shard(name)}", expected=shard(name), found=folder.name)
             else:
                 self.report.add("fail", "checkpoint.unexpected", rel,
                                 "file that prov never writes in custody/checkpoints")
+            return
+        match = CHECKPOINT_RE.match(name)
+        cosig = COSIGNATURE.match(name)
+        if match:
+            self._check_checkpoint(folder / name, int(match.group(1)), rel)
+        elif cosig:
+            self._check_cosignature(folder / name, int(cosig.group(1)), rel)
+        elif CKPT_TOKEN.match(name):
+            self._check_checkpoint_token(folder / name, int(name[:20]), rel)
+        elif name.endswith(".tmp") and (CHECKPOINT_RE.match(name[:-4] + ".checkpoint")
+                                        or COSIGNATURE.match(name[:-4] + ".cosignature")):
+            self.report.add("warn", "checkpoint.tmp", rel, "left by an interrupted write "
+                            "(not evidence); `prov log repair` sets it aside")
+        else:
+            self.report.add("fail", "checkpoint.unexpected", rel,
+                            "file that prov never writes in custody/checkpoints")
 
     def _check_checkpoint(self, path: Path, size: int, rel: str) -> None:
         add = self.report.add
@@ -666,6 +687,13 @@ def _listdir(path: Path) -> list[str]:
     if not stat.S_ISDIR(st.st_mode):
         return []
     return sorted(os.listdir(path))
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def _is_regular(path: Path) -> bool:

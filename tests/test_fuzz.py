@@ -38,7 +38,7 @@ WARC_GZ = golden("captures/*/*/*/*/data-*.warc.gz")
 WARC = gzip.decompress(WARC_GZ)
 SEAL = golden("captures/*/*/*/*/seal.dsse.json")
 LOG_LINE = golden("custody/log.jsonl").split(b"\n")[1]
-CHECKPOINT = golden("custody/checkpoints/*2.checkpoint")
+CHECKPOINT = golden("custody/checkpoints/*/*2.checkpoint")
 
 
 @st.composite

@@ -33,6 +33,7 @@ from provenance.checkpoint import (
     verify_checkpoint,
     verify_note,
 )
+from provenance.custody import checkpoint_rel
 from provenance.keys import PublicKey, SignatureError, SigningKey
 from provenance.report import SCHEMA, STATUSES
 from provenance.signing import Envelope, pae, parse_envelope, sign_envelope, verify_envelope
@@ -63,7 +64,7 @@ STORED = {
 WARC_NAME = next(n for n in STORED if n.endswith(".warc.gz"))
 SEAL_NAME = next(n for n in STORED if n.endswith("/seal.dsse.json"))
 LOG_NAME = "case/custody/log.jsonl"
-CKPT_NAME = "case/custody/checkpoints/00000000000000000002.checkpoint"
+CKPT_NAME = "case/" + checkpoint_rel(2)
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ from helpers import make_case, prov_env, run_prov
 from tsa import Behaviour, LocalTSA, TsaFactory, expired_before_gen_time
 
 from provenance import timefmt
+from provenance.custody import checkpoint_rel
 from provenance.demo import serve_site
 from provenance.report import Report
 from provenance.stampcheck import StampJudge
@@ -197,7 +198,7 @@ class Stamped:
         return self.seal.rsplit("/", 1)[0] + f"/seal.{tsa_id(tsa.url)}.tsr"
 
     def checkpoint_token(self, tsa: LocalTSA) -> str:
-        return f"custody/checkpoints/{len(self.entries):020d}.{tsa_id(tsa.url)}.tsr"
+        return checkpoint_rel(len(self.entries), f"{tsa_id(tsa.url)}.tsr")
 
     def all_tokens(self) -> set[str]:
         return {f(t) for t in (self.ec, self.rsa) for f in (self.seal_token, self.checkpoint_token)}
@@ -250,7 +251,7 @@ def test_seal_and_checkpoint_are_stamped_by_every_tsa(stamped: Stamped) -> None:
     # the checkpoint written by the snapshot is stamped too, its tokens beside it
     for tsa in (stamped.ec, stamped.rsa):
         assert (case / stamped.checkpoint_token(tsa)).is_file()
-        assert (case / f"custody/checkpoints/{len(entries):020d}.checkpoint").is_file()
+        assert (case / checkpoint_rel(len(entries))).is_file()
     # each TSA asked exactly twice: the seal, then the checkpoint
     assert stamped.requests == {stamped.ec.url: 2, stamped.rsa.url: 2}
 
@@ -303,7 +304,7 @@ def test_openssl_verifies_every_stored_token(stamped: Stamped, tmp_path: Path) -
     chains = {e["details"]["tsaId"]: case / e["subjects"][1]["path"]
               for e in by_action(stamped.entries, "timestamp-added")}
     tokens = sorted(case.glob("captures/*/*/*/*/seal.*.tsr"))
-    tokens += sorted(case.glob("custody/checkpoints/*.tsr"))
+    tokens += sorted(case.glob("custody/checkpoints/*/*.tsr"))
     assert {t.relative_to(case).as_posix() for t in tokens} == stamped.all_tokens()
 
     def openssl_verify(data: Path, token: Path, tsa: LocalTSA, chain: Path
@@ -325,7 +326,7 @@ def test_openssl_verifies_every_stored_token(stamped: Stamped, tmp_path: Path) -
         assert "Verification: OK" in result.stdout
     # control: the same command refuses a token over other bytes
     seal_token = case / stamped.seal_token(stamped.ec)
-    checkpoint = case / f"custody/checkpoints/{len(stamped.entries):020d}.checkpoint"
+    checkpoint = case / checkpoint_rel(len(stamped.entries))
     result = openssl_verify(checkpoint, seal_token, stamped.ec, chains[tsa_id(stamped.ec.url)])
     assert result.returncode != 0
 
@@ -422,7 +423,7 @@ def test_failed_tsa_is_not_asked_again_in_the_run(fresh: Env, site: str) -> None
     entries = fresh.entries()
     assert sorted(e["details"]["tsa"] for e in by_action(entries, "timestamp-pending")) == sorted(
         [slow.url, broken.url])
-    tokens = sorted(p.name for p in (fresh.case / "custody/checkpoints").glob("*.tsr"))
+    tokens = sorted(p.name for p in (fresh.case / "custody/checkpoints").glob("*/*.tsr"))
     assert tokens == [f"{len(entries):020d}.{tsa_id(fast.url)}.tsr"]
 
 
@@ -554,7 +555,7 @@ def test_token_older_than_the_capture_fails(fresh: Env, site: str) -> None:
     entries = fresh.entries()
     seal = by_action(entries, "capture")[0]["subjects"][0]["path"]
     seal_token = seal.rsplit("/", 1)[0] + f"/seal.{tsa_id(liar.url)}.tsr"
-    checkpoint_token = f"custody/checkpoints/{len(entries):020d}.{tsa_id(liar.url)}.tsr"
+    checkpoint_token = checkpoint_rel(len(entries), f"{tsa_id(liar.url)}.tsr")
     code, report = fresh.verify(*fresh.roots(liar))
     assert code == EXIT_INTEGRITY
     assert subjects(report, "timestamp.backdated", "fail") == {seal_token, checkpoint_token}
@@ -573,12 +574,12 @@ def test_checkpoint_token_older_than_its_entries_fails(fresh: Env, site: str) ->
         assert f"checkpoint {size} stamped by {liar.url}" in proc.stdout
     code, report = fresh.verify(*fresh.roots(honest, liar))
     assert code == EXIT_INTEGRITY
-    liar_token = f"custody/checkpoints/{size:020d}.{tsa_id(liar.url)}.tsr"
+    liar_token = checkpoint_rel(size, f"{tsa_id(liar.url)}.tsr")
     assert subjects(report, "timestamp.backdated", "fail") == {liar_token}
     assert [f["check"] for f in report["findings"] if f["status"] == "fail"] == [
         "timestamp.backdated"]
     passed = subjects(report, "timestamp", "pass")
-    assert f"custody/checkpoints/{size:020d}.{tsa_id(honest.url)}.tsr" in passed
+    assert checkpoint_rel(size, f"{tsa_id(honest.url)}.tsr") in passed
     assert liar_token in passed  # the token itself is sound; its time contradicts the log
 
 
@@ -615,7 +616,7 @@ def test_hostile_tokens_are_refused_and_left_pending(fresh: Env, site: str) -> N
         assert tid in pending, name
         assert HOSTILE[name][1] in pending[tid]["error"], (name, pending[tid]["error"])
         assert not (folder / f"seal.{tid}.tsr").exists(), name
-        assert list((fresh.case / "custody/checkpoints").glob(f"*.{tid}.tsr")) == [], name
+        assert list((fresh.case / "custody/checkpoints").glob(f"*/*.{tid}.tsr")) == [], name
     assert [e["details"]["tsaId"] for e in by_action(entries, "timestamp-added")] == [
         tsa_id(honest.url)]
     code, report = fresh.verify(*roots)

@@ -26,6 +26,7 @@ import rfc8785
 
 from archive.reader import WarcReader
 from provenance import api, ids, timefmt
+from provenance.custody import checkpoint_rel
 from provenance.demo import serve_site, tamper_one_byte
 from provenance.keys import SigningKey
 from provenance.signing import parse_envelope, sign_envelope
@@ -363,7 +364,7 @@ def duplicate_log_line(case: Path, sealed: SealedCase) -> str:
 
 
 def edit_checkpoint(case: Path, sealed: SealedCase) -> str:
-    rel = "custody/checkpoints/00000000000000000002.checkpoint"
+    rel = checkpoint_rel(2)
     origin, size, root, rest = (case / rel).read_bytes().split(b"\n", 3)
     flipped = (b"A" if root[:1] != b"A" else b"B") + root[1:]
     (case / rel).write_bytes(b"\n".join([origin, size, flipped, rest]))
@@ -371,7 +372,7 @@ def edit_checkpoint(case: Path, sealed: SealedCase) -> str:
 
 
 def delete_checkpoint(case: Path, sealed: SealedCase) -> str:
-    rel = "custody/checkpoints/00000000000000000001.checkpoint"
+    rel = checkpoint_rel(1)
     (case / rel).unlink()
     return rel
 
@@ -611,7 +612,7 @@ def roll_back(case: Path, sealed: SealedCase) -> None:
     its folder. Only a checkpoint remembered from before can show it."""
     lines = log_lines(case)
     write_log(case, lines[:-1])
-    (case / f"custody/checkpoints/{len(lines):020d}.checkpoint").unlink()
+    (case / checkpoint_rel(len(lines))).unlink()
     shutil.rmtree(case / sealed.captures[1])
 
 
