@@ -267,6 +267,43 @@ def test_a_writer_that_loses_the_race_signs_again(
     assert code == 0, report
 
 
+def test_checkpoints_in_two_shards_push_pull_and_verify(
+        bucket_case: tuple[str, dict[str, str]], tmp_path: Path, s3_server: S3Server,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entries 1..1000 in one append put checkpoint 1001 in the second shard folder; a stale
+    writer's checkpoint 2 (first shard) is dropped and its entry signed again as 1001."""
+    from provenance import api, timefmt
+    from provenance.custody import CustodyLog, NewEntry, checkpoint_rel
+    from provenance.s3push import push
+
+    url, env = bucket_case
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    key = api.load_key("default")
+    first = api.open_case(url)
+    monkeypatch.setenv("PROV_HOME", str(tmp_path / "stale-machine"))
+    stale = api.open_case(url)
+    with first.lock():
+        CustodyLog(first).append([NewEntry("note", (), {"n": n}) for n in range(1000)], key,
+                                 timefmt.utc_now())
+    with stale.local_lock():
+        CustodyLog(stale).append([NewEntry("note", (), {"by": "stale"})], key,
+                                 timefmt.utc_now())
+    assert (stale.root / checkpoint_rel(2)).is_file()
+    push(stale)
+    assert not (stale.root / checkpoint_rel(2)).exists()
+    assert (stale.root / checkpoint_rel(1001)).is_file()  # pulled into the second shard
+    bucket, prefix = url[5:].split("/", 1)
+    listed = s3_server.client().list_objects_v2(Bucket=bucket,
+                                                Prefix=f"{prefix}/custody/checkpoints/")
+    assert [o["Key"][len(prefix) + 1:] for o in listed["Contents"]] == [
+        checkpoint_rel(n) for n in (1, 1001, 1002)]
+    code, report = _verify(url, env)
+    assert code == 0, report
+    assert {f["subject"] for f in _findings(report, "checkpoint", "pass")} == {
+        checkpoint_rel(n) for n in (1, 1001, 1002)}
+
+
 def test_lease(bucket_case: tuple[str, dict[str, str]], http_server: LocalServer,
                s3_server: S3Server) -> None:  # noqa: F811
     url, env = bucket_case
