@@ -16,7 +16,9 @@ appends write. Then it times, on that log:
 
 A bulk-built log has few checkpoint files; one built by real commands has one per command.
 A second table times appends in a small case beside ``--checkpoint-files`` planted checkpoint
-names (sizes above the log's, so the append never reads them): the cost of listing them.
+names (sizes above the log's, so the append never reads them), placed by the shard rule from
+just above the sizes the appends reach: the append's own shard folder is full (1,000 names, as
+in a long-lived case) and the rest spread over other shard folders.
 
 Results are figures to read, never assertions (STYLE.md: benchmarks live in bench/).
 """
@@ -40,7 +42,7 @@ from pathlib import Path
 
 from provenance import api, timefmt
 from provenance.case import Case
-from provenance.custody import CustodyLog, NewEntry
+from provenance.custody import CustodyLog, NewEntry, checkpoint_path
 from provenance.keys import SigningKey
 from provenance.proofs import verify_inclusion_doc
 
@@ -124,11 +126,14 @@ def verify_in_child(case_path: Path, pub_path: Path, env: dict[str, str]) -> tup
 
 
 def time_with_checkpoint_files(work: Path, count: int, appends: int) -> float:
-    """Mean ms of one-entry appends in a case whose checkpoints folder holds ``count`` names."""
+    """Mean ms of one-entry appends in a case beside ``count`` planted checkpoint names."""
     key = SigningKey.generate("bench")
     case = api.init_case(work / f"ckpt-{count}", "checkpoint files", key, timefmt.utc_now())
-    for size in range(10**12, 10**12 + count):
-        (case.checkpoints_dir / f"{size:020d}.checkpoint").touch()
+    first = 2 + appends  # init wrote size 1, the appends reach 1 + appends
+    for size in range(first, first + count):
+        path = checkpoint_path(case, size)
+        path.parent.mkdir(exist_ok=True)
+        path.touch()
     return statistics.fmean(time_appends(case, key, appends))
 
 
