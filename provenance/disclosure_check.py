@@ -9,7 +9,6 @@ record's leaf hash by its proof. Everything is a finding; nothing stops at the f
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -20,11 +19,11 @@ from archive.recordcheck import iter_checks
 from provenance import checkpoint as cp
 from provenance import merkle, timefmt
 from provenance.disclosure import load_manifest
-from provenance.keys import PublicKey
+from provenance.packagelog import PackageLog
 from provenance.report import Report
 from provenance.signing import parse_envelope, verify_envelope
 from provenance.stampcheck import StampJudge
-from provenance.statements import CUSTODY_PAYLOAD, IN_TOTO_PAYLOAD, CaptureSeal, Entry
+from provenance.statements import IN_TOTO_PAYLOAD, CaptureSeal
 from provenance.trust import Anchors
 from provenance.tsatrust import TsaRoots
 
@@ -38,8 +37,7 @@ class DisclosureVerifier:
         self.anchors = anchors
         self.tsa_roots = tsa_roots or TsaRoots.collect()
         self.report = Report(str(root), "disclosure", strict=strict)
-        self.trusted: dict[str, PublicKey] = {}
-        self.entries: list[Entry] = []
+        self.log = PackageLog(self.report, anchors, self.tsa_roots, kind="disclosure")
 
     def run(self) -> Report:
         add = self.report.add
@@ -78,7 +76,7 @@ class DisclosureVerifier:
         judge = StampJudge(self.root, self.report, self.tsa_roots)
         started = timefmt.parse_time(seal.started_at)
         data = _read(self.root / "seal.dsse.json")
-        for entry in self.entries:
+        for entry in self.log.entries:
             if entry.action == "capture" and any(s.name == seal_rel for s in entry.subjects):
                 judge.capture_entry(entry, seal_rel)
             if str(entry.details.get("stamped")) != seal_rel:
@@ -106,68 +104,16 @@ class DisclosureVerifier:
         judge.finish()
 
     def _check_entries(self, manifest: dict[str, Any], checkpoint: cp.Checkpoint) -> None:
-        add = self.report.add
         lines = _read(self.root / "log-entries.jsonl").split(b"\n")[:-1]
-        listed = manifest.get("entries", [])
-        if len(lines) != len(listed):
-            add("fail", "disclosure.entries", "log-entries.jsonl", "lines and proofs differ",
-                expected=str(len(listed)), found=str(len(lines)))
-            return
-        for line, item in zip(lines, listed, strict=True):
-            seq = int(item["seq"])
-            what = f"log-entries.jsonl entry {seq}"
-            try:
-                proof = [bytes.fromhex(h) for h in item["proof"]]
-                merkle.verify_inclusion(merkle.leaf_hash(line), seq, checkpoint.size, proof,
-                                        checkpoint.root)
-                envelope = parse_envelope(line, what=what)
-                if seq == 0:
-                    self._found(envelope.payload, what)
-                verify_envelope(envelope, payload_type=CUSTODY_PAYLOAD, trusted=self.trusted,
-                                what=what)
-                entry = Entry.parse(envelope.payload, what=what)
-            except (ProvError, ValueError) as exc:
-                add("fail", "disclosure.entry", what, str(exc))
-                continue
-            self._apply(entry)
-            self.entries.append(entry)
-            add("pass", "disclosure.entry", what, f"{entry.action} entry is in the log")
-
-    def _found(self, payload: bytes, what: str) -> None:
-        entry = Entry.parse(payload, what=what)
-        key = _key(entry.details.get("publicKey"))
-        self.trusted = {key.key_id: key}
-        if key.key_id in self.anchors.ids:
-            self.report.add("pass", "trust.anchor", what, f"founding key {key.key_id} trusted")
-        elif self.anchors.explicit:
-            self.report.add("fail", "trust.anchor", what, "founded by a key you did not trust",
-                            found=key.key_id)
-        else:
-            self.report.add("warn", "trust.anchor", what, "trust anchored only in the package "
-                            f"itself: compare the founding key {key.key_id} out of band")
-
-    def _apply(self, entry: Entry) -> None:
-        if entry.action in ("key-trusted", "transfer"):
-            key = _key(entry.details.get("publicKey"))
-            self.trusted = {**self.trusted, key.key_id: key}
-        elif entry.action == "key-revoked":
-            revoked = entry.details.get("keyId")
-            self.trusted = {k: v for k, v in self.trusted.items() if k != revoked}
+        self.log.check_lines(lines, manifest.get("entries", []), checkpoint, "log-entries.jsonl")
 
     def _check_checkpoint(self, note: bytes, checkpoint: cp.Checkpoint) -> None:
-        try:
-            cp.verify_checkpoint(note, checkpoint.origin, self.trusted.values(),
-                                 what="checkpoint")
-        except ProvError as exc:
-            self.report.add("fail", "checkpoint.signature", "checkpoint", str(exc))
-            return
-        self.report.add("pass", "checkpoint", "checkpoint",
-                        f"signed checkpoint of size {checkpoint.size}")
+        self.log.check_checkpoint(note, checkpoint, "checkpoint")
 
     def _check_seal(self, manifest: dict[str, Any]) -> CaptureSeal | None:
         add = self.report.add
         seal_path = f"{manifest.get('captureDir')}/seal.dsse.json"
-        logged = [s for e in self.entries if e.action == "capture" for s in e.subjects
+        logged = [s for e in self.log.entries if e.action == "capture" for s in e.subjects
                   if s.name == seal_path]
         data = _read(self.root / "seal.dsse.json")
         if not logged:
@@ -180,7 +126,7 @@ class DisclosureVerifier:
             return None
         try:
             envelope = parse_envelope(data, what="seal.dsse.json")
-            verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=self.trusted,
+            verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=self.log.trusted,
                             what="seal.dsse.json")
             seal = CaptureSeal.parse(envelope.payload, what="seal.dsse.json")
         except ProvError as exc:
@@ -241,13 +187,3 @@ def _read(path: Path) -> bytes:
         raise ProvError(f"{path.name}: missing or not a regular file")
     with open(path, "rb") as fh:
         return fh.read(MAX_SMALL)
-
-
-def _key(value: object) -> PublicKey:
-    try:
-        raw = base64.b64decode(str(value), validate=True)
-    except ValueError:  # binascii.Error, or a str that is not ASCII
-        raise ProvError("publicKey is not base64") from None
-    if len(raw) != 32:
-        raise ProvError("publicKey is not 32 bytes")
-    return PublicKey(raw)

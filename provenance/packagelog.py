@@ -29,8 +29,12 @@ from provenance.tsatrust import TsaRoots
 
 
 class PackageLog:
+    """``kind`` names the findings: ``package.entries`` for a WACZ, ``disclosure.entries`` for a
+    disclosure package (docs/FORMATS.md)."""
+
     def __init__(self, report: Report, anchors: Anchors, tsa_roots: TsaRoots,
-                 certs: Sequence[x509.Certificate] = ()) -> None:
+                 certs: Sequence[x509.Certificate] = (), *, kind: str = "package") -> None:
+        self.kind = kind
         self.report = report
         self.anchors = anchors
         self.tsa_roots = tsa_roots
@@ -43,7 +47,7 @@ class PackageLog:
         """Prove each line into the checkpoint, replay trust, check each signature."""
         add = self.report.add
         if len(lines) != len(proofs):
-            add("fail", "package.entries", subject, "log lines and proofs differ in number",
+            add("fail", f"{self.kind}.entries", subject, "log lines and proofs differ in number",
                 expected=str(len(proofs)), found=str(len(lines)))
             return
         for line, item in zip(lines, proofs, strict=True):
@@ -60,15 +64,15 @@ class PackageLog:
                                 what=what)
                 entry = Entry.parse(envelope.payload, what=what)
             except (ProvError, ValueError, KeyError, TypeError) as exc:
-                add("fail", "package.entry", what, str(exc))
+                add("fail", f"{self.kind}.entry", what, str(exc))
                 continue
             if entry.seq != seq:
                 add("fail", "log.seq", what, "sequence number is not the proven position",
                     expected=str(seq), found=str(entry.seq))
             self._apply(entry)
             self.entries.append(entry)
-        if lines and not self.report.findings_for("package.entry"):
-            add("pass", "package.entries", subject, f"{len(lines)} custody entries signed and "
+        if lines and not self.report.findings_for(f"{self.kind}.entry"):
+            add("pass", f"{self.kind}.entries", subject, f"{len(lines)} custody entries signed and "
                 f"proven in the log of size {checkpoint.size}")
 
     def _found(self, entry: Entry, what: str) -> None:

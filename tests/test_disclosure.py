@@ -1,0 +1,260 @@
+"""Selective disclosure (issue 3, point 4): `prov disclose` writes a package with some records of
+one capture, and `prov verify PACKAGE` checks it alone, as an auditor given only the package and
+the founding public key would: a fresh $PROV_HOME, `--trust`, the TSA's root by `--tsa-root`.
+
+One case is captured once per module (the demo site on 127.0.0.1, stamped by a local RFC 3161
+TSA); every test works on copies of the packages it makes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import prov_env, run_prov
+from tsa import LocalTSA
+
+from archive.reader import WarcReader
+from provenance.demo import serve_site
+
+RECORDS = "records.warc.gz"
+
+
+@dataclass(frozen=True)
+class Disclosing:
+    base: Path
+    env: dict[str, str]
+    case: Path
+    pub: Path
+    tsa_root: Path
+    capture_id: str
+    site: str
+
+    def disclose(self, name: str, *args: str) -> Path:
+        out = self.base / "packages" / name
+        if not out.exists():
+            proc = run_prov("disclose", "--case", str(self.case), "--capture", self.capture_id,
+                            "-o", str(out), *args, env=self.env)
+            assert proc.returncode == 0, proc.stderr
+        return out
+
+
+def audit(package: Path, pub: Path, tsa_root: Path, tmp: Path) -> tuple[int, dict[str, Any]]:
+    """`prov verify` of a package by an auditor with an empty $PROV_HOME."""
+    env = prov_env(tmp / "auditor")
+    proc = run_prov("verify", str(package), "--json", "--trust", str(pub),
+                    "--tsa-root", str(tsa_root), env=env)
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"verify printed no report: {proc.stderr}") from None
+    assert "Traceback" not in proc.stderr
+    return proc.returncode, report
+
+
+def checks(report: dict[str, Any], status: str) -> set[str]:
+    return {f["check"] for f in report["findings"] if f["status"] == status}
+
+
+def subjects(report: dict[str, Any], status: str) -> set[str]:
+    return {f["subject"] for f in report["findings"] if f["status"] == status}
+
+
+def records(package: Path) -> list[tuple[str, str | None]]:
+    with open(package / RECORDS, "rb") as fh:
+        return [(head.warc_type, head.get("WARC-Target-URI")) for head in WarcReader(fh)]
+
+
+@pytest.fixture(scope="module")
+def tsa() -> Iterator[LocalTSA]:
+    with LocalTSA() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def disclosing(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Disclosing:
+    base = tmp_path_factory.mktemp("disclosure")
+    env = prov_env(base)
+    case = base / "case"
+    for args in (("keys", "generate"), ("init", str(case), "--title", "disclosure")):
+        proc = run_prov(*args, env=env)
+        assert proc.returncode == 0, proc.stderr
+    with serve_site() as site:
+        proc = run_prov("snapshot", "--case", str(case), "--json", "--tsa", tsa.url,
+                        f"{site}/", f"{site}/article.html", f"{site}/images/logo.png", env=env)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    pub = base / "founding.pub"
+    shutil.copy(base / "prov-home" / "keys" / "default.pub", pub)
+    root = base / "tsa-root.pem"
+    root.write_bytes(tsa.root_pem)
+    return Disclosing(base, env, case, pub, root, summary["captureId"], site)
+
+
+def test_one_url_is_disclosed_alone_and_verifies(disclosing: Disclosing, tmp_path: Path) -> None:
+    article = f"{disclosing.site}/article.html"
+    package = disclosing.disclose("article", "--url", article)
+    kinds = records(package)
+    assert kinds, "no records in the package"
+    assert {uri for _, uri in kinds} == {article}
+    assert {kind for kind, _ in kinds} == {"request", "response", "metadata"}
+    code, report = audit(package, disclosing.pub, disclosing.tsa_root, tmp_path)
+    assert code == 0, [f for f in report["findings"] if f["status"] == "fail"]
+    assert report["kind"] == "disclosure"
+    passed = checks(report, "pass")
+    assert {"disclosure.entries", "checkpoint", "seal.signature", "disclosure.proof",
+            "trust.anchor", "timestamp"} <= passed
+    manifest = json.loads((package / "disclosure.json").read_text())
+    withheld = [r for r in manifest["records"] if not r.get("included")]
+    assert withheld, "the other URLs' records should be listed as withheld"
+    proven = {f["subject"] for f in report["findings"]
+              if f["check"] == "disclosure.proof" and f["status"] == "pass"}
+    assert len(proven) == len(manifest["records"])  # every record: shown, or proven to exist
+
+
+def test_request_records_can_be_left_out(disclosing: Disclosing, tmp_path: Path) -> None:
+    package = disclosing.disclose("no-requests", "--without-requests")
+    kinds = records(package)
+    assert "request" not in {kind for kind, _ in kinds}
+    assert "response" in {kind for kind, _ in kinds}
+    manifest = json.loads((package / "disclosure.json").read_text())
+    left_out = [r for r in manifest["records"] if r.get("type") == "request"]
+    assert left_out and not any(r.get("included") for r in left_out)
+    assert all(len(bytes.fromhex(r["leafHash"])) == 32 for r in left_out)
+    code, report = audit(package, disclosing.pub, disclosing.tsa_root, tmp_path)
+    assert code == 0, [f for f in report["findings"] if f["status"] == "fail"]
+    withheld = {f["subject"] for f in report["findings"] if f["check"] == "disclosure.proof"
+                and f["status"] == "pass" and f["subject"].startswith("withheld record")}
+    assert len(withheld) == len([r for r in manifest["records"] if not r.get("included")])
+    assert len(withheld) >= len(left_out)
+
+
+def test_an_untrusted_founding_key_fails(disclosing: Disclosing, tmp_path: Path) -> None:
+    package = disclosing.disclose("article-trust", "--url", f"{disclosing.site}/article.html")
+    other = tmp_path / "other"
+    for args in (("keys", "generate", "--name", "other", "--unsafe-no-passphrase"),):
+        assert run_prov(*args, env=prov_env(other)).returncode == 0
+    stranger = other / "prov-home" / "keys" / "other.pub"
+    code, report = audit(package, stranger, disclosing.tsa_root, tmp_path)
+    assert code == 3
+    assert "trust.anchor" in checks(report, "fail")
+
+
+def _flip_payload(package: Path) -> str:
+    """Change one letter of the first response's body and re-gzip its member."""
+    data = (package / RECORDS).read_bytes()
+    with open(package / RECORDS, "rb") as fh:
+        offsets = [head.offset for head in WarcReader(fh)]
+    for start, end in zip(offsets, [*offsets[1:], len(data)], strict=True):
+        record = bytearray(gzip.decompress(data[start:end]))
+        if b"WARC-Type: response" not in record:
+            continue
+        record[-10] ^= 0x20
+        deflate = zlib.compressobj(6, zlib.DEFLATED, 31)
+        member = deflate.compress(bytes(record)) + deflate.flush()
+        (package / RECORDS).write_bytes(data[:start] + member + data[end:])
+        return f"records.warc.gz @{start}"
+    raise AssertionError("no response record in the package")
+
+
+def _edit_json(name: str, change: Callable[[dict[str, Any]], None]) -> Callable[[Path], str]:
+    def edit(package: Path) -> str:
+        doc = json.loads((package / name).read_text())
+        change(doc)
+        (package / name).write_text(json.dumps(doc))
+        return name
+    return edit
+
+
+def _withheld_leaf(package: Path) -> str:
+    doc = json.loads((package / "disclosure.json").read_text())
+    row = next(r for r in doc["records"] if not r.get("included"))
+    row["leafHash"] = ("00" if row["leafHash"][:2] != "00" else "11") + row["leafHash"][2:]
+    (package / "disclosure.json").write_text(json.dumps(doc))
+    return f"withheld record {row['index']} "
+
+
+def _log_line(package: Path) -> str:
+    lines = (package / "log-entries.jsonl").read_bytes().split(b"\n")
+    lines[-2] = lines[-2].replace(b'"payload":"', b'"payload":"e', 1)
+    (package / "log-entries.jsonl").write_bytes(b"\n".join(lines))
+    return "log-entries.jsonl"
+
+
+def _drop_log_line(package: Path) -> str:
+    lines = (package / "log-entries.jsonl").read_bytes().split(b"\n")
+    (package / "log-entries.jsonl").write_bytes(b"\n".join([*lines[:-2], lines[-1]]))
+    return "log-entries.jsonl"
+
+
+def _checkpoint_root(package: Path) -> str:
+    text = (package / "checkpoint").read_bytes().split(b"\n")
+    root = bytearray(text[2])
+    root[5] = ord("A") if root[5] != ord("A") else ord("B")
+    text[2] = bytes(root)
+    (package / "checkpoint").write_bytes(b"\n".join(text))
+    return "checkpoint"
+
+
+def _seal_byte(package: Path) -> str:
+    data = bytearray((package / "seal.dsse.json").read_bytes())
+    at = data.index(b'"payload":"') + 20
+    data[at] = ord("A") if data[at] != ord("A") else ord("B")
+    (package / "seal.dsse.json").write_bytes(bytes(data))
+    return "seal.dsse.json"
+
+
+def _delete_token(package: Path) -> str:
+    token = next(package.glob("seal.*.tsr"))
+    token.unlink()
+    return token.name
+
+
+def _extra_record(package: Path) -> str:
+    data = (package / RECORDS).read_bytes()
+    with open(package / RECORDS, "rb") as fh:
+        first = [head.offset for head in WarcReader(fh)][:2]
+    (package / RECORDS).write_bytes(data + data[first[0]:first[1]])
+    return f"records.warc.gz @{len(data)}"
+
+
+def _remove_records_file(package: Path) -> str:
+    (package / RECORDS).unlink()
+    return RECORDS
+
+
+MUTATIONS: dict[str, Callable[[Path], str]] = {
+    "payload byte of a disclosed record": _flip_payload,
+    "leaf hash of a withheld record": _withheld_leaf,
+    "record count in the manifest": _edit_json(
+        "disclosure.json", lambda d: d.update(recordsTreeSize=d["recordsTreeSize"] + 1)),
+    "a log line's signed payload": _log_line,
+    "a log line removed": _drop_log_line,
+    "checkpoint root": _checkpoint_root,
+    "seal byte": _seal_byte,
+    "seal token deleted": _delete_token,
+    "a record added": _extra_record,
+    "records file deleted": _remove_records_file,
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_tampering_with_any_part_fails(disclosing: Disclosing, tmp_path: Path,
+                                       mutation: str) -> None:
+    original = disclosing.disclose("tamper-base", "--url", f"{disclosing.site}/")
+    package = tmp_path / "package"
+    shutil.copytree(original, package)
+    code, report = audit(package, disclosing.pub, disclosing.tsa_root, tmp_path)
+    assert code == 0, [f for f in report["findings"] if f["status"] == "fail"]
+    place = MUTATIONS[mutation](package)
+    code, report = audit(package, disclosing.pub, disclosing.tsa_root, tmp_path)
+    assert code == 3, (mutation, report["findings"])
+    failed = subjects(report, "fail")
+    assert any(place in s or s in place for s in failed), (place, failed)
