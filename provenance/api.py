@@ -10,30 +10,27 @@ import base64
 import json
 import os
 import re
-import shutil
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archive.errors import ConfigError, NotATargetError, ProvError, UsageError
+from archive.errors import ConfigError, NotATargetError, UsageError
 from archive.reader import WarcReader
 from provenance import __version__, home, timefmt
-from provenance.case import Case, CaseInfo, fsync_dir, write_durable
+from provenance.case import Case, CaseInfo, write_durable
 from provenance.checkpoint import Checkpoint
 from provenance.custody import (
     CustodyLog,
     NewEntry,
     checkpoint_path,
     file_subject,
-    iter_lines,
     latest_checkpoint_size,
-    shard_names,
 )
+from provenance.custody import read_entries as read_entries  # part of the API
 from provenance.keys import (
     KeyFileError,
     PublicKey,
@@ -45,7 +42,6 @@ from provenance.keys import (
 from provenance.parallel import Progress
 from provenance.report import Report
 from provenance.signing import parse_envelope
-from provenance.statements import Entry
 from provenance.trust import Anchors, trust_user_key
 from provenance.verify import SEAL_NAME, CaseVerifier
 
@@ -55,7 +51,7 @@ if TYPE_CHECKING:  # loaded by the functions that use them: `prov verify` needs 
     from provenance.bag import BagResult
     from provenance.capture import CaptureResult
     from provenance.custodians import CustodyChain
-    from provenance.stamping import Stamper, StampOutcome
+    from provenance.stamping import Stamper
     from provenance.wacz import WaczResult
 
 Prompt = Callable[[], bytes | None]
@@ -165,10 +161,10 @@ def init_case(path: Path | str, title: str, key: SigningKey, now: datetime,
 
 def _append(case: Case, stamper: Stamper | None, entries: Sequence[NewEntry], key: SigningKey,
             at: datetime) -> Checkpoint:
-    """Append entries (caller holds the lock); stamp the new checkpoint if TSAs are set."""
-    from provenance.stamping import checkpoint_stamper
+    """``stamping.append_entries``, loaded when a command first changes the case."""
+    from provenance.stamping import append_entries
 
-    return CustodyLog(case, checkpoint_stamper(case, stamper)).append(entries, key, at)
+    return append_entries(case, stamper, entries, key, at)
 
 
 def _cache_public_key(root: Path, key: PublicKey) -> None:
@@ -373,15 +369,6 @@ class CaptureSummary:
                 "loggedAt": self.logged_at, "urls": self.urls, "failed": self.failed}
 
 
-def read_entries(case: Case) -> list[Entry]:
-    """The log's entries, parsed without verification (for display; verify judges)."""
-    entries = []
-    for number, line in enumerate(iter_lines(case.log_path)):
-        envelope = parse_envelope(line, what=f"entry {number}")
-        entries.append(Entry.parse(envelope.payload, what=f"entry {number}"))
-    return entries
-
-
 def list_captures(case: Case) -> list[CaptureSummary]:
     return [
         CaptureSummary(str(e.details.get("captureId")), str(e.details.get("captureDir")),
@@ -509,176 +496,10 @@ def latest_checkpoint(case: Case) -> bytes:
 
 def repair(case: Case, key: SigningKey, now: Callable[[], datetime],
            stamper: Stamper | None = None) -> list[str]:
-    """Complete what an interrupted command left: torn log tail, unlogged or unmoved captures,
-    a missing checkpoint. Returns what was done, one line each."""
-    done: list[str] = []
-    with case.lock():
-        done += _quarantine_torn_tail(case, key, now(), stamper)
-        done += _set_aside_tmp(case)
-        trusted = _trusted_keys(case)
-        done += _unstage_tokens(case, [NewEntry(e.action, e.subjects) for e in read_entries(case)])
-        done += _finish_partials(case, trusted)
-        done += _log_unlogged(case, key, now(), stamper, trusted)
-        log = CustodyLog(case)
-        tree = log.tree()
-        try:
-            size = len(tree)
-            if size and latest_checkpoint_size(case) < size:
-                log.write_checkpoint(size, tree.root(), key)
-                done.append(f"wrote the checkpoint for {size} entries")
-        finally:
-            tree.close()
-    return done
+    """Complete what an interrupted command left (``provenance.repair``); one line per act."""
+    from provenance.repair import repair_case
 
-
-def _quarantine_torn_tail(case: Case, key: SigningKey, at: datetime,
-                          stamper: Stamper | None) -> list[str]:
-    cut, tail = _torn_tail(case.log_path)
-    if not tail:
-        return []
-    quarantine = case.state_dir / "quarantine"
-    quarantine.mkdir(parents=True, exist_ok=True)
-    name = f"log-tail-{timefmt.format_time(at).replace(':', '')}.bin"
-    write_durable(quarantine / name, tail)
-    with open(case.log_path, "r+b") as fh:
-        fh.truncate(cut)
-        os.fsync(fh.fileno())
-    import hashlib
-
-    _append(case, stamper, [NewEntry("repair", (), {
-        "quarantined": f"state/quarantine/{name}", "bytes": len(tail),
-        "sha256": hashlib.sha256(tail).hexdigest(), "reason": "torn last line"})], key, at)
-    return [f"quarantined a torn log tail of {len(tail)} bytes to state/quarantine/{name}"]
-
-
-def _torn_tail(path: Path, chunk: int = 1 << 16) -> tuple[int, bytes]:
-    """(offset after the last newline, the bytes after it), reading backwards in chunks: a
-    torn tail is at most one line (bounded by custody.MAX_LINE), never the whole log."""
-    from provenance.custody import MAX_LINE
-
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        end = size
-        while end > 0 and size - end <= MAX_LINE + chunk:
-            start = max(0, end - chunk)
-            fh.seek(start)
-            block = fh.read(end - start)
-            at = block.rfind(b"\n")
-            if at >= 0:
-                cut = start + at + 1
-                break
-            end = start
-        else:
-            cut = 0
-        fh.seek(cut)
-        return cut, fh.read(size - cut)
-
-
-def _set_aside_tmp(case: Case) -> list[str]:
-    """Move checkpoint and cosignature ``.tmp`` files (interrupted writes) to state/."""
-    done = []
-    quarantine = case.state_dir / "quarantine"
-    tmps = [t for name in shard_names(case) for t in (case.checkpoints_dir / name).glob("*.tmp")]
-    for tmp in sorted(tmps):
-        quarantine.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(tmp), quarantine / tmp.name)
-        done.append(f"set aside the interrupted write {case.relative(tmp)}")
-    return done
-
-
-def _trusted_keys(case: Case) -> dict[str, PublicKey]:
-    """The keys the case's own log trusts now (replayed; the log itself is judged by verify)."""
-    from provenance.verify import CaseVerifier
-
-    return CaseVerifier(case.root, Anchors(), remember=False).trusted_now(case)
-
-
-def _sealed_capture_dir(folder: Path, trusted: dict[str, PublicKey]) -> str | None:
-    """The capture dir a seal in ``folder`` names, if the seal verifies with ``trusted`` and
-    names a folder of prov's form ending in ``folder``'s own name; None otherwise."""
-    from provenance.signing import verify_envelope
-    from provenance.statements import IN_TOTO_PAYLOAD, CaptureSeal
-
-    try:
-        data = (folder / SEAL_NAME).read_bytes()
-        envelope = parse_envelope(data, what="seal")
-        verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=trusted, what="seal")
-        seal = CaptureSeal.parse(envelope.payload, what="seal")
-    except (ProvError, OSError):
-        return None
-    if not CAPTURE_DIR_RE.match(seal.capture_dir) or not seal.capture_dir.endswith(
-            "/" + folder.name) or seal.capture_id != folder.name:
-        return None
-    return seal.capture_dir
-
-
-def _finish_partials(case: Case, trusted: dict[str, PublicKey]) -> list[str]:
-    done: list[str] = []
-    if not case.partial_dir.is_dir():
-        return done
-    for name in sorted(os.listdir(case.partial_dir)):
-        folder = case.partial_dir / name
-        capture_dir = _sealed_capture_dir(folder, trusted)
-        if capture_dir is not None and not (case.root / capture_dir).exists():
-            final = case.root / capture_dir
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(folder, final)
-            fsync_dir(final.parent)
-            done.append(f"moved sealed capture {name} into place")
-        else:
-            abandoned = case.state_dir / "abandoned"
-            abandoned.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(folder), abandoned / name)
-            done.append(f"moved unsealed capture {name} to state/abandoned/ (never evidence)")
-    return done
-
-
-def _log_unlogged(case: Case, key: SigningKey, at: datetime, stamper: Stamper | None,
-                  trusted: dict[str, PublicKey]) -> list[str]:
-    """Log captures sealed by a trusted key but never logged (a crash before the log
-    append), with their tokens. Folders whose seal does not verify are left for verify."""
-    from provenance.stamping import token_entries
-
-    logged = {str(e.details.get("captureDir")) for e in read_entries(case)
-              if e.action == "capture"}
-    entries, done = [], []
-    for seal_path in sorted(case.captures_dir.glob("*/*/*/*/" + SEAL_NAME)):
-        rel = case.relative(seal_path.parent)
-        if rel in logged:
-            continue
-        if _sealed_capture_dir(seal_path.parent, trusted) != rel:
-            done.append(f"NOT logged: {rel} (its seal does not verify with a trusted key)")
-            continue
-        tokens = _unlogged_tokens(seal_path)
-        entries.append(NewEntry("capture", (file_subject(case, seal_path),), {
-            "captureId": seal_path.parent.name, "captureDir": rel,
-            "urls": 0, "failed": 0, "repaired": True, "tsa": [t.tsa_id for t in tokens]}))
-        entries += token_entries(case, seal_path, tokens, partial(_seal_token_path, seal_path))
-        done.append(f"logged sealed capture {rel}")
-    if entries:
-        _append(case, stamper, entries, key, at)
-    return done
-
-
-def _unlogged_tokens(seal_path: Path) -> list[StampOutcome]:
-    """Stamp outcomes rebuilt from token files beside a seal (their genTime as stated)."""
-    from provenance.stamping import StampOutcome
-    from provenance.timestamps import Stamp, TimestampError, verify_stamp
-    from provenance.tsatrust import load_case_certs
-
-    out = []
-    data = seal_path.read_bytes()
-    certs = load_case_certs(seal_path.parents[5] / "certs")
-    for token in sorted(seal_path.parent.glob("seal.*.tsr")):
-        raw = token.read_bytes()
-        try:
-            check = verify_stamp(raw, data, roots=[], untrusted=certs, require_trusted=False)
-        except TimestampError:
-            continue
-        url = f"urn:prov:tsa:{token.name.split('.')[1]}"
-        out.append(StampOutcome(url, Stamp(url, raw, check.gen_time, 0, [], 0.0), None,
-                                tsa_id_override=token.name.split(".")[1]))
-    return out
+    return repair_case(case, key, now, stamper)
 
 
 def prove_entry(case: Case, index: int, since: Path | None) -> dict[str, Any]:
@@ -798,76 +619,10 @@ def custody_chain(case: Case) -> CustodyChain:
 
 def complete_timestamps(case: Case, key: SigningKey, stamper: Stamper,
                         now: Callable[[], datetime]) -> list[str]:
-    """Stamp what is pending: seals with a ``timestamp-pending`` entry and no token since,
-    and the latest checkpoint if it has no token from a configured TSA."""
-    from provenance.stamping import Stamper, token_entries
+    """Stamp what is pending (``provenance.pending``); one line per act."""
+    from provenance.pending import complete_timestamps as complete
 
-    entries = read_entries(case)
-    resolved = {(str(e.details.get("stamped")), str(e.details.get("tsaId")))
-                for e in entries if e.action == "timestamp-added"}
-    todo: dict[str, list[str]] = {}
-    for e in entries:
-        key_ = (str(e.details.get("stamped")), str(e.details.get("tsaId")))
-        if e.action == "timestamp-pending" and key_ not in resolved:
-            todo.setdefault(key_[0], []).append(str(e.details.get("tsa")))
-    done: list[str] = []
-    new: list[NewEntry] = []
-    run = Stamper(sorted({u for urls in todo.values() for u in urls} | set(stamper.urls)),
-                  timeout=stamper.timeout)  # one per run: a TSA that fails is asked once
-    for stamped, urls in sorted(todo.items()):
-        path = case.root / stamped
-        retry = run.subset(urls)
-        outcomes = [o for o in retry.stamp(path.read_bytes()) if o.stamp is not None]
-        new += token_entries(case, path, outcomes, partial(_seal_token_path, path), staged=True)
-        done += [f"stamped {stamped} by {o.url}" for o in outcomes]
-        done += [f"still pending: {stamped} by {u}" for u in urls
-                 if u not in {o.url for o in outcomes}]
-    stamper = run.subset(stamper.urls)
-    with case.lock():
-        if new:
-            _append(case, stamper, new, key, now())
-            _unstage_tokens(case, new)
-        elif stamper.urls:
-            done += _stamp_latest_checkpoint(case, stamper)
-    return done
-
-
-def _unstage_tokens(case: Case, entries: Sequence[NewEntry]) -> list[str]:
-    """Move staged tokens (``.partial``) that logged entries name into place."""
-    from provenance.digests import sha256_file
-    from provenance.stamping import staged_path
-
-    done = []
-    for entry in entries:
-        if entry.action != "timestamp-added" or not entry.subjects:
-            continue
-        final = case.root / entry.subjects[0].name
-        staged = staged_path(final)
-        if staged.is_file() and not final.exists() and sha256_file(staged) == entry.subjects[
-                0].sha256:
-            os.replace(staged, final)
-            fsync_dir(final.parent)
-            done.append(f"moved staged token {entry.subjects[0].name} into place")
-    return done
-
-
-def _seal_token_path(seal: Path, tsa: str) -> Path:
-    return seal.with_name(f"seal.{tsa}.tsr")
-
-
-def _stamp_latest_checkpoint(case: Case, stamper: Stamper) -> list[str]:
-    from provenance.custody import token_paths
-    from provenance.stamping import stamp_checkpoint
-    from provenance.timestamps import tsa_id
-
-    size = latest_checkpoint_size(case)
-    have = {p.name.split(".")[1] for p in token_paths(case, size)}
-    missing = [u for u in stamper.urls if tsa_id(u) not in have]
-    if not missing:
-        return []
-    outcomes = stamp_checkpoint(case, stamper.subset(missing), checkpoint_path(case, size))
-    return [f"checkpoint {size} stamped by {o.url}" if o.stamp else
-            f"checkpoint {size}: {o.error}" for o in outcomes]
+    return complete(case, key, stamper, now)
 
 
 def trust_tsa_root(path: Path) -> list[str]:

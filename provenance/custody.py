@@ -27,7 +27,7 @@ from provenance import failpoints, merkle, timefmt
 from provenance.case import Case, fsync_dir, write_durable
 from provenance.digests import sha256_file
 from provenance.keys import SigningKey
-from provenance.signing import sign_envelope
+from provenance.signing import parse_envelope, sign_envelope
 from provenance.statements import CUSTODY_PAYLOAD, Entry, Prev, Subject
 from provenance.treestore import TreeStore
 
@@ -141,6 +141,15 @@ def token_paths(case: Case, size: int) -> list[Path]:
     prefix = f"{size:020d}."
     folder = checkpoint_dir(case, size)
     return sorted(folder / n for n in _names(folder) if n.startswith(prefix) and n.endswith(".tsr"))
+
+
+def read_entries(case: Case) -> list[Entry]:
+    """The log's entries, parsed without verification (for display and repair; verify judges)."""
+    entries = []
+    for number, line in enumerate(iter_lines(case.log_path)):
+        envelope = parse_envelope(line, what=f"entry {number}")
+        entries.append(Entry.parse(envelope.payload, what=f"entry {number}"))
+    return entries
 
 
 def file_subject(case: Case, path: Path) -> Subject:

@@ -10,6 +10,7 @@ chain is stored once per case under ``certs/<sha256 of the PEM file>.pem``.
 from __future__ import annotations
 
 import hashlib
+import os
 import ssl
 import tomllib
 from collections.abc import Callable, Sequence
@@ -20,9 +21,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from archive.errors import ConfigError, ProvError
+from provenance import checkpoint as cp
 from provenance import home, timefmt
-from provenance.case import Case, write_durable
-from provenance.custody import NewEntry, file_subject
+from provenance.case import Case, fsync_dir, write_durable
+from provenance.custody import CustodyLog, NewEntry, file_subject
+from provenance.keys import SigningKey
 from provenance.statements import Subject
 from provenance.timestamps import Stamp, request_stamp, tsa_id
 
@@ -185,3 +188,32 @@ def checkpoint_stamper(case: Case, stamper: Stamper | None) -> Callable[[Path], 
     if stamper is None or not stamper.urls:
         return None
     return lambda path: stamp_checkpoint(case, stamper, path)
+
+
+def append_entries(case: Case, stamper: Stamper | None, entries: Sequence[NewEntry],
+                   key: SigningKey, at: datetime) -> cp.Checkpoint:
+    """Append entries (caller holds the lock); stamp the new checkpoint if TSAs are set."""
+    return CustodyLog(case, checkpoint_stamper(case, stamper)).append(entries, key, at)
+
+
+def unstage_tokens(case: Case, entries: Sequence[NewEntry]) -> list[str]:
+    """Move staged tokens (``.partial``) that logged entries name into place."""
+    from provenance.digests import sha256_file
+
+    done = []
+    for entry in entries:
+        if entry.action != "timestamp-added" or not entry.subjects:
+            continue
+        final = case.root / entry.subjects[0].name
+        staged = staged_path(final)
+        if staged.is_file() and not final.exists() and sha256_file(staged) == entry.subjects[
+                0].sha256:
+            os.replace(staged, final)
+            fsync_dir(final.parent)
+            done.append(f"moved staged token {entry.subjects[0].name} into place")
+    return done
+
+
+def seal_token_path(seal: Path, tsa: str) -> Path:
+    """Where the token of ``tsa`` over the seal at ``seal`` lives: ``seal.<tsa id>.tsr``."""
+    return seal.with_name(f"seal.{tsa}.tsr")

@@ -1,0 +1,218 @@
+"""`prov log repair`: completing what an interrupted command left, never hiding it.
+
+The commit protocol (docs/FORMATS.md, "Crash states") leaves each interruption in a state this
+module recognises: a torn last log line (quarantined in ``state/quarantine`` and recorded by a
+``repair`` entry), ``.tmp`` checkpoint writes (set aside), staged tokens named by logged
+entries (moved into place), sealed captures in ``captures/.partial`` (moved into place when
+their seal verifies with a key the log trusts), sealed captures never logged (logged, with
+their tokens), and a missing checkpoint (written). Anything it cannot vouch for is left for
+``prov verify`` to report.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+
+from archive.errors import ProvError
+from provenance import timefmt
+from provenance.case import Case, fsync_dir, write_durable
+from provenance.custody import (
+    CustodyLog,
+    NewEntry,
+    file_subject,
+    latest_checkpoint_size,
+    read_entries,
+    shard_names,
+)
+from provenance.keys import PublicKey, SigningKey
+from provenance.signing import parse_envelope
+from provenance.stamping import (
+    Stamper,
+    StampOutcome,
+    append_entries,
+    seal_token_path,
+    token_entries,
+    unstage_tokens,
+)
+from provenance.trust import Anchors
+from provenance.verify import SEAL_NAME
+
+CAPTURE_DIR_RE = re.compile(
+    r"^captures/\d{4}/\d{2}/\d{2}/[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def repair_case(case: Case, key: SigningKey, now: Callable[[], datetime],
+           stamper: Stamper | None = None) -> list[str]:
+    """Complete what an interrupted command left: torn log tail, unlogged or unmoved captures,
+    a missing checkpoint. Returns what was done, one line each."""
+    done: list[str] = []
+    with case.lock():
+        done += _quarantine_torn_tail(case, key, now(), stamper)
+        done += _set_aside_tmp(case)
+        trusted = _trusted_keys(case)
+        done += unstage_tokens(case, [NewEntry(e.action, e.subjects) for e in read_entries(case)])
+        done += _finish_partials(case, trusted)
+        done += _log_unlogged(case, key, now(), stamper, trusted)
+        log = CustodyLog(case)
+        tree = log.tree()
+        try:
+            size = len(tree)
+            if size and latest_checkpoint_size(case) < size:
+                log.write_checkpoint(size, tree.root(), key)
+                done.append(f"wrote the checkpoint for {size} entries")
+        finally:
+            tree.close()
+    return done
+
+
+def _quarantine_torn_tail(case: Case, key: SigningKey, at: datetime,
+                          stamper: Stamper | None) -> list[str]:
+    cut, tail = _torn_tail(case.log_path)
+    if not tail:
+        return []
+    quarantine = case.state_dir / "quarantine"
+    quarantine.mkdir(parents=True, exist_ok=True)
+    name = f"log-tail-{timefmt.format_time(at).replace(':', '')}.bin"
+    write_durable(quarantine / name, tail)
+    with open(case.log_path, "r+b") as fh:
+        fh.truncate(cut)
+        os.fsync(fh.fileno())
+    import hashlib
+
+    append_entries(case, stamper, [NewEntry("repair", (), {
+        "quarantined": f"state/quarantine/{name}", "bytes": len(tail),
+        "sha256": hashlib.sha256(tail).hexdigest(), "reason": "torn last line"})], key, at)
+    return [f"quarantined a torn log tail of {len(tail)} bytes to state/quarantine/{name}"]
+
+
+def _torn_tail(path: Path, chunk: int = 1 << 16) -> tuple[int, bytes]:
+    """(offset after the last newline, the bytes after it), reading backwards in chunks: a
+    torn tail is at most one line (bounded by custody.MAX_LINE), never the whole log."""
+    from provenance.custody import MAX_LINE
+
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        end = size
+        while end > 0 and size - end <= MAX_LINE + chunk:
+            start = max(0, end - chunk)
+            fh.seek(start)
+            block = fh.read(end - start)
+            at = block.rfind(b"\n")
+            if at >= 0:
+                cut = start + at + 1
+                break
+            end = start
+        else:
+            cut = 0
+        fh.seek(cut)
+        return cut, fh.read(size - cut)
+
+
+def _set_aside_tmp(case: Case) -> list[str]:
+    """Move checkpoint and cosignature ``.tmp`` files (interrupted writes) to state/."""
+    done = []
+    quarantine = case.state_dir / "quarantine"
+    tmps = [t for name in shard_names(case) for t in (case.checkpoints_dir / name).glob("*.tmp")]
+    for tmp in sorted(tmps):
+        quarantine.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(tmp), quarantine / tmp.name)
+        done.append(f"set aside the interrupted write {case.relative(tmp)}")
+    return done
+
+
+def _trusted_keys(case: Case) -> dict[str, PublicKey]:
+    """The keys the case's own log trusts now (replayed; the log itself is judged by verify)."""
+    from provenance.verify import CaseVerifier
+
+    return CaseVerifier(case.root, Anchors(), remember=False).trusted_now(case)
+
+
+def _sealed_capture_dir(folder: Path, trusted: dict[str, PublicKey]) -> str | None:
+    """The capture dir a seal in ``folder`` names, if the seal verifies with ``trusted`` and
+    names a folder of prov's form ending in ``folder``'s own name; None otherwise."""
+    from provenance.signing import verify_envelope
+    from provenance.statements import IN_TOTO_PAYLOAD, CaptureSeal
+
+    try:
+        data = (folder / SEAL_NAME).read_bytes()
+        envelope = parse_envelope(data, what="seal")
+        verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=trusted, what="seal")
+        seal = CaptureSeal.parse(envelope.payload, what="seal")
+    except (ProvError, OSError):
+        return None
+    if not CAPTURE_DIR_RE.match(seal.capture_dir) or not seal.capture_dir.endswith(
+            "/" + folder.name) or seal.capture_id != folder.name:
+        return None
+    return seal.capture_dir
+
+
+def _finish_partials(case: Case, trusted: dict[str, PublicKey]) -> list[str]:
+    done: list[str] = []
+    if not case.partial_dir.is_dir():
+        return done
+    for name in sorted(os.listdir(case.partial_dir)):
+        folder = case.partial_dir / name
+        capture_dir = _sealed_capture_dir(folder, trusted)
+        if capture_dir is not None and not (case.root / capture_dir).exists():
+            final = case.root / capture_dir
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(folder, final)
+            fsync_dir(final.parent)
+            done.append(f"moved sealed capture {name} into place")
+        else:
+            abandoned = case.state_dir / "abandoned"
+            abandoned.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(folder), abandoned / name)
+            done.append(f"moved unsealed capture {name} to state/abandoned/ (never evidence)")
+    return done
+
+
+def _log_unlogged(case: Case, key: SigningKey, at: datetime, stamper: Stamper | None,
+                  trusted: dict[str, PublicKey]) -> list[str]:
+    """Log captures sealed by a trusted key but never logged (a crash before the log
+    append), with their tokens. Folders whose seal does not verify are left for verify."""
+    logged = {str(e.details.get("captureDir")) for e in read_entries(case)
+              if e.action == "capture"}
+    entries, done = [], []
+    for seal_path in sorted(case.captures_dir.glob("*/*/*/*/" + SEAL_NAME)):
+        rel = case.relative(seal_path.parent)
+        if rel in logged:
+            continue
+        if _sealed_capture_dir(seal_path.parent, trusted) != rel:
+            done.append(f"NOT logged: {rel} (its seal does not verify with a trusted key)")
+            continue
+        tokens = _unlogged_tokens(seal_path)
+        entries.append(NewEntry("capture", (file_subject(case, seal_path),), {
+            "captureId": seal_path.parent.name, "captureDir": rel,
+            "urls": 0, "failed": 0, "repaired": True, "tsa": [t.tsa_id for t in tokens]}))
+        entries += token_entries(case, seal_path, tokens, partial(seal_token_path, seal_path))
+        done.append(f"logged sealed capture {rel}")
+    if entries:
+        append_entries(case, stamper, entries, key, at)
+    return done
+
+
+def _unlogged_tokens(seal_path: Path) -> list[StampOutcome]:
+    """Stamp outcomes rebuilt from token files beside a seal (their genTime as stated)."""
+    from provenance.timestamps import Stamp, TimestampError, verify_stamp
+    from provenance.tsatrust import load_case_certs
+
+    out = []
+    data = seal_path.read_bytes()
+    certs = load_case_certs(seal_path.parents[5] / "certs")
+    for token in sorted(seal_path.parent.glob("seal.*.tsr")):
+        raw = token.read_bytes()
+        try:
+            check = verify_stamp(raw, data, roots=[], untrusted=certs, require_trusted=False)
+        except TimestampError:
+            continue
+        url = f"urn:prov:tsa:{token.name.split('.')[1]}"
+        out.append(StampOutcome(url, Stamp(url, raw, check.gen_time, 0, [], 0.0), None,
+                                tsa_id_override=token.name.split(".")[1]))
+    return out
