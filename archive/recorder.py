@@ -446,8 +446,10 @@ async def fetch(
                                sample_limit, keep_alive=pool is not None)
         if pool is None:
             await own_pool.close()
+        # A kept-alive connection the server had closed fails at once; one that timed out
+        # carried the request to a server that did not answer in time: never sent again.
         stale = ex.reused and ex.status is None and ex.error is not None and not (
-            ex.response and ex.response.length)
+            ex.response and ex.response.length) and ex.truncated != "time"
         if not stale or attempt:
             return ex
     return ex
