@@ -4,6 +4,11 @@ Each exchange becomes a ``request``, a ``response`` and a ``metadata`` record wr
 together (WARC 1.1 sections 6.4-6.7); a fetch that got no response becomes a ``metadata``
 record that says why (after the ``request`` record, if one was sent), so a failed attempt is
 evidence too.
+
+The total time limit (``total_timeout``) is a deadline every fetch knows: a fetch in flight
+when it comes ends by its own timer and writes what it received (``WARC-Truncated: time``),
+as with the per-request limit; nothing new starts after it, and the URLs still queued are
+reported as not fetched.
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -33,6 +39,10 @@ REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 SAMPLE_LIMIT = 8 << 20  # bytes of a body kept for finding requisites and links
 PARSED_TYPES = recorder.SAMPLED_TYPES
+#: Seconds the fetches in flight get, after the total time limit, to write what they
+#: received (their own timers end them at the limit; this bounds the writing and closing).
+DEADLINE_GRACE = 5.0
+TOTAL_LIMIT = "--total-timeout"  # the metadata record's ``limit`` when it cut a fetch
 
 
 def new_record_id() -> str:
@@ -86,6 +96,7 @@ class UrlOutcome:
     parent: str | None = None
     attempts: int = 1
     note: str | None = None
+    total_time_limit: bool = False  # the total time limit cut it short or left it unfetched
 
     @property
     def final(self) -> Hop | None:
@@ -95,6 +106,19 @@ class UrlOutcome:
     def ok(self) -> bool:
         final = self.final
         return self.error is None and final is not None and final.status is not None
+
+    @property
+    def not_fetched(self) -> bool:
+        """The total time limit left it without a response (never started, or cut before
+        a complete response header)."""
+        return self.total_time_limit and not self.ok
+
+    @property
+    def failed(self) -> bool:
+        """Not captured, and not merely left by the total time limit the user set: a seed
+        that was not captured always fails; a URL the crawl found (a requisite or a link)
+        that the limit left unfetched does not (docs/DECISIONS.md)."""
+        return not self.ok and not (self.not_fetched and self.kind != "seed")
 
     def as_json(self) -> dict[str, Any]:
         final = self.final
@@ -111,7 +135,14 @@ class UrlOutcome:
             "hops": [h.url for h in self.hops],
             "attempts": self.attempts,
             "note": self.note,
+            "totalTimeLimit": self.total_time_limit,
+            "notFetched": self.not_fetched,
+            "failed": self.failed,
         }
+
+
+class NotStarted(Exception):
+    """The total time limit came before the fetch could start: nothing was sent."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +167,14 @@ def validate_url(url: str) -> str:
     except ValueError:
         raise ValueError(f"bad port in URL: {url!r}") from None
     return url
+
+
+def _cut_by_deadline(ex: recorder.Exchange) -> None:
+    """Say in the exchange (and so in its metadata record) that the total time limit, not
+    ``--timeout``, ended it; a fetch without a complete response header fails saying so."""
+    ex.time_limit = TOTAL_LIMIT
+    if ex.status is None and ex.truncated == "time":
+        ex.error = "no complete response header before the total time limit (--total-timeout)"
 
 
 def json_block(value: Any) -> Block:
@@ -194,7 +233,8 @@ class Capturer:
         self.scope = Scope(options.scope, options.include, options.exclude)
         self.outcomes: list[UrlOutcome] = []
         self.seen: set[str] = set()
-        self.counts = {"done": 0, "queued": 0, "failed": 0, "bytes": 0}
+        self.counts = {"done": 0, "queued": 0, "failed": 0, "notFetched": 0, "bytes": 0}
+        self.deadline: float | None = None  # the total time limit, as time.monotonic()
 
     async def capture(self, seeds: Sequence[str]) -> list[UrlOutcome]:
         self.pool = recorder.Pool(max(8, self.options.per_host))
@@ -205,15 +245,20 @@ class Capturer:
         if self.options.requisites or self.options.depth:
             self.extractor.start()
         self.stopping = False
+        total = self.options.total_timeout
+        self.deadline = None if total is None else time.monotonic() + total
         for seed in seeds:
             self._enqueue(Task(seed, "seed", self.options.depth, None, seed))
         workers = [asyncio.create_task(self._worker())
                    for _ in range(max(1, self.options.concurrency))]
         try:
-            await asyncio.wait_for(self.queue.join(), self.options.total_timeout)
+            await asyncio.wait_for(self.queue.join(), total)
         except TimeoutError:
             self.stopping = True
             self._abandon_queue()
+            # the fetches in flight end at the deadline by their own timers: let them write
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.queue.join(), DEADLINE_GRACE)
         finally:
             self.stopping = True
             await _stop(workers)
@@ -228,12 +273,17 @@ class Capturer:
 
     def _unfinished(self, task: Task, what: str) -> None:
         outcome = UrlOutcome(task.url, error=f"{what}: total time limit reached",
-                             kind=task.kind, parent=task.parent)
-        self.outcomes.append(outcome)
-        self.counts["done"] += 1
-        self.counts["failed"] += 1
+                             kind=task.kind, parent=task.parent, total_time_limit=True)
+        self._count(outcome)
         if self.on_progress:  # a summary streamed line by line must list it too
             self.on_progress(outcome, dict(self.counts))
+
+    def _count(self, outcome: UrlOutcome) -> None:
+        self.outcomes.append(outcome)
+        self.counts["done"] += 1
+        self.counts["failed"] += 1 if outcome.failed else 0
+        self.counts["notFetched"] += 1 if outcome.not_fetched and not outcome.failed else 0
+        self.counts["bytes"] += sum(h.bytes for h in outcome.hops)
 
     def _enqueue(self, task: Task) -> None:
         key = urldefrag(task.url)[0]
@@ -249,14 +299,14 @@ class Capturer:
             try:
                 try:
                     outcome, last = await self.fetch_chain(task)
-                except asyncio.CancelledError:
-                    self._unfinished(task, "interrupted")
+                except NotStarted:
+                    self._unfinished(task, "not fetched")
+                    continue
+                except asyncio.CancelledError:  # DEADLINE_GRACE ran out
+                    self._unfinished(task, "not finished")
                     raise
-                self.outcomes.append(outcome)
-                self.counts["done"] += 1
-                self.counts["failed"] += 0 if outcome.ok else 1
-                self.counts["bytes"] += sum(h.bytes for h in outcome.hops)
-                if last is not None and outcome.ok:
+                self._count(outcome)
+                if last is not None and outcome.ok and not self.stopping:
                     await self._discover(task, last, outcome)
                 if self.on_progress:
                     self.on_progress(outcome, dict(self.counts))
@@ -292,9 +342,17 @@ class Capturer:
         url, chain, last = task.url, set[str](), None
         while True:
             chain.add(url)
-            ex, attempts = await self._fetch_with_retries(url, outcome)
+            try:
+                ex, attempts = await self._fetch_with_retries(url, outcome)
+            except NotStarted:
+                if not outcome.hops:
+                    raise
+                outcome.error = f"redirect to {url} not followed: total time limit reached"
+                outcome.total_time_limit = True
+                break
             outcome.attempts += attempts - 1
             last = ex
+            outcome.total_time_limit |= ex.time_limit == TOTAL_LIMIT
             if ex.error and ex.status is None:
                 outcome.error = ex.error
                 break
@@ -315,21 +373,38 @@ class Capturer:
     async def _fetch_with_retries(self, url: str, outcome: UrlOutcome) -> tuple[
         recorder.Exchange, int
     ]:
-        attempt = 0
+        attempt, previous = 0, None
         while True:
-            ex = await self._request(url)
+            try:
+                ex = await self._request(url)
+            except NotStarted:
+                if previous is None:
+                    raise
+                # the limit came during the wait to retry: the previous attempt was the last
+                if previous.status is None:
+                    self._record(url, previous, outcome)
+                return previous, attempt
             transient = ex.status is None or ex.status in RETRY_STATUSES
-            last_try = attempt >= self.options.retries or not transient
+            wait = retry_after(ex, attempt, self.options.max_retry_wait) if transient else 0.0
+            last_try = attempt >= self.options.retries or not transient or self._left() <= wait
             if ex.status is not None or last_try:
                 # every response is evidence, a 503 before the 200 too; a failed connection
                 # attempt is recorded only when it is the last one
-                locations = self.write_exchange(ex)
-                outcome.hops.append(Hop(url, ex.status, ex.response.length if ex.response
-                                        else 0, len(locations), ex.truncated, ex.error))
+                self._record(url, ex, outcome)
             if last_try:
                 return ex, attempt + 1
-            await asyncio.sleep(retry_after(ex, attempt, self.options.max_retry_wait))
+            previous = ex
+            await asyncio.sleep(wait)
             attempt += 1
+
+    def _record(self, url: str, ex: recorder.Exchange, outcome: UrlOutcome) -> None:
+        locations = self.write_exchange(ex)
+        outcome.hops.append(Hop(url, ex.status, ex.response.length if ex.response else 0,
+                                len(locations), ex.truncated, ex.error))
+
+    def _left(self) -> float:
+        """Seconds until the total time limit (infinite without one)."""
+        return math.inf if self.deadline is None else self.deadline - time.monotonic()
 
     async def _request(self, url: str) -> recorder.Exchange:
         host = (urlsplit(url).hostname or "").lower()
@@ -337,14 +412,26 @@ class Capturer:
         async with gate:
             if self.options.delay:
                 wait = self.last_start.get(host, 0.0) + self.options.delay - time.monotonic()
+                if wait >= self._left():
+                    raise NotStarted
                 self.last_start[host] = time.monotonic() + max(0.0, wait)
                 if wait > 0:
                     await asyncio.sleep(wait)
+            limits, left = self.options.limits, self._left()
+            if left <= 0 or self.stopping:
+                raise NotStarted
+            if left < limits.timeout:  # the total time limit comes first: it is the timeout
+                limits = replace(limits, timeout=left,
+                                 connect_timeout=min(limits.connect_timeout, left))
             sample = SAMPLE_LIMIT if (self.options.requisites or self.options.depth) else 0
-            return await recorder.fetch(
-                url, limits=self.options.limits, context=self.context,
+            ex = await recorder.fetch(
+                url, limits=limits, context=self.context,
                 trust_store=self.trust_store, now=self.now, pool=self.pool, via=self.via,
                 sample_limit=sample)
+        if limits is not self.options.limits and self._left() <= 0 and (
+                ex.truncated == "time" or ex.status is None):
+            _cut_by_deadline(ex)
+        return ex
 
     def _redirect_target(self, ex: recorder.Exchange) -> str | None:
         if ex.status not in REDIRECT_STATUSES or ex.truncated:

@@ -72,6 +72,7 @@ class Exchange:
     reused: bool = False
     body_sample: bytes = b""  # the first bytes of the transfer-decoded body, when asked for
     via: str | None = None
+    time_limit: str | None = None  # the limit that cut it when not ``--timeout`` (the caller's)
 
     def header(self, name: bytes) -> bytes | None:
         lname = name.lower()
@@ -587,6 +588,8 @@ def metadata_fields(ex: Exchange, proxy: str | None = None) -> dict[str, Any]:
         out["tls"] = ex.tls.as_json()
     if ex.truncated:
         out["truncated"] = ex.truncated
+    if ex.time_limit:
+        out["limit"] = ex.time_limit
     if ex.error:
         out["error"] = ex.error
     if proxy or ex.via:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -57,7 +57,14 @@ class CaptureResult:
 
     @property
     def failed(self) -> list[UrlOutcome]:
-        return [o for o in self.outcomes if not o.ok]
+        """URLs not captured: listed in a capture-failed entry, and the command exits 5."""
+        return [o for o in self.outcomes if o.failed]
+
+    @property
+    def not_fetched(self) -> list[UrlOutcome]:
+        """URLs the crawl found that the total time limit left without a response: listed
+        in the capture entry, not failures (docs/DECISIONS.md)."""
+        return [o for o in self.outcomes if o.not_fetched and not o.failed]
 
 
 def capture_dir_for(capture_id: str, started: datetime) -> str:
@@ -181,18 +188,37 @@ def failure_details(result: CaptureResult) -> dict[str, Any]:
     """The capture-failed entry's details: failures listed up to FAILURES_LISTED bytes, so
     the entry stays far below custody.MAX_LINE (a crawl stopped by --total-timeout can leave
     thousands of URLs unfetched); ``failuresNotListed`` counts the rest."""
-    listed: list[dict[str, str]] = []
-    size = 0
-    for outcome in result.failed:
-        row = {"url": outcome.seed, "error": outcome.error or "no response"}
-        size += len(row["url"]) + len(row["error"]) + 32
-        if size > FAILURES_LISTED:
-            break
-        listed.append(row)
+    rows = [{"url": o.seed, "error": o.error or "no response"} for o in result.failed]
+    listed = rows[:_fitting(len(r["url"]) + len(r["error"]) for r in rows)]
     details: dict[str, Any] = {"captureId": result.capture_id, "failures": listed}
-    if len(listed) < len(result.failed):
-        details["failuresNotListed"] = len(result.failed) - len(listed)
+    if len(listed) < len(rows):
+        details["failuresNotListed"] = len(rows) - len(listed)
     return details
+
+
+def not_fetched_details(result: CaptureResult) -> dict[str, Any]:
+    """What the capture entry says of URLs the total time limit left unfetched: how many,
+    and the URLs up to FAILURES_LISTED bytes (``notFetchedNotListed`` counts the rest)."""
+    if not result.not_fetched:
+        return {}
+    urls = [o.seed for o in result.not_fetched]
+    listed = urls[:_fitting(len(u) for u in urls)]
+    details: dict[str, Any] = {"notFetched": len(result.not_fetched),
+                               "notFetchedUrls": listed}
+    if len(listed) < len(result.not_fetched):
+        details["notFetchedNotListed"] = len(result.not_fetched) - len(listed)
+    return details
+
+
+def _fitting(sizes: Iterable[int]) -> int:
+    """How many of the first rows fit in FAILURES_LISTED bytes (32 a row for the JSON)."""
+    total = fitting = 0
+    for size in sizes:
+        total += size + 32
+        if total > FAILURES_LISTED:
+            break
+        fitting += 1
+    return fitting
 
 
 def log_capture(
@@ -206,6 +232,7 @@ def log_capture(
         "captureDir": result.capture_dir,
         "urls": len(result.outcomes),
         "failed": len(result.failed),
+        **not_fetched_details(result),
         "tsa": [o.tsa_id for o in outcomes],
     })]
     entries += token_entries(case, final / SEAL_NAME, outcomes,

@@ -325,6 +325,9 @@ def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: 
         _err(f"browser: left out of the evidence {result.browser['notAttributable']} requests "
              f"not made by the pages and {result.browser['chromiumOwn']} of Chromium's own")
     _after_change(case, print_checkpoint, publish)
+    if result.not_fetched:
+        _err(f"{len(result.not_fetched)} URLs the crawl found were not fetched: the total "
+             "time limit was reached (listed in the capture entry)")
     if result.failed:
         _err(f"{len(result.failed)} of {len(result.outcomes)} URLs could not be captured "
              f"(the attempts are sealed in {result.capture_id})")

@@ -17,13 +17,15 @@ if TYPE_CHECKING:
 def summary_line(outcome: UrlOutcome) -> str:
     """One URL's line in the summary: status, URL, and bytes/records/time or the error."""
     row = outcome.as_json()
-    status = row["status"] if outcome.ok else "FAILED"
+    status = row["status"] if outcome.ok else "FAILED" if outcome.failed else "NOT FETCHED"
     if row["error"]:
         detail = row["error"]
     else:
         detail = f"{row['bytes']} bytes, {row['records']} records, {row['seconds']:.2f} s"
         if row["truncated"]:
             detail += f", truncated: {row['truncated']}"
+            if outcome.total_time_limit:
+                detail += " (total time limit, --total-timeout)"
     if row["note"]:
         detail += f" ({row['note']})"
     kind = "" if outcome.kind == "seed" else f" ({outcome.kind})"
@@ -55,8 +57,10 @@ class Progress:
         self.last_draw = now
         rate = counts["bytes"] / max(now - self.start, 1e-6)
         pending = counts["queued"] - counts["done"]
+        skipped = counts.get("notFetched", 0)
         line = (f"{counts['done']} done, {pending} queued, {counts['failed']} failed, "
-                f"{counts['bytes'] / 1e6:.1f} MB, {rate / 1e6:.2f} MB/s")
+                + (f"{skipped} not fetched, " if skipped else "")
+                + f"{counts['bytes'] / 1e6:.1f} MB, {rate / 1e6:.2f} MB/s")
         self.stream.write("\r\x1b[K" + line)
         self.stream.flush()
         self.drawn = True

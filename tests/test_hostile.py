@@ -156,7 +156,8 @@ class Run:
         return entries
 
 
-SUMMARY_LINE = re.compile(r"^(\d{3}|FAILED)\t(\S+)(?: \((?:seed|requisite|link)\))?\t(.*)$")
+SUMMARY_LINE = re.compile(
+    r"^(\d{3}|FAILED|NOT FETCHED)\t(\S+)(?: \((?:seed|requisite|link)\))?\t(.*)$")
 
 
 def capture(tmp: Path, *args: str, env_extra: dict[str, str] | None = None,
@@ -432,22 +433,111 @@ def test_insecure_skip_tls_verify_captures_and_says_so(
 # -- a crawl without end, stopped by --total-timeout ---------------------------------------------
 
 
+def capture_entry(run: Run) -> dict[str, object]:
+    [entry] = [e for e in run.log() if e["action"] == "capture"]
+    details = entry["details"]
+    assert isinstance(details, dict)
+    return details
+
+
 def test_total_timeout_stops_an_endless_link_farm(http_server: LocalServer, tmp_path: Path) -> None:
     serve_hostile(http_server)
     seed = http_server.url("/farm/")
     run = capture(tmp_path, "--depth", "100", "--total-timeout", "2", seed, timeout=60)
     assert run.seconds < 20, run.seconds  # 2 s of crawling, then seal, index and log
-    assert run.proc.returncode == EXIT_CAPTURE_FAILED
+    # the seed was captured; the links left by the limit the user set are not failures
+    assert run.proc.returncode == 0, run.proc.stdout + run.proc.stderr
     assert run.lines[seed][0] == "200"
-    unfetched = [u for u, (s, d) in run.lines.items()
-                 if s == "FAILED" and d.endswith("total time limit reached")]
+    unfetched = [u for u, (s, _) in run.lines.items() if s == "NOT FETCHED"]
     assert unfetched and all(u.startswith(seed) for u in unfetched)
-    assert [d for s, d in run.lines.values() if s == "FAILED"] == [
-        run.lines[u][1] for u in unfetched]
+    assert all("total time limit" in run.lines[u][1] for u in unfetched)
+    assert "FAILED" not in {s for s, _ in run.lines.values()}
+    assert f"{len(unfetched)} URLs the crawl found were not fetched" in run.proc.stderr
     fetched = [r.path for r in http_server.requests]
     assert len(fetched) == len(set(fetched)) > 10  # each page once, and many of them
     requested = {http_server.url(p) for p in fetched}
     assert not requested & {u for u in unfetched if "not fetched" in run.lines[u][1]}
+    details = capture_entry(run)  # the URLs are listed up to 256 KiB, the rest counted
+    listed = details["notFetchedUrls"]
+    assert isinstance(listed, list) and set(listed) <= set(unfetched)
+    assert details["notFetched"] == len(unfetched) == len(listed) + int(
+        details.get("notFetchedNotListed", 0))  # type: ignore[call-overload]
+    assert "capture-failed" not in {e["action"] for e in run.log()}
+    assert_verifies(run)
+
+
+def silent(ex: ServerExchange) -> None:
+    """Reads the request and never answers (until the server stops)."""
+    ex.close = True
+    ex.sleep(60)
+
+
+def test_total_timeout_records_the_fetch_in_flight(http_server: LocalServer,
+                                                   tmp_path: Path) -> None:
+    """One fetch at a time: /drip (a byte a second) is in flight when the total time limit
+    comes, /page.html is still queued. What /drip sent is recorded with WARC-Truncated:
+    time; the page, a seed that was never fetched, fails the capture (exit 5)."""
+    serve_hostile(http_server)
+    drip_url, page = http_server.url("/drip"), http_server.url("/page.html")
+    run = capture(tmp_path, "--concurrency", "1", "--timeout", "30", "--total-timeout", "2.5",
+                  drip_url, page)
+    assert run.seconds < 20, run.seconds
+    assert run.proc.returncode == EXIT_CAPTURE_FAILED, run.proc.stdout + run.proc.stderr
+    status, detail = run.lines[drip_url]
+    assert status == "200"
+    assert detail.endswith("truncated: time (total time limit, --total-timeout)"), detail
+    group = run.group(drip_url)
+    assert group.request is not None and group.response is not None
+    assert group.response.get("WARC-Truncated") == "time"
+    assert 1 <= len(group.response.http_payload) <= 3
+    assert set(group.response.http_payload) == {ord("x")}
+    assert (group.meta["truncated"], group.meta["limit"]) == ("time", "--total-timeout")
+    assert_digests(group.response)
+    assert run.lines[page] == ("FAILED", "not fetched: total time limit reached")
+    assert [r.path for r in http_server.requests] == ["/drip"]
+    assert page not in {g.url for g in run.groups}  # never started: no record
+    [failed] = [e for e in run.log() if e["action"] == "capture-failed"]
+    assert failed["details"]["failures"] == [  # type: ignore[index]
+        {"url": page, "error": "not fetched: total time limit reached"}]
+    assert "notFetched" not in capture_entry(run)
+    assert_verifies(run)
+
+
+def test_total_timeout_leaves_found_urls_unfetched_without_failing(
+    http_server: LocalServer, tmp_path: Path,
+) -> None:
+    """The seed links to /drip (a body that never ends in time), /silent (no answer at all)
+    and five quick pages; two fetches at a time. At the limit /drip is kept as received,
+    /silent has its request and a metadata record saying why, the quick pages are still
+    queued: all listed, none a failure, since the seed was captured (exit 0)."""
+    serve_hostile(http_server)
+    http_server.add_route("/silent", silent)
+    quick = [f"/page.html?{i}" for i in range(5)]
+    links = "".join(f'<a href="{p}">{p}</a>' for p in ["/drip", "/silent", *quick])
+    http_server.add_route("/start", response(b"200 OK", [(b"Content-Type", b"text/html")],
+                                             f"<html><body>{links}</body></html>".encode()))
+    seed = http_server.url("/start")
+    run = capture(tmp_path, "--depth", "1", "--concurrency", "2", "--timeout", "30",
+                  "--total-timeout", "3", seed)
+    assert run.seconds < 20, run.seconds
+    assert run.proc.returncode == 0, run.proc.stdout + run.proc.stderr
+    assert run.lines[seed][0] == "200"
+    drip_url, silent_url = http_server.url("/drip"), http_server.url("/silent")
+    assert run.lines[drip_url][0] == "200"
+    assert "truncated: time (total time limit" in run.lines[drip_url][1]
+    error = "no complete response header before the total time limit (--total-timeout)"
+    assert run.lines[silent_url] == ("NOT FETCHED", error)
+    group = run.group(silent_url)
+    assert group.request is not None and group.response is None
+    assert (group.meta["error"], group.meta["limit"]) == (error, "--total-timeout")
+    queued = [http_server.url(p) for p in quick]
+    assert {u: run.lines[u] for u in queued} == dict.fromkeys(
+        queued, ("NOT FETCHED", "not fetched: total time limit reached"))
+    details = capture_entry(run)
+    assert details["failed"] == 0 and details["notFetched"] == 6
+    assert set(details["notFetchedUrls"]) == {silent_url, *queued}  # type: ignore[arg-type]
+    assert "capture-failed" not in {e["action"] for e in run.log()}
+    assert "6 URLs the crawl found were not fetched" in run.proc.stderr
     assert_verifies(run)
 
 
