@@ -10,9 +10,13 @@ image (``/img/i.png``), so ``--depth 3`` from page 0 reaches all 1,000 pages. Ev
 waits 20 ms (``--latency``) before one ``write`` of head and body together, with TCP_NODELAY,
 over kept-alive connections.
 
-Each tool runs in a child process: wall time around it, CPU time (user + system) and peak RSS
-from ``wait4`` for that child alone, which include its own reaped children (prov's parser
-workers). CPU time of this process's server thread is not counted. Both WARCs are read back
+Each tool runs in a child process: wall time around it, CPU time (user + system) from
+``wait4`` for that child alone, which includes its own reaped children (prov's parser
+workers). Peak RSS is GNU time's ``%M`` (``/usr/bin/time``, between this process and the
+tool): ``wait4``'s ``ru_maxrss`` of a child of this process would fold in this process's own
+size at fork (Linux counts the pre-exec address space), about 30 MB, more than wget's whole
+peak. Without ``/usr/bin/time`` the column falls back to that upper bound and says so. CPU
+time of this process's server thread is not counted. Both WARCs are read back
 with warcio: every page and image must be there exactly once as a response, and the server's
 request log must show each URL fetched once.
 
@@ -147,11 +151,17 @@ class Run:
     stderr: str
 
 
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
 def run_child(name: str, command: list[str], env: dict[str, str], cwd: Path) -> Run:
-    """Run ``command``; its wall time, CPU time and peak RSS (with its reaped children)."""
+    """Run ``command``; its wall time, CPU time (with its reaped children) and peak RSS (of
+    its own process or its largest child, by GNU time: see the module docstring)."""
     errors = tempfile.TemporaryFile()  # noqa: SIM115
+    peak = tempfile.NamedTemporaryFile(suffix=".rss")  # noqa: SIM115
+    wrapped = [GNU_TIME, "-f", "%M", "-o", peak.name, *command] if GNU_TIME else command
     start = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(wrapped, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
                             stderr=errors)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
@@ -159,8 +169,11 @@ def run_child(name: str, command: list[str], env: dict[str, str], cwd: Path) -> 
     errors.seek(0)
     text = errors.read().decode(errors="replace")
     errors.close()
+    # GNU time writes "Command exited with non-zero status N" first when the tool fails
+    kib = int(peak.read().split()[-1]) if GNU_TIME else usage.ru_maxrss
+    peak.close()
     return Run(name, command, proc.returncode, wall, usage.ru_utime + usage.ru_stime,
-               usage.ru_maxrss / 1024, text)
+               kib / 1024, text)
 
 
 def prov_env(home: Path) -> dict[str, str]:
@@ -292,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"# site: {args.pages} pages + {args.pages} images = {urls} URLs, "
           f"{args.latency * 1000:g} ms per response, {site.url('/p/0.html')}")
+    print("# peak RSS: GNU time %M of each tool" if GNU_TIME else
+          "# peak RSS: wait4 ru_maxrss, an upper bound (no /usr/bin/time): it includes this "
+          "process's size at fork")
     with tempfile.TemporaryDirectory(prefix="bench-capture-") as tmp:
         work = Path(tmp)
         runs: list[tuple[Run, str]] = []
