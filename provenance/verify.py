@@ -448,17 +448,32 @@ class CaseVerifier:
         self.stamps.checkpoint_token(rel, data, self.log.latest_time_at.get(size), size)
 
     def _check_cosignature(self, path: Path, size: int, rel: str) -> None:
+        """The file is the case's checkpoint note, byte for byte, then cosignature lines. Its
+        name gives the cosigner's key id: a verifier who knows that key needs a valid line by
+        it, or an edited hint or cosigner name would pass as a cosigner it does not know."""
         add = self.report.add
         original = checkpoint_path(self.case, size)
         try:
-            text, found = cp.verify_cosignatures(_read_bounded(path, cp.MAX_NOTE),
-                                                 self.anchors.keys, what=rel)
-            expected_text, _ = cp.split_note(_read_bounded(original, cp.MAX_NOTE), what=rel)
+            data = _read_bounded(path, cp.MAX_NOTE)
+            text, found = cp.verify_cosignatures(data, self.anchors.keys, what=rel)
+            note = _read_bounded(original, cp.MAX_NOTE)
+            expected_text, _ = cp.split_note(note, what=rel)
         except ProvError as exc:
             add("fail", "cosignature", rel, str(exc))
             return
         if text != expected_text:
             add("fail", "cosignature", rel, "cosigns a checkpoint that differs from the case's")
+            return
+        if not data.startswith(note) or not found:
+            add("fail", "cosignature", rel, "not the case's checkpoint note, byte for byte, "
+                "followed by cosignature lines")
+            return
+        hex16 = path.name.split(".")[1]
+        named = next((k for k in self.anchors.keys if k.key_id.split(":", 1)[1][:16] == hex16),
+                     None)
+        if named is not None and all(key != named for _, key, _ in found):
+            add("fail", "cosignature", rel, "no valid cosignature by the key the file name "
+                "gives", expected=named.key_id, found=", ".join(n for n, _, _ in found))
             return
         for name, key, timestamp in found:
             if key is None:
