@@ -33,7 +33,8 @@ INDEXED_TYPES = frozenset({"response", "revisit", "resource"})
 _HAS_SCHEME = re.compile(rb"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _REPEATED_HTTP = re.compile(rb"^(?:https?://)*(https?://)")
 _URL_PARTS = re.compile(rb"^(?:([a-zA-Z][a-zA-Z0-9+.-]*):)?(?://([^/?#]*))?([^?#]*)(?:\?([^#]*))?")
-_ESCAPE_SAFE = bytes(c for c in range(0x21, 0x7F) if c not in b"#%")
+# a str: urllib filters a bytes ``safe`` byte by byte in Python on every call
+_ESCAPE_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if c not in b"#%")
 _DECIMAL_IP = re.compile(rb"^[1-9][0-9]*(\.[0-9]+){0,3}$")
 _OCTAL_IP = re.compile(rb"^0[0-7]*(\.[0-7]+){0,3}$")
 _WWW = re.compile(rb"^www\d*\.")
@@ -66,7 +67,9 @@ def _surt(raw: bytes) -> bytes:
     raw = re.sub(rb"[\t\r\n]", b"", raw.strip())
     if not _HAS_SCHEME.match(raw):
         raw = b"http://" + raw
-    match = _URL_PARTS.match(_REPEATED_HTTP.sub(rb"\1", raw))
+    if (repeated := _REPEATED_HTTP.match(raw)) and repeated.start(1):
+        raw = raw[repeated.start(1):]  # "http://https://x" is "https://x"
+    match = _URL_PARTS.match(raw)
     assert match is not None  # every group is optional
     scheme, netloc, path, query = match.groups(b"")
     host, port = _host_port(netloc.rstrip(b":"))
@@ -229,7 +232,11 @@ def _read_block_start(reader: WarcReader) -> bytes:
 def _http_head(buf: bytes) -> tuple[str | None, str]:
     """(status code, bare Content-Type) from the start of an HTTP message block. Only lines
     before the first blank one count, so any start that holds them gives the same answer."""
-    lines = [line.rstrip(b"\r") for line in buf[:MAX_HTTP_HEAD].split(b"\n")[:-1]]
+    buf = buf[:MAX_HTTP_HEAD]
+    ends = [i + len(blank) for blank in (b"\n\r\n", b"\n\n") if (i := buf.find(blank)) >= 0]
+    if ends:  # nothing after the first blank line counts: leave the body unsplit
+        buf = buf[:min(ends)]
+    lines = [line.rstrip(b"\r") for line in buf.split(b"\n")[:-1]]
     status = re.match(rb"HTTP/[0-9.]+ +(\d{3})(?: |$)", lines[0]) if lines else None
     headers = (line.partition(b":") for line in itertools.takewhile(bool, lines[1:]))
     types = [v for n, colon, v in headers if colon and n.strip().lower() == b"content-type"]

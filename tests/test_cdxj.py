@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
@@ -303,3 +305,36 @@ def test_five_thousand_records(tmp_path: Path) -> None:
         member = gzip.decompress(data[hit.offset : hit.offset + hit.length])
         assert member.endswith(b"body %d\r\n\r\n" % n)
     assert lookup(index, "https://example.com/page/5000?q=2") == []
+
+
+def _http_head_reference(buf: bytes) -> tuple[str | None, str]:
+    """The status and media type as the index found them before the head was cut short."""
+    import itertools
+    import re
+
+    from archive.cdxj import _bare_mime
+
+    lines = [line.rstrip(b"\r") for line in buf[:64 * 1024].split(b"\n")[:-1]]
+    status = re.match(rb"HTTP/[0-9.]+ +(\d{3})(?: |$)", lines[0]) if lines else None
+    headers = (line.partition(b":") for line in itertools.takewhile(bool, lines[1:]))
+    types = [v for n, colon, v in headers if colon and n.strip().lower() == b"content-type"]
+    mime = _bare_mime(types[0].decode("latin-1")) if types else ""
+    return (status[1].decode() if status else None), mime
+
+
+HEAD_PIECES = [b"HTTP/1.1 200 OK", b"HTTP/1.0 404 ", b"Content-Type: text/html; charset=x",
+               b"content-type:image/png", b"X: y", b"\r\n", b"\n", b"\r", b":", b" ", b"body"]
+
+
+@given(st.lists(st.sampled_from(HEAD_PIECES), max_size=30), st.integers(0, 400))
+def test_http_head_needs_only_the_lines_before_the_first_blank_one(
+    pieces: list[bytes], cut: int,
+) -> None:
+    """The reader passes the block's start through its first blank line (or more), the
+    writer the whole first chunk: both get the former index code's answer."""
+    from archive.cdxj import _http_head
+
+    data = b"".join(pieces)
+    ends = [i + len(b) for b in (b"\n\r\n", b"\n\n") if (i := data.find(b)) >= 0]
+    reader_view = data[:max(min(ends, default=len(data)), cut)]
+    assert _http_head(data) == _http_head(reader_view) == _http_head_reference(data)
