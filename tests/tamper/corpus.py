@@ -77,6 +77,15 @@ def flip_block_digest(path: Path) -> int | None:
     return offset
 
 
+def flip_payload_digest(path: Path) -> int | None:
+    i, offset, rec = _response(path)
+    at = rec.index(b"WARC-Payload-Digest: sha256:") + len(b"WARC-Payload-Digest: sha256:")
+    changed = bytearray(rec)
+    changed[at] = ord("0") if changed[at] != ord("0") else ord("1")
+    _regzip(path, i, bytes(changed))
+    return offset
+
+
 def edit_content_length(path: Path) -> int | None:
     i, offset, rec = _response(path)
     _regzip(path, i, re.sub(rb"Content-Length: (\d+)",
@@ -198,6 +207,7 @@ MUTATIONS: dict[str, Callable[[Path], int | None]] = {
     "payload byte flipped": flip_payload,
     "HTTP header byte flipped": flip_http_header,
     "WARC-Block-Digest byte flipped": flip_block_digest,
+    "WARC-Payload-Digest byte flipped": flip_payload_digest,
     "Content-Length edited": edit_content_length,
     "raw gzip byte flipped": flip_raw_gzip,
     "truncated at 25%": _truncate(0.25),
