@@ -23,7 +23,14 @@ from archive.errors import NotATargetError, ProvError
 from provenance import checkpoint as cp
 from provenance import home, merkle, seen, timefmt
 from provenance.case import Case, is_case_dir
-from provenance.custody import CHECKPOINT_RE, MAX_LINE, SHARD_RE, checkpoint_path, shard
+from provenance.custody import (
+    CHECKPOINT_RE,
+    MAX_LINE,
+    SHARD_RE,
+    checkpoint_path,
+    checkpoint_sizes,
+    shard,
+)
 from provenance.digests import sha256_file
 from provenance.ids import is_capture_id
 from provenance.keys import PublicKey
@@ -215,7 +222,7 @@ class CaseVerifier:
         (seen and ``--since`` checkpoints), so nothing per entry stays in memory.
         """
         add = self.report.add
-        sizes = self._checkpoint_sizes()
+        sizes = checkpoint_sizes(self.case)  # shard folders by the rule; the rest is judged later
         self.log.checkpoint_size = latest = max(sizes, default=0)
         wanted = set(sizes) | remembered
         tree = merkle.TreeBuilder()
@@ -251,13 +258,6 @@ class CaseVerifier:
         if size and not self.report.findings_for("log.entry"):
             add("pass", "log.signatures", "custody/log.jsonl",
                 f"{size} entries signed by keys the log trusts")
-
-    def _checkpoint_sizes(self) -> list[int]:
-        """Sizes of the checkpoints in their own shard folders (anything else is judged by
-        ``_check_checkpoints``); every shard is listed."""
-        top = self.case.checkpoints_dir
-        return [int(m.group(1)) for name in _listdir(top) if SHARD_RE.match(name)
-                for n in _listdir(top / name) if (m := CHECKPOINT_RE.match(n)) and shard(n) == name]
 
     def _replay_one(self, index: int, line: bytes) -> None:
         what = f"custody/log.jsonl entry {index}"
@@ -314,12 +314,11 @@ class CaseVerifier:
             add("fail", "log.prev", what, "prev names a checkpoint size out of order",
                 expected=f"{prev_max}..{index}", found=str(prev.size))
             return
-        unseen = prev.size > 0 and prev.size not in self.log.roots
-        if unseen and not _is_regular(checkpoint_path(self.case, prev.size)):
-            # no checkpoint of that size to take a root at (checkpoint.missing, below): not
-            # recomputed from the spooled hashes, so a hostile log costs no quadratic time
-            pass
-        elif self.log.root_at(prev.size) != prev.root:
+        # a size with no checkpoint to take a root at is checkpoint.missing (below), not a root
+        # recomputed from the spooled hashes: a hostile log costs no quadratic time
+        rootable = prev.size in self.log.roots or _is_regular(checkpoint_path(self.case,
+                                                                               prev.size))
+        if rootable and self.log.root_at(prev.size) != prev.root:
             add("fail", "log.prev", what, f"prev root does not match the log's first {prev.size}"
                 " entries (history rewritten)")
         if prev.size > 0 and prev.size != prev_max:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import prov_env, run_prov
+from helpers import make_case, prov_env, run_prov
 from tsa import LocalTSA
 
 from archive.reader import WarcReader
@@ -82,17 +82,14 @@ def tsa() -> Iterator[LocalTSA]:
 def disclosing(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Disclosing:
     base = tmp_path_factory.mktemp("disclosure")
     env = prov_env(base)
-    case = base / "case"
-    for args in (("keys", "generate"), ("init", str(case), "--title", "disclosure")):
-        proc = run_prov(*args, env=env)
-        assert proc.returncode == 0, proc.stderr
+    case, key_pub = make_case(base)
     with serve_site() as site:
         proc = run_prov("snapshot", "--case", str(case), "--json", "--tsa", tsa.url,
                         f"{site}/", f"{site}/article.html", f"{site}/images/logo.png", env=env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     pub = base / "founding.pub"
-    shutil.copy(base / "prov-home" / "keys" / "default.pub", pub)
+    shutil.copy(key_pub, pub)
     root = base / "tsa-root.pem"
     root.write_bytes(tsa.root_pem)
     return Disclosing(base, env, case, pub, root, summary["captureId"], site)
