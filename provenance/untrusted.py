@@ -1,0 +1,236 @@
+"""Reading what an attacker may have written: files inside a target, JSON, base64.
+
+Threat (docs/SECURITY.md): whoever can write to a case, a package or a bucket chooses every
+byte prov reads there and every kind of file: a symlink to a secret, a FIFO that blocks an
+``open`` forever, a file of gigabytes, JSON nested 100,000 deep (Python's parser and every
+walk over its result recurse), a folder tree deeper than the stack, text that is not base64.
+Everything verify reads inside a target comes through this module:
+
+- ``open_regular`` / ``read_regular``: a regular file, no symlink followed (``O_NOFOLLOW``, and
+  the type checked on the open descriptor, so a swap between check and open is caught), an
+  ``O_NONBLOCK`` open (a FIFO cannot hang it), and a size cap for every read.
+- ``load_json`` (RFC 8259): a size cap, a nesting cap checked before parsing, duplicate member
+  names refused (two parsers must not see two documents in one signed byte string), no
+  ``NaN``/``Infinity``.
+- ``b64decode`` (RFC 4648 section 4): strict alphabet and padding, ASCII only.
+- ``iter_tree``: an iterative walk (no recursion over the input's depth) that never follows a
+  symlink and stops descending past a depth cap, reporting where it stopped.
+
+Each raises ``UntrustedInputError`` with a one-line message naming what was wrong; callers turn
+it into a finding (exit 3) or, for the target itself, "not a target" (exit 4).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from archive.errors import IntegrityError
+
+MAX_JSON_DEPTH = 64  # prov's own documents nest at most 6 deep
+MAX_TREE_DEPTH = 32  # a case nests 7 deep (captures/YYYY/MM/DD/<id>/file); packages less
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+class UntrustedInputError(IntegrityError):
+    """A file, document or field that should be evidence is not of the form prov writes."""
+
+
+def open_regular(path: Path | str, *, what: str | None = None) -> int:
+    """An O_RDONLY descriptor on ``path`` if it is a regular file (the caller closes it)."""
+    label = what or str(path)
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError:
+        raise UntrustedInputError(f"{label}: missing") from None
+    except OSError as exc:  # ELOOP: a symlink; ENXIO: a FIFO or socket with no writer; ...
+        kind = _kind(path)
+        raise UntrustedInputError(f"{label}: {kind or exc.strerror}, not a regular file") from None
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise UntrustedInputError(f"{label}: {_mode_name(st.st_mode)}, not a regular file")
+    return fd
+
+
+def read_regular(path: Path | str, limit: int, *, what: str | None = None) -> bytes:
+    """The whole of a regular file of at most ``limit`` bytes (see ``open_regular``)."""
+    label = what or str(path)
+    fd = open_regular(path, what=label)
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise UntrustedInputError(f"{label}: larger than {limit:,} bytes")
+    return data
+
+
+def is_regular(path: Path | str) -> bool:
+    """``path`` itself (not what a symlink names) is a regular file."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except (OSError, ValueError):  # missing, a file where a folder was expected, NUL in name
+        return False
+
+
+def is_dir(path: Path | str) -> bool:
+    """``path`` itself (not what a symlink names) is a folder."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def listdir(path: Path | str) -> list[str]:
+    """The sorted names in a folder; nothing for a missing path, a file or a symlink."""
+    if not is_dir(path):
+        return []
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
+
+
+def load_json(data: bytes | str, *, what: str, limit: int,
+              max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse one JSON document of at most ``limit`` bytes and ``max_depth`` levels."""
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    if len(raw) > limit:
+        raise UntrustedInputError(f"{what}: JSON larger than {limit:,} bytes")
+    if raw.count(b"[") + raw.count(b"{") > max_depth:  # the cheap test first
+        depth = json_depth(raw)
+        if depth > max_depth:
+            raise UntrustedInputError(f"{what}: JSON nested {depth} deep (at most {max_depth})")
+    try:
+        return json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except RecursionError:  # unreachable after the depth test; kept as a second wall
+        raise UntrustedInputError(f"{what}: JSON nested too deep") from None
+    except _DuplicateKey as exc:
+        raise UntrustedInputError(f"{what}: JSON object has the member {exc.args[0]!r} twice"
+                                  ) from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long integers
+        raise UntrustedInputError(f"{what}: not JSON ({_short(exc)})") from None
+
+
+def json_depth(raw: bytes) -> int:
+    """The deepest nesting of arrays and objects in ``raw``, strings skipped; linear time."""
+    depth = deepest = 0
+    for match in _JSON_TOKENS.finditer(raw):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return deepest
+
+
+_JSON_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key[:64])
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def b64decode(value: object, *, what: str) -> bytes:
+    """Standard base64 with padding (RFC 4648 section 4), strictly; anything else raises."""
+    if not isinstance(value, str):
+        raise UntrustedInputError(f"{what}: expected base64 text, found {type(value).__name__}")
+    try:
+        return base64.b64decode(value.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error):
+        raise UntrustedInputError(f"{what}: not base64") from None
+
+
+TreeKind = Literal["file", "dir", "symlink", "other", "too-deep"]
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    rel: str  # POSIX path relative to the walk's root
+    kind: TreeKind
+
+
+def iter_tree(root: Path, *, max_depth: int = MAX_TREE_DEPTH) -> Iterator[TreeEntry]:
+    """Every entry under ``root``, folder by folder in sorted order, without recursion.
+
+    Symlinks are reported, never followed; FIFOs, sockets and devices are ``other``; a folder
+    at ``max_depth`` is reported as ``too-deep`` and not entered, so neither the stack nor the
+    length of a path grows with what an attacker nests.
+    """
+    stack: list[tuple[str, int]] = [("", 0)]
+    while stack:
+        rel, depth = stack.pop()
+        folder = root / rel if rel else root
+        names = listdir(folder)
+        below: list[tuple[str, int]] = []
+        for name in names:
+            child = f"{rel}/{name}" if rel else name
+            try:
+                mode = os.lstat(folder / name).st_mode
+            except OSError:
+                continue  # removed while we walked
+            if stat.S_ISLNK(mode):
+                yield TreeEntry(child, "symlink")
+            elif stat.S_ISDIR(mode):
+                if depth + 1 >= max_depth:
+                    yield TreeEntry(child, "too-deep")
+                else:
+                    yield TreeEntry(child, "dir")
+                    below.append((child, depth + 1))
+            elif stat.S_ISREG(mode):
+                yield TreeEntry(child, "file")
+            else:
+                yield TreeEntry(child, "other")
+        stack.extend(reversed(below))
+
+
+def _kind(path: Path | str) -> str | None:
+    try:
+        return _mode_name(os.lstat(path).st_mode)
+    except OSError:
+        return None
+
+
+def _mode_name(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:120]

@@ -1,0 +1,113 @@
+"""provenance.untrusted: the one way prov reads files, JSON and base64 an attacker wrote."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from provenance import untrusted
+from provenance.untrusted import UntrustedInputError
+
+
+def test_read_regular_reads_a_file_within_its_limit(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"12345")
+    assert untrusted.read_regular(tmp_path / "a", 5) == b"12345"
+    with pytest.raises(UntrustedInputError, match="larger than 4 bytes"):
+        untrusted.read_regular(tmp_path / "a", 4)
+
+
+def test_read_regular_never_follows_a_symlink(tmp_path: Path) -> None:
+    (tmp_path / "secret").write_bytes(b"s")
+    (tmp_path / "link").symlink_to(tmp_path / "secret")
+    with pytest.raises(UntrustedInputError, match="symbolic link"):
+        untrusted.read_regular(tmp_path / "link", 10)
+
+
+def test_read_regular_does_not_block_on_a_fifo(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    done: list[str] = []
+
+    def attempt() -> None:
+        try:
+            untrusted.read_regular(tmp_path / "fifo", 10)
+        except UntrustedInputError as exc:
+            done.append(str(exc))
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(5)
+    assert done and "FIFO" in done[0]
+
+
+def test_read_regular_refuses_a_folder_and_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(UntrustedInputError, match="folder"):
+        untrusted.read_regular(tmp_path, 10)
+    with pytest.raises(UntrustedInputError, match="missing"):
+        untrusted.read_regular(tmp_path / "nope", 10)
+
+
+def test_load_json_refuses_deep_nesting_before_parsing() -> None:
+    started = time.monotonic()
+    with pytest.raises(UntrustedInputError, match="nested 100000 deep"):
+        untrusted.load_json(b"[" * 100_000, what="x", limit=1 << 20)
+    assert time.monotonic() - started < 5
+    assert untrusted.load_json(b"[" * 64 + b"]" * 64, what="x", limit=1000) is not None
+
+
+def test_load_json_refuses_duplicates_constants_and_size() -> None:
+    with pytest.raises(UntrustedInputError, match="'a' twice"):
+        untrusted.load_json(b'{"a":1,"a":2}', what="x", limit=100)
+    with pytest.raises(UntrustedInputError, match="not JSON"):
+        untrusted.load_json(b'{"a":NaN}', what="x", limit=100)
+    with pytest.raises(UntrustedInputError, match="larger than 3 bytes"):
+        untrusted.load_json(b"[1]  ", what="x", limit=3)
+    with pytest.raises(UntrustedInputError, match="not JSON"):
+        untrusted.load_json(b"\xff\xfe{", what="x", limit=100)
+
+
+@given(st.recursive(st.none() | st.integers() | st.text(),
+                    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner)))
+def test_json_depth_matches_the_parsed_document(doc: object) -> None:
+    import json
+
+    def depth(value: object) -> int:
+        if isinstance(value, list):
+            return 1 + max((depth(v) for v in value), default=0)
+        if isinstance(value, dict):
+            return 1 + max((depth(v) for v in value.values()), default=0)
+        return 0
+
+    assert untrusted.json_depth(json.dumps(doc).encode()) == depth(doc)
+
+
+def test_b64decode_is_strict() -> None:
+    assert untrusted.b64decode("AAE=", what="k") == b"\x00\x01"
+    for bad in ("AAE", "AA E=", "é", "AAE=\n"):
+        with pytest.raises(UntrustedInputError, match="not base64"):
+            untrusted.b64decode(bad, what="k")
+    with pytest.raises(UntrustedInputError, match="found int"):
+        untrusted.b64decode(5, what="k")
+
+
+def test_iter_tree_is_iterative_and_follows_no_link(tmp_path: Path) -> None:
+    deep = tmp_path
+    for _ in range(1500):  # deeper than the recursion limit and than PATH_MAX allows to name
+        deep = deep / "d"
+        try:
+            deep.mkdir()
+        except OSError:  # ENAMETOOLONG: deep enough
+            break
+    (tmp_path / "f").write_bytes(b"")
+    (tmp_path / "l").symlink_to(tmp_path)
+    os.mkfifo(tmp_path / "p")
+    entries = list(untrusted.iter_tree(tmp_path, max_depth=8))
+    kinds = {e.rel: e.kind for e in entries}
+    assert kinds["f"] == "file" and kinds["l"] == "symlink" and kinds["p"] == "other"
+    assert kinds["/".join(["d"] * 8)] == "too-deep"
+    assert len(entries) == 3 + 8
