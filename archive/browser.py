@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from playwright.async_api import Browser, async_playwright
 from playwright.async_api import Error as PlaywrightError
@@ -41,6 +40,7 @@ from archive.mitmca import RunAuthority
 from archive.page import PageLimits, PageResult, run_page
 from archive.pagerecords import page_records, run_record
 from archive.proxy import RecordingProxy, Session
+from archive.proxyrequest import url_key
 from archive.revisit import DedupHook
 from archive.via import parse_via
 from archive.warc import WarcWriter
@@ -77,22 +77,6 @@ def chromium_args(proxy_url: str, leaf_spki: str) -> list[str]:
     if os.geteuid() == 0:
         args.append("--no-sandbox")  # Chromium refuses to start as root with its sandbox
     return args
-
-
-def url_key(url: str) -> str:
-    """A URL as both Chromium and the proxy spell it: lower-case scheme and host, no
-    default port, no fragment."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    host = f"[{host}]" if ":" in host else host
-    try:
-        port = parts.port
-    except ValueError:
-        return url
-    if port is not None and port != {"http": 80, "https": 443}.get(parts.scheme):
-        host += f":{port}"
-    query = f"?{parts.query}" if parts.query else ""
-    return f"{parts.scheme.lower()}://{host}{parts.path or '/'}{query}"
 
 
 class PageCollector:

@@ -127,3 +127,19 @@ def reusable(request: ProxiedRequest, ex: recorder.Exchange) -> bool:
               or ex.header(b"content-length") is not None
               or b"chunked" in (ex.header(b"transfer-encoding") or b"").lower())
     return framed
+
+
+def url_key(url: str) -> str:
+    """A URL as both Chromium and the proxy spell it: lower-case scheme and host, no
+    default port, no fragment."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port
+    except ValueError:
+        return url
+    if port is not None and port != {"http": 80, "https": 443}.get(parts.scheme):
+        host += f":{port}"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme.lower()}://{host}{parts.path or '/'}{query}"

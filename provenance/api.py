@@ -48,6 +48,7 @@ from provenance.verify import SEAL_NAME, CaseVerifier
 if TYPE_CHECKING:  # loaded by the functions that use them: `prov verify` needs none of them
     from archive.browser import BrowserOptions
     from archive.crawl import CaptureOptions, UrlOutcome
+    from archive.media import MediaOptions
     from provenance.bag import BagResult
     from provenance.capture import CaptureResult
     from provenance.custodians import CustodyChain
@@ -262,12 +263,16 @@ def snapshot(case: Case, urls: Sequence[str], key: SigningKey, options: CaptureO
              stamper: Stamper | None = None, warc_size: int = 1 << 30,
              on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None,
              browser: BrowserOptions | None = None,
+             media: MediaOptions | None = None,
              ) -> CaptureResult:
     if not urls:
         raise UsageError("give at least one URL")
     if browser is not None and (options.requisites or options.depth):
         raise UsageError("--requisites and --depth do not apply to --browser (the browser "
                          "fetches what each page needs; links are not followed)")
+    if media is not None and (options.requisites or options.depth):
+        raise UsageError("--requisites and --depth do not apply to --media (yt-dlp fetches "
+                         "what each post needs)")
     from archive.crawl import validate_url
     from provenance.capture import snapshot as capture
 
@@ -277,7 +282,20 @@ def snapshot(case: Case, urls: Sequence[str], key: SigningKey, options: CaptureO
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     return capture(case, urls, key, options, note=note, stamper=stamper,
-                   warc_size=warc_size, on_progress=on_progress, browser=browser)
+                   warc_size=warc_size, on_progress=on_progress, browser=browser,
+                   media=media)
+
+
+def media_options(*, comments: bool = False) -> MediaOptions:
+    """Checked media-capture options: ``ConfigError`` when yt-dlp is missing."""
+    try:
+        import yt_dlp  # noqa: F401
+
+        from archive.media import MediaOptions
+    except ImportError as exc:
+        raise ConfigError(f"media capture needs the yt-dlp package: {exc}",
+                          hint="pip install 'prov[media]'") from None
+    return MediaOptions(comments=comments)
 
 
 MAX_STORAGE_STATE = 64 << 20

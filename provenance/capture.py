@@ -39,7 +39,8 @@ from provenance.stamping import (
 from provenance.statements import IN_TOTO_PAYLOAD, CaptureSeal, Subject
 
 if TYPE_CHECKING:  # archive.browser imports playwright: only browser captures load it
-    from archive.browser import BrowserOptions
+    from archive.browser import BrowserCapturer, BrowserOptions
+    from archive.media import MediaCapturer, MediaOptions
 
 SEAL_NAME = "seal.dsse.json"
 INDEX_NAME = "index.cdxj"
@@ -54,6 +55,7 @@ class CaptureResult:
     files: list[WarcFile] = field(default_factory=list)
     checkpoint: Checkpoint | None = None
     browser: dict[str, Any] | None = None  # a browser capture's run summary
+    media: list[dict[str, Any]] | None = None  # a media capture's posts (archive.media)
 
     @property
     def failed(self) -> list[UrlOutcome]:
@@ -137,6 +139,7 @@ def snapshot(
     on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None,
     dedup: DedupHook | None = None,
     browser: BrowserOptions | None = None,
+    media: MediaOptions | None = None,
 ) -> CaptureResult:
     started = now()
     capture_id = ids.uuid7(started)
@@ -150,18 +153,28 @@ def snapshot(
     writer.write_group([Record("metadata", new_record_id(), started, json_block(seeds),
                                [("WARC-Target-URI", f"urn:prov:seeds:{capture_id}")],
                                content_type="application/json", with_payload_digest=False)])
+    pages: BrowserCapturer | None = None
+    posts: MediaCapturer | None = None
     if browser is not None:
         from archive.browser import BrowserCapturer
 
         pages = BrowserCapturer(writer, options, browser, capture_id=capture_id, now=now,
                                 on_progress=on_progress, dedup=dedup)
-        outcomes = asyncio.run(pages.capture(urls))
-    else:
+    if media is not None:
+        from archive.media import MediaCapturer
+
+        posts = MediaCapturer(writer, options, media, capture_id=capture_id, now=now,
+                              on_progress=on_progress)
+    if pages is None and posts is None:
         capturer = Capturer(writer, options, now=now, on_progress=on_progress, dedup=dedup)
         outcomes = asyncio.run(capturer.capture(urls))
+    else:
+        outcomes = asyncio.run(_pages_and_posts(urls, pages, posts))
     result = CaptureResult(capture_id, relative, outcomes, writer.close())
-    if browser is not None:
+    if pages is not None:
         result.browser = pages.summary
+    if posts is not None:
+        result.media = posts.posts
     index = index_builder.dump(partial, INDEX_NAME)
     failpoints.reach("after-warc")
     seal = build_seal(capture_id, relative, started, now(), result.files, key, note,
@@ -182,6 +195,32 @@ def snapshot(
     failpoints.reach("after-rename")
     result.checkpoint = log_capture(case, final, result, key, now(), stamper, stamps)
     return result
+
+
+async def _pages_and_posts(urls: Sequence[str], pages: BrowserCapturer | None,
+                           posts: MediaCapturer | None) -> list[UrlOutcome]:
+    """A browser capture of the pages, then yt-dlp on the same URLs, into one capture."""
+    outcomes: list[UrlOutcome] = []
+    if pages is not None:
+        outcomes += await pages.capture(urls)
+    if posts is not None:
+        outcomes += await posts.capture(urls)
+    return outcomes
+
+
+def media_details(result: CaptureResult) -> dict[str, Any]:
+    """What the capture entry says of each post: its availability (the class and the
+    platform's status) and the media records' digests."""
+    if result.media is None:
+        return {}
+    rows = [{k: post[k] for k in ("url", "availability", "reason", "takedown", "status",
+                                  "media")} for post in result.media]
+    listed = rows[:_fitting(len(r["url"]) + len(r["reason"]) + 100 * len(r["media"])
+                            for r in rows)]
+    details: dict[str, Any] = {"media": listed}
+    if len(listed) < len(rows):
+        details["mediaNotListed"] = len(rows) - len(listed)
+    return details
 
 
 def failure_details(result: CaptureResult) -> dict[str, Any]:
@@ -233,6 +272,7 @@ def log_capture(
         "urls": len(result.outcomes),
         "failed": len(result.failed),
         **not_fetched_details(result),
+        **media_details(result),
         "tsa": [o.tsa_id for o in outcomes],
     })]
     entries += token_entries(case, final / SEAL_NAME, outcomes,

@@ -258,6 +258,11 @@ def init(path: str, title: str, key_name: str, retain_until: str | None,
 @click.option("--browser", is_flag=True,
               help="Load each URL in headless Chromium through prov's recording proxy: every "
                    "request the page makes, the DOM and dated screenshots.")
+@click.option("--media", is_flag=True,
+              help="Also run yt-dlp on each URL through prov's recording proxy: the video a "
+                   "post shows, its metadata, and why it is unavailable when it is.")
+@click.option("--media-comments", is_flag=True,
+              help="With --media: also keep the comments yt-dlp can read.")
 @click.option("--storage-state", type=click.Path(dir_okay=False, path_type=Path),
               help="With --browser: a Playwright storage state (cookies, localStorage) to "
                    "capture as a logged-in user. Its cookies stay in the request records.")
@@ -285,7 +290,8 @@ def init(path: str, title: str, key_name: str, retain_until: str | None,
 def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: str | None,
              requisites: bool, depth: int, scope: str, include: tuple[str, ...],
              exclude: tuple[str, ...], concurrency: int | None, per_host: int, delay: float,
-             browser: bool, storage_state: Path | None, page_timeout: float,
+             browser: bool, media: bool, media_comments: bool,
+             storage_state: Path | None, page_timeout: float,
              scroll_steps: int, retries: int, timeout: float, total_timeout: float | None,
              max_body: int, max_redirects: int, warc_size: int, via: str | None,
              ca_file: Path | None, insecure_skip_tls_verify: bool, as_json: bool, quiet: bool,
@@ -306,16 +312,20 @@ def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: 
                                 storage_state=storage_state) if browser else None
     if storage_state is not None and not browser:
         raise click.UsageError("--storage-state needs --browser")
+    if media_comments and not media:
+        raise click.UsageError("--media-comments needs --media")
+    posts = api.media_options(comments=media_comments) if media else None
     progress = None if (quiet or as_json) else Progress(sys.stderr, sys.stdout)
     result = api.snapshot(case, list(urls), key, options, note,
                           _stamper(case.root, tsa, tsa_timeout), warc_size,
-                          progress.update if progress else None, browser=pages)
+                          progress.update if progress else None, browser=pages, media=posts)
     if progress:
         progress.finish()
     if as_json:
         _print_json({"captureId": result.capture_id, "captureDir": result.capture_dir,
                      "urls": [o.as_json() for o in result.outcomes],
-                     **({"browser": result.browser} if result.browser else {})})
+                     **({"browser": result.browser} if result.browser else {}),
+                     **({"media": result.media} if result.media is not None else {})})
     elif not quiet:
         if not (progress and progress.streamed):
             for outcome in result.outcomes:

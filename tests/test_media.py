@@ -1,0 +1,237 @@
+"""Media capture, offline: yt-dlp (its generic extractor) behind prov's recording proxy,
+against a local video platform (`mediasite`) over HTTPS with the test CA, serving media that
+Debian's ffmpeg made for the test.
+
+One capture of every kind of post is shared by most tests: a <video> page, an og:video page,
+an HLS playlist, a DASH manifest (two streams yt-dlp merges), and posts that fail in each way
+the availability classification knows.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import itertools
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import mediasite
+import pytest
+from helpers import run_prov
+from servers import LocalServer
+from test_snapshot import Rec, Snap, assert_peer_checks, exchanges, snapshot
+from testca import TestCA
+
+from archive.reader import WarcReader
+
+pytestmark = pytest.mark.skipif(not mediasite.have_ffmpeg(),
+                                reason="media tests need Debian's ffmpeg (scripts/test "
+                                       "installs it)")
+yt_dlp = pytest.importorskip("yt_dlp")
+
+CAPTURED = ("/watch/video", "/watch/og", "/hls/index.m3u8", "/dash/stream.mpd")
+FAILING = {
+    "/watch/removed": "removed",
+    "/watch/gone": "removed",
+    "/watch/private": "private",
+    "/watch/login": "login-required",
+    "/watch/geo": "geo-blocked",
+    "/watch/limited": "rate-limited",
+    "/watch/blocked": "blocked",
+}
+
+
+@dataclass
+class MediaRun:
+    snap: Snap
+    site: mediasite.MediaSite
+    server: LocalServer
+
+    def url(self, path: str) -> str:
+        return self.server.url(path)
+
+    def one(self, uri: str, warc_types: tuple[str, ...] = ("metadata",)) -> Rec:
+        found = [r for r in self.snap.records
+                 if r.get("WARC-Target-URI") == uri and r.type in warc_types]
+        assert len(found) == 1, (uri, [r.type for r in found])
+        return found[0]
+
+    def media(self, path: str) -> Rec:
+        return self.one(f"urn:media:{self.url(path)}", ("resource", "conversion"))
+
+    def info(self, path: str) -> dict[str, object]:
+        return self.one(f"urn:mediainfo:{self.url(path)}").json()
+
+    def availability(self, path: str) -> dict[str, object]:
+        return self.one(f"urn:availability:{self.url(path)}").json()
+
+
+@pytest.fixture(scope="module")
+def run(test_ca: TestCA, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaRun]:
+    tmp = tmp_path_factory.mktemp("media")
+    root = test_ca.write_root(tmp / "root.pem")
+    with LocalServer(tls=test_ca) as server:
+        site = mediasite.serve(server, tmp / "site")
+        urls = [server.url(p) for p in (*CAPTURED, *FAILING)]
+        snap = snapshot(tmp, "--media", "--ca-file", str(root), "--retries", "0", *urls)
+        yield MediaRun(snap, site, server)
+
+
+def test_summary_names_what_was_captured_and_what_failed(run: MediaRun) -> None:
+    assert run.snap.proc.returncode == 5, run.snap.proc.stderr
+    failed = {u["url"] for u in run.snap.summary["urls"] if u["failed"]}
+    assert failed == {run.url(p) for p in FAILING}
+    states = {p["url"]: p["availability"] for p in run.snap.summary["media"]}
+    assert states == {**{run.url(p): "available" for p in CAPTURED},
+                      **{run.url(p): s for p, s in FAILING.items()}}
+
+
+def test_every_request_ytdlp_made_is_recorded_once_byte_exact(run: MediaRun) -> None:
+    recorded = sorted(g.request.block for g in run.snap.groups if g.request is not None)
+    received = sorted(r.raw for r in run.server.requests)
+    assert received, "yt-dlp sent nothing"
+    assert recorded == received
+    # and every response yt-dlp got is the one the server sent, with the origin's chain
+    for group in run.snap.groups:
+        assert group.response is not None, group.url
+        assert "tls" in group.meta
+        tls = group.meta["tls"]
+        assert tls["verified"] is True
+        assert len(tls["chainSent"]) == 2  # the test leaf and its intermediate, as sent
+
+
+def test_progressive_download_is_a_resource_record_of_the_served_bytes(run: MediaRun) -> None:
+    for path, served in (("/watch/video", "/media/clip.webm"), ("/watch/og", "/media/og.mp4")):
+        rec = run.media(path)
+        assert rec.type == "resource"
+        body = run.site.body(served)
+        assert rec.block == body
+        assert rec.get("WARC-Block-Digest") == "sha256:" + hashlib.sha256(body).hexdigest()
+        [group] = [g for g in run.snap.groups if g.url == run.url(served)]
+        assert group.response is not None and group.response.http_payload == body
+        [file] = run.info(path)["files"]  # type: ignore[misc]
+        assert file["identicalToResponse"] == group.response.id
+        assert file["sha256"] == "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def test_hls_segments_joined_are_a_conversion_of_the_playlist(run: MediaRun) -> None:
+    rec = run.media("/hls/index.m3u8")
+    assert rec.type == "conversion"
+    segments = sorted((p for p in run.site.files if p.endswith(".ts")),
+                      key=lambda p: int(p[len("/hls/seg"):-3]))
+    assert len(segments) >= 2
+    assert rec.block == b"".join(run.site.body(p) for p in segments)
+    refers = rec.get("WARC-Refers-To")
+    [target] = [r for r in run.snap.records if r.id == refers]
+    assert target.type == "response"
+    assert target.get("WARC-Target-URI") == run.url("/hls/index.m3u8")
+
+
+def test_dash_streams_merged_by_ffmpeg_are_a_conversion(run: MediaRun, tmp_path: Path) -> None:
+    rec = run.media("/dash/stream.mpd")
+    assert rec.type == "conversion"
+    assert rec.get("WARC-Refers-To") in {r.id for r in run.snap.records if r.type == "response"}
+    [file] = run.info("/dash/stream.mpd")["files"]  # type: ignore[misc]
+    assert file["merged"] is True
+    assert len(file["sources"]) == 2
+    assert all(s["responseRecord"] for s in file["sources"])
+    out = tmp_path / "merged.mp4"
+    out.write_bytes(rec.block)
+    probe = subprocess.run(["/usr/bin/ffprobe", "-v", "error", "-show_entries",
+                            "stream=codec_type", "-of", "json", str(out)],
+                           capture_output=True, text=True, check=True, timeout=60)
+    kinds = sorted(s["codec_type"] for s in json.loads(probe.stdout)["streams"])
+    assert kinds == ["audio", "video"]
+
+
+def test_info_record_fields(run: MediaRun) -> None:
+    info = run.info("/watch/video")
+    assert info["ytDlpVersion"] == yt_dlp.version.__version__
+    [video] = info["videos"]  # type: ignore[misc]
+    assert video["fields"]["title"].startswith(mediasite.TITLE)
+    assert video["fields"]["extractor"] in ("html5", "generic")
+    assert video["fields"]["webpage_url"] == run.url("/watch/video")
+    offered = video["formatsOffered"]
+    assert [f["url"] for f in offered] == [run.url("/media/clip.webm")]
+    assert video["info"]["id"] == video["fields"]["id"]
+    hls = run.info("/hls/index.m3u8")["videos"][0]  # type: ignore[index]
+    assert hls["fields"]["duration"] == pytest.approx(2, abs=0.5)
+    mediainfo = run.one(f"urn:mediainfo:{run.url('/watch/video')}")
+    assert mediainfo.get("WARC-Concurrent-To") == run.media("/watch/video").id
+
+
+@pytest.mark.parametrize(("path", "state"), list(FAILING.items()))
+def test_failing_post_is_classified_from_the_platform_answer(run: MediaRun, path: str,
+                                                             state: str) -> None:
+    found = run.availability(path)
+    assert found["state"] == state, found
+    assert found["takedown"] is (state in ("removed", "private"))
+    assert found["post"] == run.url(path)
+    response = [r for r in run.snap.records if r.id == found["responseRecord"]]
+    assert response and response[0].type == "response"
+    if path == "/watch/limited":
+        assert found["retryAfter"] == "120" and found["status"] == 429
+    if path == "/watch/removed":
+        assert "removed by the user" in str(found["payloadExcerpt"])
+    if path == "/watch/login":
+        assert found["status"] == 302 and "/login" in str(found["location"])
+    assert not [r for r in run.snap.records if r.get("WARC-Target-URI") in (
+        f"urn:media:{run.url(path)}", f"urn:mediainfo:{run.url(path)}")]
+
+
+def test_capture_entry_lists_each_post_availability(run: MediaRun) -> None:
+    log = (run.snap.case / "custody" / "log.jsonl").read_text().splitlines()
+    entries = [json.loads(__import__("base64").b64decode(json.loads(line)["payload"]))
+               for line in log]
+    [capture] = [e for e in entries if e["action"] == "capture"]
+    media = {m["url"]: m for m in capture["details"]["media"]}
+    assert media[run.url("/watch/removed")]["availability"] == "removed"
+    assert media[run.url("/watch/limited")]["takedown"] is False
+    rec = run.media("/watch/video")
+    assert media[run.url("/watch/video")]["media"][0]["sha256"] == rec.get("WARC-Block-Digest")
+
+
+def test_media_capture_verifies_and_passes_peer_checks(run: MediaRun) -> None:
+    proc = run_prov("verify", str(run.snap.case), "--trust", str(run.snap.key_pub),
+                    env=run.snap.env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for warc in run.snap.warcs:
+        assert_peer_checks(warc)
+    exchanges(run.snap.records)  # every request and response belongs to one exchange
+
+
+def tamper_media(case: Path, uri: str) -> str:
+    """Flip one byte inside the media record of ``uri`` (its gzip member rewritten, as an
+    attacker would); returns the WARC file's path in the case."""
+    for warc in sorted(case.rglob("*.warc.gz")):
+        data = warc.read_bytes()
+        with open(warc, "rb") as fh:
+            offsets = [head.offset for head in WarcReader(fh)]
+        parts = [data[a:b] for a, b in itertools.pairwise([*offsets, len(data)])]
+        for i, part in enumerate(parts):
+            record = gzip.decompress(part)
+            if f"WARC-Target-URI: urn:media:{uri}\r\n".encode() not in record:
+                continue
+            edited = bytearray(record)
+            edited[len(edited) - 100] ^= 0x01
+            parts[i] = gzip.compress(bytes(edited), mtime=0)
+            warc.write_bytes(b"".join(parts))
+            return str(warc.relative_to(case))
+    raise AssertionError(f"no media record for {uri}")
+
+
+def test_tampered_media_fails_verify_naming_the_record_and_post(run: MediaRun,
+                                                                tmp_path: Path) -> None:
+    copy = tmp_path / "case"
+    shutil.copytree(run.snap.case, copy)
+    post = run.url("/watch/video")
+    tamper_media(copy, post)
+    proc = run_prov("verify", str(copy), "--trust", str(run.snap.key_pub), env=run.snap.env)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert run.media("/watch/video").id in out
+    assert f"urn:media:{post}" in out
