@@ -122,7 +122,7 @@ def write_capture(case_path: Path, key: SigningKey, responses: Iterator[tuple[st
         index = write_index(partial, [f.name for f in result.files], INDEX_NAME)
         extra = [Subject(INDEX_NAME, _sha256(index))]
     seal = build_seal(capture_id, relative, started, timefmt.utc_now(), result.files, key, None,
-                      extra=extra)
+                      extra=extra, case_id=case.info.id)
     (partial / SEAL_NAME).write_bytes(sign_envelope(IN_TOTO_PAYLOAD, seal.payload(), key))
     final = case.root / relative
     final.parent.mkdir(parents=True, exist_ok=True)

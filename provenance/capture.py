@@ -106,13 +106,15 @@ def records_root(files: Sequence[WarcFile]) -> bytes:
 def build_seal(
     capture_id: str, capture_dir: str, started: datetime, ended: datetime,
     files: Sequence[WarcFile], key: SigningKey, note: str | None,
-    extra: Sequence[Subject] = (),
+    extra: Sequence[Subject] = (), *, case_id: str,
 ) -> CaptureSeal:
-    """The statement over the WARC files (and ``extra`` files such as the CDXJ index)."""
+    """The statement over the WARC files (and ``extra`` files such as the CDXJ index), naming
+    the case it is sealed for (a capture copied into another case fails there: seal.case)."""
     ordered = sorted(files, key=lambda f: f.name)
     subjects = sorted([*(Subject(f.name, f.sha256) for f in ordered), *extra],
                       key=lambda s: s.name)
     return CaptureSeal(
+        case_id=case_id,
         capture_id=capture_id,
         capture_dir=capture_dir,
         started_at=timefmt.format_time(started),
@@ -178,7 +180,7 @@ def snapshot(
     index = index_builder.dump(partial, INDEX_NAME)
     failpoints.reach("after-warc")
     seal = build_seal(capture_id, relative, started, now(), result.files, key, note,
-                      extra=[Subject(INDEX_NAME, sha256_file(index))])
+                      extra=[Subject(INDEX_NAME, sha256_file(index))], case_id=case.info.id)
     envelope = sign_envelope(IN_TOTO_PAYLOAD, seal.payload(), key)
     write_durable(partial / (SEAL_NAME + ".tmp"), envelope)
     os.replace(partial / (SEAL_NAME + ".tmp"), partial / SEAL_NAME)  # never a torn seal

@@ -133,8 +133,9 @@ def _trusted_keys(case: Case) -> dict[str, PublicKey]:
     return CaseVerifier(case.root, Anchors(), remember=False).trusted_now(case)
 
 
-def _sealed_capture_dir(folder: Path, trusted: dict[str, PublicKey]) -> str | None:
-    """The capture dir a seal in ``folder`` names, if the seal verifies with ``trusted`` and
+def _sealed_capture_dir(case: Case, folder: Path, trusted: dict[str, PublicKey]) -> str | None:
+    """The capture dir a seal in ``folder`` names, if the seal verifies with ``trusted``, was
+    sealed for ``case`` (never a capture copied from another case signed by the same key) and
     names a folder of prov's form ending in ``folder``'s own name; None otherwise."""
     from provenance.signing import verify_envelope
     from provenance.statements import IN_TOTO_PAYLOAD, CaptureSeal
@@ -145,6 +146,8 @@ def _sealed_capture_dir(folder: Path, trusted: dict[str, PublicKey]) -> str | No
         verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=trusted, what="seal")
         seal = CaptureSeal.parse(envelope.payload, what="seal")
     except (ProvError, OSError):
+        return None
+    if seal.case_id != case.info.id:
         return None
     if not CAPTURE_DIR_RE.match(seal.capture_dir) or not seal.capture_dir.endswith(
             "/" + folder.name) or seal.capture_id != folder.name:
@@ -158,7 +161,7 @@ def _finish_partials(case: Case, trusted: dict[str, PublicKey]) -> list[str]:
         return done
     for name in sorted(os.listdir(case.partial_dir)):
         folder = case.partial_dir / name
-        capture_dir = _sealed_capture_dir(folder, trusted)
+        capture_dir = _sealed_capture_dir(case, folder, trusted)
         if capture_dir is not None and not (case.root / capture_dir).exists():
             final = case.root / capture_dir
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -184,8 +187,9 @@ def _log_unlogged(case: Case, key: SigningKey, at: datetime, stamper: Stamper | 
         rel = case.relative(seal_path.parent)
         if rel in logged:
             continue
-        if _sealed_capture_dir(seal_path.parent, trusted) != rel:
-            done.append(f"NOT logged: {rel} (its seal does not verify with a trusted key)")
+        if _sealed_capture_dir(case, seal_path.parent, trusted) != rel:
+            done.append(f"NOT logged: {rel} (its seal does not verify with a trusted key, "
+                        "or it was sealed for another case)")
             continue
         tokens = _unlogged_tokens(seal_path)
         entries.append(NewEntry("capture", (file_subject(case, seal_path),), {

@@ -23,6 +23,7 @@ CAPTURE_PREDICATE = "https://prov.invalid/capture/v1"
 IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
 CUSTODY_PAYLOAD = "application/vnd.prov.custody.v1+json"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
+UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SUBJECT_NAME = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 
 #: The closed list of custody actions (docs/FORMATS.md, "Custody actions").
@@ -75,6 +76,7 @@ class Subject:
 class CaptureSeal:
     """The predicate of a capture seal, with the statement's subjects."""
 
+    case_id: str  # the case the capture was sealed for (case.json ``id``)
     capture_id: str
     capture_dir: str
     started_at: str
@@ -88,6 +90,7 @@ class CaptureSeal:
 
     def payload(self) -> bytes:
         predicate: dict[str, Any] = {
+            "caseId": self.case_id,
             "captureId": self.capture_id,
             "captureDir": self.capture_dir,
             "startedAt": self.started_at,
@@ -124,7 +127,11 @@ class CaptureSeal:
             pred = doc["predicate"]
             subjects = tuple(_subject(s) for s in doc["subject"])
             records = {str(k): int(v) for k, v in pred["records"].items()}
+            case_id = pred["caseId"]
+            if not isinstance(case_id, str) or not UUID_TEXT.match(case_id):
+                raise ValueError(f"caseId is {str(case_id)[:80]!r}, not a case id")
             seal = cls(
+                case_id=case_id,
                 capture_id=str(pred["captureId"]),
                 capture_dir=str(pred["captureDir"]),
                 started_at=str(pred["startedAt"]),

@@ -593,6 +593,10 @@ class CaseVerifier:
             add("fail", "seal.binding", seal_rel, "seal belongs to another capture",
                 expected=f"{name} at {folder}", found=f"{seal.capture_id} at {seal.capture_dir}")
             return False
+        if seal.case_id != self.case.info.id:  # same key, another case: moved evidence
+            add("fail", "seal.case", seal_rel, "capture sealed for another case",
+                expected=self.case.info.id, found=seal.case_id)
+            return False
         add("pass", "seal.signature", seal_rel, f"signed by {seal.operator}")
         self.seal_started[seal_rel] = timefmt.parse_time(seal.started_at)
         return self._check_capture_files(folder, seal)

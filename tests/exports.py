@@ -170,7 +170,7 @@ def synthetic_capture(case: Case, key: SigningKey, revisited: str, original_dir:
     files = writer.close()
     index = write_index(partial, [f.name for f in files], INDEX_NAME)
     seal = build_seal(capture_id, relative, at, at, files, key, None,
-                      extra=[Subject(INDEX_NAME, sha256_file(index))])
+                      extra=[Subject(INDEX_NAME, sha256_file(index))], case_id=case.info.id)
     (partial / SEAL_NAME).write_bytes(sign_envelope(IN_TOTO_PAYLOAD, seal.payload(), key))
     final = case.root / relative
     final.parent.mkdir(parents=True, exist_ok=True)

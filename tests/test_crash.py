@@ -273,3 +273,38 @@ def test_repair_does_not_log_a_capture_sealed_by_an_untrusted_key(work: tuple[Pa
     run_prov(home, "log", "repair", "--case", case)
     logged = [e for e in log_entries(home, case)[entries_before:] if e["action"] == "capture"]
     assert logged == []
+
+
+def test_a_capture_moved_from_another_case_fails_and_repair_never_adopts_it(
+    work: tuple[Path, Path],
+) -> None:
+    """Issue 14, point 8: the same key founds two cases; a capture copied from one into the
+    other is sealed by a key the second case trusts, but its seal names the first case."""
+    home, case = work
+    (existing,) = captures(home, case)
+    other = case.parent / "other-case"
+    checked(run_prov(home, "init", other))
+    shutil.copytree(case / existing, other / existing)
+    seal_rel = f"{existing}/{SEAL}"
+
+    code, report = verify(home, other)
+    assert code == 3
+    moved = [f for f in with_status(report, "fail") if f["check"] == "seal.case"]
+    assert [f["subject"] for f in moved] == [seal_rel]
+    case_id = json.loads((case / "case.json").read_bytes())["id"]
+    assert moved[0]["found"] == case_id
+    assert moved[0]["expected"] == json.loads((other / "case.json").read_bytes())["id"]
+    assert {"subject": existing, "check": "capture.unlogged"}.items() <= next(
+        f for f in with_status(report, "fail") if f["check"] == "capture.unlogged").items()
+
+    entries_before = len(log_entries(home, other))
+    repaired = run_prov(home, "log", "repair", "--case", other)
+    assert "Traceback" not in repaired.stderr
+    assert f"NOT logged: {existing}" in repaired.stdout
+    assert [e for e in log_entries(home, other)[entries_before:] if e["action"] == "capture"] == []
+    code, report = verify(home, other)
+    assert code == 3
+    assert "seal.case" in checks(with_status(report, "fail"))
+
+    code, report = verify(home, case)  # where it was sealed, the capture verifies
+    assert code == 0, with_status(report, "fail")

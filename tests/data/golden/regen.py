@@ -258,7 +258,8 @@ def build_case(root: Path, stored_warc: bytes | None = None) -> Case:
         files = writer.close()
         if stored_warc is not None:
             files = [_use_stored(partial, files[0], stored_warc)]
-        seal = capture.build_seal(capture_id, relative, STARTED_AT, ENDED_AT, files, key, NOTE)
+        seal = capture.build_seal(capture_id, relative, STARTED_AT, ENDED_AT, files, key, NOTE,
+                                  case_id=case.info.id)
     envelope = sign_envelope(IN_TOTO_PAYLOAD, seal.payload(), key)
     (partial / capture.SEAL_NAME).write_bytes(envelope)
     final = case.root / relative
