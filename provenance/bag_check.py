@@ -72,7 +72,7 @@ class BagVerifier:
                                 remember=self.remember, tsa_roots=self.tsa_roots)
         for finding in verifier.run().findings:
             self.report.findings.append(replace(finding, subject=f"data/{finding.subject}"))
-        trusted = verifier.log.trusted_after(verifier.log.size - 1)
+        trusted = verifier.judge.trusted
         try:
             envelope = parse_envelope(_read(self.root / SIGNATURE), what=SIGNATURE)
             signer = verify_envelope(envelope, payload_type=PAYLOAD_TYPE, trusted=trusted,

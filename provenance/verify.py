@@ -9,7 +9,6 @@ log from its ``init`` entry, anchored outside the case (see ``provenance.trust``
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import stat
@@ -32,6 +31,7 @@ from provenance.custody import (
     shard,
 )
 from provenance.digests import sha256_file
+from provenance.entryjudge import EntryJudge
 from provenance.ids import is_capture_id
 from provenance.keys import PublicKey
 from provenance.parallel import Progress
@@ -40,7 +40,6 @@ from provenance.revisitcheck import RevisitLedger
 from provenance.signing import parse_envelope, verify_envelope
 from provenance.stampcheck import StampJudge
 from provenance.statements import (
-    CUSTODY_PAYLOAD,
     IN_TOTO_PAYLOAD,
     CaptureSeal,
     Entry,
@@ -116,25 +115,13 @@ class HashArray:
 class LogState:
     hashes: HashArray = field(default_factory=HashArray)
     entries: list[LoggedEntry] = field(default_factory=list)
-    # the trusted key set after each entry, stored once per change: (first index, keys)
-    trust_versions: list[tuple[int, dict[str, PublicKey]]] = field(default_factory=list)
     roots: dict[int, bytes] = field(default_factory=lambda: {0: merkle.EMPTY_ROOT})  # MTH by size
     latest_time_at: dict[int, datetime | None] = field(default_factory=dict)
-    founding: PublicKey | None = None
     checkpoint_size: int = 0
 
     @property
     def size(self) -> int:
         return len(self.hashes)
-
-    def trusted_after(self, index: int) -> dict[str, PublicKey]:
-        """Keys trusted once entries 0..index have been replayed."""
-        keys: dict[str, PublicKey] = {}
-        for start, version in self.trust_versions:
-            if start > index:
-                break
-            keys = version
-        return keys
 
     def root_at(self, size: int) -> bytes:
         if size not in self.roots:
@@ -162,8 +149,7 @@ class CaseVerifier:
         self.case: Case
         self.log = LogState()
         self.logged_dirs: set[str] = set()
-        self.pending_transfer: tuple[int, str] | None = None
-        self.prev_max = 0
+        self.judge = EntryJudge(self.report)
         self.revisits = RevisitLedger()  # each revisit checked against its original at the end
         self.warcs = WarcJudge(root, self.report, self.revisits, jobs=jobs,
                                on_progress=on_progress)
@@ -213,7 +199,7 @@ class CaseVerifier:
             self._read_log()
         finally:
             self.log.hashes.close()
-        return self.log.trusted_after(self.log.size - 1)
+        return self.judge.trusted_after(self.log.size - 1)
 
     def _read_log(self, remembered: Set[int] = frozenset()) -> None:
         """Stream the log once: hash, replay trust and check every entry as it comes.
@@ -260,68 +246,32 @@ class CaseVerifier:
                 f"{size} entries signed by keys the log trusts")
 
     def _replay_one(self, index: int, line: bytes) -> None:
+        """Judge one entry (``provenance.entryjudge``), then what only a whole log can show:
+        its ``prev`` root against the log's own prefix and the checkpoint it names."""
         what = f"custody/log.jsonl entry {index}"
-        trusted = self.log.trusted_after(index - 1) if index else {}
-        try:
-            envelope = parse_envelope(line, what=what)
-            if index == 0:
-                trusted = self._founding(envelope, what)
-            signer = verify_envelope(envelope, payload_type=CUSTODY_PAYLOAD,
-                                     trusted=trusted, what=what)
-            entry = Entry.parse(envelope.payload, what=what)
-        except ProvError as exc:
-            self.report.add("fail", "log.entry", what, str(exc))
-            if index == 0:
-                self.log.trust_versions.append((0, trusted))
+        judged = self.judge.judge(index, line, what)
+        entry = judged.entry
+        if entry is None:
             return
-        self._check_entry_fields(index, entry, signer, self.prev_max, what)
-        self.prev_max = max(self.prev_max, entry.prev.size)
+        if judged.prev_in_order:
+            self._check_prev(index, entry, judged.prev_new, what)
         moment = timefmt.parse_time(entry.time)
         self.latest_time = max(self.latest_time or moment, moment)
         if entry.subjects or entry.action.startswith("timestamp"):
             # kept for the file checks after the log pass; the rest are done with here, so
             # memory follows what the log names, not the log's length
-            self.log.entries.append(LoggedEntry(index, entry, trusted))
-        updated = self._apply_trust(entry, trusted, what)
-        if index == 0 or updated is not trusted:
-            self.log.trust_versions.append((index, updated))
+            self.log.entries.append(LoggedEntry(index, entry, dict(judged.trusted)))
 
-    def _founding(self, envelope: object, what: str) -> dict[str, PublicKey]:
-        from provenance.signing import Envelope
-
-        assert isinstance(envelope, Envelope)
-        entry = Entry.parse(envelope.payload, what=what)  # parsed only to find the key
-        key = _public_key(entry.details.get("publicKey"), what)
-        if entry.action != "init" or key.key_id != entry.actor:
-            self.report.add("fail", "log.init", what, "first entry is not an init entry "
-                            "naming its own signing key")
-        self.log.founding = key
-        return {key.key_id: key}
-
-    def _check_entry_fields(self, index: int, entry: Entry, signer: str, prev_max: int,
-                            what: str) -> None:
-        add = self.report.add
-        if entry.seq != index:
-            add("fail", "log.seq", what, "sequence number is not the entry's position",
-                expected=str(index), found=str(entry.seq))
-        if entry.actor != signer:
-            add("fail", "log.actor", what, "actor is not the key that signed the entry",
-                expected=signer, found=entry.actor)
-        if index > 0 and entry.action == "init":
-            add("fail", "log.init", what, "a second init entry")
+    def _check_prev(self, index: int, entry: Entry, new: bool, what: str) -> None:
         prev = entry.prev
-        if prev.size > index or prev.size < prev_max:
-            add("fail", "log.prev", what, "prev names a checkpoint size out of order",
-                expected=f"{prev_max}..{index}", found=str(prev.size))
-            return
         # a size with no checkpoint to take a root at is checkpoint.missing (below), not a root
         # recomputed from the spooled hashes: a hostile log costs no quadratic time
         rootable = prev.size in self.log.roots or _is_regular(checkpoint_path(self.case,
                                                                                prev.size))
         if rootable and self.log.root_at(prev.size) != prev.root:
-            add("fail", "log.prev", what, f"prev root does not match the log's first {prev.size}"
-                " entries (history rewritten)")
-        if prev.size > 0 and prev.size != prev_max:
+            self.report.add("fail", "log.prev", what, f"prev root does not match the log's "
+                            f"first {prev.size} entries (history rewritten)")
+        if new:
             self._check_prev_checkpoint(prev.size, prev.tokens, what)
 
     def _check_prev_checkpoint(self, size: int, tokens: tuple[Subject, ...], what: str) -> None:
@@ -332,46 +282,8 @@ class CaseVerifier:
         for token in tokens:
             self._check_file_digest(token, f"token named by {what}")
 
-    def _apply_trust(self, entry: Entry, trusted: dict[str, PublicKey], what: str) -> dict[
-        str, PublicKey
-    ]:
-        if entry.action == "accepted":
-            pending = self.pending_transfer
-            if pending is None or pending[1] != entry.actor:
-                self.report.add("fail", "custody.accepted", what,
-                                "accepted entry without a transfer to its signer",
-                                expected=pending[1] if pending else "a pending transfer",
-                                found=entry.actor)
-            self.pending_transfer = None
-        if entry.action == "transfer":
-            self.pending_transfer = (entry.seq, str(entry.details.get("to")))
-        if entry.action in ("key-trusted", "transfer"):
-            try:
-                key = _public_key(entry.details.get("publicKey"), what)
-            except ProvError as exc:
-                self.report.add("fail", "log.key", what, str(exc))
-                return trusted
-            return {**trusted, key.key_id: key}
-        if entry.action == "key-revoked":
-            revoked = str(entry.details.get("keyId"))
-            return {k: v for k, v in trusted.items() if k != revoked}
-        return trusted
-
     def _check_anchor(self) -> None:
-        founding = self.log.founding
-        if founding is None:
-            return
-        if founding.key_id in self.anchors.ids:
-            self.report.add("pass", "trust.anchor", "custody/log.jsonl",
-                            f"founding key {founding.key_id} is trusted by this verifier")
-        elif self.anchors.explicit:
-            self.report.add("fail", "trust.anchor", "custody/log.jsonl",
-                            "the case was founded by a key you did not name as trusted",
-                            expected=", ".join(sorted(self.anchors.ids)), found=founding.key_id)
-        else:
-            self.report.add("warn", "trust.anchor", "custody/log.jsonl",
-                            "trust anchored only in the case itself: compare the founding key "
-                            f"{founding.key_id} out of band, then pass --trust-id")
+        self.judge.check_anchor(self.anchors, "custody/log.jsonl", "case")
 
     # -- checkpoints -----------------------------------------------------------------------
 
@@ -420,7 +332,7 @@ class CaseVerifier:
             add("fail", "checkpoint.size", rel, "checkpoint covers entries the log lacks",
                 expected=f"<= {self.log.size}", found=str(size))
             return
-        keys = self.log.trusted_after(size - 1).values()
+        keys = self.judge.trusted_after(size - 1).values()
         try:
             checkpoint, _ = cp.verify_checkpoint(
                 _read_bounded(path, cp.MAX_NOTE), self.case.info.origin, keys, what=rel)
@@ -661,7 +573,7 @@ class CaseVerifier:
         if not _is_regular(self.root / folder / SEAL_NAME):
             self.report.add("fail", "capture.unsealed", folder, "capture folder without a seal")
             return
-        trusted = self.log.trusted_after(self.log.size - 1)
+        trusted = self.judge.trusted_after(self.log.size - 1)
         if self._check_sealed_folder(folder, trusted):
             self.report.add("warn", "capture.unlogged", folder,
                             "sealed by a trusted key but not in the custody log; "
@@ -729,18 +641,6 @@ def _read_bounded(path: Path, limit: int) -> bytes:
     if len(data) > limit:
         raise NotATargetError(f"{path.name}: larger than {limit} bytes")
     return data
-
-
-def _public_key(value: object, what: str) -> PublicKey:
-    from provenance.statements import StatementError
-
-    try:
-        raw = base64.b64decode(str(value), validate=True)
-    except ValueError:  # binascii.Error, or a str that is not ASCII
-        raise StatementError(f"{what}: publicKey is not base64") from None
-    if len(raw) != 32:
-        raise StatementError(f"{what}: publicKey is not a 32-byte Ed25519 key")
-    return PublicKey(raw)
 
 
 def verify_case(root: Path, anchors: Anchors, *, strict: bool = False,
