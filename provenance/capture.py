@@ -55,6 +55,14 @@ class CaptureResult:
     files: list[WarcFile] = field(default_factory=list)
     checkpoint: Checkpoint | None = None
     browser: dict[str, Any] | None = None  # a browser capture's run summary
+    stamps: list[StampOutcome] = field(default_factory=list)  # each TSA's answer for the seal
+
+    @property
+    def unstamped(self) -> list[StampOutcome]:
+        """TSAs of the run that gave the seal no token (logged as ``timestamp-pending``):
+        said on stderr and in the summary, never silent (docs/SECURITY.md, "Operator
+        policy")."""
+        return [o for o in self.stamps if o.stamp is None]
     media: list[dict[str, Any]] | None = None  # a media capture's posts (archive.media)
 
     @property
@@ -186,7 +194,7 @@ def snapshot(
     os.replace(partial / (SEAL_NAME + ".tmp"), partial / SEAL_NAME)  # never a torn seal
     failpoints.reach("after-seal")
     stamper = stamper or Stamper([])
-    stamps = stamper.stamp(envelope)
+    stamps = result.stamps = stamper.stamp(envelope)
     save_seal_tokens(case, partial, stamps)
     failpoints.reach("after-stamp")
     final = case.root / relative

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -131,6 +131,20 @@ def _stamper(case_root: Path | None, tsa: tuple[str, ...], timeout: float) -> St
     from provenance.stamping import Stamper, configured_tsas
 
     return Stamper(configured_tsas(case_root, tsa), timeout=timeout)
+
+
+def _say_unstamped(capture: str, unstamped: Sequence[tuple[str, str]],
+                   tsa: tuple[str, ...]) -> None:
+    """Say on stderr that a seal the operator wanted stamped is not (the exit code is not
+    changed: the stamp is logged as pending, README "Exit codes")."""
+    from provenance.stamping import operator_tsas
+
+    for url, error in unstamped:
+        _err(f"capture {capture} NOT time-stamped by {url}: {error} (logged as pending; "
+             "`prov timestamp` completes it)")
+    if tsa and all(u == "none" for u in tsa) and (wanted := operator_tsas()):
+        _err(f"capture {capture} NOT time-stamped: --tsa none, although your config.toml "
+             f"names {len(wanted)} TSA(s)")
 
 
 def _signing_key(name: str) -> SigningKey:
@@ -324,6 +338,7 @@ def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: 
     if as_json:
         _print_json({"captureId": result.capture_id, "captureDir": result.capture_dir,
                      "urls": [o.as_json() for o in result.outcomes],
+                     "unstamped": [{"tsa": o.url, "error": o.error} for o in result.unstamped],
                      **({"browser": result.browser} if result.browser else {}),
                      **({"media": result.media} if result.media is not None else {})})
     elif not quiet:
@@ -335,6 +350,7 @@ def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: 
         _err(f"browser: left out of the evidence {result.browser['notAttributable']} requests "
              f"not made by the pages and {result.browser['chromiumOwn']} of Chromium's own")
     _after_change(case, print_checkpoint, publish)
+    _say_unstamped(result.capture_id, [(o.url, o.error or "") for o in result.unstamped], tsa)
     if result.not_fetched:
         _err(f"{len(result.not_fetched)} URLs the crawl found were not fetched: the total "
              "time limit was reached (listed in the capture entry)")
@@ -732,6 +748,10 @@ def schedule_run(sources: Path, case_path: str | None, key_name: str, everything
     if on_change and result.changes:
         diffs.run_on_change(on_change, {"case": str(case.root), "caseId": case.info.id,
                                         **result.as_json()})
+    for row in result.unstamped:
+        _say_unstamped(row["captureId"], [(row["tsa"], row["error"])], ())
+    if all(u == "none" for u in tsa) and tsa and result.captures:
+        _say_unstamped(", ".join(result.captures), [], tsa)
     for url, error in result.failures:
         _err(f"{url}: {error}")
     if result.failures:

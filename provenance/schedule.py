@@ -53,6 +53,7 @@ class RunResult:
     changes: list[Change] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    unstamped: list[dict[str, str]] = field(default_factory=list)  # captureId, tsa, error
 
     @property
     def exit_code(self) -> int:
@@ -62,7 +63,8 @@ class RunResult:
         return {"startedAt": self.started_at, "endedAt": self.ended_at, "due": self.due,
                 "captures": self.captures, "changes": [c.as_json() for c in self.changes],
                 "failures": [{"url": u, "error": e} for u, e in self.failures],
-                "repaired": self.repaired, "exit": self.exit_code}
+                "repaired": self.repaired, "unstamped": self.unstamped,
+                "exit": self.exit_code}
 
 
 @contextlib.contextmanager
@@ -190,6 +192,8 @@ def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[So
                                 "lastError": f"capture failed: {exc}"}
             continue
         result.captures.append(captured.capture_id)
+        result.unstamped += [{"captureId": captured.capture_id, "tsa": o.url,
+                              "error": o.error or ""} for o in captured.unstamped]
         result.failures += [(o.seed, o.error or "no response") for o in captured.failed]
         scanned: dict[str, Any] = {}
         index.catch_up(scanned)

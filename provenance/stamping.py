@@ -48,14 +48,28 @@ def _config_tsas(path: Path) -> list[str] | None:
 
 
 def configured_tsas(case_root: Path | None, given: Sequence[str]) -> list[str]:
-    """``--tsa`` URLs, else ``tsa = [...]`` of the case's config.toml, else the user's."""
+    """``--tsa`` URLs (``none``: none), else the user's ``tsa = [...]`` (the operator's
+    policy, ``$PROV_HOME/config.toml``) followed by the TSAs the case's ``config.toml`` adds.
+
+    The case's file is writable by anyone who can write the case: it may add TSAs, never
+    remove the operator's (``tsa = []`` there changes nothing). Only the operator's own
+    command line overrides the operator's config.
+    """
     if given:
         return [check_tsa_url(u) for u in given if u != "none"]
-    for path in ([case_root / "config.toml"] if case_root else []) + [home.config_path()]:
-        found = _config_tsas(path)
-        if found is not None:
-            return [check_tsa_url(u, str(path)) for u in found]
-    return []
+    urls: list[str] = []
+    for path in [home.config_path(), *([case_root / "config.toml"] if case_root else [])]:
+        urls += [check_tsa_url(u, str(path)) for u in _config_tsas(path) or []]
+    return list(dict.fromkeys(urls))
+
+
+def operator_tsas() -> list[str]:
+    """The TSAs of the operator's own config (``$PROV_HOME/config.toml``), unchecked; none
+    when the file cannot be read (said elsewhere: this only adds a warning)."""
+    try:
+        return _config_tsas(home.config_path()) or []
+    except ConfigError:
+        return []
 
 
 def check_tsa_url(url: str, source: str = "--tsa") -> str:

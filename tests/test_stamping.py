@@ -624,7 +624,7 @@ def test_hostile_tokens_are_refused_and_left_pending(fresh: Env, site: str) -> N
     assert len(findings(report, "timestamp.pending", "warn")) == len(HOSTILE)
 
 
-# -- which TSAs: --tsa, else the case's config.toml, else the user's ------------------------------
+# -- which TSAs: --tsa, else the user's config.toml and what the case's adds --------------------
 
 
 def test_tsas_come_from_config_toml(fresh: Env, site: str) -> None:
@@ -634,6 +634,46 @@ def test_tsas_come_from_config_toml(fresh: Env, site: str) -> None:
         (fresh.case / "config.toml").write_text(f'tsa = ["{cases.url}"]\n')
         assert fresh.snapshot(site).returncode == EXIT_OK
         assert fresh.snapshot(site, given.url).returncode == EXIT_OK
-        assert fresh.snapshot(site, "none").returncode == EXIT_OK
+        proc = fresh.snapshot(site, "none")
+        assert proc.returncode == EXIT_OK
+        assert "NOT time-stamped: --tsa none, although your config.toml names 1 TSA" in (
+            proc.stderr)
     stamped_by = [e["details"]["tsa"] for e in by_action(fresh.entries(), "capture")]
-    assert stamped_by == [[tsa_id(users.url)], [tsa_id(cases.url)], [tsa_id(given.url)], []]
+    assert stamped_by == [[tsa_id(users.url)], [tsa_id(users.url), tsa_id(cases.url)],
+                          [tsa_id(given.url)], []]
+
+
+def test_a_case_config_cannot_remove_the_operators_tsa(fresh: Env, site: str) -> None:
+    """Issue 14, point 6: ``tsa = []`` in CASE/config.toml (writable by anyone who can write
+    the case) used to turn the operator's time-stamping off, silently."""
+    with LocalTSA() as users:
+        (fresh.home / "config.toml").write_text(f'tsa = ["{users.url}"]\n')
+        (fresh.case / "config.toml").write_text("tsa = []\n")
+        proc = fresh.snapshot(site)
+        assert proc.returncode == EXIT_OK, proc.stderr
+        assert "NOT time-stamped" not in proc.stderr
+        assert len(users.requests) == 2  # the seal and the checkpoint
+        roots = fresh.roots(users)
+    (capture,) = by_action(fresh.entries(), "capture")
+    assert capture["details"]["tsa"] == [tsa_id(users.url)]
+    seal = capture["subjects"][0]["path"]
+    code, report = fresh.verify(*roots)
+    assert code == EXIT_OK, report
+    assert f"{seal.rsplit('/', 1)[0]}/seal.{tsa_id(users.url)}.tsr" in subjects(
+        report, "timestamp", "pass")
+
+
+def test_a_seal_left_unstamped_by_the_operators_tsa_says_so(fresh: Env, site: str) -> None:
+    """A configured TSA that gives no token: stderr and the summary say so; the exit code
+    stays 0 (the stamp is logged as pending, README "Exit codes")."""
+    with LocalTSA(http_status=500) as broken:
+        (fresh.home / "config.toml").write_text(f'tsa = ["{broken.url}"]\n')
+        proc = fresh.prov("snapshot", "--case", str(fresh.case), "--json", "--tsa-timeout",
+                          "1", site + "/")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert [row["tsa"] for row in summary["unstamped"]] == [broken.url]
+    assert "500" in summary["unstamped"][0]["error"]
+    assert (f"capture {summary['captureId']} NOT time-stamped by {broken.url}" in proc.stderr)
+    (pending,) = by_action(fresh.entries(), "timestamp-pending")
+    assert pending["details"]["tsa"] == broken.url
