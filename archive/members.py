@@ -182,6 +182,60 @@ def find_record_start(fh: BinaryIO, pos: int, limit: int, gzip: bool) -> int | N
     return None
 
 
+def member_end(fh: BinaryIO, offset: int, limit: int) -> int | None:
+    """The offset just past the gzip member at ``offset``; None if it does not inflate to its
+    end before ``limit``. Output is thrown away, at most ``MAX_OUT`` bytes at a time."""
+    fh.seek(offset)
+    zobj = _new_member()
+    pos = offset
+    while pos < limit:
+        raw = fh.read(min(READ, limit - pos))
+        if not raw:
+            return None
+        pos += len(raw)
+        data = raw
+        while data:
+            try:
+                out = zobj.decompress(data, MAX_OUT)
+                while len(out) == MAX_OUT and not zobj.eof and not zobj.unconsumed_tail:
+                    out = zobj.decompress(b"", MAX_OUT)
+            except INFLATE_ERRORS:
+                return None
+            if zobj.eof:
+                return pos - len(zobj.unused_data)
+            data = zobj.unconsumed_tail
+    return None
+
+
+def next_record_member(fh: BinaryIO, offset: int, limit: int) -> int | None:
+    """Where reading can resume after a damaged record in the gzip member at ``offset``: the
+    next member, walking member by member, that inflates to ``WARC/``; past a member that does
+    not inflate, the first gzip header found that does. None if there is none before ``limit``."""
+    last, pos = offset, member_end(fh, offset, limit)
+    while pos is not None and pos < limit:
+        if _member_inflates_to_warc(fh, pos):
+            return pos
+        last, pos = pos, member_end(fh, pos, limit)
+    if pos is None:
+        return find_record_start(fh, last + 1, limit, True)
+    return None
+
+
+def first_bytes(fh: BinaryIO, size: int, gzip: bool) -> bytes:
+    """Up to ``size`` uncompressed bytes from the start of the file, past any empty gzip members
+    (some tools begin a file with one)."""
+    fh.seek(0)
+    if not gzip:
+        return fh.read(size)
+    reader = RangeReader(fh, 0, os.fstat(fh.fileno()).st_size, True)
+    try:
+        while len(reader.buf) < size and reader.fill():
+            pass
+    except WarcFormatError:
+        pass
+    return bytes(reader.buf[:size])
+
+
 def split_points(fh: BinaryIO, parts: int, gzip: bool) -> list[int]:
     """Offsets that cut the file into about ``parts`` ranges: 0, then guessed record starts."""
     size = os.fstat(fh.fileno()).st_size

@@ -1,17 +1,26 @@
 """Checking the digests of every record in a WARC file, in one streaming pass.
 
-Block and payload digests (WARC 1.1 sections 5.8-5.9) may be labelled sha1, sha256, sha512
-or md5 and encoded in base32 or base16 (IIPC "WARC digests" recommendation): both decode to
-raw bytes before comparison. The payload is the block after the HTTP header block, chunk
-framing included; when that does not match, the transfer-decoded form is tried too and the
-result says which matched. Alongside, the file's own sha256 and each record's RFC 9162 leaf
-hash (``0x00`` and the complete uncompressed record) are computed in the same pass.
+Block and payload digests (WARC 1.1 sections 5.8-5.9) may be labelled sha1, sha224, sha256,
+sha384, sha512, sha3 or md5 and encoded in base16, base32 or base64 (IIPC "WARC digests"
+recommendation; warcio also writes base64): each decodes to raw bytes before comparison, and a
+label that does not decode, or names an algorithm prov does not know, is ``unusable``: it
+cannot be checked, which callers treat as a failure.
+
+The payload is what the record type makes it (``payload_kind``): the entity-body of an
+``application/http`` block (5.9), HTTP chunk framing included, with the transfer-decoded form
+tried when that does not match; the block itself for ``resource`` and ``conversion`` records
+(6.4, 6.8) and for responses of other schemes such as ``dns:``; nothing for ``warcinfo`` and
+``metadata`` records (4), whose payload digest, if equal to the block's, is ``misplaced``; the
+original's for a revisit (6.7) and the logical record's for a segment (7), which one record
+alone cannot check. Alongside, the file's own sha256 and each record's RFC 9162 leaf hash
+(``0x00`` and the complete uncompressed record) are computed in the same pass.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import re
 from collections.abc import Iterator
@@ -25,27 +34,76 @@ from archive.warc import LEAF_PREFIX
 HTTP_TYPES = ("application/http",)
 HEADER_END = re.compile(rb"\r?\n\r?\n")
 MAX_HTTP_HEAD = 1 << 20
-ALGORITHMS = {"sha1": 20, "sha256": 32, "sha512": 64, "md5": 16}
+ALGORITHMS = {"sha1": 20, "sha224": 28, "sha256": 32, "sha384": 48, "sha512": 64, "md5": 16,
+              "sha3-256": 32, "sha3-512": 64}
+_NAMES = {**{a: a for a in ALGORITHMS}, "sha-1": "sha1", "sha-224": "sha224",
+          "sha-256": "sha256", "sha-384": "sha384", "sha-512": "sha512",
+          "sha3_256": "sha3-256", "sha3_512": "sha3-512"}
+_HEX = frozenset("0123456789abcdefABCDEF")
+_B32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+_B64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
+# How each record type defines its payload (WARC 1.1 sections 4, 5.9, 6.3-6.9, 7).
+HTTP, BLOCK, NONE, REVISIT, SEGMENT = "http", "block", "none", "revisit", "segment"
+WHOLE_BLOCK = "declared equal to the block digest"  # a payload digest taken over the block
 
 
-def decode_digest(label: str) -> tuple[str, bytes] | None:
-    """("sha256", raw bytes) for a ``algo:value`` label in base16 or base32; None if unusable."""
-    algo, sep, value = label.strip().partition(":")
-    algo = algo.lower().replace("-", "")
-    if not sep or algo not in ALGORITHMS:
-        return None
+class DigestError(ValueError):
+    """A labelled digest that cannot be checked: unknown algorithm or undecodable value."""
+
+
+def parse_digest(label: str) -> tuple[str, tuple[bytes, ...]]:
+    """(algorithm, raw values) of an ``algo:value`` label whose value is base16, base32 or
+    base64 (standard or URL-safe, padded or not). Each encoding has its own length for a given
+    algorithm, so there is one value, save for a value that fits two alphabets at once.
+    Raises ``DigestError`` saying why the label cannot be checked."""
+    name, sep, value = label.strip().partition(":")
+    algo = _NAMES.get(name.strip().lower())
+    if not sep:
+        raise DigestError("digest label is not algorithm:value")
+    if algo is None:
+        raise DigestError(f"digest algorithm {name.strip()[:20]!r} is not one prov knows "
+                          f"({', '.join(ALGORITHMS)})")
     size = ALGORITHMS[algo]
     value = value.strip()
-    if len(value) == size * 2:  # base16; a padded base32 md5 has this length too
-        try:
-            return algo, bytes.fromhex(value)
-        except ValueError:
-            pass
+    bare = value.rstrip("=")
+    values: list[bytes] = []
+    if len(value) == size * 2 and _HEX.issuperset(value):
+        values.append(bytes.fromhex(value))
+    if len(bare) == -(-size * 8 // 5) and _B32.issuperset(bare.upper()):
+        values.append(base64.b32decode(bare.upper() + "=" * (-len(bare) % 8)))
+    if len(bare) == -(-size * 4 // 3) and _B64.issuperset(bare):
+        with contextlib.suppress(ValueError, binascii.Error):
+            values.append(base64.b64decode(bare.replace("-", "+").replace("_", "/") +
+                                           "=" * (-len(bare) % 4), validate=True))
+    values = [v for v in values if len(v) == size]
+    if not values:
+        raise DigestError(f"{algo} digest value {value[:24]!r} is not base16, base32 or base64 "
+                          f"of {size} bytes")
+    return algo, tuple(values)
+
+
+def decode_digest(label: str) -> tuple[str, tuple[bytes, ...]] | None:
+    """``parse_digest``, or None for a label that cannot be checked."""
     try:
-        raw = base64.b32decode(value.upper() + "=" * (-len(value) % 8))
-    except (ValueError, binascii.Error):
+        return parse_digest(label)
+    except DigestError:
         return None
-    return (algo, raw) if len(raw) == size else None
+
+
+def payload_kind(head: RecordHead) -> str:
+    """What the payload of this record is, by its type and content type."""
+    kind = head.warc_type
+    if kind == "revisit":
+        return REVISIT  # the original's payload (6.7)
+    if kind in ("warcinfo", "metadata"):
+        return NONE  # "shall not have a payload" (4)
+    if kind == "continuation" or head.get("WARC-Segment-Number") is not None:
+        return SEGMENT  # the logical record's payload (5.9, 7)
+    if kind in ("resource", "conversion"):
+        return BLOCK  # "the payload is defined as the record block" (6.4, 6.8)
+    if (head.get("Content-Type") or "").lower().startswith(HTTP_TYPES):
+        return HTTP  # "the payload of an application/http block is its entity-body" (5.9)
+    return BLOCK  # a response or request of another scheme (dns:): its content is the block
 
 
 class _HashingReader:
@@ -63,12 +121,16 @@ class _HashingReader:
 
 @dataclass
 class DigestCheck:
-    """One digest header against the bytes: ``pass``, ``fail``, ``absent`` or ``unusable``."""
+    """One digest header against the bytes. ``status``: ``pass``, ``fail``, ``absent``,
+    ``unusable`` (declared, but of an unknown algorithm or undecodable: ``form`` says which),
+    ``unchecked`` (a revisit's: it is the original's), ``segmented`` (the logical record's, of
+    which this record is one segment) or ``misplaced`` (on a record that has no payload, and
+    equal to its block's)."""
 
     status: str
     declared: str | None = None
     computed: str | None = None
-    form: str | None = None  # for payloads: "as recorded" or "transfer-decoded"
+    form: str | None = None  # what was hashed: "as recorded", "transfer-decoded", "the block"
 
 
 @dataclass
@@ -80,30 +142,55 @@ class RecordCheck:
     problems: list[str] = field(default_factory=list)
 
 
+def _declared(label: str | None) -> tuple[tuple[str, tuple[bytes, ...]] | None, str | None]:
+    if label is None:
+        return None, None
+    try:
+        return parse_digest(label), None
+    except DigestError as exc:
+        return None, str(exc)
+
+
 class _Digester:
-    """Hashes a record's block, and its HTTP payload once the header block has gone by."""
+    """Hashes a record's block, and its payload as the record's type defines it."""
 
     def __init__(self, head: RecordHead) -> None:
+        self.kind = payload_kind(head)
         self.block_label = head.get("WARC-Block-Digest")
         self.payload_label = head.get("WARC-Payload-Digest")
-        self.block_declared = decode_digest(self.block_label) if self.block_label else None
-        self.payload_declared = decode_digest(self.payload_label) if self.payload_label else None
-        self.block_algo = self.block_declared[0] if self.block_declared else None
+        self.block_declared, self.block_error = _declared(self.block_label)
+        self.payload_declared, self.payload_error = _declared(self.payload_label)
+        block_algo = self.block_declared[0] if self.block_declared else None
         self.payload_algo = self.payload_declared[0] if self.payload_declared else None
-        self.block = _new_hash(self.block_algo)
-        self.payload = _new_hash(self.payload_algo)
-        self.is_http = (head.get("Content-Type") or "").lower().startswith(HTTP_TYPES)
-        self.head_buf: bytearray | None = bytearray() if self.is_http else None
+        self.block = _new_hash(block_algo) if block_algo else None
+        self.payload: hashlib._Hash | None = None
+        self.same_as_block = False  # the payload is the block, hashed by the same algorithm
+        self.head_buf: bytearray | None = None
+        if self.payload_algo is not None and self.kind in (BLOCK, NONE):
+            self.same_as_block = self.payload_algo == block_algo
+            if not self.same_as_block:
+                self.payload = _new_hash(self.payload_algo)
+        elif self.payload_algo is not None and self.kind == HTTP:
+            self.payload = _new_hash(self.payload_algo)
+            self.head_buf = bytearray()
         self.http_head: bytes | None = None
         self.dechunker: Dechunker | None = None
-        self.decoded = self.payload  # replaced by its own hash once a chunked body shows
+        self.decoded: hashlib._Hash | None = None
 
     def update(self, chunk: bytes) -> None:
-        self.block.update(chunk)
-        if self.head_buf is None:
-            if self.http_head is not None:
-                self._payload(chunk)
+        if self.block is not None:
+            self.block.update(chunk)
+        if self.payload is None:
             return
+        if self.kind != HTTP:
+            self.payload.update(chunk)
+        elif self.head_buf is not None:
+            self._head(chunk)
+        elif self.http_head is not None:
+            self._payload(chunk)
+
+    def _head(self, chunk: bytes) -> None:
+        assert self.head_buf is not None
         self.head_buf += chunk
         match = HEADER_END.search(self.head_buf)
         if match is None:
@@ -119,9 +206,52 @@ class _Digester:
         self._payload(rest)
 
     def _payload(self, chunk: bytes) -> None:
+        assert self.payload is not None
         self.payload.update(chunk)
-        if self.dechunker is not None:
+        if self.dechunker is not None and self.decoded is not None:
             self.decoded.update(self.dechunker.feed(chunk))
+
+    def block_check(self) -> DigestCheck:
+        if self.block_label is None:
+            return DigestCheck("absent")
+        if self.block_declared is None or self.block is None:
+            return DigestCheck("unusable", self.block_label, None, self.block_error)
+        return _compare(self.block_label, self.block_declared, self.block.digest(), "the block")
+
+    def payload_check(self, block: DigestCheck) -> DigestCheck:
+        label, declared = self.payload_label, self.payload_declared
+        if label is None:
+            return DigestCheck("absent")
+        if declared is None:
+            return DigestCheck("unusable", label, None, self.payload_error)
+        if self.kind == REVISIT:
+            return DigestCheck("unchecked", label)
+        if self.kind == SEGMENT:
+            return DigestCheck("segmented", label)
+        if self.kind == HTTP:
+            return self._http_payload(label, declared)
+        if self.same_as_block:
+            assert self.block is not None and block.computed is not None
+            computed = self.block.digest()
+        else:
+            assert self.payload is not None
+            computed = self.payload.digest()
+        check = _compare(label, declared, computed, "the block")
+        if self.kind == NONE and check.status == "pass":
+            check.status = "misplaced"
+        return check
+
+    def _http_payload(self, label: str, declared: tuple[str, tuple[bytes, ...]]) -> DigestCheck:
+        if self.http_head is None or self.payload is None:
+            return DigestCheck("fail", label, None, "no HTTP header block found")
+        check = _compare(label, declared, self.payload.digest(), "as recorded")
+        if check.status == "fail" and self.decoded is not None:
+            decoded = _compare(label, declared, self.decoded.digest(), "transfer-decoded")
+            if decoded.status == "pass":
+                return decoded
+        if check.status == "fail" and label.strip() == (self.block_label or "").strip():
+            check.form = WHOLE_BLOCK
+        return check
 
 
 def _is_chunked(http_head: bytes) -> bool:
@@ -132,23 +262,19 @@ def _is_chunked(http_head: bytes) -> bool:
     return False
 
 
-_CONSTRUCTORS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512,
-                 "md5": hashlib.md5}
+_CONSTRUCTORS = {"sha1": hashlib.sha1, "sha224": hashlib.sha224, "sha256": hashlib.sha256,
+                 "sha384": hashlib.sha384, "sha512": hashlib.sha512, "md5": hashlib.md5,
+                 "sha3-256": hashlib.sha3_256, "sha3-512": hashlib.sha3_512}
 
 
 def _new_hash(algo: str | None) -> hashlib._Hash:
     return _CONSTRUCTORS[algo or "sha256"]()
 
 
-def _compare(label: str | None, decoded: tuple[str, bytes] | None,
-             computed: bytes) -> DigestCheck:
-    if label is None:
-        return DigestCheck("absent")
-    if decoded is None:
-        return DigestCheck("unusable", label)
-    shown = f"{decoded[0]}:{computed.hex()}"
-    status = "pass" if decoded[1] == computed else "fail"
-    return DigestCheck(status, label, shown, "as recorded")
+def _compare(label: str, declared: tuple[str, tuple[bytes, ...]], computed: bytes,
+             form: str) -> DigestCheck:
+    shown = f"{declared[0]}:{computed.hex()}"
+    return DigestCheck("pass" if computed in declared[1] else "fail", label, shown, form)
 
 
 def iter_checks(stream: BinaryIO) -> tuple[_HashingReader, Iterator[RecordCheck]]:
@@ -185,20 +311,8 @@ class BlockChecker:
 
 
 def _finish(head: RecordHead, leaf: bytes, digester: _Digester) -> RecordCheck:
-    block = _compare(digester.block_label, digester.block_declared, digester.block.digest())
-    payload_label = digester.payload_label
-    if head.warc_type == "revisit":
-        payload = DigestCheck("absent" if payload_label is None else "unchecked", payload_label)
-    elif payload_label is not None and digester.is_http and digester.http_head is None:
-        payload = DigestCheck("fail", payload_label, None, "no HTTP header block found")
-    else:
-        payload = _compare(payload_label, digester.payload_declared, digester.payload.digest())
-        if payload.status == "fail" and digester.dechunker is not None:
-            decoded = _compare(payload_label, digester.payload_declared,
-                               digester.decoded.digest())
-            if decoded.status == "pass":
-                payload = DigestCheck("pass", payload_label, decoded.computed, "transfer-decoded")
-    check = RecordCheck(head, leaf, block, payload)
+    block = digester.block_check()
+    check = RecordCheck(head, leaf, block, digester.payload_check(block))
     if head.warc_type in ("response", "request", "resource", "revisit", "metadata"):
         for name in ("WARC-Record-ID", "WARC-Date"):
             if head.get(name) is None:

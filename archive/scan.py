@@ -19,16 +19,17 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import BinaryIO, NamedTuple, Protocol
 
 from archive.errors import WarcFormatError
-from archive.members import RangeReader, is_gzip_file
+from archive.members import RangeReader, is_gzip_file, next_record_member
 from archive.reader import MAX_HEADER_BLOCK, parse_head
 from archive.recordcheck import BlockChecker, DigestCheck
 from archive.warc import LEAF_PREFIX
 
 END = b"\r\n\r\n"
 COMPACT = 4 << 20  # drop consumed bytes from the buffer past this many
+MAX_ERRORS = 100  # format errors read past in one range, before the rest is given up
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,18})[ \t]*\r\n", re.IGNORECASE)
 # What cross-record checks (revisits and their originals) need of a leaf-mode record.
 NOTED = re.compile(rb"\r\n(warc-(?:type|record-id|target-uri|date|payload-digest|profile|refers-to"
@@ -80,8 +81,9 @@ class RangeResult:
     responses: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
     heads: list[tuple[int, tuple[tuple[str, str], ...]]] = field(default_factory=list)
     records: list[RecordResult] = field(default_factory=list)  # full mode
-    error: str | None = None
+    error: str | None = None  # the first error
     error_offset: int | None = None
+    errors: list[str] = field(default_factory=list)  # every error, resynchronised past (full)
 
 
 class _Sink(Protocol):
@@ -151,18 +153,26 @@ class _FullSink:
 
 
 def scan_range(path: Path, start: int, end: int, mode: str) -> RangeResult:
-    """Scan the records of ``[start, end)``; format errors come back in the result."""
+    """Scan the records of ``[start, end)``; format errors come back in the result.
+
+    In full mode, a gzip file read past a damaged record resumes at the next gzip member that
+    holds a record (``next_record_member``): one wrong Content-Length does not hide the rest.
+    Leaf mode stops at the first error (a case's file that does not read is then localised in
+    full mode)."""
     sink = _LeafSink() if mode == "leaf" else _FullSink()
     result = RangeResult(start, start)
     try:
         with open(path, "rb") as fh:
-            reader = RangeReader(fh, start, end, is_gzip_file(fh))
-            _scan(reader, sink, result)
-    except WarcFormatError as exc:
-        result.error = str(exc)
-        result.error_offset = _offset_in(str(exc))
+            gzip = is_gzip_file(fh)
+            at: int | None = start
+            while at is not None:
+                try:
+                    _scan(RangeReader(fh, at, end, gzip), sink, result)
+                    at = None
+                except WarcFormatError as exc:
+                    at = _error(result, fh, str(exc), end, gzip and mode == "full")
     except OSError as exc:
-        result.error = f"cannot read: {exc.strerror or exc}"
+        _error(result, None, f"cannot read: {exc.strerror or exc}", end, False)
     if isinstance(sink, _LeafSink):
         result.leaves = bytes(sink.leaves)
         result.heads = sink.heads
@@ -172,6 +182,21 @@ def scan_range(path: Path, start: int, end: int, mode: str) -> RangeResult:
         result.records = sink.records
         result.count = len(sink.records)
     return result
+
+
+def _error(result: RangeResult, fh: BinaryIO | None, message: str, end: int,
+           resync: bool) -> int | None:
+    """Note an error; the offset to resume reading at, or None to stop."""
+    offset = _offset_in(message)
+    resume = None
+    if resync and fh is not None and offset is not None and len(result.errors) < MAX_ERRORS:
+        resume = next_record_member(fh, offset, end)
+    if resume is not None:
+        message += f"; reading resumed at the next record's gzip member, offset {resume}"
+    if result.error is None:
+        result.error, result.error_offset = message, offset
+    result.errors.append(message)
+    return resume
 
 
 def _text(value: bytes | None) -> str | None:

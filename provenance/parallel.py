@@ -50,6 +50,7 @@ class FileOutcome:
     records: list[RecordResult] = field(default_factory=list)
     error: str | None = None
     error_offset: int | None = None
+    errors: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -259,6 +260,7 @@ def _add(outcome: FileOutcome, result: RangeResult, leaves: list[bytes]) -> None
     if result.error is not None and outcome.error is None:
         outcome.error = result.error
         outcome.error_offset = result.error_offset
+    outcome.errors += result.errors
 
 
 class _InProcess(Executor):

@@ -23,14 +23,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from archive.errors import NotATargetError
-from archive.members import inflate_head, is_gzip_file
-from archive.recordcheck import decode_digest
+from archive.members import first_bytes, is_gzip_file
+from archive.recordcheck import WHOLE_BLOCK, decode_digest
 from archive.scan import RecordResult
 from provenance.parallel import Engine, Progress
-from provenance.report import Report
+from provenance.report import Report, Status
 
-IDENTICAL = ("http://netpreserve.org/warc/1.1/revisit/identical-payload-digest",
-             "http://netpreserve.org/warc/1.0/revisit/identical-payload-digest")
+# The identical-payload-digest profile of WARC 1.1 section 6.7.2, as WARC 0.18, 1.0 and 1.1 name
+# it, and its URI-agnostic variant (the original may have another target URI; warcio, pywb).
+IDENTICAL = re.compile(r"^https?://netpreserve\.org/warc/\d\.\d+/revisit/"
+                       r"(uri-agnostic-)?identical-payload-digest$")
 WARC_DATE = re.compile(r"^\d{4}(-\d\d(-\d\d(T\d\d:\d\d(:\d\d(\.\d{1,9})?)?Z)?)?)?$")
 MAX_LISTED = 5
 
@@ -40,7 +42,7 @@ class _Seen:
     """What the files have shown so far: ids, responses (for revisits), pending targets."""
 
     ids: dict[str, str] = field(default_factory=dict)  # record id -> where
-    originals: dict[str, RecordResult] = field(default_factory=dict)
+    originals: dict[str, list[RecordResult]] = field(default_factory=dict)
     by_uri_date: dict[tuple[str, str], str] = field(default_factory=dict)
     targets: list[tuple[str, str, str]] = field(default_factory=list)  # (check, where, id)
     revisits: list[tuple[str, str, RecordResult]] = field(default_factory=list)
@@ -56,11 +58,7 @@ def sniff(path: Path) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise NotATargetError(f"{path}: not a regular file")
     with open(path, "rb") as fh:
-        gz = is_gzip_file(fh)
-        fh.seek(0)
-        head = fh.read(1 << 16)
-    if gz:
-        head = inflate_head(head, 64)
+        head = first_bytes(fh, 64, is_gzip_file(fh))
     if not head.startswith(b"WARC/"):
         raise NotATargetError(f"{path}: not a WARC file (starts {head[:16]!r})",
                               hint="prov verify-warc reads WARC files, gzipped or not")
@@ -82,24 +80,23 @@ def verify_warcs(paths: Sequence[Path], *, strict: bool = False, jobs: int | Non
         engine.plan(paths, "full", digest=False)
         for path in paths:
             outcome = engine.scan(path, "full", digest=False)
-            counts = {"pass": 0, "fail": 0, "noDigest": 0}
+            counts = dict.fromkeys(("block and payload", "block", "payload", "neither",
+                                    "fail"), 0)
+            unchecked: list[str] = []
             for record in outcome.records:
-                _record(report, seen, str(path), record, counts, all_records)
-            _file_summary(report, str(path), outcome.count, counts, outcome.error)
+                _record(report, seen, str(path), record, counts, unchecked, all_records)
+            errors = outcome.errors
+            _file_summary(report, str(path), outcome.count, counts, unchecked, errors)
     _cross_checks(report, seen)
     return report
 
 
 def _record(report: Report, seen: _Seen, rel: str, record: RecordResult,
-            counts: dict[str, int], all_records: bool) -> None:
+            counts: dict[str, int], unchecked: list[str], all_records: bool) -> None:
     where = f"{rel} @{record.offset} {record.record_id or '(no id)'}"
     about = f"{record.warc_type or '?'}" + (f" for {record.uri}" if record.uri else "")
     before = len(report.findings)
-    for label, result in (("block", record.block), ("payload", record.payload)):
-        if result.status == "fail":
-            report.add("fail", f"record.{label}Digest", where,
-                       f"{label} digest does not match the record ({about})",
-                       expected=result.declared, found=result.computed or result.form)
+    _digest_findings(report, where, about, record)
     problems = dict.fromkeys(record.problems)
     for name, value in (("WARC-Record-ID", record.record_id), ("WARC-Date", record.date),
                         ("WARC-Type", record.warc_type)):
@@ -110,17 +107,44 @@ def _record(report: Report, seen: _Seen, rel: str, record: RecordResult,
     for problem in problems:
         report.add("fail", "record.headers", where, problem)
     _note(report, seen, where, record)
+    checked = (("block",) if record.block.status == "pass" else ()) + (
+        ("payload",) if record.payload.status in ("pass", "misplaced") else ())
     if any(f.status == "fail" for f in report.findings[before:]):
         counts["fail"] += 1
-    elif record.block.status in ("absent", "unusable"):
-        counts["noDigest"] += 1
-        report.add("warn", "record.noDigest", where, f"no usable block digest ({about}): its "
-                   "content cannot be checked", found=record.block.declared)
+    elif not checked:
+        counts["neither"] += 1
+        if len(unchecked) < MAX_LISTED:
+            unchecked.append(f"@{record.offset} {record.record_id or '(no id)'}")
     else:
-        counts["pass"] += 1
+        counts[" and ".join(checked)] += 1
         if all_records:
-            form = f", payload {record.payload.form}" if record.payload.status == "pass" else ""
-            report.add("pass", "record", where, f"block digest matches ({about}{form})")
+            form = f", payload {record.payload.form}" if "payload" in checked else ""
+            report.add("pass", "record", where, f"{' and '.join(checked)} digest"
+                       f"{'s' if len(checked) > 1 else ''} match ({about}{form})")
+
+
+def _digest_findings(report: Report, where: str, about: str, record: RecordResult) -> None:
+    for label, result in (("block", record.block), ("payload", record.payload)):
+        check = f"record.{label}Digest"
+        if result.status == "fail":
+            hint = ""
+            if result.form == WHOLE_BLOCK:
+                hint = (": it is the block digest, but the payload of an application/http "
+                        "block is its entity-body (WARC 1.1 section 5.9)")
+            report.add("fail", check, where, f"{label} digest does not match the record "
+                       f"({about}){hint}", expected=result.declared,
+                       found=result.computed or result.form)
+        elif result.status == "unusable":
+            report.add("fail", check, where, f"{label} digest cannot be checked ({about}): "
+                       f"{result.form}", expected="algorithm:value, a known algorithm in "
+                       "base16, base32 or base64", found=result.declared)
+        elif result.status == "misplaced":
+            report.add("warn", check, where, f"a {record.warc_type} record has no payload "
+                       "(WARC 1.1 section 4), yet declares a payload digest; it equals the "
+                       "block's, which matches")
+        elif result.status == "segmented":
+            report.add("warn", check, where, "payload digest of a segmented record (that of "
+                       "the whole logical record, WARC 1.1 section 7) not checked")
 
 
 def _note(report: Report, seen: _Seen, where: str, record: RecordResult) -> None:
@@ -136,21 +160,28 @@ def _note(report: Report, seen: _Seen, where: str, record: RecordResult) -> None
     elif record.refers_to:
         seen.targets.append(("record.refersTo", where, record.refers_to))
     if record.warc_type in ("response", "resource") and record.record_id:
-        seen.originals.setdefault(record.record_id, record)
+        seen.originals.setdefault(record.record_id, []).append(record)
         if record.uri and record.date:
             seen.by_uri_date.setdefault((record.uri, record.date), record.record_id)
 
 
 def _file_summary(report: Report, rel: str, count: int, counts: dict[str, int],
-                  error: str | None) -> None:
-    if error is not None:
-        report.add("fail", "warc.format", rel, f"{error} (after {count} complete records)")
-    if count and counts["noDigest"] == count:
-        report.add("fail", "warc.noDigests", rel, f"none of its {count} records has a usable "
-                   "block digest: nothing in this file can be verified")
-    elif error is None and counts["fail"] == 0:
-        report.add("pass", "warc", rel, f"{count} records read to the end: {counts['pass']} "
-                   f"with digests that match, {counts['noDigest']} without a digest")
+                  unchecked: list[str], errors: list[str]) -> None:
+    for error in errors:
+        report.add("fail", "warc.format", rel, error)
+    neither = counts["neither"]
+    if neither:
+        shown = "; ".join(unchecked) + (" …" if neither > len(unchecked) else "")
+        report.add("warn", "record.noDigest", rel, f"{neither} of {count} records have no "
+                   f"digest that could be checked, so their content is not verified: {shown}")
+    if count and neither == count:
+        report.add("fail", "warc.noDigests", rel, f"none of its {count} records has a block "
+                   "or payload digest that could be checked: nothing in this file can be "
+                   "verified")
+    elif not errors and counts["fail"] == 0:
+        report.add("pass", "warc", rel, f"{count} records read to the end; digests that match: "
+                   f"{counts['block and payload']} block and payload, {counts['block']} block "
+                   f"only, {counts['payload']} payload only; {neither} with neither")
 
 
 def _cross_checks(report: Report, seen: _Seen) -> None:
@@ -176,31 +207,40 @@ def _revisit(report: Report, seen: _Seen, where: str, record: RecordResult,
              missing: dict[str, list[str]]) -> bool:
     original_id = record.refers_to or seen.by_uri_date.get(
         (record.refers_to_uri or "", record.refers_to_date or ""), "")
-    original = seen.originals.get(original_id)
-    if record.profile not in IDENTICAL:
+    originals = seen.originals.get(original_id, [])
+    if not IDENTICAL.match(record.profile or ""):
         if original_id and original_id not in seen.ids:
             missing.setdefault("revisit.original", []).append(where)
         return False  # server-not-modified: no payload to compare
-    if original is None:
+    if not originals:
         missing.setdefault("revisit.original", []).append(where)
         return False
-    ok = True
+    # A duplicated id (a failure of its own) names several records: any one of them will do.
+    verdicts = [_against(record, original, original_id) for original in originals]
+    best = next((v for v in verdicts if not any(f[0] == "fail" for f in v)), verdicts[0])
+    for status, check, message, expected, found in best:
+        report.add(status, check, where, message, expected=expected, found=found)
+    return not best
+
+
+Finding = tuple[Status, str, str, str | None, str | None]
+
+
+def _against(record: RecordResult, original: RecordResult, original_id: str) -> list[Finding]:
+    """What is wrong with a revisit (identical-payload-digest) against one original."""
+    found: list[Finding] = []
     for name, want, have in (("WARC-Refers-To-Target-URI", original.uri, record.refers_to_uri),
                              ("WARC-Refers-To-Date", original.date, record.refers_to_date)):
         if have is not None and have != want:
-            report.add("fail", "revisit.original", where, f"{name} differs from the original "
-                       f"{original_id}", expected=want, found=have)
-            ok = False
+            found.append(("fail", "revisit.original", f"{name} differs from the original "
+                          f"{original_id}", want, have))
     mine = decode_digest(record.payload.declared or "")
     theirs = decode_digest(original.payload.declared or "")
     if mine is None or theirs is None or mine[0] != theirs[0]:
-        report.add("warn", "revisit.digest", where, "revisit and original payload digests "
-                   "cannot be compared (absent or of different algorithms)",
-                   expected=original.payload.declared, found=record.payload.declared)
-        return False
-    if mine[1] != theirs[1] or original.payload.status == "fail":
-        report.add("fail", "revisit.digest", where, f"payload digest differs from the "
-                   f"original {original_id}", expected=original.payload.declared,
-                   found=record.payload.declared)
-        return False
-    return ok
+        found.append(("warn", "revisit.digest", "revisit and original payload digests cannot "
+                      "be compared (absent or of different algorithms)",
+                      original.payload.declared, record.payload.declared))
+    elif not set(mine[1]) & set(theirs[1]):
+        found.append(("fail", "revisit.digest", f"payload digest differs from the original "
+                      f"{original_id}", original.payload.declared, record.payload.declared))
+    return found

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from servers import LocalServer
 from warcs import (
+    HTTP_HEAD,
     IDENTICAL,
     checks,
     failed,
@@ -328,3 +329,127 @@ def test_engine_skips_planned_files_never_asked_for(tmp_path: Path,
         assert engine.progress.files_done == 2
         assert engine.progress.files_total == 3  # 4 and 0 done, 5 still planned
         assert engine.scan(paths[5]).error is None
+
+
+# -- each digest situation (FORMATS "verify-warc's checks") -----------------------------------
+
+
+def _payload_only(body: bytes, **kw: Any) -> bytes:
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + body
+    return record("response", http, uri="http://e/", digests=False,
+                  extra=[("WARC-Payload-Digest", label(body, "sha1", "base32"))], **kw)
+
+
+def test_payload_digests_alone_are_a_check(tmp_path: Path) -> None:
+    """Heritrix and pywb write WARC-Payload-Digest without WARC-Block-Digest."""
+    path = write(tmp_path / "h.warc.gz", [warcinfo(digests=False), _payload_only(b"a"),
+                                          _payload_only(b"b")])
+    report = run(path)
+    assert report["result"] == "pass", failed(report)
+    summary = next(f["message"] for f in report["findings"] if f["check"] == "warc")
+    assert "2 payload only" in summary and "1 with neither" in summary
+    bad = write(tmp_path / "b.warc.gz", [_payload_only(b"a").replace(b"\r\n\r\na", b"\r\n\r\nz")])
+    assert "record.payloadDigest" in checks(run(bad))
+
+
+def test_resource_payload_is_its_block(tmp_path: Path) -> None:
+    block = b"<html>a resource</html>"
+    resource = record("resource", block, uri="http://e/r", payload=block)
+    path = write(tmp_path / "r.warc.gz", [resource])
+    assert run(path)["result"] == "pass"
+    wrong = record("resource", block, uri="http://e/r", payload=b"")  # the old reading
+    assert "record.payloadDigest" in checks(run(write(tmp_path / "w.warc.gz", [wrong])))
+
+
+def test_metadata_payload_digest_is_a_warning_when_it_is_the_blocks(tmp_path: Path) -> None:
+    block = b"via: tests\r\n"
+    same = record("metadata", block, payload=block)
+    report = run(write(tmp_path / "m.warc.gz", [same]))
+    assert report["result"] == "pass" and "record.payloadDigest" in checks(report, "warn")
+    other = record("metadata", block, payload=b"something else")
+    assert "record.payloadDigest" in checks(run(write(tmp_path / "o.warc.gz", [other])))
+
+
+def test_http_payload_digest_of_the_whole_block_fails(tmp_path: Path) -> None:
+    http = HTTP_HEAD % 2 + b"hi"
+    rec = record("response", http, uri="http://e/", payload=http)
+    report = run(write(tmp_path / "p.warc.gz", [rec]))
+    found = [f for f in failed(report) if f["check"] == "record.payloadDigest"]
+    assert found and "entity-body" in found[0]["message"]
+
+
+@pytest.mark.parametrize("value", ["sha1:1112H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ", "sha256:abc",
+                                   "crc32:0a1b2c3d", "no-colon-at-all", "sha1:"])
+@pytest.mark.parametrize("header", ["WARC-Block-Digest", "WARC-Payload-Digest"])
+def test_digest_that_cannot_be_checked_fails(tmp_path: Path, value: str, header: str) -> None:
+    http = HTTP_HEAD % 1 + b"x"
+    good = ("WARC-Block-Digest", label(http))
+    rec = record("response", http, uri="http://e/", digests=False,
+                 extra=[(header, value), *([good] if header != good[0] else [])])
+    report = run(write(tmp_path / "u.warc.gz", [rec]))
+    check = "record.blockDigest" if header == "WARC-Block-Digest" else "record.payloadDigest"
+    found = [f for f in failed(report) if f["check"] == check]
+    assert found and found[0]["found"] == value and "cannot be checked" in found[0]["message"]
+
+
+@pytest.mark.parametrize("urlsafe", [False, True])
+def test_base64_digests_are_checked(tmp_path: Path, urlsafe: bool) -> None:
+    import base64
+    import hashlib
+
+    http = HTTP_HEAD % 1 + b"x"
+    enc = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    value = "sha1:" + enc(hashlib.sha1(http).digest()).decode()
+    rec = record("response", http, uri="http://e/", digests=False,
+                 extra=[("WARC-Block-Digest", value)])
+    assert run(write(tmp_path / "b.warc.gz", [rec]))["result"] == "pass"
+    broken = rec.replace(b"\r\n\r\nx", b"\r\n\r\ny")
+    assert "record.blockDigest" in checks(run(write(tmp_path / "c.warc.gz", [broken])))
+
+
+@pytest.mark.parametrize("profile", [
+    "http://netpreserve.org/warc/0.18/revisit/identical-payload-digest",
+    "http://netpreserve.org/warc/1.0/revisit/uri-agnostic-identical-payload-digest"])
+def test_old_and_uri_agnostic_revisit_profiles_are_checked(tmp_path: Path, profile: str) -> None:
+    body = b"same"
+    original = response(body, uri="http://e/a")
+    http = b"HTTP/1.1 200 OK\r\n\r\n"
+
+    def revisit(payload: bytes) -> bytes:
+        return record("revisit", http, uri="http://e/b", extra=[
+            ("WARC-Profile", profile), ("WARC-Payload-Digest", label(payload)),
+            ("WARC-Refers-To-Target-URI", "http://e/a"),
+            ("WARC-Refers-To-Date", "2024-03-04T12:00:00Z")])
+
+    good = run(write(tmp_path / "g.warc.gz", [original, revisit(body)]))
+    assert good["result"] == "pass" and "revisit" in checks(good, "pass")
+    bad = run(write(tmp_path / "b.warc.gz", [original, revisit(b"other")]))
+    assert "revisit.digest" in checks(bad)
+
+
+def test_empty_gzip_member_first_is_still_a_warc(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.warc.gz", [warcinfo(), response(b"x")])
+    path.write_bytes(gzip.compress(b"", mtime=0) + path.read_bytes())
+    code, report = verify_warc(path)
+    assert code == 0, failed(report)
+
+
+def test_wrong_content_length_resynchronises_at_next_member(tmp_path: Path) -> None:
+    records = [warcinfo(), response(b"first"), response(b"second"), response(b"third")]
+    records[1] = records[1].replace(b"Content-Length: 68\r\n\r\n", b"Content-Length: 72\r\n\r\n")
+    assert b"Content-Length: 72" in records[1]
+    tampered = records[3].replace(b"third", b"thirt")
+    path = write(tmp_path / "f.warc.gz", [*records[:3], tampered])
+    report = run(path)
+    formats = [f for f in failed(report) if f["check"] == "warc.format"]
+    assert len(formats) == 1 and "resumed" in formats[0]["message"]
+    assert "record.blockDigest" in checks(report)  # the record after the damage was checked
+    plain = run(write(tmp_path / "p.warc", [*records[:3], tampered], gz=False))
+    assert "record.blockDigest" not in checks(plain)  # no members to resume at
+
+
+def test_no_digest_finding_names_no_expected_value(tmp_path: Path) -> None:
+    path = write(tmp_path / "n.warc.gz", [warcinfo(digests=False), response(b"x")])
+    finding = next(f for f in run(path)["findings"] if f["check"] == "record.noDigest")
+    assert finding.get("expected") is None and finding.get("found") is None
+    assert finding["message"].startswith("1 of 2 records")
