@@ -18,7 +18,6 @@ proof against the checkpoint.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Sequence
@@ -35,8 +34,10 @@ from provenance.case import Case
 from provenance.custody import CustodyLog, iter_lines
 from provenance.signing import parse_envelope
 from provenance.statements import CaptureSeal, Entry
+from provenance.untrusted import load_json, read_regular
 
 SCHEMA = "prov/disclosure/v1"
+MAX_MANIFEST = 64 << 20
 TRUST_ACTIONS = ("init", "key-trusted", "key-revoked", "transfer", "accepted")
 
 
@@ -157,9 +158,8 @@ def is_disclosure(path: Path) -> bool:
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
-    with open(path / "disclosure.json", "rb") as fh:
-        data = fh.read(64 << 20)
-    doc = json.loads(data)
+    data = read_regular(path / "disclosure.json", MAX_MANIFEST, what="disclosure.json")
+    doc = load_json(data, what="disclosure.json", limit=MAX_MANIFEST)
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise ValueError("not a prov disclosure manifest")
     return doc

@@ -10,6 +10,7 @@ record's leaf hash by its proof. Everything is a finding; nothing stops at the f
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from provenance.stampcheck import StampJudge
 from provenance.statements import IN_TOTO_PAYLOAD, CaptureSeal
 from provenance.trust import Anchors
 from provenance.tsatrust import TsaRoots
+from provenance.untrusted import open_regular, read_regular
 
 MAX_SMALL = 16 << 20
 
@@ -48,9 +50,7 @@ class DisclosureVerifier:
         except (ValueError, ProvError, OSError) as exc:
             add("fail", "disclosure.manifest", "disclosure.json", f"unreadable: {exc}")
             return self.report
-        if checkpoint.origin != manifest.get("origin"):
-            add("fail", "disclosure.origin", "checkpoint", "checkpoint of another log",
-                expected=str(manifest.get("origin")), found=checkpoint.origin)
+        self._check_identity(manifest, checkpoint)
         steps: list[tuple[str, Callable[[], object]]] = [
             ("log-entries.jsonl", lambda: self._check_entries(manifest, checkpoint)),
             ("checkpoint", lambda: self._check_checkpoint(note, checkpoint)),
@@ -62,6 +62,22 @@ class DisclosureVerifier:
             self._guard("records.warc.gz", lambda: self._check_records(manifest, seal))
             self._guard("seal tokens", lambda: self._check_tokens(manifest, seal))
         return self.report
+
+    def _check_identity(self, manifest: dict[str, Any], checkpoint: cp.Checkpoint) -> None:
+        """The manifest's unsigned fields must agree with what is signed: the checkpoint's
+        origin and size, and the case id the origin is made of (``prov-case/<id>``)."""
+        add = self.report.add
+        if checkpoint.origin != manifest.get("origin"):
+            add("fail", "disclosure.origin", "checkpoint", "checkpoint of another log",
+                expected=str(manifest.get("origin")), found=checkpoint.origin)
+        if f"prov-case/{manifest.get('caseId')}" != checkpoint.origin:
+            add("fail", "disclosure.caseId", "disclosure.json", "caseId is not the case whose "
+                "log the checkpoint signs", expected=checkpoint.origin.removeprefix("prov-case/"),
+                found=str(manifest.get("caseId"))[:80])
+        tree_size = manifest.get("treeSize")
+        if tree_size != checkpoint.size or isinstance(tree_size, bool):
+            add("fail", "disclosure.treeSize", "disclosure.json", "treeSize is not the size of "
+                "the signed checkpoint", expected=str(checkpoint.size), found=str(tree_size)[:40])
 
     def _guard(self, subject: str, step: Callable[[], object]) -> object:
         """Run one stage; a missing or malformed part is a failure finding, never a crash."""
@@ -132,6 +148,16 @@ class DisclosureVerifier:
         except ProvError as exc:
             add("fail", "seal.signature", "seal.dsse.json", str(exc))
             return None
+        named = (manifest.get("captureId"), manifest.get("captureDir"))
+        if named != (seal.capture_id, seal.capture_dir):
+            add("fail", "seal.binding", "disclosure.json", "captureId and captureDir are not "
+                "the sealed capture's", expected=f"{seal.capture_id} at {seal.capture_dir}",
+                found=f"{str(named[0])[:80]} at {str(named[1])[:200]}")
+            return None
+        if seal.case_id != manifest.get("caseId"):
+            add("fail", "seal.case", "seal.dsse.json", "sealed for another case",
+                expected=str(manifest.get("caseId"))[:80], found=seal.case_id)
+            return None
         add("pass", "seal.signature", "seal.dsse.json", f"signed by {seal.operator}")
         return seal
 
@@ -142,10 +168,11 @@ class DisclosureVerifier:
             add("fail", "disclosure.records", "disclosure.json", "record count differs from "
                 "the seal", expected=str(size), found=str(manifest.get("recordsTreeSize")))
             return
-        listed = {int(r["index"]): r for r in manifest["records"]}
+        listed = self._listed(manifest["records"], size)
         included = sorted((int(r["packageOffset"]), i) for i, r in listed.items()
                           if r.get("included"))
-        with open(self.root / "records.warc.gz", "rb") as fh:
+        fd = open_regular(self.root / "records.warc.gz", what="records.warc.gz")
+        with os.fdopen(fd, "rb") as fh:
             _, checks = iter_checks(fh)
             found = {c.head.offset: c for c in checks}
         seen_offsets = set()
@@ -170,6 +197,28 @@ class DisclosureVerifier:
                 self._prove(index, bytes.fromhex(row["leafHash"]), row, size, seal.records_root,
                             f"withheld record {index} ({row.get('type')})")
 
+    def _listed(self, rows: object, size: int) -> dict[int, dict[str, Any]]:
+        """The manifest's record rows by index: each of 0..size-1 exactly once."""
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ProvError("records is not a list of objects")
+        listed: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            index = row.get("index")
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < size:
+                self.report.add("fail", "disclosure.records", "disclosure.json", f"record index "
+                                f"{str(index)[:20]!r} is not in the sealed capture of {size}")
+            elif index in listed:
+                self.report.add("fail", "disclosure.records", "disclosure.json",
+                                f"record {index} is listed twice")
+            else:
+                listed[index] = row
+        missing = size - len(listed)
+        if missing:
+            first = min(set(range(size)) - set(listed))
+            self.report.add("fail", "disclosure.records", "disclosure.json", f"{missing} sealed "
+                            f"records are not listed (the first is record {first})")
+        return listed
+
     def _prove(self, index: int, leaf: bytes, row: dict[str, Any], size: int, root: bytes,
                where: str) -> None:
         try:
@@ -183,7 +232,4 @@ class DisclosureVerifier:
 
 
 def _read(path: Path) -> bytes:
-    if path.is_symlink() or not path.is_file():
-        raise ProvError(f"{path.name}: missing or not a regular file")
-    with open(path, "rb") as fh:
-        return fh.read(MAX_SMALL)
+    return read_regular(path, MAX_SMALL, what=path.name)

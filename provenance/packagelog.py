@@ -1,31 +1,33 @@
 """Judging the custody lines a package carries, without the case they came from.
 
-A package (WACZ) holds some lines of a case's log, each with its RFC 9162 inclusion proof
-(section 2.1.3.2) against a signed checkpoint. Trust is replayed from the ``init`` line
-through the trust entries included (key-trusted, key-revoked, transfer), anchored outside
-the package (``provenance.trust``); the checkpoint's note signature must be by a key trusted
-at the end. Time-stamp tokens (RFC 3161) are judged with the verifier's TSA roots and the
-package's chains as untrusted intermediates. Every outcome is a finding.
+A package (WACZ, disclosure) holds some lines of a case's log, each with its RFC 9162
+inclusion proof (section 2.1.3.2) against a signed checkpoint. The proven lines are judged in
+sequence order by ``provenance.entryjudge``, the same judge as a case's log: trust is replayed
+from the ``init`` line through the trust entries included (key-trusted, key-revoked, transfer,
+accepted), anchored outside the package (``provenance.trust``); lines out of sequence order or
+repeated are failures. The checkpoint's note signature must be by a key trusted at the end.
+Time-stamp tokens (RFC 3161) are judged with the verifier's TSA roots and the package's chains
+as untrusted intermediates. Every outcome is a finding.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
-from typing import Any
 
 from cryptography import x509
 
 from archive.errors import ProvError
 from provenance import checkpoint as cp
 from provenance import merkle, timefmt
+from provenance.entryjudge import EntryJudge
 from provenance.keys import PublicKey
 from provenance.report import Report
-from provenance.signing import parse_envelope, verify_envelope
-from provenance.statements import CUSTODY_PAYLOAD, Entry
+from provenance.statements import Entry
 from provenance.timestamps import TokenCheck, UntrustedRootError, verify_stamp
 from provenance.trust import Anchors
 from provenance.tsatrust import TsaRoots
+
+MAX_PROOF = 64  # an RFC 9162 audit path has at most one hash per level of a 2**64 tree
 
 
 class PackageLog:
@@ -39,65 +41,49 @@ class PackageLog:
         self.anchors = anchors
         self.tsa_roots = tsa_roots
         self.certs = list(certs)
-        self.trusted: dict[str, PublicKey] = {}
+        self.judge = EntryJudge(report, entry_check=f"{kind}.entry")
         self.entries: list[Entry] = []
 
-    def check_lines(self, lines: Sequence[bytes], proofs: Sequence[dict[str, Any]],
+    @property
+    def trusted(self) -> dict[str, PublicKey]:
+        """The keys trusted after the last line the package carries."""
+        return self.judge.trusted
+
+    def check_lines(self, lines: Sequence[bytes], proofs: Sequence[object],
                     checkpoint: cp.Checkpoint, subject: str) -> None:
-        """Prove each line into the checkpoint, replay trust, check each signature."""
+        """Prove each line into the checkpoint, then judge them in sequence order."""
         add = self.report.add
         if len(lines) != len(proofs):
             add("fail", f"{self.kind}.entries", subject, "log lines and proofs differ in number",
                 expected=str(len(proofs)), found=str(len(lines)))
             return
-        for line, item in zip(lines, proofs, strict=True):
-            seq = int(item["seq"])
-            what = f"{subject} entry {seq}"
+        proven: list[tuple[int, bytes]] = []
+        for number, (line, item) in enumerate(zip(lines, proofs, strict=True), start=1):
             try:
-                proof = [bytes.fromhex(h) for h in item["proof"]]
-                merkle.verify_inclusion(merkle.leaf_hash(line), seq, checkpoint.size, proof,
+                seq, path = _proof_item(item, checkpoint.size)
+                merkle.verify_inclusion(merkle.leaf_hash(line), seq, checkpoint.size, path,
                                         checkpoint.root)
-                envelope = parse_envelope(line, what=what)
-                if seq == 0:
-                    self._found(Entry.parse(envelope.payload, what=what), what)
-                verify_envelope(envelope, payload_type=CUSTODY_PAYLOAD, trusted=self.trusted,
-                                what=what)
-                entry = Entry.parse(envelope.payload, what=what)
-            except (ProvError, ValueError, KeyError, TypeError) as exc:
-                add("fail", f"{self.kind}.entry", what, str(exc))
+            except (ProvError, ValueError) as exc:
+                add("fail", f"{self.kind}.entry", f"{subject} line {number}", str(exc))
                 continue
-            if entry.seq != seq:
-                add("fail", "log.seq", what, "sequence number is not the proven position",
-                    expected=str(seq), found=str(entry.seq))
-            self._apply(entry)
-            self.entries.append(entry)
-        if lines and not self.report.findings_for(f"{self.kind}.entry"):
+            proven.append((seq, line))
+        seqs = [seq for seq, _ in proven]
+        if seqs != sorted(seqs):
+            add("fail", "log.order", subject, "lines are not in sequence order (trust is "
+                "replayed by sequence number, never by position in the file)")
+        for seq, line in sorted(proven, key=lambda p: p[0]):  # stable: a repeat is refused
+            judged = self.judge.judge(seq, line, f"{subject} entry {seq}")
+            if judged.entry is not None:
+                self.entries.append(judged.entry)
+        if 0 not in seqs:
+            add("fail", "log.init", subject, "the package carries no entry 0 (init): trust "
+                "cannot be replayed from the founding key")
+        self.judge.check_anchor(self.anchors, f"{subject} entry 0", "package")
+        failed = self.report.findings_for(f"{self.kind}.entry") or [
+            f for f in self.report.findings_for("log.order") if f.status == "fail"]
+        if lines and not failed:
             add("pass", f"{self.kind}.entries", subject, f"{len(lines)} custody entries signed and "
                 f"proven in the log of size {checkpoint.size}")
-
-    def _found(self, entry: Entry, what: str) -> None:
-        key = _key(entry.details.get("publicKey"))
-        if entry.action != "init" or key.key_id != entry.actor:
-            self.report.add("fail", "log.init", what, "entry 0 is not an init entry naming "
-                            "its own signing key")
-        self.trusted = {key.key_id: key}
-        if key.key_id in self.anchors.ids:
-            self.report.add("pass", "trust.anchor", what, f"founding key {key.key_id} trusted")
-        elif self.anchors.explicit:
-            self.report.add("fail", "trust.anchor", what, "founded by a key you did not trust",
-                            expected=", ".join(sorted(self.anchors.ids)), found=key.key_id)
-        else:
-            self.report.add("warn", "trust.anchor", what, "trust anchored only in the package "
-                            f"itself: compare the founding key {key.key_id} out of band, then "
-                            "pass --trust-id")
-
-    def _apply(self, entry: Entry) -> None:
-        if entry.action in ("key-trusted", "transfer"):
-            key = _key(entry.details.get("publicKey"))
-            self.trusted = {**self.trusted, key.key_id: key}
-        elif entry.action == "key-revoked":
-            revoked = entry.details.get("keyId")
-            self.trusted = {k: v for k, v in self.trusted.items() if k != revoked}
 
     def check_checkpoint(self, note: bytes, checkpoint: cp.Checkpoint, subject: str) -> None:
         try:
@@ -130,11 +116,14 @@ class PackageLog:
         return check
 
 
-def _key(value: object) -> PublicKey:
-    try:
-        raw = base64.b64decode(str(value), validate=True)
-    except ValueError:  # binascii.Error, or a str that is not ASCII
-        raise ProvError("publicKey is not base64") from None
-    if len(raw) != 32:
-        raise ProvError("publicKey is not a 32-byte Ed25519 key")
-    return PublicKey(raw)
+def _proof_item(item: object, size: int) -> tuple[int, list[bytes]]:
+    """A manifest's ``{"seq": N, "proof": [hex, ...]}`` for a log of ``size`` entries."""
+    if not isinstance(item, dict):
+        raise ProvError("proof is not an object")
+    seq, proof = item.get("seq"), item.get("proof")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < size:
+        raise ProvError(f"seq {str(seq)[:20]!r} is not an entry of the log of size {size}")
+    if not isinstance(proof, list) or len(proof) > MAX_PROOF or not all(
+            isinstance(h, str) and len(h) == 64 for h in proof):
+        raise ProvError(f"entry {seq}: proof is not a list of sha256 hex digests")
+    return seq, [bytes.fromhex(h) for h in proof]

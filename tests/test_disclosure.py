@@ -255,3 +255,70 @@ def test_tampering_with_any_part_fails(disclosing: Disclosing, tmp_path: Path,
     assert code == 3, (mutation, report["findings"])
     failed = subjects(report, "fail")
     assert any(place in s or s in place for s in failed), (place, failed)
+
+
+def _swap_log_lines(package: Path) -> None:
+    """Move the last log line (and its proof) first: a key-trusted line placed before an
+    entry it would sign is the attack; trust must follow sequence numbers, not the file."""
+    lines = (package / "log-entries.jsonl").read_bytes().split(b"\n")[:-1]
+    doc = json.loads((package / "disclosure.json").read_text())
+    assert len(lines) == len(doc["entries"]) >= 2
+    (package / "log-entries.jsonl").write_bytes(b"\n".join([lines[-1], *lines[:-1]]) + b"\n")
+    doc["entries"] = [doc["entries"][-1], *doc["entries"][:-1]]
+    (package / "disclosure.json").write_text(json.dumps(doc))
+
+
+def _repeat_log_line(package: Path) -> None:
+    lines = (package / "log-entries.jsonl").read_bytes().split(b"\n")[:-1]
+    doc = json.loads((package / "disclosure.json").read_text())
+    (package / "log-entries.jsonl").write_bytes(b"\n".join([*lines, lines[-1]]) + b"\n")
+    doc["entries"].append(doc["entries"][-1])
+    (package / "disclosure.json").write_text(json.dumps(doc))
+
+
+def _duplicate_record_index(package: Path) -> None:
+    doc = json.loads((package / "disclosure.json").read_text())
+    withheld = next(r for r in doc["records"] if not r.get("included"))
+    withheld["index"] = next(r for r in doc["records"] if r is not withheld)["index"]
+    (package / "disclosure.json").write_text(json.dumps(doc))
+
+
+def _edit_field(field: str, value: Callable[[Any], Any]) -> Callable[[Path], None]:
+    def edit(package: Path) -> None:
+        doc = json.loads((package / "disclosure.json").read_text())
+        doc[field] = value(doc[field])
+        (package / "disclosure.json").write_text(json.dumps(doc))
+    return edit
+
+
+UNSIGNED = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
+MANIFEST_EDITS: dict[str, tuple[Callable[[Path], None], str, str]] = {
+    "log lines reordered": (_swap_log_lines, "log.order", "log-entries.jsonl"),
+    "a log line repeated": (_repeat_log_line, "log.order", "log-entries.jsonl entry"),
+    "a record index listed twice": (_duplicate_record_index, "disclosure.records",
+                                    "disclosure.json"),
+    "captureId of another capture": (_edit_field("captureId", lambda _: UNSIGNED),
+                                     "seal.binding", "disclosure.json"),
+    "caseId of another case": (_edit_field("caseId", lambda _: UNSIGNED), "disclosure.caseId",
+                               "disclosure.json"),
+    "treeSize other than the checkpoint's": (_edit_field("treeSize", lambda n: n + 1),
+                                             "disclosure.treeSize", "disclosure.json"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(MANIFEST_EDITS))
+def test_unsigned_manifest_fields_and_line_order_are_judged(disclosing: Disclosing,
+                                                            tmp_path: Path, edit: str) -> None:
+    change, check, place = MANIFEST_EDITS[edit]
+    package = tmp_path / "package"
+    shutil.copytree(disclosing.disclose("tamper-base", "--url", f"{disclosing.site}/"), package)
+    change(package)
+    code, report = audit(package, disclosing.pub, disclosing.tsa_root, tmp_path)
+    assert code == 3, (edit, report["findings"])
+    where = {f["subject"] for f in report["findings"]
+             if f["status"] == "fail" and f["check"] == check}
+    assert any(s.startswith(place) for s in where), (check, place, fails_of(report))
+
+
+def fails_of(report: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(f["check"], f["subject"]) for f in report["findings"] if f["status"] == "fail"]
