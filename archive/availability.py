@@ -43,6 +43,9 @@ from archive.proxyrequest import url_key
 CLASSES = ("available", "removed", "private", "login-required", "geo-blocked", "rate-limited",
            "blocked", "unreachable", "no-media", "error")
 TAKEDOWN = frozenset({"removed", "private"})
+#: Refusals of the recorder, not answers about the post: a scheduled check that meets one is
+#: a failed check (tried again next time), never a change or a takedown.
+REFUSALS = frozenset({"rate-limited", "blocked", "unreachable", "error"})
 EXCERPT_READ = 64 << 10
 EXCERPT_TEXT = 2000
 MAX_HOPS = 20

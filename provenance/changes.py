@@ -10,6 +10,11 @@ Removal is told apart from an ordinary edit (``takedown``), against the last sna
 which the source was available: an answer of 404, 410 or 451; a redirect that ends at a login
 page or at the site's home page; or a page whose visible text shrank by more than half to a
 "content unavailable" shell (a known phrase, or less than a tenth of the text it had).
+
+For a source captured with yt-dlp (``media = true``), the platform's own answer decides
+instead: the post's availability class (``archive.availability``) is a takedown only when it
+is ``removed`` or ``private``; a rate limit, a block, a login wall or no answer never is. The
+takedown names where the post was last seen and where it was first missing.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -25,6 +30,7 @@ from urllib.parse import urljoin, urlsplit
 import webencodings  # type: ignore[import-untyped, unused-ignore]
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from archive.availability import TAKEDOWN
 from archive.links import extract
 from provenance.resources import Body, Resource, read_body
 
@@ -65,6 +71,9 @@ class Fingerprint:
     title: str = ""
     shell: str | None = None  # an "unavailable" phrase the visible text holds
     requisites: Mapping[str, str] = field(default_factory=dict)
+    availability: str | None = None  # a media post's class (archive.availability)
+    availability_reason: str | None = None
+    at: str | None = None  # when the capture was made (the run, or the capture entry)
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -204,6 +213,11 @@ class Change:
     changes: tuple[str, ...]
     resources: tuple[tuple[str, str | None, str | None], ...]  # (url, before, after)
     takedown: str | None = None
+    last_available: Fingerprint | None = None  # the measure of the takedown
+
+    @property
+    def available(self) -> Fingerprint:
+        return self.last_available or self.before
 
     def as_json(self) -> dict[str, Any]:
         return {"url": self.url, "fromCapture": self.before.capture_id,
@@ -218,6 +232,9 @@ def compare(before: Fingerprint, after: Fingerprint,
     """What differs from ``before`` to ``after``; ``available`` is the last snapshot in which
     the source was not taken down (``before`` if not given), the measure of a takedown."""
     lines: list[str] = []
+    if before.availability != after.availability and after.availability is not None:
+        lines.append(f"availability {before.availability} -> {after.availability}"
+                     + (f" ({after.availability_reason})" if after.availability_reason else ""))
     if before.status != after.status:
         lines.append(f"status {before.status} -> {after.status}")
     if before.final_url != after.final_url:
@@ -237,11 +254,18 @@ def compare(before: Fingerprint, after: Fingerprint,
     if before.digest != after.digest:
         resources.insert(0, (after.url, before.digest, after.digest))
     return Change(after.url, before, after, tuple(lines), tuple(resources),
-                  takedown(available or before, after))
+                  takedown(available or before, after), available)
 
 
 def takedown(available: Fingerprint, after: Fingerprint) -> str | None:
     """Why ``after`` looks like the source was removed since ``available``; None if not."""
+    if after.availability is not None:  # the platform's answer, classified, decides
+        if after.availability not in TAKEDOWN or available.availability in TAKEDOWN:
+            return None
+        return (f"{after.availability}: last seen in capture {available.capture_id} at "
+                f"{available.at or '(time unknown)'}, first missing in capture "
+                f"{after.capture_id} at {after.at or '(time unknown)'}"
+                + (f" ({after.availability_reason})" if after.availability_reason else ""))
     if after.status is None:
         return None  # no answer at all is a failed capture, not a takedown
     if after.status in GONE:
@@ -257,6 +281,17 @@ def takedown(available: Fingerprint, after: Fingerprint) -> str | None:
         said = f", says {after.shell!r}" if after.shell else ""
         return f"page shrank to a content-unavailable shell ({was} -> {now} characters{said})"
     return None
+
+
+def with_availability(fingerprint: Fingerprint, post: Mapping[str, Any] | None,
+                      at: str | None) -> Fingerprint:
+    """The fingerprint with a media post's availability (a capture entry's ``media`` row)
+    and the time of its capture."""
+    if post is None:
+        return replace(fingerprint, at=at)
+    state, reason = post.get("availability"), post.get("reason")
+    return replace(fingerprint, at=at, availability=str(state) if state else None,
+                   availability_reason=str(reason) if reason else None)
 
 
 def _is_login(url: str) -> bool:

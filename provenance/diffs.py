@@ -17,7 +17,7 @@ from typing import Any
 from archive.cdxj import lookup
 from archive.errors import ConfigError, ProvError, UsageError
 from provenance.case import Case
-from provenance.changes import Change, Page, compare, snapshot_page
+from provenance.changes import Change, Page, compare, snapshot_page, with_availability
 from provenance.custody import iter_lines
 from provenance.dedup import CAPTURE_DIR_RE, DedupIndex
 from provenance.resources import INDEX_NAME, latest_by_url, scan_capture
@@ -32,6 +32,10 @@ class Logged:
     capture_id: str
     capture_dir: str
     logged_at: str
+    media: tuple[dict[str, Any], ...] = ()  # the capture entry's media rows
+
+    def post(self, url: str) -> dict[str, Any] | None:
+        return next((row for row in self.media if row.get("url") == url), None)
 
 
 def logged_captures(case: Case) -> list[Logged]:
@@ -45,7 +49,10 @@ def logged_captures(case: Case) -> list[Logged]:
             continue
         folder = str(entry.details.get("captureDir", ""))
         if entry.action == "capture" and CAPTURE_DIR_RE.match(folder):
-            out.append(Logged(folder.rsplit("/", 1)[1], folder, entry.time))
+            media = entry.details.get("media")
+            rows = tuple(r for r in media if isinstance(r, dict)) if isinstance(
+                media, list) else ()
+            out.append(Logged(folder.rsplit("/", 1)[1], folder, entry.time, rows))
     return out
 
 
@@ -93,7 +100,9 @@ def diff_url(case: Case, url: str, from_id: str | None = None,
     after = _pick(found, to_id, -1, "--to")
     index = DedupIndex.load(case)
     pages = [_page(case, index, logged, url) for logged in (before, after)]
-    change = compare(pages[0].fingerprint, pages[1].fingerprint)
+    prints = [with_availability(page.fingerprint, logged.post(url), logged.logged_at)
+              for page, logged in zip(pages, (before, after), strict=True)]
+    change = compare(prints[0], prints[1])
     lines = list(difflib.unified_diff(
         (pages[0].text or "").splitlines(), (pages[1].text or "").splitlines(),
         f"{url} @ {before.capture_id}", f"{url} @ {after.capture_id}", lineterm="", n=2))
@@ -111,8 +120,10 @@ def render(diff: Diff) -> str:
     change = diff.change
     b, a = change.before, change.after
     lines = [f"{change.url}",
-             f"  from {b.capture_id} (logged {diff.before_at}): {_state(b.status, b.error)}",
-             f"  to   {a.capture_id} (logged {diff.after_at}): {_state(a.status, a.error)}"]
+             f"  from {b.capture_id} (logged {diff.before_at}): {_state(b.status, b.error)}"
+             + (f", media {b.availability}" if b.availability else ""),
+             f"  to   {a.capture_id} (logged {diff.after_at}): {_state(a.status, a.error)}"
+             + (f", media {a.availability}" if a.availability else "")]
     if change.takedown:
         lines.append(f"  TAKEDOWN: {change.takedown}")
     lines += [f"  {line}" for line in change.changes] or ["  no differences"]

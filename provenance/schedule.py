@@ -26,11 +26,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from archive.availability import REFUSALS
 from archive.errors import ConfigError, LockedError, ProvError
 from provenance import capture as capture_mod
 from provenance import timefmt
 from provenance.case import Case
-from provenance.changes import Change, Fingerprint, compare, snapshot_page
+from provenance.changes import (
+    Change,
+    Fingerprint,
+    compare,
+    snapshot_page,
+    with_availability,
+)
 from provenance.custody import CustodyLog, NewEntry, file_subject
 from provenance.dedup import DedupIndex
 from provenance.keys import SigningKey
@@ -123,6 +130,7 @@ def run(sources_path: Path, case: Case, key: SigningKey, stamper: Stamper, *,
     """Snapshot every due source (``everything``: every source) and detect changes."""
     sources = load_sources(sources_path)
     browser = _browser_options(sources_path, sources)
+    media = _media_options(sources_path, sources)
     with run_lock(case):
         started = now()
         result = RunResult(timefmt.format_time(started))
@@ -137,7 +145,7 @@ def run(sources_path: Path, case: Case, key: SigningKey, stamper: Stamper, *,
         due = [s for s in sources if everything or is_due(s, entries.get(s.url, {}), started)]
         result.due = [s.url for s in due]
         if due:
-            _capture_due(case, key, stamper, due, entries, result, now, browser)
+            _capture_due(case, key, stamper, due, entries, result, now, browser, media)
         state.pop("running")
         result.ended_at = timefmt.format_time(now())
         save_state(case, state)
@@ -146,7 +154,7 @@ def run(sources_path: Path, case: Case, key: SigningKey, stamper: Stamper, *,
 
 
 def _groups(due: Sequence[Source]) -> list[list[Source]]:
-    groups: dict[tuple[bool, bool, int], list[Source]] = {}
+    groups: dict[tuple[bool, bool, bool, int], list[Source]] = {}
     for source in due:
         groups.setdefault(source.group, []).append(source)
     return list(groups.values())
@@ -167,9 +175,24 @@ def _browser_options(path: Path, sources: Sequence[Source]) -> Any:
                           f"{exc}", hint=exc.hint) from None
 
 
+def _media_options(path: Path, sources: Sequence[Source]) -> Any:
+    """Media-capture options if a source wants yt-dlp; ConfigError naming its line when
+    yt-dlp is not installed."""
+    wanting = [s for s in sources if s.media]
+    if not wanting:
+        return None
+    from provenance.api import media_options
+
+    try:
+        return media_options()
+    except ConfigError as exc:
+        raise ConfigError(f"{path}:{wanting[0].line}: {wanting[0].url}: media = true, but "
+                          f"{exc}", hint=exc.hint) from None
+
+
 def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[Source],
                  entries: dict[str, Any], result: RunResult,
-                 now: Callable[[], datetime], browser: Any) -> None:
+                 now: Callable[[], datetime], browser: Any, media: Any = None) -> None:
     from provenance.api import capture_options
 
     index = DedupIndex.load(case)
@@ -184,7 +207,8 @@ def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[So
             captured = capture_mod.snapshot(case, urls, key, options, stamper=stamper,
                                             note=f"prov schedule run: {len(urls)} source(s)",
                                             dedup=index, now=now,
-                                            browser=browser if first.browser else None)
+                                            browser=browser if first.browser else None,
+                                            media=media if first.media else None)
         except ProvError as exc:  # nothing committed: the group stays due
             result.failures += [(u, f"capture failed: {exc}") for u in urls]
             for url in urls:
@@ -202,11 +226,14 @@ def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[So
         hints = tuple(dict.fromkeys(k.capture_dir for u in by_url
                                     if (k := index.urls.get(u)) is not None))
         seal = file_subject(case, case.root / captured.capture_dir / capture_mod.SEAL_NAME)
+        posts = {p["url"]: p for p in captured.media or []}
         for source in group:
             page = snapshot_page(case.root, captured.capture_id, captured.capture_dir,
                                  source.url, by_url, hints)
+            fingerprint = with_availability(page.fingerprint, posts.get(source.url),
+                                            result.started_at)
             entry = dict(entries.get(source.url, {}))
-            events += _detect(entry, page.fingerprint, result, seal)
+            events += _detect(entry, fingerprint, result, seal)
             entry["lastRun"] = result.started_at
             entry["lastCapture"] = captured.capture_id
             updates[source.url] = entry
@@ -221,6 +248,10 @@ def _detect(entry: dict[str, Any], current: Fingerprint, result: RunResult,
     """Compare with the source's previous snapshot; update ``entry``; the entries to log."""
     if current.status is None:
         entry["lastFailure"], entry["lastError"] = result.started_at, current.error
+        return []
+    if current.availability in REFUSALS:  # the platform refused us: nothing about the post
+        entry["lastFailure"] = result.started_at
+        entry["lastError"] = f"{current.availability}: {current.availability_reason}"
         return []
     previous = entry.get("fingerprint")
     available = entry.get("available")
@@ -261,8 +292,14 @@ def _details(change: Change, reason: str | None) -> dict[str, Any]:
         "previousCaptureId": change.before.capture_id, "status": change.after.status,
         "finalUrl": change.after.final_url, "changes": list(change.changes),
         "resources": len(change.resources)}
+    if change.after.availability is not None:
+        details["availability"] = change.after.availability
     if reason is not None:
         details["reason"] = reason
+        details["lastSeen"] = {"captureId": change.available.capture_id,
+                               "at": change.available.at}
+        details["firstMissing"] = {"captureId": change.after.capture_id,
+                                   "at": change.after.at}
     return details
 
 

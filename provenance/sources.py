@@ -8,6 +8,7 @@
     url = "https://example.org/post/1"
     interval = "15m"           # <n>s, <n>m, <n>h, <n>d or <n>w
     browser = false            # load the page in Chromium (screenshots, scripts' requests)
+    media = false              # run yt-dlp on it: the video, its facts, why it is gone
     requisites = true          # fetch what the page needs: images, styles, scripts, fonts
     depth = 0                  # follow links this many levels
     tags = ["election", "post"]
@@ -32,8 +33,9 @@ MAX_FILE = 4 << 20
 MAX_DEPTH = 5
 INTERVAL = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-KEYS = {"url", "interval", "browser", "requisites", "depth", "tags", "note"}
-DEFAULTS: dict[str, Any] = {"interval": "1h", "browser": False, "requisites": False,
+KEYS = {"url", "interval", "browser", "media", "requisites", "depth", "tags", "note"}
+DEFAULTS: dict[str, Any] = {"interval": "1h", "browser": False, "media": False,
+                            "requisites": False,
                             "depth": 0, "tags": [], "note": ""}
 HEADER = re.compile(r"^\s*\[\[\s*source\s*\]\]")
 TABLE = re.compile(r"^\s*\[")
@@ -50,12 +52,15 @@ class Source:
     tags: tuple[str, ...]
     note: str
     line: int  # of its [[source]] header
+    media: bool = False
 
     @property
-    def group(self) -> tuple[bool, bool, int]:
-        """Sources with equal groups are captured together, in one capture (a browser loads
-        what a page needs by itself: ``requisites`` does not apply to it)."""
-        return (True, False, 0) if self.browser else (False, self.requisites, self.depth)
+    def group(self) -> tuple[bool, bool, bool, int]:
+        """Sources with equal groups are captured together, in one capture (a browser, and
+        yt-dlp, load what a page needs by themselves: ``requisites`` does not apply)."""
+        if self.browser or self.media:
+            return (self.browser, self.media, False, 0)
+        return (False, False, self.requisites, self.depth)
 
 
 def parse_interval(text: object) -> int:
@@ -140,9 +145,13 @@ def _sources(path: Path, doc: dict[str, Any], lines: _Lines) -> list[Source]:
         if values["browser"] and values["depth"]:
             raise ConfigError(f"{path}:{lines.of_key(line, 'depth')}: {what}: depth does not "
                               "apply to browser = true (a browser capture follows no links)")
+        if values["media"] and (values["depth"] or values["requisites"]):
+            key = "depth" if values["depth"] else "requisites"
+            raise ConfigError(f"{path}:{lines.of_key(line, key)}: {what}: {key} does not "
+                              "apply to media = true (yt-dlp fetches what a post needs)")
         sources.append(Source(url, values["interval"], parse_interval(values["interval"]),
                               values["browser"], values["requisites"], values["depth"],
-                              tuple(values["tags"]), values["note"], line))
+                              tuple(values["tags"]), values["note"], line, values["media"]))
     return sources
 
 
@@ -175,7 +184,7 @@ def _problem(key: str, value: Any) -> str | None:
             parse_interval(value)
         except ValueError as exc:
             return str(exc)
-    elif key in ("browser", "requisites") and not isinstance(value, bool):
+    elif key in ("browser", "media", "requisites") and not isinstance(value, bool):
         return f"{key} must be true or false, not {value!r}"
     elif key == "depth" and (isinstance(value, bool) or not isinstance(value, int)
                              or not 0 <= value <= MAX_DEPTH):

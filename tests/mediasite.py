@@ -14,7 +14,8 @@ media made at test time by Debian's ffmpeg (two seconds each, a few KB).
     /watch/blocked    403 with an HTML "access denied" page (a block, not a takedown)
 
 `MediaSite.remove(path)` makes a served post answer 410 from then on (a takedown between two
-captures). Every response has a Content-Length and no content coding.
+captures); `MediaSite.rate_limit(path)` makes it answer 429 until called with ``on=False``.
+Every response has a Content-Length and no content coding.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ class MediaSite:
     server: LocalServer
     files: dict[str, Path]
     removed: set[str] = field(default_factory=set)
+    limited: set[str] = field(default_factory=set)
 
     def url(self, path: str) -> str:
         return self.server.url(path)
@@ -127,6 +129,9 @@ class MediaSite:
 
     def remove(self, path: str) -> None:
         self.removed.add(path)
+
+    def rate_limit(self, path: str, on: bool = True) -> None:
+        (self.limited.add if on else self.limited.discard)(path)
 
 
 def serve(server: LocalServer, folder: Path) -> MediaSite:
@@ -151,6 +156,8 @@ def serve(server: LocalServer, folder: Path) -> MediaSite:
         path = ex.request.path
         if path in site.removed:
             return REMOVED
+        if path in site.limited:
+            return FAILING["/watch/limited"]
         if path == "/watch/video":
             return response(b"200 OK", [(b"Date", DATE),
                                         (b"Content-Type", b"text/html; charset=utf-8")],

@@ -235,3 +235,49 @@ def test_tampered_media_fails_verify_naming_the_record_and_post(run: MediaRun,
     out = proc.stdout + proc.stderr
     assert run.media("/watch/video").id in out
     assert f"urn:media:{post}" in out
+
+
+# -- takedown detection: prov schedule run and prov diff ----------------------------------------
+
+
+def test_schedule_detects_a_takedown_and_never_a_rate_limit(tmp_path: Path) -> None:
+    from helpers import make_case, prov_env
+    from scheduling import log_entries, schedule_run, state, write_sources
+
+    case, _ = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    with LocalServer() as server:
+        site = mediasite.serve(server, tmp_path / "site")
+        video, og = site.url("/watch/video"), site.url("/watch/og")
+        sources = write_sources(tmp_path, [{"url": video, "media": True},
+                                           {"url": og, "media": True}])
+        first = schedule_run(env, sources, case, "--all", "--json")
+        assert first.returncode == 0, first.stderr
+        [capture_one] = json.loads(first.stdout)["captures"]
+        site.remove("/watch/video")
+        site.rate_limit("/watch/og")
+        second = schedule_run(env, sources, case, "--all", "--json")
+        assert second.returncode == 5, second.stderr  # neither post could be captured
+        [capture_two] = json.loads(second.stdout)["captures"]
+        diff = run_prov("diff", video, "--case", str(case), env=env)
+        diff_json = run_prov("diff", video, "--case", str(case), "--json", env=env)
+    takedowns = [e for e in log_entries(case) if e["action"] == "takedown-detected"]
+    assert [t["details"]["url"] for t in takedowns] == [video]  # the 429 is no takedown
+    details = takedowns[0]["details"]
+    assert details["availability"] == "removed"
+    assert details["lastSeen"]["captureId"] == capture_one
+    assert details["firstMissing"]["captureId"] == capture_two
+    reason = details["reason"]
+    assert reason.startswith(f"removed: last seen in capture {capture_one} at ")
+    assert f"first missing in capture {capture_two} at " in reason
+    assert not [e for e in log_entries(case) if e["action"] == "change-detected"]
+    rows = state(case)["sources"]
+    assert rows[og]["lastError"].startswith("rate-limited")
+    assert "removed" in rows[video]
+    # prov diff says the same from the two capture entries
+    assert diff.returncode == 0, diff.stderr
+    assert "TAKEDOWN: removed: last seen in capture" in diff.stdout
+    assert "media removed" in diff.stdout
+    found = json.loads(diff_json.stdout)
+    assert found["takedown"].startswith("removed: last seen in capture")
+    assert found["after"]["availability"] == "removed"
