@@ -12,6 +12,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -395,6 +396,25 @@ def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None
     for row in shown["records"]:
         if row["type"] == "response":
             click.echo(f"  {row['status']}\t{row['uri']}")
+    for post in shown.get("media", []):
+        click.echo(media_line(post))
+
+
+def media_line(post: dict[str, Any]) -> str:
+    """One post of a media capture: availability, then uploader, upload time, duration and
+    each file's digest."""
+    if post.get("availability") != "available":
+        return f"media {post.get('availability')}\t{post.get('url')}\t{post.get('reason')}"
+    stamp = post.get("timestamp")
+    when = (timefmt.format_time(datetime.fromtimestamp(stamp, UTC))
+            if isinstance(stamp, int | float) and 0 <= stamp < 1e11
+            else post.get("uploadDate") or "upload time unknown")
+    duration = post.get("duration")
+    seconds = f"{duration:g} s" if isinstance(duration, int | float) else "duration unknown"
+    files = ", ".join(f"{m.get('type')} {m.get('sha256')} ({m.get('bytes')} bytes)"
+                      for m in post.get("media") or [] if isinstance(m, dict))
+    return (f"media available\t{post.get('url')}\n    uploader {post.get('uploader') or '?'}, "
+            f"uploaded {when}, {seconds}, {post.get('extractor')}\n    {files}")
 
 
 # -- verify and the log ----------------------------------------------------------------------

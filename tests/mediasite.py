@@ -3,6 +3,8 @@ media made at test time by Debian's ffmpeg (two seconds each, a few KB).
 
     /watch/video      an HTML5 <video> page (og:title, a description)  → /media/clip.webm
     /watch/og         a page whose only media is its og:video           → /media/og.mp4
+    /watch/ld         a page with a schema.org VideoObject (uploader, upload date, duration,
+                      views) whose contentUrl is /media/og.mp4
     /hls/index.m3u8   an HLS media playlist and its MPEG-TS segments /hls/seg<N>.ts
     /dash/stream.mpd  a DASH manifest, video and audio apart (yt-dlp merges them)
     /watch/login      302 → /login (a login wall)
@@ -91,6 +93,18 @@ def html_error(status: bytes, text: str) -> bytes:
                     body)
 
 
+LD_TITLE = "Recruiting video"
+UPLOADER = "influencer_42"
+VIDEO_OBJECT = {
+    "@context": "https://schema.org", "@type": "VideoObject", "name": LD_TITLE,
+    "description": DESCRIPTION, "uploadDate": "2026-11-02T08:15:00Z", "duration": "PT2S",
+    "contentUrl": "(made absolute when served)",
+    "author": {"@type": "Person", "name": UPLOADER},
+    "interactionStatistic": [{"@type": "InteractionCounter",
+                              "interactionType": {"@type": "WatchAction"},
+                              "userInteractionCount": 12345}],
+}
+
 REMOVED = json_error(b"410 Gone", {"error": {"code": "video_removed",
                                              "message": "This video has been removed by the "
                                                         "user."}})
@@ -163,6 +177,12 @@ def serve(server: LocalServer, folder: Path) -> MediaSite:
                                         (b"Content-Type", b"text/html; charset=utf-8")],
                             video_page(TITLE, '<video controls width="160" height="120" '
                                        'src="/media/clip.webm"></video>'))
+        if path == "/watch/ld":
+            facts = {**VIDEO_OBJECT, "contentUrl": server.url("/media/og.mp4")}
+            head = f'<script type="application/ld+json">{json.dumps(facts)}</script>\n'
+            return response(b"200 OK", [(b"Date", DATE),
+                                        (b"Content-Type", b"text/html; charset=utf-8")],
+                            video_page(LD_TITLE, "<p>A post with schema.org facts.</p>", head))
         if path == "/watch/og":
             head = ('<meta property="og:video" content="/media/og.mp4">\n'
                     '<meta property="og:video:type" content="video/mp4">\n')
