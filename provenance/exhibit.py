@@ -6,7 +6,9 @@ Per capture: its seal (sha256, signer, times), files and records root, trusted t
 (TSA, genTime), every seed URL with its final URL after redirects, status, server address,
 TLS subject and issuer (the leaf the server sent, from the exchange metadata record), payload
 digest, the screenshot if the capture has one (a ``urn:fullPage:`` or ``urn:view:`` resource
-record, as browsertrix names them), and the custody entries about it. Every read is bounded.
+record, as browsertrix names them), the media of a media capture with its facts, a still frame
+and the post's availability (``provenance.exhibit_media``), and the custody entries about it
+(a takedown among them). Every read is bounded.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from cryptography import x509
 from archive.errors import UsageError, WarcFormatError
 from archive.reader import WarcReader
 from provenance.case import Case
+from provenance.exhibit_media import MediaView
+from provenance.exhibit_media import scan as scan_media
 from provenance.export import CaptureParts, capture_seeds, gate, log_export, select
 from provenance.keys import SigningKey
 from provenance.stamping import Stamper
@@ -68,6 +72,7 @@ class CaptureView:
     entries: list[Entry]
     screenshot: tuple[str, str] | None = None  # (URL it shows, data: URI)
     files: list[tuple[str, str]] = field(default_factory=list)  # (name, sha256 hex)
+    media: list[MediaView] = field(default_factory=list)
 
 
 def export(case: Case, capture_ids: Sequence[str], out: Path, key: SigningKey, at: datetime, *,
@@ -106,8 +111,10 @@ def view(parts: CaptureParts, entries: Sequence[Entry]) -> CaptureView:
     exchanges, screenshot = _scan(parts)
     seeds = [_follow(url, exchanges) for url in _seeds(parts, exchanges)]
     files = [(s.name, s.sha256.hex()) for s in parts.seal.subjects]
+    media = scan_media(parts) if any(e.details.get("media") for e in about
+                                     if e.action == "capture") else []
     return CaptureView(parts, hashlib.sha256(parts.seal_bytes).hexdigest(), seeds, stamps,
-                       about, screenshot, files)
+                       about, screenshot, files, media)
 
 
 def _scan(parts: CaptureParts) -> tuple[dict[str, Exchange], tuple[str, str] | None]:

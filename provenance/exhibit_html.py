@@ -13,6 +13,7 @@ from importlib import resources
 from provenance import __version__, timefmt
 from provenance.case import Case
 from provenance.exhibit import CaptureView, SeedView
+from provenance.exhibit_media import MediaView
 from provenance.export import Verdict
 from provenance.keys import SigningKey
 from provenance.statements import Entry
@@ -92,8 +93,12 @@ def _capture(number: int, item: CaptureView) -> str:
                    "capture (full page).</figcaption></figure>")
     else:
         out.append('<p class="muted">This capture has no screenshot (HTTP capture).</p>')
+    media = {m.post: m for m in item.media}
     for seed in item.seeds:
         out.append(_seed(seed))
+        if seed.url in media:
+            out.append(_media(media.pop(seed.url)))
+    out += [_media(m) for m in media.values()]
     custody = "".join(f"<li>{_e(e.time)} — entry {e.seq}: {_e(e.action)} by "
                       f"<code>{_e(e.actor[:24])}…</code></li>" for e in item.entries)
     out.append(f"<h3>Custody of this capture</h3><ul>{custody}</ul>")
@@ -122,12 +127,50 @@ def _seed(seed: SeedView) -> str:
     ])
 
 
+FACTS = (("uploader", "Uploader"), ("uploader_id", "Uploader id"),
+         ("upload_date", "Upload date"), ("timestamp", "Upload time (Unix)"),
+         ("title", "Title or caption"), ("description", "Description"),
+         ("duration", "Duration (s)"), ("view_count", "Views"), ("like_count", "Likes"),
+         ("comment_count", "Comments"), ("repost_count", "Reposts"), ("id", "Platform id"))
+
+
+def _media(view: MediaView) -> str:
+    head = f"<h3>Media of {_e(view.post)}</h3>"
+    rows: list[tuple[str, str]] = []
+    found = view.availability or {}
+    if found:
+        state = str(found.get("state"))
+        rows.append(("Availability", f"<strong>{_e(state)}</strong> — {_e(found.get('reason'))}"
+                     + (f" (HTTP {_e(found.get('status'))})" if found.get("status") else "")))
+    if view.record_id:
+        kind = ("conversion of the fetched streams" if view.warc_type == "conversion"
+                else "the fetched file as sent")
+        rows += [("Media record", f"<code>{_e(view.record_id)}</code> ({_e(view.warc_type)}: "
+                  f"{_e(kind)})"),
+                 ("Media SHA-256", _hash(view.digest)),
+                 ("Size and type", f"{view.size:,} bytes, {_e(view.content_type)}")]
+        if view.refers_to:
+            rows.append(("Made from", f"<code>{_e(view.refers_to)}</code>"))
+    rows += [(label, _e(view.facts[key])) for key, label in FACTS
+             if view.facts.get(key) not in (None, "")]
+    if view.extractor or view.yt_dlp:
+        rows.append(("Read by", f"yt-dlp {_e(view.yt_dlp)}, extractor {_e(view.extractor)}"))
+    out = head + _rows(rows)
+    if view.still:
+        out += (f'<figure><img class="still" alt="Still frame of {_e(view.post)}" '
+                f'src="{_e(view.still)}"><figcaption>First frame of the media record, decoded '
+                f"by ffmpeg; still PNG {_e(view.still_sha256)}.</figcaption></figure>")
+    elif view.still_note and view.record_id:
+        out += f'<p class="muted">{_e(view.still_note)}</p>'
+    return out
+
+
 def _timeline(entries: Sequence[Entry]) -> str:
     rows = []
     for e in entries:
         what = ", ".join(f"{k}: {v}" for k, v in sorted(e.details.items())
                          if k in ("captureId", "kind", "destination", "tsa", "note", "to",
-                                  "disposition", "title", "urls", "failed"))
+                                  "disposition", "title", "urls", "failed", "reason"))
         rows.append(f"<tr><td>{e.seq}</td><td>{_e(e.time)}</td><td>{_e(e.action)}</td>"
                     f"<td><code>{_e(e.actor[:24])}…</code></td><td>{_e(what)}</td></tr>")
     return ('<h2>Custody timeline</h2><p>Every entry of the case\'s signed custody log, in '

@@ -9,14 +9,17 @@ the availability classification knows.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import itertools
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from html import escape as html_escape
 from pathlib import Path
 
 import mediasite
@@ -308,3 +311,27 @@ def test_captures_show_lists_media_with_uploader_time_and_duration(run: MediaRun
     [ld] = [p for p in shown["media"] if p["url"] == run.url("/watch/ld")]
     assert (ld["uploader"], ld["timestamp"], ld["duration"]) == (mediasite.UPLOADER,
                                                                  1793607300, 2)
+
+
+def test_exhibit_report_shows_media_facts_a_still_frame_and_availability(
+        run: MediaRun, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    proc = run.snap.prov("report", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    html = out.read_text()
+    rec = run.media("/watch/ld")
+    section = html.split(f"<h3>Media of {run.url('/watch/ld')}</h3>", 1)[1].split("<h3>", 1)[0]
+    for fact in (rec.id, rec.get("WARC-Block-Digest"), mediasite.UPLOADER, "20261102",
+                 mediasite.LD_TITLE, "12345", "the fetched file as sent",
+                 f"yt-dlp {yt_dlp.version.__version__}"):
+        assert html_escape(str(fact)) in section, fact
+    [(uri, still_digest)] = re.findall(
+        r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"><figcaption>First frame of the media '
+        r"record, decoded by ffmpeg; still PNG (sha256:[0-9a-f]{64})", section)
+    png = base64.b64decode(uri)
+    assert png.startswith(b"\x89PNG") and len(png) > 200
+    assert still_digest == "sha256:" + hashlib.sha256(png).hexdigest()
+    dash = html.split(f"<h3>Media of {run.url('/dash/stream.mpd')}</h3>", 1)[1]
+    assert "conversion of the fetched streams" in dash.split("<h3>", 1)[0]
+    removed = html.split(f"<h3>Media of {run.url('/watch/removed')}</h3>", 1)[1]
+    assert "<strong>removed</strong> — 410 for the post (HTTP 410)" in removed.split("<h3>")[0]
