@@ -81,8 +81,9 @@ def _require_empty(destination: str) -> None:
     if _is_s3(destination):
         from provenance.s3case import bucket_for
 
-        if next(iter(bucket_for(destination).iter_keys("")), None) is not None:
-            raise UsageError(f"{destination}: already holds objects; copy needs an empty prefix")
+        if next(iter(bucket_for(destination).iter_versions("")), None) is not None:
+            raise UsageError(f"{destination}: already holds objects or object versions; copy "
+                             "needs an empty prefix")
         return
     path = Path(destination)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):

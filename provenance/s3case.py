@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from archive.errors import IntegrityError, NotATargetError
 from provenance import home, merkle, timefmt
 from provenance.case import MAX_CASE_FILE, Case, CaseInfo, ReadOnlyError
-from provenance.custody import MAX_LINE, CustodyLog, NewEntry, shard
+from provenance.custody import CustodyLog, NewEntry
 from provenance.treestore import TreeStore
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ ENTRIES = "custody/entries"
 CHECKPOINTS = "custody/checkpoints"
 READ_ONLY_KEY = "state/read-only"
 SYNC = "s3-sync.json"
+MAX_DEPTH = 16  # prov's deepest name is captures/YYYY/MM/DD/<id>/<file>
+MAX_COMPONENT = 255  # a longer name could not be a file on any local disk
 
 KEYS: dict[str, SigningKey] = {}
 _endpoint: list[str] = []
@@ -62,7 +64,9 @@ def safe_name(rel: str) -> bool:
     the subject-name grammar, and no ``.`` or ``..`` component to climb out of a folder."""
     from provenance.statements import SUBJECT_NAME
 
-    return bool(SUBJECT_NAME.match(rel)) and not {".", ".."} & set(rel.split("/"))
+    parts = rel.split("/")
+    return bool(SUBJECT_NAME.match(rel)) and not {".", ".."} & set(parts) and len(
+        parts) <= MAX_DEPTH and all(len(p) <= MAX_COMPONENT for p in parts)
 
 
 def entry_rel(seq: int) -> str:
@@ -80,6 +84,7 @@ class MirrorCase(Case):
         super().__init__(root, info, raw_info)
         self.bucket = bucket
         self.lease: Lease | None = None
+        self.confirmed: int | None = None  # log lines the bucket confirmed to this process
 
     @property
     def url(self) -> str:
@@ -90,6 +95,7 @@ class MirrorCase(Case):
 
     @contextlib.contextmanager
     def lock(self, *, wait: float = 30.0) -> Iterator[None]:
+        from provenance.s3pull import pull
         from provenance.s3push import push
 
         if self.lease is not None:  # inside case_session: the lease is already ours
@@ -110,6 +116,7 @@ class MirrorCase(Case):
     def session(self, wait: float | None = None) -> Iterator[None]:
         """Hold the bucket's lease for a whole command (``api.case_session``)."""
         from provenance.s3lease import Lease
+        from provenance.s3pull import pull
         from provenance.s3push import push
 
         if self.lease is not None:
@@ -154,9 +161,12 @@ class MirrorCase(Case):
             lease.release()
 
     def fetch_captures(self, folders: Sequence[str] | None = None) -> None:
-        """Download capture files the mirror lacks (all captures, or the given folders)."""
+        """Download capture files the mirror lacks (all captures, or the given folders),
+        once the bucket's evidence is known to be written once (every command that reads
+        captures: copy, exports, reports, disclosures)."""
         from provenance.s3push import download_many
 
+        check_versions(self.bucket)
         wanted = []
         for sub in folders or ["captures/"]:
             prefix = sub if sub.endswith("/") else sub + "/"
@@ -181,7 +191,10 @@ def _log_takeover(case: MirrorCase, previous: dict[str, Any], holder: str, name:
 
 def open_mirror(url: str) -> MirrorCase:
     """The mirror of the case at ``url``, brought up to date (under the mirror's flock)."""
+    from provenance.s3pull import pull
+
     bucket = bucket_for(url)
+    check_versions(bucket, "case.json")
     got = bucket.get_bytes("case.json", MAX_CASE_FILE)
     if got is None:
         raise NotATargetError(f"{bucket.url}: not a prov case (no case.json)",
@@ -196,6 +209,27 @@ def open_mirror(url: str) -> MirrorCase:
     with case.local_lock():
         pull(case)
     return case
+
+
+def check_versions(bucket: Bucket, sub: str = "") -> None:
+    """``IntegrityError`` (exit 3) if an evidence key under ``sub`` (everything but
+    ``state/``) has more than one version or a delete marker: replaced or hidden evidence is
+    never read as if it were the case, nor written over."""
+    found: dict[str, list[str]] = {}
+    for version in bucket.iter_versions(sub):
+        if not version.rel.startswith("state/") and (not sub or version.rel == sub
+                                                     or sub.endswith("/")):
+            found.setdefault(version.rel, []).append(
+                "delete marker" if version.delete_marker else "version")
+    bad = sorted((rel, kinds) for rel, kinds in found.items()
+                 if len(kinds) > 1 or "delete marker" in kinds)
+    if bad:
+        rel, kinds = bad[0]
+        more = f" (and {len(bad) - 1} more keys)" if len(bad) > 1 else ""
+        raise IntegrityError(f"{bucket.url}/{rel}: s3.versions: evidence written once has "
+                             f"{kinds.count('version')} versions and "
+                             f"{kinds.count('delete marker')} delete markers: replaced or "
+                             f"hidden{more}", hint=f"run `prov verify {bucket.url}`")
 
 
 def prepare_mirror(root: Path, raw_info: bytes) -> None:
@@ -249,53 +283,3 @@ def append_lines(case: Case, lines: Sequence[bytes]) -> None:
         tree.save_meta(start)
     finally:
         tree.close()
-
-
-# -- pulling ----------------------------------------------------------------------------------
-
-
-def pull(case: MirrorCase) -> None:
-    """Bring the mirror up to date: new entries, checkpoints and tokens, keys, certs. A
-    mirror holding unpushed entries while the bucket moved on is rebuilt by the next push."""
-    sync = load_sync(case)
-    have = log_size(case)
-    pushed = min(sync["pushed"], have)
-    new = list_new_entries(case, pushed)
-    if new and have > pushed:
-        return  # our unpushed entries conflict: push() rebuilds them after these
-    lines = []
-    for rel in new:
-        got = case.bucket.get_bytes(rel, MAX_LINE + 1)
-        if got is None or not got[0].endswith(b"\n") or b"\n" in got[0][:-1]:
-            raise IntegrityError(f"{case.url}/{rel}: not one complete log line",
-                                 hint=f"run `prov verify {case.url}`")
-        lines.append(got[0][:-1])
-    if lines:
-        append_lines(case, lines)
-        sync["pushed"] = have + len(lines)
-        save_sync(case, sync)
-    pull_small(case, sync)
-
-
-def list_new_entries(case: MirrorCase, pushed: int) -> list[str]:
-    after = entry_rel(pushed - 1) if pushed else None
-    names = [rel for rel, _ in case.bucket.iter_keys(ENTRIES + "/", start_after=after)]
-    for offset, rel in enumerate(names):
-        if rel != entry_rel(pushed + offset):
-            raise IntegrityError(f"{case.url}: custody entry {pushed + offset} is missing "
-                                 f"from the bucket (next is {rel})",
-                                 hint=f"run `prov verify {case.url}`")
-    return names
-
-
-def pull_small(case: MirrorCase, sync: dict[str, Any]) -> None:
-    """Checkpoints and tokens from the latest size known on, and keys and certs lacking."""
-    from provenance.s3push import advance_floor, download_many
-
-    floor = sync["floor"]  # keys sort by size: the shard folder is the size's first digits
-    listed = [rel for rel, _ in case.bucket.iter_keys(
-        CHECKPOINTS + "/", start_after=f"{CHECKPOINTS}/{shard(floor)}/{floor:020d}")]
-    wanted = listed + [rel for sub in ("keys/", "certs/") for rel, _ in case.bucket.iter_keys(sub)]
-    download_many(case.bucket, case.root, [r for r in wanted if not (case.root / r).exists()])
-    advance_floor(sync, [rel.rsplit("/", 1)[1] for rel in listed])
-    save_sync(case, sync)

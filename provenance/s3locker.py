@@ -78,10 +78,13 @@ def init_bucket(url: str, title: str, key: SigningKey, now: datetime, stamper: S
                 retention: dict[str, Any] | None) -> MirrorCase:
     """``prov init s3://BUCKET/PREFIX``: the case is made in a fresh mirror, then pushed."""
     from provenance.api import init_case
+    from provenance.s3lease import Lease
+    from provenance.s3push import push
 
     bucket = bucket_for(url)
-    if next(iter(bucket.iter_keys("")), None) is not None:
-        raise UsageError(f"{bucket.url}: already holds objects; a case needs an empty prefix")
+    if next(iter(bucket.iter_versions("")), None) is not None:  # delete markers count
+        raise UsageError(f"{bucket.url}: already holds objects or object versions; a case "
+                         "needs an empty prefix")
     if retention is not None and not bucket.lock_enabled():
         raise ConfigError(f"{bucket.url}: Object Lock is not enabled on the bucket, so the "
                           "retention asked for cannot be applied",
@@ -92,8 +95,14 @@ def init_bucket(url: str, title: str, key: SigningKey, now: datetime, stamper: S
         shutil.rmtree(root)
     local = init_case(root, title, key, now, stamper, retention)
     case = MirrorCase(root, local.info, local.raw_info, bucket)
-    with case.session():
-        pass  # lease, then push: case.json, key, entry 0, checkpoint 1
+    case.confirmed = 0  # the init entry is ours, not yet in the bucket: no pull before
+    lease = Lease(bucket)
+    lease.acquire()
+    try:
+        with case.local_lock():
+            push(case)  # case.json, key, entry 0, checkpoint 1
+    finally:
+        lease.release()
     return case
 
 

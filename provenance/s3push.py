@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archive.errors import IntegrityError, LockedError
+from archive.errors import IntegrityError, LockedError, ProvError
 from provenance import timefmt
 from provenance.case import fsync_dir
 from provenance.custody import CHECKPOINT_RE, CustodyLog, NewEntry, iter_lines, shard, shard_names
@@ -29,14 +29,13 @@ from provenance.s3case import (
     KEYS,
     MirrorCase,
     entry_rel,
-    list_new_entries,
     load_sync,
     log_size,
-    pull,
     safe_name,
     save_sync,
 )
 from provenance.s3locker import object_lock
+from provenance.s3pull import list_new_entries, pull
 from provenance.signing import parse_envelope
 from provenance.statements import Entry
 
@@ -57,7 +56,8 @@ def push(case: MirrorCase) -> None:
     for _ in range(MAX_RACES):
         sync = load_sync(case)
         have = log_size(case)
-        pushed = min(sync["pushed"], have)
+        # what the bucket confirmed to this process (pull), never the sync file alone
+        pushed = min(sync["pushed"] if case.confirmed is None else case.confirmed, have)
         if have > pushed:
             if list_new_entries(case, pushed):
                 rebuild(case, pushed)
@@ -68,7 +68,7 @@ def push(case: MirrorCase) -> None:
                 for offset, line in enumerate(lines):
                     case.bucket.put_bytes(entry_rel(pushed + offset), line + b"\n", lock,
                                           if_none_match=True)
-                    sync["pushed"] = pushed + offset + 1
+                    sync["pushed"] = case.confirmed = pushed + offset + 1
                     save_sync(case, sync)
             except PreconditionFailed:
                 rebuild(case, sync["pushed"])
@@ -86,8 +86,12 @@ def _entry(line: bytes) -> Entry:
 def rebuild(case: MirrorCase, accepted: int) -> None:
     """Sign our unpushed entries again after the ones another writer got in first."""
     ours = [_entry(line) for line in drop_unpushed(case, accepted)]
+    if any(entry.action == "init" for entry in ours):
+        raise IntegrityError(f"{case.url}: the bucket already holds entries where this "
+                             "mirror's init entry would go; a case is never founded twice",
+                             hint=f"run `prov verify {case.url}`")
     sync = load_sync(case)
-    sync["pushed"] = accepted
+    sync["pushed"] = case.confirmed = accepted
     save_sync(case, sync)
     pull(case)
     group: list[Entry] = []
@@ -136,10 +140,53 @@ def push_checkpoints(case: MirrorCase, sync: dict[str, Any], lock: Lock | None) 
                 names.append(name)
     names.sort(key=lambda n: (n[:20], not n.endswith(".checkpoint"), n))
     for name in names:  # one at a time: a token never before its checkpoint
-        upload_many(case.bucket, case.root, [f"{CHECKPOINTS}/{shard(name)}/{name}"], lock,
-                    replace=True)
+        rel = f"{CHECKPOINTS}/{shard(name)}/{name}"
+        if not (case.root / rel).is_file():
+            continue  # a token of ours dropped when another writer's checkpoint was taken
+        try:
+            upload_one(case.bucket, case.root / rel, rel, lock)
+        except OtherBytes:
+            settle_conflict(case, rel)
     advance_floor(sync, names)
     save_sync(case, sync)
+
+
+def settle_conflict(case: MirrorCase, rel: str) -> None:
+    """The bucket holds another file of this name. Another writer's checkpoint of the same
+    size is taken instead of ours only if it states the same size and root and a key the
+    log trusts signed it (our tokens of that size then stamp bytes that are not kept, so they
+    go); a token of ours whose name is taken is dropped, never bound. Anything else is
+    tampering: ``IntegrityError``."""
+    from provenance import checkpoint as cp
+    from provenance.s3pull import judge
+
+    path = case.root / rel
+    if rel.endswith(".tsr"):
+        os.unlink(path)
+        return
+    size = int(rel.rsplit("/", 1)[1][:20])
+    theirs = path.with_name(path.name + ".theirs")
+    try:
+        case.bucket.get_to_file(rel, theirs)
+        data = theirs.read_bytes()[:cp.MAX_NOTE + 1]
+        keys = judge(case).log.trusted_after(size - 1).values()
+        cp.verify_checkpoint(data, case.info.origin, keys, what=f"{case.url}/{rel}")
+        same = cp.split_note(data, what=rel)[0] == cp.split_note(path.read_bytes(),
+                                                                  what=rel)[0]
+    except ProvError as exc:
+        theirs.unlink(missing_ok=True)
+        raise IntegrityError(f"{case.url}/{rel}: the bucket holds another checkpoint of this "
+                             f"size that fails: {exc}", hint=f"run `prov verify {case.url}`"
+                             ) from None
+    if not same:
+        theirs.unlink()
+        raise IntegrityError(f"{case.url}/{rel}: the bucket holds a checkpoint of this size "
+                             "over another root (history forked)",
+                             hint=f"run `prov verify {case.url}`")
+    os.replace(theirs, path)
+    for other in os.listdir(path.parent):
+        if other.startswith(f"{size:020d}.") and other.endswith(".tsr"):
+            os.unlink(path.parent / other)
 
 
 def advance_floor(sync: dict[str, Any], names: Iterable[str]) -> None:
@@ -190,36 +237,39 @@ def signing_key_for(actor: str) -> SigningKey:
 # -- moving files ------------------------------------------------------------------------------
 
 
-def upload_many(bucket: Bucket, root: Path, rels: Sequence[str], lock: Lock | None, *,
-                replace: bool = False) -> None:
-    """Upload files (create-only); one already there must hold the same bytes. With
-    ``replace`` a different object already there wins and replaces the local file (two
-    writers signed a checkpoint of the same size)."""
+def upload_many(bucket: Bucket, root: Path, rels: Sequence[str], lock: Lock | None) -> None:
+    """Upload files (create-only); one already there must hold the same bytes."""
     def one(rel: str) -> None:
-        upload_one(bucket, root / rel, rel, lock, replace=replace)
+        upload_one(bucket, root / rel, rel, lock)
 
     with ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(one, rels))
 
 
-def upload_one(bucket: Bucket, path: Path, rel: str, lock: Lock | None, *,
-               replace: bool = False) -> str:
+class OtherBytes(IntegrityError):
+    """The bucket already holds other bytes under the name being uploaded."""
+
+
+def upload_one(bucket: Bucket, path: Path, rel: str, lock: Lock | None) -> str:
+    """Upload a file create-only. A name that had a version or a delete marker is never
+    written over (``If-None-Match: *`` succeeds over a delete marker, which would put our
+    object beside hidden evidence); a name already holding the same bytes is done."""
+    from provenance.s3case import check_versions
     from provenance.s3store import PreconditionFailed
 
     if not path.is_file():
         raise IntegrityError(f"{path}: named by a new entry but missing from the mirror")
-    try:
-        return bucket.put_file(rel, path, lock)
-    except PreconditionFailed:
-        ours, theirs = local_checksum(path), bucket.stored_checksum(rel)
-        if theirs == ours:
-            return ours
-        if replace:
-            download_many(bucket, path.parents[len(Path(rel).parts) - 1], [rel], overwrite=True)
-            return theirs or ""
-        raise IntegrityError(f"{bucket.url}/{rel}: the bucket already holds other bytes "
-                             f"(sha256 {theirs}, ours {ours})",
-                             hint=f"run `prov verify {bucket.url}`") from None
+    if not bucket.versions_of(rel):
+        try:
+            return bucket.put_file(rel, path, lock)
+        except PreconditionFailed:
+            pass
+    check_versions(bucket, rel)
+    ours, theirs = local_checksum(path), bucket.stored_checksum(rel)
+    if theirs == ours:
+        return ours
+    raise OtherBytes(f"{bucket.url}/{rel}: the bucket already holds other bytes "
+                     f"(sha256 {theirs}, ours {ours})", hint=f"run `prov verify {bucket.url}`")
 
 
 def local_checksum(path: Path) -> str:

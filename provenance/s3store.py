@@ -281,14 +281,21 @@ class Bucket:
             for item in page.get("Contents", []):
                 yield self.url.rel(item["Key"]), int(item["Size"])
 
-    def iter_versions(self, sub: str = "") -> Iterator[ObjectVersion]:
-        """Every version and delete marker under ``sub``."""
-        for page in self._pages("list_object_versions", sub):
+    def iter_versions(self, sub: str = "", *, after: str | None = None) -> Iterator[
+            ObjectVersion]:
+        """Every version and delete marker under ``sub`` (of keys after ``after``)."""
+        extra = {"KeyMarker": self.url.key(after)} if after else {}
+        for page in self._pages("list_object_versions", sub, **extra):
             for marker, kind in ((False, "Versions"), (True, "DeleteMarkers")):
                 for item in page.get(kind, []):
                     yield ObjectVersion(self.url.rel(item["Key"]), str(item["VersionId"]),
                                         bool(item["IsLatest"]), marker,
                                         int(item.get("Size", 0)), item["LastModified"])
+
+    def versions_of(self, rel: str) -> list[ObjectVersion]:
+        """The versions and delete markers of exactly ``rel`` (a listing by prefix, since a
+        plain GET or ``If-None-Match: *`` does not see a key hidden by a delete marker)."""
+        return [v for v in self.iter_versions(rel) if v.rel == rel]
 
     def lock_enabled(self) -> bool:
         try:

@@ -30,11 +30,13 @@ from provenance.case import CaseInfo
 from provenance.custody import MAX_LINE
 from provenance.report import Report
 from provenance.s3case import ENTRIES, bucket_for, entry_rel, safe_name
+from provenance.s3pull import ENTRY_NAME
 
 if TYPE_CHECKING:
     from provenance.s3store import Bucket, Got, ObjectVersion
 
 WORKERS = 16
+LOG_REL = "custody/log.jsonl"
 SLACK = timedelta(hours=1)  # "days" retention is counted from the upload; clocks differ a little
 
 
@@ -47,9 +49,11 @@ def verify_bucket(url: str, verify_folder: Callable[[Path], Report]) -> Report:
         evidence = [v for v in versions if not v.rel.startswith("state/")]
         current = sorted(v.rel for v in evidence if v.latest and not v.delete_marker)
         if "case.json" not in current:
+            if any(v.rel == "case.json" for v in evidence):
+                return _identity_hidden(bucket, evidence)
             raise NotATargetError(f"{bucket.url}: not a prov case (no case.json)")
-        bad_names = [rel for rel in current if not safe_name(rel)]
-        entries = [rel for rel in current if rel.startswith(ENTRIES + "/")]
+        bad_names = unknown_names(current)
+        entries = [rel for rel in current if ENTRY_NAME.match(rel) and rel not in bad_names]
         files = [rel for rel in current if rel not in set(entries) | set(bad_names)]
         got = _download(bucket, root, files + entries)
         gaps, malformed = _assemble_log(root, entries)
@@ -57,8 +61,8 @@ def verify_bucket(url: str, verify_folder: Callable[[Path], Report]) -> Report:
         report = verify_folder(root)
         _upload_cosignatures(bucket, root, downloaded)
         report.target = str(bucket.url)
-        for rel in bad_names:
-            report.add("fail", "s3.key", rel, "object whose name prov never writes (not read)")
+        for rel, why in sorted(bad_names.items()):
+            report.add("fail", "s3.key", rel, f"{why} (not read)")
         for seq, rel in gaps:
             report.add("fail", "s3.entries", entry_rel(seq),
                        f"custody entry {seq} is missing from the bucket (next present: {rel})")
@@ -71,6 +75,38 @@ def verify_bucket(url: str, verify_folder: Callable[[Path], Report]) -> Report:
                    f"{len(current)} current evidence objects, {len(evidence)} versions and "
                    f"delete markers; Object Lock on the bucket: "
                    f"{'enabled' if bucket.lock_enabled() else 'NOT enabled'}")
+    return report
+
+
+def unknown_names(current: list[str]) -> dict[str, str]:
+    """Objects that are not read, and why: a name prov never writes, a name in the entry
+    folder that is not an entry, the log file itself (a bucket keeps entries), or a key
+    that is both a file and a folder (``a`` and ``a/b``: no folder could hold both)."""
+    names = set(current)
+    bad = {}
+    for rel in current:
+        parts = rel.split("/")
+        parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
+        if not safe_name(rel):
+            bad[rel] = "object whose name prov never writes"
+        elif rel.startswith(ENTRIES + "/") and not ENTRY_NAME.match(rel):
+            bad[rel] = "object in custody/entries/ that is not an entry object"
+        elif rel == LOG_REL:
+            bad[rel] = "a log file in a bucket, whose log is one object per entry"
+        elif any(parent in names for parent in parents):
+            bad[rel] = "key below another key: that name is both a file and a folder"
+            bad.update({p: "key that is also a folder of other keys" for p in parents
+                        if p in names})
+    return bad
+
+
+def _identity_hidden(bucket: Bucket, evidence: list[ObjectVersion]) -> Report:
+    """case.json was written and is now hidden or deleted: a case whose identity is gone
+    is evidence destroyed (exit 3), not "not a case"."""
+    report = Report(str(bucket.url), "case")
+    report.add("fail", "case.file", "case.json", "the case's identity is hidden by a delete "
+               "marker or deleted: nothing else in the case can be judged without it")
+    _version_findings(report, evidence)
     return report
 
 
@@ -102,7 +138,7 @@ def _assemble_log(root: Path, entries: list[str]) -> tuple[list[tuple[int, str]]
             out.write(data)
             os.unlink(root / rel)
     if entries:
-        os.rmdir(root / ENTRIES)
+        os.rmdir(root / ENTRIES)  # only entry objects were downloaded into it
     return gaps, malformed
 
 

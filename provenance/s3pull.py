@@ -1,0 +1,287 @@
+"""Pulling a bucket's new evidence into a case's mirror, checked before anything is signed
+over it (docs/SECURITY.md, "Object storage").
+
+Threat: anyone with write access to the bucket (no trusted key) can put objects there, add
+versions and delete markers; anyone who can write the machine's ``$PROV_HOME`` can change or
+delete the mirror. The operator's next command signs a checkpoint over the mirror's whole log
+and binds the tokens beside its latest checkpoint, so neither may hold anything unchecked:
+
+- The mirror is trusted only as far as the bucket confirms it. ``state/s3-sync.json`` says how
+  many mirror lines the bucket holds; that hint is checked (the bucket's checksum of the last
+  one) and, if it is missing or wrong, the mirror's log is rebuilt from the bucket. Mirror
+  lines the bucket does not hold (an earlier run that died before pushing) are cut, never
+  pushed by a later command.
+- Entry objects are listed with their versions: a second version or a delete marker under an
+  entry key stops the pull (``s3.versions``), so nothing is ever signed beside a hidden entry.
+- The pulled lines are judged by the case verifier's own replay of the log
+  (``CaseVerifier.trusted_now``: each line's signature by a key the log trusts at that point,
+  its sequence number, its ``prev``); a failure stops the pull and the lines are cut again.
+- Checkpoints are kept only if signed by a key the log trusts and matching its root; a token
+  beside a checkpoint is kept only if an entry already binds it with its digest, or if it
+  verifies over that checkpoint under a TSA root this operator trusts. Anything else stays in
+  the bucket for ``prov verify`` to report; the operator never binds it.
+- Only names the layout knows are downloaded (keys, certificates by their sha256, checkpoint
+  files); the rest is verify's to report.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from archive.errors import IntegrityError, ProvError
+from provenance import checkpoint as cp
+from provenance.custody import MAX_LINE, CustodyLog, shard
+from provenance.s3case import (
+    CHECKPOINTS,
+    ENTRIES,
+    MirrorCase,
+    append_lines,
+    entry_rel,
+    load_sync,
+    log_size,
+    save_sync,
+)
+from provenance.signing import parse_envelope
+from provenance.statements import Entry
+
+if TYPE_CHECKING:
+    from provenance.s3store import ObjectVersion
+    from provenance.verify import CaseVerifier
+
+ENTRY_NAME = re.compile(rf"^{ENTRIES}/\d{{20}}\.json$")
+KEY_NAME = re.compile(r"^keys/[0-9a-f]{64}\.pub$")
+CERT_NAME = re.compile(r"^certs/([0-9a-f]{64})\.pem$")
+CKPT_FILE = re.compile(rf"^{CHECKPOINTS}/\d{{17}}/(\d{{20}})\.(checkpoint|[0-9a-f]{{16}}\.tsr)$")
+# what the verifier's replay finds wrong with an entry itself: these stop a pull
+BLOCKING = ("log.entry", "log.seq", "log.actor", "log.init", "log.prev", "log.key",
+            "custody.accepted")
+
+
+def pull(case: MirrorCase) -> None:
+    """Bring the mirror up to date with the bucket, checking everything it takes; raise
+    ``IntegrityError`` (exit 3) and leave the mirror as the bucket last confirmed it when the
+    bucket holds anything the operator must not sign over."""
+    sync = load_sync(case)
+    synced = confirmed_lines(case, sync)
+    lines = fetch_lines(case, synced)
+    if lines:
+        append_lines(case, lines)
+    size = synced + len(lines)
+    checkpoints = fetch_checkpoints(case, sync, size)
+    if lines or checkpoints or synced == 0:
+        verifier = judge(case)
+        blocking = [f for f in verifier.report.findings
+                    if f.status == "fail" and f.check in BLOCKING]
+        if blocking:
+            cut_to(case, synced)
+            first = blocking[0]
+            raise IntegrityError(f"{case.url}: the bucket's log fails {first.check} at "
+                                 f"{first.subject}: {first.message}; nothing was signed over it",
+                                 hint=f"run `prov verify {case.url}`")
+        keep_checkpoints(case, verifier, checkpoints)
+        fetch_tokens(case, sync, size, bound_tokens(lines))
+    sync["pushed"] = case.confirmed = size
+    save_sync(case, sync)
+    fetch_keys_and_certs(case)
+
+
+# -- how much of the mirror the bucket confirms ------------------------------------------------
+
+
+def confirmed_lines(case: MirrorCase, sync: dict[str, Any]) -> int:
+    """How many leading mirror lines are the bucket's entries; the mirror is cut to them."""
+    have = log_size(case)
+    hinted = min(sync["pushed"], have)
+    confirmed = hinted if hinted and _same_as_bucket(case, hinted - 1) else 0
+    if have > confirmed:
+        cut_to(case, confirmed)
+    return confirmed
+
+
+def _same_as_bucket(case: MirrorCase, seq: int) -> bool:
+    tree = CustodyLog(case).tree()
+    try:
+        line = CustodyLog(case).read_entry_line(tree, seq)
+    except (ProvError, OSError):
+        return False
+    finally:
+        tree.close()
+    try:
+        stored = case.bucket.stored_checksum(entry_rel(seq))
+    except FileNotFoundError:  # hidden or gone: the listing from scratch will say which
+        return False
+    return stored == base64.b64encode(hashlib.sha256(line + b"\n").digest()).decode()
+
+
+def cut_to(case: MirrorCase, keep: int) -> None:
+    from provenance.s3push import drop_unpushed
+
+    drop_unpushed(case, keep)
+
+
+# -- entries -----------------------------------------------------------------------------------
+
+
+def list_new_entries(case: MirrorCase, pushed: int) -> list[str]:
+    """Entry objects after the first ``pushed``, each checked to have exactly one version;
+    a gap, a replaced entry or a hidden one raises ``IntegrityError``."""
+    after = entry_rel(pushed - 1) if pushed else None
+    found: dict[str, list[ObjectVersion]] = defaultdict(list)
+    for version in case.bucket.iter_versions(ENTRIES + "/", after=after):
+        if ENTRY_NAME.match(version.rel):  # other names: verify's s3.key finding
+            found[version.rel].append(version)
+    refuse_rewritten(case, found.items())
+    names = sorted(found)
+    for offset, rel in enumerate(names):
+        if rel != entry_rel(pushed + offset):
+            raise IntegrityError(f"{case.url}: custody entry {pushed + offset} is missing "
+                                 f"from the bucket (next is {rel})",
+                                 hint=f"run `prov verify {case.url}`")
+    return names
+
+
+def refuse_rewritten(case: MirrorCase, found: Iterable[tuple[str, list[ObjectVersion]]]) -> None:
+    for rel, versions in found:
+        markers = sum(v.delete_marker for v in versions)
+        if markers or len(versions) > 1:
+            raise IntegrityError(
+                f"{case.url}/{rel}: s3.versions: evidence written once has {len(versions)} "
+                f"versions ({markers} delete markers): replaced or hidden; nothing is written "
+                "beside it", hint=f"run `prov verify {case.url}`")
+
+
+def fetch_lines(case: MirrorCase, pushed: int) -> list[bytes]:
+    lines = []
+    for rel in list_new_entries(case, pushed):
+        got = case.bucket.get_bytes(rel, MAX_LINE + 1)
+        if got is None or not got[0].endswith(b"\n") or b"\n" in got[0][:-1]:
+            raise IntegrityError(f"{case.url}/{rel}: not one complete log line",
+                                 hint=f"run `prov verify {case.url}`")
+        lines.append(got[0][:-1])
+    return lines
+
+
+def judge(case: MirrorCase) -> CaseVerifier:
+    """The verifier's replay of the mirror's log (signatures, sequence, prev, trust)."""
+    from provenance.trust import Anchors
+    from provenance.tsatrust import TsaRoots
+    from provenance.verify import CaseVerifier
+
+    verifier = CaseVerifier(case.root, Anchors(), remember=False, tsa_roots=TsaRoots(()))
+    verifier.trusted_now(case)
+    return verifier
+
+
+def bound_tokens(lines: Sequence[bytes]) -> dict[str, bytes]:
+    """Token paths the (already judged) lines bind in their ``prev``, with their digests."""
+    bound = {}
+    for line in lines:
+        entry = Entry.parse(parse_envelope(line, what="pulled entry").payload,
+                            what="pulled entry")
+        bound.update({t.name: t.sha256 for t in entry.prev.tokens})
+    return bound
+
+
+# -- checkpoints, tokens, keys, certificates ---------------------------------------------------
+
+
+def _listed_checkpoint_files(case: MirrorCase, sync: dict[str, Any], size: int) -> list[
+        tuple[str, int]]:
+    floor = sync["floor"]  # keys sort by size: the shard folder is the size's first digits
+    listed = []
+    for rel, _ in case.bucket.iter_keys(
+            CHECKPOINTS + "/", start_after=f"{CHECKPOINTS}/{shard(floor)}/{floor:020d}"):
+        match = CKPT_FILE.match(rel)
+        if match and int(match.group(1)) <= size and rel.split("/")[2] == shard(
+                match.group(1)):
+            listed.append((rel, int(match.group(1))))
+    return listed
+
+
+def fetch_checkpoints(case: MirrorCase, sync: dict[str, Any], size: int) -> list[tuple[str, int]]:
+    """Download the checkpoints (not yet their tokens) the mirror lacks, up to ``size``."""
+    from provenance.s3push import download_many
+
+    wanted = [(rel, n) for rel, n in _listed_checkpoint_files(case, sync, size)
+              if rel.endswith(".checkpoint") and not (case.root / rel).exists()]
+    download_many(case.bucket, case.root, [rel for rel, _ in wanted])
+    return wanted
+
+
+def keep_checkpoints(case: MirrorCase, verifier: CaseVerifier,
+                     fetched: Sequence[tuple[str, int]]) -> None:
+    """Keep a pulled checkpoint only if a key the log trusts signed the log's own root."""
+    for rel, size in fetched:
+        path = case.root / rel
+        try:
+            checkpoint, _ = cp.verify_checkpoint(
+                path.read_bytes()[:cp.MAX_NOTE + 1], case.info.origin,
+                verifier.log.trusted_after(size - 1).values(), what=rel)
+            good = checkpoint.size == size and checkpoint.root == verifier.log.roots.get(size)
+        except ProvError:
+            good = False
+        if not good:
+            path.unlink()
+
+
+def fetch_tokens(case: MirrorCase, sync: dict[str, Any], size: int,
+                 bound: dict[str, bytes]) -> None:
+    """Checkpoint tokens an entry binds (with that digest), or that verify under a TSA root
+    this operator trusts; a token that is neither is never bound by this operator."""
+    from provenance.s3push import advance_floor, download_many
+
+    listed = _listed_checkpoint_files(case, sync, size)
+    tokens = [(rel, n) for rel, n in listed if rel.endswith(".tsr")
+              and (case.root / rel).is_file() is False
+              and (case.root / CHECKPOINTS / shard(n) / f"{n:020d}.checkpoint").is_file()]
+    download_many(case.bucket, case.root, [rel for rel, _ in tokens])
+    roots = None
+    for rel, n in tokens:
+        path = case.root / rel
+        data = path.read_bytes()
+        if rel in bound:
+            good = hashlib.sha256(data).digest() == bound[rel]
+        else:
+            roots = roots if roots is not None else _operator_roots()
+            good = _trusted_stamp(case, data, n, roots)
+        if not good:
+            path.unlink()
+    advance_floor(sync, [rel.rsplit("/", 1)[1] for rel, _ in listed])
+
+
+def _operator_roots() -> list[Any]:
+    from provenance.tsatrust import TsaRoots
+
+    return list(TsaRoots.collect().roots)
+
+
+def _trusted_stamp(case: MirrorCase, token: bytes, size: int, roots: list[Any]) -> bool:
+    from provenance.custody import checkpoint_path
+    from provenance.timestamps import verify_stamp
+    from provenance.tsatrust import load_case_certs
+
+    try:
+        verify_stamp(token, checkpoint_path(case, size).read_bytes(), roots=roots,
+                     untrusted=load_case_certs(case.certs_dir), require_trusted=True)
+    except (ProvError, OSError, ValueError):
+        return False
+    return True
+
+
+def fetch_keys_and_certs(case: MirrorCase) -> None:
+    """Public keys (a cache: trust comes from the log) and certificates named by their
+    sha256, which is checked; other names are left for verify to report."""
+    from provenance.s3push import download_many
+
+    wanted = [rel for sub in ("keys/", "certs/") for rel, _ in case.bucket.iter_keys(sub)
+              if (KEY_NAME.match(rel) or CERT_NAME.match(rel)) and not (case.root / rel).exists()]
+    download_many(case.bucket, case.root, wanted)
+    for rel in wanted:
+        match = CERT_NAME.match(rel)
+        if match and hashlib.sha256((case.root / rel).read_bytes()).hexdigest() != match.group(1):
+            (case.root / rel).unlink()
