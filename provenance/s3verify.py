@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 WORKERS = 16
 LOG_REL = "custody/log.jsonl"
+LAYOUT = ("keys/", "certs/", "captures/", "custody/entries/", "custody/checkpoints/")
 SLACK = timedelta(hours=1)  # "days" retention is counted from the upload; clocks differ a little
 
 
@@ -93,6 +94,8 @@ def unknown_names(current: list[str]) -> dict[str, str]:
             bad[rel] = "object in custody/entries/ that is not an entry object"
         elif rel == LOG_REL:
             bad[rel] = "a log file in a bucket, whose log is one object per entry"
+        elif rel != "case.json" and not rel.startswith(LAYOUT):
+            bad[rel] = "object outside the case's layout"
         elif any(parent in names for parent in parents):
             bad[rel] = "key below another key: that name is both a file and a folder"
             bad.update({p: "key that is also a folder of other keys" for p in parents

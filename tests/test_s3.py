@@ -426,3 +426,169 @@ def test_verify_reports_a_gap_in_the_entry_objects(
     assert code == 3
     subjects = {f["subject"] for f in _findings(report, "s3.entries", "fail")}
     assert subjects == {f"custody/entries/{1:020d}.json", f"custody/entries/{5:020d}.json"}
+
+
+# -- a bucket is hostile input: nothing unsigned steers what the operator signs -----------------
+
+
+def _objects(client: Any, bucket: str, prefix: str) -> list[str]:
+    listed = client.list_object_versions(Bucket=bucket, Prefix=prefix)
+    return [v["Key"] for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])]
+
+
+def _entry_keys(client: Any, bucket: str) -> list[str]:
+    return sorted(_objects(client, bucket, "cases/one/custody/entries/"))
+
+
+def _checkpoint_keys(client: Any, bucket: str) -> list[str]:
+    return sorted(k for k in _objects(client, bucket, "cases/one/custody/checkpoints/")
+                  if k.endswith(".checkpoint"))
+
+
+def _mirror(env: dict[str, str], url: str) -> Path:
+    return Path(env["PROV_HOME"], "cache", "s3", *url[5:].split("/"))
+
+
+def test_an_unsigned_entry_planted_in_the_bucket_stops_the_next_command(
+        bucket_case: tuple[str, dict[str, str]], http_server: LocalServer,
+        s3_server: S3Server) -> None:  # noqa: F811
+    import base64
+
+    url, env = bucket_case
+    bucket, client = url[5:].split("/")[0], s3_server.client()
+    first = client.get_object(Bucket=bucket, Key=f"cases/one/custody/entries/{0:020d}.json")[
+        "Body"].read()
+    envelope = json.loads(first)
+    payload = json.loads(base64.b64decode(envelope["payload"]))
+    payload.update(seq=1, action="note", subjects=[], details={"planted": True})
+    envelope["payload"] = base64.b64encode(json.dumps(payload).encode()).decode()
+    s3_server.client("intruder").put_object(
+        Bucket=bucket, Key=f"cases/one/custody/entries/{1:020d}.json",
+        Body=json.dumps(envelope).encode() + b"\n")  # the init's signature, another payload
+    before = (_entry_keys(client, bucket), _checkpoint_keys(client, bucket))
+    proc = run_prov("snapshot", http_server.url("/"), "--case", url, "-q", env=env,
+                    timeout=180)
+    assert proc.returncode == 3, proc.stderr
+    assert "log.entry" in proc.stderr and "entry 1" in proc.stderr
+    assert (_entry_keys(client, bucket), _checkpoint_keys(client, bucket)) == before
+    assert len((_mirror(env, url) / "custody" / "log.jsonl").read_bytes().splitlines()) == 1
+    code, report = _verify(url, env)
+    assert code == 3 and _findings(report, "log.entry", "fail")
+
+
+def test_a_token_from_an_intruders_tsa_is_never_bound(
+        bucket_case: tuple[str, dict[str, str]], http_server: LocalServer,
+        s3_server: S3Server) -> None:  # noqa: F811
+    from tsa import LocalTSA
+
+    from provenance.custody import checkpoint_rel
+    from provenance.timestamps import request_stamp, tsa_id
+
+    url, env = bucket_case
+    bucket, client = url[5:].split("/")[0], s3_server.client()
+    _ok(run_prov("snapshot", http_server.url("/"), "--case", url, "-q", env=env, timeout=180))
+    note = client.get_object(Bucket=bucket, Key=f"cases/one/{checkpoint_rel(2)}")["Body"].read()
+    with LocalTSA(gen_time=datetime.now(UTC) - timedelta(hours=1)) as liar:
+        stamp = request_stamp(note, liar.url)
+        token = checkpoint_rel(2, f"{tsa_id(liar.url)}.tsr")
+        s3_server.client("intruder").put_object(Bucket=bucket, Key=f"cases/one/{token}",
+                                                Body=stamp.response_der)
+        _ok(run_prov("snapshot", http_server.url("/?again"), "--case", url, "-q", env=env,
+                     timeout=180))
+        log = json.loads(_ok(run_prov("log", "show", "--case", url, "--json", env=env)))
+        assert [e["prev"]["size"] for e in log[2:]] == [2]
+        assert "tokens" not in log[2]["prev"]  # the intruder's token is not bound
+        assert not (_mirror(env, url) / token).exists()
+        _, report = _verify(url, env)
+    assert not _findings(report, "timestamp.backdated")
+    assert not any(f["subject"] == token and f["status"] == "pass"
+                   for f in report["findings"])
+
+
+def test_a_lost_or_edited_mirror_never_makes_the_operator_sign_again(
+        bucket_case: tuple[str, dict[str, str]], http_server: LocalServer,
+        s3_server: S3Server) -> None:  # noqa: F811
+    url, env = bucket_case
+    bucket, client = url[5:].split("/")[0], s3_server.client()
+    _ok(run_prov("snapshot", http_server.url("/"), "--case", url, "-q", env=env, timeout=180))
+    mirror = _mirror(env, url)
+    (mirror / "state" / "s3-sync.json").unlink()
+    _ok(run_prov("snapshot", http_server.url("/?2"), "--case", url, "-q", env=env, timeout=180))
+    log = json.loads(_ok(run_prov("log", "show", "--case", url, "--json", env=env)))
+    assert [e["action"] for e in log] == ["init", "capture", "capture"]  # nothing signed again
+    with open(mirror / "custody" / "log.jsonl", "ab") as fh:  # an unsigned line in the mirror
+        fh.write(b'{"payload":"e30=","payloadType":"x","signatures":[]}\n')
+    (mirror / "state" / "s3-sync.json").write_text('{"pushed": 99, "floor": 0, "known": []}')
+    _ok(run_prov("snapshot", http_server.url("/?3"), "--case", url, "-q", env=env, timeout=180))
+    log = json.loads(_ok(run_prov("log", "show", "--case", url, "--json", env=env)))
+    assert [e["action"] for e in log] == ["init", "capture", "capture", "capture"]
+    assert _entry_keys(client, bucket) == [
+        f"cases/one/custody/entries/{n:020d}.json" for n in range(4)]  # one version each
+    code, report = _verify(url, env)
+    assert code == 0, report
+    assert not _findings(report, "s3.versions")
+
+
+def test_a_hidden_entry_is_never_written_over_nor_copied_away(
+        bucket_case: tuple[str, dict[str, str]], http_server: LocalServer, tmp_path: Path,
+        s3_server: S3Server) -> None:  # noqa: F811
+    url, env = bucket_case
+    bucket, client = url[5:].split("/")[0], s3_server.client()
+    _ok(run_prov("snapshot", http_server.url("/"), "--case", url, "-q", env=env, timeout=180))
+    intruder = s3_server.client("intruder")
+    hidden = [k for k in _objects(client, bucket, "cases/one/captures/")]
+    for key in [f"cases/one/custody/entries/{1:020d}.json", *hidden]:
+        intruder.delete_object(Bucket=bucket, Key=key)
+    before = _objects(client, bucket, "cases/one/")
+    other = _second_home(env, tmp_path, "machine-b")
+    for e in (other, env):  # a fresh mirror, and the mirror that holds the hidden entry
+        proc = run_prov("snapshot", http_server.url("/?b"), "--case", url, "-q", env=e,
+                        timeout=180)
+        assert proc.returncode == 3, proc.stderr
+        assert "s3.versions" in proc.stderr and f"{1:020d}.json" in proc.stderr
+    assert sorted(_objects(client, bucket, "cases/one/")) == sorted(before)  # nothing signed
+    copied = tmp_path / "copied"
+    proc = run_prov("copy", url, str(copied), env=other, timeout=180)
+    assert proc.returncode == 3 and "s3.versions" in proc.stderr
+    assert not copied.exists() or not any(copied.iterdir())
+    proc = run_prov("export", "bag", "--case", url, "-o", str(tmp_path / "bag"), env=other,
+                    timeout=180)
+    assert proc.returncode == 3 and "s3.versions" in proc.stderr
+    code, report = _verify(url, env)
+    assert code == 3
+    assert f"custody/entries/{1:020d}.json" in {
+        f["subject"] for f in _findings(report, "s3.versions", "fail")}
+
+
+def test_a_hidden_case_json_is_an_integrity_failure(
+        bucket_case: tuple[str, dict[str, str]], http_server: LocalServer,
+        s3_server: S3Server) -> None:  # noqa: F811
+    url, env = bucket_case
+    bucket = url[5:].split("/")[0]
+    s3_server.client("intruder").delete_object(Bucket=bucket, Key="cases/one/case.json")
+    code, report = _verify(url, env)
+    assert code == 3
+    assert [f["subject"] for f in _findings(report, "case.file", "fail")] == ["case.json"]
+    assert [f["subject"] for f in _findings(report, "s3.versions", "fail")] == ["case.json"]
+    proc = run_prov("snapshot", http_server.url("/"), "--case", url, "-q", env=env,
+                    timeout=180)
+    assert proc.returncode == 3 and "s3.versions" in proc.stderr
+
+
+def test_keys_the_layout_does_not_know_are_findings(
+        bucket_case: tuple[str, dict[str, str]], http_server: LocalServer,
+        s3_server: S3Server) -> None:  # noqa: F811
+    url, env = bucket_case
+    bucket, intruder = url[5:].split("/")[0], s3_server.client("intruder")
+    planted = ["keys", "notes.txt", "custody/log.jsonl", f"custody/entries/{0:020d}.json/x",
+               "custody/entries/readme", "certs/" + "0" * 64 + ".pem", "keys/x" * 60]
+    for rel in planted:
+        intruder.put_object(Bucket=bucket, Key=f"cases/one/{rel}", Body=b"planted")
+    _ok(run_prov("snapshot", http_server.url("/"), "--case", url, "-q", env=env, timeout=180))
+    assert not (_mirror(env, url) / "certs" / ("0" * 64 + ".pem")).exists()  # not its sha256
+    code, report = _verify(url, env)
+    assert code == 3, report
+    flagged = {f["subject"] for f in _findings(report, "s3.key", "fail")}
+    assert {"keys", "notes.txt", "custody/log.jsonl", f"custody/entries/{0:020d}.json/x",
+            "custody/entries/readme", "keys/x" * 60} <= flagged
+    assert not _findings(report, "s3.entries")
