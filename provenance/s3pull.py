@@ -14,8 +14,9 @@ and binds the tokens beside its latest checkpoint, so neither may hold anything 
 - Entry objects are listed with their versions: a second version or a delete marker under an
   entry key stops the pull (``s3.versions``), so nothing is ever signed beside a hidden entry.
 - The pulled lines are judged by the case verifier's own replay of the log
-  (``CaseVerifier.trusted_now``: each line's signature by a key the log trusts at that point,
-  its sequence number, its ``prev``); a failure stops the pull and the lines are cut again.
+  (``CaseVerifier.trusted_now``, with ``provenance.entryjudge``: each line's signature by a
+  key the log trusts at that point, its sequence number, its ``prev`` against the log's own
+  roots); a failure stops the pull and the lines are cut again.
 - Checkpoints are kept only if signed by a key the log trusts and matching its root; a token
   beside a checkpoint is kept only if an entry already binds it with its digest, or if it
   verifies over that checkpoint under a TSA root this operator trusts. Anything else stays in
@@ -58,7 +59,7 @@ KEY_NAME = re.compile(r"^keys/[0-9a-f]{64}\.pub$")
 CERT_NAME = re.compile(r"^certs/([0-9a-f]{64})\.pem$")
 CKPT_FILE = re.compile(rf"^{CHECKPOINTS}/\d{{17}}/(\d{{20}})\.(checkpoint|[0-9a-f]{{16}}\.tsr)$")
 # what the verifier's replay finds wrong with an entry itself: these stop a pull
-BLOCKING = ("log.entry", "log.seq", "log.actor", "log.init", "log.prev", "log.key",
+BLOCKING = ("log.entry", "log.order", "log.seq", "log.actor", "log.init", "log.prev", "log.key",
             "custody.accepted")
 
 
@@ -221,7 +222,7 @@ def keep_checkpoints(case: MirrorCase, verifier: CaseVerifier,
         try:
             checkpoint, _ = cp.verify_checkpoint(
                 path.read_bytes()[:cp.MAX_NOTE + 1], case.info.origin,
-                verifier.log.trusted_after(size - 1).values(), what=rel)
+                verifier.judge.trusted_after(size - 1).values(), what=rel)
             good = checkpoint.size == size and checkpoint.root == verifier.log.roots.get(size)
         except ProvError:
             good = False

@@ -169,7 +169,7 @@ def settle_conflict(case: MirrorCase, rel: str) -> None:
     try:
         case.bucket.get_to_file(rel, theirs)
         data = theirs.read_bytes()[:cp.MAX_NOTE + 1]
-        keys = judge(case).log.trusted_after(size - 1).values()
+        keys = judge(case).judge.trusted_after(size - 1).values()
         cp.verify_checkpoint(data, case.info.origin, keys, what=f"{case.url}/{rel}")
         same = cp.split_note(data, what=rel)[0] == cp.split_note(path.read_bytes(),
                                                                   what=rel)[0]
