@@ -11,7 +11,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +28,7 @@ from provenance.custody import (
     NewEntry,
     checkpoint_path,
     file_subject,
+    iter_lines,
     latest_checkpoint_size,
 )
 from provenance.custody import read_entries as read_entries  # part of the API
@@ -554,9 +555,21 @@ def prove_entry(case: Case, index: int, since: Path | None) -> dict[str, Any]:
         if not 0 <= index < len(tree):
             raise UsageError(f"entry {index} does not exist (the log has {len(tree)})")
         line = log.read_entry_line(tree, index)
-        return build_inclusion(tree, index, line, latest_checkpoint(case), held)
+        return build_inclusion(tree, index, line, latest_checkpoint(case), held,
+                               _trust_lines(case))
     finally:
         tree.close()
+
+
+def _trust_lines(case: Case) -> Iterator[tuple[int, bytes]]:
+    """The log's lines that change whom it trusts, with their sequence numbers."""
+    from provenance.export import TRUST_ACTIONS
+    from provenance.statements import Entry
+
+    for seq, line in enumerate(iter_lines(case.log_path)):
+        entry = Entry.parse(parse_envelope(line, what=f"entry {seq}").payload, what=f"entry {seq}")
+        if entry.action in TRUST_ACTIONS:
+            yield seq, line
 
 
 def verify_proof(proof_path: Path, checkpoint_path_: Path | None,

@@ -321,8 +321,10 @@ def test_proof_of_each_entry_verifies_against_the_latest_checkpoint(
     assert proc.stdout.splitlines() == [
         f"checkpoint signed by {custody.founding_id}",
         f"entry {entry} is in the log of size 4",
+        f"entry {entry} signed by {custody.founding_id}, a key the log trusts at that point",
         "the proof's checkpoint is the one you hold",
     ]
+    assert [t["index"] for t in doc["trust"]] == [i for i in (0, 3) if i != entry]
 
 
 def test_proof_at_a_later_size_proves_consistency_with_since(
@@ -332,8 +334,10 @@ def test_proof_at_a_later_size_proves_consistency_with_since(
     assert json.loads(proof.read_text())["consistency"]["fromSize"] == 2
     proc = verify_proof(custody, proof, custody.held, "--trust", str(custody.founding))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[-2:] == [
-        "entry 3 is in the log of size 4", "the log grew consistently from your size 2 to 4"]
+    assert proc.stdout.splitlines()[-3:] == [
+        "entry 3 is in the log of size 4",
+        f"entry 3 signed by {custody.founding_id}, a key the log trusts at that point",
+        "the log grew consistently from your size 2 to 4"]
 
 
 def test_proof_at_a_later_size_without_since_exits_3(custody: Custody, tmp_path: Path) -> None:
@@ -380,9 +384,10 @@ PROOF_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any], Custody], None], str]
         lambda d, c: d["inclusion"].__setitem__(0, flip_hex(d["inclusion"][0])), "computed root"),
     "inclusion hash dropped": (
         lambda d, c: d["inclusion"].pop(), "expected 2 proof hashes, found 1"),
-    "entry line edited": (edit_entry_byte, "computed root"),
-    "another entry's line": (other_entry, "computed root"),
-    "index changed": (lambda d, c: d.__setitem__("index", 2), "computed root"),
+    "entry line edited": (edit_entry_byte, "entry 1: signature by"),
+    "another entry's line": (other_entry, "entry 1: sequence number is not the entry's position"),
+    "index changed": (lambda d, c: d.__setitem__("index", 2),
+                      "entry 2: sequence number is not the entry's position"),
     "tree size changed": (lambda d, c: d.__setitem__("treeSize", 3), "proof is for size 3"),
     "checkpoint root changed": (edit_checkpoint_root, "does not verify"),
     "consistency hash changed": (
@@ -410,6 +415,67 @@ def test_tampered_proof_exits_3(custody: Custody, tmp_path: Path, mutation: str)
     assert proc.returncode == 3, (proc.stdout, proc.stderr)
     assert message in proc.stderr
     assert proc.stdout == ""
+
+
+def append_note(case: Path, key: SigningKey) -> int:
+    """A `note` entry signed by ``key`` (and the checkpoint over it); its sequence number."""
+    opened = Case.open(case)
+    with opened.lock():
+        CustodyLog(opened).append([NewEntry("note", (), {"text": "by " + key.name})], key,
+                                  timefmt.utc_now())
+    return len(log_lines(case)) - 1
+
+
+def prove_in(custody: Custody, case: Path, out: Path, entry: int) -> Path:
+    ok(run_prov("log", "prove", "--case", str(case), "--entry", str(entry), "-o", str(out),
+                env=custody.env))
+    return out
+
+
+def test_a_proof_of_an_entry_signed_by_an_untrusted_key_exits_3(
+    custody: Custody, tmp_path: Path
+) -> None:
+    """The checkpoint is the operator's (a later command signed over the planted line), the
+    inclusion proof is sound; the entry's own signature is by a key the log never trusted."""
+    case = copy_case(custody, tmp_path)
+    stranger = SigningKey.generate("stranger")
+    planted = append_note(case, stranger)
+    ok(run_prov("keys", "add", str(public_key_file(tmp_path, "later")[0]), "--case", str(case),
+                env=custody.env))  # the operator's next command signs a checkpoint over it
+    proof = prove_in(custody, case, tmp_path / "proof.json", planted)
+    held = tmp_path / "latest.checkpoint"
+    held.write_bytes(latest_note(custody, case))
+    proc = verify_proof(custody, proof, held, "--trust", str(custody.founding))
+    assert proc.returncode == 3, (proc.stdout, proc.stderr)
+    assert f"entry {planted}: signed by {stranger.key_id}, which is not a trusted key" in (
+        proc.stderr)
+    assert proc.stdout == ""
+
+
+def test_a_proof_replays_trust_to_an_entry_by_a_key_the_log_added(
+    custody: Custody, tmp_path: Path
+) -> None:
+    case = copy_case(custody, tmp_path)
+    carol = SigningKey.generate("carol")
+    (tmp_path / "carol.pub").write_bytes(carol.public.pem())
+    ok(run_prov("keys", "add", str(tmp_path / "carol.pub"), "--case", str(case),
+                env=custody.env))
+    by_carol = append_note(case, carol)  # carol also signs the checkpoint
+    proof = prove_in(custody, case, tmp_path / "proof.json", by_carol)
+    held = tmp_path / "latest.checkpoint"
+    held.write_bytes(latest_note(custody, case))
+    proc = verify_proof(custody, proof, held, "--trust", str(custody.founding))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[:3] == [
+        f"checkpoint signed by {carol.key_id}", f"entry {by_carol} is in the log of size "
+        f"{by_carol + 1}", f"entry {by_carol} signed by {carol.key_id}, a key the log trusts "
+        "at that point"]
+    doc = json.loads(proof.read_text())
+    doc["trust"] = [t for t in doc["trust"] if t["index"] != by_carol - 1]  # hide carol's key
+    proof.write_text(json.dumps(doc))
+    proc = verify_proof(custody, proof, held, "--trust", str(custody.founding))
+    assert proc.returncode == 3
+    assert "which is not a trusted key" in proc.stderr
 
 
 def test_proof_against_another_cases_checkpoint_exits_3(
