@@ -17,10 +17,13 @@ import json
 import re
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html import escape as html_escape
 from pathlib import Path
+from typing import Any
 
 import mediasite
 import pytest
@@ -335,3 +338,69 @@ def test_exhibit_report_shows_media_facts_a_still_frame_and_availability(
     assert "conversion of the fetched streams" in dash.split("<h3>", 1)[0]
     removed = html.split(f"<h3>Media of {run.url('/watch/removed')}</h3>", 1)[1]
     assert "<strong>removed</strong> — 410 for the post (HTTP 410)" in removed.split("<h3>")[0]
+
+
+# -- replay: the WACZ export plays the video in ReplayWeb.page -----------------------------------
+
+PLAY = """async (v) => {
+  v.muted = true;
+  await v.play();
+  await new Promise(r => setTimeout(r, 1500));
+  return [v.readyState, v.currentTime, v.videoWidth, v.videoHeight, v.error && v.error.code];
+}"""
+
+
+@pytest.mark.flaky(reruns=2)  # a service worker in a loaded 2-CPU machine can miss its window
+def test_wacz_of_a_media_capture_plays_the_video_in_replaywebpage(run: MediaRun,
+                                                                 tmp_path: Path) -> None:
+    from functools import partial
+    from http.server import ThreadingHTTPServer
+
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+    from test_wacz import _RangeHandler, replaywebpage
+
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("replay needs Debian's chromium")
+    wacz = tmp_path / "media.wacz"
+    proc = run.snap.prov("export", "wacz", "-o", str(wacz))
+    assert proc.returncode == 0, proc.stderr
+    rwp = replaywebpage()
+    site = tmp_path / "site"
+    (site / "replay").mkdir(parents=True)
+    shutil.copy2(rwp / "ui.js", site / "ui.js")
+    shutil.copy2(rwp / "ui.js", site / "replay" / "ui.js")
+    shutil.copy2(rwp / "sw.js", site / "replay" / "sw.js")
+    shutil.copy2(wacz, site / "evidence.wacz")
+    post = run.url("/watch/video")
+    (site / "index.html").write_text(
+        '<!doctype html><html><head><script src="./ui.js"></script></head><body>'
+        f'<replay-web-page source="evidence.wacz" url="{post}" '
+        'style="display:block;width:800px;height:600px"></replay-web-page></body></html>')
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_RangeHandler, directory=str(site)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    played: list[Any] = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                         args=["--autoplay-policy=no-user-gesture-required"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+            frame = page.frame_locator("replay-web-page iframe").frame_locator("iframe")
+            deadline = time.monotonic() + 120
+            while not played and time.monotonic() < deadline:
+                try:  # the replay frame appears once the service worker has loaded the WACZ
+                    played = frame.locator("video").evaluate(PLAY, timeout=5_000)
+                except PlaywrightError:
+                    time.sleep(0.5)
+            page.screenshot(path=str(tmp_path / "replay.png"))
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert played, f"no video replayed; see {tmp_path / 'replay.png'}"
+    ready, position, width, height, error = played
+    assert error is None and ready >= 2, played
+    assert (width, height) == (160, 120)
+    assert position > 0.2, played  # it played
