@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import sys
 import traceback
@@ -921,7 +922,17 @@ def demo(directory: Path | None) -> None:
     raise SystemExit(demo_mod.run(directory, click.echo))
 
 
+def _show_library_warnings() -> None:
+    """Warnings the library logs (derived state rebuilt: provenance.derived) go to stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("prov: warning: %(message)s"))
+    logger = logging.getLogger("provenance")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+
+
 def main() -> None:
+    _show_library_warnings()
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -21,15 +21,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from archive.errors import IntegrityError
+from archive.errors import IntegrityError, ProvError
 from provenance import checkpoint as cp
-from provenance import failpoints, merkle, timefmt
+from provenance import derived, failpoints, merkle, timefmt
 from provenance.case import Case, fsync_dir, write_durable
 from provenance.digests import sha256_file
-from provenance.keys import SigningKey
+from provenance.keys import PublicKey, SigningKey
 from provenance.signing import parse_envelope, sign_envelope
 from provenance.statements import CUSTODY_PAYLOAD, Entry, Prev, Subject
 from provenance.treestore import TreeStore
+from provenance.untrusted import read_regular
 
 MAX_LINE = 1 << 20
 CHECKPOINT_RE = re.compile(r"^(\d{20})\.checkpoint$")
@@ -164,9 +165,86 @@ class CustodyLog:
         self.case = case
         self.on_checkpoint = on_checkpoint
 
-    def tree(self) -> TreeStore:
-        """The log's tree (derived cache in ``state/tree``, rebuilt if out of step)."""
-        return TreeStore.for_log(self.case.state_dir / "tree", self.case.log_path)
+    def tree(self, signer: PublicKey | None = None) -> TreeStore:
+        """The log's tree: the derived cache in ``state/tree``, checked before a root taken
+        from it is signed or handed out, and rebuilt from the log (with a warning) when it
+        does not match (docs/SECURITY.md, "Derived state").
+
+        The check: the cache's root at the latest checkpoint equals that checkpoint's root
+        when ``signer`` (the operator's own key) signed it, and the entries after it are
+        re-hashed from the log; otherwise (another key's checkpoint, or none) the whole log
+        is hashed once and compared. A log that differs from the operator's own signed
+        checkpoint is refused: nothing is signed on top of it.
+        """
+        folder = self.case.state_dir / "tree"
+        store = TreeStore.for_log(folder, self.case.log_path)
+        try:
+            why = self._tree_problem(store, signer)
+        except (ProvError, OSError) as exc:  # a node or offset the cache lacks, a torn log
+            why = str(exc)
+        except BaseException:
+            store.close()
+            raise
+        if why is None:
+            return store
+        store.close()
+        derived.rebuilt("state/tree (the custody log's tree cache)", why)
+        store = TreeStore.rebuild(folder, self.case.log_path)
+        self._check_own_checkpoint(store, signer)
+        return store
+
+    def _own_checkpoint(self, size: int, signer: PublicKey | None) -> cp.Checkpoint | None:
+        """The checkpoint of ``size`` if ``signer`` signed it for this case's log."""
+        if signer is None or not size:
+            return None
+        path = checkpoint_path(self.case, size)
+        try:
+            data = read_regular(path, cp.MAX_NOTE, what=self.case.relative(path))
+            checkpoint, _ = cp.verify_checkpoint(data, self.case.info.origin, [signer],
+                                                 what=self.case.relative(path))
+        except ProvError:
+            return None
+        return checkpoint if checkpoint.size == size else None
+
+    def _tree_problem(self, store: TreeStore, signer: PublicKey | None) -> str | None:
+        """Why ``store`` cannot be used as it is, or None."""
+        size = len(store)
+        checked = latest_checkpoint_size(self.case, size)
+        own = self._own_checkpoint(checked, signer)
+        if own is None:  # nothing this operator signed to hold it to: the log itself
+            tree = merkle.TreeBuilder()
+            for line in iter_lines(self.case.log_path):
+                tree.append(merkle.leaf_hash(line))
+            if tree.size != size or tree.root() != store.root():
+                return f"its root differs from the log's over {tree.size} entries"
+            return None
+        if store.range_root(0, checked) != own.root:
+            return f"its root at size {checked} differs from your checkpoint of that size"
+        if checked < size:  # entries after the checkpoint (a crash): their nodes, again
+            start = store.offset(checked)
+            store.truncate(checked)
+            with open(self.case.log_path, "rb") as fh:
+                fh.seek(start)
+                while line := fh.readline(MAX_LINE + 2):
+                    if not line.endswith(b"\n"):
+                        return "it does not end where the log's lines do"
+                    store.append(merkle.leaf_hash(line[:-1]), start)
+                    start += len(line)
+            if len(store) != size or start != self.case.log_path.stat().st_size:
+                return "its entries after the latest checkpoint are not the log's"
+        return None
+
+    def _check_own_checkpoint(self, store: TreeStore, signer: PublicKey | None) -> None:
+        """After a rebuild: a log that differs from a checkpoint the operator signed is
+        refused (an IntegrityError, exit 3): ``prov verify`` says what changed."""
+        checked = latest_checkpoint_size(self.case, len(store))
+        own = self._own_checkpoint(checked, signer)
+        if own is not None and store.range_root(0, checked) != own.root:
+            store.close()
+            raise IntegrityError(
+                f"custody/log.jsonl: its first {checked} entries differ from the checkpoint "
+                "of that size you signed; nothing was appended",
+                hint="run `prov verify` on the case")
 
     def latest_prev(self, tree: merkle.Leaves) -> Prev:
         size_now = len(tree)
@@ -183,7 +261,7 @@ class CustodyLog:
         self, entries: Sequence[NewEntry], key: SigningKey, now: datetime
     ) -> cp.Checkpoint:
         """Append ``entries`` (caller holds the case lock) and write the new checkpoint."""
-        tree = self.tree()
+        tree = self.tree(key.public)
         try:
             prev = self.latest_prev(tree)
             lines = []

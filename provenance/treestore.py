@@ -9,14 +9,18 @@ so one entry is read without scanning the log.
 This is derived, unsigned state: it is trusted by nobody. ``meta.json`` records the log's
 byte length it was built from; when that differs from the log (a crash between the log
 append and the cache update, or a stale copy) the store is rebuilt from the log. Verify
-never reads it.
+never reads it. Anyone who can write the case can change it, so before a root taken from it is
+signed, ``provenance.custody.CustodyLog.tree`` checks it against a signed checkpoint or the
+log itself (docs/SECURITY.md, "Derived state").
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 from provenance import merkle
@@ -102,22 +106,45 @@ class TreeStore:
         tmp.write_text(json.dumps({"size": len(self), "logBytes": log_bytes}))
         os.replace(tmp, self.folder / "meta.json")
 
+    def truncate(self, size: int) -> None:
+        """Keep the first ``size`` leaves and the subtrees over them, nothing after."""
+        os.ftruncate(self._offsets_fd(), size * 8)
+        for level in range(64):
+            if (size >> level) or (self.folder / f"level-{level:02d}.bin").exists():
+                os.ftruncate(self._fd(level), (size >> level) * HASH)
+
     @classmethod
     def for_log(cls, folder: Path, log_path: Path) -> TreeStore:
         """The store for ``log_path``, rebuilt from the log if it is not in step with it."""
-        from provenance.custody import iter_lines
-
         store = cls(folder)
         meta = store.meta()
         log_bytes = log_path.stat().st_size
         if meta["logBytes"] == log_bytes and meta["size"] == len(store):
             return store
         store.close()
-        shutil.rmtree(folder)
+        return cls.rebuild(folder, log_path)
+
+    @classmethod
+    def rebuild(cls, folder: Path, log_path: Path) -> TreeStore:
+        """A new store made from the log alone."""
+        from provenance.custody import iter_lines
+
+        _discard(folder)
         store = cls(folder)
         offset = 0
         for line in iter_lines(log_path):
             store.append(merkle.leaf_hash(line), offset)
             offset += len(line) + 1
-        store.save_meta(log_bytes)
+        store.save_meta(offset)
         return store
+
+
+def _discard(folder: Path) -> None:
+    """Remove a store, whatever was planted in it: it is moved aside first, so a tree too deep
+    to remove (left for the operator) is never in the way of the new store."""
+    if not os.path.lexists(folder):
+        return
+    aside = folder.with_name(f"{folder.name}.discarded-{uuid.uuid4().hex}")
+    os.replace(folder, aside)
+    with contextlib.suppress(OSError, RecursionError):
+        shutil.rmtree(aside)
