@@ -404,3 +404,58 @@ def test_wacz_of_a_media_capture_plays_the_video_in_replaywebpage(run: MediaRun,
     assert error is None and ready >= 2, played
     assert (width, height) == (160, 120)
     assert position > 0.2, played  # it played
+
+
+# -- with --browser and --media-comments; bad combinations ---------------------------------------
+
+
+def test_browser_screenshot_beside_the_media_and_comments(test_ca: TestCA,
+                                                          tmp_path: Path) -> None:
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("needs Debian's chromium")
+    root = test_ca.write_root(tmp_path / "root.pem")
+    with LocalServer(tls=test_ca) as server:
+        mediasite.serve(server, tmp_path / "site")
+        post = server.url("/watch/ld")
+        snap = snapshot(tmp_path, "--media", "--media-comments", "--browser", "--page-timeout",
+                        "20", "--scroll-steps", "1", "--ca-file", str(root), post)
+    assert snap.proc.returncode == 0, snap.proc.stderr
+    uris = {(r.type, r.get("WARC-Target-URI")) for r in snap.records}
+    for kind in ("fullPage", "view", "dom"):
+        assert ("resource", f"urn:{kind}:{post}") in uris, kind
+    assert ("resource", f"urn:media:{post}") in uris
+    [comments] = [r for r in snap.records
+                  if r.get("WARC-Target-URI") == f"urn:mediacomments:{post}"]
+    doc = comments.json()
+    assert doc["post"] == post and doc["videos"][0]["comments"] == []  # the page has none
+    assert [u["url"] for u in snap.summary["urls"]] == [post, post]  # the page, then yt-dlp
+    proc = run_prov("verify", str(snap.case), "--trust", str(snap.key_pub), env=snap.env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("--media-comments",), "--media-comments needs --media"),
+    (("--media", "--depth", "1"), "--requisites and --depth do not apply to --media"),
+    (("--media", "--requisites"), "--requisites and --depth do not apply to --media"),
+])
+def test_bad_media_options_are_usage_errors(tmp_path: Path, args: tuple[str, ...],
+                                            says: str) -> None:
+    from helpers import make_case, prov_env
+
+    case, _ = make_case(tmp_path)
+    proc = run_prov("snapshot", "--case", str(case), *args, "http://127.0.0.1:9/post",
+                    env=prov_env(tmp_path))
+    assert proc.returncode == 2, proc.stderr
+    assert says in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_media_source_with_depth_is_a_configuration_error(tmp_path: Path) -> None:
+    from helpers import make_case, prov_env
+    from scheduling import schedule_run, write_sources
+
+    case, _ = make_case(tmp_path)
+    sources = write_sources(tmp_path, [{"url": "http://127.0.0.1:9/post", "media": True,
+                                        "depth": 1}])
+    proc = schedule_run(prov_env(tmp_path), sources, case)
+    assert proc.returncode == 6, proc.stderr
+    assert "sources.toml:4: source 1: depth does not apply to media = true" in proc.stderr
