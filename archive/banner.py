@@ -24,6 +24,7 @@ PADDING = 12
 LINE_GAP = 6
 MIN_WIDTH = 480
 MAX_LINES_PER_FIELD = 6
+MAX_PIXELS = 1280 * 20_000  # archive.page clips the full-page screenshot to as many
 BACKGROUND = (32, 32, 32)
 FOREGROUND = (255, 255, 255)
 RULE = (255, 196, 0)
@@ -56,14 +57,23 @@ def wrap(text: str, font: Font, width: int) -> list[str]:
     return lines
 
 
-def banner_lines(url: str, captured_at: str, capture_id: str) -> list[str]:
-    return [f"URL: {url}", f"Captured: {captured_at} (UTC)", f"Capture id: {capture_id}"]
+def banner_lines(url: str, captured_at: str, capture_id: str,
+                 reached: str | None = None) -> list[str]:
+    """``url`` is the URL the screenshot shows; ``reached`` the chain that led there
+    (archive.navigation), when it is not simply that URL."""
+    lines = [f"URL: {url}"]
+    if reached:
+        lines.append(f"Reached: {reached}")
+    return [*lines, f"Captured: {captured_at} (UTC)", f"Capture id: {capture_id}"]
 
 
 def add_banner(png: bytes, fields: Sequence[str]) -> tuple[bytes, int]:
     """A PNG with ``fields`` in a strip above the screenshot ``png``; and the strip's height
     in pixels (the page starts at that row)."""
     with Image.open(io.BytesIO(png)) as opened:
+        if opened.width * opened.height > MAX_PIXELS:  # known from the header alone
+            raise ValueError(f"the screenshot is {opened.width}x{opened.height} px, over "
+                             f"{MAX_PIXELS:,} pixels")
         shot = opened.convert("RGB")
     width = max(shot.width, MIN_WIDTH)
     font = load_font()

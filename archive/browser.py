@@ -37,6 +37,7 @@ from playwright.async_api import Error as PlaywrightError
 from archive import recorder
 from archive.crawl import CaptureOptions, Capturer, Hop, UrlOutcome, new_record_id
 from archive.mitmca import RunAuthority
+from archive.navigation import describe
 from archive.page import PageLimits, PageResult, run_page
 from archive.pagerecords import page_records, run_record
 from archive.proxy import RecordingProxy, Session
@@ -126,16 +127,19 @@ class BrowserCapturer:
         self.records = Capturer(writer, options, now=now, new_id=new_id, dedup=dedup)
         self.outcomes: list[UrlOutcome] = []
         self.counts = {"done": 0, "queued": 0, "failed": 0, "bytes": 0}
-        self.summary: dict[str, Any] = {"notAttributable": 0, "chromiumOwn": 0}
+        self.summary: dict[str, Any] = {"notAttributable": 0, "chromiumOwn": 0,
+                                        "addressesRefused": 0}
         self._writing = threading.Lock()  # one page's records stay together in the WARC
         self._deadline: float | None = None  # --total-timeout, as time.monotonic()
 
     async def capture(self, seeds: Sequence[str]) -> list[UrlOutcome]:
         authority = RunAuthority(self.now())
+        policy = await self.records.address_policy(seeds)
         proxy = RecordingProxy(
             limits=self.options.limits, context=self.records.context,
             trust_store=self.records.trust_store, now=self.now, authority=authority,
-            via=parse_via(self.options.via) if self.options.via else None)
+            via=parse_via(self.options.via) if self.options.via else None,
+            policy=policy)
         queue = list(seeds)
         self.counts["queued"] = len(queue)
         try:
@@ -149,6 +153,7 @@ class BrowserCapturer:
             await proxy.close(grace=1.0)
             authority.close()
         self.summary["chromiumOwn"] = len(background.refused)
+        self.summary["addressPolicy"] = policy.as_json()
         self.writer.write_group([run_record(
             self.capture_id, self.browser.executable, args, authority, self.summary,
             new_id=self.new_id, now=self.now)])
@@ -258,9 +263,14 @@ class BrowserCapturer:
                 outcome.hops.append(Hop(hop.url, hop.status, hop.response.length
                                         if hop.response else 0, count, hop.truncated,
                                         hop.error))
+        if outcome.final is not None and outcome.final.status is not None:
+            result.status = outcome.final.status  # the document shown, not the first one
+        outcome.shown = result.final_url
+        refused = [{"url": ex.url, "why": ex.error} for ex in mine if ex.refused]
+        self.summary["addressesRefused"] += len(refused)
         traffic = {"recorded": len(mine), "notAttributable": others,
                    "refused": [{"url": u, "why": w} for u, w in session.refused],
-                   "abandoned": session.abandoned}
+                   "addressesRefused": refused, "abandoned": session.abandoned}
         records = page_records(result, traffic, capture_id=self.capture_id, new_id=self.new_id,
                                now=self.now, main_response=main,
                                storage_state=self.browser.storage_state is not None)
@@ -268,9 +278,22 @@ class BrowserCapturer:
         outcome.seconds = time.monotonic() - start
         outcome.note = (f"browser: {len(mine)} requests recorded, {others} not attributable"
                         + (f", {len(session.abandoned)} still running at the end"
-                           if session.abandoned else ""))
+                           if session.abandoned else "")
+                        + (f", {len(refused)} refused (private addresses)" if refused else "")
+                        + _page_note(result))
         return outcome
 
+
+
+def _page_note(result: PageResult) -> str:
+    """What the summary line adds about a page: the URL shown when it is not the one
+    given, and what of the page was not kept."""
+    note = ""
+    if result.final_url is not None and result.final_url != result.url and result.chain:
+        note += f"; shows {result.final_url}, reached {describe(**result.chain)}"
+    for item in result.not_kept:
+        note += f"; {item['what']} not kept beyond {item['kept']}: {item['why']}"
+    return note
 
 
 def _first_line(exc: BaseException) -> str:

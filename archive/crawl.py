@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from archive import recorder, tls
+from archive.addresses import AddressPolicy, seed_policy
 from archive.extractor import Extractor
 from archive.links import MAX_DECODED
 from archive.revisit import DedupHook, revisit_record
@@ -70,6 +71,7 @@ class CaptureOptions:
     total_timeout: float | None = None
     via: str | None = None
     max_urls: int = 100_000
+    allow_private_addresses: bool = False  # archive.addresses: the private-address rule
 
 
 @dataclass
@@ -97,6 +99,8 @@ class UrlOutcome:
     attempts: int = 1
     note: str | None = None
     total_time_limit: bool = False  # the total time limit cut it short or left it unfetched
+    refused: bool = False  # its address is private (archive.addresses): nothing was sent
+    shown: str | None = None  # a browser page: the URL its screenshot shows
 
     @property
     def final(self) -> Hop | None:
@@ -117,15 +121,17 @@ class UrlOutcome:
     def failed(self) -> bool:
         """Not captured, and not merely left by the total time limit the user set: a seed
         that was not captured always fails; a URL the crawl found (a requisite or a link)
-        that the limit left unfetched does not (docs/DECISIONS.md)."""
-        return not self.ok and not (self.not_fetched and self.kind != "seed")
+        that the limit left unfetched does not, nor one refused by the private-address rule
+        (docs/DECISIONS.md)."""
+        return not self.ok and not (
+            (self.not_fetched or self.refused) and self.kind != "seed")
 
     def as_json(self) -> dict[str, Any]:
         final = self.final
         return {
             "url": self.seed,
             "kind": self.kind,
-            "finalUrl": final.url if final else None,
+            "finalUrl": self.shown or (final.url if final else None),
             "status": final.status if final else None,
             "bytes": sum(h.bytes for h in self.hops),
             "records": sum(h.records for h in self.hops),
@@ -137,6 +143,7 @@ class UrlOutcome:
             "note": self.note,
             "totalTimeLimit": self.total_time_limit,
             "notFetched": self.not_fetched,
+            "refused": self.refused,
             "failed": self.failed,
         }
 
@@ -235,8 +242,19 @@ class Capturer:
         self.seen: set[str] = set()
         self.counts = {"done": 0, "queued": 0, "failed": 0, "notFetched": 0, "bytes": 0}
         self.deadline: float | None = None  # the total time limit, as time.monotonic()
+        self.policy = AddressPolicy(allow_private=options.allow_private_addresses)
+
+    async def address_policy(self, seeds: Sequence[str]) -> AddressPolicy:
+        """The run's private-address rule: the seeds' own addresses, resolved now (names a
+        proxy resolves are not looked up here)."""
+        self.policy = await seed_policy(
+            seeds, allow_private=self.options.allow_private_addresses,
+            resolve_names=self.via is None or self.via.scheme == "socks5",
+            timeout=min(self.options.limits.connect_timeout, self.options.limits.timeout))
+        return self.policy
 
     async def capture(self, seeds: Sequence[str]) -> list[UrlOutcome]:
+        await self.address_policy(seeds)
         self.pool = recorder.Pool(max(8, self.options.per_host))
         self.gates: dict[str, asyncio.Semaphore] = {}
         self.last_start: dict[str, float] = {}
@@ -355,6 +373,7 @@ class Capturer:
             outcome.total_time_limit |= ex.time_limit == TOTAL_LIMIT
             if ex.error and ex.status is None:
                 outcome.error = ex.error
+                outcome.refused = ex.refused
                 break
             target = self._redirect_target(ex)
             if target is None:
@@ -384,7 +403,7 @@ class Capturer:
                 if previous.status is None:
                     self._record(url, previous, outcome)
                 return previous, attempt
-            transient = ex.status is None or ex.status in RETRY_STATUSES
+            transient = (ex.status is None and not ex.refused) or ex.status in RETRY_STATUSES
             wait = retry_after(ex, attempt, self.options.max_retry_wait) if transient else 0.0
             last_try = attempt >= self.options.retries or not transient or self._left() <= wait
             if ex.status is not None or last_try:
@@ -427,7 +446,7 @@ class Capturer:
             ex = await recorder.fetch(
                 url, limits=limits, context=self.context,
                 trust_store=self.trust_store, now=self.now, pool=self.pool, via=self.via,
-                sample_limit=sample)
+                sample_limit=sample, policy=self.policy)
         if limits is not self.options.limits and self._left() <= 0 and (
                 ex.truncated == "time" or ex.status is None):
             _cut_by_deadline(ex)

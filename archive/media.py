@@ -101,7 +101,8 @@ class MediaCapturer:
         proxy = RecordingProxy(
             limits=self.options.limits, context=self.records.context,
             trust_store=self.records.trust_store, now=self.now, authority=authority,
-            via=parse_via(self.options.via) if self.options.via else None)
+            via=parse_via(self.options.via) if self.options.via else None,
+            policy=await self.records.address_policy(posts))
         ca_pem = authority.ca_cert.public_bytes(Encoding.PEM).decode("ascii")
         self.counts["queued"] = len(posts)
         deadline = (time.monotonic() + self.options.total_timeout

@@ -8,6 +8,12 @@ screenshot and a viewport screenshot, none of them altered (the caret is left as
 
 Every call into the page is bounded by ``asyncio.wait_for`` as well as by Playwright's own
 timeout: a renderer busy in an endless script answers nothing, and must not hold the capture.
+
+A hostile page is bounded in size too (docs/SECURITY.md, "Hostile pages and private
+addresses"): the full-page screenshot is clipped to ``max_width`` and ``max_pixels`` (a page
+300,000 px tall would make Chromium and the image library hold gigabytes), and a DOM larger
+than ``max_dom`` characters is not serialised. What is not kept, and why, goes to
+``PageResult.not_kept`` (the page's ``urn:pageinfo:`` record and the run's summary).
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from playwright.async_api import BrowserContext, Page, Request
+from playwright.async_api import BrowserContext, FloatRect, Page, Request
 from playwright.async_api import Error as PlaywrightError
+
+from archive.navigation import NavigationChain
 
 T = TypeVar("T")
 SCROLL_JS = """() => {
@@ -32,6 +40,13 @@ SCROLL_JS = """() => {
 SIZE_JS = """() => {
   const el = document.scrollingElement || document.documentElement;
   return [el.scrollWidth, el.scrollHeight];
+}"""
+# A size in characters before page.content() ships the DOM out of the renderer. The page's
+# scripts could lie about it (this runs in its world): then the DOM is read as it always was,
+# and the screenshot's clip, which the page cannot change, still bounds the pixels.
+DOM_LENGTH_JS = """() => {
+  const doc = document.documentElement;
+  return doc ? doc.outerHTML.length : 0;
 }"""
 FRAMES_JS = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
 STEP_SETTLE = 2.0  # at most this long for the network after each scroll step
@@ -48,6 +63,9 @@ class PageLimits:
     scroll_time: float = 15.0
     artifact_timeout: float = 30.0
     viewport: tuple[int, int] = (1280, 800)
+    max_width: int = 4096  # pixels of the full-page screenshot, across
+    max_pixels: int = 1280 * 20_000  # of the full-page screenshot (its top part is kept)
+    max_dom: int = 64 << 20  # characters of the serialised DOM
 
 
 @dataclass
@@ -56,7 +74,8 @@ class PageResult:
 
     url: str
     requests: list[str] = field(default_factory=list)  # page.on("request"), in order
-    navigation: list[str] = field(default_factory=list)  # the document's redirect chain
+    navigation: list[str] = field(default_factory=list)  # the main frame's documents
+    chain: dict[str, Any] | None = None  # archive.navigation: how it reached final_url
     status: int | None = None
     final_url: str | None = None
     title: str | None = None
@@ -71,6 +90,7 @@ class PageResult:
     crashed: bool = False
     download: str | None = None
     render: bool = True  # False when there is nothing of the origin's to screenshot
+    not_kept: list[dict[str, str]] = field(default_factory=list)  # {what, kept, why}
 
     def fail(self, message: str) -> None:
         self.error = self.error or message
@@ -95,6 +115,7 @@ async def run_page(result: PageResult, context: BrowserContext, limits: PageLimi
     response for the document (its 502 page is not the page, so nothing is rendered)."""
     page = await context.new_page()
     page.on("request", lambda request: result.requests.append(request.url))
+    chain = NavigationChain(page)
     pending = InFlight(page)
     page.on("crash", lambda _: setattr(result, "crashed", True))
     page.on("download", lambda download: setattr(result, "download", download.url))
@@ -103,6 +124,9 @@ async def run_page(result: PageResult, context: BrowserContext, limits: PageLimi
         await _scroll(page, result, limits, pending)
     if result.render and result.download is None and not result.crashed:
         await _artifacts(page, result, limits, now)
+    if chain.steps:  # what Chromium did, script navigations included
+        result.navigation = chain.documents
+        result.chain = chain.as_json()
     if result.crashed:
         result.error = "the page's renderer crashed" + (
             f" ({result.error})" if result.error and "crashed" not in result.error else "")
@@ -232,17 +256,52 @@ async def _artifacts(page: Page, result: PageResult, limits: PageLimits,
     step = "serialising the DOM"
     try:
         result.captured_at = now()
-        result.dom = (await bounded(page.content(), seconds)).encode("utf-8")
+        length = await bounded(page.evaluate(DOM_LENGTH_JS), seconds)
+        if isinstance(length, int) and length > limits.max_dom:
+            result.not_kept.append({"what": "dom", "kept": "nothing", "why": (
+                f"the DOM serialises to {length:,} characters, over the limit of "
+                f"{limits.max_dom:,}")})
+        else:
+            result.dom = (await bounded(page.content(), seconds)).encode("utf-8")
+        step = "measuring the page"
+        size = _size(await bounded(page.evaluate(SIZE_JS), seconds))
+        clip = _clip(result, limits, *size)
         step = "taking the full-page screenshot"
+        shown = page.url
         result.full_png = await bounded(page.screenshot(full_page=True, caret="initial",
-                                                        timeout=ms), seconds + 2)
+                                                        clip=clip, timeout=ms), seconds + 2)
+        result.final_url = page.url  # what the screenshot shows: the banner names it
+        if result.final_url != shown:
+            result.notes.append(f"the page moved from {shown} to {result.final_url} while "
+                                "its DOM and full-page screenshot were taken")
         step = "taking the viewport screenshot"
         result.view_png = await bounded(page.screenshot(caret="initial", timeout=ms),
                                         seconds + 2)
         step = "reading the title"
         result.title = await bounded(page.title(), seconds)
-        result.final_url = page.url
-        size: Any = await bounded(page.evaluate(SIZE_JS), seconds)
-        result.page_size = (int(size[0]), int(size[1]))
+        result.page_size = size
     except (PlaywrightError, TimeoutError) as exc:
         result.fail(result.explain(exc, step))
+
+
+def _size(value: Any) -> tuple[int, int]:
+    """Width and height as the page reports them (its scripts could answer anything: what
+    is not two numbers is 0 x 0, and the clip bounds the screenshot whatever they say)."""
+    try:
+        width, height = (max(0, min(int(v), 1 << 30)) for v in value)
+    except (TypeError, ValueError, OverflowError):
+        return 0, 0
+    return width, height
+
+
+def _clip(result: PageResult, limits: PageLimits, width: int, height: int) -> FloatRect:
+    """The part of the page the full-page screenshot keeps: all of it, or its top left
+    within ``max_width`` and ``max_pixels`` (recorded in ``result.not_kept``)."""
+    keep_width = max(1, min(width, limits.max_width))
+    keep_height = max(1, min(height, limits.max_pixels // keep_width))
+    if (keep_width, keep_height) != (max(width, 1), max(height, 1)):
+        result.not_kept.append({
+            "what": "fullPage", "kept": f"the top left {keep_width}x{keep_height} px",
+            "why": f"the page is {width}x{height} px, over the limit of {limits.max_width} "
+                   f"px across and {limits.max_pixels:,} pixels"})
+    return {"x": 0, "y": 0, "width": keep_width, "height": keep_height}

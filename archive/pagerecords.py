@@ -13,30 +13,31 @@ flags, the run's certificate authority, and the requests left out of the evidenc
 
 from __future__ import annotations
 
-import io
+import struct
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PIL import Image
-
 from archive.banner import add_banner, banner_lines
 from archive.crawl import json_block
 from archive.mitmca import RunAuthority
+from archive.navigation import describe
 from archive.page import PageResult
 from archive.warc import Block, Record, warc_date
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BANNER_NOTE = ("a copy of the fullPage screenshot with a banner (URL, capture time in UTC, "
                "capture id) added above it; the page's pixels are unchanged, starting at row "
                "bannerHeight")
 
 
 def png_size(png: bytes) -> dict[str, int] | None:
-    try:
-        with Image.open(io.BytesIO(png)) as image:
-            return {"width": image.width, "height": image.height}
-    except (OSError, ValueError):
+    """Width and height from the PNG's IHDR chunk, without decoding a pixel (a huge
+    screenshot would trip the image library's decompression-bomb guard)."""
+    if len(png) < 24 or png[:8] != PNG_SIGNATURE or png[12:16] != b"IHDR":
         return None
+    width, height = struct.unpack(">II", png[16:24])
+    return {"width": width, "height": height}
 
 
 def page_records(result: PageResult, traffic: dict[str, Any], *, capture_id: str,
@@ -63,6 +64,7 @@ def page_records(result: PageResult, traffic: dict[str, Any], *, capture_id: str
         "notes": result.notes, "error": result.error, "crashed": result.crashed,
         "download": result.download, "requests": traffic, "serviceWorkers": "blocked",
         "storageState": storage_state, "mainResponse": main_response,
+        "chain": result.chain, "notKept": result.not_kept,
     }
     if result.dom is not None:
         resource("dom", result.dom, "text/html; charset=utf-8")
@@ -74,11 +76,14 @@ def page_records(result: PageResult, traffic: dict[str, Any], *, capture_id: str
         resource("view", result.view_png, "image/png")
         shots["view"] = png_size(result.view_png)
     if result.full_png is not None and result.captured_at is not None:
-        fields = banner_lines(url, warc_date(result.captured_at), capture_id)
+        fields = banner_lines(result.final_url or url, warc_date(result.captured_at),
+                              capture_id, _reached(result))
         try:
             banner, height = add_banner(result.full_png, fields)
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            info["notes"] = [*result.notes, f"no banner image: {exc}"]
+        except Exception as exc:  # an image library's failure on a hostile
+            # screenshot costs the banner (recorded), never the run's evidence
+            result.not_kept.append({"what": "fullPageBanner", "kept": "nothing",
+                                    "why": f"{type(exc).__name__}: {exc}"[:300]})
         else:
             resource("fullPageBanner", banner, "image/png",
                      [("WARC-Concurrent-To", ids["fullPage"])])
@@ -92,6 +97,14 @@ def page_records(result: PageResult, traffic: dict[str, Any], *, capture_id: str
     records.append(Record("metadata", new_id(), date, json_block(info), headers,
                           content_type="application/json", with_payload_digest=False))
     return records
+
+
+def _reached(result: PageResult) -> str | None:
+    """The banner's chain line, when the page shown is not simply the URL given."""
+    chain = result.chain
+    if not chain or (len(chain["steps"]) == 1 and result.final_url == result.url):
+        return None
+    return describe(chain["steps"], chain["more"])
 
 
 def _size(size: tuple[int, int] | None) -> dict[str, int] | None:
@@ -108,7 +121,9 @@ def run_record(capture_id: str, executable: str, args: list[str], authority: Run
                              "leafSpkiSha256": authority.leaf_spki_sha256,
                              "validUntil": warc_date(authority.not_after)},
             "chromiumOwnRequestsRefused": summary["chromiumOwn"],
-            "pageRequestsNotAttributable": summary["notAttributable"]}
+            "pageRequestsNotAttributable": summary["notAttributable"],
+            "pageRequestsRefusedByAddress": summary["addressesRefused"],
+            "addressPolicy": summary.get("addressPolicy")}
     return Record("metadata", new_id(), now(), json_block(info),
                   [("WARC-Target-URI", f"urn:prov:browser:{capture_id}")],
                   content_type="application/json", with_payload_digest=False)

@@ -14,6 +14,10 @@ own ``Session`` (its own port), so every exchange is known to belong to one page
 the session's ``on_exchange`` is that page's collector. A session opened with
 ``forward=False`` contacts nothing and only counts what arrives (Chromium's own traffic).
 
+Every fetch obeys the run's private-address rule (``archive.addresses``): a page that asks
+for an address of this machine's own networks gets a ``502`` naming the refusal, and the
+refusal is handed on like any failed attempt.
+
 Everything is bounded: header block and request body size, idle time, connections, requests
 per session, and the time of each fetch (never past the session's deadline); reading the
 browser's requests is ``archive.proxyrequest``.
@@ -33,6 +37,7 @@ from typing import Any
 import h11
 
 from archive import recorder
+from archive.addresses import AddressPolicy
 from archive.mitmca import RunAuthority
 from archive.proxyrequest import (
     ProxiedRequest,
@@ -161,7 +166,7 @@ class Session:
             recorder.RequestSpec(url, request.method, headers, request.body),
             limits=self._limits(), context=self.proxy.context,
             trust_store=self.proxy.trust_store, now=self.proxy.now, pool=self.pool,
-            via=self.proxy.via)
+            via=self.proxy.via, policy=self.proxy.policy)
         if self.on_exchange is not None:
             self.on_exchange(ex)  # first: evidence even if the browser has gone meanwhile
         if ex.status is None:
@@ -205,8 +210,9 @@ class RecordingProxy:
 
     def __init__(self, *, limits: recorder.FetchLimits, context: ssl.SSLContext,
                  trust_store: str, now: Callable[[], datetime], authority: RunAuthority,
-                 via: Any | None = None) -> None:
+                 via: Any | None = None, policy: AddressPolicy | None = None) -> None:
         self.via = via  # an upstream proxy (archive.via), as in plain captures
+        self.policy = policy or AddressPolicy()
         self.limits = limits
         self.context = context
         self.trust_store = trust_store

@@ -29,6 +29,7 @@ from urllib.parse import SplitResult, quote, urlsplit
 import h11
 
 from archive import tls
+from archive.addresses import AddressPolicy, AddressRefused
 from archive.warc import Block
 
 READ_SIZE = 1 << 16
@@ -73,6 +74,10 @@ class Exchange:
     body_sample: bytes = b""  # the first bytes of the transfer-decoded body, when asked for
     via: str | None = None
     time_limit: str | None = None  # the limit that cut it when not ``--timeout`` (the caller's)
+    # addresses not connected to by the private-address rule (archive.addresses), with
+    # their kind; ``refused``: every address was, so nothing was sent
+    refused_addresses: list[tuple[str, str]] = field(default_factory=list)
+    refused: bool = False
 
     def header(self, name: bytes) -> bytes | None:
         lname = name.lower()
@@ -164,7 +169,8 @@ def build_request(spec: RequestSpec, conn: h11.Connection, limits: FetchLimits,
 
 
 async def _connect(
-    parts: SplitResult, ex: Exchange, limits: FetchLimits, context: ssl.SSLContext | None
+    parts: SplitResult, ex: Exchange, limits: FetchLimits, context: ssl.SSLContext | None,
+    policy: AddressPolicy | None,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     loop = asyncio.get_running_loop()
     host = parts.hostname or ""
@@ -179,6 +185,11 @@ async def _connect(
     except (OSError, TimeoutError) as exc:
         raise FetchError(f"cannot resolve {host}: {_reason(exc)}") from None
     ex.addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if policy is not None:  # judged here, and the socket connects to the address judged
+        allowed, ex.refused_addresses = policy.split(ex.addresses)
+        if not allowed:
+            raise AddressRefused(host, ex.refused_addresses)
+        infos = [info for info in infos if str(info[4][0]) in allowed]
     last: str = "no address"
     for family, socktype, proto, _, sockaddr in infos:
         sock = socket.socket(family, socktype, proto)
@@ -377,13 +388,13 @@ def origin_of(parts: SplitResult) -> tuple[str, str, int]:
 
 async def open_connection(
     parts: SplitResult, ex: Exchange, limits: FetchLimits, context: ssl.SSLContext | None,
-    trust_store: str, pool: Pool, via: Any | None,
+    trust_store: str, pool: Pool, via: Any | None, policy: AddressPolicy | None = None,
 ) -> Connection:
     use_tls = context if parts.scheme == "https" else None
     if via is not None:
-        reader, writer = await _connect_via(parts, ex, limits, use_tls, via)
+        reader, writer = await _connect_via(parts, ex, limits, use_tls, via, policy)
     else:
-        reader, writer = await _connect(parts, ex, limits, use_tls)
+        reader, writer = await _connect(parts, ex, limits, use_tls, policy)
     info = None
     if use_tls is not None:
         verified = use_tls.verify_mode != ssl.CERT_NONE
@@ -396,7 +407,7 @@ async def open_connection(
 
 async def _connect_via(
     parts: SplitResult, ex: Exchange, limits: FetchLimits, context: ssl.SSLContext | None,
-    via: Any,
+    via: Any, policy: AddressPolicy | None,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     from archive import via as via_mod
 
@@ -404,7 +415,10 @@ async def _connect_via(
     port = parts.port or (443 if parts.scheme == "https" else 80)
     wait = min(limits.connect_timeout, limits.timeout)
     try:
-        sock, peer = await via_mod.open_tunnel(via, host, port, timeout=wait)
+        sock, peer = await via_mod.open_tunnel(via, host, port, timeout=wait, policy=policy)
+    except AddressRefused as exc:
+        ex.refused_addresses = exc.refused
+        raise
     except Exception as exc:
         raise FetchError(str(exc) or type(exc).__name__) from None
     ex.via = via.display
@@ -433,18 +447,21 @@ async def fetch(
     pool: Pool | None = None,
     via: Any | None = None,
     sample_limit: int = 0,
+    policy: AddressPolicy | None = None,
 ) -> Exchange:
     """Send one request (no redirects), recording exactly what was sent and received.
 
     With a ``pool`` the connection is kept alive and reused; a reused connection that the
-    server had closed is retried once on a new one (nothing was received on it).
+    server had closed is retried once on a new one (nothing was received on it). With a
+    ``policy``, a new connection uses only the addresses it allows (``ex.refused`` when
+    none is left: nothing was sent).
     """
     if isinstance(spec, str):
         spec = RequestSpec(spec)
     for attempt in (0, 1):
         own_pool = pool or Pool()
         ex = await _fetch_once(spec, limits, context, trust_store, now, own_pool, via,
-                               sample_limit, keep_alive=pool is not None)
+                               sample_limit, keep_alive=pool is not None, policy=policy)
         if pool is None:
             await own_pool.close()
         # A kept-alive connection the server had closed fails at once; one that timed out
@@ -459,7 +476,7 @@ async def fetch(
 async def _fetch_once(
     spec: RequestSpec, limits: FetchLimits, context: ssl.SSLContext | None, trust_store: str,
     now: Callable[[], datetime], pool: Pool, via: Any | None, sample_limit: int,
-    keep_alive: bool,
+    keep_alive: bool, policy: AddressPolicy | None = None,
 ) -> Exchange:
     parts = urlsplit(spec.url)
     ex = Exchange(url=spec.url, started_at=now(), method=spec.method)
@@ -468,7 +485,11 @@ async def _fetch_once(
     conn = pool.take(origin_of(parts)) if keep_alive else None
     if conn is None:
         try:
-            conn = await open_connection(parts, ex, limits, context, trust_store, pool, via)
+            conn = await open_connection(parts, ex, limits, context, trust_store, pool, via,
+                                         policy)
+        except AddressRefused as exc:
+            ex.error, ex.refused = str(exc), True
+            return ex
         except FetchError as exc:
             ex.error = str(exc)
             return ex
@@ -590,6 +611,9 @@ def metadata_fields(ex: Exchange, proxy: str | None = None) -> dict[str, Any]:
         out["truncated"] = ex.truncated
     if ex.time_limit:
         out["limit"] = ex.time_limit
+    if ex.refused_addresses:
+        out["addressesRefused"] = [{"address": a, "range": kind}
+                                   for a, kind in ex.refused_addresses]
     if ex.error:
         out["error"] = ex.error
     if proxy or ex.via:

@@ -3,7 +3,10 @@
 ``open_tunnel`` returns a raw socket to the origin, read no further than the proxy's reply,
 so the recorder's TLS and HTTP bytes are exactly those it would send directly. ``http://``
 and ``socks5h://`` let the proxy resolve the origin's name; ``socks5://`` resolves it here,
-so that lookup leaves from this machine's own network. A proxy is a peer like any server:
+so that lookup leaves from this machine's own network. The private-address rule
+(``archive.addresses``) is applied to the addresses prov itself connects the tunnel to: an
+address literal, or what ``socks5://`` resolved here; a name the proxy resolves is the
+proxy's to judge (docs/SECURITY.md). A proxy is a peer like any server:
 one timeout bounds the handshake, ``MAX_CONNECT_HEAD`` a CONNECT reply, and every failure
 is a one-line ``ViaError``.
 """
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
+from archive.addresses import AddressPolicy, AddressRefused
 from archive.errors import CaptureError
 
 MAX_CONNECT_HEAD = 16 << 10  # messages say "16 KiB"
@@ -101,7 +105,7 @@ def parse_via(url: str) -> Via:
 
 
 async def open_tunnel(
-    via: Via, host: str, port: int, *, timeout: float
+    via: Via, host: str, port: int, *, timeout: float, policy: AddressPolicy | None = None,
 ) -> tuple[socket.socket, str]:
     """A non-blocking socket tunnelled to ``host:port``, and how the peer is known.
 
@@ -111,12 +115,14 @@ async def open_tunnel(
     if not 0 < port < 65536:
         raise ValueError(f"port {port} is not from 1 to 65535")
     target = _target_host(host)
+    if policy is not None and _is_ip(target):
+        _check(policy, host, [target])
     try:
         async with asyncio.timeout(timeout):
             if via.scheme == "http":
                 sock, _ = await _attempt(via, _http_connect, target, port)
                 return sock, f"via {via.display}"
-            return await _socks_tunnel(via, target, port)
+            return await _socks_tunnel(via, target, port, policy)
     except TimeoutError:
         raise ViaError(f"proxy {via.display}: no handshake within {timeout:g} s") from None
 
@@ -131,6 +137,14 @@ def _target_host(host: str) -> str:
     if not _HOST_NAME.fullmatch(name):
         raise ViaError(f"cannot tunnel to {host!r}: not a valid host name")
     return name.decode("ascii")
+
+
+def _check(policy: AddressPolicy, host: str, addresses: list[str]) -> list[str]:
+    """The addresses the rule allows; AddressRefused when it allows none."""
+    allowed, refused = policy.split(addresses)
+    if not allowed:
+        raise AddressRefused(host, refused)
+    return allowed
 
 
 def _is_ip(host: str) -> bool:
@@ -250,11 +264,14 @@ async def _http_connect(h: _Handshake, target: str, port: int) -> None:
     raise h.error(f"refused CONNECT {authority}: {found}")
 
 
-async def _socks_tunnel(via: Via, target: str, port: int) -> tuple[socket.socket, str]:
+async def _socks_tunnel(via: Via, target: str, port: int,
+                        policy: AddressPolicy | None) -> tuple[socket.socket, str]:
     # socks5h hands the name to the proxy; socks5 resolves it here and, like a direct
     # connection, tries each address while the proxy says that one address failed.
     local = via.scheme == "socks5" and not _is_ip(target)
     addresses = await _resolve(target, port) if local else [target]
+    if local and policy is not None:
+        addresses = _check(policy, target, addresses)
     for address in addresses[:-1]:
         with contextlib.suppress(_SocksAddressError):
             sock, bound = await _attempt(via, _socks_handshake, address, port)

@@ -347,7 +347,8 @@ def capture_options(*, timeout: float = 30.0, max_body: int = 1 << 30, max_redir
                     requisites: bool = False, depth: int = 0, scope: str = "host",
                     include: Sequence[str] = (), exclude: Sequence[str] = (),
                     via: str | None = None, ca_file: Path | None = None,
-                    insecure_skip_tls_verify: bool = False) -> CaptureOptions:
+                    insecure_skip_tls_verify: bool = False,
+                    allow_private_addresses: bool = False) -> CaptureOptions:
     """Checked capture options; ``UsageError`` naming the bad one."""
     from archive.crawl import CaptureOptions
     from archive.recorder import FetchLimits
@@ -372,7 +373,8 @@ def capture_options(*, timeout: float = 30.0, max_body: int = 1 << 30, max_redir
         max_redirects=max_redirects, concurrency=concurrency, per_host=per_host, delay=delay,
         retries=retries, total_timeout=total_timeout, requisites=requisites, depth=depth,
         scope=scope, include=tuple(include), exclude=tuple(exclude), via=via,
-        ca_file=ca_file, insecure_skip_tls_verify=insecure_skip_tls_verify)
+        ca_file=ca_file, insecure_skip_tls_verify=insecure_skip_tls_verify,
+        allow_private_addresses=allow_private_addresses)
 
 
 @dataclass(frozen=True)

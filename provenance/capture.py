@@ -76,6 +76,12 @@ class CaptureResult:
         in the capture entry, not failures (docs/DECISIONS.md)."""
         return [o for o in self.outcomes if o.not_fetched and not o.failed]
 
+    @property
+    def refused(self) -> list[UrlOutcome]:
+        """URLs the crawl or a page found at a private address, not fetched by the rule of
+        archive.addresses: listed in the capture entry, not failures (docs/DECISIONS.md)."""
+        return [o for o in self.outcomes if o.refused and not o.failed]
+
 
 def capture_dir_for(capture_id: str, started: datetime) -> str:
     return f"captures/{started:%Y/%m/%d}/{capture_id}"
@@ -159,7 +165,9 @@ def snapshot(
     index_builder = IndexBuilder()  # the CDXJ lines, made as each record is written
     writer = WarcWriter(partial, warcinfo=warcinfo_factory(capture_id, now, options),
                         max_file_size=warc_size, on_record=index_builder.add)
-    seeds = {"captureId": capture_id, "seeds": list(urls), "note": note}
+    seeds: dict[str, Any] = {"captureId": capture_id, "seeds": list(urls), "note": note}
+    if options.allow_private_addresses:  # absent: the default rule (archive.addresses)
+        seeds["allowPrivateAddresses"] = True
     writer.write_group([Record("metadata", new_record_id(), started, json_block(seeds),
                                [("WARC-Target-URI", f"urn:prov:seeds:{capture_id}")],
                                content_type="application/json", with_payload_digest=False)])
@@ -259,6 +267,19 @@ def not_fetched_details(result: CaptureResult) -> dict[str, Any]:
     return details
 
 
+def refused_details(result: CaptureResult) -> dict[str, Any]:
+    """What the capture entry says of URLs refused by the private-address rule: how many,
+    and the URLs up to FAILURES_LISTED bytes (``refusedNotListed`` counts the rest)."""
+    if not result.refused:
+        return {}
+    urls = [o.seed for o in result.refused]
+    listed = urls[:_fitting(len(u) for u in urls)]
+    details: dict[str, Any] = {"refused": len(urls), "refusedUrls": listed}
+    if len(listed) < len(urls):
+        details["refusedNotListed"] = len(urls) - len(listed)
+    return details
+
+
 def _fitting(sizes: Iterable[int]) -> int:
     """How many of the first rows fit in FAILURES_LISTED bytes (32 a row for the JSON)."""
     total = fitting = 0
@@ -283,6 +304,7 @@ def log_capture(
         "failed": len(result.failed),
         **not_fetched_details(result),
         **media_details(result),
+        **refused_details(result),
         "tsa": [o.tsa_id for o in outcomes],
     })]
     entries += token_entries(case, final / SEAL_NAME, outcomes,

@@ -300,6 +300,9 @@ def init(path: str, title: str, key_name: str, retain_until: str | None,
               help="Trust these CA certificates instead of the default store.")
 @click.option("--insecure-skip-tls-verify", is_flag=True,
               help="Accept any TLS certificate (recorded in every metadata record).")
+@click.option("--allow-private-addresses", is_flag=True,
+              help="Also connect to addresses of this machine's own networks (loopback, "
+                   "link-local, private ranges) that no seed resolves to.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no table; errors only.")
 @publish_options
@@ -310,7 +313,8 @@ def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: 
              storage_state: Path | None, page_timeout: float,
              scroll_steps: int, retries: int, timeout: float, total_timeout: float | None,
              max_body: int, max_redirects: int, warc_size: int, via: str | None,
-             ca_file: Path | None, insecure_skip_tls_verify: bool, as_json: bool, quiet: bool,
+             ca_file: Path | None, insecure_skip_tls_verify: bool,
+             allow_private_addresses: bool, as_json: bool, quiet: bool,
              print_checkpoint: bool, publish: str | None, tsa: tuple[str, ...],
              tsa_timeout: float) -> None:
     """Capture URLs into one sealed, logged capture."""
@@ -321,7 +325,8 @@ def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: 
         concurrency=16 if concurrency is None else concurrency, per_host=per_host, delay=delay,
         retries=retries, total_timeout=total_timeout, requisites=requisites, depth=depth,
         scope=scope, include=include, exclude=exclude, via=via, ca_file=ca_file,
-        insecure_skip_tls_verify=insecure_skip_tls_verify)
+        insecure_skip_tls_verify=insecure_skip_tls_verify,
+        allow_private_addresses=allow_private_addresses)
     pages = api.browser_options(page_timeout=page_timeout,
                                 concurrency=2 if concurrency is None else concurrency,
                                 scroll_steps=scroll_steps,
@@ -353,6 +358,10 @@ def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: 
              f"not made by the pages and {result.browser['chromiumOwn']} of Chromium's own")
     _after_change(case, print_checkpoint, publish)
     _say_unstamped(result.capture_id, [(o.url, o.error or "") for o in result.unstamped], tsa)
+    refused = len(result.refused) + (result.browser or {}).get("addressesRefused", 0)
+    if refused:
+        _err(f"{refused} requests for private addresses were refused (recorded in the "
+             "capture; --allow-private-addresses fetches them)")
     if result.not_fetched:
         _err(f"{len(result.not_fetched)} URLs the crawl found were not fetched: the total "
              "time limit was reached (listed in the capture entry)")

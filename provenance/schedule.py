@@ -154,7 +154,7 @@ def run(sources_path: Path, case: Case, key: SigningKey, stamper: Stamper, *,
 
 
 def _groups(due: Sequence[Source]) -> list[list[Source]]:
-    groups: dict[tuple[bool, bool, bool, int], list[Source]] = {}
+    groups: dict[tuple[bool, bool, bool, int, bool], list[Source]] = {}
     for source in due:
         groups.setdefault(source.group, []).append(source)
     return list(groups.values())
@@ -201,7 +201,8 @@ def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[So
     updates: dict[str, dict[str, Any]] = {}
     for group in _groups(due):
         first = group[0]
-        options = capture_options(requisites=first.requisites, depth=first.depth)
+        options = capture_options(requisites=first.requisites, depth=first.depth,
+                                  allow_private_addresses=first.allow_private_addresses)
         urls = [s.url for s in group]
         try:
             captured = capture_mod.snapshot(case, urls, key, options, stamper=stamper,

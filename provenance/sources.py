@@ -13,6 +13,7 @@
     depth = 0                  # follow links this many levels
     tags = ["election", "post"]
     note = "why this source is watched"
+    allow_private_addresses = false  # also fetch this machine's own networks' addresses
 
 Everything is checked before anything runs: a bad entry is a ``ConfigError`` (exit 6) whose
 message names the file, the line and what is wrong.
@@ -33,10 +34,11 @@ MAX_FILE = 4 << 20
 MAX_DEPTH = 5
 INTERVAL = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-KEYS = {"url", "interval", "browser", "media", "requisites", "depth", "tags", "note"}
+KEYS = {"url", "interval", "browser", "media", "requisites", "depth", "tags", "note",
+        "allow_private_addresses"}
 DEFAULTS: dict[str, Any] = {"interval": "1h", "browser": False, "media": False,
-                            "requisites": False,
-                            "depth": 0, "tags": [], "note": ""}
+                            "requisites": False, "depth": 0, "tags": [], "note": "",
+                            "allow_private_addresses": False}
 HEADER = re.compile(r"^\s*\[\[\s*source\s*\]\]")
 TABLE = re.compile(r"^\s*\[")
 
@@ -53,14 +55,15 @@ class Source:
     note: str
     line: int  # of its [[source]] header
     media: bool = False
+    allow_private_addresses: bool = False
 
     @property
-    def group(self) -> tuple[bool, bool, bool, int]:
+    def group(self) -> tuple[bool, bool, bool, int, bool]:
         """Sources with equal groups are captured together, in one capture (a browser, and
         yt-dlp, load what a page needs by themselves: ``requisites`` does not apply)."""
         if self.browser or self.media:
-            return (self.browser, self.media, False, 0)
-        return (False, False, self.requisites, self.depth)
+            return (self.browser, self.media, False, 0, self.allow_private_addresses)
+        return (False, False, self.requisites, self.depth, self.allow_private_addresses)
 
 
 def parse_interval(text: object) -> int:
@@ -151,7 +154,8 @@ def _sources(path: Path, doc: dict[str, Any], lines: _Lines) -> list[Source]:
                               "apply to media = true (yt-dlp fetches what a post needs)")
         sources.append(Source(url, values["interval"], parse_interval(values["interval"]),
                               values["browser"], values["requisites"], values["depth"],
-                              tuple(values["tags"]), values["note"], line, values["media"]))
+                              tuple(values["tags"]), values["note"], line, values["media"],
+                              values["allow_private_addresses"]))
     return sources
 
 
@@ -184,7 +188,8 @@ def _problem(key: str, value: Any) -> str | None:
             parse_interval(value)
         except ValueError as exc:
             return str(exc)
-    elif key in ("browser", "media", "requisites") and not isinstance(value, bool):
+    elif key in ("browser", "media", "requisites", "allow_private_addresses") and not isinstance(
+            value, bool):
         return f"{key} must be true or false, not {value!r}"
     elif key == "depth" and (isinstance(value, bool) or not isinstance(value, int)
                              or not 0 <= value <= MAX_DEPTH):

@@ -14,6 +14,9 @@
     /spin          a page whose script never ends (the renderer answers nothing)
     /download      an attachment (Chromium starts a download)
     /cookie        echoes the request's Cookie header into the page
+    /tall          a page 300,000 px tall (its full-page screenshot must be cut)
+    /nav/a         a page whose script navigates to /nav/b, which then moves its own URL to
+                   /nav/b-shown with the history API (the banner must name that)
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from servers import Exchange, LocalServer, png_bytes, redirect_response, respons
 LAZY_IMAGES = ("lazy-1.png", "lazy-2.png")
 JS_LAZY_IMAGES = ("js-lazy-1.png",)
 CONTENT_TEXT = "Content loaded by fetch() from /api/content"
+TALL = 300_000
 
 APP_HTML = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>prov test app</title>
@@ -127,4 +131,13 @@ def install(server: LocalServer) -> LocalServer:
         (b"Content-Type", b"application/octet-stream"),
         (b"Content-Disposition", b'attachment; filename="report.bin"')], b"\x00" * 1000))
     server.add_route("/cookie", _cookie)
+    server.add_route("/tall", _ok(html, f"<!DOCTYPE html><title>tall</title><body style="
+                                        f"'margin:0'><div style='height:{TALL}px;background:"
+                                        "linear-gradient(#fff,#00f)'>tall</div>".encode()))
+    server.add_route("/nav/a", _ok(html, b"<!DOCTYPE html><title>page A</title><p>page A"
+                                         b"<script>setTimeout(() => { location.href = "
+                                         b"'/nav/b'; }, 50)</script>"))
+    server.add_route("/nav/b", _ok(html, b"<!DOCTYPE html><title>page B</title><p>page B"
+                                         b"<script>history.pushState({}, '', '/nav/b-shown')"
+                                         b"</script>"))
     return server

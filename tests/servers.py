@@ -402,7 +402,7 @@ class _TCPServer(socketserver.ThreadingTCPServer):
 
     def __init__(self, owner: LocalServer) -> None:
         self.owner = owner
-        super().__init__((HOST, 0), _Handler)
+        super().__init__((owner.bind, 0), _Handler)
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -416,6 +416,7 @@ class LocalServer:
     """An HTTP/1.1 server on 127.0.0.1, port 0, in background threads.
 
     `tls` is a `TestCA` (serving `leaf`, default `tls.leaf`) or None for plain HTTP.
+    `bind` is the loopback address it listens on (127.0.0.2 stands for an internal host).
     `slow_delay` × `slow_pieces` is how long `/slow` takes (override per request with
     `?delay=SECONDS&pieces=N`).
     """
@@ -427,7 +428,9 @@ class LocalServer:
         leaf: Leaf | None = None,
         slow_delay: float = 0.5,
         slow_pieces: int = 8,
+        bind: str = HOST,
     ) -> None:
+        self.bind = bind
         self.ca = tls
         self.leaf = leaf if leaf is not None or tls is None else tls.leaf
         self._ssl = self.leaf.server_context() if self.leaf is not None else None
@@ -502,10 +505,10 @@ class LocalServer:
     def scheme(self) -> str:
         return "https" if self._ssl is not None else "http"
 
-    def origin(self, host: str = HOST) -> str:
-        return f"{self.scheme}://{host}:{self.port}"
+    def origin(self, host: str | None = None) -> str:
+        return f"{self.scheme}://{host or self.bind}:{self.port}"
 
-    def url(self, path: str = "/", host: str = HOST) -> str:
+    def url(self, path: str = "/", host: str | None = None) -> str:
         """`host` may be `localhost`, which the default TLS leaf also covers."""
         return self.origin(host) + path
 

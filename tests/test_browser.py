@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import resource
 import signal
 import ssl
 import time
@@ -38,6 +39,7 @@ from test_snapshot import (
 from testca import TestCA
 
 from archive import recorder, tls
+from archive.addresses import AddressPolicy
 from archive.browser import BrowserCapturer, BrowserOptions, url_key
 from archive.crawl import CaptureOptions, UrlOutcome
 from archive.mitmca import RunAuthority
@@ -205,7 +207,13 @@ def _check_page_records(records: list[Rec], url: str) -> None:
     assert colours is not None and len(colours) > 2, "banner strip is blank"
     text = sum(n for n, c in colours if c != (32, 32, 32))
     assert text > 500, "banner strip holds (almost) no text"
-    assert info["banner"]["fields"][0] == f"URL: {url}"
+    # the banner names the URL shown (the redirect's target) and how it was reached
+    shown = info["finalUrl"]
+    assert info["banner"]["fields"][:2] == [f"URL: {shown}",
+                                            f"Reached: {url} → {shown} (redirect)"]
+    assert info["chain"] == {"steps": [{"url": url, "how": "requested"},
+                                       {"url": shown, "how": "redirect"}], "more": 0}
+    assert info["notKept"] == []
     assert info["actions"][0].startswith("navigated")
 
 
@@ -376,7 +384,8 @@ def run_proxy(test: Callable[[RecordingProxy], Any], root: Path | None = None) -
         context, store = tls.client_context(root)
         authority = RunAuthority(now())
         proxy = RecordingProxy(limits=recorder.FetchLimits(timeout=5), context=context,
-                               trust_store=store, now=now, authority=authority)
+                               trust_store=store, now=now, authority=authority,
+                               policy=AddressPolicy(seed_addresses=frozenset({"127.0.0.1"})))
         try:
             return await test(proxy)
         finally:
@@ -433,3 +442,103 @@ def test_proxy_answers_failures_with_502(http_server: LocalServer) -> None:
     [failed] = seen  # the failed attempt is handed on; the refusals are not
     assert failed.status is None and failed.error and "refused" in failed.error
     assert not http_server.requests, "a refused request reached the origin"
+
+
+def test_proxy_refuses_private_addresses_the_seeds_did_not_resolve_to() -> None:
+    seen: list[recorder.Exchange] = []
+    with LocalServer(bind="127.0.0.2") as internal:
+
+        async def test(proxy: RecordingProxy) -> bytes:
+            page = await proxy.open_session(seen.append)
+            return await _proxied(page.port, f"GET {internal.url('/')} HTTP/1.1\r\nHost: "
+                                  f"127.0.0.2:{internal.port}\r\n\r\n".encode())
+
+        answer = run_proxy(test)
+        assert internal.requests == []
+    assert answer.startswith(b"HTTP/1.1 502 ") and b"127.0.0.2 is a loopback" in answer
+    [refused] = seen  # handed on: the page's collector records the refusal
+    assert refused.refused and refused.request is None
+    assert refused.refused_addresses == [("127.0.0.2", "loopback")]
+
+
+# -- hostile pages (issue 14, point 9) ----------------------------------------------------------
+
+
+@needs_chromium
+def test_a_tall_page_is_cut_and_the_rest_of_the_run_sealed(
+        tmp_path: Path, site: LocalServer, root_pem: Path) -> None:
+    tall, app = site.url("/tall"), site.url("/app")
+    snap = snapshot(tmp_path, "--browser", "--ca-file", str(root_pem), *FAST, tall, app)
+    assert snap.proc.returncode == 0, snap.proc.stderr
+    # Chromium drew and the image library decoded 1280 x 300,000 px before: 1.7 GB resident
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss >> 10
+    assert peak_mb < 1000, f"{peak_mb} MB"
+    limits = PageLimits()
+    info = by_uri(snap.records, "metadata", f"urn:pageinfo:{tall}").json()
+    kept = f"the top left 1280x{limits.max_pixels // 1280} px"
+    assert info["notKept"] == [{
+        "what": "fullPage", "kept": kept,
+        "why": f"the page is 1280x{browsersite.TALL} px, over the limit of "
+               f"{limits.max_width} px across and {limits.max_pixels:,} pixels"}]
+    full = png(by_uri(snap.records, "resource", f"urn:fullPage:{tall}"))
+    assert full.size == (1280, limits.max_pixels // 1280)
+    assert info["pageSize"] == {"width": 1280, "height": browsersite.TALL}
+    banner = png(by_uri(snap.records, "resource", f"urn:fullPageBanner:{tall}"))
+    assert banner.height == full.height + info["banner"]["bannerHeight"]
+    rows = {row["url"]: row for row in snap.summary["urls"]}
+    assert f"fullPage not kept beyond {kept}" in rows[tall]["note"]
+    assert rows[app]["status"] == 200 and not rows[app]["failed"]
+    by_uri(snap.records, "resource", f"urn:fullPage:{app}")
+    assert_case_verifies(snap)
+
+
+@needs_chromium
+def test_a_page_that_navigates_by_script_is_named_by_what_it_shows(
+        tmp_path: Path, site: LocalServer, root_pem: Path) -> None:
+    a, b, shown = site.url("/nav/a"), site.url("/nav/b"), site.url("/nav/b-shown")
+    snap = snapshot(tmp_path, "--browser", "--ca-file", str(root_pem), *FAST, a)
+    assert snap.proc.returncode == 0, snap.proc.stderr
+    info = by_uri(snap.records, "metadata", f"urn:pageinfo:{a}").json()
+    assert info["title"] == "page B" and info["finalUrl"] == shown
+    assert info["chain"]["steps"] == [{"url": a, "how": "requested"},
+                                      {"url": b, "how": "page"},
+                                      {"url": shown, "how": "same-document"}]
+    assert info["navigation"] == [a, b]
+    reached = f"{a} → {b} (page) → {shown} (same-document)"
+    assert info["banner"]["fields"][:2] == [f"URL: {shown}", f"Reached: {reached}"]
+    assert b"page B" in by_uri(snap.records, "resource", f"urn:dom:{a}").block
+    # the main response is page B's, and the summary names what was shown
+    assert info["mainResponse"] == by_uri(snap.records, "response", b).id
+    [row] = snap.summary["urls"]
+    assert row["finalUrl"] == shown and row["hops"] == [a, b] and row["status"] == 200
+    assert f"shows {shown}, reached {reached}" in row["note"]
+    assert_case_verifies(snap)
+
+
+@needs_chromium
+def test_a_page_cannot_make_the_browser_fetch_an_internal_host(
+        tmp_path: Path, http_server: LocalServer) -> None:
+    with LocalServer(bind="127.0.0.2") as internal:
+        secret, api = internal.url("/secret.png"), internal.url("/api")
+        http_server.add_route("/hostile", browsersite._ok(
+            b"text/html", f"<!DOCTYPE html><title>hostile</title><img src='{secret}'>"
+                          f"<script>fetch('{api}').catch(() => 0)</script>".encode()))
+        url = http_server.url("/hostile")
+        snap = snapshot(tmp_path, "--browser", *FAST, url)
+        assert internal.requests == [], "a packet reached the internal host"
+    assert snap.proc.returncode == 0, snap.proc.stderr
+    info = by_uri(snap.records, "metadata", f"urn:pageinfo:{url}").json()
+    refused = {r["url"]: r["why"] for r in info["requests"]["addressesRefused"]}
+    assert set(refused) == {secret, api}
+    assert all(w.startswith("refused: 127.0.0.2 is a loopback address") for w in
+               refused.values())
+    for target in (secret, api):  # each refusal sealed as a failed attempt
+        meta = by_uri(snap.records, "metadata", target).json()
+        assert meta["addressesRefused"] == [{"address": "127.0.0.2", "range": "loopback"}]
+    run = by_uri(snap.records, "metadata", f"urn:prov:browser:{snap.summary['captureId']}")
+    assert run.json()["pageRequestsRefusedByAddress"] == 2
+    assert run.json()["addressPolicy"] == {"allowPrivateAddresses": False,
+                                           "seedAddresses": ["127.0.0.1"]}
+    assert "2 refused (private addresses)" in snap.summary["urls"][0]["note"]
+    assert "2 requests for private addresses were refused" in snap.proc.stderr
+    assert_case_verifies(snap)
