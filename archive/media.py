@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import shutil
 import tempfile
 import threading
@@ -49,6 +50,7 @@ from archive.via import parse_via
 from archive.warc import Block, Record, WarcWriter, warc_date
 
 FILE_CHUNK = 1 << 20
+MAX_COMMENTS_JSON = 64 << 20  # bytes of comments kept per video; the rest are counted
 POST_TIMEOUT = 600.0  # seconds for one post: extraction and download
 MEDIA_TYPES = {"mp4": "video/mp4", "webm": "video/webm", "mkv": "video/x-matroska",
                "m4a": "audio/mp4", "mp3": "audio/mpeg", "ogg": "audio/ogg", "ts": "video/mp2t",
@@ -270,7 +272,7 @@ class MediaCapturer:
     def _comments_record(self, url: str, entries: list[dict[str, Any]],
                          date: datetime) -> Record:
         comments = [{"id": e.get("id"), "commentCount": e.get("comment_count"),
-                     "comments": e.get("comments") or []} for e in entries]
+                     **_bounded_comments(e.get("comments"))} for e in entries]
         return Record("metadata", self.new_id(), date,
                       json_block({"post": url, "captureId": self.capture_id,
                                   "videos": comments}),
@@ -289,3 +291,19 @@ class MediaCapturer:
         return Record("metadata", self.new_id(), self.now(), json_block(info),
                       [("WARC-Target-URI", f"urn:prov:media:{self.capture_id}")],
                       content_type="application/json", with_payload_digest=False)
+
+
+def _bounded_comments(comments: Any) -> dict[str, Any]:
+    """The comments yt-dlp read, as many as fit in MAX_COMMENTS_JSON bytes of JSON."""
+    kept: list[Any] = []
+    size = 0
+    rows = comments if isinstance(comments, list) else []
+    for row in rows:
+        size += len(json.dumps(row, default=str))
+        if size > MAX_COMMENTS_JSON:
+            break
+        kept.append(row)
+    out: dict[str, Any] = {"comments": kept}
+    if len(kept) < len(rows):
+        out["commentsNotKept"] = len(rows) - len(kept)
+    return out

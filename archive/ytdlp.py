@@ -157,8 +157,11 @@ def run(url: str, settings: RunSettings) -> Download:
         cause = getattr(exc, "exc_info", None)
         inner = cause[1] if cause else None
         download.error_class = type(inner or exc).__name__
-    except (OSError, ValueError) as exc:
-        download.error = download.error or _one_line(f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        # third-party code on hostile input: its bug is this post's failure, recorded as
+        # such, never a crash of the capture
+        download.error = download.error or _one_line(f"yt-dlp failed: {type(exc).__name__}: "
+                                                     f"{exc}")
         download.error_class = type(exc).__name__
     if download.info is not None:
         download.files = produced(download.info, settings.workdir)

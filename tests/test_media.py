@@ -29,7 +29,7 @@ import mediasite
 import pytest
 from helpers import run_prov
 from servers import LocalServer
-from test_snapshot import Rec, Snap, assert_peer_checks, exchanges, snapshot
+from test_snapshot import BIN, Rec, Snap, assert_peer_checks, exchanges, snapshot
 from testca import TestCA
 
 from archive.reader import WarcReader
@@ -365,6 +365,12 @@ def test_wacz_of_a_media_capture_plays_the_video_in_replaywebpage(run: MediaRun,
     wacz = tmp_path / "media.wacz"
     proc = run.snap.prov("export", "wacz", "-o", str(wacz))
     assert proc.returncode == 0, proc.stderr
+    valid = subprocess.run([str(BIN / "wacz"), "validate", "-f", str(wacz)],
+                           capture_output=True, text=True, check=False, timeout=120)
+    assert valid.returncode == 0 and "Validation succeeded" in valid.stdout, valid.stdout
+    verified = run_prov("verify", str(wacz), "--trust", str(run.snap.key_pub),
+                        env=run.snap.env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
     rwp = replaywebpage()
     site = tmp_path / "site"
     (site / "replay").mkdir(parents=True)
