@@ -298,6 +298,14 @@ def test_schedule_detects_a_takedown_and_never_a_rate_limit(tmp_path: Path) -> N
     found = json.loads(diff_json.stdout)
     assert found["takedown"].startswith("removed: last seen in capture")
     assert found["after"]["availability"] == "removed"
+    # the exhibit of the second capture shows the takedown beside the post's availability
+    out = tmp_path / "report.html"
+    report = run_prov("report", "--case", str(case), "--capture", capture_two, "-o", str(out),
+                      env=env)
+    assert report.returncode == 0, report.stderr
+    html = out.read_text()
+    assert "takedown-detected" in html and html_escape(reason) in html
+    assert "<strong>removed</strong>" in html.split(f"<h3>Media of {video}</h3>", 1)[1]
 
 
 def test_captures_show_lists_media_with_uploader_time_and_duration(run: MediaRun) -> None:
