@@ -471,16 +471,16 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
     anchors = Anchors.collect(trust_files, trust_ids)
     from provenance.disclosure import is_disclosure
 
+    given = [(str(p), load_checkpoint_file(p)) for p in since]
     if is_disclosure(target):
         from provenance.disclosure_check import DisclosureVerifier
         from provenance.tsatrust import TsaRoots as Roots
 
-        return DisclosureVerifier(target, anchors, strict=strict,
+        return DisclosureVerifier(target, anchors, strict=strict, since=given, remember=remember,
                                   tsa_roots=Roots.collect(tsa_roots)).run()
-    package = _verify_package(target, anchors, strict, remember, tsa_roots)
+    package = _verify_package(target, anchors, strict, remember, tsa_roots, given)
     if package is not None:
         return package
-    given = [(str(p), load_checkpoint_file(p)) for p in since]
     from provenance.tsatrust import TsaRoots
 
     verifier = CaseVerifier(target, anchors, strict=strict, since=given, remember=remember,
@@ -703,17 +703,18 @@ def require_key_exists(name: str) -> None:
 
 
 def _verify_package(target: Path, anchors: Anchors, strict: bool, remember: bool,
-                    tsa_roots: Sequence[Path]) -> Report | None:
+                    tsa_roots: Sequence[Path], since: Sequence[tuple[str, Checkpoint]]
+                    ) -> Report | None:
     """The report on a WACZ or a bag that prov exported; None if ``target`` is neither."""
     from provenance.bag_check import BagVerifier, is_bag
     from provenance.tsatrust import TsaRoots
     from provenance.wacz_check import WaczVerifier, is_wacz
 
     if is_wacz(target):
-        return WaczVerifier(target, anchors, strict=strict,
+        return WaczVerifier(target, anchors, strict=strict, since=since, remember=remember,
                             tsa_roots=TsaRoots.collect(tsa_roots)).run()
     if is_bag(target):
-        return BagVerifier(target, anchors, strict=strict, remember=remember,
+        return BagVerifier(target, anchors, strict=strict, remember=remember, since=since,
                            tsa_roots=TsaRoots.collect(tsa_roots)).run()
     return None
 

@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from cryptography import x509
 
 from archive.errors import ProvError
 from provenance.bag import PAYLOAD_TYPE, SIGNATURE, TAG_FILES
-from provenance.report import Report, Status
+from provenance.checkpoint import Checkpoint
+from provenance.report import Finding, Report, Status
 from provenance.signing import parse_envelope, verify_envelope
 from provenance.timestamps import UntrustedRootError, verify_stamp
 from provenance.trust import Anchors
@@ -49,10 +51,20 @@ def _read(path: Path, limit: int = MAX_SMALL) -> bytes:
         return fh.read(limit)
 
 
+def _in_bag(finding: Finding) -> str:
+    """The finding's place in the bag: a case path moves under ``data/``; a history label (a
+    checkpoint in $PROV_HOME/seen, a --since file) names a file outside the bag, as given."""
+    if finding.check.startswith("history.") and finding.subject != "custody/log.jsonl":
+        return finding.subject
+    return f"data/{finding.subject}"
+
+
 class BagVerifier:
     def __init__(self, root: Path, anchors: Anchors, *, strict: bool = False,
-                 tsa_roots: TsaRoots | None = None, remember: bool = True) -> None:
+                 tsa_roots: TsaRoots | None = None, remember: bool = True,
+                 since: Sequence[tuple[str, Checkpoint]] = ()) -> None:
         self.root = root
+        self.since = since
         self.anchors = anchors
         self.tsa_roots = tsa_roots or TsaRoots.collect()
         self.remember = remember
@@ -69,9 +81,10 @@ class BagVerifier:
         for name in sorted(on_disk - listed):
             add("fail", "bag.unlisted", name, "file in data/ that no manifest lists")
         verifier = CaseVerifier(self.root / "data", self.anchors, strict=self.report.strict,
-                                remember=self.remember, tsa_roots=self.tsa_roots)
+                                since=self.since, remember=self.remember,
+                                tsa_roots=self.tsa_roots, package=True)
         for finding in verifier.run().findings:
-            self.report.findings.append(replace(finding, subject=f"data/{finding.subject}"))
+            self.report.findings.append(replace(finding, subject=_in_bag(finding)))
         trusted = verifier.judge.trusted
         try:
             envelope = parse_envelope(_read(self.root / SIGNATURE), what=SIGNATURE)

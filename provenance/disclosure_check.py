@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,11 @@ MAX_SMALL = 16 << 20
 
 class DisclosureVerifier:
     def __init__(self, root: Path, anchors: Anchors, *, strict: bool = False,
-                 tsa_roots: TsaRoots | None = None) -> None:
+                 tsa_roots: TsaRoots | None = None, remember: bool = True,
+                 since: Sequence[tuple[str, cp.Checkpoint]] = ()) -> None:
         self.root = root
+        self.remember = remember
+        self.since = since
         self.anchors = anchors
         self.tsa_roots = tsa_roots or TsaRoots.collect()
         self.report = Report(str(root), "disclosure", strict=strict)
@@ -125,6 +128,8 @@ class DisclosureVerifier:
 
     def _check_checkpoint(self, note: bytes, checkpoint: cp.Checkpoint) -> None:
         self.log.check_checkpoint(note, checkpoint, "checkpoint")
+        self.log.check_history(note, checkpoint, self.since, remember=self.remember,
+                               subject="checkpoint")
 
     def _check_seal(self, manifest: dict[str, Any]) -> CaptureSeal | None:
         add = self.report.add

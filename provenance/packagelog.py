@@ -20,6 +20,7 @@ from archive.errors import ProvError
 from provenance import checkpoint as cp
 from provenance import merkle, timefmt
 from provenance.entryjudge import EntryJudge
+from provenance.history import History
 from provenance.keys import PublicKey
 from provenance.report import Report
 from provenance.statements import Entry
@@ -43,6 +44,7 @@ class PackageLog:
         self.certs = list(certs)
         self.judge = EntryJudge(report, entry_check=f"{kind}.entry")
         self.entries: list[Entry] = []
+        self.checkpoint_ok = False
 
     @property
     def trusted(self) -> dict[str, PublicKey]:
@@ -93,6 +95,19 @@ class PackageLog:
             return
         self.report.add("pass", "checkpoint", subject,
                         f"signed checkpoint of size {checkpoint.size}")
+        self.checkpoint_ok = True
+
+    def check_history(self, note: bytes, checkpoint: cp.Checkpoint,
+                      since: Sequence[tuple[str, cp.Checkpoint]], *, remember: bool,
+                      subject: str) -> None:
+        """The package's checkpoint against those this verifier saw (``provenance.history``):
+        the package holds no more of the log than its lines, so only its own tree head is
+        known. Remembered when it (``check_checkpoint``, called first) and the lines verified."""
+        history = History(self.report, checkpoint.origin, since, subject=subject, package=True)
+        history.judge(checkpoint.size,
+                      lambda size: checkpoint.root if size == checkpoint.size else None)
+        if remember and self.checkpoint_ok:
+            history.remember(checkpoint.size, note, {checkpoint.size: checkpoint.root})
 
     def token(self, subject: str, token: bytes, stamped: bytes, tsa: str) -> TokenCheck | None:
         """One RFC 3161 token over ``stamped``: pass if its root is trusted, else warn/fail."""

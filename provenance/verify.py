@@ -20,7 +20,7 @@ from pathlib import Path
 
 from archive.errors import NotATargetError, ProvError
 from provenance import checkpoint as cp
-from provenance import home, merkle, seen, timefmt
+from provenance import merkle, timefmt
 from provenance.case import Case, is_case_dir
 from provenance.custody import (
     CHECKPOINT_RE,
@@ -32,6 +32,7 @@ from provenance.custody import (
 )
 from provenance.digests import sha256_file
 from provenance.entryjudge import EntryJudge
+from provenance.history import History
 from provenance.ids import is_capture_id
 from provenance.keys import PublicKey
 from provenance.parallel import Progress
@@ -133,8 +134,11 @@ class CaseVerifier:
     def __init__(self, root: Path, anchors: Anchors, *, strict: bool = False,
                  since: Sequence[tuple[str, cp.Checkpoint]] = (), remember: bool = True,
                  tsa_roots: TsaRoots | None = None, jobs: int | None = None,
-                 on_progress: Callable[[Progress], None] | None = None) -> None:
+                 on_progress: Callable[[Progress], None] | None = None,
+                 package: bool = False) -> None:
+        """``package``: the case inside a bag, which may be older than a log seen earlier."""
         self.root = root
+        self.package = package
         self.anchors = anchors
         self.since = list(since)
         self.remember = remember
@@ -164,14 +168,15 @@ class CaseVerifier:
                             "identity nothing else in it can be judged")
             return self.report
         self._check_symlinks()
-        known = self._load_seen()
+        self.history = History(self.report, self.case.info.origin, self.since,
+                               subject="custody/log.jsonl", package=self.package)
         try:
-            self._read_log({c.size for _, c in [*known, *self.since]})
+            self._read_log(self.history.sizes())
         finally:
             self.log.hashes.close()
         self._check_anchor()
         self._check_checkpoints()
-        self._check_history(known)
+        self._check_history()
         try:
             self.warcs.plan(self._capture_folders())
             for logged in self.log.entries:
@@ -396,50 +401,16 @@ class CaseVerifier:
 
     # -- history: what this auditor saw before -------------------------------------------
 
-    def _load_seen(self) -> list[tuple[str, cp.Checkpoint]]:
-        try:
-            return [(str(p), c) for p, c in seen.load_seen(self.case.info.origin)]
-        except (ValueError, ProvError) as exc:
-            self.report.add("warn", "history.seen", str(home.seen_dir()), f"unreadable: {exc}")
-            return []
-
-    def _check_history(self, known: list[tuple[str, cp.Checkpoint]]) -> None:
-        origin = self.case.info.origin
-        if not known and not self.since:
-            self.report.add("warn", "history.unanchored", "custody/log.jsonl",
-                            "no earlier checkpoint of this log is known to this verifier: "
-                            "truncation or rollback cannot be detected (keep the output of "
-                            "`prov log checkpoint` and pass it with --since)")
-        for label, checkpoint in [*known, *self.since]:
-            self._check_consistent(label, checkpoint)
+    def _check_history(self) -> None:
+        self.history.judge(self.log.size, self.log.root_at)
         log_failed = any(f.status == "fail" and f.check.startswith(("log.", "checkpoint",
                          "history.")) for f in self.report.findings)
-        if self.verified_checkpoints and not log_failed:
-            self.latest_verified = max(self.verified_checkpoints)
-        if self.remember and self.verified_checkpoints and not log_failed:
-            size, path = max(self.verified_checkpoints)
-            stored = seen.remember(origin, size, path.read_bytes())
-            self.report.add("info", "history.remembered", "custody/log.jsonl",
-                            f"checkpoint of size {size} remembered in {stored.parent}")
-
-    def _check_consistent(self, label: str, checkpoint: cp.Checkpoint) -> None:
-        size, have = checkpoint.size, self.log.size
-        add = self.report.add
-        if checkpoint.origin != self.case.info.origin:
-            add("fail", "history.origin", label, "checkpoint of another log",
-                expected=self.case.info.origin, found=checkpoint.origin)
-        elif size > have:
-            add("fail", "history.rollback", label,
-                f"the log was rolled back or truncated: a checkpoint seen earlier covers {size} "
-                f"entries, the log now has {have}", expected=f">= {size}", found=str(have))
-        elif self.log.root_at(size) != checkpoint.root:
-            add("fail", "history.fork", label,
-                f"the first {size} entries differ from those seen earlier: the log was "
-                "rewritten, reordered or forked", expected="sha256:" + checkpoint.root.hex(),
-                found="sha256:" + self.log.root_at(size).hex())
-        else:
-            add("pass", "history.consistent", label,
-                f"log is consistent with the checkpoint of size {size} seen earlier")
+        if not self.verified_checkpoints or log_failed:
+            return
+        self.latest_verified = size, path = max(self.verified_checkpoints)
+        if self.remember:
+            roots = {s: self.log.roots[s] for s, _ in self.verified_checkpoints}
+            self.history.remember(size, path.read_bytes(), roots)
 
     # -- captures --------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -47,8 +47,11 @@ def is_wacz(path: Path) -> bool:
 
 class WaczVerifier:
     def __init__(self, path: Path, anchors: Anchors, *, strict: bool = False,
-                 tsa_roots: TsaRoots | None = None) -> None:
+                 tsa_roots: TsaRoots | None = None, remember: bool = True,
+                 since: Sequence[tuple[str, cp.Checkpoint]] = ()) -> None:
         self.path = path
+        self.remember = remember
+        self.since = since
         self.report = Report(str(path), "wacz", strict=strict)
         self.log = PackageLog(self.report, anchors, tsa_roots or TsaRoots.collect())
         self.infos: dict[str, zipfile.ZipInfo] = {}
@@ -225,6 +228,8 @@ class WaczVerifier:
         lines = self._read(log["entries"]).split(b"\n")[:-1]
         self.log.check_lines(lines, log["proofs"], checkpoint, log["entries"])
         self.log.check_checkpoint(note, checkpoint, log["checkpoint"])
+        self.log.check_history(note, checkpoint, self.since, remember=self.remember,
+                               subject=log["checkpoint"])
         for tsa, name in sorted(log.get("checkpointTokens", {}).items()):
             self.log.token(name, self._read(name), note, f"TSA {tsa}")
 

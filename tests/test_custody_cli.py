@@ -777,7 +777,11 @@ def test_verify_remembers_what_it_verified(custody: Custody, tmp_path: Path) -> 
     code, report = audit(custody, custody.case, home)
     assert code == 0, fails(report)
     assert found(report, "history.unanchored", "warn")
-    assert [p.name for p in folder.iterdir()] == [f"{4:020d}.checkpoint"]
+    assert sorted(p.name for p in folder.iterdir()) == [f"{4:020d}.checkpoint", "roots"]
+    lines = log_lines(custody.case)  # the tree head at every checkpoint size the case holds
+    assert (folder / "roots").read_text() == "".join(
+        f"{size} {log_root(lines[:size]).hex()}\n" for size in range(1, 5)
+        if (custody.case / checkpoint_rel(size)).exists())
     stored = folder / f"{4:020d}.checkpoint"
     assert stored.read_bytes() == (custody.case / checkpoint_rel(4)).read_bytes()
     assert str(folder) in found(report, "history.remembered", "info")[0]["message"]
@@ -814,7 +818,8 @@ def test_a_rolled_back_copy_fails_against_the_remembered_checkpoint(
     [failure] = fails(report)
     assert (failure["check"], failure["subject"]) == ("history.rollback", str(stored))
     assert (failure["expected"], failure["found"]) == (">= 4", "2")
-    assert [p.name for p in seen_folder(home, custody.origin).iterdir()] == [stored.name]
+    assert sorted(p.name for p in seen_folder(home, custody.origin).iterdir()) == [
+        stored.name, "roots"]
 
 
 def test_a_log_rewritten_and_resigned_by_the_operator_fails_as_a_fork(
