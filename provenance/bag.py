@@ -31,12 +31,14 @@ from provenance.keys import SigningKey
 from provenance.signing import parse_envelope, sign_envelope
 from provenance.stamping import Stamper
 from provenance.statements import Entry
+from provenance.timestamps import tsa_id
 
 PAYLOAD_TYPE = "application/vnd.prov.bagit-tagmanifest.v1+text"
 SIGNATURE = "tagmanifest.dsse.json"
 TAG_FILES = ("bagit.txt", "bag-info.txt", "manifest-sha256.txt", "manifest-sha512.txt",
              "VERIFY.txt")
 CHUNK = 1 << 20
+TSA_FIELD = "Prov-Tagmanifest-TSAs"  # the TSAs asked to stamp the signature, by tsa id
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def _finish(case: Case, tmp: Path, out: Path, key: SigningKey, at: datetime, ver
     (tmp / "manifest-sha512.txt").write_bytes(m512)
     (tmp / "bagit.txt").write_bytes(b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n")
     (tmp / "bag-info.txt").write_bytes(_bag_info(case, key, at, verdict, contact, size,
-                                                 len(files)))
+                                                 len(files), stamper))
     (tmp / "VERIFY.txt").write_bytes(_verify_text(case, key, at, verdict, stamper))
     t256, t512 = _manifests(tmp, list(TAG_FILES))
     (tmp / "tagmanifest-sha256.txt").write_bytes(t256)
@@ -169,7 +171,7 @@ def _tag_value(text: str) -> str:
 
 
 def _bag_info(case: Case, key: SigningKey, at: datetime, verdict: Verdict, contact: str | None,
-              size: int, count: int) -> bytes:
+              size: int, count: int, stamper: Stamper) -> bytes:
     fields = [
         ("Source-Organization", "prov case " + case.info.id),
         ("Contact-Name", contact or f"holder of prov key {key.name!r} ({key.key_id})"),
@@ -183,6 +185,8 @@ def _bag_info(case: Case, key: SigningKey, at: datetime, verdict: Verdict, conta
         ("Prov-Signer-Key-Id", key.key_id),
         ("Prov-Exported-At", timefmt.format_time(at)),
         ("Prov-Verification", "pass" if verdict.ok else f"FAILED ({verdict.banner})"),
+        # signed (the tag manifest covers this file): a token deleted later is noticed
+        (TSA_FIELD, " ".join(tsa_id(url) for url in stamper.urls) or "none"),
     ]
     return "".join(f"{name}: {_tag_value(value)}\n" for name, value in fields).encode()
 

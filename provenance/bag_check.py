@@ -19,7 +19,7 @@ from pathlib import Path
 from cryptography import x509
 
 from archive.errors import ProvError
-from provenance.bag import PAYLOAD_TYPE, SIGNATURE, TAG_FILES
+from provenance.bag import PAYLOAD_TYPE, SIGNATURE, TAG_FILES, TSA_FIELD
 from provenance.checkpoint import Checkpoint
 from provenance.report import Finding, Report, Status
 from provenance.signing import parse_envelope, verify_envelope
@@ -31,6 +31,7 @@ from provenance.verify import CaseVerifier
 SAFE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 MAX_SMALL = 16 << 20
 ALGORITHMS = ("sha256", "sha512")
+TSA_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
 def is_bag(path: Path) -> bool:
@@ -97,6 +98,7 @@ class BagVerifier:
         else:
             add("pass", "bag.signature", SIGNATURE, f"tag manifest signed by {signer}")
             self._check_tokens()
+            self._check_expected_tokens()
         if "Prov-Verification: pass" not in _read(self.root / "bag-info.txt").decode("utf-8",
                                                                                      "replace"):
             add("warn", "export.allowFailed", "bag-info.txt", "exported with --allow-failed "
@@ -142,6 +144,23 @@ class BagVerifier:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
         return digest.hexdigest()
+
+    def _check_expected_tokens(self) -> None:
+        """Each TSA the signed bag-info.txt names has its token beside the signature."""
+        info = _read(self.root / "bag-info.txt").decode("utf-8", "replace")
+        named = [line.split(":", 1)[1].split() for line in info.splitlines()
+                 if line.startswith(f"{TSA_FIELD}:")]
+        if not named:
+            self.report.add("info", "timestamp.expected", "bag-info.txt", f"no {TSA_FIELD} "
+                            "field (a bag made by an older prov): a deleted tag manifest token "
+                            "cannot be noticed")
+            return
+        for tsa in named[0]:
+            name = f"tagmanifest.{tsa}.tsr"
+            if TSA_ID.match(tsa) and not _regular(self.root / name):
+                self.report.add("warn", "timestamp.missing", name, f"bag-info.txt names TSA "
+                                f"{tsa[:16]}, whose token over the tag manifest signature is "
+                                "missing (deleted, or the TSA failed at export)")
 
     def _check_tokens(self) -> None:
         certs: list[x509.Certificate] = []

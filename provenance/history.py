@@ -36,6 +36,7 @@ class History:
         self.package = package
         self.known = [*self._load_seen(), *since]
         self.roots = self._load_roots()
+        self._forked: set[int] = set()  # sizes already reported as a fork
 
     def sizes(self) -> set[int]:
         """The sizes at which the log's tree heads are wanted (taken while it streams)."""
@@ -50,7 +51,7 @@ class History:
                             "`prov log checkpoint` and pass it with --since)")
         for label, checkpoint in self.known:
             self._consistent(label, checkpoint, have, root_at)
-        judged = {c.size for _, c in self.known}
+        judged = {c.size for _, c in self.known} | self._forked
         for size, root in sorted(self.roots.items()):
             found = root_at(size) if size <= have and size not in judged else None
             if found is not None and found != root:
@@ -98,6 +99,7 @@ class History:
                 f"{checkpoint.size - have} entries newer than the package")
 
     def _fork(self, label: str, size: int, expected: bytes, found: bytes) -> None:
+        self._forked.add(size)
         self.report.add("fail", "history.fork", label,
                         f"the first {size} entries differ from those seen earlier: the log was "
                         "rewritten, reordered or forked", expected="sha256:" + expected.hex(),

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from exports import Built, build, entries
+from helpers import run_prov
 from tsa import LocalTSA
 
 from provenance.bag import PAYLOAD_TYPE, TAG_FILES
@@ -243,3 +244,94 @@ def _edit_record_in_case(case: Path) -> None:
     text = gzip.decompress(members[-1])
     members[-1] = gzip.compress(text[:-10] + b"X" + text[-9:])
     warc.write_bytes(b"".join(members))
+
+
+# -- history: a bag against what the auditor saw of the case before -------------------------
+
+
+def audit(built: Built, target: Path, home: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    """`prov verify --json` by an auditor whose $PROV_HOME is `home` (it remembers)."""
+    env = {**built.env, "PROV_HOME": str(home)}
+    proc = run_prov("verify", str(target), "--json", "--trust", str(built.pub), "--tsa-root",
+                    str(built.tsa_root()), *args, env=env)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def log_size(case: Path) -> int:
+    return (case / "custody" / "log.jsonl").read_bytes().count(b"\n")
+
+
+def add_key(built: Built, folder: Path, name: str) -> None:
+    pub = folder / f"{name}.pub"
+    pub.write_bytes(SigningKey.generate(name).public.pem())
+    proc: Any = built.prov("keys", "add", str(pub), "--case", str(built.case))
+    assert proc.returncode == EXIT_OK, proc.stderr
+
+
+def test_a_bag_older_than_the_case_seen_passes_and_says_how_much(
+    built: Built, bag: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "auditor"
+    code, report = audit(built, built.case, home)  # the case is newer: it logged the export
+    assert code == EXIT_OK, [f for f in report["findings"] if f["status"] == "fail"]
+    newer = log_size(built.case) - log_size(bag / "data")
+    assert newer >= 1
+    code, report = audit(built, bag, home)
+    assert code == EXIT_OK, [f for f in report["findings"] if f["status"] == "fail"]
+    [older] = [f for f in report["findings"] if f["check"] == "history.older"]
+    seen = home / "seen" / json.loads((built.case / "case.json").read_bytes())["origin"]
+    assert older["subject"] == str(seen / f"{log_size(built.case):020d}.checkpoint")
+    assert f"the log seen is {newer} entries newer than the package" in older["message"]
+    assert not any("//" in f["subject"] for f in report["findings"])
+
+
+def test_a_bag_of_a_forked_log_older_than_the_case_seen_is_a_fork(
+    built: Built, tmp_path: Path
+) -> None:
+    """The operator rewrites the last entry, exports that: the bag is shorter than the case
+    the auditor saw, and its tree head at its size is not the one the auditor remembered."""
+    honest = built.clone(tmp_path / "honest")
+    add_key(honest, tmp_path, "later")
+    home = tmp_path / "auditor"
+    code, report = audit(honest, honest.case, home)
+    assert code == EXIT_OK, [f for f in report["findings"] if f["status"] == "fail"]
+    forked = built.clone(tmp_path / "forked")
+    size = log_size(forked.case)
+    log = forked.case / "custody" / "log.jsonl"
+    log.write_bytes(b"".join(line + b"\n" for line in log.read_bytes().split(b"\n")[:size - 1]))
+    for later in (forked.case / "custody" / "checkpoints" / f"{size:020d}"[:17]).glob(
+            f"{size:020d}.*"):  # its checkpoint and tokens
+        later.unlink()
+    add_key(forked, tmp_path, "instead")
+    out = tmp_path / "forked-bag"
+    proc: Any = forked.prov("export", "bag", "--case", str(forked.case), "-o", str(out))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert log_size(out / "data") == size < log_size(honest.case)
+    code, report = audit(built, out, home)
+    assert code == EXIT_INTEGRITY
+    failed = [(f["check"], f["subject"]) for f in report["findings"] if f["status"] == "fail"]
+    seen = home / "seen" / json.loads((built.case / "case.json").read_bytes())["origin"]
+    assert failed == [("history.fork", str(seen / f"{log_size(honest.case):020d}.checkpoint"))]
+
+
+def test_a_deleted_tag_manifest_token_fails_strict(built: Built, bag: Path,
+                                                   tmp_path: Path) -> None:
+    copy = tmp_path / "bag"
+    shutil.copytree(bag, copy)
+    [token] = copy.glob("tagmanifest.*.tsr")
+    token.unlink()
+    code, report = verify(built, copy)
+    assert code == EXIT_OK  # a TSA may have failed at export: a warning
+    proc: Any = built.prov("verify", str(copy), "--json", "--strict", "--no-remember",
+                           "--since", str(built.case / "custody" / "checkpoints"
+                                         / f"{log_size(copy / 'data'):020d}"[:17]
+                                         / f"{log_size(copy / 'data'):020d}.checkpoint"),
+                           "--trust", str(built.pub), "--tsa-root", str(built.tsa_root()))
+    assert proc.returncode == EXIT_INTEGRITY
+    report = json.loads(proc.stdout)
+    missing = [(f["status"], f["subject"]) for f in report["findings"]
+               if f["check"] == "timestamp.missing"]
+    assert missing == [("warn", token.name)]
+    warned = {f["check"] for f in report["findings"] if f["status"] == "warn"}
+    assert warned == {"timestamp.missing"}, report["findings"]
