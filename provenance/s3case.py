@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -35,6 +36,9 @@ ENTRIES = "custody/entries"
 CHECKPOINTS = "custody/checkpoints"
 READ_ONLY_KEY = "state/read-only"
 SYNC = "s3-sync.json"
+ENTRY_NAME = re.compile(rf"^{ENTRIES}/\d{{20}}\.json$")
+LOG_REL = "custody/log.jsonl"
+LAYOUT = ("keys/", "certs/", "captures/", "custody/entries/", "custody/checkpoints/")
 MAX_DEPTH = 16  # prov's deepest name is captures/YYYY/MM/DD/<id>/<file>
 MAX_COMPONENT = 255  # a longer name could not be a file on any local disk
 
@@ -67,6 +71,31 @@ def safe_name(rel: str) -> bool:
     parts = rel.split("/")
     return bool(SUBJECT_NAME.match(rel)) and not {".", ".."} & set(parts) and len(
         parts) <= MAX_DEPTH and all(len(p) <= MAX_COMPONENT for p in parts)
+
+
+def unknown_names(current: list[str]) -> dict[str, str]:
+    """Objects that are not read, and why: a name prov never writes, a name in the entry
+    folder that is not an entry, the log file itself (a bucket keeps entries), or a key
+    that is both a file and a folder (``a`` and ``a/b``: no folder could hold both)."""
+    names = set(current)
+    bad = {}
+    for rel in current:
+        parts = rel.split("/")
+        parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
+        if not safe_name(rel):
+            bad[rel] = "object whose name prov never writes"
+        elif rel.startswith(ENTRIES + "/") and not ENTRY_NAME.match(rel):
+            bad[rel] = "object in custody/entries/ that is not an entry object"
+        elif rel == LOG_REL:
+            bad[rel] = "a log file in a bucket, whose log is one object per entry"
+        elif rel != "case.json" and not rel.startswith(LAYOUT):
+            bad[rel] = "object outside the case's layout"
+        elif any(parent in names for parent in parents):
+            bad[rel] = "key below another key: that name is both a file and a folder"
+            bad.update({p: "key that is both a file and a folder (other keys lie below it)"
+                        for p in parents
+                        if p in names})
+    return bad
 
 
 def entry_rel(seq: int) -> str:
@@ -170,8 +199,11 @@ class MirrorCase(Case):
         wanted = []
         for sub in folders or ["captures/"]:
             prefix = sub if sub.endswith("/") else sub + "/"
-            wanted += [rel for rel, _ in self.bucket.iter_keys(prefix)
-                       if not (self.root / rel).exists()]
+            listed = [rel for rel, _ in self.bucket.iter_keys(prefix)]
+            for rel, why in sorted(unknown_names(listed).items())[:1]:
+                raise IntegrityError(f"{self.url}/{rel}: s3.key: {why}",
+                                     hint=f"run `prov verify {self.url}`")
+            wanted += [rel for rel in listed if not (self.root / rel).exists()]
         download_many(self.bucket, self.root, wanted)
 
 

@@ -40,6 +40,7 @@ from provenance.custody import MAX_LINE, CustodyLog, shard
 from provenance.s3case import (
     CHECKPOINTS,
     ENTRIES,
+    ENTRY_NAME,
     MirrorCase,
     append_lines,
     entry_rel,
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
     from provenance.s3store import ObjectVersion
     from provenance.verify import CaseVerifier
 
-ENTRY_NAME = re.compile(rf"^{ENTRIES}/\d{{20}}\.json$")
 KEY_NAME = re.compile(r"^keys/[0-9a-f]{64}\.pub$")
 CERT_NAME = re.compile(r"^certs/([0-9a-f]{64})\.pem$")
 CKPT_FILE = re.compile(rf"^{CHECKPOINTS}/\d{{17}}/(\d{{20}})\.(checkpoint|[0-9a-f]{{16}}\.tsr)$")

@@ -29,15 +29,12 @@ from provenance import timefmt
 from provenance.case import CaseInfo
 from provenance.custody import MAX_LINE
 from provenance.report import Report
-from provenance.s3case import ENTRIES, bucket_for, entry_rel, safe_name
-from provenance.s3pull import ENTRY_NAME
+from provenance.s3case import ENTRIES, ENTRY_NAME, bucket_for, entry_rel, unknown_names
 
 if TYPE_CHECKING:
     from provenance.s3store import Bucket, Got, ObjectVersion
 
 WORKERS = 16
-LOG_REL = "custody/log.jsonl"
-LAYOUT = ("keys/", "certs/", "captures/", "custody/entries/", "custody/checkpoints/")
 SLACK = timedelta(hours=1)  # "days" retention is counted from the upload; clocks differ a little
 
 
@@ -77,30 +74,6 @@ def verify_bucket(url: str, verify_folder: Callable[[Path], Report]) -> Report:
                    f"delete markers; Object Lock on the bucket: "
                    f"{'enabled' if bucket.lock_enabled() else 'NOT enabled'}")
     return report
-
-
-def unknown_names(current: list[str]) -> dict[str, str]:
-    """Objects that are not read, and why: a name prov never writes, a name in the entry
-    folder that is not an entry, the log file itself (a bucket keeps entries), or a key
-    that is both a file and a folder (``a`` and ``a/b``: no folder could hold both)."""
-    names = set(current)
-    bad = {}
-    for rel in current:
-        parts = rel.split("/")
-        parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
-        if not safe_name(rel):
-            bad[rel] = "object whose name prov never writes"
-        elif rel.startswith(ENTRIES + "/") and not ENTRY_NAME.match(rel):
-            bad[rel] = "object in custody/entries/ that is not an entry object"
-        elif rel == LOG_REL:
-            bad[rel] = "a log file in a bucket, whose log is one object per entry"
-        elif rel != "case.json" and not rel.startswith(LAYOUT):
-            bad[rel] = "object outside the case's layout"
-        elif any(parent in names for parent in parents):
-            bad[rel] = "key below another key: that name is both a file and a folder"
-            bad.update({p: "key that is also a folder of other keys" for p in parents
-                        if p in names})
-    return bad
 
 
 def _identity_hidden(bucket: Bucket, evidence: list[ObjectVersion]) -> Report:

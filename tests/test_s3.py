@@ -576,7 +576,7 @@ def test_a_hidden_case_json_is_an_integrity_failure(
 
 
 def test_keys_the_layout_does_not_know_are_findings(
-        bucket_case: tuple[str, dict[str, str]], http_server: LocalServer,
+        bucket_case: tuple[str, dict[str, str]], http_server: LocalServer, tmp_path: Path,
         s3_server: S3Server) -> None:  # noqa: F811
     url, env = bucket_case
     bucket, intruder = url[5:].split("/")[0], s3_server.client("intruder")
@@ -592,3 +592,30 @@ def test_keys_the_layout_does_not_know_are_findings(
     assert {"keys", "notes.txt", "custody/log.jsonl", f"custody/entries/{0:020d}.json/x",
             "custody/entries/readme", "keys/x" * 60} <= flagged
     assert not _findings(report, "s3.entries")
+    year = _warc_key(s3_server.client(), bucket).split("/")[3]
+    intruder.put_object(Bucket=bucket, Key=f"cases/one/captures/{year}", Body=b"a file")
+    code, report = _verify(url, env)
+    assert code == 3 and f"captures/{year}" in {f["subject"] for f in _findings(report, "s3.key")}
+    proc = run_prov("export", "bag", "--case", url, "-o", str(tmp_path / "bag"), env=env,
+                    timeout=180)
+    assert proc.returncode == 3 and "s3.key" in proc.stderr
+    assert "both a file and a folder" in proc.stderr
+
+
+def test_a_delete_marker_where_the_next_checkpoint_goes_is_never_written_over(
+        bucket_case: tuple[str, dict[str, str]], http_server: LocalServer,
+        s3_server: S3Server) -> None:  # noqa: F811
+    from provenance.custody import checkpoint_rel
+
+    url, env = bucket_case
+    bucket, client = url[5:].split("/")[0], s3_server.client()
+    key = f"cases/one/{checkpoint_rel(2)}"  # init is entry 0; a snapshot adds entry 1
+    s3_server.client("intruder").delete_object(Bucket=bucket, Key=key)
+    proc = run_prov("snapshot", http_server.url("/"), "--case", url, "-q", env=env,
+                    timeout=180)
+    assert proc.returncode == 3 and "s3.versions" in proc.stderr, proc.stderr
+    listed = client.list_object_versions(Bucket=bucket, Prefix=key)
+    assert "Versions" not in listed and len(listed["DeleteMarkers"]) == 1
+    code, report = _verify(url, env)
+    assert code == 3 and checkpoint_rel(2) in {
+        f["subject"] for f in _findings(report, "s3.versions", "fail")}
