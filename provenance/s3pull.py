@@ -85,7 +85,7 @@ def pull(case: MirrorCase) -> None:
                                  f"{first.subject}: {first.message}; nothing was signed over it",
                                  hint=f"run `prov verify {case.url}`")
         keep_checkpoints(case, verifier, checkpoints)
-        fetch_tokens(case, sync, size, bound_tokens(lines))
+    fetch_tokens(case, sync, size, bound_tokens(lines))  # also those stamped after a pull
     sync["pushed"] = case.confirmed = size
     save_sync(case, sync)
     fetch_keys_and_certs(case)

@@ -505,6 +505,31 @@ def test_a_token_from_an_intruders_tsa_is_never_bound(
                    for f in report["findings"])
 
 
+def test_a_token_another_machine_got_from_a_trusted_tsa_is_bound(
+        bucket_case: tuple[str, dict[str, str]], http_server: LocalServer, tmp_path: Path) -> None:
+    from tsa import LocalTSA
+
+    from provenance.custody import checkpoint_rel
+    from provenance.timestamps import tsa_id
+
+    url, env = bucket_case
+    other = _second_home(env, tmp_path, "machine-b")
+    with LocalTSA() as honest:
+        root = tmp_path / "root.pem"
+        root.write_bytes(honest.root_pem)
+        for e in (env, other):
+            _ok(run_prov("tsa", "trust", str(root), env=e))
+        _ok(run_prov("snapshot", http_server.url("/"), "--case", url, "-q", "--tsa",
+                     honest.url, env=other, timeout=180))
+        _ok(run_prov("snapshot", http_server.url("/?a"), "--case", url, "-q", env=env,
+                     timeout=180))
+        log = json.loads(_ok(run_prov("log", "show", "--case", url, "--json", env=env)))
+        token = checkpoint_rel(log[-1]["prev"]["size"], f"{tsa_id(honest.url)}.tsr")
+        assert [t["path"] for t in log[-1]["prev"].get("tokens", [])] == [token]
+        code, report = _verify(url, env)
+    assert code == 0, report
+
+
 def test_a_lost_or_edited_mirror_never_makes_the_operator_sign_again(
         bucket_case: tuple[str, dict[str, str]], http_server: LocalServer,
         s3_server: S3Server) -> None:  # noqa: F811
