@@ -165,10 +165,11 @@ def run(url: str, settings: RunSettings) -> Download:
         download.error_class = type(exc).__name__
     if download.info is not None:
         download.files = produced(download.info, settings.workdir)
-        if download.error is not None and not download.files:
-            download.info = None
+        if not download.files and download.error is None:
+            download.error = ("yt-dlp produced no file (larger than --max-body, a live "
+                              "stream, or no downloadable format)")
         elif download.files:
-            download.error = None
+            download.error = None  # a message logged on the way, the files came all the same
     return download
 
 

@@ -473,3 +473,23 @@ def test_media_source_with_depth_is_a_configuration_error(tmp_path: Path) -> Non
     proc = schedule_run(prov_env(tmp_path), sources, case)
     assert proc.returncode == 6, proc.stderr
     assert "sources.toml:4: source 1: depth does not apply to media = true" in proc.stderr
+
+
+def test_media_over_max_body_keeps_the_facts_and_fails_the_post(test_ca: TestCA,
+                                                                tmp_path: Path) -> None:
+    root = test_ca.write_root(tmp_path / "root.pem")
+    with LocalServer(tls=test_ca) as server:
+        mediasite.serve(server, tmp_path / "site")
+        post = server.url("/watch/ld")
+        snap = snapshot(tmp_path, "--media", "--max-body", "4000", "--ca-file", str(root),
+                        post)
+    assert snap.proc.returncode == 5, snap.proc.stderr
+    assert not [r for r in snap.records if r.get("WARC-Target-URI") == f"urn:media:{post}"]
+    [info] = [r.json() for r in snap.records
+              if r.get("WARC-Target-URI") == f"urn:mediainfo:{post}"]
+    assert info["files"] == []
+    assert info["videos"][0]["fields"]["uploader"] == mediasite.UPLOADER
+    [found] = [r.json() for r in snap.records
+               if r.get("WARC-Target-URI") == f"urn:availability:{post}"]
+    assert found["state"] == "error" and found["takedown"] is False
+    assert "produced no file" in found["ytDlpError"]
