@@ -193,13 +193,9 @@ class MediaCapturer:
             records.append(self._info_record(url, download, entries, files, date))
             if self.media.comments:
                 records.append(self._comments_record(url, entries, date))
-        state = found.as_json()
-        state["responseRecord"] = responses.get(url_key(found.url or url))
-        records.append(Record("metadata", self.new_id(), date,
-                              json_block({"post": url, "captureId": self.capture_id,
-                                          "checkedAt": warc_date(date), **state}),
-                              [("WARC-Target-URI", f"urn:availability:{url}")],
-                              content_type="application/json", with_payload_digest=False))
+        records.append(availability_record(url, found, self.capture_id,
+                                           responses.get(url_key(found.url or url)), date,
+                                           self.new_id()))
         self.writer.write_group(records, url)
         first = entries[0] if entries else {}
         self.posts.append({
@@ -291,6 +287,17 @@ class MediaCapturer:
         return Record("metadata", self.new_id(), self.now(), json_block(info),
                       [("WARC-Target-URI", f"urn:prov:media:{self.capture_id}")],
                       content_type="application/json", with_payload_digest=False)
+
+
+def availability_record(post: str, found: availability.Availability, capture_id: str,
+                        response_record: str | None, date: datetime,
+                        record_id: str) -> Record:
+    """The ``urn:availability:<post>`` record (docs/FORMATS.md, "Availability")."""
+    doc = {"post": post, "captureId": capture_id, "checkedAt": warc_date(date),
+           **found.as_json(), "responseRecord": response_record}
+    return Record("metadata", record_id, date, json_block(doc),
+                  [("WARC-Target-URI", f"urn:availability:{post}")],
+                  content_type="application/json", with_payload_digest=False)
 
 
 def _bounded_comments(comments: Any) -> dict[str, Any]:

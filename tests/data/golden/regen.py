@@ -24,6 +24,8 @@ Output, under this folder::
     entry-0-init.payload.json              custody entry payloads (RFC 8785 bytes)
     entry-1-capture.payload.json
     verify-report.json                     a Report with fixed findings, as `prov verify --json`
+    media-availability.record              a media post's ``urn:availability:`` record (WARC
+                                           header and block), from a fixed 410 answer
 
 ``tests/test_golden.py`` rebuilds all of it and compares bytes. The WARC is gzip: its
 compressed bytes depend on zlib (and on the OS byte zlib writes), so the test compares the
@@ -117,7 +119,18 @@ OUTPUTS = (
     "entry-0-init.payload.json",
     "entry-1-capture.payload.json",
     "verify-report.json",
+    "media-availability.record",
 )
+POST_URL = "https://platform.example/watch/42"
+POST_ANSWER = (
+    b"HTTP/1.1 410 Gone\r\n"
+    b"Content-Type: application/json\r\n"
+    b"Content-Length: 74\r\n"
+    b"\r\n"
+    b'{"error": {"code": "video_removed", "message": "This video was removed."}}'
+)
+AVAILABILITY_ID = "<urn:uuid:00000000-0000-4000-8000-000000000006>"
+POST_RESPONSE_ID = "<urn:uuid:00000000-0000-4000-8000-000000000007>"
 
 
 def signing_key() -> SigningKey:
@@ -310,6 +323,26 @@ def render_report(report: Report) -> bytes:
     return (json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n").encode()
 
 
+def availability_record() -> bytes:
+    """The ``urn:availability:`` record of a post answered 410, as ``archive.media`` writes
+    it (uncompressed: header block, block, closing CRLFs)."""
+    from archive.availability import classify
+    from archive.media import availability_record as record_of
+
+    head = POST_ANSWER.split(b"\r\n\r\n", 1)[0]
+    ex = recorder.Exchange(POST_URL, EXCHANGE_AT, status=410, http_version="HTTP/1.1",
+                           headers=[(b"Content-Type", b"application/json"),
+                                    (b"Content-Length", b"74")])
+    ex.response = Block.of(POST_ANSWER, payload_offset=len(head) + 4)
+    found = classify(POST_URL, [ex], captured=False,
+                     ytdlp_error="ERROR: [generic] 42: Unable to download webpage: HTTP Error "
+                                 "410: Gone")
+    record = record_of(POST_URL, found, str(ids.uuid7(STARTED_AT, CAPTURE_RANDOM)),
+                       POST_RESPONSE_ID, ENDED_AT, AVAILABILITY_ID)
+    blocks = b"".join(record.block.iter_chunks())
+    return record.header_bytes() + blocks + b"\r\n\r\n"
+
+
 def golden_files(workdir: Path, stored_warc: bytes | None = None) -> dict[str, bytes]:
     """Every golden file by its path under this folder (``/``-separated)."""
     case = build_case(workdir / "case", stored_warc)
@@ -324,6 +357,7 @@ def golden_files(workdir: Path, stored_warc: bytes | None = None) -> dict[str, b
     seal = next(k for k in out if k.endswith("/" + capture.SEAL_NAME))
     out["seal.payload.json"] = parse_envelope(out[seal], what="seal").payload
     out["verify-report.json"] = render_report(golden_report())
+    out["media-availability.record"] = availability_record()
     return out
 
 
