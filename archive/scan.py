@@ -7,6 +7,8 @@ Two modes share the loop:
   by comparing roots with a seal, so a header is only parsed as far as ``Content-Length``.
 * ``full``: every record's header strictly parsed, its block and payload digests checked
   (``archive.recordcheck``), and what cross-record checks need (ids, targets, revisits).
+* ``judge`` (``judge-all``: passes too): as ``full``, each record judged on the spot
+  (``archive.recordjudge``) so that only findings, counts and cross-record rows leave.
 
 Threat model: the file is hostile. Header blocks are bounded, blocks are streamed and never held
 whole, a range ending inside a member, a header or a block is an error naming the offset, and
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, Protocol
@@ -25,10 +28,12 @@ from archive.errors import WarcFormatError
 from archive.members import RangeReader, is_gzip_file, next_record_member
 from archive.reader import MAX_HEADER_BLOCK, parse_head
 from archive.recordcheck import BlockChecker, DigestCheck
+from archive.recordjudge import Batch, judge
 from archive.warc import LEAF_PREFIX
 
 END = b"\r\n\r\n"
 COMPACT = 4 << 20  # drop consumed bytes from the buffer past this many
+FLUSH = 4096  # judge mode, reading in this process: records per batch handed on
 MAX_ERRORS = 100  # format errors read past in one range, before the rest is given up
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,18})[ \t]*\r\n", re.IGNORECASE)
 # What cross-record checks (revisits and their originals) need of a leaf-mode record.
@@ -84,6 +89,7 @@ class RangeResult:
     error: str | None = None  # the first error
     error_offset: int | None = None
     errors: list[str] = field(default_factory=list)  # every error, resynchronised past (full)
+    batch: Batch | None = None  # judge mode: what was not handed to ``emit`` already
 
 
 class _Sink(Protocol):
@@ -152,14 +158,47 @@ class _FullSink:
             head.get("WARC-Profile")))
 
 
-def scan_range(path: Path, start: int, end: int, mode: str) -> RangeResult:
+class _JudgeSink:
+    """Judge mode: each record judged at once (``archive.recordjudge``), nothing kept of it but
+    findings, counts and cross-record rows; handed to ``emit`` every ``FLUSH`` records when
+    there is one (reading in this process), else returned with the range."""
+
+    def __init__(self, all_records: bool, emit: Callable[[Batch], None] | None) -> None:
+        self.batch = Batch()
+        self.all_records = all_records
+        self.emit = emit
+        self._checker: BlockChecker | None = None
+
+    def begin(self, header: bytes, offset: int) -> tuple[_Sink, int]:
+        head = parse_head(header, offset)
+        self._checker = BlockChecker(head)
+        return self._checker, head.content_length  # type: ignore[return-value]
+
+    def end(self) -> None:
+        assert self._checker is not None
+        judge(self.batch, self._checker.finish(), self.all_records)
+        if self.emit is not None and self.batch.count >= FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.emit is not None and self.batch.count:
+            self.emit(self.batch)
+            self.batch = Batch()
+
+
+def scan_range(path: Path, start: int, end: int, mode: str,
+               emit: Callable[[Batch], None] | None = None) -> RangeResult:
     """Scan the records of ``[start, end)``; format errors come back in the result.
 
     In full mode, a gzip file read past a damaged record resumes at the next gzip member that
     holds a record (``next_record_member``): one wrong Content-Length does not hide the rest.
     Leaf mode stops at the first error (a case's file that does not read is then localised in
     full mode)."""
-    sink = _LeafSink() if mode == "leaf" else _FullSink()
+    sink: _LeafSink | _FullSink | _JudgeSink
+    if mode.startswith("judge"):
+        sink = _JudgeSink(mode == "judge-all", emit)
+    else:
+        sink = _LeafSink() if mode == "leaf" else _FullSink()
     result = RangeResult(start, start)
     try:
         with open(path, "rb") as fh:
@@ -170,10 +209,14 @@ def scan_range(path: Path, start: int, end: int, mode: str) -> RangeResult:
                     _scan(RangeReader(fh, at, end, gzip), sink, result)
                     at = None
                 except WarcFormatError as exc:
-                    at = _error(result, fh, str(exc), end, gzip and mode == "full")
+                    at = _error(result, fh, str(exc), end, gzip and mode != "leaf")
     except OSError as exc:
         _error(result, None, f"cannot read: {exc.strerror or exc}", end, False)
-    if isinstance(sink, _LeafSink):
+    if isinstance(sink, _JudgeSink):
+        sink.flush()
+        result.batch = sink.batch
+        result.count = sink.batch.count
+    elif isinstance(sink, _LeafSink):
         result.leaves = bytes(sink.leaves)
         result.heads = sink.heads
         result.responses = sink.responses
@@ -208,7 +251,8 @@ def _offset_in(message: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _scan(reader: RangeReader, sink: _LeafSink | _FullSink, result: RangeResult) -> None:
+def _scan(reader: RangeReader, sink: _LeafSink | _FullSink | _JudgeSink,
+          result: RangeResult) -> None:
     buf = reader.buf
     pos = 0
     while True:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archive.members import is_gzip_file, split_points
+from archive.recordjudge import Batch
 from archive.scan import RangeResult, RecordResult, scan_range
 
 # A range per this many bytes of a file, at most MAX_RANGES per worker: small ranges, because
@@ -145,6 +146,49 @@ class Engine:
         self._pump()
         return outcome
 
+    def scan_batches(self, path: Path, mode: str, emit: Callable[[Batch], None]) -> FileOutcome:
+        """A judge-mode scan of one file: its batches go to ``emit`` in file order as ranges
+        finish, so no more than the ranges in flight is ever held; the outcome has the counts
+        and errors, no records. A file read in this process is read as a stream."""
+        self._skip_to(path)
+        planned = self._inflight.pop(path, None)
+        if planned is not None:
+            self._busy -= len(planned.ranges)
+        else:
+            queued = bool(self._plan) and self._plan[0].path == path
+            if queued:
+                planned = self._plan.popleft()
+            else:
+                planned = _Planned(path, mode, False)
+                self.progress = Progress(self.progress.bytes_done, self.progress.bytes_total +
+                                         planned.size, self.progress.files_done,
+                                         self.progress.files_total + 1)
+        outcome = FileOutcome(path, planned.size, None)
+        ranges = planned.ranges if planned.mode == mode else []
+        advanced = 0
+        for i, (start, end, future) in enumerate(ranges):
+            result = future.result()
+            joins = i + 1 == len(ranges) or result.end == ranges[i + 1][0]
+            if result.error is not None or not joins:
+                for _, _, later in ranges[i + 1:]:
+                    later.cancel()
+                if len(ranges) > 1:  # a damaged file or a bad guess: one sequential reading
+                    result = scan_range(path, start, planned.size, mode, emit)
+                _add(outcome, result, [])
+                if result.batch is not None:
+                    emit(result.batch)
+                break
+            _add(outcome, result, [])
+            if result.batch is not None:
+                emit(result.batch)
+            self._advance(end - start, 0)
+            advanced += end - start
+        if not ranges:
+            _add(outcome, scan_range(path, 0, planned.size, mode, emit), [])
+        self._advance(max(0, planned.size - advanced), 1)
+        self._pump()
+        return outcome
+
     def _skip_to(self, path: Path) -> None:
         """Files planned before ``path`` that were not asked for never will be: drop them."""
         if path not in self._inflight and all(p.path != path for p in self._plan):
@@ -209,6 +253,8 @@ class Engine:
             ranges = _ranges(planned.path, planned.size, self.workers if self._parallel else 1)
         except OSError:
             ranges = [(0, planned.size)]
+        if planned.mode.startswith("judge") and (len(ranges) == 1 or not self._parallel):
+            return  # read by scan_batches in this process, as a stream: nothing held whole
         for start, end in ranges:
             planned.ranges.append((start, end, pool.submit(scan_range, planned.path, start,
                                                            end, planned.mode)))

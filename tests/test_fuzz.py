@@ -95,7 +95,7 @@ def test_warc_readers(warc_path: Path, data: bytes) -> None:
                 pass
         except ProvError:
             pass
-    for mode in ("leaf", "full"):
+    for mode in ("leaf", "full", "judge"):
         result = scan_range(warc_path, 0, len(data), mode)  # errors come back as results
         assert result.error is not None or result.end == len(data)
 
