@@ -100,6 +100,8 @@ class RecordHead:
 
     def get_all(self, name: str) -> list[str]:
         lname = name.lower()
+        if self.get(lname) is None:  # most records have none of a repeatable header
+            return []
         return [value for key, value in self.headers if key.lower() == lname]
 
     @property

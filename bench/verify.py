@@ -4,6 +4,7 @@
     python bench/verify.py --shape small        # only 20,000 responses of 10 KB
     python bench/verify.py --huge 10            # also a 10 GB case: time and peak RSS (slow)
     python bench/verify.py --keep DIR           # generate into DIR and keep it
+    python bench/verify.py --memory 1000000 3000000   # verify-warc's RSS on tiny records
 
 Each shape is written once, with prov's own writer (one gzip member per record, sha256
 digests), as a prov case: ``init``, one capture sealed, indexed (CDXJ) and logged, exactly as
@@ -13,6 +14,7 @@ every tool reads the same bytes:
 * ``prov verify CASE --trust KEY.pub --no-remember`` (seal, records root, log, index);
 * ``prov verify-warc FILE`` (every block and payload digest, headers, ids);
 * ``fastwarc check FILE`` (block digests; without ``-p``, as DESIGN.md says);
+* ``fastwarc check -p FILE`` (block and payload digests: the same work as verify-warc);
 * ``warcio check FILE`` (block and payload digests).
 
 Bodies alternate between text-like (compresses about 3:1) and random bytes (as images do).
@@ -55,7 +57,8 @@ from provenance.signing import sign_envelope
 from provenance.stamping import Stamper
 from provenance.statements import IN_TOTO_PAYLOAD, Subject
 
-SHAPES = {"large": (200, 1 << 20), "small": (20_000, 10 * 1024)}
+# large: 1 MB bodies; small: 10 KB; tiny: 100 bytes, where the cost per record is all there is
+SHAPES = {"large": (200, 1 << 20), "small": (20_000, 10 * 1024), "tiny": (300_000, 100)}
 WORDS = (b"evidence court archive record the of and a to in election ballot seal verify "
          b"custody capture provenance source page article image script style news").split()
 
@@ -241,6 +244,8 @@ def bench_shape(gen: Generated, name: str, repeat: int, home: Path) -> list[Timi
                                        "--no-remember", "--json"), repeat),
         run("prov verify-warc", prov("verify-warc", gen.warc, "--json"), repeat),
         run("fastwarc check", [tool("fastwarc"), "check", "-q", str(gen.warc)], repeat),
+        run("fastwarc check -p", [tool("fastwarc"), "check", "-q", "-p", str(gen.warc)],
+            repeat),
         run("warcio check", [tool("warcio"), "check", str(gen.warc)], repeat),
     ]
 
@@ -251,15 +256,17 @@ def print_table(name: str, gen: Generated, rows: list[Timing]) -> None:
     print(f"\n{name}: {gen.records} responses, {mb:.0f} MB of records, "
           f"{size:.0f} MB gzipped")
     print(f"{'command':22} {'wall s':>7} {'MB/s':>7} {'cores':>5} {'MB/s/core':>9} "
-          f"{'RSS MB':>6} {'exit':>4}  vs fastwarc  vs warcio")
+          f"{'RSS MB':>6} {'exit':>4}  vs fastwarc  vs -p  vs warcio")
     by = {r.label: r for r in rows}
     for r in rows:
         cores = r.cpu / r.wall if r.wall else 0.0
         ratio_f = by["fastwarc check"].wall / r.wall
+        ratio_p = by["fastwarc check -p"].wall / r.wall
         ratio_w = by["warcio check"].wall / r.wall
         print(f"{r.label:22} {r.wall:7.2f} {mb / r.wall:7.0f} {cores:5.2f} "
               f"{mb / max(r.cpu, 1e-9):9.0f} {r.rss_mb:6.0f} {r.code:4}  "
-              f"{ratio_f:9.2f}x {ratio_w:8.2f}x")
+              f"{ratio_f:9.2f}x {ratio_p:5.2f}x {ratio_w:8.2f}x")
+    print(f"load average (1, 5, 15 min) after: {os.getloadavg()}")
 
 
 def main() -> None:
@@ -271,6 +278,9 @@ def main() -> None:
     parser.add_argument("--huge", type=float, metavar="GB",
                         help="Also generate a case of this many GB and measure verify's RSS.")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="Work in DIR and keep it.")
+    parser.add_argument("--memory", type=int, nargs="+", metavar="RECORDS",
+                        help="Instead: verify-warc's time and peak RSS on one gzip WARC of "
+                        "this many tiny records (each a response, an original for revisits).")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="prov-bench-verify-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -278,6 +288,10 @@ def main() -> None:
     home.mkdir(exist_ok=True)
     try:
         print(f"cores: {os.cpu_count()}, python {sys.version.split()[0]}")
+        if args.memory:
+            for count in args.memory:
+                memory(work, count)
+            return
         for name in (SHAPES if args.shape == "both" else [args.shape]):
             count, size = SHAPES[name]
             gen = generate(work, name, count * args.scale, size)
@@ -287,6 +301,59 @@ def main() -> None:
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def write_tiny(path: Path, count: int, size: int = 100) -> int:
+    """A WARC of ``count`` responses with ``size``-byte bodies, one gzip member each, written
+    fast (not by prov's writer: millions of records), sha256 block and payload digests; every
+    tenth record a revisit of the one before. Returns the uncompressed size."""
+    import hashlib
+
+    total = 0
+    previous = b""
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
+    with path.open("wb") as fh:
+        for i in range(count):
+            body = (b"%012d " % i) * (size // 13 + 1)
+            body = body[:size]
+            head = http % size
+            rid = f"<urn:uuid:00000000-0000-4000-8000-{i:012x}>"
+            uri = f"http://tiny.example/{i}"
+            payload = f"sha256:{hashlib.sha256(body).hexdigest()}"
+            if i % 10 == 9:  # a revisit of the record before: same body
+                block = head
+                extra = (f"WARC-Profile: http://netpreserve.org/warc/1.1/revisit/"
+                         f"identical-payload-digest\r\nWARC-Refers-To: "
+                         f"<urn:uuid:00000000-0000-4000-8000-{i - 1:012x}>\r\n")
+                kind = "revisit"
+                payload = f"sha256:{hashlib.sha256(previous).hexdigest()}"
+            else:
+                block, extra, kind, previous = head + body, "", "response", body
+            header = (f"WARC/1.1\r\nWARC-Type: {kind}\r\nWARC-Record-ID: {rid}\r\n"
+                      f"WARC-Date: 2024-03-04T12:00:00Z\r\nWARC-Target-URI: {uri}\r\n{extra}"
+                      f"Content-Type: application/http;msgtype=response\r\n"
+                      f"WARC-Block-Digest: sha256:{hashlib.sha256(block).hexdigest()}\r\n"
+                      f"WARC-Payload-Digest: {payload}\r\n"
+                      f"Content-Length: {len(block)}\r\n\r\n").encode()
+            record = header + block + b"\r\n\r\n"
+            total += len(record)
+            z = zlib.compressobj(1, zlib.DEFLATED, 31)
+            fh.write(z.compress(record) + z.flush())
+    return total
+
+
+def memory(work: Path, count: int) -> None:
+    """verify-warc on one file of ``count`` tiny records: wall time and peak RSS."""
+    path = work / f"tiny-{count}.warc.gz"
+    t0 = time.perf_counter()
+    size = write_tiny(path, count)
+    made = time.perf_counter() - t0
+    t = run("prov verify-warc", prov("verify-warc", path, "--json"), 0 + 1)
+    print(f"{count} records ({size / 1e6:.0f} MB, {path.stat().st_size / 1e6:.0f} MB gzipped, "
+          f"written in {made:.0f} s): verify-warc {t.wall:.1f} s, {t.cpu / t.wall:.2f} cores, "
+          f"peak RSS {t.rss_mb:.0f} MB (process tree), exit {t.code}; load average "
+          f"{os.getloadavg()[0]:.1f}")
+    path.unlink()
 
 
 def huge(work: Path, gigabytes: float, home: Path) -> None:

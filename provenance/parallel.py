@@ -79,8 +79,10 @@ def _no_follow(path: str, flags: int) -> int:
     return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0))
 
 
-def _ranges(path: Path, size: int, workers: int) -> list[tuple[int, int]]:
-    parts = min(max(1, size // RANGE_BYTES), MAX_RANGES * workers)
+def _ranges(path: Path, size: int, workers: int, cap: bool = True) -> list[tuple[int, int]]:
+    parts = max(1, size // RANGE_BYTES)
+    if cap:
+        parts = min(parts, MAX_RANGES * workers)
     if parts == 1 or workers == 1:
         return [(0, size)]
     with open(path, "rb", opener=_no_follow) as fh:
@@ -99,6 +101,7 @@ class _Planned:
         self.hash: Future[tuple[bytes, int]] | None = None
         self.digest = digest
         self.ranges: list[tuple[int, int, Future[RangeResult]]] = []
+        self.spans: list[tuple[int, int]] = []  # judge mode: every range, submitted or not
 
 
 class Engine:
@@ -164,16 +167,20 @@ class Engine:
                                          planned.size, self.progress.files_done,
                                          self.progress.files_total + 1)
         outcome = FileOutcome(path, planned.size, None)
-        ranges = planned.ranges if planned.mode == mode else []
+        spans = planned.spans if planned.mode == mode else []
+        waiting = deque(planned.ranges if spans else [])
         advanced = 0
-        for i, (start, end, future) in enumerate(ranges):
-            result = future.result()
-            joins = i + 1 == len(ranges) or result.end == ranges[i + 1][0]
+        for i, (start, end) in enumerate(spans):
+            if len(waiting) + i < len(spans):
+                ahead = spans[len(waiting) + i]
+                waiting.append((*ahead, self._executor().submit(scan_range, path, *ahead, mode)))
+            result = waiting.popleft()[2].result()
+            joins = i + 1 == len(spans) or result.end == spans[i + 1][0]
             if result.error is not None or not joins:
-                for _, _, later in ranges[i + 1:]:
+                for _, _, later in waiting:
                     later.cancel()
-                if len(ranges) > 1:  # a damaged file or a bad guess: one sequential reading
-                    result = scan_range(path, start, planned.size, mode, emit)
+                # a damaged file or a bad guess: one sequential reading from here
+                result = scan_range(path, start, planned.size, mode, emit)
                 _add(outcome, result, [])
                 if result.batch is not None:
                     emit(result.batch)
@@ -183,7 +190,7 @@ class Engine:
                 emit(result.batch)
             self._advance(end - start, 0)
             advanced += end - start
-        if not ranges:
+        if not spans:
             _add(outcome, scan_range(path, 0, planned.size, mode, emit), [])
         self._advance(max(0, planned.size - advanced), 1)
         self._pump()
@@ -249,12 +256,22 @@ class Engine:
         pool = self._executor()
         if planned.digest:
             planned.hash = pool.submit(hash_file, planned.path)
+        judge = planned.mode.startswith("judge")
         try:
-            ranges = _ranges(planned.path, planned.size, self.workers if self._parallel else 1)
+            ranges = _ranges(planned.path, planned.size, self.workers if self._parallel else 1,
+                             cap=not judge)
         except OSError:
             ranges = [(0, planned.size)]
-        if planned.mode.startswith("judge") and (len(ranges) == 1 or not self._parallel):
-            return  # read by scan_batches in this process, as a stream: nothing held whole
+        if judge:
+            # Ranges of one file are read a window at a time (scan_batches submits the rest as
+            # it takes results), so memory does not grow with the file; a file that cannot be
+            # cut is read in this process, as a stream.
+            if self._parallel and (len(ranges) > 1 or planned.size <= 2 * RANGE_BYTES):
+                planned.spans = ranges
+                for start, end in ranges[: self._window]:
+                    planned.ranges.append((start, end, pool.submit(
+                        scan_range, planned.path, start, end, planned.mode)))
+            return
         for start, end in ranges:
             planned.ranges.append((start, end, pool.submit(scan_range, planned.path, start,
                                                            end, planned.mode)))

@@ -453,3 +453,29 @@ def test_no_digest_finding_names_no_expected_value(tmp_path: Path) -> None:
     finding = next(f for f in run(path)["findings"] if f["check"] == "record.noDigest")
     assert finding.get("expected") is None and finding.get("found") is None
     assert finding["message"].startswith("1 of 2 records")
+
+
+def test_batches_and_ranges_give_one_report(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records judged in batches of three (read here) or in 16 KB ranges by two workers (read
+    a window at a time) give the report of one reading: counts, findings, cross-record checks."""
+    from archive import scan
+    from provenance import parallel
+
+    same = new_id()
+    records = [warcinfo(digests=False), *(response(b"%d " % i * 900) for i in range(30)),
+               response(b"dup", record_id=same), response(b"dup again", record_id=same),
+               record("metadata", b"x", extra=[("WARC-Refers-To", new_id())]),
+               response(b"no digest", digests=False)]
+    path = write(tmp_path / "b.warc", records, gz=False)
+    whole = verify_warcs([path], jobs=1).as_json()
+    monkeypatch.setattr(scan, "FLUSH", 3)
+    batched = verify_warcs([path], jobs=1).as_json()
+    monkeypatch.setattr(parallel, "RANGE_BYTES", 16 * 1024)
+    monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
+    ranged = verify_warcs([path], jobs=2).as_json()
+    assert whole["findings"] == batched["findings"] == ranged["findings"]
+    assert {"record.duplicateId"} == checks(whole)
+    assert {"record.noDigest", "record.refersTo"} <= checks(whole, "warn")
+    summary = next(f["message"] for f in whole["findings"] if f["check"] == "warc")
+    assert summary.startswith(f"{len(records)} records")
