@@ -38,8 +38,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from archive import availability, recorder, ytdlp
 from archive.crawl import CaptureOptions, Capturer, Hop, UrlOutcome, json_block, new_record_id
 from archive.mitmca import RunAuthority
@@ -105,7 +103,7 @@ class MediaCapturer:
             trust_store=self.records.trust_store, now=self.now, authority=authority,
             via=parse_via(self.options.via) if self.options.via else None,
             policy=await self.records.address_policy(posts))
-        ca_pem = authority.ca_cert.public_bytes(Encoding.PEM).decode("ascii")
+        ca_pem = authority.ca_pem
         self.counts["queued"] = len(posts)
         deadline = (time.monotonic() + self.options.total_timeout
                     if self.options.total_timeout is not None else None)

@@ -101,6 +101,11 @@ class RunAuthority:
         """``sha256:<hex>`` of the root certificate (DER), named in the capture's metadata."""
         return "sha256:" + self.ca_cert.fingerprint(hashes.SHA256()).hex()
 
+    @property
+    def ca_pem(self) -> str:
+        """The root certificate as PEM, for a client told to trust this run alone (yt-dlp)."""
+        return self.ca_cert.public_bytes(_PEM).decode("ascii")
+
     def issue(self, host: str) -> x509.Certificate:
         """A server certificate for ``host``, valid for this run only."""
         ca_ski = self.ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
