@@ -23,6 +23,7 @@ from tsa import LocalTSA
 
 from archive.reader import WarcReader
 from provenance.demo import serve_site
+from provenance.keys import SigningKey
 
 RECORDS = "records.warc.gz"
 
@@ -322,3 +323,76 @@ def test_unsigned_manifest_fields_and_line_order_are_judged(disclosing: Disclosi
 
 def fails_of(report: dict[str, Any]) -> list[tuple[str, str]]:
     return [(f["check"], f["subject"]) for f in report["findings"] if f["status"] == "fail"]
+
+
+# -- history: the package against what the auditor saw of the case -------------------------
+
+
+def _add_key(disclosing: Disclosing, case: Path, name: str) -> None:
+    pub = case.parent / f"{name}.pub"
+    pub.write_bytes(SigningKey.generate(name).public.pem())
+    proc = run_prov("keys", "add", str(pub), "--case", str(case), env=disclosing.env)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _audit_with(package: Path, disclosing: Disclosing, home: Path,
+                *args: str) -> tuple[int, dict[str, Any]]:
+    env = {**prov_env(home), "PROV_HOME": str(home)}
+    proc = run_prov("verify", str(package), "--json", "--trust", str(disclosing.pub),
+                    "--tsa-root", str(disclosing.tsa_root), *args, env=env)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def _history(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(f["status"], f["check"], f["subject"]) for f in report["findings"]
+            if f["check"].startswith("history.")]
+
+
+def _size(case: Path) -> int:
+    return (case / "custody" / "log.jsonl").read_bytes().count(b"\n")
+
+
+def test_a_package_older_than_the_case_seen_passes_and_says_how_much(
+    disclosing: Disclosing, tmp_path: Path
+) -> None:
+    package = disclosing.disclose("history", "--url", f"{disclosing.site}/")
+    case = tmp_path / "case"
+    shutil.copytree(disclosing.case, case)
+    _add_key(disclosing, case, "later")  # the case grows after the disclosure was made
+    home = tmp_path / "auditor"
+    code, report = _audit_with(case, disclosing, home)
+    assert code == 0, fails_of(report)
+    manifest = json.loads((package / "disclosure.json").read_text())
+    newer = _size(case) - manifest["treeSize"]
+    assert newer >= 1
+    code, report = _audit_with(package, disclosing, home)
+    assert code == 0, fails_of(report)
+    seen = home / "seen" / manifest["origin"] / f"{_size(case):020d}.checkpoint"
+    assert _history(report)[0] == ("info", "history.older", str(seen))
+    [older] = [f for f in report["findings"] if f["check"] == "history.older"]
+    assert f"the log seen is {newer} entries newer than the package" in older["message"]
+
+
+def test_a_package_inconsistent_with_a_held_checkpoint_is_a_fork(
+    disclosing: Disclosing, tmp_path: Path
+) -> None:
+    """The operator rewrites the log's last entry and signs the same size again: the auditor
+    who holds that checkpoint sees that the package's log is not the one it saw."""
+    package = disclosing.disclose("history", "--url", f"{disclosing.site}/")
+    size = json.loads((package / "disclosure.json").read_text())["treeSize"]
+    case = tmp_path / "case"
+    shutil.copytree(disclosing.case, case)
+    log = case / "custody" / "log.jsonl"
+    log.write_bytes(b"".join(line + b"\n" for line in log.read_bytes().split(b"\n")[:size - 1]))
+    for later in (case / "custody" / "checkpoints" / f"{size:020d}"[:17]).glob(f"{size:020d}.*"):
+        later.unlink()
+    _add_key(disclosing, case, "instead")
+    assert _size(case) == size
+    held = tmp_path / "held.checkpoint"
+    held.write_bytes(next((case / "custody" / "checkpoints").glob(f"*/{size:020d}.checkpoint"))
+                     .read_bytes())
+    code, report = _audit_with(package, disclosing, tmp_path / "auditor", "--since", str(held))
+    assert code == 3
+    assert ("fail", "history.fork", str(held)) in _history(report)
+    assert fails_of(report) == [("history.fork", str(held))]

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from exports import Built, build, entries
+from helpers import run_prov
 from tsa import LocalTSA
 
 from provenance.signing import pae, parse_envelope
@@ -227,6 +228,60 @@ def test_bad_arguments_and_gate(built: Built, tmp_path: Path) -> None:
 
 
 # -- replay in ReplayWeb.page -----------------------------------------------------------------
+
+
+def audit(built: Built, target: Path, home: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    """`prov verify --json` by an auditor whose $PROV_HOME is `home` (it remembers)."""
+    proc = run_prov("verify", str(target), "--json", "--trust", str(built.pub), "--tsa-root",
+                    str(built.tsa_root()), *args, env={**built.env, "PROV_HOME": str(home)})
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def wacz_checkpoint(wacz: Path) -> bytes:
+    with zipfile.ZipFile(wacz) as zf:
+        return zf.read("prov/custody.checkpoint")
+
+
+def history(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(f["status"], f["check"], f["subject"]) for f in report["findings"]
+            if f["check"].startswith("history.")]
+
+
+def test_a_wacz_older_than_the_case_seen_passes_and_says_how_much(
+    built: Built, wacz: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "auditor"
+    code, report = audit(built, built.case, home)  # newer than the WACZ: it logged the export
+    assert code == EXIT_OK, [f for f in report["findings"] if f["status"] == "fail"]
+    size = (built.case / "custody" / "log.jsonl").read_bytes().count(b"\n")
+    exported = int(wacz_checkpoint(wacz).split(b"\n")[1])
+    assert exported < size
+    origin = json.loads((built.case / "case.json").read_bytes())["origin"]
+    seen = home / "seen" / origin / f"{size:020d}.checkpoint"
+    code, report = audit(built, wacz, home)
+    assert code == EXIT_OK, [f for f in report["findings"] if f["status"] == "fail"]
+    assert history(report) == [("info", "history.older", str(seen)),
+                               ("info", "history.remembered", "prov/custody.checkpoint")]
+    [older] = [f for f in report["findings"] if f["check"] == "history.older"]
+    assert f"the log seen is {size - exported} entries newer" in older["message"]
+
+
+def test_since_is_judged_for_a_wacz(built: Built, wacz: Path, tmp_path: Path) -> None:
+    held = tmp_path / "held.checkpoint"
+    held.write_bytes(wacz_checkpoint(wacz))
+    code, report = audit(built, wacz, tmp_path / "a", "--since", str(held), "--no-remember")
+    assert code == EXIT_OK, [f for f in report["findings"] if f["status"] == "fail"]
+    assert history(report) == [("pass", "history.consistent", str(held))]
+    other = tmp_path / "other-case"
+    assert built.prov("init", str(other)).returncode == EXIT_OK  # type: ignore[attr-defined]
+    proc: Any = built.prov("log", "checkpoint", "--case", str(other))
+    foreign = tmp_path / "other.checkpoint"
+    foreign.write_text(proc.stdout)
+    code, report = audit(built, wacz, tmp_path / "b", "--since", str(foreign))
+    assert code == EXIT_INTEGRITY
+    assert history(report) == [("fail", "history.origin", str(foreign))]
+    assert not (tmp_path / "b" / "seen").exists()  # a failing history is not remembered
 
 
 class _RangeHandler(SimpleHTTPRequestHandler):
