@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import itertools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -493,3 +494,19 @@ def test_media_over_max_body_keeps_the_facts_and_fails_the_post(test_ca: TestCA,
                if r.get("WARC-Target-URI") == f"urn:availability:{post}"]
     assert found["state"] == "error" and found["takedown"] is False
     assert "produced no file" in found["ytDlpError"]
+
+
+def test_without_ytdlp_media_is_a_configuration_error(tmp_path: Path) -> None:
+    from helpers import make_case, prov_env
+
+    case, _ = make_case(tmp_path)
+    shadow = tmp_path / "shadow" / "yt_dlp"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('No module named yt_dlp')\n")
+    env = prov_env(tmp_path)
+    env["PYTHONPATH"] = os.pathsep.join([str(shadow.parent), env.get("PYTHONPATH", "")])
+    proc = run_prov("snapshot", "--case", str(case), "--media", "http://127.0.0.1:9/post",
+                    env=env)
+    assert proc.returncode == 6, proc.stderr
+    assert "media capture needs the yt-dlp package" in proc.stderr
+    assert "pip install 'prov[media]'" in proc.stderr and "Traceback" not in proc.stderr
