@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # loaded by the functions that use them: `prov verify` needs 
     from provenance.capture import CaptureResult
     from provenance.custodians import CustodyChain
     from provenance.stamping import Stamper
+    from provenance.tsatrust import TsaRoots
     from provenance.wacz import WaczResult
 
 Prompt = Callable[[], bytes | None]
@@ -465,31 +466,52 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
         return verify_bucket(str(target), lambda root: verify(
             root, trust_files, trust_ids, strict, since, remember, record, now, tsa_roots,
             jobs, on_progress))
+    if str(target) == "":
+        raise UsageError("an empty path names no target (it would be the current folder)")
     target = Path(target)
     if not target.exists():
         raise NotATargetError(f"{target}: no such file or folder")
-    anchors = Anchors.collect(trust_files, trust_ids)
+    anchors, roots, given = _verifier_trust(target, trust_files, trust_ids, tsa_roots, since)
     from provenance.disclosure import is_disclosure
 
-    given = [(str(p), load_checkpoint_file(p)) for p in since]
     if is_disclosure(target):
         from provenance.disclosure_check import DisclosureVerifier
-        from provenance.tsatrust import TsaRoots as Roots
 
         return DisclosureVerifier(target, anchors, strict=strict, since=given, remember=remember,
-                                  tsa_roots=Roots.collect(tsa_roots)).run()
-    package = _verify_package(target, anchors, strict, remember, tsa_roots, given)
+                                  tsa_roots=roots).run()
+    package = _verify_package(target, anchors, strict, remember, roots, given)
     if package is not None:
         return package
-    from provenance.tsatrust import TsaRoots
-
     verifier = CaseVerifier(target, anchors, strict=strict, since=given, remember=remember,
-                            tsa_roots=TsaRoots.collect(tsa_roots), jobs=jobs,
-                            on_progress=on_progress)
+                            tsa_roots=roots, jobs=jobs, on_progress=on_progress)
     report = verifier.run()
     if record is not None:
         _record_cosignature(verifier, report, record[0], record[1], now())
     return report
+
+
+TARGET_MARKERS = ("case.json", "bagit.txt", "disclosure.json")  # the folder kinds verify knows
+
+
+def _verifier_trust(target: Path, trust_files: Sequence[Path], trust_ids: Sequence[str],
+                    tsa_roots: Sequence[Path], since: Sequence[Path]
+                    ) -> tuple[Anchors, TsaRoots, list[tuple[str, Checkpoint]]]:
+    """Keys, TSA roots and held checkpoints for verifying ``target``, each read from a file
+    the verifier named or from its own ``$PROV_HOME``, never from inside ``target``."""
+    from provenance.anchorpaths import check_home, named_file
+    from provenance.tsatrust import TsaRoots
+
+    try:
+        check_home(target)
+    except ConfigError:
+        if target.is_dir() and not any((target / name).exists() for name in TARGET_MARKERS):
+            # a folder that is no case or package at all says so first (exit 4)
+            raise NotATargetError(f"{target}: not a prov case or package (none of "
+                                  f"{', '.join(TARGET_MARKERS)})") from None
+        raise
+    held = [(str(p), load_checkpoint_file(named_file(p, target, "--since"))) for p in since]
+    return (Anchors.collect(trust_files, trust_ids, target=target),
+            TsaRoots.collect(tsa_roots, target=target), held)
 
 
 def verify_warc(paths: Sequence[Path], *, strict: bool = False, jobs: int | None = None,
@@ -583,8 +605,11 @@ def verify_proof(proof_path: Path, checkpoint_path_: Path | None,
         raw = read_small(proof_path, MAX_PROOF_FILE)
     except KeyFileError as exc:
         raise NotATargetError(str(exc)) from None
-    keys = [PublicKey.load(p) for p in trust_files]
-    held = load_checkpoint_file(checkpoint_path_) if checkpoint_path_ else None
+    from provenance.anchorpaths import named_file
+
+    keys = [PublicKey.load(named_file(p, proof_path, "--trust")) for p in trust_files]
+    held = (load_checkpoint_file(named_file(checkpoint_path_, proof_path, "--checkpoint"))
+            if checkpoint_path_ else None)
     return list(verify_inclusion_doc(raw, keys=keys, held=held).messages)
 
 
@@ -703,19 +728,18 @@ def require_key_exists(name: str) -> None:
 
 
 def _verify_package(target: Path, anchors: Anchors, strict: bool, remember: bool,
-                    tsa_roots: Sequence[Path], since: Sequence[tuple[str, Checkpoint]]
+                    tsa_roots: TsaRoots, since: Sequence[tuple[str, Checkpoint]]
                     ) -> Report | None:
     """The report on a WACZ or a bag that prov exported; None if ``target`` is neither."""
     from provenance.bag_check import BagVerifier, is_bag
-    from provenance.tsatrust import TsaRoots
     from provenance.wacz_check import WaczVerifier, is_wacz
 
     if is_wacz(target):
         return WaczVerifier(target, anchors, strict=strict, since=since, remember=remember,
-                            tsa_roots=TsaRoots.collect(tsa_roots)).run()
+                            tsa_roots=tsa_roots).run()
     if is_bag(target):
         return BagVerifier(target, anchors, strict=strict, remember=remember, since=since,
-                           tsa_roots=TsaRoots.collect(tsa_roots)).run()
+                           tsa_roots=tsa_roots).run()
     return None
 
 

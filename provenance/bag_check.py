@@ -67,7 +67,7 @@ class BagVerifier:
         self.root = root
         self.since = since
         self.anchors = anchors
-        self.tsa_roots = tsa_roots or TsaRoots.collect()
+        self.tsa_roots = tsa_roots or TsaRoots.collect(target=root)
         self.remember = remember
         self.report = Report(str(root), "bag", strict=strict)
 

@@ -51,6 +51,25 @@ if not TYPE_CHECKING:
     api = _OnFirstUse("provenance.api")
 
 
+class PathArg(click.Path):
+    """``click.Path`` that refuses an empty value (exit 2): ``Path("")`` is the current
+    folder, which must never stand in for a file the user meant to name."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> Any:
+        if isinstance(value, str) and value == "":
+            self.fail("an empty path names nothing (it would be the current folder)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def _non_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A path given as text (it may be an s3:// URL) must not be empty, like ``PathArg``."""
+    if value == "":
+        raise click.BadParameter("an empty path names nothing (it would be the current folder)",
+                                 ctx, param)
+    return value
+
+
 def _err(message: str) -> None:
     click.echo(f"prov: {message}", err=True)
 
@@ -90,7 +109,7 @@ def jobs_option(func: F) -> F:
 
 def case_option(func: F) -> F:
     func = endpoint_option(func)
-    return click.option("--case", "case_path", metavar="PATH",
+    return click.option("--case", "case_path", metavar="PATH", callback=_non_empty,
                         help="Case folder or s3://BUCKET/PREFIX (default: $PROV_CASE, or the "
                              "case around the current directory).")(func)
 
@@ -208,14 +227,14 @@ def keys_export(name: str) -> None:
 
 
 @keys.command("trust")
-@click.argument("public_key", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("public_key", type=PathArg(dir_okay=False, path_type=Path))
 def keys_trust(public_key: Path) -> None:
     """Trust a public key for verification ($PROV_HOME/trusted)."""
     click.echo(api.trust_key_file(public_key))
 
 
 @keys.command("add")
-@click.argument("public_key", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("public_key", type=PathArg(dir_okay=False, path_type=Path))
 @case_option
 @key_option
 @click.option("--note", help="Why this key is trusted.")
@@ -279,7 +298,7 @@ def init(path: str, title: str, key_name: str, retain_until: str | None,
                    "post shows, its metadata, and why it is unavailable when it is.")
 @click.option("--media-comments", is_flag=True,
               help="With --media: also keep the comments yt-dlp can read.")
-@click.option("--storage-state", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--storage-state", type=PathArg(dir_okay=False, path_type=Path),
               help="With --browser: a Playwright storage state (cookies, localStorage) to "
                    "capture as a logged-in user. Its cookies stay in the request records.")
 @click.option("--page-timeout", default=60.0, show_default=True,
@@ -296,7 +315,7 @@ def init(path: str, title: str, key_name: str, retain_until: str | None,
               help="Start a new WARC file past this many bytes.")
 @click.option("--via", metavar="URL",
               help="Capture through this proxy: http://host:port or socks5[h]://host:port.")
-@click.option("--ca-file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--ca-file", type=PathArg(dir_okay=False, path_type=Path),
               help="Trust these CA certificates instead of the default store.")
 @click.option("--insecure-skip-tls-verify", is_flag=True,
               help="Accept any TLS certificate (recorded in every metadata record).")
@@ -431,19 +450,19 @@ def media_line(post: dict[str, Any]) -> str:
 
 
 @cli.command("verify")
-@click.argument("target")
+@click.argument("target", callback=_non_empty)
 @endpoint_option
 @click.option("--trust", "trust_files", multiple=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="Trust this public key.")
+              type=PathArg(dir_okay=False, path_type=Path), help="Trust this public key.")
 @click.option("--trust-id", "trust_ids", multiple=True, metavar="ID",
               help="Trust the key with this id (ed25519:<64 hex>).")
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
-@click.option("--since", "since", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--since", "since", multiple=True, type=PathArg(dir_okay=False, path_type=Path),
               help="Prove the log consistent with this checkpoint (from `prov log checkpoint`).")
 @click.option("--no-remember", is_flag=True,
               help="Do not store the verified checkpoint in $PROV_HOME/seen.")
 @click.option("--tsa-root", "tsa_roots", multiple=True,
-              type=click.Path(dir_okay=False, path_type=Path),
+              type=PathArg(dir_okay=False, path_type=Path),
               help="Trust this TSA root certificate (PEM) for timestamps.")
 @click.option("--record", is_flag=True,
               help="After a passing verify, write your C2SP cosignature (with --key) beside "
@@ -482,7 +501,7 @@ def _show_report(report: Any, as_json: bool, verbose: bool) -> None:
 
 
 @cli.command("verify-warc")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=PathArg(path_type=Path))
 @click.option("--strict", is_flag=True, help="Warnings fail too (a record without a digest).")
 @click.option("--all-records", is_flag=True, help="A finding for every record, passes too.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
@@ -549,8 +568,8 @@ def log_repair(case_path: str | None, key_name: str, print_checkpoint: bool,
 
 @log.command("prove")
 @click.option("--entry", "index", type=int, required=True, help="Entry number (0-based).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--since", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-o", "--output", type=PathArg(dir_okay=False, path_type=Path), required=True)
+@click.option("--since", type=PathArg(dir_okay=False, path_type=Path),
               help="Add a consistency proof from this earlier checkpoint.")
 @case_option
 def log_prove(index: int, output: Path, since: Path | None, case_path: str | None) -> None:
@@ -561,11 +580,11 @@ def log_prove(index: int, output: Path, since: Path | None, case_path: str | Non
 
 
 @log.command("verify-proof")
-@click.argument("proof", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
+@click.argument("proof", type=PathArg(dir_okay=False, path_type=Path))
+@click.option("--checkpoint", type=PathArg(dir_okay=False, path_type=Path),
               help="A checkpoint you hold (e.g. from `prov log checkpoint`) to check against.")
 @click.option("--trust", "trust_files", multiple=True,
-              type=click.Path(dir_okay=False, path_type=Path),
+              type=PathArg(dir_okay=False, path_type=Path),
               help="Public key that must have signed the proof's checkpoint.")
 def log_verify_proof(proof: Path, checkpoint: Path | None, trust_files: tuple[Path, ...]) -> None:
     """Check an inclusion proof offline, without the case."""
@@ -579,7 +598,7 @@ def log_verify_proof(proof: Path, checkpoint: Path | None, trust_files: tuple[Pa
 @click.option("--without-requests", is_flag=True,
               help="Leave request records out (they may hold cookies); proofs still show "
                    "they exist.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option("-o", "--output", type=PathArg(path_type=Path), required=True)
 @case_option
 @key_option
 @publish_options
@@ -605,7 +624,7 @@ def custody() -> None:
 
 @custody.command("transfer")
 @click.option("--to", "recipient", required=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="Recipient's public key.")
+              type=PathArg(dir_okay=False, path_type=Path), help="Recipient's public key.")
 @click.option("--note", help="Why, to whom, under what order.")
 @case_option
 @key_option
@@ -731,7 +750,7 @@ def tsa() -> None:
 
 
 @tsa.command("trust")
-@click.argument("root_pem", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("root_pem", type=PathArg(dir_okay=False, path_type=Path))
 def tsa_trust(root_pem: Path) -> None:
     """Trust a TSA root certificate for verification."""
     for fp in api.trust_tsa_root(root_pem):
@@ -747,7 +766,7 @@ def schedule() -> None:
 
 
 @schedule.command("run")
-@click.argument("sources", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("sources", type=PathArg(dir_okay=False, path_type=Path))
 @case_option
 @key_option
 @click.option("--all", "everything", is_flag=True, help="Snapshot every source now, due or not.")
@@ -791,7 +810,7 @@ def schedule_run(sources: Path, case_path: str | None, key_name: str, everything
 
 
 @schedule.command("status")
-@click.argument("sources", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("sources", required=False, type=PathArg(dir_okay=False, path_type=Path))
 @case_option
 @click.option("--json", "as_json", is_flag=True)
 def schedule_status(sources: Path | None, case_path: str | None, as_json: bool) -> None:
@@ -850,7 +869,7 @@ def export_options(func: F) -> F:
     func = click.option("--allow-failed", is_flag=True,
                         help="Export even if the case fails verification; the package then "
                              "says so on its first page.")(func)
-    return click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+    return click.option("-o", "--output", type=PathArg(path_type=Path), required=True,
                         help="Where to write it (must not exist yet).")(func)
 
 
@@ -923,7 +942,7 @@ def report(capture_ids: tuple[str, ...], output: Path, allow_failed: bool,
 
 
 @cli.command("demo")
-@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", required=False, type=PathArg(file_okay=False, path_type=Path))
 def demo(directory: Path | None) -> None:
     """Offline demonstration: serve the demo site, snapshot, seal, verify, tamper, verify."""
     from provenance import demo as demo_mod

@@ -40,7 +40,7 @@ class DisclosureVerifier:
         self.remember = remember
         self.since = since
         self.anchors = anchors
-        self.tsa_roots = tsa_roots or TsaRoots.collect()
+        self.tsa_roots = tsa_roots or TsaRoots.collect(target=root)
         self.report = Report(str(root), "disclosure", strict=strict)
         self.log = PackageLog(self.report, anchors, self.tsa_roots, kind="disclosure")
 

@@ -60,7 +60,8 @@ def gate(case: Case, allow_failed: bool, *, label: Path | None = None) -> Verdic
     from provenance.trust import Anchors
     from provenance.verify import CaseVerifier
 
-    report = CaseVerifier(case.root, Anchors.collect((), ()), remember=False).run()
+    anchors = Anchors.collect((), (), target=case.root)
+    report = CaseVerifier(case.root, anchors, remember=False).run()
     failed = [f"{f.subject}: {f.message}" for f in report.findings if f.status == "fail"]
     verdict = Verdict(report.ok, report.counts, tuple(failed[:SHOWN_FAILURES]))
     if not report.ok and not allow_failed:

@@ -110,7 +110,8 @@ class PackageLog:
             history.remember(checkpoint.size, note, {checkpoint.size: checkpoint.root})
 
     def token(self, subject: str, token: bytes, stamped: bytes, tsa: str) -> TokenCheck | None:
-        """One RFC 3161 token over ``stamped``: pass if its root is trusted, else warn/fail."""
+        """One RFC 3161 token over ``stamped``: pass if its root is trusted, else warn/fail.
+        Returns its check only when trusted: an untrusted time supports no finding."""
         try:
             check = verify_stamp(token, stamped, roots=self.tsa_roots.roots,
                                  untrusted=self.certs, require_trusted=False)
@@ -128,7 +129,7 @@ class PackageLog:
             self.report.add("warn", "timestamp.root", subject, f"stamped {when} by "
                             f"{check.tsa_name}, but its root {check.root_fingerprint} is not "
                             "trusted by this verifier (--tsa-root, or `prov tsa trust ROOT.pem`)")
-        return check
+        return check if check.trusted else None
 
 
 def _proof_item(item: object, size: int) -> tuple[int, list[bytes]]:

@@ -6,6 +6,11 @@ with the case's certificates as untrusted intermediates and roots chosen by the 
 entry a stamped checkpoint covers is dated after that checkpoint's genTime (that is how
 back-dating shows). Every seal stamped by a TSA has either a token or a pending entry;
 pending stamps are warnings with their age.
+
+Threat: whoever writes the case can add tokens from any TSA, its own included. A token
+dated after the moment of verification fails whatever its root; a time under a root the
+verifier did not choose is reported untrusted and never used for a finding against the
+operator (back-dating, clock); a token no entry binds is an added file (verify.py).
 """
 
 from __future__ import annotations
@@ -21,7 +26,12 @@ from archive.errors import ProvError
 from provenance import timefmt
 from provenance.report import Report
 from provenance.statements import Entry
-from provenance.timestamps import TokenCheck, UntrustedRootError, verify_stamp
+from provenance.timestamps import (
+    FutureTokenError,
+    TokenCheck,
+    UntrustedRootError,
+    verify_stamp,
+)
 from provenance.tsatrust import TsaRoots, load_case_certs
 
 SKEW = timedelta(minutes=5)
@@ -47,10 +57,18 @@ class StampJudge:
         return self._certs
 
     def token(self, token_rel: str, stamped: bytes, tsa: str) -> TokenCheck | None:
-        """Verify one token; report and return what it established (None if it failed)."""
+        """Verify one token and report it. Returns what it established: None if it failed or
+        if its root is not one the verifier chose, for a time nobody vouches for can support
+        no finding (back-dating) against the operator."""
         try:
             check = verify_stamp(_read(self.root / token_rel), stamped, roots=self.roots.roots,
-                                 untrusted=self.certs, require_trusted=False)
+                                 untrusted=self.certs, require_trusted=False, now=self.now)
+        except FutureTokenError as exc:
+            self.report.add("fail", "timestamp.future", token_rel,
+                            f"token from {tsa} is dated after the moment of verification: no "
+                            "true token can be", expected=f"<= {timefmt.format_time(exc.now)}",
+                            found=timefmt.format_time(exc.gen_time))
+            return None
         except UntrustedRootError as exc:
             self.report.add("warn", "timestamp.root", token_rel,
                             f"token from {tsa}: {exc}; its root {exc.root_fingerprint} is not "
@@ -69,7 +87,7 @@ class StampJudge:
                             f"stamped {when} by {check.tsa_name}, but its root "
                             f"{check.root_fingerprint} is not trusted by this verifier "
                             "(--tsa-root, or `prov tsa trust ROOT.pem`)")
-        return check
+        return check if check.trusted else None
 
     def capture_entry(self, entry: Entry, seal_rel: str) -> None:
         tsas = entry.details.get("tsa", []) or []

@@ -17,9 +17,9 @@ import hashlib
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.client import HTTPException
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -34,6 +34,8 @@ from provenance.cms import _DER, _check_token, _dn, _iso, _line, _read_token
 from provenance.cms import TimestampError as TimestampError  # re-exported: the public name
 
 MAX_RESPONSE_BYTES = 256 * 1024  # real responses are 2-8 KiB; the bound is for hostile input
+# how far genTime may lie ahead of the verifier's clock: NTP-synced clocks differ by far less
+FUTURE_TOLERANCE = timedelta(seconds=60)
 _MAX_PEM_BYTES = 1024 * 1024
 
 
@@ -43,6 +45,15 @@ class UntrustedRootError(TimestampError):
     def __init__(self, message: str, *, root_fingerprint: str, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.root_fingerprint = root_fingerprint
+
+
+class FutureTokenError(TimestampError):
+    """The token is dated after the moment of verification: no true token can be."""
+
+    def __init__(self, message: str, *, gen_time: datetime, now: datetime) -> None:
+        super().__init__(message, hint="if this machine's clock is behind, set it right")
+        self.gen_time = gen_time
+        self.now = now
 
 
 class TsaUnavailable(CaptureError):
@@ -80,15 +91,6 @@ def tsa_id(url: str) -> str:
 def fingerprint(cert: x509.Certificate) -> str:
     """``sha256:<hex>`` of a certificate's DER: how prov names TSA roots."""
     return "sha256:" + hashlib.sha256(cert.public_bytes(_DER)).hexdigest()
-
-
-def load_roots(paths: Iterable[Path | str]) -> list[x509.Certificate]:
-    """Certificates from PEM bundles, or from every *.pem in a directory (a trust store)."""
-    certs: list[x509.Certificate] = []
-    for path in map(Path, paths):
-        for file in sorted(path.glob("*.pem")) if path.is_dir() else [path]:
-            certs += load_certs(file)
-    return certs
 
 
 def load_certs(path: Path | str) -> list[x509.Certificate]:
@@ -183,17 +185,23 @@ def verify_stamp(
     untrusted: Sequence[x509.Certificate] = (),
     nonce: int | None = None,
     require_trusted: bool = True,
+    now: Callable[[], datetime] = _utc_now,
 ) -> TokenCheck:
     """Verify a stored TimeStampResp over `data`, offline; raise TimestampError if it fails.
 
     With ``require_trusted=False`` a path to a root not in `roots` is validated up to that
-    root and reported with ``trusted=False`` instead of raising UntrustedRootError.
+    root and reported with ``trusted=False`` instead of raising UntrustedRootError. A token
+    dated after `now` (beyond FUTURE_TOLERANCE) raises FutureTokenError, whatever its root.
     """
     response = _decode(response_der)
     if response.status != rfc3161_client.PKIStatus.GRANTED:
         raise TimestampError(f"token status: expected granted, found {_status_text(response)}")
     token = _read_token(response)
     signer = _check_token(token, data, nonce, untrusted)
+    at = now()
+    if token.gen_time > at + FUTURE_TOLERANCE:
+        raise FutureTokenError(f"genTime {_iso(token.gen_time)} is after the moment of "
+                               f"verification ({_iso(at)})", gen_time=token.gen_time, now=at)
     pool = [cert for cert in (*token.certs, *untrusted) if cert != signer]
     root, trusted = _check_path(signer, pool, roots, token.gen_time, require_trusted)
     return TokenCheck(

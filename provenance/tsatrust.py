@@ -4,7 +4,9 @@ trust anchors to the verifier; so does prov).
 Roots come from ``--tsa-root PEM``, from the user's ``$PROV_HOME/tsa-roots/``, or from the
 pins that ship with prov (``provenance/data/tsa-pins.json``): sha256 fingerprints of the roots
 of well-known public TSAs, matched against certificates from the certifi bundle. Chains stored
-in a case are never roots: they are untrusted intermediates.
+in a case are never roots: they are untrusted intermediates, and no root is read from a file
+inside the target being verified (``provenance.anchorpaths``). The certifi bundle cannot add
+a root: only certificates whose fingerprint is pinned are taken from it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import certifi
 from cryptography import x509
 
 from provenance import home
-from provenance.timestamps import fingerprint, load_certs, load_roots
+from provenance.anchorpaths import home_files, named_file
+from provenance.timestamps import fingerprint, load_certs
 
 
 def pins() -> list[dict[str, Any]]:
@@ -36,11 +39,14 @@ class TsaRoots:
     roots: tuple[x509.Certificate, ...]
 
     @classmethod
-    def collect(cls, given: Sequence[Path] = ()) -> TsaRoots:
-        roots = load_roots(given)
-        folder = home.tsa_roots_dir()
-        if folder.is_dir():
-            roots += load_roots([folder])
+    def collect(cls, given: Sequence[Path] = (), *, target: Path | None) -> TsaRoots:
+        """The roots for verifying ``target``: ``given`` (``--tsa-root`` files), the user's
+        store, the pins. None is read from inside ``target``."""
+        roots: list[x509.Certificate] = []
+        for path in given:
+            roots += load_certs(named_file(path, target, "--tsa-root"))
+        for path in home_files(home.tsa_roots_dir(), ".pem", target):
+            roots += load_certs(path)
         pinned = {p["sha256"] for p in pins()}
         with warnings.catch_warnings():  # certifi holds a root with a negative serial
             warnings.simplefilter("ignore")

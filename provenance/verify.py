@@ -145,9 +145,10 @@ class CaseVerifier:
         self.verified_checkpoints: list[tuple[int, Path]] = []
         self.latest_verified: tuple[int, Path] | None = None
         self.report = Report(str(root), "case", strict=strict)
-        self.stamps = StampJudge(root, self.report, tsa_roots or TsaRoots.collect())
+        self.stamps = StampJudge(root, self.report, tsa_roots or TsaRoots.collect(target=root))
         self.seal_started: dict[str, datetime] = {}
         self.token_files: set[str] = set()
+        self.bound_tokens: set[str] = set()  # checkpoint tokens named by an entry's prev
         self.staged_files: set[str] = set()
         self.latest_time: datetime | None = None
         self.case: Case
@@ -284,6 +285,7 @@ class CaseVerifier:
         if not _is_regular(path):
             self.report.add("fail", "checkpoint.missing", self.case.relative(path),
                             f"checkpoint named by {what} is missing")
+        self.bound_tokens.update(token.name for token in tokens)
         for token in tokens:
             self._check_file_digest(token, f"token named by {what}")
 
@@ -356,6 +358,10 @@ class CaseVerifier:
             self.verified_checkpoints.append((size, path))
 
     def _check_checkpoint_token(self, path: Path, size: int, rel: str) -> None:
+        if size < self.log.size and rel not in self.bound_tokens:  # the latest is bound later
+            self.report.add("fail", "timestamp.unlogged", rel, "checkpoint token that no entry "
+                            "binds (an added file): the entry after a checkpoint names its tokens")
+            return
         checkpoint = checkpoint_path(self.case, size)
         if not _is_regular(checkpoint):
             self.report.add("fail", "timestamp.stamped", rel, "token for a missing checkpoint")

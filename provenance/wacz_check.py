@@ -53,7 +53,7 @@ class WaczVerifier:
         self.remember = remember
         self.since = since
         self.report = Report(str(path), "wacz", strict=strict)
-        self.log = PackageLog(self.report, anchors, tsa_roots or TsaRoots.collect())
+        self.log = PackageLog(self.report, anchors, tsa_roots or TsaRoots.collect(target=path))
         self.infos: dict[str, zipfile.ZipInfo] = {}
         self.digests: dict[str, bytes] = {}
         self.leaves: dict[str, list[bytes]] = {}

@@ -6,8 +6,10 @@ Covered: seal and checkpoint tokens from every configured TSA (EC, and RSA with 
 intermediate), their log entries and chains; roots chosen by the verifier (--tsa-root,
 `prov tsa trust`, --strict); `openssl ts -verify` on every stored token; outages leaving
 stamps pending until `prov timestamp`; a failed TSA not asked again in a run; TSAs asked
-concurrently; deleted or changed tokens; back-dated tokens; hostile tokens refused at
-stamping time; `tsa = [...]` in config.toml.
+concurrently; deleted or changed tokens; back-dated tokens; tokens dated after the moment
+of verification, bound by no entry, or back-dated under a root the verifier did not choose
+(untrusted, never evidence against the operator); hostile tokens refused at stamping time;
+`tsa = [...]` in config.toml.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from provenance.demo import serve_site
 from provenance.report import Report
 from provenance.stampcheck import StampJudge
 from provenance.statements import Entry, Prev, Subject
-from provenance.timestamps import tsa_id
+from provenance.timestamps import request_stamp, tsa_id
 from provenance.tsatrust import TsaRoots
 
 EXIT_OK, EXIT_INTEGRITY, EXIT_CAPTURE_FAILED = 0, 3, 5
@@ -581,6 +583,103 @@ def test_checkpoint_token_older_than_its_entries_fails(fresh: Env, site: str) ->
     passed = subjects(report, "timestamp", "pass")
     assert checkpoint_rel(size, f"{tsa_id(honest.url)}.tsr") in passed
     assert liar_token in passed  # the token itself is sound; its time contradicts the log
+
+
+# -- whose time counts: tokens dated in the future, unbound, or under a root nobody chose ------
+
+
+def _seal_and_checkpoint_tokens(env: Env, tsa: LocalTSA) -> tuple[str, str]:
+    entries = env.entries()
+    seal = by_action(entries, "capture")[-1]["subjects"][0]["path"]
+    return (seal.rsplit("/", 1)[0] + f"/seal.{tsa_id(tsa.url)}.tsr",
+            checkpoint_rel(len(entries), f"{tsa_id(tsa.url)}.tsr"))
+
+
+def test_token_dated_after_the_moment_of_verification_fails(fresh: Env, site: str) -> None:
+    later = datetime.now(UTC) + timedelta(days=1)
+    with LocalTSA(gen_time=later) as ahead:
+        proc = fresh.snapshot(site, ahead.url)
+        assert proc.returncode == EXIT_OK, proc.stderr
+    tokens = set(_seal_and_checkpoint_tokens(fresh, ahead))
+    for roots in (fresh.roots(ahead), []):  # whoever vouches for it, no true token can be
+        code, report = fresh.verify(*roots)
+        assert code == EXIT_INTEGRITY
+        assert subjects(report, "timestamp.future", "fail") == tokens
+        assert {f["found"] for f in findings(report, "timestamp.future")} == {
+            timefmt.format_time(later)}
+        assert "after the moment of verification" in findings(report, "timestamp.future")[0][
+            "message"]
+        assert findings(report, "timestamp", "pass") == []
+
+
+def test_back_dated_token_under_a_root_the_verifier_did_not_choose_is_only_untrusted(
+        fresh: Env, site: str) -> None:
+    """The same tokens fail as back-dated under a trusted root (test above): without it,
+    nobody vouches for their time, so it is no evidence against the operator."""
+    then = datetime.now(UTC) - timedelta(hours=1)
+    with LocalTSA(gen_time=then, embed_root=True) as liar:  # its root stored in the case
+        assert fresh.snapshot(site, liar.url).returncode == EXIT_OK
+    code, report = fresh.verify()
+    assert code == EXIT_OK, report
+    assert findings(report, "timestamp.backdated") == []
+    assert findings(report, "timestamp.clock") == []
+    assert subjects(report, "timestamp.root", "warn") == set(
+        _seal_and_checkpoint_tokens(fresh, liar))
+    code, report = fresh.verify(*fresh.roots(liar))
+    assert code == EXIT_INTEGRITY
+    assert subjects(report, "timestamp.backdated", "fail") == set(
+        _seal_and_checkpoint_tokens(fresh, liar))
+
+
+def test_token_that_no_entry_binds_is_an_added_file(fresh: Env, site: str) -> None:
+    """An intruder drops tokens beside checkpoints: a genuine one from a TSA the verifier
+    trusts (dated now) and a back-dated one from its own TSA. Beside a checkpoint whose
+    tokens the next entry bound, each is an added file; beside the latest checkpoint (bound
+    by no entry yet) the intruder's own root makes it untrusted, never back-dating."""
+    with LocalTSA() as honest:
+        assert fresh.snapshot(site, honest.url).returncode == EXIT_OK
+        first = len(fresh.entries())
+        assert fresh.snapshot(site, honest.url).returncode == EXIT_OK
+    latest = len(fresh.entries())
+    planted: dict[str, str] = {}
+    then = datetime.now(UTC) - timedelta(hours=1)
+    with LocalTSA() as public, LocalTSA(gen_time=then, embed_root=True) as own:
+        for size in (first, latest):
+            note = (fresh.case / checkpoint_rel(size)).read_bytes()
+            for tsa in (public, own):
+                rel = checkpoint_rel(size, f"{tsa_id(tsa.url)}.tsr")
+                (fresh.case / rel).write_bytes(request_stamp(note, tsa.url).response_der)
+                planted[rel] = "public" if tsa is public else "own"
+        code, report = fresh.verify(*fresh.roots(honest, public))
+    assert code == EXIT_INTEGRITY
+    assert findings(report, "timestamp.backdated") == []
+    unbound = {rel for rel in planted if f"/{first:020d}." in rel}
+    assert subjects(report, "timestamp.unlogged", "fail") == unbound
+    assert all("no entry binds" in f["message"] for f in findings(report, "timestamp.unlogged"))
+    fails = {f["check"] for f in report["findings"] if f["status"] == "fail"}
+    assert fails == {"timestamp.unlogged"}
+    by_subject = {f["subject"]: f for f in report["findings"] if f["subject"] in planted}
+    own_latest = checkpoint_rel(latest, f"{tsa_id(own.url)}.tsr")
+    assert by_subject[own_latest]["check"] == "timestamp.root"
+    assert by_subject[own_latest]["status"] == "warn"
+    assert by_subject[checkpoint_rel(latest, f"{tsa_id(public.url)}.tsr")]["status"] == "pass"
+    # the tokens the log binds still pass
+    assert checkpoint_rel(first, f"{tsa_id(honest.url)}.tsr") in subjects(
+        report, "timestamp", "pass")
+
+
+def test_seal_token_that_no_entry_binds_is_an_added_file(fresh: Env, site: str) -> None:
+    with LocalTSA() as honest:
+        assert fresh.snapshot(site, honest.url).returncode == EXIT_OK
+        seal_token, _ = _seal_and_checkpoint_tokens(fresh, honest)
+    with LocalTSA() as other:
+        seal = fresh.case / seal_token.rsplit("/", 1)[0] / "seal.dsse.json"
+        rel = seal_token.rsplit("/", 1)[0] + f"/seal.{tsa_id(other.url)}.tsr"
+        (fresh.case / rel).write_bytes(request_stamp(seal.read_bytes(), other.url).response_der)
+        code, report = fresh.verify(*fresh.roots(honest, other))
+    assert code == EXIT_INTEGRITY
+    assert subjects(report, "timestamp.unlogged", "fail") == {rel}
+    assert rel not in subjects(report, "timestamp", "pass")
 
 
 # -- hostile TSAs at stamping time ---------------------------------------------------------------

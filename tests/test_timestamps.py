@@ -22,17 +22,21 @@ from tsa import LocalTSA, TsaFactory, expired_after_gen_time, expired_before_gen
 
 from archive.errors import ConfigError, ExitCode
 from provenance.timestamps import (
+    FUTURE_TOLERANCE,
     MAX_RESPONSE_BYTES,
+    FutureTokenError,
     Stamp,
     TimestampError,
     TokenCheck,
     TsaUnavailable,
     UntrustedRootError,
-    load_roots,
+    fingerprint,
+    load_certs,
     request_stamp,
     tsa_id,
     verify_stamp,
 )
+from provenance.tsatrust import TsaRoots
 
 DATA = b"the exact bytes of a seal envelope"
 NOW = datetime.datetime.now(datetime.UTC)
@@ -292,8 +296,27 @@ def test_certificate_expired_after_gen_time_is_fine(tsa_factory: TsaFactory, key
 def test_intermediate_expired_before_gen_time_fails(tsa_factory: TsaFactory) -> None:
     tsa = tsa_factory(intermediate=True, gen_time=NOW + 4000 * DAY, cert_not_after=NOW + 5000 * DAY)
     response, _ = fetch(tsa)
+    untrusted = [i.cert for i in tsa.intermediates]
     with pytest.raises(TimestampError, match=r"TSA certificate chain at genTime .*not valid"):
-        verify(tsa, response)
+        verify_stamp(response, DATA, roots=[tsa.root_cert], untrusted=untrusted,
+                     now=lambda: NOW + 4001 * DAY)  # a verifier living in 2037
+
+
+def test_token_dated_after_the_moment_of_verification_fails(tsa_factory: TsaFactory) -> None:
+    tsa = tsa_factory(gen_time=NOW + DAY)
+    response, _ = fetch(tsa)
+    for roots in ([tsa.root_cert], []):  # whatever its root: no true token can be
+        with pytest.raises(FutureTokenError, match=r"genTime .* is after the moment of verif"):
+            verify_stamp(response, DATA, roots=roots, require_trusted=False)
+    check = verify_stamp(response, DATA, roots=[tsa.root_cert], now=lambda: NOW + 2 * DAY)
+    assert check.gen_time == NOW + DAY
+    # within the tolerance a clock a little behind the TSA's is no failure
+    check = verify_stamp(response, DATA, roots=[tsa.root_cert],
+                         now=lambda: NOW + DAY - FUTURE_TOLERANCE + datetime.timedelta(seconds=1))
+    assert check.trusted
+    with pytest.raises(FutureTokenError):
+        verify_stamp(response, DATA, roots=[tsa.root_cert],
+                     now=lambda: NOW + DAY - FUTURE_TOLERANCE - datetime.timedelta(seconds=1))
 
 
 # -- tampering and garbage ----------------------------------------------------------------------
@@ -381,24 +404,27 @@ def test_one_byte_change_never_yields_a_different_answer(
 # -- trust stores -------------------------------------------------------------------------------
 
 
-def test_load_roots_reads_files_and_directories(
-    honest: tuple[LocalTSA, Stamp], tmp_path: Path
+def test_tsa_roots_come_from_named_files_and_the_users_store(
+    honest: tuple[LocalTSA, Stamp], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tsa, _ = honest
-    (tmp_path / "store").mkdir()
-    (tmp_path / "store" / "a.pem").write_bytes(tsa.root_pem)
-    (tmp_path / "store" / "ignored.txt").write_text("not a certificate")
+    monkeypatch.setenv("PROV_HOME", str(tmp_path / "home"))
+    store = tmp_path / "home" / "tsa-roots"
+    store.mkdir(parents=True)
+    (store / "a.pem").write_bytes(tsa.root_pem)
+    (store / "ignored.txt").write_text("not a certificate")
     (tmp_path / "chain.pem").write_bytes(tsa.chain_pem + tsa.root_pem)
-    roots = load_roots([tmp_path / "store", str(tmp_path / "chain.pem")])
-    assert roots == [tsa.root_cert, tsa.tsa_cert, tsa.root_cert]
+    roots = TsaRoots.collect([tmp_path / "chain.pem"], target=tmp_path / "case").roots
+    assert list(roots[:3]) == [tsa.tsa_cert, tsa.root_cert, tsa.root_cert]
+    assert all(fingerprint(c) != tsa.root_fingerprint for c in roots[3:])  # the pins
 
 
-def test_load_roots_refuses_non_pem(tmp_path: Path) -> None:
+def test_load_certs_refuses_non_pem(tmp_path: Path) -> None:
     (tmp_path / "bad.pem").write_text("hello")
     with pytest.raises(ConfigError, match=r"bad\.pem: expected a PEM certificate bundle"):
-        load_roots([tmp_path / "bad.pem"])
+        load_certs(tmp_path / "bad.pem")
     with pytest.raises(ConfigError, match=r"missing\.pem"):
-        load_roots([tmp_path / "missing.pem"])
+        load_certs(tmp_path / "missing.pem")
 
 
 # -- an independent verifier agrees -------------------------------------------------------------

@@ -61,6 +61,7 @@ class Behaviour:
     bad_signature: bool = False  # sign with a key that is not the certificate's
     omit_certs: bool = False  # ignore certReq
     embed_chain: bool = False  # include intermediates too, not only the TSA certificate
+    embed_root: bool = False  # include its self-signed root too, as an intruder's TSA may
 
 
 def _now() -> datetime.datetime:
@@ -351,6 +352,8 @@ class LocalTSA:
             certs += [
                 asn1_x509.Certificate.load(i.cert.public_bytes(_DER)) for i in self.intermediates
             ]
+        if b.embed_root:
+            certs.append(asn1_x509.Certificate.load(self.root.cert.public_bytes(_DER)))
         content: dict[str, Any] = {
             "version": "v3",
             "digest_algorithms": [{"algorithm": "sha256"}],
