@@ -258,7 +258,7 @@ def fetch_tokens(case: MirrorCase, sync: dict[str, Any], size: int,
 def _operator_roots() -> list[Any]:
     from provenance.tsatrust import TsaRoots
 
-    return list(TsaRoots.collect().roots)
+    return list(TsaRoots.collect(target=None).roots)  # the operator's own, for its pull
 
 
 def _trusted_stamp(case: MirrorCase, token: bytes, size: int, roots: list[Any]) -> bool:
