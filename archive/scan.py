@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, NamedTuple, Protocol
+from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from archive.errors import WarcFormatError
 from archive.members import RangeReader, is_gzip_file, next_record_member
@@ -38,7 +38,12 @@ MAX_ERRORS = 100  # format errors read past in one range, before the rest is giv
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,18})[ \t]*\r\n", re.IGNORECASE)
 # What cross-record checks (revisits and their originals) need of a leaf-mode record.
 NOTED = re.compile(rb"\r\n(warc-(?:type|record-id|target-uri|date|payload-digest|profile|refers-to"
-                   rb"(?:-target-uri|-date)?)):[ \t]*([^\r\n]*)", re.IGNORECASE)
+                   rb"(?:-target-uri|-date)?|concurrent-to)):[ \t]*([^\r\n]*)", re.IGNORECASE)
+# prov's exchange metadata record (docs/FORMATS.md): the decoded body's digest, for the revisit
+# check. A JSON member of that name (an escaped one inside a string cannot match); a block that
+# names it other than once, or is larger than MAX_METADATA, gives nothing.
+DECODED = re.compile(rb'"decodedBodySha256":[ \t\r\n]*"(sha256:[0-9a-f]{64})"')
+MAX_METADATA = 1 << 20
 
 
 class Digest(NamedTuple):
@@ -85,6 +90,8 @@ class RangeResult:
     # digest); revisits as (offset, ((lowercase header name, value), ...))
     responses: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
     heads: list[tuple[int, tuple[tuple[str, str], ...]]] = field(default_factory=list)
+    # and each metadata record's decodedBodySha256, as (the record it is concurrent to, digest)
+    decoded: list[tuple[str, str]] = field(default_factory=list)
     records: list[RecordResult] = field(default_factory=list)  # full mode
     error: str | None = None  # the first error
     error_offset: int | None = None
@@ -96,14 +103,32 @@ class _Sink(Protocol):
     def update(self, chunk: memoryview) -> object: ...
 
 
+class _Tee:
+    """Hashes a metadata block and keeps it, up to MAX_METADATA bytes."""
+
+    __slots__ = ("block", "hash")
+
+    def __init__(self, hash_: Any, length: int) -> None:
+        self.hash = hash_
+        self.block: bytearray | None = bytearray() if length <= MAX_METADATA else None
+
+    def update(self, chunk: memoryview) -> None:
+        self.hash.update(chunk)
+        if self.block is not None:
+            self.block += chunk
+
+
 class _LeafSink:
-    __slots__ = ("hash", "heads", "leaves", "responses")
+    __slots__ = ("decoded", "hash", "heads", "leaves", "responses", "tee", "tee_for")
 
     def __init__(self) -> None:
         self.leaves = bytearray()
         self.hash = hashlib.sha256()
         self.responses: list[tuple[str, str | None, str | None, str | None]] = []
         self.heads: list[tuple[int, tuple[tuple[str, str], ...]]] = []
+        self.decoded: list[tuple[str, str]] = []
+        self.tee: _Tee | None = None
+        self.tee_for = ""
 
     def begin(self, header: bytes, offset: int) -> tuple[_Sink, int]:
         match = CONTENT_LENGTH.search(header)
@@ -111,11 +136,16 @@ class _LeafSink:
             raise WarcFormatError(f"offset {offset}: missing or invalid Content-Length")
         self.hash = hashlib.sha256(LEAF_PREFIX)
         self.hash.update(header)
-        self._note(header, offset)
-        return self.hash, int(match.group(1))
+        length = int(match.group(1))
+        concurrent = self._note(header, offset)
+        if concurrent is not None:
+            self.tee, self.tee_for = _Tee(self.hash, length), concurrent
+            return self.tee, length
+        return self.hash, length
 
-    def _note(self, header: bytes, offset: int) -> None:
-        """Keep the few headers of responses and revisits that cross-record checks read."""
+    def _note(self, header: bytes, offset: int) -> str | None:
+        """Keep the few headers of responses and revisits that cross-record checks read; the
+        record a metadata record is concurrent to, when its block is wanted."""
         fields: dict[bytes, bytes] = {}
         for name, value in reversed(NOTED.findall(header)):  # the first of a repeated name wins
             fields[name.lower()] = value
@@ -128,10 +158,18 @@ class _LeafSink:
         elif kind == b"revisit":
             self.heads.append((offset, tuple((k.decode("ascii"), v.decode("utf-8", "replace")
                                               .strip()) for k, v in fields.items())))
+        elif kind == b"metadata" and b"warc-concurrent-to" in fields:
+            return _text(fields[b"warc-concurrent-to"])
+        return None
 
     def end(self) -> None:
         self.hash.update(END)
         self.leaves += self.hash.digest()
+        if self.tee is not None:
+            found = DECODED.findall(self.tee.block) if self.tee.block is not None else []
+            if len(found) == 1:
+                self.decoded.append((self.tee_for, found[0].decode("ascii")))
+            self.tee = None
 
 
 class _FullSink:
@@ -220,6 +258,7 @@ def scan_range(path: Path, start: int, end: int, mode: str,
         result.leaves = bytes(sink.leaves)
         result.heads = sink.heads
         result.responses = sink.responses
+        result.decoded = sink.decoded
         result.count = len(sink.leaves) // 32
     else:
         result.records = sink.records

@@ -8,6 +8,14 @@ captures when missing or out of step with the log. It only ever names records of
 already in the custody log, so a revisit never refers to a capture a crash could lose: a new
 capture's records join the index after the capture is logged (``catch_up``).
 
+The index is unsigned and anyone who can write the case can edit it, so a match is never
+taken on its word (docs/SECURITY.md, "Derived state"): before a response is written as a
+revisit, the original the index names is checked against its sealed capture (the seal verifies
+with a trusted key and names this case and folder, the files have their sealed digests, and the
+capture's own records give exactly the entry the index holds). An entry that does not match
+makes the index be rebuilt from the log, with a warning; an original that still cannot be
+confirmed is no original, and the response is stored whole.
+
 Verify's side, the check of each revisit against its original, is ``provenance.revisitcheck``.
 """
 
@@ -18,19 +26,25 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from archive.errors import ProvError
 from archive.recorder import Exchange
 from archive.revisit import DedupKey, Original, dedup_key
 from archive.warc import Record
+from provenance import derived
 from provenance.case import Case
 from provenance.custody import MAX_LINE
+from provenance.derived import SealedCaptures, log_trusted_keys
+from provenance.keys import PublicKey
 from provenance.resources import Resource, scan_capture
 from provenance.signing import parse_envelope
 from provenance.statements import Entry
+from provenance.untrusted import load_json, read_regular
 
 INDEX_FILE = "dedup.json"
+MAX_INDEX = 1 << 30
 CAPTURE_DIR_RE = re.compile(r"^captures/\d{4}/\d{2}/\d{2}/[0-9a-f-]{36}$")
 VERSION = 1
 
@@ -57,7 +71,9 @@ class Known:
 class DedupIndex:
     """The index, and the hook ``Capturer`` asks before writing each response."""
 
-    def __init__(self, case: Case) -> None:
+    def __init__(self, case: Case, signer: PublicKey | None = None) -> None:
+        """``signer``: the operator's key, the first a sealed original may be signed by (the
+        keys the case's log trusts are replayed only for an original sealed by another)."""
         self.case = case
         self.path = case.state_dir / INDEX_FILE
         self.urls: dict[str, Known] = {}
@@ -65,20 +81,25 @@ class DedupIndex:
         self.tail = ""  # sha256 hex of the log line that ends at log_offset
         self.revisits = 0
         self.bytes_saved = 0
+        own = {signer.key_id: signer} if signer is not None else {}
+        self.sealed = SealedCaptures(case, own, partial(log_trusted_keys, case))
+        self._scanned: dict[str, dict[str, Known | None]] = {}  # sealed originals, this run
+        self._rebuilt = False
 
     @classmethod
-    def load(cls, case: Case) -> DedupIndex:
+    def load(cls, case: Case, signer: PublicKey | None = None) -> DedupIndex:
         """The saved index brought up to date with the log (rebuilt if missing or stale)."""
-        index = cls(case)
+        index = cls(case, signer)
         try:
-            doc = json.loads(index.path.read_bytes())
+            doc = load_json(read_regular(index.path, MAX_INDEX), what=INDEX_FILE,
+                            limit=MAX_INDEX)
             if doc.get("version") == VERSION:
-                index.urls = {u: Known(**k) for u, k in doc["urls"].items()}
+                index.urls = {str(u): Known(**k) for u, k in doc["urls"].items()}
                 index.log_offset, index.tail = int(doc["logOffset"]), str(doc["tail"])
-        except (OSError, ValueError, TypeError, KeyError):
-            index = cls(case)
+        except (ProvError, OSError, ValueError, TypeError, KeyError, AttributeError):
+            index = cls(case, signer)
         if not index._in_step():
-            index = cls(case)
+            index = cls(case, signer)
         index.catch_up()
         return index
 
@@ -87,9 +108,48 @@ class DedupIndex:
         known = self.urls.get(ex.url)
         if key is None or known is None or known.key != key:
             return None
+        known = self._confirmed(ex.url, known)
+        if known is None or known.key != key:
+            return None
         self.revisits += 1
         self.bytes_saved += record.block.length - (record.block.payload_offset or 0)
         return Original(known.record_id, ex.url, known.date, known.payload_digest)
+
+    def _confirmed(self, url: str, known: Known) -> Known | None:
+        """``known`` if its sealed capture holds exactly that as the URL's response; else the
+        entry of the index rebuilt from the log (once a run, with a warning), if that is."""
+        if self._sealed_entry(url, known):
+            return known
+        if self._rebuilt:
+            self.urls.pop(url, None)
+            return None
+        derived.rebuilt(f"state/{INDEX_FILE} (the dedup index)", f"its entry for {url} is "
+                        f"not what the sealed capture {known.capture_dir} holds")
+        self._rebuilt = True
+        fresh = DedupIndex(self.case)
+        fresh.catch_up()
+        self.urls, self.log_offset, self.tail = fresh.urls, fresh.log_offset, fresh.tail
+        again = self.urls.get(url)
+        if again is None or not self._sealed_entry(url, again):
+            self.urls.pop(url, None)
+            return None
+        return again
+
+    def _sealed_entry(self, url: str, known: Known) -> bool:
+        """Whether the capture ``known`` names is sealed for this case by a trusted key, its
+        files as sealed, and its own records make ``known`` the URL's entry."""
+        folder = known.capture_dir
+        if not CAPTURE_DIR_RE.match(folder):
+            return False
+        if folder not in self._scanned:
+            seal = self.sealed.seal(folder)
+            entries: dict[str, Known | None] = {}
+            if seal is not None:
+                probe = DedupIndex(self.case)
+                probe.apply(folder, scan_capture(self.case.root / folder))
+                entries = dict(probe.urls)
+            self._scanned[folder] = entries
+        return self._scanned[folder].get(url) == known
 
     def _in_step(self) -> bool:
         """Whether the log still holds, ending at ``log_offset``, the line the index read last."""

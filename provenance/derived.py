@@ -40,14 +40,26 @@ def rebuilt(what: str, why: str) -> None:
                 what, why)
 
 
+def log_trusted_keys(case: Case) -> dict[str, PublicKey]:
+    """The keys the case's own log trusts after its last entry (replayed, signatures checked;
+    the rest of the log is verify's to judge)."""
+    from provenance.trust import Anchors
+    from provenance.verify import CaseVerifier
+
+    return CaseVerifier(case.root, Anchors(), remember=False).trusted_now(case)
+
+
 class SealedCaptures:
     """Which capture folders of a case hold exactly what a trusted key sealed for it."""
 
-    def __init__(self, case: Case, trusted: Callable[[], Mapping[str, PublicKey]]) -> None:
-        """``trusted`` gives the keys a seal may be signed by (asked once, when first needed)."""
+    def __init__(self, case: Case, own: Mapping[str, PublicKey],
+                 everyone: Callable[[], Mapping[str, PublicKey]]) -> None:
+        """A seal may be signed by one of ``own`` (the operator's keys: no cost) or of
+        ``everyone`` (the keys the log trusts: replayed once, when first needed)."""
         self.case = case
-        self._trusted = trusted
-        self._keys: Mapping[str, PublicKey] | None = None
+        self._own = dict(own)
+        self._everyone = everyone
+        self._keys: dict[str, PublicKey] | None = None
         self._seals: dict[str, CaptureSeal | None] = {}
 
     def seal(self, capture_dir: str) -> CaptureSeal | None:
@@ -56,21 +68,31 @@ class SealedCaptures:
             self._seals[capture_dir] = self._check(capture_dir)
         return self._seals[capture_dir]
 
-    def _check(self, capture_dir: str) -> CaptureSeal | None:
-        folder = self.case.root / capture_dir
-        if self._keys is None:
-            self._keys = dict(self._trusted())
+    def _signed(self, capture_dir: str) -> CaptureSeal | None:
+        what = f"{capture_dir}/{SEAL_NAME}"
         try:
-            data = read_regular(folder / SEAL_NAME, MAX_SEAL, what=f"{capture_dir}/{SEAL_NAME}")
-            envelope = parse_envelope(data, what=capture_dir)
-            verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=dict(self._keys),
-                            what=capture_dir)
-            seal = CaptureSeal.parse(envelope.payload, what=capture_dir)
+            envelope = parse_envelope(read_regular(self.case.root / what, MAX_SEAL, what=what),
+                                      what=what)
         except ProvError:
             return None
-        if (seal.case_id != self.case.info.id or seal.capture_dir != capture_dir
-                or seal.capture_id != Path(capture_dir).name):
+        for keys in (self._own, None):
+            if keys is None:
+                if self._keys is None:
+                    self._keys = dict(self._everyone())
+                keys = self._keys
+            try:
+                verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=keys, what=what)
+                return CaptureSeal.parse(envelope.payload, what=what)
+            except ProvError:
+                continue
+        return None
+
+    def _check(self, capture_dir: str) -> CaptureSeal | None:
+        seal = self._signed(capture_dir)
+        if seal is None or (seal.case_id != self.case.info.id or seal.capture_dir != capture_dir
+                            or seal.capture_id != Path(capture_dir).name):
             return None
+        folder = self.case.root / capture_dir
         for subject in seal.subjects:
             path = folder / subject.name
             if not is_regular(path) or sha256_file(path) != subject.sha256:

@@ -48,6 +48,7 @@ class FileOutcome:
     leaves: bytes = b""
     heads: list[tuple[int, tuple[tuple[str, str], ...]]] = field(default_factory=list)  # revisits
     responses: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
+    decoded: list[tuple[str, str]] = field(default_factory=list)  # (record id, decoded digest)
     records: list[RecordResult] = field(default_factory=list)
     error: str | None = None
     error_offset: int | None = None
@@ -320,6 +321,7 @@ def _add(outcome: FileOutcome, result: RangeResult, leaves: list[bytes]) -> None
     outcome.records.extend(result.records)
     outcome.heads.extend(result.heads)
     outcome.responses.extend(result.responses)
+    outcome.decoded.extend(result.decoded)
     if result.error is not None and outcome.error is None:
         outcome.error = result.error
         outcome.error_offset = result.error_offset

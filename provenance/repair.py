@@ -30,6 +30,7 @@ from provenance.custody import (
     read_entries,
     shard_names,
 )
+from provenance.derived import log_trusted_keys
 from provenance.keys import PublicKey, SigningKey
 from provenance.signing import parse_envelope
 from provenance.stamping import (
@@ -40,7 +41,6 @@ from provenance.stamping import (
     token_entries,
     unstage_tokens,
 )
-from provenance.trust import Anchors
 from provenance.verify import SEAL_NAME
 
 CAPTURE_DIR_RE = re.compile(
@@ -55,7 +55,7 @@ def repair_case(case: Case, key: SigningKey, now: Callable[[], datetime],
     with case.lock():
         done += _quarantine_torn_tail(case, key, now(), stamper)
         done += _set_aside_tmp(case)
-        trusted = _trusted_keys(case)
+        trusted = log_trusted_keys(case)
         done += unstage_tokens(case, [NewEntry(e.action, e.subjects) for e in read_entries(case)])
         done += _finish_partials(case, trusted)
         done += _log_unlogged(case, key, now(), stamper, trusted)
@@ -124,13 +124,6 @@ def _set_aside_tmp(case: Case) -> list[str]:
         shutil.move(str(tmp), quarantine / tmp.name)
         done.append(f"set aside the interrupted write {case.relative(tmp)}")
     return done
-
-
-def _trusted_keys(case: Case) -> dict[str, PublicKey]:
-    """The keys the case's own log trusts now (replayed; the log itself is judged by verify)."""
-    from provenance.verify import CaseVerifier
-
-    return CaseVerifier(case.root, Anchors(), remember=False).trusted_now(case)
 
 
 def _sealed_capture_dir(case: Case, folder: Path, trusted: dict[str, PublicKey]) -> str | None:

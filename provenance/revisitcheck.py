@@ -5,6 +5,12 @@ WARC 1.1 section 6.7 and the identical-payload-digest profile
 original by ``WARC-Refers-To`` and repeats the original's target URI, date and payload digest.
 The ledger notes every response and revisit during verify's one pass over the records, then
 checks each revisit against the response it names.
+
+Equal payload digests are what the profile promises, but the payload digest a revisit carries
+is copied from its original by whoever wrote it: a capture that was steered into a revisit of
+a different response (a planted dedup index, docs/SECURITY.md "Derived state") carries it too.
+What the capture saw is in its own exchange metadata record (``decodedBodySha256``, the body
+it received): that must equal its original's, or the revisit claims a body it never got.
 """
 
 from __future__ import annotations
@@ -22,11 +28,16 @@ class RevisitLedger:
     def __init__(self) -> None:
         self.responses: dict[str, tuple[str | None, str | None, str | None]] = {}
         self.revisits: list[tuple[str, RecordHead]] = []
+        self.decoded: dict[str, str] = {}  # record id -> its metadata's decodedBodySha256
 
     def note_responses(self, responses: Iterable[tuple[str, str | None, str | None,
                                                         str | None]]) -> None:
         """Responses as (record id, target URI, date, payload digest)."""
         self.responses.update((rid, (uri, date, digest)) for rid, uri, date, digest in responses)
+
+    def note_decoded(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Decoded-body digests as (the record a metadata record is concurrent to, digest)."""
+        self.decoded.update(pairs)
 
     def note(self, where: str, head: RecordHead) -> None:
         if head.warc_type == "response":
@@ -43,7 +54,7 @@ class RevisitLedger:
         if good:
             report.add("pass", "revisit", "captures",
                        f"{good} revisit records refer to originals in the case with equal "
-                       "payload digests")
+                       "payload and decoded-body digests")
 
     def _check(self, report: Report, where: str, head: RecordHead) -> bool:
         if head.get("WARC-Profile") != PROFILE:
@@ -65,4 +76,18 @@ class RevisitLedger:
                 report.add("fail", check, where, f"{name} differs from the original {refers}",
                            expected=have, found=head.get(name))
                 ok = False
-        return ok
+        return self._check_decoded(report, where, head, refers or "") and ok
+
+    def _check_decoded(self, report: Report, where: str, head: RecordHead, refers: str) -> bool:
+        mine, theirs = self.decoded.get(head.record_id), self.decoded.get(refers)
+        if mine is None or theirs is None:
+            report.add("warn", "revisit.decoded", where, "the decoded-body digest of the "
+                       "revisit or of its original is not recorded: only the payload digest "
+                       "was compared", expected=theirs, found=mine)
+            return False
+        if mine != theirs:
+            report.add("fail", "revisit.decoded", where, "the body this capture received "
+                       f"differs from its original {refers}: the revisit claims a payload it "
+                       "never got", expected=theirs, found=mine)
+            return False
+        return True

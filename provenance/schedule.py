@@ -29,19 +29,21 @@ from typing import Any
 from archive.availability import REFUSALS
 from archive.errors import ConfigError, LockedError, ProvError
 from provenance import capture as capture_mod
-from provenance import timefmt
+from provenance import derived, timefmt
 from provenance.case import Case
 from provenance.changes import (
     Change,
     Fingerprint,
     compare,
     snapshot_page,
+    takedown,
     with_availability,
 )
 from provenance.custody import CustodyLog, NewEntry, file_subject
-from provenance.dedup import DedupIndex
+from provenance.dedup import CAPTURE_DIR_RE, DedupIndex
+from provenance.derived import SealedCaptures
 from provenance.keys import SigningKey
-from provenance.resources import latest_by_url
+from provenance.resources import latest_by_url, scan_capture
 from provenance.sources import Source, load_sources
 from provenance.stamping import Stamper, checkpoint_stamper
 
@@ -195,8 +197,12 @@ def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[So
                  now: Callable[[], datetime], browser: Any, media: Any = None) -> None:
     from provenance.api import capture_options
 
-    index = DedupIndex.load(case)
+    index = DedupIndex.load(case, key.public)
     index.save()
+    previous = PreviousSnapshots(case, index.sealed)
+    for source in due:
+        if source.url in entries:
+            entries[source.url] = previous.checked(source.url, entries[source.url])
     events: list[NewEntry] = []
     updates: dict[str, dict[str, Any]] = {}
     for group in _groups(due):
@@ -242,6 +248,75 @@ def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[So
         with case.lock():
             CustodyLog(case, checkpoint_stamper(case, stamper)).append(events, key, now())
     entries.update(updates)
+
+
+# Fingerprint fields read from the capture's records; the others (when the run was, a media
+# post's availability) are not in the WARC files and are kept as stored.
+RECORDED = frozenset(Fingerprint.__dataclass_fields__) - {"at", "availability",
+                                                           "availability_reason"}
+
+
+class PreviousSnapshots:
+    """A source's previous snapshots in ``state/schedule.json``, held to the sealed captures
+    they name before a change or takedown is signed on their word (docs/SECURITY.md,
+    "Derived state"): each fingerprint is made again from its capture, which must be sealed
+    for this case by a trusted key with its files as sealed; a stored one that differs is
+    replaced (one that cannot be made again is dropped), with a warning."""
+
+    def __init__(self, case: Case, sealed: SealedCaptures) -> None:
+        self.case = case
+        self.sealed = sealed
+        self._scanned: dict[str, dict[str, Any] | None] = {}
+
+    def checked(self, url: str, entry: dict[str, Any]) -> dict[str, Any]:
+        entry = dict(entry)
+        for name in ("fingerprint", "available"):
+            if name in entry and not self._holds(url, entry, name):
+                entry.pop("removed", None)  # judged against what no longer stands
+        removed = entry.get("removed")
+        if removed and not self._still_removed(entry):
+            derived.rebuilt("state/schedule.json", f"{url} is marked taken down, which its "
+                            "snapshots there do not show")
+            entry.pop("removed")
+        return entry
+
+    def _holds(self, url: str, entry: dict[str, Any], name: str) -> bool:
+        stored = entry[name]
+        try:
+            capture_dir = str(stored["capture_dir"])
+            made = self._fingerprint(url, capture_dir, str(stored["capture_id"]))
+        except (KeyError, TypeError):
+            made = None
+        if made is not None and all(stored.get(f) == v for f, v in made.items()):
+            return True
+        where = f"the sealed capture {stored.get('capture_dir')}" if isinstance(
+            stored, dict) else "no capture"
+        derived.rebuilt("state/schedule.json", f"the {name} of {url} is not what {where} holds")
+        if made is None:
+            entry.pop(name)
+        else:
+            entry[name] = {**stored, **made}
+        return False
+
+    def _fingerprint(self, url: str, capture_dir: str, capture_id: str) -> dict[str, Any] | None:
+        """The recorded fields of ``url``'s fingerprint in a sealed capture, or None."""
+        if capture_dir not in self._scanned:
+            sealed = self.sealed.seal(capture_dir) if CAPTURE_DIR_RE.match(capture_dir) else None
+            self._scanned[capture_dir] = None if sealed is None else latest_by_url(
+                scan_capture(self.case.root / capture_dir))
+        by_url = self._scanned[capture_dir]
+        if by_url is None or capture_id != capture_dir.rsplit("/", 1)[-1]:
+            return None
+        made = snapshot_page(self.case.root, capture_id, capture_dir, url, by_url).fingerprint
+        return {k: v for k, v in made.as_json().items() if k in RECORDED}
+
+    @staticmethod
+    def _still_removed(entry: dict[str, Any]) -> bool:
+        try:
+            return takedown(Fingerprint.from_json(entry["available"]),
+                            Fingerprint.from_json(entry["fingerprint"])) is not None
+        except (KeyError, TypeError, ValueError):
+            return False
 
 
 def _detect(entry: dict[str, Any], current: Fingerprint, result: RunResult,

@@ -64,6 +64,7 @@ class WarcJudge:
             return False
         outcome = self.engine.scan(path)
         self.revisits.note_responses(outcome.responses)
+        self.revisits.note_decoded(outcome.decoded)
         for offset, headers in outcome.heads:
             head = RecordHead(offset, b"", "", list(headers), 0)
             self.revisits.note(f"{rel} @{offset} {head.record_id}", head)

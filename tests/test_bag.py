@@ -95,6 +95,14 @@ def test_intact_bag_passes_every_step(built: Built, bag: Path) -> None:
     steps = read_steps(bag)
     assert [s.number for s in steps] == [1, 2, 3, 4, 5, 6]
     assert run_steps(bag, built.tsa_root()) == dict.fromkeys(range(1, 7), True)
+    # step 5 checks every token, the checkpoint tokens in their shard folders included
+    script = "set -euo pipefail\n" + "\n".join(steps[4].commands)
+    env = {**os.environ, "TSA_ROOT": str(built.tsa_root())}
+    proc = subprocess.run(["bash", "-c", script], cwd=bag, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    checked = {line for line in proc.stdout.splitlines() if line.endswith(".tsr")}
+    on_disk = {p.relative_to(bag).as_posix() for p in bag.glob("data/custody/checkpoints/*/*.tsr")}
+    assert on_disk and on_disk <= checked, (on_disk, proc.stdout)
     info = (bag / "bag-info.txt").read_text()
     case_id = json.loads((built.case / "case.json").read_bytes())["id"]
     for field in (f"External-Identifier: {case_id}", "Title: Export test <case> & co",
@@ -197,11 +205,21 @@ def _resign(bag: Path) -> None:
     (bag / "tagmanifest.dsse.json").write_text(text)
 
 
+def _swap_checkpoint_token(bag: Path) -> None:
+    """A checkpoint token that stamps something else (another checkpoint's), manifests made
+    to agree: only the token check can see it."""
+    tokens = sorted(bag.glob("data/custody/checkpoints/*/*.tsr"))
+    assert len(tokens) >= 2, tokens
+    tokens[-1].write_bytes(tokens[0].read_bytes())
+    _remanifest(bag)
+
+
 # mutation -> (first step that must fail, steps that must still pass)
 MUTATIONS: dict[str, tuple[Callable[[Path], None], int, tuple[int, ...]]] = {
     "payload-byte": (_flip_payload, 1, (3, 4, 5)),
     "rebagged-without-key": (_rebag, 4, (1, 2, 3, 5)),
     "swapped-token": (_swap_token, 5, (1, 2, 3, 4, 6)),
+    "swapped-checkpoint-token": (_swap_checkpoint_token, 5, (1, 2, 3, 6)),
     "resigned-by-another-key": (_resign, 3, (1, 2)),
 }
 

@@ -100,3 +100,132 @@ def test_a_log_that_differs_from_the_operators_checkpoint_is_not_signed_over(
     assert proc.returncode == 3, proc.stderr
     assert "differ from the checkpoint of that size you signed" in proc.stderr
     assert log.read_bytes() == before
+
+
+# -- the dedup index --------------------------------------------------------------------------
+
+
+def _records(folder: Path, warc_type: str) -> dict[str, dict[str, str]]:
+    from warcio.archiveiterator import ArchiveIterator
+
+    out = {}
+    for warc in sorted(folder.glob("*.warc.gz")):
+        with open(warc, "rb") as fh:
+            for record in ArchiveIterator(fh, no_record_parse=True):
+                head = dict(record.rec_headers.headers)
+                if head["WARC-Type"] == warc_type:
+                    out[head["WARC-Target-URI"]] = head
+    return out
+
+
+def test_a_planted_dedup_entry_never_makes_a_revisit_of_another_response(
+        site: WatchedSite, tmp_path: Path) -> None:
+    """An edited state/dedup.json used to make the next run store a revisit of an older,
+    different response (and verify passed it)."""
+    from scheduling import captures, schedule_run, write_sources
+
+    case, key_pub = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    sources = write_sources(tmp_path, [{"url": site.url("/post")}])
+    index = case / "state" / "dedup.json"
+    assert schedule_run(env, sources, case, "--all").returncode == 0
+    older = json.loads(index.read_text())["urls"][site.url("/post")]
+    site.page("/post", "<p>" + "a different article " * 200 + "</p>")
+    assert schedule_run(env, sources, case, "--all").returncode == 0
+    doc = json.loads(index.read_text())
+    current = doc["urls"][site.url("/post")]
+    assert current["record_id"] != older["record_id"]
+    # the older, different response, dressed up to match what the server sends now
+    doc["urls"][site.url("/post")] = {**older, "decoded": current["decoded"]}
+    index.write_text(json.dumps(doc))
+
+    proc = schedule_run(env, sources, case, "--all")
+    assert proc.returncode == 0, proc.stderr
+    assert "prov: warning: state/dedup.json" in proc.stderr and "rebuilt" in proc.stderr
+    first, second, third = captures(case)
+    (revisit,) = _records(third, "revisit").values()
+    original = _records(second, "response")[site.url("/post")]
+    assert revisit["WARC-Refers-To"] == original["WARC-Record-ID"]
+    assert revisit["WARC-Payload-Digest"] == original["WARC-Payload-Digest"]
+    assert _records(first, "response")[site.url("/post")]["WARC-Payload-Digest"] != (
+        original["WARC-Payload-Digest"])
+    verify_ok(env, case, key_pub)
+
+
+def test_verify_fails_a_revisit_of_a_response_with_another_body(
+        site: WatchedSite, tmp_path: Path, prov_home: Path) -> None:
+    """A revisit that names its original exactly (id, URI, date, payload digest) but was
+    written for a response whose body differs: only the decoded-body digests tell."""
+    from archive.revisit import Original
+    from provenance import api, timefmt
+    from provenance import capture as capture_mod
+    from provenance.keys import SigningKey
+
+    key = SigningKey.generate("revisit-test")
+    key_pub = tmp_path / "k.pub"
+    key_pub.write_bytes(key.public.pem())
+    made = api.init_case(tmp_path / "case", "t", key, timefmt.utc_now())
+    options = api.capture_options()
+    first = capture_mod.snapshot(made, [site.url("/post")], key, options)
+    head = _records(made.root / first.capture_dir, "response")[site.url("/post")]
+    older = Original(head["WARC-Record-ID"], site.url("/post"), head["WARC-Date"],
+                     head["WARC-Payload-Digest"])
+    site.page("/post", "<p>" + "a different article " * 200 + "</p>")
+    second = capture_mod.snapshot(made, [site.url("/post")], key, options,
+                                  dedup=lambda ex, record: older)
+
+    proc = run_prov("verify", str(made.root), "--trust", str(key_pub), "--json",
+                    "--no-remember")
+    assert proc.returncode == 3, proc.stderr
+    report = json.loads(proc.stdout)
+    failed = [f for f in report["findings"] if f["status"] == "fail"]
+    assert [f["check"] for f in failed] == ["revisit.decoded"]
+    revisit = _records(made.root / second.capture_dir, "revisit")[site.url("/post")]
+    assert failed[0]["subject"].startswith(f"{second.capture_dir}/data-00000.warc.gz @")
+    assert failed[0]["subject"].endswith(revisit["WARC-Record-ID"])
+
+
+# -- the schedule state -----------------------------------------------------------------------
+
+
+def _plant_title(entry: dict[str, Any]) -> None:
+    entry["fingerprint"]["title"] = "Election results: 52% turnout"
+
+
+def _plant_digest(entry: dict[str, Any]) -> None:
+    entry["fingerprint"]["digest"] = "sha256:" + "0" * 64
+
+
+def _plant_removed(entry: dict[str, Any]) -> None:
+    entry["removed"] = "HTTP 404"
+
+
+@pytest.mark.parametrize("plant", [_plant_title, _plant_digest, _plant_removed],
+                         ids=["title", "digest", "removed"])
+def test_a_planted_schedule_state_never_makes_the_operator_sign_a_change(
+        plant: Any, site: WatchedSite, tmp_path: Path) -> None:
+    """state/schedule.json holds each source's previous snapshot: a change or takedown entry
+    the operator signs must come from the sealed captures, not from that file's word."""
+    from scheduling import log_entries, schedule_run, state, write_sources
+
+    case, key_pub = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    sources = write_sources(tmp_path, [{"url": site.url("/post")}])
+    assert schedule_run(env, sources, case, "--all").returncode == 0
+    doc = state(case)
+    plant(doc["sources"][site.url("/post")])
+    (case / "state" / "schedule.json").write_text(json.dumps(doc))
+
+    proc = schedule_run(env, sources, case, "--all")  # the page did not change
+    assert proc.returncode == 0, proc.stderr
+    assert "prov: warning: state/schedule.json" in proc.stderr and "rebuilt" in proc.stderr
+    actions = [e["action"] for e in log_entries(case)]
+    assert "change-detected" not in actions and "takedown-detected" not in actions
+    verify_ok(env, case, key_pub)
+
+    site.page("/post", "<p>" + "an edited article " * 200 + "</p>")  # a real change still counts
+    proc = schedule_run(env, sources, case, "--all")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning" not in proc.stderr
+    (change,) = [e for e in log_entries(case) if e["action"] == "change-detected"]
+    assert "content changed" in change["details"]["changes"]
