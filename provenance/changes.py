@@ -74,17 +74,20 @@ class Fingerprint:
     availability: str | None = None  # a media post's class (archive.availability)
     availability_reason: str | None = None
     at: str | None = None  # when the capture was made (the run, or the capture entry)
+    media: tuple[str, ...] = ()  # sha256 of each media record of a media post
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["requisites"] = dict(self.requisites)
         out["hops"] = list(self.hops)
+        out["media"] = list(self.media)
         return out
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Fingerprint:
         values = dict(doc)
         values["hops"] = tuple(values.get("hops", ()))
+        values["media"] = tuple(values.get("media", ()))
         return cls(**values)
 
 
@@ -237,6 +240,8 @@ def compare(before: Fingerprint, after: Fingerprint,
                      + (f" ({after.availability_reason})" if after.availability_reason else ""))
     if before.status != after.status:
         lines.append(f"status {before.status} -> {after.status}")
+    if before.media and after.media and before.media != after.media:
+        lines.append(f"media changed ({', '.join(before.media)} -> {', '.join(after.media)})")
     if before.final_url != after.final_url:
         lines.append(f"now ends at {after.final_url} (was {before.final_url})")
     if before.digest != after.digest:
@@ -290,8 +295,11 @@ def with_availability(fingerprint: Fingerprint, post: Mapping[str, Any] | None,
     if post is None:
         return replace(fingerprint, at=at)
     state, reason = post.get("availability"), post.get("reason")
+    files = post.get("media")
+    media = tuple(str(f.get("sha256")) for f in files if isinstance(f, dict)) if isinstance(
+        files, list) else ()
     return replace(fingerprint, at=at, availability=str(state) if state else None,
-                   availability_reason=str(reason) if reason else None)
+                   availability_reason=str(reason) if reason else None, media=media)
 
 
 def _is_login(url: str) -> bool:

@@ -266,14 +266,16 @@ def test_schedule_detects_a_takedown_and_never_a_rate_limit(tmp_path: Path) -> N
     env = prov_env(tmp_path)
     with LocalServer() as server:
         site = mediasite.serve(server, tmp_path / "site")
-        video, og = site.url("/watch/video"), site.url("/watch/og")
+        video, og, ld = site.url("/watch/video"), site.url("/watch/og"), site.url("/watch/ld")
         sources = write_sources(tmp_path, [{"url": video, "media": True},
-                                           {"url": og, "media": True}])
+                                           {"url": og, "media": True},
+                                           {"url": ld, "media": True}])
         first = schedule_run(env, sources, case, "--all", "--json")
         assert first.returncode == 0, first.stderr
         [capture_one] = json.loads(first.stdout)["captures"]
         site.remove("/watch/video")
         site.rate_limit("/watch/og")
+        site.files["/media/og.mp4"] = site.files["/hls/seg0.ts"]  # ld's video re-uploaded
         second = schedule_run(env, sources, case, "--all", "--json")
         assert second.returncode == 5, second.stderr  # neither post could be captured
         [capture_two] = json.loads(second.stdout)["captures"]
@@ -288,7 +290,9 @@ def test_schedule_detects_a_takedown_and_never_a_rate_limit(tmp_path: Path) -> N
     reason = details["reason"]
     assert reason.startswith(f"removed: last seen in capture {capture_one} at ")
     assert f"first missing in capture {capture_two} at " in reason
-    assert not [e for e in log_entries(case) if e["action"] == "change-detected"]
+    [changed] = [e["details"] for e in log_entries(case) if e["action"] == "change-detected"]
+    assert changed["url"] == ld  # the page is the same, its video is not
+    assert [c for c in changed["changes"] if c.startswith("media changed (sha256:")]
     rows = state(case)["sources"]
     assert rows[og]["lastError"].startswith("rate-limited")
     assert "removed" in rows[video]
