@@ -23,6 +23,7 @@ from provenance.bag import PAYLOAD_TYPE, SIGNATURE, TAG_FILES, TSA_FIELD
 from provenance.checkpoint import Checkpoint
 from provenance.report import Finding, Report, Status
 from provenance.signing import parse_envelope, verify_envelope
+from provenance.stampcheck import failed_check
 from provenance.timestamps import UntrustedRootError, verify_stamp
 from provenance.trust import Anchors
 from provenance.tsatrust import TsaRoots
@@ -178,7 +179,7 @@ class BagVerifier:
                 self.report.add("warn", "timestamp.root", name, str(exc))
                 continue
             except ProvError as exc:
-                self.report.add("fail", "timestamp.token", name, str(exc))
+                self.report.add("fail", failed_check(exc), name, str(exc))
                 continue
             status: Status = "pass" if check.trusted else "warn"
             self.report.add(status, "timestamp", name, f"tag manifest signature stamped "

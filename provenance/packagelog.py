@@ -23,6 +23,7 @@ from provenance.entryjudge import EntryJudge
 from provenance.history import History
 from provenance.keys import PublicKey
 from provenance.report import Report
+from provenance.stampcheck import failed_check
 from provenance.statements import Entry
 from provenance.timestamps import TokenCheck, UntrustedRootError, verify_stamp
 from provenance.trust import Anchors
@@ -119,7 +120,7 @@ class PackageLog:
             self.report.add("warn", "timestamp.root", subject, f"token from {tsa}: {exc}")
             return None
         except ProvError as exc:
-            self.report.add("fail", "timestamp.token", subject, f"token from {tsa}: {exc}")
+            self.report.add("fail", failed_check(exc), subject, f"token from {tsa}: {exc}")
             return None
         when = timefmt.format_time(check.gen_time)
         if check.trusted:

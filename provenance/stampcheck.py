@@ -156,6 +156,12 @@ class StampJudge:
                             f"{_age(age)} ({entry.details.get('error')}); run `prov timestamp`")
 
 
+def failed_check(exc: ProvError) -> str:
+    """The finding for a token that did not verify: a token dated after the moment of
+    verification is ``timestamp.future`` for every kind of target, the rest ``timestamp.token``."""
+    return "timestamp.future" if isinstance(exc, FutureTokenError) else "timestamp.token"
+
+
 def _age(delta: timedelta) -> str:
     hours = delta.total_seconds() / 3600
     return f"{hours * 60:.0f} min" if hours < 2 else f"{hours:.1f} h"

@@ -396,3 +396,24 @@ def test_a_package_inconsistent_with_a_held_checkpoint_is_a_fork(
     assert code == 3
     assert ("fail", "history.fork", str(held)) in _history(report)
     assert fails_of(report) == [("history.fork", str(held))]
+
+
+def test_anchors_planted_in_the_package_are_refused(disclosing: Disclosing, tmp_path: Path
+                                                     ) -> None:
+    """Whoever hands over the package can put a key and a root in it; naming either as an
+    anchor is a usage error, and a root beside the tokens never makes them trusted."""
+    package = tmp_path / "package"
+    shutil.copytree(disclosing.disclose("planted", "--url", f"{disclosing.site}/"), package)
+    shutil.copy(disclosing.pub, package / "founding.pub")
+    shutil.copy(disclosing.tsa_root, package / "tsa-root.pem")
+    env = prov_env(tmp_path / "auditor")
+    for option, name in (("--trust", "founding.pub"), ("--tsa-root", "tsa-root.pem")):
+        proc = run_prov("verify", str(package), option, str(package / name), env=env)
+        assert proc.returncode == 2, proc.stderr
+        assert "inside the target being verified" in proc.stderr
+        assert "VERIFIED" not in proc.stdout
+    proc = run_prov("verify", str(package), "--json", "--trust", str(disclosing.pub), env=env)
+    report = json.loads(proc.stdout)
+    stamps = {f["check"]: f["status"] for f in report["findings"]
+              if f["check"].startswith("timestamp")}
+    assert stamps.get("timestamp.root") == "warn" and "timestamp" not in stamps, stamps
