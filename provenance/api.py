@@ -692,7 +692,10 @@ def dispose(case: Case, disposition: str, note: str | None, key: SigningKey,
 
 def custody_chain(case: Case) -> CustodyChain:
     from provenance.custodians import chain_of_custody
+    from provenance.s3case import MirrorCase, check_versions
 
+    if isinstance(case, MirrorCase):  # a report of a bucket case: no key replaced or hidden
+        check_versions(case.bucket)
     return chain_of_custody(read_entries(case))
 
 

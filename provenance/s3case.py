@@ -39,6 +39,13 @@ SYNC = "s3-sync.json"
 ENTRY_NAME = re.compile(rf"^{ENTRIES}/\d{{20}}\.json$")
 LOG_REL = "custody/log.jsonl"
 LAYOUT = ("keys/", "certs/", "captures/", "custody/entries/", "custody/checkpoints/")
+KEY_NAME = re.compile(r"^keys/[0-9a-f]{64}\.pub$")
+CERT_NAME = re.compile(r"^certs/([0-9a-f]{64})\.pem$")
+CKPT_FILE = re.compile(rf"^{CHECKPOINTS}/\d{{17}}/(\d{{20}})\.(checkpoint|[0-9a-f]{{16}}\.tsr)$")
+LAYOUT_FILES = (ENTRY_NAME, KEY_NAME, CERT_NAME,
+                re.compile(rf"^{CHECKPOINTS}/\d{{17}}/\d{{20}}\.(checkpoint|[0-9a-f]{{16}}\."
+                           r"(tsr|cosignature))$"),
+                re.compile(r"^captures/\d{4}/\d{2}/\d{2}/[^/]+/[^/]+$"))
 MAX_DEPTH = 16  # prov's deepest name is captures/YYYY/MM/DD/<id>/<file>
 MAX_COMPONENT = 255  # a longer name could not be a file on any local disk
 
@@ -73,29 +80,49 @@ def safe_name(rel: str) -> bool:
         parts) <= MAX_DEPTH and all(len(p) <= MAX_COMPONENT for p in parts)
 
 
+def layout_file(rel: str) -> bool:
+    """Whether ``rel`` is a file name the case layout has (not whether it is well placed,
+    which verify judges): the one that wins when a key is both a file and a folder."""
+    return rel == "case.json" or any(p.match(rel) for p in LAYOUT_FILES)
+
+
 def unknown_names(current: list[str]) -> dict[str, str]:
     """Objects that are not read, and why: a name prov never writes, a name in the entry
-    folder that is not an entry, the log file itself (a bucket keeps entries), or a key
-    that is both a file and a folder (``a`` and ``a/b``: no folder could hold both)."""
+    folder that is not an entry, the log file itself (a bucket keeps entries), a key outside
+    the layout, and of a key that is both a file and a folder (``a`` beside ``a/b``: no disk
+    holds both) the side the layout does not name as a file (``folder_files`` names the
+    other side, which is read)."""
     names = set(current)
+    folders = _folders(current)
     bad = {}
     for rel in current:
         parts = rel.split("/")
-        parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
+        above = ["/".join(parts[:i]) for i in range(1, len(parts))]
         if not safe_name(rel):
             bad[rel] = "object whose name prov never writes"
+        elif rel in folders and not layout_file(rel):
+            bad[rel] = "key that is both a file and a folder of other keys"
+        elif any(p in names and layout_file(p) for p in above):
+            bad[rel] = "key below another key, which is thus both a file and a folder"
         elif rel.startswith(ENTRIES + "/") and not ENTRY_NAME.match(rel):
             bad[rel] = "object in custody/entries/ that is not an entry object"
         elif rel == LOG_REL:
             bad[rel] = "a log file in a bucket, whose log is one object per entry"
         elif rel != "case.json" and not rel.startswith(LAYOUT):
             bad[rel] = "object outside the case's layout"
-        elif any(parent in names for parent in parents):
-            bad[rel] = "key below another key: that name is both a file and a folder"
-            bad.update({p: "key that is both a file and a folder (other keys lie below it)"
-                        for p in parents
-                        if p in names})
     return bad
+
+
+def folder_files(current: list[str]) -> dict[str, str]:
+    """Files of the layout that other keys lie below (``case.json`` beside
+    ``case.json/x``): read, and named as findings."""
+    return {rel: "key that is both a file and a folder (the keys below it are not read)"
+            for rel in sorted(set(current) & _folders(current)) if layout_file(rel)}
+
+
+def _folders(current: list[str]) -> set[str]:
+    return {"/".join(rel.split("/")[:i]) for rel in current
+            for i in range(1, min(rel.count("/"), MAX_DEPTH) + 1)}
 
 
 def entry_rel(seq: int) -> str:
@@ -200,7 +227,8 @@ class MirrorCase(Case):
         for sub in folders or ["captures/"]:
             prefix = sub if sub.endswith("/") else sub + "/"
             listed = [rel for rel, _ in self.bucket.iter_keys(prefix)]
-            for rel, why in sorted(unknown_names(listed).items())[:1]:
+            odd = {**unknown_names(listed), **folder_files(listed)}
+            for rel, why in sorted(odd.items())[:1]:
                 raise IntegrityError(f"{self.url}/{rel}: s3.key: {why}",
                                      hint=f"run `prov verify {self.url}`")
             wanted += [rel for rel in listed if not (self.root / rel).exists()]

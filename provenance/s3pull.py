@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -38,9 +37,12 @@ from archive.errors import IntegrityError, ProvError
 from provenance import checkpoint as cp
 from provenance.custody import MAX_LINE, CustodyLog, shard
 from provenance.s3case import (
+    CERT_NAME,
     CHECKPOINTS,
+    CKPT_FILE,
     ENTRIES,
     ENTRY_NAME,
+    KEY_NAME,
     MirrorCase,
     append_lines,
     entry_rel,
@@ -55,9 +57,6 @@ if TYPE_CHECKING:
     from provenance.s3store import ObjectVersion
     from provenance.verify import CaseVerifier
 
-KEY_NAME = re.compile(r"^keys/[0-9a-f]{64}\.pub$")
-CERT_NAME = re.compile(r"^certs/([0-9a-f]{64})\.pem$")
-CKPT_FILE = re.compile(rf"^{CHECKPOINTS}/\d{{17}}/(\d{{20}})\.(checkpoint|[0-9a-f]{{16}}\.tsr)$")
 # what the verifier's replay finds wrong with an entry itself: these stop a pull
 BLOCKING = ("log.entry", "log.order", "log.seq", "log.actor", "log.init", "log.prev", "log.key",
             "custody.accepted")

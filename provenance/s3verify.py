@@ -29,7 +29,14 @@ from provenance import timefmt
 from provenance.case import CaseInfo
 from provenance.custody import MAX_LINE
 from provenance.report import Report
-from provenance.s3case import ENTRIES, ENTRY_NAME, bucket_for, entry_rel, unknown_names
+from provenance.s3case import (
+    ENTRIES,
+    ENTRY_NAME,
+    bucket_for,
+    entry_rel,
+    folder_files,
+    unknown_names,
+)
 
 if TYPE_CHECKING:
     from provenance.s3store import Bucket, Got, ObjectVersion
@@ -61,6 +68,8 @@ def verify_bucket(url: str, verify_folder: Callable[[Path], Report]) -> Report:
         report.target = str(bucket.url)
         for rel, why in sorted(bad_names.items()):
             report.add("fail", "s3.key", rel, f"{why} (not read)")
+        for rel, why in folder_files(current).items():
+            report.add("fail", "s3.key", rel, why)
         for seq, rel in gaps:
             report.add("fail", "s3.entries", entry_rel(seq),
                        f"custody entry {seq} is missing from the bucket (next present: {rel})")

@@ -579,6 +579,8 @@ def test_a_hidden_entry_is_never_written_over_nor_copied_away(
     proc = run_prov("export", "bag", "--case", url, "-o", str(tmp_path / "bag"), env=other,
                     timeout=180)
     assert proc.returncode == 3 and "s3.versions" in proc.stderr
+    proc = run_prov("custody", "report", "--case", url, env=other, timeout=180)
+    assert proc.returncode == 3 and "s3.versions" in proc.stderr
     code, report = _verify(url, env)
     assert code == 3
     assert f"custody/entries/{1:020d}.json" in {
@@ -598,6 +600,18 @@ def test_a_hidden_case_json_is_an_integrity_failure(
     proc = run_prov("snapshot", http_server.url("/"), "--case", url, "-q", env=env,
                     timeout=180)
     assert proc.returncode == 3 and "s3.versions" in proc.stderr
+
+
+def test_a_case_json_that_is_also_a_folder_is_a_finding(
+        bucket_case: tuple[str, dict[str, str]], s3_server: S3Server) -> None:  # noqa: F811
+    url, env = bucket_case
+    s3_server.client("intruder").put_object(Bucket=url[5:].split("/")[0],
+                                            Key="cases/one/case.json/x", Body=b"x")
+    code, report = _verify(url, env)
+    assert code == 3
+    assert {f["subject"] for f in _findings(report, "s3.key", "fail")} == {
+        "case.json", "case.json/x"}
+    assert _findings(report, "log.signatures", "pass")  # case.json itself was read
 
 
 def test_keys_the_layout_does_not_know_are_findings(
