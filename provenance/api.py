@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archive.errors import ConfigError, NotATargetError, ProvError, UsageError
+from archive.errors import ConfigError, NotATargetError, UsageError
 from archive.reader import WarcReader
 from provenance import __version__, home, timefmt
 from provenance.case import Case, CaseInfo, write_durable
@@ -423,29 +423,12 @@ def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
                     row["status"] = first.split(b"\r\n", 1)[0].decode("latin-1")
                 elif head.warc_type == "metadata" and row["uri"] == (
                         f"urn:prov:media:{summary.capture_id}"):
-                    media = _media_posts(reader, head.get("Content-Length"))
+                    from provenance.mediaposts import read_posts
+
+                    media = read_posts(reader, head.get("Content-Length"))
                 records.append(row)
     return {**summary.as_json(), "seal": seal, "records": records,
             **({"media": media} if media is not None else {})}
-
-
-MAX_MEDIA_RECORD = 8 << 20
-
-
-def _media_posts(reader: WarcReader, length: str | None) -> list[dict[str, Any]] | None:
-    """The posts of a media capture's ``urn:prov:media:`` record (display only: verify is
-    what vouches for the record)."""
-    from provenance.untrusted import load_json
-
-    if length is None or not length.isdigit() or int(length) > MAX_MEDIA_RECORD:
-        return None
-    data = b"".join(reader.iter_block())
-    try:
-        doc = load_json(data, what="media record", limit=MAX_MEDIA_RECORD)
-    except ProvError:
-        return None
-    posts = doc.get("posts") if isinstance(doc, dict) else None
-    return [p for p in posts if isinstance(p, dict)] if isinstance(posts, list) else None
 
 
 # -- verify and log -------------------------------------------------------------------------

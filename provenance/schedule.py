@@ -43,6 +43,7 @@ from provenance.custody import CustodyLog, NewEntry, file_subject
 from provenance.dedup import CAPTURE_DIR_RE, DedupIndex
 from provenance.derived import SealedCaptures
 from provenance.keys import SigningKey
+from provenance.mediaposts import load_posts
 from provenance.resources import latest_by_url, scan_capture
 from provenance.sources import Source, load_sources
 from provenance.stamping import Stamper, checkpoint_stamper
@@ -250,10 +251,11 @@ def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[So
     entries.update(updates)
 
 
-# Fingerprint fields read from the capture's records; the others (when the run was, a media
-# post's availability) are not in the WARC files and are kept as stored.
-RECORDED = frozenset(Fingerprint.__dataclass_fields__) - {"at", "availability",
-                                                           "availability_reason"}
+# Fingerprint fields read from the capture's records; ``at`` (when the run was) is not in the
+# WARC files and is kept as stored. A media post's fields come from the capture's sealed
+# ``urn:prov:media:`` record (provenance.mediaposts), read only for a media source.
+MEDIA_FIELDS = frozenset({"availability", "availability_reason", "media"})
+RECORDED = frozenset(Fingerprint.__dataclass_fields__) - {"at"} - MEDIA_FIELDS
 
 
 class PreviousSnapshots:
@@ -284,7 +286,8 @@ class PreviousSnapshots:
         stored = entry[name]
         try:
             capture_dir = str(stored["capture_dir"])
-            made = self._fingerprint(url, capture_dir, str(stored["capture_id"]))
+            made = self._fingerprint(url, capture_dir, str(stored["capture_id"]),
+                                     media=stored.get("availability") is not None)
         except (KeyError, TypeError):
             made = None
         if made is not None and all(stored.get(f) == v for f, v in made.items()):
@@ -298,8 +301,10 @@ class PreviousSnapshots:
             entry[name] = {**stored, **made}
         return False
 
-    def _fingerprint(self, url: str, capture_dir: str, capture_id: str) -> dict[str, Any] | None:
-        """The recorded fields of ``url``'s fingerprint in a sealed capture, or None."""
+    def _fingerprint(self, url: str, capture_dir: str, capture_id: str, *,
+                     media: bool = False) -> dict[str, Any] | None:
+        """The recorded fields of ``url``'s fingerprint in a sealed capture, or None; with
+        ``media``, also its availability and media digests from the capture's media record."""
         if capture_dir not in self._scanned:
             sealed = self.sealed.seal(capture_dir) if CAPTURE_DIR_RE.match(capture_dir) else None
             self._scanned[capture_dir] = None if sealed is None else latest_by_url(
@@ -308,7 +313,12 @@ class PreviousSnapshots:
         if by_url is None or capture_id != capture_dir.rsplit("/", 1)[-1]:
             return None
         made = snapshot_page(self.case.root, capture_id, capture_dir, url, by_url).fingerprint
-        return {k: v for k, v in made.as_json().items() if k in RECORDED}
+        fields = RECORDED
+        if media:
+            posts = load_posts(self.case.root / capture_dir, capture_id)
+            made = with_availability(made, posts.get(url), None)
+            fields = RECORDED | MEDIA_FIELDS
+        return {k: v for k, v in made.as_json().items() if k in fields}
 
     @staticmethod
     def _still_removed(entry: dict[str, Any]) -> bool:

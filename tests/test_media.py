@@ -278,6 +278,8 @@ def test_schedule_detects_a_takedown_and_never_a_rate_limit(tmp_path: Path) -> N
         site.files["/media/og.mp4"] = site.files["/hls/seg0.ts"]  # ld's video re-uploaded
         second = schedule_run(env, sources, case, "--all", "--json")
         assert second.returncode == 5, second.stderr  # neither post could be captured
+        # the stored snapshots of media posts hold against their sealed captures
+        assert "did not match the signed evidence" not in second.stderr
         [capture_two] = json.loads(second.stdout)["captures"]
         diff = run_prov("diff", video, "--case", str(case), env=env)
         diff_json = run_prov("diff", video, "--case", str(case), "--json", env=env)
@@ -290,7 +292,9 @@ def test_schedule_detects_a_takedown_and_never_a_rate_limit(tmp_path: Path) -> N
     reason = details["reason"]
     assert reason.startswith(f"removed: last seen in capture {capture_one} at ")
     assert f"first missing in capture {capture_two} at " in reason
-    [changed] = [e["details"] for e in log_entries(case) if e["action"] == "change-detected"]
+    changes = [e["details"] for e in log_entries(case) if e["action"] == "change-detected"]
+    assert len(changes) == 1, (changes, second.stderr, state(case))
+    [changed] = changes
     assert changed["url"] == ld  # the page is the same, its video is not
     assert [c for c in changed["changes"] if c.startswith("media changed (sha256:")]
     rows = state(case)["sources"]
