@@ -518,3 +518,28 @@ def test_without_ytdlp_media_is_a_configuration_error(tmp_path: Path) -> None:
     assert proc.returncode == 6, proc.stderr
     assert "media capture needs the yt-dlp package" in proc.stderr
     assert "pip install 'prov[media]'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_planted_media_digest_in_the_schedule_state_signs_nothing(tmp_path: Path) -> None:
+    from helpers import make_case, prov_env
+    from scheduling import log_entries, schedule_run, state, write_sources
+
+    case, _ = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    with LocalServer() as server:
+        site = mediasite.serve(server, tmp_path / "site")
+        ld = site.url("/watch/ld")
+        sources = write_sources(tmp_path, [{"url": ld, "media": True}])
+        assert schedule_run(env, sources, case, "--all").returncode == 0
+        doc = state(case)
+        fake = "sha256:" + "0" * 64
+        for name in ("fingerprint", "available"):
+            doc["sources"][ld][name]["media"] = [fake]
+        doc["sources"][ld]["fingerprint"]["availability"] = "removed"
+        (case / "state" / "schedule.json").write_text(json.dumps(doc))
+        second = schedule_run(env, sources, case, "--all")
+    assert second.returncode == 0, second.stderr
+    assert "did not match the signed evidence" in second.stderr
+    assert not [e for e in log_entries(case)
+                if e["action"] in ("change-detected", "takedown-detected")]
+    assert state(case)["sources"][ld]["fingerprint"]["media"] != [fake]
