@@ -26,6 +26,7 @@ from provenance import home, merkle, timefmt
 from provenance.case import MAX_CASE_FILE, Case, CaseInfo, ReadOnlyError
 from provenance.custody import CustodyLog, NewEntry
 from provenance.treestore import TreeStore
+from provenance.untrusted import UntrustedInputError, load_json, read_regular
 
 if TYPE_CHECKING:
     from provenance.keys import SigningKey
@@ -36,6 +37,7 @@ ENTRIES = "custody/entries"
 CHECKPOINTS = "custody/checkpoints"
 READ_ONLY_KEY = "state/read-only"
 SYNC = "s3-sync.json"
+MAX_SYNC = 1 << 20
 ENTRY_NAME = re.compile(rf"^{ENTRIES}/\d{{20}}\.json$")
 LOG_REL = "custody/log.jsonl"
 LAYOUT = ("keys/", "certs/", "captures/", "custody/entries/", "custody/checkpoints/")
@@ -305,10 +307,11 @@ def prepare_mirror(root: Path, raw_info: bytes) -> None:
 
 def load_sync(case: Case) -> dict[str, Any]:
     try:
-        doc = json.loads((case.state_dir / SYNC).read_text())
+        doc = load_json(read_regular(case.state_dir / SYNC, MAX_SYNC), what=SYNC,
+                        limit=MAX_SYNC)  # derived and untrusted: only a hint pull confirms
         return {"pushed": int(doc["pushed"]), "floor": int(doc["floor"]),
                 "known": [str(n) for n in doc["known"]]}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, UntrustedInputError):
         return {"pushed": 0, "floor": 0, "known": []}
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from archive.errors import LockedError
 from provenance import timefmt
+from provenance.untrusted import UntrustedInputError, load_json
 
 if TYPE_CHECKING:
     from provenance.s3store import Bucket
@@ -139,10 +140,10 @@ class Lease:
 def _parse(data: bytes) -> dict[str, Any]:
     """The lease document; an unreadable one counts as expired."""
     try:
-        doc = json.loads(data)
+        doc = load_json(data, what=LEASE, limit=MAX_LEASE)  # written by anyone: bounded
         if not isinstance(doc, dict):
             return {}
         doc["expiresAt"] = timefmt.parse_time(doc["expires"])
         return doc
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, UntrustedInputError):
         return {}

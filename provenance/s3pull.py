@@ -52,11 +52,14 @@ from provenance.s3case import (
 )
 from provenance.signing import parse_envelope
 from provenance.statements import Entry
+from provenance.timestamps import MAX_RESPONSE_BYTES
+from provenance.untrusted import read_regular
 
 if TYPE_CHECKING:
     from provenance.s3store import ObjectVersion
     from provenance.verify import CaseVerifier
 
+MAX_SMALL = 1 << 20  # a public key or a certificate chain; anything larger is not one
 # what the verifier's replay finds wrong with an entry itself: these stop a pull
 BLOCKING = ("log.entry", "log.order", "log.seq", "log.actor", "log.init", "log.prev", "log.key",
             "custody.accepted")
@@ -194,11 +197,11 @@ def _listed_checkpoint_files(case: MirrorCase, sync: dict[str, Any], size: int) 
         tuple[str, int]]:
     floor = sync["floor"]  # keys sort by size: the shard folder is the size's first digits
     listed = []
-    for rel, _ in case.bucket.iter_keys(
+    for rel, length in case.bucket.iter_keys(
             CHECKPOINTS + "/", start_after=f"{CHECKPOINTS}/{shard(floor)}/{floor:020d}"):
         match = CKPT_FILE.match(rel)
-        if match and int(match.group(1)) <= size and rel.split("/")[2] == shard(
-                match.group(1)):
+        cap = cp.MAX_NOTE if rel.endswith(".checkpoint") else MAX_RESPONSE_BYTES
+        if match and int(match.group(1)) <= size and length <= cap:
             listed.append((rel, int(match.group(1))))
     return listed
 
@@ -220,10 +223,10 @@ def keep_checkpoints(case: MirrorCase, verifier: CaseVerifier,
         path = case.root / rel
         try:
             checkpoint, _ = cp.verify_checkpoint(
-                path.read_bytes()[:cp.MAX_NOTE + 1], case.info.origin,
+                read_regular(path, cp.MAX_NOTE), case.info.origin,
                 verifier.judge.trusted_after(size - 1).values(), what=rel)
             good = checkpoint.size == size and checkpoint.root == verifier.log.roots.get(size)
-        except ProvError:
+        except (ProvError, OSError):
             good = False
         if not good:
             path.unlink()
@@ -278,8 +281,9 @@ def fetch_keys_and_certs(case: MirrorCase) -> None:
     sha256, which is checked; other names are left for verify to report."""
     from provenance.s3push import download_many
 
-    wanted = [rel for sub in ("keys/", "certs/") for rel, _ in case.bucket.iter_keys(sub)
-              if (KEY_NAME.match(rel) or CERT_NAME.match(rel)) and not (case.root / rel).exists()]
+    wanted = [rel for sub in ("keys/", "certs/") for rel, length in case.bucket.iter_keys(sub)
+              if (KEY_NAME.match(rel) or CERT_NAME.match(rel)) and length <= MAX_SMALL
+              and not (case.root / rel).exists()]
     download_many(case.bucket, case.root, wanted)
     for rel in wanted:
         match = CERT_NAME.match(rel)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from archive.errors import IntegrityError, LockedError, ProvError
 from provenance import timefmt
-from provenance.case import fsync_dir
+from provenance.case import fsync_dir, write_durable
 from provenance.custody import CHECKPOINT_RE, CustodyLog, NewEntry, iter_lines, shard, shard_names
 from provenance.s3case import (
     CHECKPOINTS,
@@ -165,25 +165,22 @@ def settle_conflict(case: MirrorCase, rel: str) -> None:
         os.unlink(path)
         return
     size = int(rel.rsplit("/", 1)[1][:20])
-    theirs = path.with_name(path.name + ".theirs")
     try:
-        case.bucket.get_to_file(rel, theirs)
-        data = theirs.read_bytes()[:cp.MAX_NOTE + 1]
+        got = case.bucket.get_bytes(rel, cp.MAX_NOTE)  # larger: IntegrityError, not read
+        data = got[0] if got else b""
         keys = judge(case).judge.trusted_after(size - 1).values()
         cp.verify_checkpoint(data, case.info.origin, keys, what=f"{case.url}/{rel}")
         same = cp.split_note(data, what=rel)[0] == cp.split_note(path.read_bytes(),
                                                                   what=rel)[0]
     except ProvError as exc:
-        theirs.unlink(missing_ok=True)
         raise IntegrityError(f"{case.url}/{rel}: the bucket holds another checkpoint of this "
                              f"size that fails: {exc}", hint=f"run `prov verify {case.url}`"
                              ) from None
     if not same:
-        theirs.unlink()
         raise IntegrityError(f"{case.url}/{rel}: the bucket holds a checkpoint of this size "
                              "over another root (history forked)",
                              hint=f"run `prov verify {case.url}`")
-    os.replace(theirs, path)
+    write_durable(path, data, exclusive=False)
     for other in os.listdir(path.parent):
         if other.startswith(f"{size:020d}.") and other.endswith(".tsr"):
             os.unlink(path.parent / other)

@@ -658,3 +658,35 @@ def test_a_delete_marker_where_the_next_checkpoint_goes_is_never_written_over(
     code, report = _verify(url, env)
     assert code == 3 and checkpoint_rel(2) in {
         f["subject"] for f in _findings(report, "s3.versions", "fail")}
+
+
+def test_a_checkpoint_planted_where_the_next_one_goes_is_never_adopted(
+        bucket_case: tuple[str, dict[str, str]], http_server: LocalServer,
+        s3_server: S3Server) -> None:  # noqa: F811
+    from provenance.custody import checkpoint_rel
+
+    url, env = bucket_case
+    bucket = url[5:].split("/")[0]
+    planted = "prov-case/forged\n2\nAAAA\n\n\u2014 forged AAAA\n".encode()
+    s3_server.client("intruder").put_object(Bucket=bucket, Key=f"cases/one/{checkpoint_rel(2)}",
+                                            Body=planted)
+    proc = run_prov("snapshot", http_server.url("/"), "--case", url, "-q", env=env,
+                    timeout=180)
+    assert proc.returncode == 3 and "another checkpoint of this size" in proc.stderr, proc.stderr
+    ours = (_mirror(env, url) / checkpoint_rel(2)).read_bytes()
+    assert ours != planted and ours.startswith(b"prov-case/")
+    code, report = _verify(url, env)
+    assert code == 3 and checkpoint_rel(2) in {
+        f["subject"] for f in report["findings"] if f["status"] == "fail"}
+
+
+def test_deep_json_in_the_lease_or_the_sync_file_is_no_crash(
+        bucket_case: tuple[str, dict[str, str]], http_server: LocalServer,
+        s3_server: S3Server) -> None:  # noqa: F811
+    url, env = bucket_case
+    s3_server.client("intruder").put_object(Bucket=url[5:].split("/")[0],
+                                            Key="cases/one/state/lease", Body=b"[" * 4000)
+    (_mirror(env, url) / "state" / "s3-sync.json").write_bytes(b"[" * 100_000)
+    _ok(run_prov("snapshot", http_server.url("/"), "--case", url, "-q", env=env, timeout=180))
+    log = json.loads(_ok(run_prov("log", "show", "--case", url, "--json", env=env)))
+    assert [e["action"] for e in log] == ["init", "lease-takeover", "capture"]
