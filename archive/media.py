@@ -208,7 +208,7 @@ class MediaCapturer:
         error = None if captured else f"media {found.state}: {found.reason}"
         outcome = UrlOutcome(url, hops=hops, error=error)
         outcome.note = (f"media: {len(files)} file(s), {len(collector.exchanges)} requests "
-                        f"recorded" if captured else f"media {found.state}")
+                        "recorded" if captured else None)  # a failure says it in its error
         return outcome
 
     def _media_record(self, url: str, item: dict[str, Any], responses: dict[str, str],
