@@ -23,7 +23,7 @@ from typing import Any
 
 from archive.errors import IntegrityError, ProvError
 from provenance import checkpoint as cp
-from provenance import derived, failpoints, merkle, timefmt
+from provenance import derived, failpoints, merkle, seen, timefmt
 from provenance.case import Case, fsync_dir, write_durable
 from provenance.digests import sha256_file
 from provenance.keys import PublicKey, SigningKey
@@ -165,19 +165,23 @@ class CustodyLog:
         self.case = case
         self.on_checkpoint = on_checkpoint
 
-    def tree(self, signer: PublicKey | None = None) -> TreeStore:
+    def tree(self, signer: PublicKey | None = None, *, checked: bool = True) -> TreeStore:
         """The log's tree: the derived cache in ``state/tree``, checked before a root taken
         from it is signed or handed out, and rebuilt from the log (with a warning) when it
         does not match (docs/SECURITY.md, "Derived state").
 
         The check: the cache's root at the latest checkpoint equals that checkpoint's root
-        when ``signer`` (the operator's own key) signed it, and the entries after it are
-        re-hashed from the log; otherwise (another key's checkpoint, or none) the whole log
-        is hashed once and compared. A log that differs from the operator's own signed
-        checkpoint is refused: nothing is signed on top of it.
+        when ``signer`` (the operator's own key) signed it, else the largest root the user's
+        own verify remembered, and the entries after it are hashed again from the log;
+        with neither, the whole log is hashed once and compared. A log that differs from the
+        operator's own signed checkpoint is refused: nothing is signed on top of it.
+        ``checked=False`` is for what signs nothing and is checked by its reader (a proof
+        against its checkpoint).
         """
         folder = self.case.state_dir / "tree"
         store = TreeStore.for_log(folder, self.case.log_path)
+        if not checked:
+            return store
         try:
             why = self._tree_problem(store, signer)
         except (ProvError, OSError) as exc:  # a node or offset the cache lacks, a torn log
@@ -206,21 +210,38 @@ class CustodyLog:
             return None
         return checkpoint if checkpoint.size == size else None
 
-    def _tree_problem(self, store: TreeStore, signer: PublicKey | None) -> str | None:
-        """Why ``store`` cannot be used as it is, or None."""
-        size = len(store)
+    def _anchor(self, size: int, signer: PublicKey | None) -> tuple[int, bytes, str] | None:
+        """A root of the log's first entries that this operator vouches for: the latest
+        checkpoint if ``signer`` signed it, else the largest root this user's own verify
+        remembered ($PROV_HOME/seen, outside the case). (size, root, what it is) or None."""
         checked = latest_checkpoint_size(self.case, size)
         own = self._own_checkpoint(checked, signer)
-        if own is None:  # nothing this operator signed to hold it to: the log itself
+        if own is not None:
+            return checked, own.root, "your checkpoint of that size"
+        try:
+            roots = seen.load_roots(self.case.info.origin)
+        except (ProvError, OSError, ValueError):
+            roots = {}
+        best = max((s for s in roots if 0 < s <= size), default=0)
+        return (best, roots[best], "the root your verify remembered") if best else None
+
+    def _tree_problem(self, store: TreeStore, signer: PublicKey | None) -> str | None:
+        """Why ``store`` cannot be used as it is, or None. Up to the anchor, its root must be
+        the anchor's (the nodes appends build on are those of that root); after it, its nodes
+        are made again from the log's lines. With no anchor, the whole log is hashed."""
+        size = len(store)
+        anchor = self._anchor(size, signer)
+        if anchor is None:
             tree = merkle.TreeBuilder()
             for line in iter_lines(self.case.log_path):
                 tree.append(merkle.leaf_hash(line))
             if tree.size != size or tree.root() != store.root():
                 return f"its root differs from the log's over {tree.size} entries"
             return None
-        if store.range_root(0, checked) != own.root:
-            return f"its root at size {checked} differs from your checkpoint of that size"
-        if checked < size:  # entries after the checkpoint (a crash): their nodes, again
+        checked, root, what = anchor
+        if store.range_root(0, checked) != root:
+            return f"its root at size {checked} differs from {what}"
+        if checked < size:  # entries after the anchor: their nodes, again, from the log
             start = store.offset(checked)
             store.truncate(checked)
             with open(self.case.log_path, "rb") as fh:
@@ -231,7 +252,7 @@ class CustodyLog:
                     store.append(merkle.leaf_hash(line[:-1]), start)
                     start += len(line)
             if len(store) != size or start != self.case.log_path.stat().st_size:
-                return "its entries after the latest checkpoint are not the log's"
+                return f"its entries after size {checked} are not the log's"
         return None
 
     def _check_own_checkpoint(self, store: TreeStore, signer: PublicKey | None) -> None:

@@ -62,9 +62,11 @@ def test_a_changed_tree_cache_is_rebuilt_before_the_operator_signs(
     assert "warning" not in snapshot(env, case, site).stderr  # rebuilt once, in step since
 
 
+@pytest.mark.parametrize("anchor", ["the log", "a remembered root"])
 def test_a_changed_tree_cache_is_caught_after_another_operators_checkpoint(
-        site: WatchedSite, tmp_path: Path) -> None:
-    """The latest checkpoint is another trusted key's: the cache is held to the log itself."""
+        anchor: str, site: WatchedSite, tmp_path: Path) -> None:
+    """The latest checkpoint is another trusted key's: the cache is held to the root this
+    user's own verify remembered (the entries after it hashed again), else to the log."""
     case, key_pub = make_case(tmp_path)
     env = prov_env(tmp_path)
     other = prov_env(tmp_path / "other")
@@ -72,6 +74,10 @@ def test_a_changed_tree_cache_is_caught_after_another_operators_checkpoint(
     assert run_prov("keys", "generate", env=other).returncode == 0
     other_pub = Path(other["PROV_HOME"]) / "keys" / "default.pub"
     assert run_prov("keys", "add", str(other_pub), "--case", str(case), env=env).returncode == 0
+    if anchor == "a remembered root":
+        proc = run_prov("verify", str(case), "--trust", str(key_pub), env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert list((Path(env["PROV_HOME"]) / "seen").rglob("roots"))
     assert snapshot(other, case, site).returncode == 0
     flip(top_level(case))
 

@@ -776,3 +776,20 @@ def test_a_seal_left_unstamped_by_the_operators_tsa_says_so(fresh: Env, site: st
     assert (f"capture {summary['captureId']} NOT time-stamped by {broken.url}" in proc.stderr)
     (pending,) = by_action(fresh.entries(), "timestamp-pending")
     assert pending["details"]["tsa"] == broken.url
+
+
+def test_a_schedule_run_lists_the_seals_left_unstamped(fresh: Env, site: str) -> None:
+    with LocalTSA(http_status=500) as broken:
+        (fresh.home / "config.toml").write_text(f'tsa = ["{broken.url}"]\n')
+        (fresh.case / "config.toml").write_text("tsa = []\n")  # cannot remove it
+        sources = fresh.root / "sources.toml"
+        sources.write_text(f'[[source]]\nurl = "{site}/"\n')
+        proc = fresh.prov("schedule", "run", str(sources), "--case", str(fresh.case),
+                          "--json", "--tsa-timeout", "1")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    run = json.loads(proc.stdout)
+    (capture,) = run["captures"]
+    assert [(u["captureId"], u["tsa"]) for u in run["unstamped"]] == [(capture, broken.url)]
+    assert f"capture {capture} NOT time-stamped by {broken.url}" in proc.stderr
+    logged = json.loads((fresh.case / "state" / "runs.log").read_text().splitlines()[-1])
+    assert logged["unstamped"] == run["unstamped"]
