@@ -188,7 +188,7 @@ class MediaCapturer:
                  for item in download.files]
         entries = ytdlp.entries(download.info) if download.info else []
         if download.info is not None:
-            records.append(self._info_record(url, download, entries, files, date))
+            records.append(self._info_record(url, download, entries, files, date, responses))
             if self.media.comments:
                 records.append(self._comments_record(url, entries, date))
         records.append(availability_record(url, found, self.capture_id,
@@ -247,14 +247,26 @@ class MediaCapturer:
                 "identicalToResponse": identical, "merged": len(item["formats"]) > 1,
                 "sources": sources, "entryId": item["entry"].get("id")}
 
+    @staticmethod
+    def _thumbnail(entry: dict[str, Any], responses: dict[str, str]) -> dict[str, Any] | None:
+        """The thumbnail yt-dlp fetched for a video, and its response record."""
+        fetched = [t for t in entry.get("thumbnails") or []
+                   if isinstance(t, dict) and t.get("filepath") and t.get("url")]
+        if not fetched:
+            return None
+        url = str(fetched[-1]["url"])
+        return {"url": url, "responseRecord": responses.get(url_key(url))}
+
     def _info_record(self, url: str, download: ytdlp.Download, entries: list[dict[str, Any]],
-                     files: list[dict[str, Any]], date: datetime) -> Record:
+                     files: list[dict[str, Any]], date: datetime,
+                     responses: dict[str, str]) -> Record:
         assert download.info is not None
         info = {
             "post": url, "captureId": self.capture_id, "ytDlpVersion": ytdlp.version(),
             "extractor": download.info.get("extractor"),
             "extractorKey": download.info.get("extractor_key"),
-            "videos": [{**ytdlp.summary(e), "info": ytdlp.bounded_info(e)} for e in entries],
+            "videos": [{**ytdlp.summary(e), "thumbnail": self._thumbnail(e, responses),
+                        "info": ytdlp.bounded_info(e)} for e in entries],
             "files": files, "warnings": download.warnings,
         }
         headers = [("WARC-Target-URI", f"urn:mediainfo:{url}")]

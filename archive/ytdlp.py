@@ -10,7 +10,8 @@ any capture.
 
 Nothing may leave the machine outside the proxy: downloads are yt-dlp's own (native HLS and
 DASH, never ffmpeg as a downloader, which would open its own connections), no cache
-directory, no update check, no cookies file, no thumbnails written. ffmpeg runs only to merge
+directory, no update check, no cookies file. The post's thumbnail is fetched (through the
+proxy: what the platform showed as the post's picture is evidence too). ffmpeg runs only to merge
 streams already fetched (a local file in, a local file out).
 
 Threat: the page, its manifests and the platform's answers are hostile. yt-dlp parses them;
@@ -127,7 +128,7 @@ def params(settings: RunSettings, download: Download) -> dict[str, Any]:
         "hls_prefer_native": True, "hls_use_mpegts": True,
         "fixup": "never",  # keep the bytes as fetched; merges of streams are the only change
         "getcomments": settings.comments,
-        "writethumbnail": False, "writesubtitles": False, "writeinfojson": False,
+        "writethumbnail": True, "writesubtitles": False, "writeinfojson": False,
         "overwrites": True, "continuedl": False, "nopart": True, "updatetime": False,
         "check_formats": False, "call_home": False, "mark_watched": False,
     }

@@ -4,7 +4,7 @@ media made at test time by Debian's ffmpeg (two seconds each, a few KB).
     /watch/video      an HTML5 <video> page (og:title, a description)  → /media/clip.webm
     /watch/og         a page whose only media is its og:video           → /media/og.mp4
     /watch/ld         a page with a schema.org VideoObject (uploader, upload date, duration,
-                      views) whose contentUrl is /media/og.mp4
+                      views) whose contentUrl is /media/og.mp4, thumbnailUrl /media/thumb.png
     /hls/index.m3u8   an HLS media playlist and its MPEG-TS segments /hls/seg<N>.ts
     /dash/stream.mpd  a DASH manifest, video and audio apart (yt-dlp merges them)
     /watch/login      302 → /login (a login wall)
@@ -37,7 +37,8 @@ DESCRIPTION = "A two second test clip. #prov #evidence"
 SOURCES = ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=2",
            "-f", "lavfi", "-i", "sine=frequency=440:duration=2"]
 
-TYPES = {".webm": b"video/webm", ".mp4": b"video/mp4", ".m3u8": b"application/vnd.apple.mpegurl",
+TYPES = {".png": b"image/png", ".webm": b"video/webm", ".mp4": b"video/mp4",
+         ".m3u8": b"application/vnd.apple.mpegurl",
          ".ts": b"video/mp2t", ".mpd": b"application/dash+xml", ".m4s": b"video/iso.segment"}
 
 
@@ -67,7 +68,10 @@ def make_media(folder: Path) -> dict[str, Path]:
            "-use_template", "1", "-use_timeline", "0",
            "-adaptation_sets", "id=0,streams=v id=1,streams=a", "stream.mpd",
            cwd=folder / "dash")
-    files = {"/media/clip.webm": folder / "clip.webm", "/media/og.mp4": folder / "og.mp4"}
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=1:duration=1", "-frames:v", "1",
+           "thumb.png", cwd=folder)
+    files = {"/media/clip.webm": folder / "clip.webm", "/media/og.mp4": folder / "og.mp4",
+             "/media/thumb.png": folder / "thumb.png"}
     for sub in ("hls", "dash"):
         for path in sorted((folder / sub).iterdir()):
             files[f"/{sub}/{path.name}"] = path
@@ -178,7 +182,8 @@ def serve(server: LocalServer, folder: Path) -> MediaSite:
                             video_page(TITLE, '<video controls width="160" height="120" '
                                        'src="/media/clip.webm"></video>'))
         if path == "/watch/ld":
-            facts = {**VIDEO_OBJECT, "contentUrl": server.url("/media/og.mp4")}
+            facts = {**VIDEO_OBJECT, "contentUrl": server.url("/media/og.mp4"),
+                     "thumbnailUrl": server.url("/media/thumb.png")}
             head = f'<script type="application/ld+json">{json.dumps(facts)}</script>\n'
             return response(b"200 OK", [(b"Date", DATE),
                                         (b"Content-Type", b"text/html; charset=utf-8")],

@@ -178,6 +178,11 @@ def test_info_record_fields(run: MediaRun) -> None:
     assert fields["view_count"] == 12345
     assert fields["description"] == mediasite.DESCRIPTION
     assert fields["title"] == mediasite.LD_TITLE
+    thumbnail = ld["videos"][0]["thumbnail"]  # type: ignore[index]
+    assert thumbnail["url"] == run.url("/media/thumb.png")
+    [shown] = [g for g in run.snap.groups if g.url == thumbnail["url"]]
+    assert shown.response is not None and shown.response.id == thumbnail["responseRecord"]
+    assert shown.response.http_payload == run.site.body("/media/thumb.png")
     mediainfo = run.one(f"urn:mediainfo:{run.url('/watch/video')}")
     assert mediainfo.get("WARC-Concurrent-To") == run.media("/watch/video").id
 
