@@ -7,6 +7,13 @@ about twice zlib's speed), each uncompressed byte labelled with the file offset 
 came from. Input is fed in small pieces so that ``unused_data`` never copies much, and output is
 bounded per call (a gzip bomb inflates at most ``MAX_OUT`` bytes at a time).
 
+A bomb is bounded as a whole too (``check_inflation``, shared with ``archive.reader``): a member
+may inflate to at most ``MAX_RATIO`` times the compressed bytes it has consumed plus
+``RATIO_SLACK``, and never past ``MAX_MEMBER_OUT``; beyond that reading stops with a
+``WarcFormatError`` (a finding), not minutes of CPU per member. prov's own records stay far
+inside it: a response is stored as received (a compressed body stays compressed), and up to
+``RATIO_SLACK`` bytes of anything, even one repeated byte, pass.
+
 Splitting is a guess that the reader confirms: a split point is the first position after a
 nominal offset where a gzip member (or, uncompressed, a record after ``CRLF CRLF``) starts and
 inflates to ``WARC/``. A guess inside a member only makes the range before it end inside a
@@ -34,6 +41,9 @@ READ = 1 << 20  # bytes read from the file at a time
 FEED = 1 << 16  # compressed bytes given to inflate at a time (bounds unused_data copies)
 MAX_OUT = 1 << 20  # uncompressed bytes one inflate call may return
 SCAN_WINDOW = 1 << 20
+MAX_RATIO = 100  # uncompressed bytes per compressed byte, beyond the slack
+RATIO_SLACK = 64 << 20
+MAX_MEMBER_OUT = 8 << 30  # one record: far above --max-body's reach
 GZIP_MAGIC = b"\x1f\x8b\x08"
 INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error,
                                                getattr(_inflate_mod, "error", zlib.error))
@@ -50,6 +60,15 @@ class _Decompressor(Protocol):
 def _new_member() -> _Decompressor:
     obj: _Decompressor = _inflate_mod.decompressobj(31)
     return obj
+
+
+def check_inflation(member: int, consumed: int, produced: int) -> None:
+    """Raise once the gzip member at ``member`` has inflated ``produced`` bytes from
+    ``consumed`` compressed ones past the bound (a decompression bomb)."""
+    if produced > MAX_RATIO * consumed + RATIO_SLACK or produced > MAX_MEMBER_OUT:
+        raise WarcFormatError(f"offset {member}: gzip member inflates to more than "
+                              f"{produced:,} bytes from {consumed:,} (a decompression bomb; "
+                              f"at most {MAX_RATIO}:1 beyond {RATIO_SLACK >> 20} MiB)")
 
 
 def inflate_head(data: bytes, size: int) -> bytes:
@@ -86,6 +105,7 @@ class RangeReader:
         self._rpos = 0
         self._zobj: _Decompressor | None = None
         self._member = start
+        self._member_in = self._member_out = 0  # compressed consumed, inflated, this member
         fh.seek(start)
 
     @property
@@ -117,6 +137,7 @@ class RangeReader:
                 self._member = self._fpos - len(self._raw) + self._rpos
                 self.marks.append((self.base + len(self.buf), self._member))
                 self._zobj = _new_member()
+                self._member_in = self._member_out = 0
             if self._inflate():
                 return True
 
@@ -131,7 +152,10 @@ class RangeReader:
                 raise WarcFormatError(f"offset {self._member}: bad gzip data ({exc})") from None
             left = len(zobj.unused_data) if zobj.eof else len(zobj.unconsumed_tail)
             self._rpos += len(piece) - left
+            self._member_in += len(piece) - left
+            self._member_out += len(out)
             piece.release()
+        check_inflation(self._member, self._member_in, self._member_out)
         if zobj.eof:
             self._zobj = None
         if out:

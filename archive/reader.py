@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from archive.errors import WarcFormatError
+from archive.members import check_inflation
 
 READ_CHUNK = 1 << 20
 MAX_HEADER_BLOCK = 1 << 20
@@ -33,6 +34,7 @@ class _Inflater:
         self._raw_pos = 0  # file offset of self._raw[0]
         self._zobj: zlib._Decompress | None = None
         self._member_start = 0
+        self._member_out = 0
         first = stream.read(READ_CHUNK)
         self._raw = first
         self.gzip = first.startswith(GZIP_MAGIC)
@@ -56,6 +58,7 @@ class _Inflater:
                     return b"", self._raw_pos
             if self._zobj is None:
                 self._member_start = self._raw_pos
+                self._member_out = 0
                 self._zobj = zlib.decompressobj(31)
             out = self._inflate()
             if out:
@@ -75,6 +78,9 @@ class _Inflater:
         else:
             self._raw = zobj.unconsumed_tail
         self._raw_pos += len(raw) - len(self._raw)
+        self._member_out += len(out)
+        check_inflation(self._member_start, self._raw_pos - self._member_start,
+                        self._member_out)
         return out
 
 

@@ -41,7 +41,7 @@ from provenance.keys import (
     write_private_file,
 )
 from provenance.parallel import Progress
-from provenance.report import Report
+from provenance.report import Report, Status
 from provenance.signing import parse_envelope
 from provenance.trust import Anchors, trust_user_key
 from provenance.verify import SEAL_NAME, CaseVerifier
@@ -439,41 +439,55 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
            record: tuple[SigningKey, str | None] | None = None,
            now: Callable[[], datetime] = timefmt.utc_now,
            tsa_roots: Sequence[Path] = (), jobs: int | None = None,
-           on_progress: Callable[[Progress], None] | None = None) -> Report:
+           on_progress: Callable[[Progress], None] | None = None,
+           as_kind: str | None = None) -> Report:
     """Verify ``target``. With ``record`` = (key, cosigner name), a passing verify writes
     that key's C2SP cosignature beside the latest checkpoint it verified. ``jobs`` worker
-    processes read the WARCs (default: one per core); ``on_progress`` sees how far it got."""
+    processes read the WARCs (default: one per core); ``on_progress`` sees how far it got.
+    ``as_kind`` pins what the target is taken for (``provenance.targets``); otherwise
+    ``targets.decide_kind`` decides, and the report says what it decided and why."""
     if str(target).startswith("s3://"):
         from provenance.s3verify import verify_bucket
 
         return verify_bucket(str(target), lambda root: verify(
             root, trust_files, trust_ids, strict, since, remember, record, now, tsa_roots,
-            jobs, on_progress))
+            jobs, on_progress, as_kind))
     if str(target) == "":
         raise UsageError("an empty path names no target (it would be the current folder)")
-    target = Path(target)
-    if not target.exists():
-        raise NotATargetError(f"{target}: no such file or folder")
-    anchors, roots, given = _verifier_trust(target, trust_files, trust_ids, tsa_roots, since)
-    from provenance.disclosure import is_disclosure
+    from provenance.targets import decide_kind
 
-    if is_disclosure(target):
+    target = Path(target)
+    if not os.path.lexists(target):
+        raise NotATargetError(f"{target}: no such file or folder")
+    decided = decide_kind(target, as_kind)
+    anchors, roots, given = _verifier_trust(target, trust_files, trust_ids, tsa_roots, since)
+    verifier: CaseVerifier | None = None
+    if decided.kind == "disclosure":
         from provenance.disclosure_check import DisclosureVerifier
 
-        return DisclosureVerifier(target, anchors, strict=strict, since=given, remember=remember,
-                                  tsa_roots=roots).run()
-    package = _verify_package(target, anchors, strict, remember, roots, given)
-    if package is not None:
-        return package
-    verifier = CaseVerifier(target, anchors, strict=strict, since=given, remember=remember,
-                            tsa_roots=roots, jobs=jobs, on_progress=on_progress)
-    report = verifier.run()
-    if record is not None:
+        report = DisclosureVerifier(target, anchors, strict=strict, since=given, remember=remember,
+                                    tsa_roots=roots).run()
+    elif decided.kind == "wacz":
+        from provenance.wacz_check import WaczVerifier
+
+        report = WaczVerifier(target, anchors, strict=strict, since=given, remember=remember,
+                              tsa_roots=roots).run()
+    elif decided.kind == "bag":
+        from provenance.bag_check import BagVerifier
+
+        report = BagVerifier(target, anchors, strict=strict, remember=remember, since=given,
+                             tsa_roots=roots).run()
+    elif decided.kind == "proof":
+        report = _verify_proof_target(target, anchors, strict)
+    else:
+        verifier = CaseVerifier(target, anchors, strict=strict, since=given, remember=remember,
+                                tsa_roots=roots, jobs=jobs, on_progress=on_progress)
+        report = verifier.run()
+    report.kind, report.kind_reason = decided.kind, decided.reason
+    if record is not None and verifier is not None:
         _record_cosignature(verifier, report, record[0], record[1], now())
     return report
 
-
-TARGET_MARKERS = ("case.json", "bagit.txt", "disclosure.json")  # the folder kinds verify knows
 
 
 def _verifier_trust(target: Path, trust_files: Sequence[Path], trust_ids: Sequence[str],
@@ -484,17 +498,32 @@ def _verifier_trust(target: Path, trust_files: Sequence[Path], trust_ids: Sequen
     from provenance.anchorpaths import check_home, named_file
     from provenance.tsatrust import TsaRoots
 
-    try:
-        check_home(target)
-    except ConfigError:
-        if target.is_dir() and not any((target / name).exists() for name in TARGET_MARKERS):
-            # a folder that is no case or package at all says so first (exit 4)
-            raise NotATargetError(f"{target}: not a prov case or package (none of "
-                                  f"{', '.join(TARGET_MARKERS)})") from None
-        raise
+    check_home(target)
     held = [(str(p), load_checkpoint_file(named_file(p, target, "--since"))) for p in since]
     return (Anchors.collect(trust_files, trust_ids, target=target),
             TsaRoots.collect(tsa_roots, target=target), held)
+
+
+def _verify_proof_target(target: Path, anchors: Anchors, strict: bool) -> Report:
+    """An inclusion proof file as a report: what ``prov log verify-proof`` checks, with the
+    verifier's own keys (never one the file carries) for the checkpoint's signature."""
+    from provenance.proofs import MAX_PROOF_FILE, verify_inclusion_doc
+    from provenance.untrusted import UntrustedInputError, read_regular
+
+    report = Report(str(target), "proof", strict=strict)
+    try:
+        raw = read_regular(target, MAX_PROOF_FILE, what=target.name)
+    except UntrustedInputError as exc:
+        raise NotATargetError(str(exc)) from None
+    try:
+        result = verify_inclusion_doc(raw, keys=list(anchors.keys), held=None)
+    except ProvError as exc:
+        report.add("fail", "proof", target.name, str(exc))
+        return report
+    for message in result.messages:
+        status: Status = "warn" if "NOT checked" in message else "pass"
+        report.add(status, "proof", target.name, message)
+    return report
 
 
 def verify_warc(paths: Sequence[Path], *, strict: bool = False, jobs: int | None = None,
@@ -711,22 +740,6 @@ def require_key_exists(name: str) -> None:
 
 
 # -- exports ----------------------------------------------------------------------------------
-
-
-def _verify_package(target: Path, anchors: Anchors, strict: bool, remember: bool,
-                    tsa_roots: TsaRoots, since: Sequence[tuple[str, Checkpoint]]
-                    ) -> Report | None:
-    """The report on a WACZ or a bag that prov exported; None if ``target`` is neither."""
-    from provenance.bag_check import BagVerifier, is_bag
-    from provenance.wacz_check import WaczVerifier, is_wacz
-
-    if is_wacz(target):
-        return WaczVerifier(target, anchors, strict=strict, since=since, remember=remember,
-                            tsa_roots=tsa_roots).run()
-    if is_bag(target):
-        return BagVerifier(target, anchors, strict=strict, remember=remember, since=since,
-                           tsa_roots=tsa_roots).run()
-    return None
 
 
 def _passphrase(prompt: Prompt | None) -> Prompt:

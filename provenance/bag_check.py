@@ -13,7 +13,6 @@ import os
 import re
 import stat
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from cryptography import x509
@@ -85,8 +84,7 @@ class BagVerifier:
         verifier = CaseVerifier(self.root / "data", self.anchors, strict=self.report.strict,
                                 since=self.since, remember=self.remember,
                                 tsa_roots=self.tsa_roots, package=True)
-        for finding in verifier.run().findings:
-            self.report.findings.append(replace(finding, subject=_in_bag(finding)))
+        self.report.merge(verifier.run(), _in_bag)
         trusted = verifier.judge.trusted
         try:
             envelope = parse_envelope(_read(self.root / SIGNATURE), what=SIGNATURE)

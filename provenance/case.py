@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import signal
 import threading
@@ -28,6 +27,7 @@ from typing import Any
 import rfc8785
 
 from archive.errors import ConfigError, LockedError, NotATargetError, UsageError
+from provenance.untrusted import UntrustedInputError, load_json, read_regular
 
 FORMAT_VERSION = 1
 CASE_FILE = "case.json"
@@ -65,7 +65,7 @@ class CaseInfo:
     @classmethod
     def from_bytes(cls, data: bytes, *, what: str) -> CaseInfo:
         try:
-            doc = json.loads(data)
+            doc = load_json(data, what=what, limit=MAX_CASE_FILE)
             info = cls(
                 id=str(uuid.UUID(doc["id"])),
                 origin=str(doc["origin"]),
@@ -74,6 +74,8 @@ class CaseInfo:
                 format_version=int(doc["formatVersion"]),
                 retention=_retention(doc.get("retention")),
             )
+        except UntrustedInputError as exc:
+            raise NotATargetError(str(exc)) from None
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise NotATargetError(f"{what}: not a prov case file ({exc})") from None
         if info.origin != f"prov-case/{info.id}":
@@ -131,13 +133,19 @@ class Case:
 
     @classmethod
     def open(cls, root: Path) -> Case:
-        path = root / CASE_FILE
         if not is_case_dir(root):
             raise NotATargetError(f"{root}: not a prov case (no {CASE_FILE} and custody/log.jsonl)")
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_CASE_FILE + 1)
-        if len(raw) > MAX_CASE_FILE:
-            raise NotATargetError(f"{path}: larger than {MAX_CASE_FILE} bytes")
+        return cls.load(root)
+
+    @classmethod
+    def load(cls, root: Path) -> Case:
+        """The case at ``root`` by its ``case.json`` alone (a regular file, bounded, JSON with
+        limits); NotATargetError names what is wrong with it."""
+        path = root / CASE_FILE
+        try:
+            raw = read_regular(path, MAX_CASE_FILE, what=str(path))
+        except UntrustedInputError as exc:
+            raise NotATargetError(str(exc)) from None
         return cls(root, CaseInfo.from_bytes(raw, what=str(path)), raw)
 
     @contextlib.contextmanager

@@ -7,6 +7,7 @@ Exit codes (README, "Exit codes"): 0 ok, 1 unexpected crash, 2 usage, 3 integrit
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from archive.errors import ExitCode, ProvError
 from provenance import __version__, timefmt
 from provenance.home import DEFAULT_KEY
 from provenance.progress import Progress, summary_line
+from provenance.terminal import printable, safe_json, terminal_safe
 
 if TYPE_CHECKING:
     from provenance import api
@@ -70,8 +72,15 @@ def _non_empty(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return value
 
 
+def _echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """Every line prov writes: names in it come from cases, packages and pages, so whatever
+    a terminal would act on is escaped (``provenance.terminal``)."""
+    click.echo(terminal_safe(text), err=err, nl=nl)
+
+
 def _err(message: str) -> None:
-    click.echo(f"prov: {message}", err=True)
+    """A one-line message on stderr, every character of it printable."""
+    click.echo(f"prov: {printable(message)}", err=True)
 
 
 def _prompt(confirm: bool = False) -> Callable[[], bytes | None]:
@@ -143,7 +152,7 @@ def _after_change(case: Any, print_checkpoint: bool, publish: str | None) -> Non
         return
     note = api.latest_checkpoint(case)
     if print_checkpoint:
-        click.echo(api.checkpoint_line(case).one_line())
+        _echo(api.checkpoint_line(case).one_line())
     if publish:
         api.publish_checkpoint(publish, note)
 
@@ -173,7 +182,7 @@ def _signing_key(name: str) -> SigningKey:
 
 
 def _print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    click.echo(safe_json(json.dumps(value, indent=2, ensure_ascii=False)))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -207,7 +216,7 @@ def keys_generate(name: str, unsafe_no_passphrase: bool) -> None:
                                hint="set PROV_KEY_PASSPHRASE_FILE or PROV_KEY_PASSPHRASE, type "
                                     "one at the prompt, or pass --unsafe-no-passphrase")
     key = api.generate_key(name, passphrase)
-    click.echo(key.key_id)
+    _echo(key.key_id)
     _err(f"key {name!r} written to {key_path(name)}" +
          (" (UNENCRYPTED)" if unsafe_no_passphrase else ""))
 
@@ -216,21 +225,21 @@ def keys_generate(name: str, unsafe_no_passphrase: bool) -> None:
 def keys_list() -> None:
     """Your signing keys, with full key ids."""
     for name, key_id in api.list_keys():
-        click.echo(f"{name}\t{key_id}")
+        _echo(f"{name}\t{key_id}")
 
 
 @keys.command("export")
 @click.option("--name", default=DEFAULT_KEY, show_default=True)
 def keys_export(name: str) -> None:
     """Print a public key (PEM) to stdout."""
-    click.echo(api.export_key(name).decode(), nl=False)
+    _echo(api.export_key(name).decode(), nl=False)
 
 
 @keys.command("trust")
 @click.argument("public_key", type=PathArg(dir_okay=False, path_type=Path))
 def keys_trust(public_key: Path) -> None:
     """Trust a public key for verification ($PROV_HOME/trusted)."""
-    click.echo(api.trust_key_file(public_key))
+    _echo(api.trust_key_file(public_key))
 
 
 @keys.command("add")
@@ -244,7 +253,7 @@ def keys_add(public_key: Path, case_path: str | None, key_name: str, note: str |
         tsa_timeout: float) -> None:
     """Trust another key in a case (a key-trusted entry signed by a trusted key)."""
     case = api.open_case(case_path)
-    click.echo(api.add_case_key(case, public_key, _signing_key(key_name), note,
+    _echo(api.add_case_key(case, public_key, _signing_key(key_name), note,
                                 timefmt.utc_now(), _stamper(case.root, tsa, tsa_timeout)))
     _after_change(case, print_checkpoint, publish)
 
@@ -268,7 +277,7 @@ def init(path: str, title: str, key_name: str, retain_until: str | None,
     case = api.init_case(path if path.startswith("s3://") else Path(path), title,
                          _signing_key(key_name), timefmt.utc_now(),
                          _stamper(None, tsa, tsa_timeout), retention)
-    click.echo(case.info.id)
+    _echo(case.info.id)
     _err(f"case {case.info.origin} created at {path}")
     _after_change(case, print_checkpoint, publish)
 
@@ -370,8 +379,8 @@ def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: 
     elif not quiet:
         if not (progress and progress.streamed):
             for outcome in result.outcomes:
-                click.echo(summary_line(outcome))
-        click.echo(f"capture {result.capture_id} sealed in {result.capture_dir}")
+                _echo(summary_line(outcome))
+        _echo(f"capture {result.capture_id} sealed in {result.capture_dir}")
     if result.browser and not quiet:
         _err(f"browser: left out of the evidence {result.browser['notAttributable']} requests "
              f"not made by the pages and {result.browser['chromiumOwn']} of Chromium's own")
@@ -404,7 +413,7 @@ def captures_list(case_path: str | None, as_json: bool) -> None:
         _print_json([r.as_json() for r in rows])
         return
     for r in rows:
-        click.echo(f"{r.capture_id}\t{r.logged_at}\t{r.urls} urls\t{r.failed} failed")
+        _echo(f"{r.capture_id}\t{r.logged_at}\t{r.urls} urls\t{r.failed} failed")
 
 
 @captures.command("show")
@@ -417,16 +426,16 @@ def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None
         _print_json(shown)
         return
     pred = shown["seal"]["predicate"]
-    click.echo(f"capture   {shown['captureId']}\nfolder    {shown['captureDir']}\n"
+    _echo(f"capture   {shown['captureId']}\nfolder    {shown['captureDir']}\n"
                f"started   {pred['startedAt']}\nended     {pred['endedAt']}\n"
                f"operator  {pred['operator']}\nrecords   {pred['recordsRoot']}")
     for subject in shown["seal"]["subject"]:
-        click.echo(f"file      {subject['name']}  sha256:{subject['digest']['sha256']}")
+        _echo(f"file      {subject['name']}  sha256:{subject['digest']['sha256']}")
     for row in shown["records"]:
         if row["type"] == "response":
-            click.echo(f"  {row['status']}\t{row['uri']}")
+            _echo(f"  {row['status']}\t{row['uri']}")
     for post in shown.get("media", []):
-        click.echo(media_line(post))
+        _echo(media_line(post))
 
 
 def media_line(post: dict[str, Any]) -> str:
@@ -470,15 +479,20 @@ def media_line(post: dict[str, Any]) -> str:
 @click.option("--key", "key_name", default=DEFAULT_KEY, show_default=True, metavar="NAME",
               help="Your key, for --record.")
 @click.option("--cosigner-name", metavar="NAME", help="Name in the cosignature line.")
+@click.option("--as", "as_kind",
+              type=click.Choice(["case", "wacz", "bag", "disclosure", "proof"]),
+              help="Take the target for this kind, whatever it holds (default: decided from "
+                   "the target; a folder with case.json is always a case).")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing checks too.")
 @jobs_option
 def verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...],
            strict: bool, since: tuple[Path, ...], no_remember: bool,
            tsa_roots: tuple[Path, ...], record: bool,
-           key_name: str, cosigner_name: str | None, as_json: bool, verbose: bool,
-           jobs: int | None) -> None:
-    """Verify a case: signatures, digests, seals, custody log, checkpoints, history."""
+           key_name: str, cosigner_name: str | None, as_kind: str | None, as_json: bool,
+           verbose: bool, jobs: int | None) -> None:
+    """Verify a case, a WACZ, a bag, a disclosure package or an inclusion proof:
+    signatures, digests, seals, custody log, checkpoints, history."""
     from provenance.meter import Meter
 
     recording = (_signing_key(key_name), cosigner_name) if record else None
@@ -486,7 +500,8 @@ def verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...
     try:
         report = api.verify(target if target.startswith("s3://") else Path(target),
                             trust_files, trust_ids, strict, since, not no_remember, recording,
-                            tsa_roots=tsa_roots, jobs=jobs, on_progress=meter.update)
+                            tsa_roots=tsa_roots, jobs=jobs, on_progress=meter.update,
+                            as_kind=as_kind)
     finally:
         meter.finish()
     _show_report(report, as_json, verbose)
@@ -496,7 +511,7 @@ def _show_report(report: Any, as_json: bool, verbose: bool) -> None:
     if as_json:
         _print_json(report.as_json())
     else:
-        click.echo(report.render_table(verbose=verbose))
+        _echo(report.render_table(verbose=verbose))
     raise SystemExit(report.exit_code)
 
 
@@ -540,14 +555,14 @@ def log_show(case_path: str | None, as_json: bool) -> None:
         return
     for e in entries:
         subjects = " ".join(s.name for s in e.subjects)
-        click.echo(f"{e.seq:>6} {e.time} {e.action:18} {e.actor[:24]}… {subjects}")
+        _echo(f"{e.seq:>6} {e.time} {e.action:18} {e.actor[:24]}… {subjects}")
 
 
 @log.command("checkpoint")
 @case_option
 def log_checkpoint(case_path: str | None) -> None:
     """Print the latest signed checkpoint (keep it: verify --since proves against it)."""
-    click.echo(api.latest_checkpoint(api.open_case(case_path)).decode(), nl=False)
+    _echo(api.latest_checkpoint(api.open_case(case_path)).decode(), nl=False)
 
 
 @log.command("repair")
@@ -562,7 +577,7 @@ def log_repair(case_path: str | None, key_name: str, print_checkpoint: bool,
     done = api.repair(case, _signing_key(key_name), timefmt.utc_now,
                       _stamper(case.root, tsa, tsa_timeout))
     for line in done or ["nothing to repair"]:
-        click.echo(line)
+        _echo(line)
     _after_change(case, print_checkpoint, publish)
 
 
@@ -589,7 +604,7 @@ def log_prove(index: int, output: Path, since: Path | None, case_path: str | Non
 def log_verify_proof(proof: Path, checkpoint: Path | None, trust_files: tuple[Path, ...]) -> None:
     """Check an inclusion proof offline, without the case."""
     for line in api.verify_proof(proof, checkpoint, trust_files):
-        click.echo(line)
+        _echo(line)
 
 
 @cli.command("disclose")
@@ -612,7 +627,7 @@ def disclose(capture_id: str, urls: tuple[str, ...], without_requests: bool, out
                             _signing_key(key_name), timefmt.utc_now(),
                             _stamper(case.root, tsa, tsa_timeout))
     shown = sum(1 for r in manifest["records"] if r["included"])
-    click.echo(f"{output}: {shown} records disclosed, "
+    _echo(f"{output}: {shown} records disclosed, "
                f"{len(manifest['records']) - shown} withheld (proven by hash)")
     _after_change(case, print_checkpoint, publish)
 
@@ -634,7 +649,7 @@ def custody_transfer(recipient: Path, note: str | None, case_path: str | None, k
         tsa_timeout: float) -> None:
     """Hand custody to another key (completed by its `prov custody accept`)."""
     case = api.open_case(case_path)
-    click.echo(api.transfer_custody(case, recipient, note, _signing_key(key_name),
+    _echo(api.transfer_custody(case, recipient, note, _signing_key(key_name),
                                     timefmt.utc_now(), _stamper(case.root, tsa, tsa_timeout)))
     _after_change(case, print_checkpoint, publish)
 
@@ -683,16 +698,16 @@ def custody_report(case_path: str | None, as_json: bool) -> None:
         return
     for p in chain.periods:
         actions = ", ".join(f"{k} x{v}" for k, v in sorted(p.actions.items()))
-        click.echo(f"{p.start} .. {p.end or 'now'}  {p.custodian}  ({p.name or '?'})\n"
+        _echo(f"{p.start} .. {p.end or 'now'}  {p.custodian}  ({p.name or '?'})\n"
                    f"    {actions or 'no actions'}" +
                    (f"\n    ended by {p.ended_by}" if p.ended_by else ""))
     for gap in chain.gaps:
-        click.echo(f"GAP {gap['from']} .. {gap['until']}: {gap['reason']}")
+        _echo(f"GAP {gap['from']} .. {gap['until']}: {gap['reason']}")
     for other in chain.others:
-        click.echo(f"NOTE entry {other['seq']} ({other['action']}) by {other['actor']}, "
+        _echo(f"NOTE entry {other['seq']} ({other['action']}) by {other['actor']}, "
                    "not the custodian")
     if chain.pending:
-        click.echo(f"PENDING transfer (entry {chain.pending['seq']}) to {chain.pending['to']}")
+        _echo(f"PENDING transfer (entry {chain.pending['seq']}) to {chain.pending['to']}")
 
 
 @cli.command("copy")
@@ -738,7 +753,7 @@ def timestamp(case_path: str | None, key_name: str, print_checkpoint: bool,
     stamper = _stamper(case.root, tsa, tsa_timeout)
     done = api.complete_timestamps(case, _signing_key(key_name), stamper, timefmt.utc_now)
     for line in done or ["nothing pending"]:
-        click.echo(line)
+        _echo(line)
     _after_change(case, print_checkpoint, publish)
     if any(line.startswith("still pending") for line in done):
         raise SystemExit(ExitCode.CAPTURE_FAILED)
@@ -754,7 +769,7 @@ def tsa() -> None:
 def tsa_trust(root_pem: Path) -> None:
     """Trust a TSA root certificate for verification."""
     for fp in api.trust_tsa_root(root_pem):
-        click.echo(fp)
+        _echo(fp)
 
 
 # -- scheduled snapshots ---------------------------------------------------------------------
@@ -791,7 +806,7 @@ def schedule_run(sources: Path, case_path: str | None, key_name: str, everything
     if as_json:
         _print_json(result.as_json())
     elif result.changes or result.repaired:
-        click.echo(runs.render_report(case.root, result))
+        _echo(runs.render_report(case.root, result))
     if result.captures:
         _after_change(case, print_checkpoint, publish)
     if on_change and result.changes:
@@ -822,7 +837,7 @@ def schedule_status(sources: Path | None, case_path: str | None, as_json: bool) 
         _print_json(rows)
         return
     for row in rows:
-        click.echo(runs.render_status(row))
+        _echo(runs.render_status(row))
 
 
 @cli.command("diff")
@@ -844,7 +859,7 @@ def diff(url: str, from_id: str | None, to_id: str | None, case_path: str | None
     if as_json:
         _print_json(found.as_json())
     else:
-        click.echo(diffs.render(found))
+        _echo(diffs.render(found))
     if on_change and (found.change.changes or found.change.takedown):
         diffs.run_on_change(on_change, found.as_json())
 
@@ -898,7 +913,7 @@ def export_wacz(capture_ids: tuple[str, ...], output: Path, allow_failed: bool,
     result = api.export_wacz(case, capture_ids, output, api.load_key(key_name, ask),
                              timefmt.utc_now(), prompt=ask, allow_failed=allow_failed,
                              stamper=_stamper(case.root, tsa, tsa_timeout))
-    click.echo(f"{output}: {len(result.captures)} capture(s), {result.pages} page(s), "
+    _echo(f"{output}: {len(result.captures)} capture(s), {result.pages} page(s), "
                f"signed by {result.p384_key_id}")
     _after_change(case, print_checkpoint, publish)
 
@@ -917,7 +932,7 @@ def export_bag(contact: str | None, output: Path, allow_failed: bool, case_path:
     result = api.export_bag(case, output, _signing_key(key_name), timefmt.utc_now(),
                             allow_failed=allow_failed, contact=contact,
                             stamper=_stamper(case.root, tsa, tsa_timeout))
-    click.echo(f"{output}: {result.files} files; tag manifest signed"
+    _echo(f"{output}: {result.files} files; tag manifest signed"
                + (f" and stamped by {len(result.stamped)} TSA(s)" if result.stamped else ""))
     for failed in result.unstamped:
         _err(f"warning: tag manifest not stamped by {failed}")
@@ -937,7 +952,7 @@ def report(capture_ids: tuple[str, ...], output: Path, allow_failed: bool,
     case = api.open_case(case_path)
     api.exhibit_report(case, capture_ids, output, _signing_key(key_name), timefmt.utc_now(),
                        allow_failed=allow_failed, stamper=_stamper(case.root, tsa, tsa_timeout))
-    click.echo(f"{output}: report written")
+    _echo(f"{output}: report written")
     _after_change(case, print_checkpoint, publish)
 
 
@@ -947,7 +962,7 @@ def demo(directory: Path | None) -> None:
     """Offline demonstration: serve the demo site, snapshot, seal, verify, tamper, verify."""
     from provenance import demo as demo_mod
 
-    raise SystemExit(demo_mod.run(directory, click.echo))
+    raise SystemExit(demo_mod.run(directory, _echo))
 
 
 def _show_library_warnings() -> None:
@@ -969,7 +984,9 @@ def main() -> None:
         _err("aborted")
         sys.exit(ExitCode.USAGE)
     except click.ClickException as exc:
-        exc.show()
+        shown = io.StringIO()
+        exc.show(file=shown)
+        click.echo(terminal_safe(shown.getvalue()), err=True, nl=False)
         sys.exit(ExitCode.USAGE)
     except ProvError as exc:
         _err(f"error: {exc}")

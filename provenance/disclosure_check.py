@@ -20,6 +20,7 @@ from archive.recordcheck import iter_checks
 from provenance import checkpoint as cp
 from provenance import merkle, timefmt
 from provenance.disclosure import load_manifest
+from provenance.layout import DISCLOSURE, judge_layout
 from provenance.packagelog import PackageLog
 from provenance.report import Report
 from provenance.signing import parse_envelope, verify_envelope
@@ -30,6 +31,8 @@ from provenance.tsatrust import TsaRoots
 from provenance.untrusted import open_regular, read_regular
 
 MAX_SMALL = 16 << 20
+# what malformed fields of a manifest raise when read as the right type: a finding, not a crash
+MALFORMED = (ProvError, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError)
 
 
 class DisclosureVerifier:
@@ -46,6 +49,7 @@ class DisclosureVerifier:
 
     def run(self) -> Report:
         add = self.report.add
+        judge_layout(self.root, self.report, DISCLOSURE, "disclosure")
         try:
             manifest = load_manifest(self.root)
             note = _read(self.root / "checkpoint")
@@ -86,7 +90,7 @@ class DisclosureVerifier:
         """Run one stage; a missing or malformed part is a failure finding, never a crash."""
         try:
             return step()
-        except (ProvError, OSError, ValueError, KeyError, TypeError) as exc:
+        except MALFORMED as exc:
             self.report.add("fail", "disclosure.part", subject, f"cannot be checked: {exc}")
             return None
 

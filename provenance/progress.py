@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from provenance.terminal import printable
+
 if TYPE_CHECKING:
     from archive.crawl import UrlOutcome
 
@@ -29,7 +31,7 @@ def summary_line(outcome: UrlOutcome) -> str:
     if row["note"]:
         detail += f" ({row['note']})"
     kind = "" if outcome.kind == "seed" else f" ({outcome.kind})"
-    return f"{status}\t{outcome.seed}{kind}\t{detail}"
+    return f"{status}\t{printable(outcome.seed)}{kind}\t{printable(detail)}"
 
 
 class Progress:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ import rfc8785
 
 from archive.errors import IntegrityError
 from provenance.keys import PublicKey, SignatureError, SigningKey
+from provenance.untrusted import UntrustedInputError, load_json
 
 MAX_ENVELOPE = 16 << 20
 
@@ -56,7 +56,7 @@ def parse_envelope(data: bytes, *, what: str) -> Envelope:
     if len(data) > MAX_ENVELOPE:
         raise EnvelopeError(f"{what}: envelope larger than {MAX_ENVELOPE} bytes")
     try:
-        doc = json.loads(data)
+        doc = load_json(data, what=what, limit=MAX_ENVELOPE)
         if not isinstance(doc, dict) or set(doc) != {"payload", "payloadType", "signatures"}:
             raise ValueError("fields are not payload, payloadType, signatures")
         payload = _b64(doc["payload"])
@@ -67,6 +67,8 @@ def parse_envelope(data: bytes, *, what: str) -> Envelope:
         signatures = tuple(
             (str(s["keyid"]), _b64(s["sig"])) for s in sigs
         )
+    except UntrustedInputError as exc:
+        raise EnvelopeError(f"not a DSSE envelope: {exc}") from None
     except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
         raise EnvelopeError(f"{what}: not a DSSE envelope ({exc})") from None
     return Envelope(kind, payload, signatures)

@@ -33,6 +33,7 @@ from provenance.timestamps import (
     verify_stamp,
 )
 from provenance.tsatrust import TsaRoots, load_case_certs
+from provenance.untrusted import read_regular
 
 SKEW = timedelta(minutes=5)
 MAX_TOKEN = 256 << 10
@@ -168,8 +169,4 @@ def _age(delta: timedelta) -> str:
 
 
 def _read(path: Path) -> bytes:
-    if path.is_symlink() or not path.is_file():
-        raise ProvError(f"{path.name}: missing or not a regular file")
-    with open(path, "rb") as fh:
-        data = fh.read(16 << 20)
-    return data
+    return read_regular(path, 16 << 20, what=path.name)

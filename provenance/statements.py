@@ -7,7 +7,6 @@ time is always a parameter.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,11 +16,13 @@ import rfc8785
 
 from archive.errors import IntegrityError
 from provenance import timefmt
+from provenance.untrusted import load_json
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 CAPTURE_PREDICATE = "https://prov.invalid/capture/v1"
 IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
 CUSTODY_PAYLOAD = "application/vnd.prov.custody.v1+json"
+MAX_STATEMENT = 16 << 20  # a payload inside a DSSE envelope (signing.MAX_ENVELOPE)
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SUBJECT_NAME = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
@@ -119,7 +120,7 @@ class CaptureSeal:
     @classmethod
     def parse(cls, payload: bytes, *, what: str) -> CaptureSeal:
         try:
-            doc = json.loads(payload)
+            doc = load_json(payload, what=what, limit=MAX_STATEMENT)
             if doc.get("_type") != STATEMENT_TYPE:
                 raise ValueError(f"_type is {doc.get('_type')!r}")
             if doc.get("predicateType") != CAPTURE_PREDICATE:
@@ -207,7 +208,7 @@ class Entry:
     @classmethod
     def parse(cls, payload: bytes, *, what: str) -> Entry:
         try:
-            doc = json.loads(payload)
+            doc = load_json(payload, what=what, limit=MAX_STATEMENT)
             keys = {"seq", "time", "actor", "action", "subjects", "prev", "details"}
             if not isinstance(doc, dict) or set(doc) != keys:
                 raise ValueError("fields are not " + ", ".join(sorted(keys)))

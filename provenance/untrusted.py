@@ -28,7 +28,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -176,12 +176,14 @@ class TreeEntry:
     kind: TreeKind
 
 
-def iter_tree(root: Path, *, max_depth: int = MAX_TREE_DEPTH) -> Iterator[TreeEntry]:
+def iter_tree(root: Path, *, max_depth: int = MAX_TREE_DEPTH,
+              prune: Callable[[str], bool] | None = None) -> Iterator[TreeEntry]:
     """Every entry under ``root``, folder by folder in sorted order, without recursion.
 
     Symlinks are reported, never followed; FIFOs, sockets and devices are ``other``; a folder
     at ``max_depth`` is reported as ``too-deep`` and not entered, so neither the stack nor the
-    length of a path grows with what an attacker nests.
+    length of a path grows with what an attacker nests. A folder for which ``prune(rel)`` is
+    true is reported and not entered.
     """
     stack: list[tuple[str, int]] = [("", 0)]
     while stack:
@@ -202,7 +204,8 @@ def iter_tree(root: Path, *, max_depth: int = MAX_TREE_DEPTH) -> Iterator[TreeEn
                     yield TreeEntry(child, "too-deep")
                 else:
                     yield TreeEntry(child, "dir")
-                    below.append((child, depth + 1))
+                    if prune is None or not prune(child):
+                        below.append((child, depth + 1))
             elif stat.S_ISREG(mode):
                 yield TreeEntry(child, "file")
             else:

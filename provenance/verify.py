@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence, Set
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from pathlib import Path
 from archive.errors import NotATargetError, ProvError
 from provenance import checkpoint as cp
 from provenance import merkle, timefmt
-from provenance.case import Case, is_case_dir
+from provenance.case import Case
 from provenance.custody import (
     CHECKPOINT_RE,
     MAX_LINE,
@@ -30,11 +29,12 @@ from provenance.custody import (
     checkpoint_sizes,
     shard,
 )
-from provenance.digests import sha256_file
+from provenance.digests import sha256_regular
 from provenance.entryjudge import EntryJudge
 from provenance.history import History
 from provenance.ids import is_capture_id
 from provenance.keys import PublicKey
+from provenance.layout import judge_layout
 from provenance.parallel import Progress
 from provenance.report import Report
 from provenance.revisitcheck import RevisitLedger
@@ -48,6 +48,14 @@ from provenance.statements import (
 )
 from provenance.trust import Anchors
 from provenance.tsatrust import TsaRoots
+from provenance.untrusted import (
+    UntrustedInputError,
+    is_dir,
+    is_regular,
+    listdir,
+    open_regular,
+    read_regular,
+)
 from provenance.warcjudge import WarcJudge
 
 SEAL_NAME = "seal.dsse.json"
@@ -160,15 +168,15 @@ class CaseVerifier:
                                on_progress=on_progress)
 
     def run(self) -> Report:
-        if not is_case_dir(self.root) or (self.root / "case.json").is_symlink():
-            raise NotATargetError(f"{self.root}: not a prov case (no case.json and custody log)")
+        """Judge the case: ``provenance.targets`` decided that ``root`` is one, so from here
+        on everything wrong with it is a finding (exit 3), never "not a case" (exit 4)."""
+        judge_layout(self.root, self.report)
         try:
-            self.case = Case.open(self.root)
+            self.case = Case.load(self.root)
         except NotATargetError as exc:  # a case folder whose identity was damaged: evidence
             self.report.add("fail", "case.file", "case.json", f"{exc}: without the case's "
                             "identity nothing else in it can be judged")
             return self.report
-        self._check_symlinks()
         self.history = History(self.report, self.case.info.origin, self.since,
                                subject="custody/log.jsonl", package=self.package)
         try:
@@ -219,7 +227,13 @@ class CaseVerifier:
         wanted = set(sizes) | remembered
         tree = merkle.TreeBuilder()
         torn = False
-        with open(self.case.log_path, "rb") as fh:
+        try:
+            fd = open_regular(self.case.log_path, what="custody/log.jsonl")
+        except UntrustedInputError as exc:
+            add("fail", "log.missing", "custody/log.jsonl", f"custody log missing ({exc}): "
+                "nothing in the case can be tied to its custody")
+            fd = os.open(os.devnull, os.O_RDONLY)
+        with open(fd, "rb") as fh:
             while True:
                 if tree.size in wanted:
                     self.log.roots[tree.size] = tree.root()
@@ -272,7 +286,7 @@ class CaseVerifier:
         prev = entry.prev
         # a size with no checkpoint to take a root at is checkpoint.missing (below), not a root
         # recomputed from the spooled hashes: a hostile log costs no quadratic time
-        rootable = prev.size in self.log.roots or _is_regular(checkpoint_path(self.case,
+        rootable = prev.size in self.log.roots or is_regular(checkpoint_path(self.case,
                                                                                prev.size))
         if rootable and self.log.root_at(prev.size) != prev.root:
             self.report.add("fail", "log.prev", what, f"prev root does not match the log's "
@@ -282,7 +296,7 @@ class CaseVerifier:
 
     def _check_prev_checkpoint(self, size: int, tokens: tuple[Subject, ...], what: str) -> None:
         path = checkpoint_path(self.case, size)
-        if not _is_regular(path):
+        if not is_regular(path):
             self.report.add("fail", "checkpoint.missing", self.case.relative(path),
                             f"checkpoint named by {what} is missing")
         self.bound_tokens.update(token.name for token in tokens)
@@ -297,9 +311,9 @@ class CaseVerifier:
     def _check_checkpoints(self) -> None:
         """Every shard folder, and anything in ``custody/checkpoints`` that is not one."""
         top = self.case.checkpoints_dir
-        for name in _listdir(top):
-            if SHARD_RE.match(name) and _is_dir(top / name):
-                for inner in _listdir(top / name):
+        for name in listdir(top):
+            if SHARD_RE.match(name) and is_dir(top / name):
+                for inner in listdir(top / name):
                     self._check_checkpoint_file(top / name, inner)
             else:
                 self.report.add("fail", "checkpoint.unexpected", f"custody/checkpoints/{name}",
@@ -342,7 +356,7 @@ class CaseVerifier:
         keys = self.judge.trusted_after(size - 1).values()
         try:
             checkpoint, _ = cp.verify_checkpoint(
-                _read_bounded(path, cp.MAX_NOTE), self.case.info.origin, keys, what=rel)
+                self._read(path, cp.MAX_NOTE), self.case.info.origin, keys, what=rel)
         except ProvError as exc:
             add("fail", "checkpoint.signature", rel, str(exc))
             return
@@ -363,10 +377,14 @@ class CaseVerifier:
                             "binds (an added file): the entry after a checkpoint names its tokens")
             return
         checkpoint = checkpoint_path(self.case, size)
-        if not _is_regular(checkpoint):
+        if not is_regular(checkpoint):
             self.report.add("fail", "timestamp.stamped", rel, "token for a missing checkpoint")
             return
-        data = _read_bounded(checkpoint, cp.MAX_NOTE)
+        try:
+            data = self._read(checkpoint, cp.MAX_NOTE)
+        except ProvError as exc:
+            self.report.add("fail", "timestamp.stamped", rel, str(exc))
+            return
         self.stamps.checkpoint_token(rel, data, self.log.latest_time_at.get(size), size)
 
     def _check_cosignature(self, path: Path, size: int, rel: str) -> None:
@@ -376,9 +394,9 @@ class CaseVerifier:
         add = self.report.add
         original = checkpoint_path(self.case, size)
         try:
-            data = _read_bounded(path, cp.MAX_NOTE)
+            data = self._read(path, cp.MAX_NOTE)
             text, found = cp.verify_cosignatures(data, self.anchors.keys, what=rel)
-            note = _read_bounded(original, cp.MAX_NOTE)
+            note = self._read(original, cp.MAX_NOTE)
             expected_text, _ = cp.split_note(note, what=rel)
         except ProvError as exc:
             add("fail", "cosignature", rel, str(exc))
@@ -404,6 +422,22 @@ class CaseVerifier:
             else:
                 add("pass", "cosignature", rel, f"cosigned by {name} ({key.key_id}) at "
                     f"unix time {timestamp}")
+
+    def _read(self, path: Path, limit: int) -> bytes:
+        """A file of the case, as ``untrusted.read_regular`` reads it, named case-relative."""
+        return read_regular(path, limit, what=self._rel(path))
+
+    def _sha256(self, path: Path) -> bytes | None:
+        try:
+            return sha256_regular(path, what=self._rel(path))
+        except UntrustedInputError:
+            return None
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
 
     # -- history: what this auditor saw before -------------------------------------------
 
@@ -441,16 +475,20 @@ class CaseVerifier:
     def _check_file_digest(self, subject: Subject, what: str) -> bool:
         path = self.root / subject.name
         staged = path.with_name(path.name + ".partial")
-        if not _is_regular(path) and _is_regular(staged) and sha256_file(staged) == subject.sha256:
+        if not is_regular(path) and is_regular(staged) and self._sha256(staged) == subject.sha256:
             self.report.add("warn", "file.staged", subject.name,
                             f"named by {what} but not moved into place (an interrupted command); "
                             "`prov log repair` completes it")
             self.staged_files.add(self.case.relative(staged))
             return False
-        if not _is_regular(path):
+        if not is_regular(path):
             self.report.add("fail", "file.missing", subject.name, f"named by {what}, missing")
             return False
-        found = sha256_file(path)
+        found = self._sha256(path)
+        if found is None:
+            self.report.add("fail", "file.missing", subject.name, f"named by {what}, not a "
+                            "regular file")
+            return False
         if found != subject.sha256:
             self.report.add("fail", "file.digest", subject.name, f"changed since {what}",
                             expected=_label(subject.sha256), found=_label(found))
@@ -460,7 +498,7 @@ class CaseVerifier:
     def _check_capture(self, subject: Subject, logged: LoggedEntry, what: str) -> None:
         folder = subject.name.rsplit("/", 1)[0]
         self.logged_dirs.add(folder)
-        if not _is_regular(self.root / folder / SEAL_NAME):
+        if not is_regular(self.root / folder / SEAL_NAME):
             self.report.add("fail", "capture.missing", folder, f"capture logged by {what} is gone")
             return
         if not self._check_file_digest(subject, what):
@@ -471,7 +509,7 @@ class CaseVerifier:
         add = self.report.add
         seal_rel = f"{folder}/{SEAL_NAME}"
         try:
-            envelope = parse_envelope(_read_bounded(self.root / seal_rel, 16 << 20), what=seal_rel)
+            envelope = parse_envelope(self._read(self.root / seal_rel, 16 << 20), what=seal_rel)
             verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=trusted, what=seal_rel)
             seal = CaptureSeal.parse(envelope.payload, what=seal_rel)
         except ProvError as exc:
@@ -494,7 +532,7 @@ class CaseVerifier:
         add = self.report.add
         expected_names = {s.name for s in seal.subjects}
         ok = True
-        for name in _listdir(self.root / folder):
+        for name in listdir(self.root / folder):
             if TOKEN_NAME.match(name) or TOKEN_NAME.match(name.removesuffix(".partial")):
                 self.token_files.add(f"{folder}/{name}")
             elif name not in expected_names and name != SEAL_NAME:
@@ -538,16 +576,16 @@ class CaseVerifier:
                 continue
             self._unlogged(folder)
         partial = self.root / "captures" / ".partial"
-        for name in _listdir(partial):
+        for name in listdir(partial):
             rel = f"captures/.partial/{name}"
-            has_seal = _is_regular(partial / name / SEAL_NAME)
+            has_seal = is_regular(partial / name / SEAL_NAME)
             self.report.add("warn", "capture.incomplete", rel,
                             "capture sealed but not moved into place; `prov log repair` "
                             "completes it" if has_seal else
                             "capture interrupted before it was sealed (not evidence)")
 
     def _unlogged(self, folder: str) -> None:
-        if not _is_regular(self.root / folder / SEAL_NAME):
+        if not is_regular(self.root / folder / SEAL_NAME):
             self.report.add("fail", "capture.unsealed", folder, "capture folder without a seal")
             return
         trusted = self.judge.trusted_after(self.log.size - 1)
@@ -559,15 +597,6 @@ class CaseVerifier:
             self.report.add("fail", "capture.unlogged", folder,
                             "capture folder not in the custody log and its seal does not verify")
 
-    def _check_symlinks(self) -> None:
-        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
-            for name in [*dirnames, *filenames]:
-                path = Path(dirpath) / name
-                if path.is_symlink():
-                    rel = path.relative_to(self.root).as_posix()
-                    self.report.add("fail", "file.symlink", rel,
-                                    "symbolic link inside the case (never followed)")
-
 
 def _label(digest: bytes) -> str:
     return "sha256:" + digest.hex()
@@ -576,48 +605,16 @@ def _label(digest: bytes) -> str:
 def _iter_capture_dirs(root: Path) -> Iterator[tuple[str, bool]]:
     """Every folder four levels under captures/, and whether its path has prov's form."""
     base = root / "captures"
-    for year in _listdir(base):
+    for year in listdir(base):
         if year == ".partial":
             continue
-        for month in _listdir(base / year):
-            for day in _listdir(base / year / month):
+        for month in listdir(base / year):
+            for day in listdir(base / year / month):
                 dated = all(DATE_PART.match(p) for p in (year, month, day))
-                for name in _listdir(base / year / month / day):
+                for name in listdir(base / year / month / day):
                     yield f"captures/{year}/{month}/{day}/{name}", dated and is_capture_id(name)
 
 
-def _listdir(path: Path) -> list[str]:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return []
-    if not stat.S_ISDIR(st.st_mode):
-        return []
-    return sorted(os.listdir(path))
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-
-
-def _is_regular(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-
-
-def _read_bounded(path: Path, limit: int) -> bytes:
-    if not _is_regular(path):
-        raise NotATargetError(f"{path.name}: not a regular file")
-    with open(path, "rb") as fh:
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise NotATargetError(f"{path.name}: larger than {limit} bytes")
-    return data
 
 
 def verify_case(root: Path, anchors: Anchors, *, strict: bool = False,

@@ -354,11 +354,13 @@ REPORT_KEYS = {
     "schema": str,
     "target": str,
     "kind": str,
+    "kindReason": str,
     "strict": bool,
     "result": str,
     "exitCode": int,
     "counts": dict,
     "findings": list,
+    "omitted": list,
 }
 FINDING_KEYS = {"status": str, "check": str, "subject": str, "message": str}
 FINDING_OPTIONAL = {"expected": str, "found": str}

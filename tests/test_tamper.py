@@ -32,7 +32,8 @@ from provenance.keys import SigningKey
 from provenance.signing import parse_envelope, sign_envelope
 
 PASSPHRASE = "tamper-test-passphrase"
-REPORT_KEYS = {"schema", "target", "kind", "strict", "result", "exitCode", "counts", "findings"}
+REPORT_KEYS = {"schema", "target", "kind", "kindReason", "strict", "result", "exitCode",
+               "counts", "findings", "omitted"}
 FINDING_KEYS = {"status", "check", "subject", "message", "expected", "found"}
 SEAL = "seal.dsse.json"
 LOG = "custody/log.jsonl"
@@ -153,7 +154,8 @@ def check_report_shape(report: dict[str, Any], exit_code: int) -> None:
         assert {"status", "check", "subject", "message"} <= set(finding) <= FINDING_KEYS
         assert finding["status"] in ("pass", "fail", "warn", "info", "skip")
     for status, count in report["counts"].items():
-        assert count == sum(1 for f in report["findings"] if f["status"] == status)
+        assert count == sum(1 for f in report["findings"] if f["status"] == status) + sum(
+            o["count"] for o in report["omitted"] if o["status"] == status)
 
 
 def fails(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -294,7 +294,7 @@ def _use_stored(folder: Path, fresh: WarcFile, stored: bytes) -> WarcFile:
 
 def golden_report() -> Report:
     """A report with one finding of each status, as `prov verify --json` would print it."""
-    report = Report("case", "case", strict=False)
+    report = Report("case", "case", strict=False, kind_reason="case.json at its root")
     report.add(
         "pass", "log.signatures", "custody/log.jsonl", "2 entries signed by keys the log trusts"
     )
