@@ -9,9 +9,7 @@ The bag is hostile input like a case: manifest paths must be plain relative name
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,10 +24,19 @@ from provenance.stampcheck import failed_check
 from provenance.timestamps import UntrustedRootError, verify_stamp
 from provenance.trust import Anchors
 from provenance.tsatrust import TsaRoots
+from provenance.untrusted import (
+    UntrustedInputError,
+    is_regular,
+    iter_tree,
+    open_regular,
+    read_regular,
+)
 from provenance.verify import CaseVerifier
 
 SAFE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 MAX_SMALL = 16 << 20
+MAX_MANIFEST = 256 << 20  # one line per file of the bag
+MAX_TOKEN = 256 << 10
 ALGORITHMS = ("sha256", "sha512")
 TSA_ID = re.compile(r"^[0-9a-f]{16}$")
 
@@ -38,18 +45,8 @@ def is_bag(path: Path) -> bool:
     return path.is_dir() and (path / "bagit.txt").is_file() and (path / "data").is_dir()
 
 
-def _regular(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
 def _read(path: Path, limit: int = MAX_SMALL) -> bytes:
-    if not _regular(path):
-        raise ProvError(f"{path.name}: missing or not a regular file")
-    with open(path, "rb") as fh:
-        return fh.read(limit)
+    return read_regular(path, limit, what=path.name)
 
 
 def _in_bag(finding: Finding) -> str:
@@ -73,12 +70,15 @@ class BagVerifier:
 
     def run(self) -> Report:
         add = self.report.add
-        if b"BagIt-Version: 1.0" not in _read(self.root / "bagit.txt", 4096):
+        try:
+            declared = _read(self.root / "bagit.txt", 4096)
+        except ProvError as exc:
+            declared = str(exc).encode()
+        if b"BagIt-Version: 1.0" not in declared:
             add("fail", "bag.version", "bagit.txt", "not a BagIt 1.0 declaration")
         listed = self._check_manifest("manifest", payload=True)
         self._check_manifest("tagmanifest", payload=False)
-        on_disk = {p.relative_to(self.root).as_posix() for p in (self.root / "data").rglob("*")
-                   if not p.is_dir() or p.is_symlink()}
+        on_disk = {f"data/{e.rel}" for e in iter_tree(self.root / "data") if e.kind != "dir"}
         for name in sorted(on_disk - listed):
             add("fail", "bag.unlisted", name, "file in data/ that no manifest lists")
         verifier = CaseVerifier(self.root / "data", self.anchors, strict=self.report.strict,
@@ -98,8 +98,12 @@ class BagVerifier:
             add("pass", "bag.signature", SIGNATURE, f"tag manifest signed by {signer}")
             self._check_tokens()
             self._check_expected_tokens()
-        if "Prov-Verification: pass" not in _read(self.root / "bag-info.txt").decode("utf-8",
-                                                                                     "replace"):
+        try:
+            info = _read(self.root / "bag-info.txt").decode("utf-8", "replace")
+        except ProvError as exc:
+            add("fail", "bag.info", "bag-info.txt", str(exc))
+            info = ""
+        if "Prov-Verification: pass" not in info:
             add("warn", "export.allowFailed", "bag-info.txt", "exported with --allow-failed "
                 "from a case that failed verification")
         return self.report
@@ -110,7 +114,7 @@ class BagVerifier:
         for algo in ALGORITHMS:
             name = f"{kind}-{algo}.txt"
             try:
-                lines = _read(self.root / name, 1 << 30).decode().splitlines()
+                lines = _read(self.root / name, MAX_MANIFEST).decode().splitlines()
             except (ProvError, UnicodeDecodeError) as exc:
                 self.report.add("fail", "bag.manifest", name, str(exc))
                 continue
@@ -135,18 +139,22 @@ class BagVerifier:
         return listed
 
     def _hash(self, path: str, algo: str) -> str | None:
-        target = self.root / path
-        if not _regular(target):
+        try:
+            fd = open_regular(self.root / path, what=path)
+        except UntrustedInputError:
             return None
         digest = hashlib.new(algo)
-        with open(target, "rb") as fh:
+        with open(fd, "rb") as fh:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
         return digest.hexdigest()
 
     def _check_expected_tokens(self) -> None:
         """Each TSA the signed bag-info.txt names has its token beside the signature."""
-        info = _read(self.root / "bag-info.txt").decode("utf-8", "replace")
+        try:
+            info = _read(self.root / "bag-info.txt").decode("utf-8", "replace")
+        except ProvError:
+            return  # bag.info says why
         named = [line.split(":", 1)[1].split() for line in info.splitlines()
                  if line.startswith(f"{TSA_FIELD}:")]
         if not named:
@@ -156,7 +164,7 @@ class BagVerifier:
             return
         for tsa in named[0]:
             name = f"tagmanifest.{tsa}.tsr"
-            if TSA_ID.match(tsa) and not _regular(self.root / name):
+            if TSA_ID.match(tsa) and not is_regular(self.root / name):
                 self.report.add("warn", "timestamp.missing", name, f"bag-info.txt names TSA "
                                 f"{tsa[:16]}, whose token over the tag manifest signature is "
                                 "missing (deleted, or the TSA failed at export)")
@@ -165,13 +173,16 @@ class BagVerifier:
         certs: list[x509.Certificate] = []
         for pem in [*sorted((self.root / "data" / "certs").glob("*.pem")),
                     *sorted(self.root.glob("tagmanifest.*.pem"))]:
-            if _regular(pem):
+            rel = pem.relative_to(self.root).as_posix()
+            try:
                 certs += x509.load_pem_x509_certificates(_read(pem))
+            except (ProvError, ValueError) as exc:
+                self.report.add("fail", "bag.certs", rel, f"not a PEM certificate chain ({exc})")
         stamped = _read(self.root / SIGNATURE)
         for token in sorted(self.root.glob("tagmanifest.*.tsr")):
             name = token.name
             try:
-                check = verify_stamp(_read(token), stamped, roots=self.tsa_roots.roots,
+                check = verify_stamp(_read(token, MAX_TOKEN), stamped, roots=self.tsa_roots.roots,
                                      untrusted=certs, require_trusted=False)
             except UntrustedRootError as exc:
                 self.report.add("warn", "timestamp.root", name, str(exc))

@@ -11,9 +11,7 @@ seal against its logged digest, its files, records root and tokens.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import re
 import zipfile
 from collections.abc import Callable, Sequence
@@ -24,6 +22,7 @@ from typing import Any
 from cryptography import x509
 
 from archive.errors import NotATargetError, ProvError
+from archive.members import MAX_RATIO, RATIO_SLACK
 from archive.recordcheck import iter_checks
 from provenance import checkpoint as cp
 from provenance import merkle, timefmt
@@ -34,9 +33,13 @@ from provenance.signing import parse_envelope, verify_envelope
 from provenance.statements import IN_TOTO_PAYLOAD, CaptureSeal
 from provenance.trust import Anchors
 from provenance.tsatrust import TsaRoots
+from provenance.untrusted import b64decode, load_json
 from provenance.wacz import MANIFEST, SCHEMA, SIGNER_PAYLOAD
 
 MAX_SMALL = 16 << 20
+# what a malformed member or manifest field raises when read as the right type: a finding
+MALFORMED = (ProvError, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+             EOFError, zipfile.BadZipFile)
 MEMBER = re.compile(r"^(archive|indexes|pages|prov)/[A-Za-z0-9._-]+$")
 TOP = ("datapackage.json", "datapackage-digest.json")
 
@@ -72,21 +75,21 @@ class WaczVerifier:
                 self._guard("datapackage.json", lambda: self._check_resources(package))
             manifest = self._guard(MANIFEST, self._load_manifest)
             if isinstance(manifest, dict):
-                self._check_prov(manifest)
+                self._guard(MANIFEST, lambda: self._check_prov(manifest))
         return self.report
 
     def _guard(self, subject: str, step: Callable[[], object]) -> object:
         """One stage; a missing or malformed part is a failure finding, never a crash."""
         try:
             return step()
-        except (ProvError, OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        except MALFORMED as exc:
             self.report.add("fail", "wacz.part", subject, f"cannot be checked: {exc}")
             return None
 
     def _read(self, name: str, limit: int = MAX_SMALL) -> bytes:
         info = self.infos.get(name)
         if info is None:
-            raise ProvError(f"{name}: not in the WACZ")
+            raise ProvError(f"{name[:200]}: not in the WACZ")
         if info.file_size > limit:
             raise ProvError(f"{name}: {info.file_size} bytes, more than {limit}")
         with self.zf.open(info) as fh:
@@ -100,7 +103,10 @@ class WaczVerifier:
             name = info.filename
             if info.is_dir():
                 continue
-            if name in self.infos:
+            if info.file_size > MAX_RATIO * info.compress_size + RATIO_SLACK:
+                self.report.add("fail", "wacz.member", name, f"inflates to {info.file_size:,} "
+                                f"bytes from {info.compress_size:,} (a decompression bomb)")
+            elif name in self.infos:
                 self.report.add("fail", "wacz.member", name, "member appears twice in the ZIP")
             elif not (MEMBER.match(name) or name in TOP):
                 self.report.add("fail", "wacz.member", name, "member name prov never writes")
@@ -110,20 +116,25 @@ class WaczVerifier:
     def _check_package(self) -> dict[str, Any]:
         add = self.report.add
         raw = self._read("datapackage.json")
-        digest = json.loads(self._read("datapackage-digest.json"))
+        digest = load_json(self._read("datapackage-digest.json"),
+                           what="datapackage-digest.json", limit=MAX_SMALL)
+        if not isinstance(digest, dict):
+            raise ProvError("datapackage-digest.json: not a JSON object")
         label = "sha256:" + hashlib.sha256(raw).hexdigest()
         if digest.get("hash") != label or digest.get("path") != "datapackage.json":
             add("fail", "wacz.digest", "datapackage-digest.json", "does not match "
                 "datapackage.json", expected=label, found=str(digest.get("hash")))
-        package = json.loads(raw)
+        package = load_json(raw, what="datapackage.json", limit=MAX_SMALL)
+        if not isinstance(package, dict):
+            raise ProvError("datapackage.json: not a JSON object")
         signed = digest.get("signedData") or {}
         if not signed:
             add("fail", "wacz.signature", "datapackage-digest.json", "no signedData")
             return dict(package)
         key = P384PublicKey.from_b64(signed.get("publicKey"), what="signedData")
         try:
-            signature = base64.b64decode(str(signed.get("signature")), validate=True)
-        except ValueError:  # binascii.Error, or a str that is not ASCII
+            signature = b64decode(signed.get("signature"), what="signedData.signature")
+        except ProvError:
             signature = b""
         if signed.get("hash") != label or signed.get("created") != package.get("created"):
             add("fail", "wacz.signature", "datapackage-digest.json",
@@ -192,7 +203,7 @@ class WaczVerifier:
             return self.digests[name], hashing.size
 
     def _load_manifest(self) -> dict[str, Any]:
-        doc = json.loads(self._read(MANIFEST))
+        doc = load_json(self._read(MANIFEST), what=MANIFEST, limit=MAX_SMALL)
         if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
             raise ProvError(f"not a {SCHEMA} manifest: the WACZ was not exported by prov")
         return doc
@@ -238,7 +249,7 @@ class WaczVerifier:
         envelope = parse_envelope(self._read(name), what=name)
         signer = verify_envelope(envelope, payload_type=SIGNER_PAYLOAD,
                                  trusted=self.log.trusted, what=name)
-        doc = json.loads(envelope.payload)
+        doc = load_json(envelope.payload, what=name, limit=MAX_SMALL)
         if self.signer_key is None or doc.get("p384PublicKey") != self.signer_key.b64:
             self.report.add("fail", "wacz.signer", name, "vouches for another P-384 key than "
                             "the one that signed datapackage.json", found=str(doc.get("p384KeyId")))

@@ -1,0 +1,334 @@
+"""`prov verify` under attack (issue 14, points 1, 4 and 5), through the real command.
+
+An attacker who can write the case or package, but holds no trusted key, must not be able to
+(1) choose what kind of target it is verified as, or add a file that passes silently; (4)
+crash, hang or exhaust verify, hiding the findings made before; (5) forge the report on the
+verifier's terminal with the names it chooses. Each test builds one attack on a copy of a
+sealed case (``test_tamper``'s fixtures) or on a package exported from it, and asserts the
+exit code and the finding's name and place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import test_tamper
+from test_tamper import (
+    SealedCase,
+    checked,
+    fails,
+    flip_payload_byte,
+    names,
+    prov_command,
+    prov_env,
+    run_prov,
+    verify_json,
+    warc_of,
+)
+
+from provenance.report import KEEP
+from provenance.wacz import MANIFEST
+
+# test_tamper's fixtures: a sealed case of two captures, a fresh copy of it, an empty home
+sealed = test_tamper.sealed
+copy = test_tamper.copy
+auditor_home = test_tamper.auditor_home
+
+
+def report_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert "Traceback" not in result.stderr, result.stderr
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+def verify_package(home: Path, target: Path, *args: str | Path) -> tuple[int, dict[str, Any]]:
+    """`prov verify --json` of a package or proof: exit 0 or 3, a report, no traceback."""
+    result = run_prov(home, "verify", target, "--json", *args)
+    assert result.returncode in (0, 3), (result.returncode, result.stderr)
+    return result.returncode, report_of(result)
+
+
+def failed(report: dict[str, Any], check: str, subject: str) -> list[dict[str, Any]]:
+    return [f for f in fails(report) if f["check"] == check and f["subject"] == subject]
+
+
+def capture_id(sealed: SealedCase, index: int = 0) -> str:
+    return sealed.captures[index].rsplit("/", 1)[-1]
+
+
+@pytest.fixture
+def other(sealed: SealedCase, tmp_path: Path) -> Path:
+    """A second copy of the case, for commands that append to it (disclose, export)."""
+    target = tmp_path / "other"
+    shutil.copytree(sealed.root, target, symlinks=True)
+    return target
+
+
+def disclosure(sealed: SealedCase, case: Path, out: Path) -> Path:
+    checked(run_prov(sealed.home, "disclose", "--case", case, "--capture", capture_id(sealed),
+                     "-o", out))
+    return out
+
+
+# -- 1. the kind of target cannot be hijacked --------------------------------------------------
+
+
+def test_package_files_in_a_case_do_not_make_it_a_package(
+    sealed: SealedCase, copy: Path, other: Path, auditor_home: Path, tmp_path: Path
+) -> None:
+    place = flip_payload_byte(copy, sealed)
+    package = disclosure(sealed, other, tmp_path / "package")
+    for item in package.iterdir():  # a real disclosure package dropped into the case's root
+        if item.is_dir():
+            shutil.copytree(item, copy / item.name, dirs_exist_ok=True)
+        else:
+            shutil.copy2(item, copy / item.name)
+    code, report = verify_json(auditor_home, copy, "--trust", sealed.public, "--strict")
+    assert code == 3
+    assert (report["kind"], report["kindReason"]) == ("case", "case.json at its root")
+    for name in ("disclosure.json", "records.warc.gz", "log-entries.jsonl", "checkpoint"):
+        assert failed(report, "case.unexpected", name), name
+    assert any(names(f["subject"], place) for f in fails(report)), fails(report)
+    # the package itself is still a disclosure, and says why
+    code, report = verify_package(auditor_home, package, "--trust", sealed.public)
+    assert (report["kind"], report["kindReason"]) == ("disclosure", "disclosure.json at its root")
+
+
+@pytest.mark.parametrize("where", ["extra.warc.gz", "custody/extra.warc.gz", "month"])
+def test_a_file_added_anywhere_fails(
+    where: str, sealed: SealedCase, copy: Path, auditor_home: Path
+) -> None:
+    if where == "month":
+        where = "/".join(sealed.captures[0].split("/")[:3]) + "/extra.warc.gz"
+    shutil.copy2(copy / warc_of(sealed), copy / where)
+    code, report = verify_json(auditor_home, copy, "--trust", sealed.public)
+    assert code == 3
+    assert failed(report, "case.unexpected", where), fails(report)
+
+
+def test_as_pins_the_kind(sealed: SealedCase, copy: Path, auditor_home: Path) -> None:
+    code, report = verify_json(auditor_home, copy, "--trust", sealed.public, "--as", "case")
+    assert code == 0, fails(report)
+    assert (report["kind"], report["kindReason"]) == ("case", "--as case")
+    result = run_prov(auditor_home, "verify", copy, "--json", "--as", "disclosure")
+    report = report_of(result)
+    assert result.returncode == 3
+    assert (report["kind"], report["kindReason"]) == ("disclosure", "--as disclosure")
+    assert failed(report, "disclosure.manifest", "disclosure.json")
+    table = run_prov(auditor_home, "verify", copy, "--trust", sealed.public)
+    assert f"VERIFIED: {copy} (case, case.json at its root)" in table.stdout
+
+
+def test_a_deleted_custody_log_is_an_integrity_failure(
+    sealed: SealedCase, copy: Path, auditor_home: Path
+) -> None:
+    (copy / "custody" / "log.jsonl").unlink()
+    code, report = verify_json(auditor_home, copy, "--trust", sealed.public)
+    assert code == 3 and report["kind"] == "case"
+    [finding] = failed(report, "log.missing", "custody/log.jsonl")
+    assert "custody log missing" in finding["message"]
+
+
+def test_a_proof_file_is_verified_as_a_proof(
+    sealed: SealedCase, copy: Path, auditor_home: Path, tmp_path: Path
+) -> None:
+    proof = tmp_path / "proof.json"
+    checked(run_prov(sealed.home, "log", "prove", "--entry", "1", "-o", proof, "--case", copy))
+    code, report = verify_package(auditor_home, proof, "--trust", sealed.public)
+    assert code == 0 and (report["kind"], report["kindReason"]) == ("proof", "a JSON file")
+    proof.write_text(proof.read_text().replace('"index": 1', '"index": 0'))
+    code, report = verify_package(auditor_home, proof, "--trust", sealed.public)
+    assert code == 3 and failed(report, "proof", "proof.json")
+
+
+# -- 4. no input crashes, hangs or exhausts verify ---------------------------------------------
+
+
+def test_deeply_nested_json_line_is_a_finding_and_the_rest_is_judged(
+    sealed: SealedCase, copy: Path, auditor_home: Path
+) -> None:
+    place = flip_payload_byte(copy, sealed)
+    log = copy / "custody" / "log.jsonl"
+    index = log.read_bytes().count(b"\n")
+    with open(log, "ab") as fh:
+        fh.write(b"[" * 5000 + b"\n")
+    code, report = verify_json(auditor_home, copy, "--trust", sealed.public)
+    assert code == 3
+    [finding] = failed(report, "log.entry", f"custody/log.jsonl entry {index}")
+    assert "nested 5000 deep" in finding["message"]
+    assert any(names(f["subject"], place) for f in fails(report)), fails(report)
+
+
+def test_deep_folders_under_state_are_never_walked(
+    sealed: SealedCase, copy: Path, auditor_home: Path
+) -> None:
+    made = []
+    folder = copy / "state"
+    try:
+        for _ in range(1500):
+            folder = folder / "d"
+            folder.mkdir()
+            made.append(folder)
+        code, report = verify_json(auditor_home, copy, "--trust", sealed.public)
+        assert code == 0, fails(report)
+    finally:
+        for path in reversed(made):  # pytest's own clean-up recurses over the depth
+            path.rmdir()
+
+
+def test_a_fifo_in_the_case_is_never_opened(
+    sealed: SealedCase, copy: Path, auditor_home: Path
+) -> None:
+    warc = warc_of(sealed)
+    (copy / warc).unlink()
+    os.mkfifo(copy / warc)
+    code, report = verify_json(auditor_home, copy, "--trust", sealed.public)
+    assert code == 3
+    assert failed(report, "file.type", warc)
+
+
+def test_junk_log_lines_are_counted_not_stored(
+    sealed: SealedCase, copy: Path, auditor_home: Path, tmp_path: Path
+) -> None:
+    junk = 1_000_000
+    with open(copy / "custody" / "log.jsonl", "ab") as fh:
+        fh.write(b"x\n" * junk)  # 2 MB
+    out = tmp_path / "report.json"
+    # the child's peak RSS, measured by a parent that runs nothing else
+    measure = ("import resource, subprocess, sys; "
+               "p = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], 'wb')); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode)")
+    result = subprocess.run(
+        [sys.executable, "-c", measure, str(out), *prov_command(), "verify", str(copy),
+         "--json", "--trust", str(sealed.public)],
+        env=prov_env(auditor_home), capture_output=True, text=True, timeout=300, check=False)
+    peak_kib, code = map(int, result.stdout.split())
+    assert code == 3, result.stderr
+    assert peak_kib < 200 * 1024, f"{peak_kib} KiB"
+    report = json.loads(out.read_text())
+    stored = [f for f in report["findings"] if f["check"] == "log.entry"]
+    assert len(stored) == KEEP
+    [omitted] = [o for o in report["omitted"] if o["check"] == "log.entry"]
+    assert omitted == {"check": "log.entry", "status": "fail", "count": junk - KEEP}
+    assert report["counts"]["fail"] >= junk
+    table = run_prov(auditor_home, "verify", copy, "--trust", sealed.public)
+    assert f"FAIL  log.entry                … and {junk - KEEP:,} more" in table.stdout
+
+
+def gzip_bomb_warc(size: int) -> bytes:
+    """One gzip member: a WARC resource record whose block is ``size`` zero bytes."""
+    head = (b"WARC/1.1\r\nWARC-Type: resource\r\nWARC-Record-ID: <urn:uuid:0>\r\n"
+            b"WARC-Date: 2024-01-01T00:00:00Z\r\nContent-Length: %d\r\n\r\n" % size)
+    zobj = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [zobj.compress(head)]
+    chunk = bytes(1 << 20)
+    parts += [zobj.compress(chunk) for _ in range(size >> 20)]
+    parts.append(zobj.compress(b"\r\n\r\n") + zobj.flush())
+    return b"".join(parts)
+
+
+def test_gzip_bomb_is_a_finding_in_bounded_time(
+    sealed: SealedCase, copy: Path, auditor_home: Path
+) -> None:
+    warc = warc_of(sealed)
+    (copy / warc).write_bytes(gzip_bomb_warc(1 << 30) * 2)  # two members of 1 GiB each
+    code, report = verify_json(auditor_home, copy, "--trust", sealed.public)
+    assert code == 3
+    [finding] = failed(report, "warc.format", warc)
+    assert "decompression bomb" in finding["message"]
+
+
+def test_non_pem_file_beside_a_bag_tag_manifest(
+    sealed: SealedCase, other: Path, auditor_home: Path, tmp_path: Path
+) -> None:
+    bag = tmp_path / "bag"
+    checked(run_prov(sealed.home, "export", "bag", "--case", other, "-o", bag))
+    (bag / "tagmanifest.0123456789abcdef.pem").write_bytes(b"not a certificate\n")
+    code, report = verify_package(auditor_home, bag, "--trust", sealed.public)
+    assert code == 3 and report["kind"] == "bag"
+    assert failed(report, "bag.certs", "tagmanifest.0123456789abcdef.pem")
+
+
+MALFORMED_MANIFESTS = {
+    "certs not a list": {"certs": 5},
+    "a capture not an object": {"captures": ["x"]},
+    "log not an object": {"log": []},
+    "signer not a name": {"signer": {"x": 1}},
+}
+
+
+@pytest.mark.parametrize("edit", MALFORMED_MANIFESTS, ids=list(MALFORMED_MANIFESTS))
+def test_malformed_wacz_manifest_fields(
+    edit: str, sealed: SealedCase, other: Path, auditor_home: Path, tmp_path: Path
+) -> None:
+    wacz = tmp_path / "export.wacz"
+    if not wacz.exists():
+        checked(run_prov(sealed.home, "export", "wacz", "--case", other, "-o", wacz))
+    edited = tmp_path / "edited.wacz"
+    with zipfile.ZipFile(wacz) as src, zipfile.ZipFile(edited, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == MANIFEST:
+                doc = json.loads(data)
+                doc.update(MALFORMED_MANIFESTS[edit])
+                data = json.dumps(doc).encode()
+            dst.writestr(info, data)
+    code, report = verify_package(auditor_home, edited, "--trust", sealed.public)
+    assert code == 3 and report["kind"] == "wacz"
+    assert any(f["check"] == "wacz.part" for f in fails(report)), fails(report)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+def test_fifo_or_symlink_in_a_disclosure_package(
+    kind: str, sealed: SealedCase, other: Path, auditor_home: Path, tmp_path: Path
+) -> None:
+    package = disclosure(sealed, other, tmp_path / "package")
+    records = package / "records.warc.gz"
+    kept = tmp_path / "records.warc.gz"
+    records.rename(kept)
+    if kind == "fifo":
+        os.mkfifo(records)
+    else:
+        records.symlink_to(kept)
+    code, report = verify_package(auditor_home, package, "--trust", sealed.public)  # no hang
+    assert code == 3 and report["kind"] == "disclosure"
+    assert failed(report, "file.type" if kind == "fifo" else "file.symlink", "records.warc.gz")
+
+
+# -- 5. the report cannot be forged on a terminal ----------------------------------------------
+
+FORGED = "x\r\x1b[2K\x1b[1A\x1b[2K\x1b[32mVERIFIED: fake (case): 9 pass\x1b[0m"
+
+
+def test_control_characters_in_names_are_escaped(
+    sealed: SealedCase, copy: Path, auditor_home: Path
+) -> None:
+    (copy / FORGED).write_bytes(b"")
+    os.close(os.open(os.fsencode(copy) + b"/not-utf8-\xff", os.O_CREAT | os.O_WRONLY, 0o644))
+    table = run_prov(auditor_home, "verify", copy, "--trust", sealed.public)
+    assert table.returncode == 3, table.stderr
+    assert "\x1b" not in table.stdout and "\r" not in table.stdout
+    assert "x\\r\\x1b[2K\\x1b[1A" in table.stdout
+    assert "not-utf8-\\xff" in table.stdout
+    assert table.stdout.splitlines()[-1].startswith("FAILED: ")
+    raw = run_prov(auditor_home, "verify", copy, "--trust", sealed.public, "--json")
+    assert raw.returncode == 3
+    assert "\x1b" not in raw.stdout and "\r" not in raw.stdout
+    report = report_of(raw)
+    assert failed(report, "case.unexpected", FORGED)
+
+
+def test_error_messages_are_escaped(auditor_home: Path, tmp_path: Path) -> None:
+    result = run_prov(auditor_home, "verify", tmp_path / "gone\r\x1b[2KVERIFIED")
+    assert result.returncode == 4
+    assert "\x1b" not in result.stderr and "\r" not in result.stderr
+    assert "gone\\r\\x1b[2KVERIFIED: no such file or folder" in result.stderr
