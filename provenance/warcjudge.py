@@ -10,8 +10,6 @@ digest checked, to name the records that changed (``record.*`` findings at ``pat
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +20,7 @@ from provenance import merkle
 from provenance.parallel import Engine, FileOutcome, Progress
 from provenance.report import Report
 from provenance.revisitcheck import RevisitLedger
+from provenance.untrusted import is_regular, listdir
 
 WARC_SUFFIXES = (".warc.gz", ".warc")
 
@@ -45,11 +44,8 @@ class WarcJudge:
         paths: list[Path] = []
         for folder in dict.fromkeys(folders):
             base = self.root / folder
-            try:
-                names = sorted(os.listdir(base))
-            except OSError:
-                continue
-            paths += [base / n for n in names if n.endswith(WARC_SUFFIXES) and _regular(base / n)]
+            paths += [base / n for n in listdir(base)
+                      if n.endswith(WARC_SUFFIXES) and is_regular(base / n)]
         self.engine.plan(paths)
 
     def close(self) -> None:
@@ -59,7 +55,7 @@ class WarcJudge:
               tree: merkle.TreeBuilder) -> bool:
         """One sealed WARC: digest, record count, leaves into ``tree``; localise a mismatch."""
         path = self.root / rel
-        if not _regular(path):
+        if not is_regular(path):
             self.report.add("fail", "file.missing", rel, "sealed file is missing")
             return False
         outcome = self.engine.scan(path)
@@ -115,9 +111,3 @@ class WarcJudge:
 def _label(digest: bytes) -> str:
     return "sha256:" + digest.hex()
 
-
-def _regular(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
