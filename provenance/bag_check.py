@@ -18,6 +18,7 @@ from cryptography import x509
 from archive.errors import ProvError
 from provenance.bag import PAYLOAD_TYPE, SIGNATURE, TAG_FILES, TSA_FIELD
 from provenance.checkpoint import Checkpoint
+from provenance.layout import BAG, judge_layout
 from provenance.report import Finding, Report, Status
 from provenance.signing import parse_envelope, verify_envelope
 from provenance.stampcheck import failed_check
@@ -70,6 +71,7 @@ class BagVerifier:
 
     def run(self) -> Report:
         add = self.report.add
+        judge_layout(self.root, self.report, BAG, "bag")
         try:
             declared = _read(self.root / "bagit.txt", 4096)
         except ProvError as exc:

@@ -1,24 +1,27 @@
-"""The layouts of a case folder and of a disclosure package as allow-lists, and the walk
+"""The layouts of a case folder, a disclosure package and a bag as allow-lists, and the walk
 that judges every entry by one.
 
-Layouts: docs/FORMATS.md, "The case folder" (``provenance.case``) and "Disclosure packages"
-(``provenance.disclosure``). Threat (docs/SECURITY.md, "Target kinds"): whoever can write a
-case can add files beside the evidence: a second WARC at the root or in ``custody/``, a
-package's marker file, a symlink to a secret, a FIFO, a tree nested deeper than the stack.
+Layouts: docs/FORMATS.md, "The case folder" (``provenance.case``), "Disclosure packages"
+(``provenance.disclosure``) and "BagIt bag" (``provenance.bag``). Threat (docs/SECURITY.md,
+"Target kinds"): whoever can write a case can add files beside the evidence: a second WARC
+at the root or in ``custody/``, a package's marker file, a symlink to a secret, a FIFO, a
+tree nested deeper than the stack.
 Nothing the layout does not name may pass silently, so one iterative walk
 (``untrusted.iter_tree``, no link followed) visits every entry once and each is judged
-against the places of ``CASE`` (or ``DISCLOSURE``):
+against the places of ``CASE`` (or ``DISCLOSURE``, ``BAG``). Every kind of target has its
+list, so files of one kind dropped into another always fail, whatever kind is decided:
 
 - a place marked ``listed`` is a folder whose every child must match a place itself;
 - ``judged`` folders (a capture folder, a checkpoint shard, a staged capture) hold files that
   another check judges by name (against the seal, or by the shard rule): here only their
   type is judged (a regular file, never a link or a FIFO) and nothing below them is entered;
 - ``derived`` (``state/``) is unsigned derived state that verify never reads: the folder
-  itself must be a folder, nothing inside it is entered.
+  itself must be a folder, nothing inside it is entered;
+- ``apart`` (a bag's ``data/``) is a folder another walk judges (the case's own).
 
-Findings: ``case.unexpected`` / ``disclosure.unexpected`` (a name the layout does not have,
-or a file where a folder belongs), ``file.symlink`` (never followed), ``file.type`` (FIFO,
-socket, device: never opened).
+Findings: ``case.unexpected`` / ``disclosure.unexpected`` / ``bag.unexpected`` (a name the
+layout does not have, or a file where a folder belongs), ``file.symlink`` (never followed),
+``file.type`` (FIFO, socket, device: never opened).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Literal
 from provenance.report import Report
 from provenance.untrusted import TreeEntry, iter_tree
 
-Inside = Literal["listed", "judged", "derived", "file"]
+Inside = Literal["listed", "judged", "derived", "apart", "file"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,17 @@ DISCLOSURE: tuple[Place, ...] = (
     _place(r"checkpoint", "file", "the signed checkpoint"),
     _place(r"certs", "listed", "TSA chains"),
     _place(r"certs/[0-9a-f]{64}\.pem", "file", "a certificate chain by its sha256"),
+)
+
+
+BAG: tuple[Place, ...] = (
+    _place(r"bagit\.txt", "file", "the BagIt declaration"),
+    _place(r"bag-info\.txt", "file", "the bag's metadata"),
+    _place(r"(tag)?manifest-(sha256|sha512)\.txt", "file", "a manifest"),
+    _place(r"VERIFY\.txt", "file", "the verification steps"),
+    _place(r"tagmanifest\.dsse\.json", "file", "the tag manifest's signature"),
+    _place(r"tagmanifest\.[0-9a-f]{16}\.(tsr|pem)", "file", "a tag manifest token or chain"),
+    _place(r"data", "apart", "the case, judged as a case"),
 )
 
 

@@ -115,6 +115,30 @@ def test_a_file_added_anywhere_fails(
     assert failed(report, "case.unexpected", where), fails(report)
 
 
+def test_files_of_one_package_in_another_fail(
+    sealed: SealedCase, other: Path, auditor_home: Path, tmp_path: Path
+) -> None:
+    """A bag with a whole disclosure package dropped into it: whichever kind is decided, the
+    other's files are outside its layout."""
+    bag = tmp_path / "bag"
+    checked(run_prov(sealed.home, "export", "bag", "--case", other, "-o", bag))
+    (bag / "extra.warc.gz").write_bytes(b"")
+    code, report = verify_package(auditor_home, bag, "--trust", sealed.public)
+    assert code == 3 and report["kind"] == "bag"
+    assert failed(report, "bag.unexpected", "extra.warc.gz")
+    (bag / "extra.warc.gz").unlink()
+    package = disclosure(sealed, other, tmp_path / "package")
+    for item in package.iterdir():
+        if item.is_dir():
+            shutil.copytree(item, bag / item.name, dirs_exist_ok=True)
+        else:
+            shutil.copy2(item, bag / item.name)
+    code, report = verify_package(auditor_home, bag, "--trust", sealed.public, "--strict")
+    assert code == 3 and report["kind"] == "disclosure"
+    for name in ("bagit.txt", "data", "tagmanifest.dsse.json"):
+        assert failed(report, "disclosure.unexpected", name), name
+
+
 def test_as_pins_the_kind(sealed: SealedCase, copy: Path, auditor_home: Path) -> None:
     code, report = verify_json(auditor_home, copy, "--trust", sealed.public, "--as", "case")
     assert code == 0, fails(report)
