@@ -489,7 +489,6 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
     return report
 
 
-
 def _verifier_trust(target: Path, trust_files: Sequence[Path], trust_ids: Sequence[str],
                     tsa_roots: Sequence[Path], since: Sequence[Path]
                     ) -> tuple[Anchors, TsaRoots, list[tuple[str, Checkpoint]]]:

@@ -965,10 +965,17 @@ def demo(directory: Path | None) -> None:
     raise SystemExit(demo_mod.run(directory, _echo))
 
 
+class _PrintableFormatter(logging.Formatter):
+    """A log line as one printable line: its message may quote names from the case."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def _show_library_warnings() -> None:
     """Warnings the library logs (derived state rebuilt: provenance.derived) go to stderr."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("prov: warning: %(message)s"))
+    handler.setFormatter(_PrintableFormatter("prov: warning: %(message)s"))
     logger = logging.getLogger("provenance")
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING)
