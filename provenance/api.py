@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archive.errors import ConfigError, NotATargetError, UsageError
+from archive.errors import ConfigError, NotATargetError, ProvError, UsageError
 from archive.reader import WarcReader
 from provenance import __version__, home, timefmt
 from provenance.case import Case, CaseInfo, write_durable
