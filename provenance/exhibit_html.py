@@ -97,8 +97,8 @@ def _capture(number: int, item: CaptureView) -> str:
     for seed in item.seeds:
         out.append(_seed(seed))
         if seed.url in media:
-            out.append(_media(media.pop(seed.url)))
-    out += [_media(m) for m in media.values()]
+            out.append(_media(media.pop(seed.url), item.entries))
+    out += [_media(m, item.entries) for m in media.values()]
     custody = "".join(f"<li>{_e(e.time)} — entry {e.seq}: {_e(e.action)} by "
                       f"<code>{_e(e.actor[:24])}…</code></li>" for e in item.entries)
     out.append(f"<h3>Custody of this capture</h3><ul>{custody}</ul>")
@@ -134,7 +134,7 @@ FACTS = (("uploader", "Uploader"), ("uploader_id", "Uploader id"),
          ("comment_count", "Comments"), ("repost_count", "Reposts"), ("id", "Platform id"))
 
 
-def _media(view: MediaView) -> str:
+def _media(view: MediaView, entries: Sequence[Entry]) -> str:
     head = f"<h3>Media of {_e(view.post)}</h3>"
     rows: list[tuple[str, str]] = []
     found = view.availability or {}
@@ -142,6 +142,9 @@ def _media(view: MediaView) -> str:
         state = str(found.get("state"))
         rows.append(("Availability", f"<strong>{_e(state)}</strong> — {_e(found.get('reason'))}"
                      + (f" (HTTP {_e(found.get('status'))})" if found.get("status") else "")))
+    rows += [("Takedown detected", f"{_e(e.details.get('reason'))} (custody entry {e.seq}, "
+              f"{_e(e.time)})") for e in entries
+             if e.action == "takedown-detected" and e.details.get("url") == view.post]
     if view.record_id:
         kind = ("conversion of the fetched streams" if view.warc_type == "conversion"
                 else "the fetched file as sent")

@@ -319,7 +319,9 @@ def test_schedule_detects_a_takedown_and_never_a_rate_limit(tmp_path: Path) -> N
     assert report.returncode == 0, report.stderr
     html = out.read_text()
     assert "takedown-detected" in html and html_escape(reason) in html
-    assert "<strong>removed</strong>" in html.split(f"<h3>Media of {video}</h3>", 1)[1]
+    section = html.split(f"<h3>Media of {video}</h3>", 1)[1].split("<h3>", 1)[0]
+    assert "<strong>removed</strong>" in section
+    assert f"Takedown detected</th><td>{html_escape(reason)} (custody entry " in section
 
 
 def test_captures_show_lists_media_with_uploader_time_and_duration(run: MediaRun) -> None:
