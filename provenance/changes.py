@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -163,16 +163,18 @@ def final_resource(url: str, by_url: Mapping[str, Resource]) -> tuple[list[str],
 
 
 def snapshot_page(case_root: Path, capture_id: str, capture_dir: str, url: str,
-                  by_url: Mapping[str, Resource], hints: tuple[str, ...] = ()) -> Page:
-    """The fingerprint (and visible text) of source ``url`` in one capture."""
+                  by_url: Mapping[str, Resource], hints: tuple[str, ...] = (),
+                  sealed: Callable[[str], bool] | None = None) -> Page:
+    """The fingerprint (and visible text) of source ``url`` in one capture; the bodies of
+    revisits' originals only from folders ``sealed`` accepts, when given."""
     hops, res = final_resource(url, by_url)
     base = Fingerprint(capture_id, capture_dir, url)
     if res is None or res.status is None:
         error = res.error if res is not None else "not in the capture"
         return Page(Fingerprint(capture_id, capture_dir, url, error=error), None)
-    body = read_body(case_root, capture_dir, res, hints)
+    body = read_body(case_root, capture_dir, res, hints, sealed)
     text = visible_text(body.data, body.content_type) if body is not None else None
-    requisites = _requisites(case_root, capture_dir, res, body, by_url, hints)
+    requisites = _requisites(case_root, capture_dir, res, body, by_url, hints, sealed)
     lowered = text[1].lower() if text else ""
     fingerprint = Fingerprint(
         base.capture_id, base.capture_dir, url, res.url, res.status, res.error, tuple(hops),
@@ -184,7 +186,8 @@ def snapshot_page(case_root: Path, capture_id: str, capture_dir: str, url: str,
 
 
 def _requisites(case_root: Path, capture_dir: str, page: Resource, body: Body | None,
-                by_url: Mapping[str, Resource], hints: tuple[str, ...]) -> dict[str, str]:
+                by_url: Mapping[str, Resource], hints: tuple[str, ...],
+                sealed: Callable[[str], bool] | None = None) -> dict[str, str]:
     """Digest (or status, or error) of each requisite of the page that the capture holds, and
     of the requisites of its stylesheets."""
     if body is None:
@@ -200,7 +203,7 @@ def _requisites(case_root: Path, capture_dir: str, page: Resource, body: Body | 
             found[url] = (res.decoded or "?") if res.status == 200 else (
                 f"HTTP {res.status}" if res.status else res.error or "failed")
             if base == page.url and res.content_type.lower().startswith("text/css"):
-                css = read_body(case_root, capture_dir, res, hints)
+                css = read_body(case_root, capture_dir, res, hints, sealed)
                 if css is not None:
                     todo.append((res.url, css))
     return found

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,11 +187,13 @@ def _read_record(path: Path, offset: int, limit: int) -> tuple[bytes, bool]:
 
 
 def read_body(case_root: Path, capture_dir: str, res: Resource,
-              hints: Iterable[str] = ()) -> Body | None:
-    """The body of a response, or of the original of a revisit; None if it cannot be found."""
+              hints: Iterable[str] = (), sealed: Callable[[str], bool] | None = None
+              ) -> Body | None:
+    """The body of a response, or of the original of a revisit; None if it cannot be found.
+    ``sealed``: where an original may be taken from (what a signature will rest on)."""
     where, path, offset = capture_dir, case_root / capture_dir / res.filename, res.offset
     if res.warc_type == "revisit":
-        found = find_original(case_root, res, hints)
+        found = find_original(case_root, res, hints, sealed)
         if found is None:
             return None
         where, path, offset = found
@@ -216,15 +218,16 @@ def capture_dirs(case_root: Path) -> list[str]:
                   for p in case_root.glob("captures/[0-9]*/*/*/*") if p.is_dir())
 
 
-def find_original(case_root: Path, revisit: Resource,
-                  hints: Iterable[str] = ()) -> tuple[str, Path, int] | None:
+def find_original(case_root: Path, revisit: Resource, hints: Iterable[str] = (),
+                  sealed: Callable[[str], bool] | None = None) -> tuple[str, Path, int] | None:
     """(capture dir, WARC path, offset) of the record a revisit refers to, searched in the
-    ``hints`` folders first, then every capture newest first."""
+    ``hints`` folders first, then every capture newest first; only in folders ``sealed``
+    accepts, when given (a folder anyone could have planted is never an original)."""
     target = revisit.refers_to_uri or revisit.url
     stamp = re.sub(r"\D", "", revisit.refers_to_date or "")[:14]
     for folder in _search_order(case_root, hints):
         index = case_root / folder / INDEX_NAME
-        if not index.is_file():
+        if not index.is_file() or (sealed is not None and not sealed(folder)):
             continue
         for entry in lookup(index, target):
             if entry.mime == "warc/revisit" or entry.url != target or entry.timestamp != stamp:

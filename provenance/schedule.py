@@ -237,7 +237,7 @@ def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[So
         posts = {p["url"]: p for p in captured.media or []}
         for source in group:
             page = snapshot_page(case.root, captured.capture_id, captured.capture_dir,
-                                 source.url, by_url, hints)
+                                 source.url, by_url, hints, previous.is_sealed)
             fingerprint = with_availability(page.fingerprint, posts.get(source.url),
                                             result.started_at)
             entry = dict(entries.get(source.url, {}))
@@ -301,18 +301,24 @@ class PreviousSnapshots:
             entry[name] = {**stored, **made}
         return False
 
+    def is_sealed(self, capture_dir: str) -> bool:
+        """Whether a folder holds what a trusted key sealed for this case: the only place a
+        revisit's original body is read from before a change is signed."""
+        return bool(CAPTURE_DIR_RE.match(capture_dir)) and self.sealed.seal(
+            capture_dir) is not None
+
     def _fingerprint(self, url: str, capture_dir: str, capture_id: str, *,
                      media: bool = False) -> dict[str, Any] | None:
         """The recorded fields of ``url``'s fingerprint in a sealed capture, or None; with
         ``media``, also its availability and media digests from the capture's media record."""
         if capture_dir not in self._scanned:
-            sealed = self.sealed.seal(capture_dir) if CAPTURE_DIR_RE.match(capture_dir) else None
-            self._scanned[capture_dir] = None if sealed is None else latest_by_url(
-                scan_capture(self.case.root / capture_dir))
+            self._scanned[capture_dir] = latest_by_url(scan_capture(
+                self.case.root / capture_dir)) if self.is_sealed(capture_dir) else None
         by_url = self._scanned[capture_dir]
         if by_url is None or capture_id != capture_dir.rsplit("/", 1)[-1]:
             return None
-        made = snapshot_page(self.case.root, capture_id, capture_dir, url, by_url).fingerprint
+        made = snapshot_page(self.case.root, capture_id, capture_dir, url, by_url,
+                             sealed=self.is_sealed).fingerprint
         fields = RECORDED
         if media:
             posts = load_posts(self.case.root / capture_dir, capture_id)

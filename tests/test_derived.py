@@ -235,3 +235,46 @@ def test_a_planted_schedule_state_never_makes_the_operator_sign_a_change(
     assert "warning" not in proc.stderr
     (change,) = [e for e in log_entries(case) if e["action"] == "change-detected"]
     assert "content changed" in change["details"]["changes"]
+
+
+def _plant_original(case: Path, source: Path, body: bytes, replacement: bytes) -> Path:
+    """A folder newer than every capture holding a copy of ``source`` whose response bodies
+    say ``replacement`` instead of ``body`` (same length, same record ids), with its own index:
+    what a revisit's original is looked up in, but sealed by nobody."""
+    import gzip
+    import zlib
+
+    from archive.cdxj import write_index
+
+    planted = case / "captures" / "2099" / "01" / "01" / source.name
+    planted.mkdir(parents=True)
+    for warc in source.glob("*.warc.gz"):
+        data, members = warc.read_bytes(), []
+        while data:
+            inflate = zlib.decompressobj(31)
+            members.append(gzip.compress(inflate.decompress(data).replace(body, replacement)))
+            data = inflate.unused_data
+        (planted / warc.name).write_bytes(b"".join(members))
+    write_index(planted, sorted(p.name for p in planted.glob("*.warc.gz")))
+    return planted
+
+
+def test_a_planted_folder_is_never_read_as_a_revisits_original(
+        site: WatchedSite, tmp_path: Path) -> None:
+    """Bodies of revisits' originals feed the change and takedown entries a run signs: they
+    are read only from captures sealed for the case, never from a folder anyone can plant."""
+    from scheduling import captures, log_entries, schedule_run, write_sources
+
+    case, _ = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    sources = write_sources(tmp_path, [{"url": site.url("/post")}])
+    for _ in range(2):  # a response, then a revisit of it
+        assert schedule_run(env, sources, case, "--all").returncode == 0
+    first, second = captures(case)
+    assert _records(second, "revisit")
+    _plant_original(case, first, b"an article " * 20, b"page gone. " * 20)
+
+    proc = schedule_run(env, sources, case, "--all")
+    assert proc.returncode == 0, proc.stderr
+    actions = [e["action"] for e in log_entries(case)]
+    assert "change-detected" not in actions and "takedown-detected" not in actions, proc.stdout
