@@ -7,8 +7,9 @@ delete the mirror. The operator's next command signs a checkpoint over the mirro
 and binds the tokens beside its latest checkpoint, so neither may hold anything unchecked:
 
 - The mirror is trusted only as far as the bucket confirms it. ``state/s3-sync.json`` says how
-  many mirror lines the bucket holds; that hint is checked (the bucket's checksum of the last
-  one) and, if it is missing or wrong, the mirror's log is rebuilt from the bucket. Mirror
+  many mirror lines the bucket holds; that hint is checked (the bucket's entry object of the
+  last one, and the root its checkpoint of that size states) and, if it is missing or wrong,
+  or the judge refuses a line the mirror already held, the log is rebuilt from the bucket. Mirror
   lines the bucket does not hold (an earlier run that died before pushing) are cut, never
   pushed by a later command.
 - Entry objects are listed with their versions: a second version or a delete marker under an
@@ -27,15 +28,15 @@ and binds the tokens beside its latest checkpoint, so neither may hold anything 
 
 from __future__ import annotations
 
-import base64
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from archive.errors import IntegrityError, ProvError
 from provenance import checkpoint as cp
-from provenance.custody import MAX_LINE, CustodyLog, shard
+from provenance.custody import MAX_LINE, CustodyLog, checkpoint_rel, shard
 from provenance.s3case import (
     CERT_NAME,
     CHECKPOINTS,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from provenance.s3store import ObjectVersion
     from provenance.verify import CaseVerifier
 
+AT_ENTRY = re.compile(r" entry (\d+)$")  # the subject the case verifier gives an entry
 MAX_SMALL = 1 << 20  # a public key or a certificate chain; anything larger is not one
 # what the verifier's replay finds wrong with an entry itself: these stop a pull
 BLOCKING = ("log.entry", "log.order", "log.seq", "log.actor", "log.init", "log.prev", "log.key",
@@ -71,6 +73,18 @@ def pull(case: MirrorCase) -> None:
     bucket holds anything the operator must not sign over."""
     sync = load_sync(case)
     synced = confirmed_lines(case, sync)
+    try:
+        _pull_after(case, sync, synced)
+    except _MirrorAtFault:  # a line of the mirror's own, edited in place: the bucket alone
+        cut_to(case, 0)
+        _pull_after(case, {"pushed": 0, "floor": 0, "known": []}, 0)
+
+
+class _MirrorAtFault(Exception):
+    """The judge refused a line the mirror held before this pull."""
+
+
+def _pull_after(case: MirrorCase, sync: dict[str, Any], synced: int) -> None:
     lines = fetch_lines(case, synced)
     if lines:
         append_lines(case, lines)
@@ -83,6 +97,9 @@ def pull(case: MirrorCase) -> None:
         if blocking:
             cut_to(case, synced)
             first = blocking[0]
+            at = AT_ENTRY.search(first.subject)
+            if at and int(at.group(1)) < synced:
+                raise _MirrorAtFault
             raise IntegrityError(f"{case.url}: the bucket's log fails {first.check} at "
                                  f"{first.subject}: {first.message}; nothing was signed over it",
                                  hint=f"run `prov verify {case.url}`")
@@ -97,16 +114,42 @@ def pull(case: MirrorCase) -> None:
 
 
 def confirmed_lines(case: MirrorCase, sync: dict[str, Any]) -> int:
-    """How many leading mirror lines are the bucket's entries; the mirror is cut to them."""
+    """How many leading mirror lines are the bucket's entries; the mirror is cut to them.
+
+    What this process already confirmed stands; otherwise the sync file's count is a hint,
+    confirmed when the bucket's entry at that count is the mirror's last line byte for byte
+    and the bucket's checkpoint of that size states the root of the mirror's tree (the root
+    the next entry and checkpoint are signed over). Anything less rebuilds from entry 0."""
     have = log_size(case)
-    hinted = min(sync["pushed"], have)
-    confirmed = hinted if hinted and _same_as_bucket(case, hinted - 1) else 0
+    if case.confirmed is not None:
+        confirmed = min(case.confirmed, have)
+    else:
+        hinted = min(sync["pushed"], have)
+        confirmed = hinted if hinted and _same_as_bucket(case, hinted - 1) and _same_root(
+            case, hinted) else 0
     if have > confirmed:
         cut_to(case, confirmed)
     return confirmed
 
 
+def _same_root(case: MirrorCase, size: int) -> bool:
+    try:
+        got = case.bucket.get_bytes(checkpoint_rel(size), cp.MAX_NOTE)
+        if got is None:
+            return False  # a command that died before its checkpoint: pull it all again
+        stated = cp.read_unverified(got[0], what=checkpoint_rel(size))
+    except ProvError:
+        return False
+    tree = CustodyLog(case).tree()
+    try:
+        return stated.size == size and stated.root == tree.range_root(0, size)
+    finally:
+        tree.close()
+
+
 def _same_as_bucket(case: MirrorCase, seq: int) -> bool:
+    """Whether mirror line ``seq`` is the bucket's current entry object ``seq``, byte for
+    byte (a GET of one line: works whether or not the store keeps checksums)."""
     tree = CustodyLog(case).tree()
     try:
         line = CustodyLog(case).read_entry_line(tree, seq)
@@ -114,11 +157,8 @@ def _same_as_bucket(case: MirrorCase, seq: int) -> bool:
         return False
     finally:
         tree.close()
-    try:
-        stored = case.bucket.stored_checksum(entry_rel(seq))
-    except FileNotFoundError:  # hidden or gone: the listing from scratch will say which
-        return False
-    return stored == base64.b64encode(hashlib.sha256(line + b"\n").digest()).decode()
+    got = case.bucket.get_bytes(entry_rel(seq), MAX_LINE + 1)  # None: hidden or gone
+    return got is not None and got[0] == line + b"\n"
 
 
 def cut_to(case: MirrorCase, keep: int) -> None:
