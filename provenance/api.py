@@ -598,7 +598,7 @@ def prove_entry(case: Case, index: int, since: Path | None) -> dict[str, Any]:
 
 def _trust_lines(case: Case) -> Iterator[tuple[int, bytes]]:
     """The log's lines that change whom it trusts, with their sequence numbers."""
-    from provenance.export import TRUST_ACTIONS
+    from provenance.entryjudge import TRUST_ACTIONS
     from provenance.statements import Entry
 
     for seq, line in enumerate(iter_lines(case.log_path)):

@@ -32,13 +32,13 @@ from archive.recordcheck import iter_checks
 from provenance import merkle
 from provenance.case import Case
 from provenance.custody import CustodyLog, iter_lines
+from provenance.entryjudge import TRUST_ACTIONS
 from provenance.signing import parse_envelope
 from provenance.statements import CaptureSeal, Entry
 from provenance.untrusted import load_json, read_regular
 
 SCHEMA = "prov/disclosure/v1"
 MAX_MANIFEST = 64 << 20
-TRUST_ACTIONS = ("init", "key-trusted", "key-revoked", "transfer", "accepted")
 
 
 @dataclass(frozen=True)

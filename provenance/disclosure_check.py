@@ -57,7 +57,8 @@ class DisclosureVerifier:
         except (ValueError, ProvError, OSError) as exc:
             add("fail", "disclosure.manifest", "disclosure.json", f"unreadable: {exc}")
             return self.report
-        self._check_identity(manifest, checkpoint)
+        self.log.check_identity(manifest, checkpoint, manifest.get("treeSize"),
+                                "disclosure.json")
         steps: list[tuple[str, Callable[[], object]]] = [
             ("log-entries.jsonl", lambda: self._check_entries(manifest, checkpoint)),
             ("checkpoint", lambda: self._check_checkpoint(note, checkpoint)),
@@ -69,22 +70,6 @@ class DisclosureVerifier:
             self._guard("records.warc.gz", lambda: self._check_records(manifest, seal))
             self._guard("seal tokens", lambda: self._check_tokens(manifest, seal))
         return self.report
-
-    def _check_identity(self, manifest: dict[str, Any], checkpoint: cp.Checkpoint) -> None:
-        """The manifest's unsigned fields must agree with what is signed: the checkpoint's
-        origin and size, and the case id the origin is made of (``prov-case/<id>``)."""
-        add = self.report.add
-        if checkpoint.origin != manifest.get("origin"):
-            add("fail", "disclosure.origin", "checkpoint", "checkpoint of another log",
-                expected=str(manifest.get("origin")), found=checkpoint.origin)
-        if f"prov-case/{manifest.get('caseId')}" != checkpoint.origin:
-            add("fail", "disclosure.caseId", "disclosure.json", "caseId is not the case whose "
-                "log the checkpoint signs", expected=checkpoint.origin.removeprefix("prov-case/"),
-                found=str(manifest.get("caseId"))[:80])
-        tree_size = manifest.get("treeSize")
-        if tree_size != checkpoint.size or isinstance(tree_size, bool):
-            add("fail", "disclosure.treeSize", "disclosure.json", "treeSize is not the size of "
-                "the signed checkpoint", expected=str(checkpoint.size), found=str(tree_size)[:40])
 
     def _guard(self, subject: str, step: Callable[[], object]) -> object:
         """Run one stage; a missing or malformed part is a failure finding, never a crash."""

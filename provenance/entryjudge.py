@@ -30,6 +30,8 @@ from provenance.trust import Anchors
 from provenance.untrusted import UntrustedInputError, b64decode
 
 Keys = Mapping[str, PublicKey]
+# the actions that change whom the log trusts: a package or a proof carries every one of them
+TRUST_ACTIONS = ("init", "key-trusted", "key-revoked", "transfer", "accepted")
 
 
 @dataclass(frozen=True)

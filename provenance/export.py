@@ -21,13 +21,13 @@ from archive.reader import WarcReader
 from provenance import merkle
 from provenance.case import Case
 from provenance.custody import CustodyLog, NewEntry, iter_lines, token_paths
+from provenance.entryjudge import TRUST_ACTIONS
 from provenance.keys import SigningKey
 from provenance.signing import parse_envelope
 from provenance.stamping import Stamper, checkpoint_stamper
 from provenance.statements import CaptureSeal, Entry
 
 SEAL_NAME = "seal.dsse.json"
-TRUST_ACTIONS = ("init", "key-trusted", "key-revoked", "transfer", "accepted")
 SHOWN_FAILURES = 10
 MAX_SEEDS_BLOCK = 1 << 20
 

@@ -12,7 +12,8 @@ as untrusted intermediates. Every outcome is a finding.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from cryptography import x509
 
@@ -51,6 +52,22 @@ class PackageLog:
     def trusted(self) -> dict[str, PublicKey]:
         """The keys trusted after the last line the package carries."""
         return self.judge.trusted
+
+    def check_identity(self, manifest: Mapping[str, Any], checkpoint: cp.Checkpoint,
+                       tree_size: object, subject: str) -> None:
+        """The manifest's unsigned fields must agree with what is signed: the checkpoint's
+        origin and size, and the case id the origin is made of (``prov-case/<id>``)."""
+        add, kind = self.report.add, self.kind
+        if checkpoint.origin != manifest.get("origin"):
+            add("fail", f"{kind}.origin", subject, "checkpoint of another log",
+                expected=str(manifest.get("origin"))[:200], found=checkpoint.origin)
+        if f"prov-case/{manifest.get('caseId')}" != checkpoint.origin:
+            add("fail", f"{kind}.caseId", subject, "caseId is not the case whose log the "
+                "checkpoint signs", expected=checkpoint.origin.removeprefix("prov-case/"),
+                found=str(manifest.get("caseId"))[:80])
+        if tree_size != checkpoint.size or isinstance(tree_size, bool):
+            add("fail", f"{kind}.treeSize", subject, "treeSize is not the size of the signed "
+                "checkpoint", expected=str(checkpoint.size), found=str(tree_size)[:40])
 
     def check_lines(self, lines: Sequence[bytes], proofs: Sequence[object],
                     checkpoint: cp.Checkpoint, subject: str) -> None:

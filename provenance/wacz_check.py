@@ -61,6 +61,7 @@ class WaczVerifier:
         self.digests: dict[str, bytes] = {}
         self.leaves: dict[str, list[bytes]] = {}
         self.signer_key: P384PublicKey | None = None
+        self.case_id: object = None
 
     def run(self) -> Report:
         try:
@@ -213,6 +214,7 @@ class WaczVerifier:
         for name in manifest.get("certs", []):
             certs += x509.load_pem_x509_certificates(self._read(str(name)))
         self.log.certs = certs
+        self.case_id = manifest.get("caseId")
         self._guard("prov/log-entries.jsonl", lambda: self._check_log(manifest))
         self._guard(str(manifest.get("signer")), lambda: self._check_signer(manifest))
         sealed: set[str] = set()
@@ -232,10 +234,7 @@ class WaczVerifier:
         log = manifest["log"]
         note = self._read(log["checkpoint"])
         checkpoint = cp.read_unverified(note, what=log["checkpoint"])
-        if checkpoint.origin != manifest.get("origin"):
-            self.report.add("fail", "package.origin", log["checkpoint"], "checkpoint of "
-                            "another log", expected=str(manifest.get("origin")),
-                            found=checkpoint.origin)
+        self.log.check_identity(manifest, checkpoint, log.get("treeSize"), MANIFEST)
         lines = self._read(log["entries"]).split(b"\n")[:-1]
         self.log.check_lines(lines, log["proofs"], checkpoint, log["entries"])
         self.log.check_checkpoint(note, checkpoint, log["checkpoint"])
@@ -272,9 +271,14 @@ class WaczVerifier:
         verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=self.log.trusted,
                         what=seal_name)
         seal = CaptureSeal.parse(envelope.payload, what=seal_name)
-        if seal.capture_dir != capture_dir:
+        if (seal.capture_dir, seal.capture_id) != (capture_dir, capture.get("captureId")):
             add("fail", "seal.binding", seal_name, "seal belongs to another capture",
-                expected=capture_dir, found=seal.capture_dir)
+                expected=f"{str(capture.get('captureId'))[:80]} at {capture_dir}",
+                found=f"{seal.capture_id} at {seal.capture_dir}")
+            return
+        if seal.case_id != self.case_id:
+            add("fail", "seal.case", seal_name, "sealed for another case",
+                expected=str(self.case_id)[:80], found=seal.case_id)
             return
         add("pass", "seal.signature", seal_name, f"signed by {seal.operator}")
         self._check_sealed_files(capture, seal, seal_name)

@@ -177,7 +177,39 @@ def _drop_log_line(name: str, data: bytes) -> bytes:
         else data
 
 
+def _manifest(change: Callable[[dict[str, Any]], None]) -> Callable[[str, bytes], bytes]:
+    """Edit prov/manifest.json (its datapackage hash then differs too: wacz.resource)."""
+    def edit(name: str, data: bytes) -> bytes:
+        if name != "prov/manifest.json":
+            return data
+        doc = json.loads(data)
+        change(doc)
+        return json.dumps(doc).encode()
+    return edit
+
+
+def _reorder_log(name: str, data: bytes) -> bytes:
+    """The last log line first, its proof moved with it."""
+    if name == "prov/log-entries.jsonl":
+        lines = data.splitlines(keepends=True)
+        return b"".join([lines[-1], *lines[:-1]])
+    if name == "prov/manifest.json":
+        doc = json.loads(data)
+        proofs = doc["log"]["proofs"]
+        doc["log"]["proofs"] = [proofs[-1], *proofs[:-1]]
+        return json.dumps(doc).encode()
+    return data
+
+
+OTHER_ID = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
 MUTATIONS: dict[str, tuple[Callable[[str, bytes], bytes | None], str]] = {
+    "caseId-of-another-case": (_manifest(lambda d: d.update(caseId=OTHER_ID)), "package.caseId"),
+    "treeSize-not-the-checkpoint": (
+        _manifest(lambda d: d["log"].update(treeSize=d["log"]["treeSize"] + 1)),
+        "package.treeSize"),
+    "captureId-of-another-capture": (
+        _manifest(lambda d: d["captures"][0].update(captureId=OTHER_ID)), "seal.binding"),
+    "log-lines-reordered": (_reorder_log, "log.order"),
     "warc-byte": (_flip_warc, "wacz.resource"),
     "forged-p384-signer": (_resign_p384, "wacz.signer"),
     "dropped-log-line": (_drop_log_line, "wacz.resource"),
