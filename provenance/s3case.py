@@ -6,8 +6,11 @@ concatenation is ``log.jsonl``), and ``state/`` holds only the lease and the rea
 outside retention. The mirror ``$PROV_HOME/cache/s3/<bucket>/<prefix>/`` is an ordinary case
 folder derived from the bucket and never trusted (verify of a bucket mirrors into a fresh
 temporary folder). The ordinary local code runs on it unchanged: ``MirrorCase.lock()``, which
-every appending command already takes, takes the bucket's lease, pulls what is new, lets the
-command append, then pushes (``provenance.s3push``).
+every appending command already takes, takes the bucket's lease, pulls what is new and
+judges it (``provenance.s3pull``), lets the command append, then pushes
+(``provenance.s3push``). Threat (docs/SECURITY.md, "Object storage"): anyone with write access
+to the bucket or the mirror; this module names what a bucket may hold (``unknown_names``,
+``folder_files``) and refuses evidence keys that were replaced or hidden (``check_versions``).
 """
 
 from __future__ import annotations
