@@ -96,16 +96,20 @@ def verify_inclusion_doc(raw: bytes, *, keys: Sequence[PublicKey],
         raise IntegrityError(f"proof is for size {size}, its checkpoint for {checkpoint.size}")
     messages = []
     signer = ""
-    if keys:  # the checkpoint's signer may be a key the log added: trust is replayed first
-        signer, trusted = _judge(index, entry, trust, keys)
+    founded = keys or any(seq == 0 for seq, _, _ in trust) or index == 0
+    if founded:  # the checkpoint's signer may be a key the log added: trust is replayed first
+        signer, trusted, founding = _judge(index, entry, trust, keys)
         checkpoint, key = verify_checkpoint(note, str(doc["origin"]), trusted, what="checkpoint")
     merkle.verify_inclusion(merkle.leaf_hash(entry), index, size, path, checkpoint.root)
     for seq, line, audit in trust:
         merkle.verify_inclusion(merkle.leaf_hash(line), seq, size, audit, checkpoint.root)
-    if keys:
+    if founded:
         messages.append(f"checkpoint signed by {key.key_id}")
         messages.append(f"entry {index} is in the log of size {size}")
         messages.append(f"entry {index} signed by {signer}, a key the log trusts at that point")
+        if not keys:
+            messages.append(f"trust anchored only in the proof itself: compare the founding "
+                            f"key {founding} out of band, then pass --trust")
     else:
         messages.append("checkpoint signature NOT checked (no --trust key given)")
         messages.append(f"entry {index} is in the log of size {size}")
@@ -116,9 +120,10 @@ def verify_inclusion_doc(raw: bytes, *, keys: Sequence[PublicKey],
 
 
 def _judge(index: int, entry: bytes, trust: Sequence[tuple[int, bytes, list[bytes]]],
-           keys: Sequence[PublicKey]) -> tuple[str, list[PublicKey]]:
+           keys: Sequence[PublicKey]) -> tuple[str, list[PublicKey], str]:
     """Replay the trust lines and the entry in sequence order (``provenance.entryjudge``);
-    return the entry's signer and the keys trusted after the last line."""
+    return the entry's signer, the keys trusted after the last line and the founding key id.
+    Without ``keys`` the proof's own ``init`` line is the only anchor."""
     report = Report("proof file", "proof")
     anchors = {k.key_id: k for k in keys}
     lines = sorted([*((seq, line) for seq, line, _ in trust), (index, entry)],
@@ -130,7 +135,7 @@ def _judge(index: int, entry: bytes, trust: Sequence[tuple[int, bytes, list[byte
         judged = judge.judge(seq, line, f"entry {seq}")
         if seq == index and judged.entry is not None:
             signer = judged.entry.actor
-    if judge.founding is not None and judge.founding.key_id not in anchors:
+    if keys and judge.founding is not None and judge.founding.key_id not in anchors:
         raise IntegrityError(f"the log was founded by {judge.founding.key_id}, not by a key you "
                              "named with --trust")
     failed = [f for f in report.findings if f.status == "fail"]
@@ -140,7 +145,8 @@ def _judge(index: int, entry: bytes, trust: Sequence[tuple[int, bytes, list[byte
             f"{first.subject}: {first.message}")
         raise IntegrityError(text + (
             f" (expected {first.expected}, found {first.found})" if first.found else ""))
-    return signer, list(judge.trusted.values())
+    founding = judge.founding.key_id if judge.founding is not None else ""
+    return signer, list(judge.trusted.values()), founding
 
 
 def _count(value: object) -> int:

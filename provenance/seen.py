@@ -28,7 +28,7 @@ ORIGIN_PART = re.compile(r"^[A-Za-z0-9._-]+$")
 
 def seen_folder(origin: str) -> Path:
     parts = origin.split("/")
-    if not all(ORIGIN_PART.match(p) for p in parts):
+    if not all(ORIGIN_PART.match(p) and p not in (".", "..") for p in parts):
         raise ValueError(f"origin {origin!r} cannot name a folder")
     return home.seen_dir().joinpath(*parts)
 

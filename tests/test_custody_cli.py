@@ -445,11 +445,28 @@ def test_a_proof_of_an_entry_signed_by_an_untrusted_key_exits_3(
     proof = prove_in(custody, case, tmp_path / "proof.json", planted)
     held = tmp_path / "latest.checkpoint"
     held.write_bytes(latest_note(custody, case))
-    proc = verify_proof(custody, proof, held, "--trust", str(custody.founding))
-    assert proc.returncode == 3, (proc.stdout, proc.stderr)
-    assert f"entry {planted}: signed by {stranger.key_id}, which is not a trusted key" in (
-        proc.stderr)
-    assert proc.stdout == ""
+    for trust in (("--trust", str(custody.founding)), ()):  # without: the proof's own init
+        proc = verify_proof(custody, proof, held, *trust)
+        assert proc.returncode == 3, (trust, proc.stdout, proc.stderr)
+        assert f"entry {planted}: signed by {stranger.key_id}, which is not a trusted key" in (
+            proc.stderr)
+        assert proc.stdout == ""
+
+
+def test_a_proof_without_trust_replays_from_its_own_init_and_says_so(
+    custody: Custody, tmp_path: Path
+) -> None:
+    proof = prove(custody, tmp_path / "proof.json", 2)
+    held = tmp_path / "latest.checkpoint"
+    held.write_bytes(latest_note(custody, custody.case))
+    proc = verify_proof(custody, proof, held)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        f"checkpoint signed by {custody.founding_id}", "entry 2 is in the log of size 4",
+        f"entry 2 signed by {custody.founding_id}, a key the log trusts at that point",
+        f"trust anchored only in the proof itself: compare the founding key "
+        f"{custody.founding_id} out of band, then pass --trust",
+        "the proof's checkpoint is the one you hold"]
 
 
 def test_a_proof_replays_trust_to_an_entry_by_a_key_the_log_added(
