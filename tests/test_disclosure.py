@@ -417,3 +417,17 @@ def test_anchors_planted_in_the_package_are_refused(disclosing: Disclosing, tmp_
     stamps = {f["check"]: f["status"] for f in report["findings"]
               if f["check"].startswith("timestamp")}
     assert stamps.get("timestamp.root") == "warn" and "timestamp" not in stamps, stamps
+
+
+def test_an_origin_that_climbs_out_of_seen_is_never_a_folder(disclosing: Disclosing,
+                                                             tmp_path: Path) -> None:
+    package = tmp_path / "package"
+    shutil.copytree(disclosing.disclose("history", "--url", f"{disclosing.site}/"), package)
+    note = (package / "checkpoint").read_bytes().split(b"\n")
+    note[0] = b"prov-case/../../../escaped"
+    (package / "checkpoint").write_bytes(b"\n".join(note))
+    home = tmp_path / "auditor"
+    code, report = _audit_with(package, disclosing, home)
+    assert code == 3
+    assert ("warn", "history.seen", str(home / "seen")) in _history(report)
+    assert not (tmp_path / "escaped").exists() and not (home / "escaped").exists()
