@@ -10,6 +10,7 @@ record's leaf hash by its proof. Everything is a finding; nothing stops at the f
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -165,6 +166,10 @@ class DisclosureVerifier:
         listed = self._listed(manifest["records"], size)
         included = sorted((int(r["packageOffset"]), i) for i, r in listed.items()
                           if r.get("included"))
+        for (offset, first), (again, index) in itertools.pairwise(included):
+            if offset == again:
+                add("fail", "disclosure.records", "disclosure.json", f"records {first} and "
+                    f"{index} name one record in the package (packageOffset {offset})")
         fd = open_regular(self.root / "records.warc.gz", what="records.warc.gz")
         with os.fdopen(fd, "rb") as fh:
             _, checks = iter_checks(fh)

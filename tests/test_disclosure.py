@@ -292,12 +292,23 @@ def _edit_field(field: str, value: Callable[[Any], Any]) -> Callable[[Path], Non
     return edit
 
 
+def _shared_offset(package: Path) -> None:
+    """Two included records point at one record of records.warc.gz."""
+    doc = json.loads((package / "disclosure.json").read_text())
+    shown = [r for r in doc["records"] if r.get("included")]
+    assert len(shown) >= 2
+    shown[1]["packageOffset"] = shown[0]["packageOffset"]
+    (package / "disclosure.json").write_text(json.dumps(doc))
+
+
 UNSIGNED = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
 MANIFEST_EDITS: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "log lines reordered": (_swap_log_lines, "log.order", "log-entries.jsonl"),
     "a log line repeated": (_repeat_log_line, "log.order", "log-entries.jsonl entry"),
     "a record index listed twice": (_duplicate_record_index, "disclosure.records",
                                     "disclosure.json"),
+    "two records at one package offset": (_shared_offset, "disclosure.records",
+                                          "disclosure.json"),
     "captureId of another capture": (_edit_field("captureId", lambda _: UNSIGNED),
                                      "seal.binding", "disclosure.json"),
     "caseId of another case": (_edit_field("caseId", lambda _: UNSIGNED), "disclosure.caseId",
