@@ -27,7 +27,7 @@ import browsersite
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from PIL import Image
-from servers import LocalServer
+from servers import LocalServer, redirect_response
 from test_snapshot import (
     Rec,
     assert_case_verifies,
@@ -523,10 +523,17 @@ def test_a_page_cannot_make_the_browser_fetch_an_internal_host(
         http_server.add_route("/hostile", browsersite._ok(
             b"text/html", f"<!DOCTYPE html><title>hostile</title><img src='{secret}'>"
                           f"<script>fetch('{api}').catch(() => 0)</script>".encode()))
-        url = http_server.url("/hostile")
-        snap = snapshot(tmp_path, "--browser", *FAST, url)
+        http_server.add_route("/go", redirect_response(internal.url("/").encode()))
+        url, go = http_server.url("/hostile"), http_server.url("/go")
+        snap = snapshot(tmp_path, "--browser", *FAST, url, go)
         assert internal.requests == [], "a packet reached the internal host"
-    assert snap.proc.returncode == 0, snap.proc.stderr
+    # the seed redirected to the internal host fails (exit 5); the other page is captured
+    assert snap.proc.returncode == 5, snap.proc.stderr
+    rows = {row["url"]: row for row in snap.summary["urls"]}
+    assert rows[go]["failed"] and "refused: 127.0.0.2 is a loopback" in rows[go]["error"]
+    assert not rows[url]["failed"] and rows[url]["status"] == 200
+    assert not [r for r in snap.records if r.type == "resource"
+                and (r.get("WARC-Target-URI") or "").endswith(go)], "screenshots of a refusal"
     info = by_uri(snap.records, "metadata", f"urn:pageinfo:{url}").json()
     refused = {r["url"]: r["why"] for r in info["requests"]["addressesRefused"]}
     assert set(refused) == {secret, api}
@@ -536,9 +543,9 @@ def test_a_page_cannot_make_the_browser_fetch_an_internal_host(
         meta = by_uri(snap.records, "metadata", target).json()
         assert meta["addressesRefused"] == [{"address": "127.0.0.2", "range": "loopback"}]
     run = by_uri(snap.records, "metadata", f"urn:prov:browser:{snap.summary['captureId']}")
-    assert run.json()["pageRequestsRefusedByAddress"] == 2
+    assert run.json()["pageRequestsRefusedByAddress"] == 3  # the redirect's target too
     assert run.json()["addressPolicy"] == {"allowPrivateAddresses": False,
                                            "seedAddresses": ["127.0.0.1"]}
-    assert "2 refused (private addresses)" in snap.summary["urls"][0]["note"]
-    assert "2 requests for private addresses were refused" in snap.proc.stderr
+    assert "2 refused (private addresses)" in rows[url]["note"]
+    assert "3 requests for private addresses were refused" in snap.proc.stderr
     assert_case_verifies(snap)
