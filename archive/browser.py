@@ -290,7 +290,8 @@ def _page_note(result: PageResult) -> str:
     given, and what of the page was not kept."""
     note = ""
     if result.final_url is not None and result.final_url != result.url and result.chain:
-        note += f"; shows {result.final_url}, reached {describe(**result.chain)}"
+        note += (f"; shows {result.final_url}, reached "
+                 f"{describe(result.chain)}")
     for item in result.not_kept:
         note += f"; {item['what']} not kept beyond {item['kept']}: {item['why']}"
     return note

@@ -15,7 +15,9 @@ came (``how``):
 - ``same-document``: the URL changed without a new document (history API, fragment).
 
 The chain is bounded (``MAX_STEPS``; ``more`` counts the rest): a page that navigates
-forever cannot grow it without end.
+forever cannot grow it without end. It is cut at the URL the screenshot shows: steps after
+it (a navigation requested but not yet shown when the page was captured) are kept apart, in
+``after``, so a banner never names a page that is not the one under it.
 """
 
 from __future__ import annotations
@@ -63,19 +65,32 @@ class NavigationChain:
         elif frame.url != self.steps[-1]["url"] and self.steps[-1]["how"] == "same-document":
             self.steps[-1]["url"] = frame.url  # only its fragment moved since
 
-    @property
-    def documents(self) -> list[str]:
-        """The URLs of the main frame's document requests, in order."""
-        return [s["url"] for s in self.steps if s["how"] != "same-document"]
+    def shown(self, url: str | None) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+        """The steps up to the last one at ``url`` (the URL shown), and those after it; all
+        steps when ``url`` is None or not among them."""
+        key = urldefrag(url)[0] if url is not None else None
+        for index in range(len(self.steps) - 1, -1, -1):
+            if urldefrag(self.steps[index]["url"])[0] == key:
+                return self.steps[: index + 1], self.steps[index + 1:]
+        return self.steps, []
 
-    def as_json(self) -> dict[str, Any]:
-        return {"steps": self.steps, "more": self.more}
+    def as_json(self, url: str | None) -> dict[str, Any]:
+        """``steps`` to the URL shown, ``after`` it, and ``more`` past ``MAX_STEPS``."""
+        steps, after = self.shown(url)
+        return {"steps": steps, "after": after, "more": self.more}
 
 
-def describe(steps: list[dict[str, str]], more: int = 0) -> str:
-    """One line for a banner or a summary: ``A → B (redirect) → C (page)``."""
+def documents(steps: list[dict[str, str]]) -> list[str]:
+    """The URLs of the main frame's document requests among ``steps``, in order."""
+    return [s["url"] for s in steps if s["how"] != "same-document"]
+
+
+def describe(chain: dict[str, Any]) -> str:
+    """One line for a banner or a summary, from ``as_json``: ``A → B (redirect) → C (page)``
+    (``… N more`` when the shown step is past ``MAX_STEPS``)."""
+    steps = chain["steps"]
     parts = [steps[0]["url"]] if steps else []
     parts += [f"{s['url']} ({s['how']})" for s in steps[1:]]
-    if more:
-        parts.append(f"… {more} more")
+    if chain["more"] and not chain["after"]:
+        parts.append(f"… {chain['more']} more")
     return " → ".join(parts)

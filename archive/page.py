@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from playwright.async_api import BrowserContext, FloatRect, Page, Request
 from playwright.async_api import Error as PlaywrightError
 
-from archive.navigation import NavigationChain
+from archive.navigation import NavigationChain, documents
 
 T = TypeVar("T")
 SCROLL_JS = """() => {
@@ -125,8 +125,16 @@ async def run_page(result: PageResult, context: BrowserContext, limits: PageLimi
     if result.render and result.download is None and not result.crashed:
         await _artifacts(page, result, limits, now)
     if chain.steps:  # what Chromium did, script navigations included
-        result.navigation = chain.documents
-        result.chain = chain.as_json()
+        result.chain = chain.as_json(result.final_url or page.url)
+        result.navigation = documents(result.chain["steps"])
+        after = result.chain["after"]
+        if after and result.error is not None:
+            # Playwright answers nothing about a page whose navigation is pending
+            result.error += (f" (the page was navigating to {after[0]['url']}, which had not "
+                             "answered: nothing can be taken from a page meanwhile)")
+        elif after:
+            result.notes.append(f"the page went on to {after[0]['url']}: not shown, the DOM "
+                                f"and screenshots are of {result.final_url}")
     if result.crashed:
         result.error = "the page's renderer crashed" + (
             f" ({result.error})" if result.error and "crashed" not in result.error else "")

@@ -104,7 +104,7 @@ def _reached(result: PageResult) -> str | None:
     chain = result.chain
     if not chain or (len(chain["steps"]) == 1 and result.final_url == result.url):
         return None
-    return describe(chain["steps"], chain["more"])
+    return describe(chain)
 
 
 def _size(size: tuple[int, int] | None) -> dict[str, int] | None:

@@ -17,6 +17,8 @@
     /tall          a page 300,000 px tall (its full-page screenshot must be cut)
     /nav/a         a page whose script navigates to /nav/b, which then moves its own URL to
                    /nav/b-shown with the history API (the banner must name that)
+    /nav/late      a page whose script navigates to /nav/stall, which answers only after
+                   30 s (still page /nav/late when captured: the banner must name that)
 """
 
 from __future__ import annotations
@@ -140,4 +142,14 @@ def install(server: LocalServer) -> LocalServer:
     server.add_route("/nav/b", _ok(html, b"<!DOCTYPE html><title>page B</title><p>page B"
                                          b"<script>history.pushState({}, '', '/nav/b-shown')"
                                          b"</script>"))
+    server.add_route("/nav/late", _ok(html, b"<!DOCTYPE html><title>late</title><p>late"
+                                            b"<script>setTimeout(() => { location.href = "
+                                            b"'/nav/stall'; }, 300)</script>"))
+    server.add_route("/nav/stall", _stall)
     return server
+
+
+def _stall(ex: Exchange) -> bytes | None:
+    if not ex.sleep(30):
+        return None
+    return _ok(b"text/html", b"<!DOCTYPE html><title>stalled</title>")

@@ -212,7 +212,8 @@ def _check_page_records(records: list[Rec], url: str) -> None:
     assert info["banner"]["fields"][:2] == [f"URL: {shown}",
                                             f"Reached: {url} → {shown} (redirect)"]
     assert info["chain"] == {"steps": [{"url": url, "how": "requested"},
-                                       {"url": shown, "how": "redirect"}], "more": 0}
+                                       {"url": shown, "how": "redirect"}],
+                             "after": [], "more": 0}
     assert info["notKept"] == []
     assert info["actions"][0].startswith("navigated")
 
@@ -548,4 +549,24 @@ def test_a_page_cannot_make_the_browser_fetch_an_internal_host(
                                            "seedAddresses": ["127.0.0.1"]}
     assert "2 refused (private addresses)" in rows[url]["note"]
     assert "3 requests for private addresses were refused" in snap.proc.stderr
+    assert_case_verifies(snap)
+
+
+@needs_chromium
+def test_a_page_whose_navigation_never_answers_fails_alone(
+        tmp_path: Path, site: LocalServer, root_pem: Path) -> None:
+    # Chromium (through Playwright) gives nothing of a page while its navigation is pending:
+    # that page fails, says why, and names the page it was at; the run is sealed
+    late, stall, app = site.url("/nav/late"), site.url("/nav/stall"), site.url("/app")
+    snap = snapshot(tmp_path, "--browser", "--ca-file", str(root_pem), "--scroll-steps", "1",
+                    "--page-timeout", "10", late, app)
+    assert snap.proc.returncode == 5, snap.proc.stderr
+    rows = {row["url"]: row for row in snap.summary["urls"]}
+    assert f"(the page was navigating to {stall}, which had not answered" in rows[late]["error"]
+    assert rows[late]["hops"] == [late] and rows[late]["failed"]
+    assert not rows[app]["failed"]
+    info = by_uri(snap.records, "metadata", f"urn:pageinfo:{late}").json()
+    assert info["chain"] == {"steps": [{"url": late, "how": "requested"}],
+                             "after": [{"url": stall, "how": "page"}], "more": 0}
+    assert info["navigation"] == [late] and info["error"] == rows[late]["error"]
     assert_case_verifies(snap)
