@@ -176,6 +176,7 @@ class Timing:
     cpu: float
     rss_mb: float
     code: int
+    main_mb: float = 0.0  # the main process alone
 
 
 def _tree_rss(pid: int) -> int:
@@ -193,14 +194,24 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+MAIN_PEAK: dict[int, int] = {}  # pid -> peak RSS of that process alone, bytes
+
+
 def _wait(pid: int) -> tuple[int, os.struct_rusage, int]:
-    """Wait for ``pid``, sampling its tree's RSS every 50 ms: (status, rusage, peak bytes)."""
+    """Wait for ``pid``, sampling its tree's RSS every 50 ms: (status, rusage, peak bytes).
+    The peak of ``pid`` alone (the main process, without its workers) goes to MAIN_PEAK."""
     peak = 0
     while True:
         done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
             return status, usage, peak
         peak = max(peak, _tree_rss(pid))
+        try:
+            status_text = Path(f"/proc/{pid}/status").read_text()
+            own = int(status_text.split("VmRSS:")[1].split()[0]) * 1024
+            MAIN_PEAK[pid] = max(MAIN_PEAK.get(pid, 0), own)
+        except (OSError, IndexError, ValueError):
+            pass
         time.sleep(0.05)
 
 
@@ -221,7 +232,8 @@ def run(label: str, argv: list[str], repeat: int) -> Timing:
         proc.returncode = code = os.waitstatus_to_exitcode(status)
         if code not in (0,) and attempt == 0:
             print(f"  {label}: exit {code}: {err.strip()[:300]}", file=sys.stderr)
-        timing = Timing(label, wall, usage.ru_utime + usage.ru_stime, peak / 2**20, code)
+        timing = Timing(label, wall, usage.ru_utime + usage.ru_stime, peak / 2**20, code,
+                        MAIN_PEAK.get(proc.pid, 0) / 2**20)
         if (attempt or not repeat) and (best is None or wall < best.wall):
             best = timing
     assert best is not None
@@ -355,7 +367,8 @@ def memory(work: Path, count: int) -> None:
     t = run("prov verify-warc", prov("verify-warc", path, "--json"), 0)
     print(f"{count} records ({size / 1e6:.0f} MB, {path.stat().st_size / 1e6:.0f} MB gzipped, "
           f"written in {made:.0f} s): verify-warc {t.wall:.1f} s, {t.cpu / t.wall:.2f} cores, "
-          f"peak RSS {t.rss_mb:.0f} MB (process tree), exit {t.code}; load average "
+          f"peak RSS {t.rss_mb:.0f} MB (process tree; main process {t.main_mb:.0f} MB), "
+          f"exit {t.code}; load average "
           f"{os.getloadavg()[0]:.1f}")
 
 

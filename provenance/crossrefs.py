@@ -22,7 +22,7 @@ from pathlib import Path
 
 from archive.recordjudge import Batch
 
-CACHE_KB = 32 * 1024
+CACHE_KB = 8 * 1024
 SCHEMA = """
 CREATE TABLE ids (key INTEGER, rid TEXT, file INTEGER, offset INTEGER);
 CREATE TABLE targets (kind TEXT, key INTEGER, target TEXT, file INTEGER, offset INTEGER,
