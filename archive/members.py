@@ -212,6 +212,7 @@ def member_end(fh: BinaryIO, offset: int, limit: int) -> int | None:
     fh.seek(offset)
     zobj = _new_member()
     pos = offset
+    produced = 0
     while pos < limit:
         raw = fh.read(min(READ, limit - pos))
         if not raw:
@@ -221,9 +222,14 @@ def member_end(fh: BinaryIO, offset: int, limit: int) -> int | None:
         while data:
             try:
                 out = zobj.decompress(data, MAX_OUT)
+                produced += len(out)
                 while len(out) == MAX_OUT and not zobj.eof and not zobj.unconsumed_tail:
                     out = zobj.decompress(b"", MAX_OUT)
+                    produced += len(out)
+                check_inflation(offset, pos - offset, produced)  # a bomb is not walked
             except INFLATE_ERRORS:
+                return None
+            except WarcFormatError:
                 return None
             if zobj.eof:
                 return pos - len(zobj.unused_data)
