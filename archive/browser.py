@@ -293,7 +293,8 @@ def _page_note(result: PageResult) -> str:
         note += (f"; shows {result.final_url}, reached "
                  f"{describe(result.chain)}")
     for item in result.not_kept:
-        note += f"; {item['what']} not kept beyond {item['kept']}: {item['why']}"
+        kept = "not kept" if item["kept"] == "nothing" else f"cut to {item['kept']}"
+        note += f"; {item['what']} {kept}: {item['why']}"
     return note
 
 

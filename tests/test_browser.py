@@ -487,7 +487,7 @@ def test_a_tall_page_is_cut_and_the_rest_of_the_run_sealed(
     banner = png(by_uri(snap.records, "resource", f"urn:fullPageBanner:{tall}"))
     assert banner.height == full.height + info["banner"]["bannerHeight"]
     rows = {row["url"]: row for row in snap.summary["urls"]}
-    assert f"fullPage not kept beyond {kept}" in rows[tall]["note"]
+    assert f"fullPage cut to {kept}: the page is 1280x" in rows[tall]["note"]
     assert rows[app]["status"] == 200 and not rows[app]["failed"]
     by_uri(snap.records, "resource", f"urn:fullPage:{app}")
     assert_case_verifies(snap)
@@ -570,3 +570,20 @@ def test_a_page_whose_navigation_never_answers_fails_alone(
                              "after": [{"url": stall, "how": "page"}], "more": 0}
     assert info["navigation"] == [late] and info["error"] == rows[late]["error"]
     assert_case_verifies(snap)
+
+
+@needs_chromium
+def test_a_dom_over_its_limit_is_not_kept_and_says_why(
+        tmp_path: Path, site: LocalServer, root_pem: Path) -> None:
+    url = site.url("/app")
+    limits = PageLimits(timeout=10, scroll_steps=1, artifact_timeout=10, max_dom=100)
+    [outcome], records, _ = capture_pages(tmp_path, [url], root=root_pem, limits=limits)
+    assert outcome.ok, outcome.error
+    info = by_uri(records, "metadata", f"urn:pageinfo:{url}").json()
+    assert len(info["notKept"]) == 1, info
+    [item] = info["notKept"]
+    assert item["what"] == "dom" and item["kept"] == "nothing"
+    assert item["why"].startswith("the DOM serialises to ") and "over the limit of 100" in \
+        item["why"]
+    assert "dom" not in info["records"] and "fullPage" in info["records"]
+    assert outcome.note is not None and "dom not kept: the DOM serialises" in outcome.note
