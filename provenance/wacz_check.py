@@ -37,6 +37,9 @@ from provenance.untrusted import b64decode, load_json
 from provenance.wacz import MANIFEST, SCHEMA, SIGNER_PAYLOAD
 
 MAX_SMALL = 16 << 20
+# zipfile makes an object per central directory entry (at least 46 bytes each) before any
+# check can run: 8 MiB is some 80,000 members of a real export, and bounded memory
+MAX_DIRECTORY = 8 << 20
 # what a malformed member or manifest field raises when read as the right type: a finding
 MALFORMED = (ProvError, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError,
              EOFError, zipfile.BadZipFile)
@@ -46,6 +49,29 @@ TOP = ("datapackage.json", "datapackage-digest.json")
 
 def is_wacz(path: Path) -> bool:
     return path.is_file() and not path.is_symlink() and zipfile.is_zipfile(path)
+
+
+def central_directory_size(path: Path) -> int | None:
+    """The central directory's size as the end records declare it (APPNOTE 4.3.16, 4.3.14;
+    the larger if both give one), or None when no end record is found (zipfile says why)."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, 2)
+            fh.seek(max(0, size - (0xFFFF + 22)))
+            tail = fh.read()
+            at = tail.rfind(b"PK\x05\x06")
+            if at < 0 or len(tail) < at + 22:
+                return None
+            declared = int.from_bytes(tail[at + 12 : at + 16], "little")
+            locator = tail[at - 20 : at] if at >= 20 else b""
+            if locator[:4] == b"PK\x06\x07":
+                fh.seek(int.from_bytes(locator[8:16], "little"))
+                record = fh.read(56)
+                if record[:4] == b"PK\x06\x06" and len(record) == 56:
+                    declared = max(declared, int.from_bytes(record[40:48], "little"))
+            return declared
+    except (OSError, ValueError):
+        return None
 
 
 class WaczVerifier:
@@ -64,6 +90,12 @@ class WaczVerifier:
         self.case_id: object = None
 
     def run(self) -> Report:
+        directory = central_directory_size(self.path)
+        if directory is not None and directory > MAX_DIRECTORY:
+            self.report.add("fail", "wacz.member", "(central directory)",
+                            f"the ZIP's central directory is {directory:,} bytes, more than "
+                            f"{MAX_DIRECTORY:,}: its members were not read")
+            return self.report
         try:
             zf = zipfile.ZipFile(self.path)
         except (zipfile.BadZipFile, OSError) as exc:

@@ -356,3 +356,16 @@ def test_error_messages_are_escaped(auditor_home: Path, tmp_path: Path) -> None:
     assert result.returncode == 4
     assert "\x1b" not in result.stderr and "\r" not in result.stderr
     assert "gone\\r\\x1b[2KVERIFIED: no such file or folder" in result.stderr
+
+
+def test_a_zip_of_too_many_members_is_not_read(auditor_home: Path, tmp_path: Path) -> None:
+    """zipfile builds an object per member before any check: 180,000 members (a 10 MB
+    central directory) would cost more memory than the rest of verify."""
+    bomb = tmp_path / "many.wacz"
+    with zipfile.ZipFile(bomb, "w", allowZip64=True) as zf:
+        for i in range(180_000):
+            zf.writestr(f"archive/{i}", b"")
+    code, report = verify_package(auditor_home, bomb)
+    assert code == 3 and (report["kind"], report["kindReason"]) == ("wacz", "a ZIP file")
+    [finding] = failed(report, "wacz.member", "(central directory)")
+    assert "members were not read" in finding["message"]
