@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from pathlib import Path
 
 from cryptography import x509
@@ -36,7 +36,7 @@ from provenance.verify import CaseVerifier
 
 SAFE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 MAX_SMALL = 16 << 20
-MAX_MANIFEST = 256 << 20  # one line per file of the bag
+MAX_LINE = 64 << 10  # one manifest line: a digest, two spaces, a path
 MAX_TOKEN = 256 << 10
 ALGORITHMS = ("sha256", "sha512")
 TSA_ID = re.compile(r"^[0-9a-f]{16}$")
@@ -78,9 +78,9 @@ class BagVerifier:
             declared = str(exc).encode()
         if b"BagIt-Version: 1.0" not in declared:
             add("fail", "bag.version", "bagit.txt", "not a BagIt 1.0 declaration")
-        listed = self._check_manifest("manifest", payload=True)
-        self._check_manifest("tagmanifest", payload=False)
         on_disk = {f"data/{e.rel}" for e in iter_tree(self.root / "data") if e.kind != "dir"}
+        listed = self._check_manifest("manifest", payload=True, on_disk=on_disk)
+        self._check_manifest("tagmanifest", payload=False, on_disk=frozenset())
         for name in sorted(on_disk - listed):
             add("fail", "bag.unlisted", name, "file in data/ that no manifest lists")
         verifier = CaseVerifier(self.root / "data", self.anchors, strict=self.report.strict,
@@ -110,35 +110,51 @@ class BagVerifier:
                 "from a case that failed verification")
         return self.report
 
-    def _check_manifest(self, kind: str, *, payload: bool) -> set[str]:
-        """Check both algorithms' manifests of ``kind``; return the paths listed."""
+    def _check_manifest(self, kind: str, *, payload: bool, on_disk: Set[str]) -> set[str]:
+        """Check both algorithms' manifests of ``kind``, streamed a line at a time; return
+        the paths listed that are on disk (memory follows the bag's files, not a manifest an
+        attacker made long)."""
         listed: set[str] = set()
         for algo in ALGORITHMS:
             name = f"{kind}-{algo}.txt"
             try:
-                lines = _read(self.root / name, MAX_MANIFEST).decode().splitlines()
-            except (ProvError, UnicodeDecodeError) as exc:
+                fd = open_regular(self.root / name, what=name)
+            except UntrustedInputError as exc:
                 self.report.add("fail", "bag.manifest", name, str(exc))
                 continue
-            bad = 0
-            for line in lines:
-                digest, _, path = line.partition("  ")
-                ok_path = SAFE.match(path) and ".." not in path.split("/") and (
-                    path.startswith("data/") if payload else path in TAG_FILES)
-                if not ok_path:
-                    bad += 1
-                    self.report.add("fail", "bag.manifest", name, f"unsafe or unexpected path "
-                                    f"{path[:80]!r}")
-                    continue
-                listed.add(path)
-                found = self._hash(path, algo)
-                if found != digest.lower():
-                    bad += 1
-                    self.report.add("fail", "bag.digest", path, f"differs from {name}",
-                                    expected=f"{algo}:{digest}", found=f"{algo}:{found}")
+            bad = lines = 0
+            with open(fd, "rb") as fh:
+                while raw := fh.readline(MAX_LINE + 1):
+                    lines += 1
+                    path, good = self._check_line(raw, name, algo, payload)
+                    bad += not good
+                    if path is not None and path in on_disk:
+                        listed.add(path)
             if not bad:
-                self.report.add("pass", "bag.manifest", name, f"{len(lines)} files match")
+                self.report.add("pass", "bag.manifest", name, f"{lines} files match")
         return listed
+
+    def _check_line(self, raw: bytes, name: str, algo: str, payload: bool
+                    ) -> tuple[str | None, bool]:
+        """One manifest line: the path it lists (None if unsafe), and whether it matches."""
+        try:
+            line = raw.decode().rstrip("\r\n")
+        except UnicodeDecodeError:
+            self.report.add("fail", "bag.manifest", name, "a line that is not UTF-8")
+            return None, False
+        digest, _, path = line.partition("  ")
+        ok_path = SAFE.match(path) and ".." not in path.split("/") and (
+            path.startswith("data/") if payload else path in TAG_FILES)
+        if not ok_path:
+            self.report.add("fail", "bag.manifest", name, f"unsafe or unexpected path "
+                            f"{path[:80]!r}")
+            return None, False
+        found = self._hash(path, algo)
+        if found != digest.lower():
+            self.report.add("fail", "bag.digest", path[:300], f"differs from {name}",
+                            expected=f"{algo}:{digest[:200]}", found=f"{algo}:{found}")
+            return path, False
+        return path, True
 
     def _hash(self, path: str, algo: str) -> str | None:
         try:
