@@ -90,14 +90,15 @@ def decode_digest(label: str) -> tuple[str, tuple[bytes, ...]] | None:
         return None
 
 
-def payload_kind(head: RecordHead) -> str:
-    """What the payload of this record is, by its type and content type."""
+def payload_kind(head: RecordHead, *, logical: bool = False) -> str:
+    """What the payload of this record is, by its type and content type; with ``logical``,
+    of the logical record that a first segment begins."""
     kind = head.warc_type
     if kind == "revisit":
         return REVISIT  # the original's payload (6.7)
     if kind in ("warcinfo", "metadata"):
         return NONE  # "shall not have a payload" (4)
-    if kind == "continuation" or head.get("WARC-Segment-Number") is not None:
+    if not logical and (kind == "continuation" or head.get("WARC-Segment-Number") is not None):
         return SEGMENT  # the logical record's payload (5.9, 7)
     if kind in ("resource", "conversion"):
         return BLOCK  # "the payload is defined as the record block" (6.4, 6.8)
@@ -154,8 +155,8 @@ def _declared(label: str | None) -> tuple[tuple[str, tuple[bytes, ...]] | None, 
 class _Digester:
     """Hashes a record's block, and its payload as the record's type defines it."""
 
-    def __init__(self, head: RecordHead) -> None:
-        self.kind = payload_kind(head)
+    def __init__(self, head: RecordHead, logical: bool = False) -> None:
+        self.kind = payload_kind(head, logical=logical)
         self.block_label = head.get("WARC-Block-Digest")
         self.payload_label = head.get("WARC-Payload-Digest")
         self.block_declared, self.block_error = _declared(self.block_label)
@@ -309,6 +310,18 @@ class BlockChecker:
 
     def finish(self) -> RecordCheck:
         return _finish(self._head, b"", self._digester)
+
+
+class LogicalPayload:
+    """The payload digest of a segmented record's first segment, checked against the logical
+    record: the blocks of all its segments fed in order (WARC 1.1 section 7)."""
+
+    def __init__(self, first: RecordHead) -> None:
+        self._digester = _Digester(first, logical=True)
+        self.update = self._digester.update
+
+    def finish(self) -> DigestCheck:
+        return self._digester.payload_check(self._digester.block_check())
 
 
 def _finish(head: RecordHead, leaf: bytes, digester: _Digester) -> RecordCheck:

@@ -44,6 +44,9 @@ class Batch:
     #  whether its profile is identical-payload-digest)
     revisits: list[tuple[int, str, str | None, str | None, str | None, str | None, bool]] = (
         field(default_factory=list))
+    # segments: (origin id, segment number, offset, total length or None, payload label of a
+    # first segment or None)
+    segments: list[tuple[str, int, int, str | None, str | None]] = field(default_factory=list)
 
     def extend(self, other: Batch) -> None:
         self.count += other.count
@@ -55,6 +58,7 @@ class Batch:
         self.targets += other.targets
         self.originals += other.originals
         self.revisits += other.revisits
+        self.segments += other.segments
 
 
 def judge(batch: Batch, check: RecordCheck, all_records: bool) -> None:
@@ -113,10 +117,6 @@ def _digest_findings(batch: Batch, check: RecordCheck) -> bool:
             add(("warn", name, head.offset, head.record_id, f"a {head.warc_type} record has "
                  "no payload (WARC 1.1 section 4), yet declares a payload digest; it equals "
                  "the block's, which matches", None, None))
-        elif result.status == "segmented":
-            add(("warn", name, head.offset, head.record_id, "payload digest of a segmented "
-                 "record (that of the whole logical record, WARC 1.1 section 7) not checked",
-                 None, None))
     return failed
 
 
@@ -129,6 +129,9 @@ def _header_findings(batch: Batch, head: RecordHead) -> bool:
             problems[f"missing {name}"] = None
     if date and not WARC_DATE.match(date):
         problems[f"WARC-Date {date!r} is not a W3C-DTF date"] = None
+    number = head.get("WARC-Segment-Number")
+    if number is not None and not number.isdigit():
+        problems[f"WARC-Segment-Number {number[:20]!r} is not a number"] = None
     for problem in problems:
         batch.findings.append(("fail", "record.headers", head.offset, head.record_id, problem,
                                None, None))
@@ -150,6 +153,13 @@ def _note(batch: Batch, head: RecordHead, check: RecordCheck) -> None:
                                IDENTICAL.match(head.get("WARC-Profile") or "") is not None))
     elif refers:
         batch.targets.append(("record.refersTo", refers, offset, rid))
+    number = head.get("WARC-Segment-Number")
+    if number is not None and number.isdigit():
+        first = kind != "continuation"
+        origin = rid if first else head.get("WARC-Segment-Origin-ID") or ""
+        batch.segments.append((origin, int(number), offset,
+                               head.get("WARC-Segment-Total-Length"),
+                               check.payload.declared if first else None))
     if kind in ("response", "resource") and rid:
         batch.originals.append((rid, head.get("WARC-Target-URI"), head.get("WARC-Date"),
                                 check.payload.declared))

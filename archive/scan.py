@@ -18,6 +18,7 @@ no error escapes as an exception: ``scan_range`` returns it with how far reading
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from archive.errors import WarcFormatError
 from archive.members import RangeReader, is_gzip_file, next_record_member
-from archive.reader import MAX_HEADER_BLOCK, parse_head
+from archive.reader import MAX_HEADER_BLOCK, RecordHead, parse_head
 from archive.recordcheck import BlockChecker, DigestCheck
 from archive.recordjudge import Batch, judge
 from archive.warc import LEAF_PREFIX
@@ -279,6 +280,32 @@ def _error(result: RangeResult, fh: BinaryIO | None, message: str, end: int,
         result.error, result.error_offset = message, offset
     result.errors.append(message)
     return resume
+
+
+def feed_record_at(path: Path, offset: int,
+                   consumer: Callable[[RecordHead], Callable[[bytes], object]]) -> None:
+    """Read the one record at ``offset`` (of its gzip member, or of the record): its head goes
+    to ``consumer``, and its block, in pieces, to what that returns. Raises
+    ``WarcFormatError`` (or ``OSError``) when it cannot be read."""
+    with open(path, "rb") as fh:
+        reader = RangeReader(fh, offset, os.fstat(fh.fileno()).st_size, is_gzip_file(fh))
+        buf = reader.buf
+        while (hend := buf.find(END)) < 0:
+            if len(buf) > MAX_HEADER_BLOCK or not reader.fill():
+                raise WarcFormatError(f"offset {offset}: no WARC header block")
+        head = parse_head(bytes(buf[: hend + 4]), offset)
+        update = consumer(head)
+        pos, length = hend + 4, head.content_length
+        while length:
+            if pos == len(buf):
+                reader.discard(pos)
+                pos = 0
+                if not reader.fill():
+                    raise WarcFormatError(f"offset {offset}: file ends inside a record block")
+            take = min(len(buf) - pos, length)
+            update(bytes(buf[pos : pos + take]))
+            pos += take
+            length -= take
 
 
 def _text(value: bytes | None) -> str | None:

@@ -30,6 +30,8 @@ CREATE TABLE targets (kind TEXT, key INTEGER, target TEXT, file INTEGER, offset 
 CREATE TABLE originals (key INTEGER, rid TEXT, uri TEXT, date TEXT, payload TEXT, ud INTEGER);
 CREATE TABLE revisits (file INTEGER, offset INTEGER, rid TEXT, refers TEXT, uri TEXT,
                        date TEXT, payload TEXT, identical INTEGER);
+CREATE TABLE segments (origin TEXT, number INTEGER, file INTEGER, offset INTEGER, total TEXT,
+                       payload TEXT);
 """
 # (record id, target URI, date, payload digest label) of an original
 Original = tuple[str, str | None, str | None, str | None]
@@ -73,13 +75,18 @@ class CrossRefs:
         if batch.revisits:
             db.executemany("INSERT INTO revisits VALUES (?,?,?,?,?,?,?,?)",
                            [(file, *row) for row in batch.revisits])
+        if batch.segments:
+            db.executemany("INSERT INTO segments VALUES (?,?,?,?,?,?)",
+                           [(origin, number, file, offset, total, payload)
+                            for origin, number, offset, total, payload in batch.segments])
 
     def _index(self) -> None:
         if not self._indexed:
             self.db.execute("COMMIT")
             self.db.executescript("CREATE INDEX ids_key ON ids (key);"
                                   "CREATE INDEX originals_key ON originals (key);"
-                                  "CREATE INDEX originals_ud ON originals (ud);")
+                                  "CREATE INDEX originals_ud ON originals (ud);"
+                                  "CREATE INDEX segments_origin ON segments (origin, number);")
             self._indexed = True
 
     def duplicates(self) -> Iterator[tuple[int, int, str, int, int]]:
@@ -110,6 +117,17 @@ class CrossRefs:
         identical profile) of each revisit, in reading order."""
         self._index()
         yield from self.db.execute("SELECT * FROM revisits ORDER BY rowid")
+
+    def segmented(self) -> Iterator[tuple[str, str]]:
+        """(origin id, payload digest label) of each first segment with a payload digest."""
+        self._index()
+        yield from self.db.execute("SELECT origin, payload FROM segments WHERE number = 1 AND "
+                                   "payload IS NOT NULL ORDER BY rowid")
+
+    def segments(self, origin: str) -> Iterator[tuple[int, int, int, str | None]]:
+        """(file, offset, number, total length) of the segments of ``origin``, in order."""
+        yield from self.db.execute("SELECT file, offset, number, total FROM segments WHERE "
+                                   "origin = ? ORDER BY number, rowid", (origin,))
 
     def originals(self, refers: str | None, uri: str | None, date: str | None,
                   ) -> tuple[str, list[Original]]:

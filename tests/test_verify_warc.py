@@ -479,3 +479,36 @@ def test_batches_and_ranges_give_one_report(tmp_path: Path,
     assert {"record.noDigest", "record.refersTo"} <= checks(whole, "warn")
     summary = next(f["message"] for f in whole["findings"] if f["check"] == "warc")
     assert summary.startswith(f"{len(records)} records")
+
+
+def _segmented(body: bytes, payload: bytes, *, last_total: bool = True) -> list[bytes]:
+    """A response cut in three segments (WARC 1.1 section 7): its payload digest is that of
+    the whole body, each segment has its own block digest."""
+    http = HTTP_HEAD % len(body) + body
+    parts = [http[:40], http[40:90], http[90:]]
+    origin = new_id()
+    first = record("response", parts[0], uri="http://e/big", record_id=origin,
+                   extra=[("WARC-Segment-Number", "1"),
+                          ("WARC-Payload-Digest", label(payload))])
+    rest = []
+    for number, part in enumerate(parts[1:], start=2):
+        extra = [("WARC-Segment-Origin-ID", origin), ("WARC-Segment-Number", str(number))]
+        if number == 3 and last_total:
+            extra.append(("WARC-Segment-Total-Length", str(len(http))))
+        rest.append(record("continuation", part, uri="http://e/big", extra=extra))
+    return [first, *rest]
+
+
+def test_segmented_record_payload_is_the_logical_records(tmp_path: Path) -> None:
+    body = b"the whole body, longer than one segment " * 3
+    good = run(write(tmp_path / "s.warc.gz", [warcinfo(), *_segmented(body, body)]))
+    assert good["result"] == "pass", failed(good)
+    assert "record.segments" in checks(good, "pass")
+    bad = run(write(tmp_path / "b.warc.gz", [warcinfo(), *_segmented(body, b"other")]))
+    assert "record.payloadDigest" in checks(bad)
+    # the first segment in one file, the rest in another: checked across files
+    first, *rest = _segmented(body, body)
+    across = run(write(tmp_path / "1.warc.gz", [first]), write(tmp_path / "2.warc.gz", rest))
+    assert "record.segments" in checks(across, "pass")
+    alone = run(write(tmp_path / "a.warc.gz", [first]))
+    assert "record.payloadDigest" in checks(alone, "warn") and alone["result"] == "pass"
