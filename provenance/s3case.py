@@ -51,6 +51,7 @@ LAYOUT_FILES = (ENTRY_NAME, KEY_NAME, CERT_NAME,
                 re.compile(rf"^{CHECKPOINTS}/\d{{17}}/\d{{20}}\.(checkpoint|[0-9a-f]{{16}}\."
                            r"(tsr|cosignature))$"),
                 re.compile(r"^captures/\d{4}/\d{2}/\d{2}/[^/]+/[^/]+$"))
+NAMED_FOLDERS = ("keys/", "certs/", CHECKPOINTS + "/")  # every file name there is a pattern
 MAX_DEPTH = 16  # prov's deepest name is captures/YYYY/MM/DD/<id>/<file>
 MAX_COMPONENT = 255  # a longer name could not be a file on any local disk
 
@@ -111,6 +112,9 @@ def unknown_names(current: list[str]) -> dict[str, str]:
             bad[rel] = "key below another key, which is thus both a file and a folder"
         elif rel.startswith(ENTRIES + "/") and not ENTRY_NAME.match(rel):
             bad[rel] = "object in custody/entries/ that is not an entry object"
+        elif rel.startswith(NAMED_FOLDERS) and not layout_file(rel):
+            folder = next(f for f in NAMED_FOLDERS if rel.startswith(f))
+            bad[rel] = f"object in {folder} whose name prov never writes there"
         elif rel == LOG_REL:
             bad[rel] = "a log file in a bucket, whose log is one object per entry"
         elif rel != "case.json" and not rel.startswith(LAYOUT):

@@ -715,3 +715,39 @@ def test_a_mirror_line_edited_in_place_is_replaced_from_the_bucket(
         Bucket=bucket, Key=f"cases/one/custody/entries/{1:020d}.json")["Body"].read()[:-1]
     code, report = _verify(url, env)
     assert code == 0, report
+
+
+HOSTILE_KEYS = [
+    "captures", "captures/2026", "custody", "custody/entries", "custody/checkpoints",
+    "custody/checkpoints/00000000000000000",
+    "custody/checkpoints/00000000000000000/00000000000000000001.checkpoint/x",
+    "certs", "certs/" + "a" * 64 + ".pem/x", "case.json.bak", "captures/é", "captures/a b",
+    "captures/%2e%2e/x", "captures/../x", "a/./b", "captures/", "/".join(["d"] * 20),
+    "keys/" + "b" * 300, "custody/entries/" + "9" * 20 + ".json",
+]
+
+
+def test_hostile_key_names_are_findings_never_a_crash(
+        bucket_case: tuple[str, dict[str, str]], http_server: LocalServer,
+        s3_server: S3Server) -> None:  # noqa: F811
+    url, env = bucket_case
+    bucket, intruder = url[5:].split("/")[0], s3_server.client("intruder")
+    _ok(run_prov("snapshot", http_server.url("/"), "--case", url, "-q", env=env, timeout=180))
+    planted = []
+    for rel in HOSTILE_KEYS:
+        try:
+            intruder.put_object(Bucket=bucket, Key=f"cases/one/{rel}", Body=b"planted")
+            planted.append(rel)
+        except ClientError:
+            pass  # a name the server itself refuses
+    assert len(planted) >= len(HOSTILE_KEYS) - 4
+    code, report = _verify(url, env)
+    assert code == 3
+    named = {f["subject"] for f in report["findings"] if f["status"] == "fail"}
+    listed = {o["Key"][len("cases/one/"):] for o in s3_server.client().list_objects_v2(
+        Bucket=bucket, Prefix="cases/one/")["Contents"]}
+    assert {rel for rel in planted if rel in listed} - named == set()
+    for args in (["snapshot", http_server.url("/?again"), "-q"], ["log", "show"],
+                 ["custody", "report"]):
+        proc = run_prov(*args, "--case", url, env=env, timeout=180)
+        assert proc.returncode in (0, 3), proc.stderr  # a finding or refusal, never a crash
