@@ -40,7 +40,7 @@ class Judged:
 
     seq: int
     entry: Entry | None
-    trusted: Keys  # the keys trusted when the entry was appended (before it took effect)
+    trusted: dict[str, PublicKey]  # trusted when the entry was appended (shared, not copied)
     prev_in_order: bool = True  # prev.size within [largest earlier prev.size, seq]
     prev_new: bool = False  # prev names a later checkpoint than any earlier entry did
 

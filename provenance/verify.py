@@ -280,7 +280,7 @@ class CaseVerifier:
         if entry.subjects or entry.action.startswith("timestamp"):
             # kept for the file checks after the log pass; the rest are done with here, so
             # memory follows what the log names, not the log's length
-            self.log.entries.append(LoggedEntry(index, entry, dict(judged.trusted)))
+            self.log.entries.append(LoggedEntry(index, entry, judged.trusted))
 
     def _check_prev(self, index: int, entry: Entry, new: bool, what: str) -> None:
         prev = entry.prev
