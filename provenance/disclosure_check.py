@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.errors import ProvError
-from archive.recordcheck import iter_checks
+from archive.recordcheck import RecordCheck, iter_checks
 from provenance import checkpoint as cp
 from provenance import merkle, timefmt
 from provenance.disclosure import load_manifest
@@ -170,10 +170,17 @@ class DisclosureVerifier:
             if offset == again:
                 add("fail", "disclosure.records", "disclosure.json", f"records {first} and "
                     f"{index} name one record in the package (packageOffset {offset})")
+        wanted = {offset for offset, _ in included}
+        found: dict[int, RecordCheck] = {}  # listed records only: memory follows the manifest
         fd = open_regular(self.root / "records.warc.gz", what="records.warc.gz")
         with os.fdopen(fd, "rb") as fh:
             _, checks = iter_checks(fh)
-            found = {c.head.offset: c for c in checks}
+            for record in checks:
+                if record.head.offset in wanted:
+                    found[record.head.offset] = record
+                else:
+                    add("fail", "disclosure.record", f"records.warc.gz @{record.head.offset}",
+                        "record not listed in the manifest")
         seen_offsets = set()
         for offset, index in included:
             check = found.get(offset)
@@ -188,9 +195,6 @@ class DisclosureVerifier:
                 add("fail", "record.digest", where, f"{', '.join(bad)} digest does not match "
                     f"({check.head.get('WARC-Target-URI')})")
             self._prove(index, check.leaf_hash, listed[index], size, seal.records_root, where)
-        for offset in set(found) - seen_offsets:
-            add("fail", "disclosure.record", f"records.warc.gz @{offset}",
-                "record not listed in the manifest")
         for index, row in listed.items():
             if not row.get("included"):
                 self._prove(index, bytes.fromhex(row["leafHash"]), row, size, seal.records_root,
