@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import os
 import signal
+import stat
 import threading
 import time
 import uuid
@@ -26,7 +27,7 @@ from typing import Any
 
 import rfc8785
 
-from archive.errors import ConfigError, LockedError, NotATargetError, UsageError
+from archive.errors import ConfigError, IntegrityError, LockedError, NotATargetError, UsageError
 from provenance.untrusted import UntrustedInputError, load_json, read_regular
 
 FORMAT_VERSION = 1
@@ -151,13 +152,30 @@ class Case:
     @contextlib.contextmanager
     def lock(self, *, wait: float = 30.0) -> Iterator[None]:
         """Hold ``CASE/.lock`` (flock: the kernel frees it if the process dies)."""
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock(self.root / ".lock")
         try:
             _acquire(fd, wait, self.root)
             refuse_if_read_only(self.state_dir / READ_ONLY)
             yield
         finally:
             os.close(fd)
+
+
+def _open_lock(path: Path) -> int:
+    """The lock file, created if missing: a regular file only (a planted symlink is never
+    followed, a FIFO never blocks the open, a folder is not a crash)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        fd = -1
+        reason = exc.strerror
+    if fd >= 0:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+        os.close(fd)
+        reason = "not a regular file"
+    raise IntegrityError(f"{path}: cannot be the case's lock ({reason}); nothing was done",
+                         hint="remove it: prov creates it as an empty regular file")
 
 
 class _Timeout(Exception):

@@ -219,13 +219,17 @@ def fork(source: Case, root: Path, key: SigningKey, now: datetime,
         "publicKey": base64.b64encode(key.public.raw).decode(), "keyName": key.name,
         "continues": {"origin": source.info.origin, "size": checkpoint.size,
                       "root": "sha256:" + checkpoint.root.hex(), "checkpoint": note.decode()}})
-    CustodyLog(case).append([init, *_relogged(read_entries(source), key)], key, now)
+    CustodyLog(case).append([init, *_relogged(read_entries(source), key, source.info.id)],
+                            key, now)
     return case
 
 
-def _relogged(entries: list[Entry], key: SigningKey) -> list[NewEntry]:
+def _relogged(entries: list[Entry], key: SigningKey, source_id: str) -> list[NewEntry]:
     """What verify of the new case needs from the old log: trust in the source's keys (its
-    founder, transfers, key entries) and each capture with its timestamps, in order."""
+    founder, transfers, key entries) and each capture with its timestamps, in order. A
+    capture entry says which case its seal names (``sealedFor``: the source's id, or what the
+    source's own entry said), so the new case adopts it openly (docs/SECURITY.md, "Moving
+    evidence between cases")."""
     out = []
     for entry in entries:
         details = dict(entry.details)
@@ -239,6 +243,8 @@ def _relogged(entries: list[Entry], key: SigningKey) -> list[NewEntry]:
                                                     "publicKey": details.get("publicKey"),
                                                     "sourceSeq": entry.seq}))
         elif entry.action in RELOGGED:
+            if entry.action == "capture":
+                details["sealedFor"] = details.get("sealedFor") or source_id
             out.append(NewEntry(entry.action, entry.subjects, {**details,
                                                                "sourceSeq": entry.seq}))
     return out

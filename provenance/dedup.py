@@ -198,8 +198,11 @@ class DedupIndex:
     def save(self) -> None:
         doc = {"version": VERSION, "logOffset": self.log_offset, "tail": self.tail,
                "urls": {u: asdict(k) for u, k in sorted(self.urls.items())}}
+        derived.make_way(self.path.parent, folder=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
+        for path in (self.path, tmp):
+            derived.make_way(path)
         tmp.write_text(json.dumps(doc, separators=(",", ":")))
         os.replace(tmp, self.path)
 

@@ -16,7 +16,12 @@ sealed file has its sealed digest. It is made once per folder and run, then reme
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
+import stat
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -33,11 +38,56 @@ SEAL_NAME = "seal.dsse.json"
 MAX_SEAL = 16 << 20
 
 
+def make_way(path: Path, *, folder: bool = False) -> None:
+    """Before prov writes derived state at ``path``: anything planted there that is not what
+    prov writes (a folder where a file goes, a file where a folder goes, a symlink, a FIFO
+    that would block a write forever) is moved aside, and removed when it can be."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if (stat.S_ISDIR(mode) if folder else stat.S_ISREG(mode)):
+        return
+    discard(path)
+
+
+def discard(path: Path) -> None:
+    """Remove whatever is at ``path``: moved aside first, so something too deep to remove
+    (left for the operator) is never in the way of what replaces it."""
+    if not os.path.lexists(path):
+        return
+    aside = path.with_name(f"{path.name}.discarded-{uuid.uuid4().hex}")
+    os.replace(path, aside)
+    if stat.S_ISDIR(os.lstat(aside).st_mode):
+        with contextlib.suppress(OSError, RecursionError):
+            shutil.rmtree(aside)
+    else:
+        aside.unlink()
+
+
 def rebuilt(what: str, why: str) -> None:
     """Tell the operator that derived state did not match what is signed and was rebuilt."""
     LOG.warning("%s did not match the signed evidence (%s); rebuilt from the custody log. "
                 "state/ is derived and unsigned: if nothing crashed, someone changed it",
                 what, why)
+
+
+def adopted_captures(case: Case) -> dict[str, str]:
+    """Capture folders the log's capture entries say were sealed for another case (a fork's
+    ``sealedFor``), by folder (entries parsed, not judged: verify judges them)."""
+    from provenance.custody import iter_lines
+    from provenance.statements import Entry
+
+    out = {}
+    for line in iter_lines(case.log_path):
+        try:
+            entry = Entry.parse(parse_envelope(line, what="log").payload, what="log")
+        except (ProvError, ValueError):
+            continue
+        folder, sealed_for = entry.details.get("captureDir"), entry.details.get("sealedFor")
+        if entry.action == "capture" and isinstance(folder, str) and isinstance(sealed_for, str):
+            out[folder] = sealed_for
+    return out
 
 
 def log_trusted_keys(case: Case) -> dict[str, PublicKey]:
@@ -61,6 +111,7 @@ class SealedCaptures:
         self._everyone = everyone
         self._keys: dict[str, PublicKey] | None = None
         self._seals: dict[str, CaptureSeal | None] = {}
+        self._adopted: dict[str, str] | None = None
 
     def seal(self, capture_dir: str) -> CaptureSeal | None:
         """The seal of ``capture_dir`` if the folder is what it sealed, else None."""
@@ -87,10 +138,17 @@ class SealedCaptures:
                 continue
         return None
 
+    def _sealed_for(self, capture_dir: str) -> str | None:
+        if self._adopted is None:
+            self._adopted = adopted_captures(self.case)
+        return self._adopted.get(capture_dir)
+
     def _check(self, capture_dir: str) -> CaptureSeal | None:
         seal = self._signed(capture_dir)
-        if seal is None or (seal.case_id != self.case.info.id or seal.capture_dir != capture_dir
-                            or seal.capture_id != Path(capture_dir).name):
+        if seal is None or seal.capture_dir != capture_dir or seal.capture_id != Path(
+                capture_dir).name:
+            return None
+        if seal.case_id != self.case.info.id and seal.case_id != self._sealed_for(capture_dir):
             return None
         folder = self.case.root / capture_dir
         for subject in seal.subjects:

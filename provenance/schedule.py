@@ -47,8 +47,10 @@ from provenance.mediaposts import load_posts
 from provenance.resources import latest_by_url, scan_capture
 from provenance.sources import Source, load_sources
 from provenance.stamping import Stamper, checkpoint_stamper
+from provenance.untrusted import read_regular
 
 STATE_FILE = "schedule.json"
+MAX_STATE = 256 << 20
 LOCK_FILE = "schedule.lock"
 RUNS_LOG = "runs.log"
 MAX_GRACE = 120  # seconds a source may be early and still be due (cron starts drift)
@@ -80,7 +82,9 @@ class RunResult:
 @contextlib.contextmanager
 def run_lock(case: Case) -> Iterator[None]:
     """Hold ``state/schedule.lock`` for a run, or raise LockedError (exit 7) at once."""
+    derived.make_way(case.state_dir, folder=True)
     case.state_dir.mkdir(exist_ok=True)
+    derived.make_way(case.state_dir / LOCK_FILE)  # a regular file (held or not) stays
     fd = os.open(case.state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
@@ -99,8 +103,8 @@ def run_lock(case: Case) -> Iterator[None]:
 
 def load_state(case: Case) -> dict[str, Any]:
     try:
-        doc = json.loads((case.state_dir / STATE_FILE).read_bytes())
-    except (OSError, ValueError):
+        doc = json.loads(read_regular(case.state_dir / STATE_FILE, MAX_STATE))
+    except (ProvError, OSError, ValueError):
         doc = {}
     if not isinstance(doc, dict) or not isinstance(doc.get("sources"), dict):
         doc = {"version": 1, "sources": {}}
@@ -110,6 +114,8 @@ def load_state(case: Case) -> dict[str, Any]:
 def save_state(case: Case, state: dict[str, Any]) -> None:
     path = case.state_dir / STATE_FILE
     tmp = path.with_suffix(".tmp")
+    for planted in (path, tmp):
+        derived.make_way(planted)
     tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
     os.replace(tmp, path)
 
@@ -398,6 +404,7 @@ def _details(change: Change, reason: str | None) -> dict[str, Any]:
 def _log_run(case: Case, result: RunResult) -> None:
     line = {**result.as_json(), "changes": [c.url for c in result.changes],
             "takedowns": [c.url for c in result.changes if c.takedown]}
+    derived.make_way(case.state_dir / RUNS_LOG)  # a FIFO there would block the write
     with open(case.state_dir / RUNS_LOG, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(line, sort_keys=True) + "\n")
 

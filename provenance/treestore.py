@@ -16,14 +16,14 @@ log itself (docs/SECURITY.md, "Derived state").
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import uuid
+import stat
 from pathlib import Path
 
-from provenance import merkle
+from archive.errors import ProvError
+from provenance import derived, merkle
+from provenance.untrusted import read_regular
 
 HASH = 32
 
@@ -96,9 +96,9 @@ class TreeStore:
 
     def meta(self) -> dict[str, int]:
         try:
-            doc = json.loads((self.folder / "meta.json").read_text())
+            doc = json.loads(read_regular(self.folder / "meta.json", 4096))
             return {"size": int(doc["size"]), "logBytes": int(doc["logBytes"])}
-        except (OSError, ValueError, KeyError, TypeError):
+        except (ProvError, OSError, ValueError, KeyError, TypeError):
             return {"size": -1, "logBytes": -1}
 
     def save_meta(self, log_bytes: int) -> None:
@@ -116,6 +116,11 @@ class TreeStore:
     @classmethod
     def for_log(cls, folder: Path, log_path: Path) -> TreeStore:
         """The store for ``log_path``, rebuilt from the log if it is not in step with it."""
+        derived.make_way(folder.parent, folder=True)
+        if not _sound(folder):
+            derived.rebuilt("state/tree (the custody log's tree cache)",
+                            "it holds something other than the files prov writes")
+            return cls.rebuild(folder, log_path)
         store = cls(folder)
         meta = store.meta()
         log_bytes = log_path.stat().st_size
@@ -129,7 +134,7 @@ class TreeStore:
         """A new store made from the log alone."""
         from provenance.custody import iter_lines
 
-        _discard(folder)
+        derived.discard(folder)
         store = cls(folder)
         offset = 0
         for line in iter_lines(log_path):
@@ -139,12 +144,14 @@ class TreeStore:
         return store
 
 
-def _discard(folder: Path) -> None:
-    """Remove a store, whatever was planted in it: it is moved aside first, so a tree too deep
-    to remove (left for the operator) is never in the way of the new store."""
-    if not os.path.lexists(folder):
-        return
-    aside = folder.with_name(f"{folder.name}.discarded-{uuid.uuid4().hex}")
-    os.replace(folder, aside)
-    with contextlib.suppress(OSError, RecursionError):
-        shutil.rmtree(aside)
+
+def _sound(folder: Path) -> bool:
+    """A real folder holding only regular files (or nothing yet): anything else planted
+    there (a symlink, a FIFO, a folder) makes the store be rebuilt, never read or written."""
+    try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return not os.path.lexists(folder)
+        with os.scandir(folder) as found:
+            return all(e.is_file(follow_symlinks=False) for e in found)
+    except OSError:
+        return False

@@ -503,9 +503,15 @@ class CaseVerifier:
             return
         if not self._check_file_digest(subject, what):
             return
-        self._check_sealed_folder(folder, logged.trusted)
+        sealed_for = logged.entry.details.get("sealedFor")
+        self._check_sealed_folder(folder, logged.trusted,
+                                  str(sealed_for) if sealed_for else None)
 
-    def _check_sealed_folder(self, folder: str, trusted: dict[str, PublicKey]) -> bool:
+    def _check_sealed_folder(self, folder: str, trusted: dict[str, PublicKey],
+                             sealed_for: str | None = None) -> bool:
+        """``sealed_for``: the case a logged capture entry says the capture was sealed for
+        (a capture carried into a new case by `prov copy --keep-source-writable`, adopted
+        by a signed entry); otherwise the seal must name this case."""
         add = self.report.add
         seal_rel = f"{folder}/{SEAL_NAME}"
         try:
@@ -520,10 +526,14 @@ class CaseVerifier:
             add("fail", "seal.binding", seal_rel, "seal belongs to another capture",
                 expected=f"{name} at {folder}", found=f"{seal.capture_id} at {seal.capture_dir}")
             return False
-        if seal.case_id != self.case.info.id:  # same key, another case: moved evidence
+        expected = sealed_for or self.case.info.id
+        if seal.case_id != expected:  # same key, another case: moved evidence
             add("fail", "seal.case", seal_rel, "capture sealed for another case",
-                expected=self.case.info.id, found=seal.case_id)
+                expected=expected, found=seal.case_id)
             return False
+        if sealed_for and sealed_for != self.case.info.id:
+            add("info", "seal.case", seal_rel, f"sealed for case {sealed_for}, carried into "
+                "this one by its signed capture entry")
         add("pass", "seal.signature", seal_rel, f"signed by {seal.operator}")
         self.seal_started[seal_rel] = timefmt.parse_time(seal.started_at)
         return self._check_capture_files(folder, seal)

@@ -308,3 +308,20 @@ def test_a_capture_moved_from_another_case_fails_and_repair_never_adopts_it(
 
     code, report = verify(home, case)  # where it was sealed, the capture verifies
     assert code == 0, with_status(report, "fail")
+
+
+def test_a_fork_adopts_its_sources_captures_openly(work: tuple[Path, Path]) -> None:
+    """`prov copy --keep-source-writable` makes a new case (a new id) holding the source's
+    captures: each capture entry says which case its seal names (sealedFor), so verify
+    passes and says so, where a capture merely copied in fails (seal.case)."""
+    home, case = work
+    (existing,) = captures(home, case)
+    fork = case.parent / "fork"
+    checked(run_prov(home, "copy", case, fork, "--keep-source-writable"))
+    source_id = json.loads((case / "case.json").read_bytes())["id"]
+    (entry,) = [e for e in log_entries(home, fork) if e["action"] == "capture"]
+    assert entry["details"]["sealedFor"] == source_id
+    code, report = verify(home, fork)
+    assert code == 0, with_status(report, "fail")
+    (adopted,) = [f for f in report["findings"] if f["check"] == "seal.case"]
+    assert adopted["status"] == "info" and adopted["subject"] == f"{existing}/{SEAL}"

@@ -278,3 +278,57 @@ def test_a_planted_folder_is_never_read_as_a_revisits_original(
     assert proc.returncode == 0, proc.stderr
     actions = [e["action"] for e in log_entries(case)]
     assert "change-detected" not in actions and "takedown-detected" not in actions, proc.stdout
+
+
+# -- planted files in state/ ----------------------------------------------------------------
+
+PLANTS = [("state", "symlink"), ("state/tree", "symlink"), ("state/tree", "fifo"),
+          ("state/tree/meta.json", "fifo"), ("state/tree/level-00.bin", "folder"),
+          ("state/dedup.json", "fifo"), ("state/dedup.json", "folder"),
+          ("state/schedule.json", "fifo"), ("state/runs.log", "fifo"),
+          ("state/schedule.lock", "folder")]
+
+
+@pytest.mark.parametrize(("where", "kind"), PLANTS, ids=[f"{w}:{k}" for w, k in PLANTS])
+def test_a_planted_file_in_state_is_set_aside(where: str, kind: str, site: WatchedSite,
+                                              tmp_path: Path) -> None:
+    """Whatever sits where prov keeps derived state, the next run neither crashes, nor
+    hangs, nor writes through a link: it is moved aside and the state made again."""
+    import os
+    import shutil
+
+    from scheduling import schedule_run, write_sources
+
+    case, key_pub = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    sources = write_sources(tmp_path, [{"url": site.url("/post")}])
+    assert schedule_run(env, sources, case, "--all").returncode == 0
+    target, outside = case / where, tmp_path / "outside"
+    outside.mkdir()
+    if target.is_dir():
+        shutil.rmtree(target)
+    elif target.exists():
+        target.unlink()
+    if kind == "symlink":
+        target.symlink_to(outside, target_is_directory=True)
+    elif kind == "fifo":
+        os.mkfifo(target)
+    else:
+        (target / "deeper").mkdir(parents=True)
+
+    proc = schedule_run(env, sources, case, "--all")
+    assert proc.returncode == 0, proc.stderr
+    assert list(outside.iterdir()) == []
+    assert (case / "state" / "schedule.json").is_file()
+    verify_ok(env, case, key_pub)
+    assert schedule_run(env, sources, case, "--all").returncode == 0
+
+
+def test_a_planted_case_lock_is_a_clear_error(site: WatchedSite, tmp_path: Path) -> None:
+    case, _ = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    (case / ".lock").unlink(missing_ok=True)
+    (case / ".lock").mkdir()
+    proc = snapshot(env, case, site)
+    assert proc.returncode == 3, proc.stderr
+    assert ".lock: cannot be the case's lock" in proc.stderr
