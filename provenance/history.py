@@ -107,11 +107,19 @@ class History:
 
     def remember(self, size: int, note: bytes, roots: Mapping[int, bytes]) -> None:
         """Keep the checkpoint ``note`` of ``size`` and the heads at ``roots``' sizes, unless
-        this verify found something wrong with the log or its history."""
+        this verify found something wrong with the log or its history, or the log's founding
+        key is not anchored outside the target."""
         failed = any(f.status == "fail" and f.check.startswith(
             ("log.", "checkpoint", "history.", "package.entr", "disclosure.entr", "trust.anchor"))
             for f in self.report.findings)
         if failed:
+            return
+        if not any(f.check == "trust.anchor" and f.status == "pass" for f in self.report.findings):
+            # a log founded by a key the verifier did not name could be anyone's: remembering
+            # it would let a forged copy of the same origin poison the memory of the real one
+            self.report.add("info", "history.remembered", self.subject, "nothing remembered: "
+                            "the founding key is not one this verifier trusts (--trust, "
+                            "--trust-id or $PROV_HOME/trusted)")
             return
         try:
             stored = seen.remember(self.origin, size, note)

@@ -203,6 +203,9 @@ def test_an_empty_prov_home_is_the_default_folder_not_the_current_one(world: Pat
     assert proc.returncode == EXIT_OK, proc.stderr
     anchor = [f for f in json.loads(proc.stdout)["findings"] if f["check"] == "trust.anchor"]
     assert [f["status"] for f in anchor] == ["warn"]  # the planted key was not read
+    assert not (case / "seen").exists()  # an unanchored log is not remembered anywhere
+    proc = prov_in(case, env, "verify", ".", "--json", "--trust", str(founding_pub(world)))
+    assert proc.returncode == EXIT_OK, proc.stderr
     assert not (case / "seen").exists()
     assert list((user / ".config" / "prov" / "seen").rglob("*.checkpoint"))
 
