@@ -809,6 +809,20 @@ def test_verify_remembers_what_it_verified(custody: Custody, tmp_path: Path) -> 
     assert [f["subject"] for f in found(report, "history.consistent", "pass")] == [str(stored)]
 
 
+def test_a_log_anchored_only_in_itself_is_not_remembered(custody: Custody,
+                                                         tmp_path: Path) -> None:
+    """Anyone can found a log under a copied origin: without an outside anchor, what it
+    says cannot become the auditor's memory of that origin."""
+    home = tmp_path / "auditor"
+    proc = run_prov("verify", str(custody.case), "--json", env=prov_env(home))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert [f["status"] for f in found(report, "trust.anchor")] == ["warn"]
+    [note] = found(report, "history.remembered", "info")
+    assert note["message"].startswith("nothing remembered")
+    assert not seen_folder(home, custody.origin).exists()
+
+
 def roll_back(case: Path, size: int) -> None:
     """Cut the log to `size` entries and delete the later checkpoints: consistent with itself."""
     lines = log_lines(case)
