@@ -288,12 +288,12 @@ def iter_checks(stream: BinaryIO) -> tuple[_HashingReader, Iterator[RecordCheck]
         for head in reader:
             leaf = hashlib.sha256(LEAF_PREFIX)
             leaf.update(head.header_bytes)
-            digester = _Digester(head)
+            checker = BlockChecker(head)
             for chunk in reader.iter_block(READ_CHUNK):
                 leaf.update(chunk)
-                digester.update(chunk)
+                checker.update(chunk)
             leaf.update(b"\r\n\r\n")
-            yield _finish(head, leaf.digest(), digester)
+            yield _finish(head, leaf.digest(), checker.digesters)
         while hashing.read(READ_CHUNK):
             pass
 
@@ -305,11 +305,18 @@ class BlockChecker:
 
     def __init__(self, head: RecordHead) -> None:
         self._head = head
-        self._digester = _Digester(head)
-        self.update = self._digester.update
+        self.digesters = _digesters(head)
+        if len(self.digesters) == 1:
+            self.update = self.digesters[0].update
+        else:
+            self.update = self._update_all
+
+    def _update_all(self, chunk: bytes) -> None:
+        for digester in self.digesters:
+            digester.update(chunk)
 
     def finish(self) -> RecordCheck:
-        return _finish(self._head, b"", self._digester)
+        return _finish(self._head, b"", self.digesters)
 
 
 class LogicalPayload:
@@ -317,16 +324,54 @@ class LogicalPayload:
     record: the blocks of all its segments fed in order (WARC 1.1 section 7)."""
 
     def __init__(self, first: RecordHead) -> None:
-        self._digester = _Digester(first, logical=True)
-        self.update = self._digester.update
+        self._digesters = _digesters(first, logical=True)
+
+    def update(self, chunk: bytes) -> None:
+        for digester in self._digesters:
+            digester.update(chunk)
 
     def finish(self) -> DigestCheck:
-        return self._digester.payload_check(self._digester.block_check())
+        return _worst([d.payload_check(d.block_check()) for d in self._digesters])
 
 
-def _finish(head: RecordHead, leaf: bytes, digester: _Digester) -> RecordCheck:
-    block = digester.block_check()
-    check = RecordCheck(head, leaf, block, digester.payload_check(block))
+def _digesters(head: RecordHead, logical: bool = False) -> list[_Digester]:
+    """A digester per digest header: one, unless ``WARC-Block-Digest`` or
+    ``WARC-Payload-Digest`` is repeated, when each value must be checked too (one ignored
+    would pass unread)."""
+    main = _Digester(head, logical)
+    lowered = head.header_bytes.lower()
+    if (lowered.count(b"\nwarc-block-digest") < 2
+            and lowered.count(b"\nwarc-payload-digest") < 2):
+        return [main]
+    blocks = head.get_all("WARC-Block-Digest")[1:]
+    payloads = head.get_all("WARC-Payload-Digest")[1:]
+    more = []
+    for i in range(max(len(blocks), len(payloads))):
+        first = {k: v for k, v in head.first.items()
+                 if k not in ("warc-block-digest", "warc-payload-digest")}
+        if i < len(blocks):
+            first["warc-block-digest"] = blocks[i]
+        if i < len(payloads):
+            first["warc-payload-digest"] = payloads[i]
+        alt = RecordHead(head.offset, head.header_bytes, head.version, head.headers,
+                         head.content_length, first)
+        more.append(_Digester(alt, logical))
+    return [main, *more]
+
+
+_RANK = {"fail": 0, "unusable": 0, "misplaced": 1, "segmented": 1, "unchecked": 1, "pass": 2,
+         "absent": 3}
+
+
+def _worst(checks: list[DigestCheck]) -> DigestCheck:
+    """The check to report of one header's values: the first that fails, else the first."""
+    return min(checks, key=lambda c: _RANK.get(c.status, 0))
+
+
+def _finish(head: RecordHead, leaf: bytes, digesters: list[_Digester]) -> RecordCheck:
+    blocks = [d.block_check() for d in digesters]
+    payloads = [d.payload_check(b) for d, b in zip(digesters, blocks, strict=True)]
+    check = RecordCheck(head, leaf, _worst(blocks), _worst(payloads))
     if head.warc_type in ("response", "request", "resource", "revisit", "metadata"):
         for name in ("WARC-Record-ID", "WARC-Date"):
             if head.get(name) is None:

@@ -512,3 +512,18 @@ def test_segmented_record_payload_is_the_logical_records(tmp_path: Path) -> None
     assert "record.segments" in checks(across, "pass")
     alone = run(write(tmp_path / "a.warc.gz", [first]))
     assert "record.payloadDigest" in checks(alone, "warn") and alone["result"] == "pass"
+
+
+@pytest.mark.parametrize(("second", "verdict"), [
+    ("right", "pass"), ("wrong", "fail"), ("unknown", "fail")])
+@pytest.mark.parametrize("header", ["WARC-Block-Digest", "WARC-Payload-Digest"])
+def test_repeated_digest_header_is_checked_too(tmp_path: Path, header: str, second: str,
+                                               verdict: str) -> None:
+    body = b"body"
+    http = HTTP_HEAD % len(body) + body
+    covered = http if header == "WARC-Block-Digest" else body
+    value = {"right": label(covered, "sha1", "base32"), "wrong": label(b"other", "sha1"),
+             "unknown": "blake9:abcd"}[second]
+    rec = record("response", http, uri="http://e/", payload=body, extra=[(header, value)])
+    report = run(write(tmp_path / "r.warc.gz", [rec]))
+    assert report["result"] == verdict, failed(report)
