@@ -13,7 +13,6 @@ trust nothing they read for evidence.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from archive.errors import ProvError
 from archive.links import MAX_DECODED, decode_body
 from archive.reader import WarcReader
 from archive.revisit import DedupKey, normalize_codings
+from provenance.untrusted import UntrustedInputError, load_json
 
 MAX_HTTP_HEAD = 256 << 10
 MAX_METADATA = 4 << 20
@@ -102,8 +102,8 @@ def _json_block(reader: WarcReader) -> dict[str, Any]:
         if len(buf) > MAX_METADATA:
             return {}
     try:
-        value = json.loads(buf)
-    except ValueError:
+        value = load_json(buf, what="metadata record", limit=MAX_METADATA)
+    except UntrustedInputError:
         return {}
     return value if isinstance(value, dict) else {}
 
