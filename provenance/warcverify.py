@@ -6,8 +6,9 @@ docs/FORMATS.md, "verify-warc's checks".
 Each record is judged where it is read, in a worker process (``archive.recordjudge``): its
 mandatory headers, its block digest and its payload digest as its type defines the payload.
 Across the files given (``provenance.crossrefs``, on disk, so memory does not grow with the
-number of records): duplicate record ids, WARC-Concurrent-To and WARC-Refers-To targets, and
-each revisit against its original when the original is among them.
+number of records): duplicate record ids, WARC-Concurrent-To and WARC-Refers-To targets,
+each revisit against its original when the original is among them, and each segmented
+record's payload digest against the logical record its segments make up (read again).
 
 Statuses, so that "no failure" never means "nothing was checked": a record is checked when its
 block or its payload digest matches; records with neither are counted (``record.noDigest``,
