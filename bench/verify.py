@@ -1,7 +1,8 @@
 """Verification speed: ``prov verify`` and ``prov verify-warc`` beside FastWARC and warcio.
 
-    python bench/verify.py                      # both shapes, ~400 MB of WARC (a minute or two)
+    python bench/verify.py                      # every shape, ~600 MB of WARC (a few minutes)
     python bench/verify.py --shape small        # only 20,000 responses of 10 KB
+    python bench/verify.py --shape tiny         # only 300,000 responses of 100 bytes
     python bench/verify.py --huge 10            # also a 10 GB case: time and peak RSS (slow)
     python bench/verify.py --keep DIR           # generate into DIR and keep it
     python bench/verify.py --memory 1000000 3000000   # verify-warc's RSS on tiny records
@@ -284,7 +285,7 @@ def print_table(name: str, gen: Generated, rows: list[Timing]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--shape", choices=[*SHAPES, "both"], default="both")
+    parser.add_argument("--shape", choices=[*SHAPES, "all"], default="all")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scale", type=int, default=1, metavar="N",
                         help="N times as many responses per shape (fixed start-up costs fade).")
@@ -307,7 +308,7 @@ def main() -> None:
             for count in args.memory:
                 memory(work, count, gz=not args.plain)
             return
-        for name in (SHAPES if args.shape == "both" else [args.shape]):
+        for name in (SHAPES if args.shape == "all" else [args.shape]):
             count, size = SHAPES[name]
             gen = generate(work, name, count * args.scale, size)
             print_table(name, gen, bench_shape(gen, name, args.repeat, home))
