@@ -430,10 +430,10 @@ def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None
                f"started   {pred['startedAt']}\nended     {pred['endedAt']}\n"
                f"operator  {pred['operator']}\nrecords   {pred['recordsRoot']}")
     for subject in shown["seal"]["subject"]:
-        _echo(f"file      {subject['name']}  sha256:{subject['digest']['sha256']}")
+        _echo(f"file      {printable(str(subject['name']))}  sha256:{subject['digest']['sha256']}")
     for row in shown["records"]:
         if row["type"] == "response":
-            _echo(f"  {row['status']}\t{row['uri']}")
+            _echo(f"  {row['status']}\t{printable(str(row['uri']))}")
     for post in shown.get("media", []):
         _echo(media_line(post))
 
@@ -442,7 +442,8 @@ def media_line(post: dict[str, Any]) -> str:
     """One post of a media capture: availability, then uploader, upload time, duration and
     each file's digest."""
     if post.get("availability") != "available":
-        return f"media {post.get('availability')}\t{post.get('url')}\t{post.get('reason')}"
+        return "\t".join(["media " + printable(str(post.get("availability"))),
+                          printable(str(post.get("url"))), printable(str(post.get("reason")))])
     stamp = post.get("timestamp")
     when = (timefmt.format_time(datetime.fromtimestamp(stamp, UTC))
             if isinstance(stamp, int | float) and 0 <= stamp < 1e11
@@ -451,8 +452,9 @@ def media_line(post: dict[str, Any]) -> str:
     seconds = f"{duration:g} s" if isinstance(duration, int | float) else "duration unknown"
     files = ", ".join(f"{m.get('type')} {m.get('sha256')} ({m.get('bytes')} bytes)"
                       for m in post.get("media") or [] if isinstance(m, dict))
-    return (f"media available\t{post.get('url')}\n    uploader {post.get('uploader') or '?'}, "
-            f"uploaded {when}, {seconds}, {post.get('extractor')}\n    {files}")
+    url, uploader = printable(str(post.get("url"))), printable(str(post.get("uploader") or "?"))
+    return (f"media available\t{url}\n    uploader {uploader}, uploaded {printable(str(when))}, "
+            f"{seconds}, {printable(str(post.get('extractor')))}\n    {printable(files)}")
 
 
 # -- verify and the log ----------------------------------------------------------------------
@@ -698,16 +700,17 @@ def custody_report(case_path: str | None, as_json: bool) -> None:
         return
     for p in chain.periods:
         actions = ", ".join(f"{k} x{v}" for k, v in sorted(p.actions.items()))
-        _echo(f"{p.start} .. {p.end or 'now'}  {p.custodian}  ({p.name or '?'})\n"
+        _echo(f"{p.start} .. {p.end or 'now'}  {p.custodian}  ({printable(p.name or '?')})\n"
                    f"    {actions or 'no actions'}" +
                    (f"\n    ended by {p.ended_by}" if p.ended_by else ""))
     for gap in chain.gaps:
-        _echo(f"GAP {gap['from']} .. {gap['until']}: {gap['reason']}")
+        _echo(f"GAP {gap['from']} .. {gap['until']}: {printable(str(gap['reason']))}")
     for other in chain.others:
         _echo(f"NOTE entry {other['seq']} ({other['action']}) by {other['actor']}, "
                    "not the custodian")
     if chain.pending:
-        _echo(f"PENDING transfer (entry {chain.pending['seq']}) to {chain.pending['to']}")
+        _echo(f"PENDING transfer (entry {chain.pending['seq']}) to "
+              f"{printable(str(chain.pending['to']))}")
 
 
 @cli.command("copy")
