@@ -226,7 +226,8 @@ class _JudgeSink:
 
 
 def scan_range(path: Path, start: int, end: int, mode: str,
-               emit: Callable[[Batch], None] | None = None) -> RangeResult:
+               emit: Callable[[Batch], None] | None = None, *,
+               bounded: bool = True) -> RangeResult:
     """Scan the records of ``[start, end)``; format errors come back in the result.
 
     In full mode, a gzip file read past a damaged record resumes at the next gzip member that
@@ -245,7 +246,7 @@ def scan_range(path: Path, start: int, end: int, mode: str,
             at: int | None = start
             while at is not None:
                 try:
-                    _scan(RangeReader(fh, at, end, gzip), sink, result)
+                    _scan(RangeReader(fh, at, end, gzip, bounded=bounded), sink, result)
                     at = None
                 except WarcFormatError as exc:
                     at = _error(result, fh, str(exc), end, gzip and mode != "leaf")

@@ -94,9 +94,10 @@ def _ranges(path: Path, size: int, workers: int, cap: bool = True) -> list[tuple
 
 
 class _Planned:
-    def __init__(self, path: Path, mode: str, digest: bool) -> None:
+    def __init__(self, path: Path, mode: str, digest: bool, bounded: bool = True) -> None:
         self.path = path
         self.mode = mode
+        self.bounded = bounded
         try:
             self.size = os.lstat(path).st_size
         except OSError:
@@ -132,17 +133,22 @@ class Engine:
                                  self.progress.files_total + len(planned))
         self._pump()
 
-    def scan(self, path: Path, mode: str = "leaf", digest: bool = True) -> FileOutcome:
-        """The outcome for one file, from the plan if it was planned, otherwise now."""
+    def scan(self, path: Path, mode: str = "leaf", digest: bool = True, *,
+             bounded: bool = True) -> FileOutcome:
+        """The outcome for one file, from the plan if it was planned, otherwise now.
+
+        ``bounded=False`` lifts the decompression-bomb bound (``archive.members``): only for a
+        file already proven to be the one a trusted seal names."""
         self._skip_to(path)
         planned = self._inflight.pop(path, None)
         if planned is not None:
             self._busy -= len(planned.ranges)
-        if planned is None or planned.mode != mode or planned.digest != digest:
+        if (planned is None or planned.mode != mode or planned.digest != digest
+                or planned.bounded != bounded):
             queued = bool(self._plan) and self._plan[0].path == path  # asked for in order
             if queued:  # planned but not started: counted already
                 self._plan.popleft()
-            planned = _Planned(path, mode, digest)
+            planned = _Planned(path, mode, digest, bounded)
             self._submit(planned)
             if not queued:
                 self.progress = Progress(self.progress.bytes_done, self.progress.bytes_total +
@@ -277,7 +283,8 @@ class Engine:
             return
         for start, end in ranges:
             planned.ranges.append((start, end, pool.submit(scan_range, planned.path, start,
-                                                           end, planned.mode)))
+                                                           end, planned.mode,
+                                                           bounded=planned.bounded)))
 
     def _collect(self, planned: _Planned) -> FileOutcome:
         outcome = FileOutcome(planned.path, planned.size, None)
@@ -309,7 +316,8 @@ def _merge(outcome: FileOutcome, results: Sequence[RangeResult], planned: _Plann
         joins = i + 1 == len(results) or result.end == results[i + 1].start
         if result.error is not None or not joins:
             if len(results) > 1:  # a damaged file or a bad guess: one sequential reading
-                result = scan_range(planned.path, result.start, planned.size, planned.mode)
+                result = scan_range(planned.path, result.start, planned.size, planned.mode,
+                                    bounded=planned.bounded)
             _add(outcome, result, leaves)
             break
         _add(outcome, result, leaves)

@@ -5,12 +5,19 @@ Keep this file small; fixtures for one area belong next to that area's tests.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from servers import LocalServer
 from testca import TestCA
+
+# Hostile-input tests nest folders deeper than Python's default recursion limit (1,000) to show
+# that prov's walks are iterative; pytest removes old temporary folders with shutil.rmtree,
+# which recurses once per level. Raising the limit here lets that cleanup finish; prov itself,
+# started in its own interpreter by every such test, keeps the default.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
 
 
 @pytest.fixture(scope="session")
