@@ -426,6 +426,7 @@ def resign_whole_log(case: Path, sealed: SealedCase) -> str:
 
         def edit(statement: dict[str, Any]) -> None:
             statement["predicate"]["operator"] = attacker.key_id
+            statement["predicate"]["caseId"] = forged.info.id  # the seal names its case
 
         seal.write_bytes(resigned(seal.read_bytes(), attacker, edit))
     assert api.repair(forged, attacker, timefmt.utc_now)

@@ -122,8 +122,9 @@ def test_a_file_inside_the_target_is_no_anchor(world: Path, option: str) -> None
     # the same bytes from outside the case are the verifier's own choice: accepted
     outside = world / f"copy-{path.name}"
     shutil.copy(path, outside)
+    (world / "case" / "root.pem").unlink()  # planted: an added file fails the case itself
     proc = run_prov("verify", str(world / "case"), option, str(outside), env=auditor_env(world))
-    assert proc.returncode == EXIT_OK, proc.stderr
+    assert proc.returncode == EXIT_OK, proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("option", ["--trust", "--tsa-root", "--since"])
@@ -169,6 +170,7 @@ def test_a_prov_home_inside_the_target_is_a_configuration_error(world: Path, hom
     proc = prov_in(case, auditor_env(world, PROV_HOME=value), "verify", ".", "--strict")
     refused(proc, EXIT_CONFIG, "$PROV_HOME", "inside the target being verified")
     assert not (folder / "seen").exists()  # nothing was remembered inside the evidence
+    shutil.rmtree(folder / "trusted" if home == "." else folder)  # planted: a case.unexpected
     # the same case from its parent folder, PROV_HOME relative but outside it: no refusal
     proc = prov_in(world, auditor_env(world, PROV_HOME="auditor"), "verify", "case", "--json")
     assert proc.returncode == EXIT_OK, proc.stderr
@@ -200,10 +202,14 @@ def test_an_empty_prov_home_is_the_default_folder_not_the_current_one(world: Pat
     env = auditor_env(world, PROV_HOME="", HOME=str(user))
     env.pop("XDG_CONFIG_HOME", None)
     proc = prov_in(case, env, "verify", ".", "--json")
-    assert proc.returncode == EXIT_OK, proc.stderr
-    anchor = [f for f in json.loads(proc.stdout)["findings"] if f["check"] == "trust.anchor"]
-    assert [f["status"] for f in anchor] == ["warn"]  # the planted key was not read
+    findings = json.loads(proc.stdout)["findings"]
+    # the planted folder is an added file of the case (its only failure), and it was not read
+    assert {(f["check"], f["subject"]) for f in findings if f["status"] == "fail"} == {
+        ("case.unexpected", "trusted")}, proc.stdout
+    anchor = [f for f in findings if f["check"] == "trust.anchor"]
+    assert [f["status"] for f in anchor] == ["warn"]
     assert not (case / "seen").exists()  # an unanchored log is not remembered anywhere
+    shutil.rmtree(case / "trusted")
     proc = prov_in(case, env, "verify", ".", "--json", "--trust", str(founding_pub(world)))
     assert proc.returncode == EXIT_OK, proc.stderr
     assert not (case / "seen").exists()
