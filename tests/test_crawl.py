@@ -469,7 +469,8 @@ def test_json_summary(http_server: LocalServer, tmp_path: Path) -> None:
     url = http_server.url("/redirect")
     run = snapshot(tmp_path, url)
     assert run.proc.returncode == 0 and run.proc.stderr == ""
-    assert set(run.summary) == {"captureId", "captureDir", "urls"}
+    assert set(run.summary) == {"captureId", "captureDir", "urls", "unstamped"}
+    assert run.summary["unstamped"] == []  # no TSA was asked, so none failed
     [row] = run.summary["urls"]
     assert row["url"] == url and row["finalUrl"] == http_server.url("/page.html")
     assert (row["status"], row["records"], row["attempts"], row["kind"]) == (200, 6, 1, "seed")

@@ -239,7 +239,7 @@ def test_schedule_sources_carry_the_rule(tmp_path: Path, http_server: LocalServe
     for allow, fetched in ((False, 0), (True, 1)):
         sources = write_sources(tmp_path, [{"url": seed, "requisites": True, "interval": "1s",
                                             "allow_private_addresses": allow}])
-        proc = schedule_run(env, sources, case)
+        proc = schedule_run(env, sources, case, "--all")  # due or not: the interval is 1 s
         assert proc.returncode == 0, proc.stderr
         assert len(internal.requests) == fetched
     refused = [e["details"].get("refused") for e in log_entries(case) if e["action"] == "capture"]
