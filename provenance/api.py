@@ -79,15 +79,28 @@ def generate_key(name: str, passphrase: bytes | None) -> PublicKey:
     return key.public
 
 
-def list_keys() -> list[tuple[str, str]]:
+def list_keys() -> tuple[list[tuple[str, str]], list[str]]:
+    """(name, key id) of each signing key in ``$PROV_HOME/keys``, its WACZ signing key
+    (P-384, ``NAME.p384.pub``) on the line after it; and a message for each public key file
+    that cannot be read (the others are still listed)."""
+    from provenance.p384 import P384_PUB_SUFFIX, P384PublicKey
+
     folder = home.keys_dir()
     if not folder.is_dir():
-        return []
-    out = []
+        return [], []
+    rows: list[tuple[str, str]] = []
+    problems: list[str] = []
     for name in sorted(os.listdir(folder)):
-        if name.endswith(".pub"):
-            out.append((name[:-4], PublicKey.load(folder / name).key_id))
-    return out
+        if not name.endswith(".pub") or name.endswith(P384_PUB_SUFFIX):
+            continue
+        stem = name[:-4]
+        try:
+            rows.append((stem, PublicKey.load(folder / name).key_id))
+            if (folder / f"{stem}{P384_PUB_SUFFIX}").exists():
+                rows.append((stem, P384PublicKey.load(folder / f"{stem}{P384_PUB_SUFFIX}").key_id))
+        except KeyFileError as exc:
+            problems.append(str(exc))
+    return rows, problems
 
 
 def export_key(name: str) -> bytes:

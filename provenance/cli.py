@@ -223,9 +223,12 @@ def keys_generate(name: str, unsafe_no_passphrase: bool) -> None:
 
 @keys.command("list")
 def keys_list() -> None:
-    """Your signing keys, with full key ids."""
-    for name, key_id in api.list_keys():
+    """Your signing keys, with full key ids (a WACZ export's P-384 key on its own line)."""
+    rows, problems = api.list_keys()
+    for name, key_id in rows:
         _echo(f"{name}\t{key_id}")
+    for problem in problems:
+        _err(f"warning: {problem}")
 
 
 @keys.command("export")

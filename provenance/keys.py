@@ -172,6 +172,9 @@ def env_passphrase() -> bytes | None:
 
 
 def key_path(name: str) -> Path:
-    if not home.valid_name(name):
-        raise ConfigError(f"bad key name {name!r} (letters, digits, '.', '_' and '-')")
+    """``$PROV_HOME/keys/NAME.key``. A name ending ``.p384`` is refused: ``NAME.p384.key``
+    is where the WACZ signing key of NAME lives (``provenance.p384``)."""
+    if not home.valid_name(name) or name.endswith(".p384"):
+        raise ConfigError(f"bad key name {name!r} (letters, digits, '.', '_' and '-', "
+                          "not ending in .p384)")
     return home.keys_dir() / f"{name}.key"

@@ -31,6 +31,7 @@ from provenance.keys import KeyFileError, SignatureError, key_path, read_small, 
 
 COORD = 48  # bytes of r and of s on P-384
 KEY_ID_PREFIX = "ecdsa-p384:"
+P384_PUB_SUFFIX = ".p384.pub"  # NAME.p384.pub beside NAME.pub: never read as an Ed25519 key
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,17 @@ class P384PublicKey:
             _load_public(spki)
         except (binascii.Error, ValueError) as exc:
             raise SignatureError(f"{what}: publicKey is not a P-384 public key ({exc})") from None
+        return cls(spki)
+
+    @classmethod
+    def load(cls, path: Path) -> P384PublicKey:
+        """A ``NAME.p384.pub`` PEM file; ``KeyFileError`` unless it holds a P-384 key."""
+        try:
+            spki = serialization.load_pem_public_key(read_small(path)).public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            _load_public(spki)
+        except (ValueError, TypeError):
+            raise KeyFileError(f"{path}: not a PEM P-384 public key") from None
         return cls(spki)
 
     def verify_raw(self, signature: bytes, message: bytes, *, what: str) -> None:
@@ -144,5 +156,5 @@ def load_or_create(name: str, passphrase: Callable[[], bytes | None]) -> P384Sig
     key = P384SigningKey.generate()
     home.ensure_private_dir(path.parent)
     write_private_file(path, key.private_pem(secret))
-    path.with_name(f"{name}.p384.pub").write_bytes(key.public.pem())
+    path.with_name(f"{name}{P384_PUB_SUFFIX}").write_bytes(key.public.pem())
     return key
