@@ -8,7 +8,9 @@ The tag manifest ``tagmanifest-sha256.txt`` (covering bagit.txt, bag-info.txt, b
 manifests and VERIFY.txt) is signed as a DSSE envelope with its own payloadType,
 ``tagmanifest.dsse.json``, which each configured TSA stamps (``tagmanifest.<tsa>.tsr``).
 These signature files are tag files outside the tag manifest they sign. VERIFY.txt walks a
-receiver through the checks with bagit.py, coreutils, OpenSSL and warcio.
+receiver through the checks with bagit.py, coreutils, OpenSSL and warcio: steps pasted as
+they are into an interactive bash, each ending with "step N: pass" or "step N: FAILED" and
+none closing the shell.
 """
 
 from __future__ import annotations
@@ -146,7 +148,8 @@ def _finish(case: Case, tmp: Path, out: Path, key: SigningKey, at: datetime, ver
     (tmp / "bagit.txt").write_bytes(b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n")
     (tmp / "bag-info.txt").write_bytes(_bag_info(case, key, at, verdict, contact, size,
                                                  len(files), stamper))
-    (tmp / "VERIFY.txt").write_bytes(_verify_text(case, key, at, verdict, stamper))
+    tokens = sum(1 for f in files if f.endswith(".tsr")) + len(stamper.urls)
+    (tmp / "VERIFY.txt").write_bytes(_verify_text(case, key, at, verdict, stamper, tokens))
     t256, t512 = _manifests(tmp, list(TAG_FILES))
     (tmp / "tagmanifest-sha256.txt").write_bytes(t256)
     (tmp / "tagmanifest-sha512.txt").write_bytes(t512)
@@ -192,7 +195,9 @@ def _bag_info(case: Case, key: SigningKey, at: datetime, verdict: Verdict, conta
 
 
 def _verify_text(case: Case, key: SigningKey, at: datetime, verdict: Verdict,
-                 stamper: Stamper) -> bytes:
+                 stamper: Stamper, tokens: int) -> bytes:
+    """VERIFY.txt: steps pasted into an interactive bash; each reports, none exits.
+    ``tokens`` counts the payload's tokens and the tag manifest's expected ones."""
     template = resources.files("provenance").joinpath("data/bag-verify.txt").read_text()
     hex_id = key_hex(key)
     tsa_note = ("Expect one tagmanifest.<tsa>.tsr per TSA." if stamper.urls else
@@ -205,6 +210,7 @@ def _verify_text(case: Case, key: SigningKey, at: datetime, verdict: Verdict,
         "@KEY_ID@": key.key_id, "@KEY_HEX@": hex_id,
         "@KEY_PEM@": f"data/keys/{hex_id}.pub", "@PAYLOAD_TYPE@": PAYLOAD_TYPE,
         "@TSA_COUNT@": str(len(stamper.urls)), "@TSA_NOTE@": tsa_note,
+        "@TOKEN_COUNT@": str(tokens),
     }
     for name, value in values.items():
         template = template.replace(name, value)
