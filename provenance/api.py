@@ -32,6 +32,7 @@ from provenance.custody import (
     latest_checkpoint_size,
 )
 from provenance.custody import read_entries as read_entries  # part of the API
+from provenance.install import install_hint
 from provenance.keys import (
     KeyFileError,
     PublicKey,
@@ -309,7 +310,7 @@ def media_options(*, comments: bool = False) -> MediaOptions:
         from archive.media import MediaOptions
     except ImportError as exc:
         raise ConfigError(f"media capture needs the yt-dlp package: {exc}",
-                          hint="pip install 'prov[media]'") from None
+                          hint=install_hint("media")) from None
     return MediaOptions(comments=comments)
 
 
@@ -330,7 +331,7 @@ def browser_options(*, page_timeout: float = 60.0, concurrency: int = 2,
         from archive.page import PageLimits
     except ImportError as exc:
         raise ConfigError(f"browser capture needs the playwright and pillow packages: {exc}",
-                          hint="pip install 'prov[browser]'") from None
+                          hint=install_hint("browser")) from None
     if not os.access(CHROMIUM, os.X_OK):
         raise ConfigError(f"browser capture needs Chromium at {CHROMIUM}",
                           hint="apt-get install chromium (never `playwright install`)")

@@ -25,11 +25,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
 from archive.errors import ConfigError, IntegrityError, UsageError
+from provenance.install import install_hint
+
+try:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError as exc:  # the s3 extra is not installed: a configuration error, exit 6
+    raise ConfigError(f"cases in a bucket need the boto3 package: {exc}",
+                      hint=install_hint("s3")) from None
 
 CHUNK = 1 << 20
 MULTIPART_THRESHOLD = 64 << 20

@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import threading
@@ -552,7 +553,9 @@ def test_without_ytdlp_media_is_a_configuration_error(tmp_path: Path) -> None:
                     env=env)
     assert proc.returncode == 6, proc.stderr
     assert "media capture needs the yt-dlp package" in proc.stderr
-    assert "pip install 'prov[media]'" in proc.stderr and "Traceback" not in proc.stderr
+    root = Path(__file__).resolve().parent.parent  # run from this checkout: install into it
+    assert f"pip install -e {shlex.quote(f'{root}[media]')}" in proc.stderr
+    assert "prov[" not in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_a_planted_media_digest_in_the_schedule_state_signs_nothing(tmp_path: Path) -> None:
