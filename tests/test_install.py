@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -44,9 +45,15 @@ def test_from_a_checkout_the_s3_hint_installs_into_the_checkout(tmp_path: Path) 
 
 
 def test_from_a_wheel_the_hint_names_the_distribution(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # setuptools builds in the tree: a copy keeps the checkout clean
+    for name in ("provenance", "archive"):
+        shutil.copytree(ROOT / name, source / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-         "--no-index", "-w", str(tmp_path / "dist"), str(ROOT)],
+         "--no-index", "-w", str(tmp_path / "dist"), str(source)],
         capture_output=True, text=True, timeout=300, check=False)
     assert built.returncode == 0, built.stderr
     [wheel] = (tmp_path / "dist").glob("*.whl")
