@@ -18,18 +18,47 @@ seconds), so a caller that fears hostile pages runs ``extract`` where it can be 
 
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
+import importlib.util
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import brotli  # type: ignore[import-untyped, unused-ignore]
 import tinycss2  # type: ignore[import-untyped, unused-ignore]
 import webencodings  # type: ignore[import-untyped, unused-ignore]
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 MAX_DECODED = 16 << 20
+
+
+def _google_brotli() -> Any:
+    """Google's Brotli C module (the ``brotli`` distribution), whatever else is installed.
+
+    pywb (``prov[replay]``) depends on brotlipy: its package ``brotli/`` shadows Google's
+    ``brotli.py``, and once imported its cffi module holds the name ``_brotli`` in
+    ``sys.modules``. It lacks ``process(..., output_buffer_limit=)``, which keeps a brotli
+    bomb at ``limit`` bytes, so Google's module is found on the path and, if its name is
+    taken, loaded under one of its own."""
+    taken = sys.modules.get("_brotli")
+    if taken is not None and hasattr(taken, "Decompressor"):
+        return taken
+    found = importlib.machinery.PathFinder.find_spec("_brotli")
+    if found is None or found.origin is None:
+        raise ImportError("Google's Brotli is not installed (pip install brotli)")
+    if taken is None:
+        return importlib.import_module("_brotli")
+    spec = importlib.util.spec_from_file_location("archive._brotli", found.origin)
+    assert spec is not None and spec.loader is not None  # found.origin is an extension file
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+brotli = _google_brotli()
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 CSS_TYPE = "text/css"
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")

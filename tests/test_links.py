@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import struct
+import subprocess
+import sys
 import tracemalloc
 import zlib
 from collections.abc import Callable
@@ -343,6 +345,24 @@ def test_decode_limit_is_exact() -> None:
     assert decode_body(body, "gzip", limit=999) == (bytes(999), True)
     assert decode_body(bytes(1000), None, limit=10) == (bytes(10), True)
     assert decode_body(brotli.compress(bytes(1000)), "br", limit=999) == (bytes(999), True)
+
+
+def test_brotli_bound_holds_when_another_brotli_took_the_name() -> None:
+    """pywb's brotlipy registers its cffi module as ``_brotli`` and shadows ``brotli``: a
+    module of that name planted first must not replace Google's bounded decoder."""
+    code = (
+        "import sys, types\n"
+        "sys.modules['_brotli'] = types.ModuleType('_brotli')  # brotlipy's cffi module\n"
+        "from archive.links import brotli, decode_body\n"
+        "assert brotli is not sys.modules['_brotli']\n"
+        f"data = bytes.fromhex('{brotli.compress(bytes(1 << 20)).hex()}')\n"
+        "assert decode_body(data, 'br', limit=999) == (bytes(999), True)\n"
+        "print('bounded')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "bounded\n"
 
 
 @pytest.mark.parametrize("coding", ["compress", "zstd", "gzip, bogus", "x-unknown"])
