@@ -335,6 +335,13 @@ def lookup(index_path: Path, url: str) -> list[IndexEntry]:
     return found
 
 
+def iter_index(fh: BinaryIO, path: Path) -> Iterator[IndexEntry]:
+    """Every entry of a CDXJ index read from ``fh``, in file order, one line at a time."""
+    while line := _readline(fh, path, fh.tell()):
+        if line.strip():
+            yield _parse_line(line, path)
+
+
 def _line_start(fh: BinaryIO, path: Path, pos: int) -> int:
     """The offset of the first line that starts at or after ``pos``."""
     if pos == 0:

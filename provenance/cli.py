@@ -409,14 +409,64 @@ def captures() -> None:
 
 @captures.command("list")
 @case_option
-@click.option("--json", "as_json", is_flag=True)
-def captures_list(case_path: str | None, as_json: bool) -> None:
-    rows = api.list_captures(api.open_case(case_path))
+@click.option("--url", "pattern", metavar="PATTERN",
+              help="List every capture of the URLs that match, newest first, as `captures "
+                   "find` does: a glob (*, ?, [...]) over the whole URL, or text the URL "
+                   "contains.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the rows as JSON (docs/FORMATS.md, \"Capture listings\").")
+def captures_list(case_path: str | None, pattern: str | None, as_json: bool) -> None:
+    """Every capture with its note and the URLs it was given (the status and digest of
+    each); with --url, every record of the matching URLs."""
+    from provenance import catalog
+
+    case = api.open_case(case_path)
+    if pattern is not None:
+        _show_holdings(catalog.find(case, pattern=pattern), as_json, f"no capture holds a URL "
+                       f"matching {pattern!r}")
+        return
+    rows = catalog.list_captures(case)
     if as_json:
         _print_json([r.as_json() for r in rows])
         return
     for r in rows:
         _echo(f"{r.capture_id}\t{r.logged_at}\t{r.urls} urls\t{r.failed} failed")
+        if r.note:
+            _echo(f"    note: {printable(r.note)}")
+        if r.unreadable:
+            _echo(f"    files not readable here: {printable(r.unreadable)}")
+        for seed in r.seeds:
+            _echo(f"    {seed.status or 'no answer'}\t{printable(seed.url)}")
+        if r.other_urls:
+            _echo(f"    and {r.other_urls} other URL(s): `prov captures show "
+                  f"{r.capture_id}` lists them")
+
+
+@captures.command("find")
+@click.argument("url")
+@case_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the rows as JSON (docs/FORMATS.md, \"Capture listings\").")
+def captures_find(url: str, case_path: str | None, as_json: bool) -> None:
+    """Every capture of URL (exactly as captured), newest first: status, payload digest,
+    file and offset, and the screenshots and DOM of the page. Exit 0 even when none."""
+    from provenance import catalog
+
+    _show_holdings(catalog.find(api.open_case(case_path), url=url), as_json,
+                   f"no capture holds {url} (`prov captures list --url TEXT` matches part of "
+                   "a URL)")
+
+
+def _show_holdings(rows: Sequence[Any], as_json: bool, none: str) -> None:
+    if as_json:
+        _print_json([r.as_json() for r in rows])
+        return
+    if not rows:
+        _err(none)
+    for r in rows:
+        what = (f"failed\t{printable(str(r.error))}" if r.record_type == "failed" else
+                f"{r.status or r.record_type}\t{r.payload_digest or '-'}")
+        _echo(f"{r.logged_at}\t{r.capture_id}\t{what}\t{printable(r.url)}")
 
 
 @captures.command("show")
@@ -432,6 +482,8 @@ def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None
     _echo(f"capture   {shown['captureId']}\nfolder    {shown['captureDir']}\n"
                f"started   {pred['startedAt']}\nended     {pred['endedAt']}\n"
                f"operator  {pred['operator']}\nrecords   {pred['recordsRoot']}")
+    if pred.get("note"):
+        _echo(f"note      {printable(str(pred['note']))}")
     for subject in shown["seal"]["subject"]:
         _echo(f"file      {printable(str(subject['name']))}  sha256:{subject['digest']['sha256']}")
     for row in shown["records"]:

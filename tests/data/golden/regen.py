@@ -26,6 +26,8 @@ Output, under this folder::
     verify-report.json                     a Report with fixed findings, as `prov verify --json`
     media-availability.record              a media post's ``urn:availability:`` record (WARC
                                            header and block), from a fixed 410 answer
+    captures-list.json                     `prov captures list --json` of the case
+    captures-find.json                     `prov captures find URL --json` of the case
 
 ``tests/test_golden.py`` rebuilds all of it and compares bytes. The WARC is gzip: its
 compressed bytes depend on zlib (and on the OS byte zlib writes), so the test compares the
@@ -60,7 +62,7 @@ from archive import recorder
 from archive.crawl import CaptureOptions, Capturer, Hop, UrlOutcome, json_block
 from archive.tls import TlsInfo
 from archive.warc import Block, Record, WarcFile, WarcWriter
-from provenance import api, capture, ids
+from provenance import api, capture, catalog, ids
 from provenance.case import Case
 from provenance.keys import SigningKey
 from provenance.report import Report
@@ -120,6 +122,8 @@ OUTPUTS = (
     "entry-1-capture.payload.json",
     "verify-report.json",
     "media-availability.record",
+    "captures-list.json",
+    "captures-find.json",
 )
 POST_URL = "https://platform.example/watch/42"
 POST_ANSWER = (
@@ -323,6 +327,11 @@ def render_report(report: Report) -> bytes:
     return (json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n").encode()
 
 
+def render_json(value: object) -> bytes:
+    """The bytes a `--json` listing writes (json.dumps, indent 2, newline)."""
+    return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode()
+
+
 def availability_record() -> bytes:
     """The ``urn:availability:`` record of a post answered 410, as ``archive.media`` writes
     it (uncompressed: header block, block, closing CRLFs)."""
@@ -358,6 +367,8 @@ def golden_files(workdir: Path, stored_warc: bytes | None = None) -> dict[str, b
     out["seal.payload.json"] = parse_envelope(out[seal], what="seal").payload
     out["verify-report.json"] = render_report(golden_report())
     out["media-availability.record"] = availability_record()
+    out["captures-list.json"] = render_json([r.as_json() for r in catalog.list_captures(case)])
+    out["captures-find.json"] = render_json([r.as_json() for r in catalog.find(case, url=URL)])
     return out
 
 
