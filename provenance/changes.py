@@ -6,6 +6,11 @@ visible text of an HTML page (parsed by lexbor through selectolax: script, style
 and the like left out, block elements on their own lines) and the digest of each requisite
 the page names that the capture holds. ``compare`` lists the differences in words.
 
+A requisite is compared only where both captures hold the server's answer for it: one that a
+capture did not fetch (``--requisites`` off, a lazy image never scrolled to, a time limit) or
+fetched without an answer (a reset, a refusal) says nothing about the server, so it is
+``not_compared``, never a change. One that only one of the pages names was added or removed.
+
 Removal is told apart from an ordinary edit (``takedown``), against the last snapshot in
 which the source was available: an answer of 404, 410 or 451; a redirect that ends at a login
 page or at the site's home page; or a page whose visible text shrank by more than half to a
@@ -37,6 +42,7 @@ from provenance.resources import Body, Resource, read_body
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 GONE = frozenset({404, 410, 451})
 MAX_HOPS = 20
+ANSWERED = re.compile(r"HTTP [0-9]{3}")
 HIDDEN = frozenset({"script", "style", "noscript", "template", "head", "svg", "iframe",
                     "object", "canvas", "-comment", "-doctype"})
 BLOCKS = frozenset({"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
@@ -71,6 +77,7 @@ class Fingerprint:
     title: str = ""
     shell: str | None = None  # an "unavailable" phrase the visible text holds
     requisites: Mapping[str, str] = field(default_factory=dict)
+    not_fetched: tuple[str, ...] = ()  # requisites the page names that the capture lacks
     availability: str | None = None  # a media post's class (archive.availability)
     availability_reason: str | None = None
     at: str | None = None  # when the capture was made (the run, or the capture entry)
@@ -81,6 +88,7 @@ class Fingerprint:
         out["requisites"] = dict(self.requisites)
         out["hops"] = list(self.hops)
         out["media"] = list(self.media)
+        out["not_fetched"] = list(self.not_fetched)
         return out
 
     @classmethod
@@ -88,6 +96,7 @@ class Fingerprint:
         values = dict(doc)
         values["hops"] = tuple(values.get("hops", ()))
         values["media"] = tuple(values.get("media", ()))
+        values["not_fetched"] = tuple(values.get("not_fetched", ()))
         return cls(**values)
 
 
@@ -174,30 +183,34 @@ def snapshot_page(case_root: Path, capture_id: str, capture_dir: str, url: str,
         return Page(Fingerprint(capture_id, capture_dir, url, error=error), None)
     body = read_body(case_root, capture_dir, res, hints, sealed)
     text = visible_text(body.data, body.content_type) if body is not None else None
-    requisites = _requisites(case_root, capture_dir, res, body, by_url, hints, sealed)
+    requisites, missing = _requisites(case_root, capture_dir, res, body, by_url, hints, sealed)
     lowered = text[1].lower() if text else ""
     fingerprint = Fingerprint(
         base.capture_id, base.capture_dir, url, res.url, res.status, res.error, tuple(hops),
         res.decoded, res.content_type,
         hashlib.sha256(text[1].encode()).hexdigest() if text else None,
         len(text[1]) if text else 0, text[0] if text else "",
-        next((p for p in UNAVAILABLE if p in lowered), None), requisites)
+        next((p for p in UNAVAILABLE if p in lowered), None), requisites,
+        not_fetched=tuple(missing))
     return Page(fingerprint, text[1] if text else None)
 
 
 def _requisites(case_root: Path, capture_dir: str, page: Resource, body: Body | None,
                 by_url: Mapping[str, Resource], hints: tuple[str, ...],
-                sealed: Callable[[str], bool] | None = None) -> dict[str, str]:
+                sealed: Callable[[str], bool] | None = None) -> tuple[dict[str, str], list[str]]:
     """Digest (or status, or error) of each requisite of the page that the capture holds, and
-    of the requisites of its stylesheets."""
+    of the requisites of its stylesheets; and the requisites it names that the capture lacks."""
     if body is None:
-        return {}
+        return {}, []
     found: dict[str, str] = {}
+    missing: dict[str, None] = {}
     todo = [(page.url, body)]
     while todo:
         base, parent = todo.pop()
         for url in extract(parent.data, parent.content_type, base).requisites:
             _, res = final_resource(url, by_url)
+            if res is None:
+                missing[url] = None
             if url in found or res is None:
                 continue
             found[url] = (res.decoded or "?") if res.status == 200 else (
@@ -206,7 +219,7 @@ def _requisites(case_root: Path, capture_dir: str, page: Resource, body: Body | 
                 css = read_body(case_root, capture_dir, res, hints, sealed)
                 if css is not None:
                     todo.append((res.url, css))
-    return found
+    return found, [url for url in missing if url not in found]
 
 
 @dataclass(frozen=True)
@@ -220,6 +233,7 @@ class Change:
     resources: tuple[tuple[str, str | None, str | None], ...]  # (url, before, after)
     takedown: str | None = None
     last_available: Fingerprint | None = None  # the measure of the takedown
+    not_compared: tuple[str, ...] = ()  # requisites not fetched (or unanswered) in one capture
 
     @property
     def available(self) -> Fingerprint:
@@ -230,7 +244,8 @@ class Change:
                 "toCapture": self.after.capture_id, "changes": list(self.changes),
                 "takedown": self.takedown, "status": [self.before.status, self.after.status],
                 "finalUrl": self.after.final_url,
-                "resources": [{"url": u, "before": b, "after": a} for u, b, a in self.resources]}
+                "resources": [{"url": u, "before": b, "after": a} for u, b, a in self.resources],
+                "notCompared": list(self.not_compared)}
 
 
 def compare(before: Fingerprint, after: Fingerprint,
@@ -254,15 +269,39 @@ def compare(before: Fingerprint, after: Fingerprint,
                      "characters)")
     if before.title != after.title:
         lines.append(f"title {before.title!r} -> {after.title!r}")
-    resources = [(url, before.requisites.get(url), after.requisites.get(url))
-                 for url in sorted({*before.requisites, *after.requisites})
-                 if before.requisites.get(url) != after.requisites.get(url)]
+    resources, unknown = _requisite_changes(before, after)
     if resources:
         lines.append(f"{len(resources)} requisite(s) changed, added or removed")
     if before.digest != after.digest:
         resources.insert(0, (after.url, before.digest, after.digest))
     return Change(after.url, before, after, tuple(lines), tuple(resources),
-                  takedown(available or before, after), available)
+                  takedown(available or before, after), available, tuple(unknown))
+
+
+def _requisite_changes(before: Fingerprint, after: Fingerprint
+                       ) -> tuple[list[tuple[str, str | None, str | None]], list[str]]:
+    """The requisites that differ, as (url, before, after), and those that cannot be compared:
+    named by both pages but not fetched, or fetched without an answer, in one capture. A
+    requisite only one page names was added or removed, and that is a change."""
+    changed: list[tuple[str, str | None, str | None]] = []
+    unknown: list[str] = []
+    for url in sorted({*before.requisites, *after.requisites}):
+        was, now = before.requisites.get(url), after.requisites.get(url)
+        if was == now:
+            continue
+        if (url in before.not_fetched or url in after.not_fetched
+                or (was is not None and not _answered(was))
+                or (now is not None and not _answered(now))):
+            unknown.append(url)
+        else:
+            changed.append((url, was, now))
+    return changed, unknown
+
+
+def _answered(value: str) -> bool:
+    """Whether a requisite's value is the server's answer (a digest or a status), not the
+    error of a fetch that got none."""
+    return value == "?" or value.startswith("sha256:") or bool(ANSWERED.fullmatch(value))
 
 
 def takedown(available: Fingerprint, after: Fingerprint) -> str | None:

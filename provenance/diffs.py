@@ -23,6 +23,7 @@ from provenance.dedup import CAPTURE_DIR_RE, DedupIndex
 from provenance.resources import INDEX_NAME, latest_by_url, scan_capture
 from provenance.signing import parse_envelope
 from provenance.statements import Entry
+from provenance.terminal import printable
 
 ON_CHANGE_TIMEOUT = 120
 
@@ -130,6 +131,10 @@ def render(diff: Diff) -> str:
     for res_url, was, now in change.resources:
         lines.append(f"  resource {res_url}\n      before {was or '(absent)'}\n"
                      f"      after  {now or '(absent)'}")
+    if change.not_compared:
+        lines.append(f"  not compared: {len(change.not_compared)} requisite(s) not fetched, or "
+                     "fetched without an answer, in one of the captures")
+        lines += [f"      {printable(res_url)}" for res_url in change.not_compared]
     if diff.text_diff:
         lines += ["", *diff.text_diff]
     return "\n".join(lines)

@@ -296,7 +296,9 @@ class PreviousSnapshots:
                                      media=stored.get("availability") is not None)
         except (KeyError, TypeError):
             made = None
-        if made is not None and all(stored.get(f) == v for f, v in made.items()):
+        # a field the stored one lacks was written by an older prov: filled in from the capture
+        if made is not None and all(stored[f] == v for f, v in made.items() if f in stored):
+            entry[name] = {**stored, **made}
             return True
         where = f"the sealed capture {stored.get('capture_dir')}" if isinstance(
             stored, dict) else "no capture"

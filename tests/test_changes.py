@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import make_case, prov_env, run_prov
 from scheduling import WatchedSite, captures, log_entries, schedule_run, verify_ok, write_sources
-from servers import LocalServer
+from servers import Exchange, LocalServer
 
 from provenance.changes import Fingerprint, compare, takedown, visible_text
 
@@ -77,6 +77,22 @@ def test_compare_and_takedown_rules() -> None:
     assert "shell" in (takedown(before, fp(text_length=200)) or "")
     assert takedown(before, fp(text_length=2000)) is None  # an edit, not a removal
     assert takedown(before, fp(text_length=1400)) is None
+
+
+def test_a_requisite_one_capture_lacks_is_not_compared() -> None:
+    before = fp(requisites={"https://a/x.png": "sha256:a", "https://a/y.png": "sha256:b",
+                            "https://a/z.png": "sha256:c"})
+    after = fp(requisites={"https://a/y.png": "connection reset by peer",
+                           "https://a/z.png": "sha256:c", "https://a/new.png": "sha256:d"},
+               not_fetched=("https://a/x.png",))
+    change = compare(before, after)
+    assert change.not_compared == ("https://a/x.png", "https://a/y.png")
+    assert change.resources == (("https://a/new.png", None, "sha256:d"),)  # named anew
+    assert change.changes == ("1 requisite(s) changed, added or removed",)
+    assert compare(after, before).not_compared == ("https://a/x.png", "https://a/y.png")
+    gone = compare(before, fp(requisites={**before.requisites, "https://a/x.png": "HTTP 404"}))
+    assert gone.resources == (("https://a/x.png", "sha256:a", "HTTP 404"),)  # an answer
+    assert compare(before, fp(not_fetched=tuple(before.requisites))).changes == ()
 
 
 # -- end to end ------------------------------------------------------------------------------
@@ -195,3 +211,45 @@ def test_prov_diff(site: WatchedSite, tmp_path: Path) -> None:
     assert failing.returncode == 6 and "--on-change command exited 3" in failing.stderr
     ambiguous = run_prov("diff", url, "--case", str(case), "--from", "0", env=env)
     assert ambiguous.returncode == 2 and "matches" in ambiguous.stderr
+
+
+def test_a_requisite_not_fetched_in_one_capture_is_not_a_change(
+        site: WatchedSite, tmp_path: Path) -> None:
+    case, key_pub = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    url = site.url("/two-images")
+    site.page("/two-images", ARTICLE, requisites=("/img.png", "/flaky.png"))
+    site.image("/flaky.png", 3)
+    sources = write_sources(tmp_path, [{"url": url, "requisites": True}])
+    assert schedule_run(env, sources, case).returncode == 0
+
+    def no_answer(ex: Exchange) -> None:
+        ex.close = True  # the connection closes before any answer
+
+    site.server.add_route("/flaky.png", no_answer)
+    second = schedule_run(env, sources, case, "--all")  # /flaky.png fetched, not answered
+    assert (second.returncode, second.stdout) == (5, "")  # the failed fetch is reported,
+    assert "flaky.png" in second.stderr  # but it is no change
+    write_sources(tmp_path, [{"url": url, "requisites": False}])
+    third = schedule_run(env, sources, case, "--all")  # neither image fetched
+    assert (third.returncode, third.stdout, third.stderr) == (0, "", "")
+    assert not [e for e in log_entries(case) if e["action"].endswith("-detected")]
+
+    shown = run_prov("diff", url, "--case", str(case), "--from", captures(case)[0].name,
+                     env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "no differences" in shown.stdout and "resource " not in shown.stdout
+    assert "not compared: 2 requisite(s)" in shown.stdout
+    assert site.url("/img.png") in shown.stdout and site.url("/flaky.png") in shown.stdout
+    doc = json.loads(run_prov("diff", url, "--case", str(case), "--json", env=env).stdout)
+    assert doc["changes"] == [] and doc["resources"] == []
+    assert doc["notCompared"] == [site.url("/flaky.png"), site.url("/img.png")]
+
+    site.image("/flaky.png", 3)
+    write_sources(tmp_path, [{"url": url, "requisites": True}])
+    fourth = schedule_run(env, sources, case, "--all")  # both fetched again
+    assert (fourth.returncode, fourth.stdout, fourth.stderr) == (0, "", "")
+    site.image("/img.png", 9)  # held by both captures and different: a change
+    fifth = schedule_run(env, sources, case, "--all")
+    assert f"CHANGED   {url}" in fifth.stdout and "1 requisite(s)" in fifth.stdout
+    verify_ok(env, case, key_pub)
