@@ -74,10 +74,11 @@ class BagVerifier:
         judge_layout(self.root, self.report, BAG, "bag")
         try:
             declared = _read(self.root / "bagit.txt", 4096)
-        except ProvError as exc:
-            declared = str(exc).encode()
-        if b"BagIt-Version: 1.0" not in declared:
-            add("fail", "bag.version", "bagit.txt", "not a BagIt 1.0 declaration")
+        except ProvError as exc:  # deleted: still a bag (targets.REMAINS), a damaged one
+            add("fail", "bag.version", "bagit.txt", f"{exc} (the bag's BagIt declaration)")
+        else:
+            if b"BagIt-Version: 1.0" not in declared:
+                add("fail", "bag.version", "bagit.txt", "not a BagIt 1.0 declaration")
         on_disk = {f"data/{e.rel}" for e in iter_tree(self.root / "data") if e.kind != "dir"}
         listed = self._check_manifest("manifest", payload=True, on_disk=on_disk)
         self._check_manifest("tagmanifest", payload=False, on_disk=frozenset())

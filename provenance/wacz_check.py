@@ -98,8 +98,12 @@ class WaczVerifier:
             return self.report
         try:
             zf = zipfile.ZipFile(self.path)
+        except IsADirectoryError:
+            raise NotATargetError(f"{self.path}: a folder, not a WACZ (ZIP) file") from None
         except (zipfile.BadZipFile, OSError) as exc:
-            raise NotATargetError(f"{self.path}: not a WACZ (ZIP) file: {exc}") from None
+            # taken for a WACZ (--as, its name, its end record): a damaged one, not "no target"
+            self.report.add("fail", "wacz.zip", self.path.name, f"not a readable ZIP: {exc}")
+            return self.report
         with zf:
             self.zf = zf
             self._members()

@@ -174,6 +174,73 @@ def test_a_proof_file_is_verified_as_a_proof(
     assert code == 3 and failed(report, "proof", "proof.json")
 
 
+@pytest.mark.parametrize("pinned", [False, True], ids=["decided", "as-bag"])
+def test_a_bag_without_bagit_txt_is_a_damaged_bag(
+    pinned: bool, sealed: SealedCase, other: Path, auditor_home: Path, tmp_path: Path
+) -> None:
+    """Deleting the marker does not make evidence "not a target" (exit 4): what is left of
+    a bag is a bag, and it fails."""
+    bag = tmp_path / "bag"
+    checked(run_prov(sealed.home, "export", "bag", "--case", other, "-o", bag))
+    (bag / "bagit.txt").unlink()
+    code, report = verify_package(auditor_home, bag, "--trust", sealed.public,
+                                  *(["--as", "bag"] if pinned else []))
+    assert code == 3 and report["kind"] == "bag"
+    assert report["kindReason"] == ("--as bag" if pinned else
+                                    "bag-info.txt at its root, bagit.txt missing (a damaged bag)")
+    [finding] = failed(report, "bag.version", "bagit.txt")
+    assert "missing" in finding["message"]
+    for name in [p.name for p in bag.iterdir() if p.name != "data"]:  # only data/ is left
+        (bag / name).unlink()
+    code, report = verify_package(auditor_home, bag, "--trust", sealed.public)
+    assert code == 3 and report["kindReason"] == ("data/case.json at its root, bagit.txt "
+                                                  "missing (a damaged bag)")
+    shutil.rmtree(bag / "data")
+    (bag / "notes.txt").write_text("nothing of any kind\n")
+    result = run_prov(auditor_home, "verify", bag, "--trust", sealed.public)
+    assert result.returncode == 4 and "not a case or package" in result.stderr
+
+
+def test_a_disclosure_without_its_manifest_is_a_damaged_disclosure(
+    sealed: SealedCase, other: Path, auditor_home: Path, tmp_path: Path
+) -> None:
+    package = disclosure(sealed, other, tmp_path / "package")
+    (package / "disclosure.json").unlink()
+    code, report = verify_package(auditor_home, package, "--trust", sealed.public)
+    assert code == 3 and report["kind"] == "disclosure"
+    assert report["kindReason"].endswith("disclosure.json missing (a damaged disclosure)")
+    assert failed(report, "disclosure.manifest", "disclosure.json")
+
+
+def test_a_case_without_case_json_and_custody_is_a_damaged_case(
+    sealed: SealedCase, copy: Path, auditor_home: Path
+) -> None:
+    (copy / "case.json").unlink()
+    shutil.rmtree(copy / "custody")
+    code, report = verify_json(auditor_home, copy, "--trust", sealed.public)
+    assert code == 3 and (report["kind"], report["kindReason"]) == (
+        "case", "captures at its root, case.json missing (a damaged case)")
+    assert failed(report, "case.file", "case.json")
+
+
+@pytest.mark.parametrize("damage", ["first-byte", "cut"])
+def test_a_wacz_with_a_damaged_zip_is_a_damaged_wacz(
+    damage: str, sealed: SealedCase, other: Path, auditor_home: Path, tmp_path: Path
+) -> None:
+    wacz = tmp_path / "export.wacz"
+    checked(run_prov(sealed.home, "export", "wacz", "--case", other, "-o", wacz))
+    data = wacz.read_bytes()
+    wacz.write_bytes(b"Q" + data[1:] if damage == "first-byte" else data[:100])
+    code, report = verify_package(auditor_home, wacz, "--trust", sealed.public)
+    assert code == 3 and report["kind"] == "wacz"
+    if damage == "first-byte":  # the end record still says ZIP: the local header is damaged
+        assert report["kindReason"].startswith("a ZIP end record")
+        assert fails(report)
+    else:
+        assert report["kindReason"] == "named .wacz, not a ZIP (a damaged WACZ)"
+        assert failed(report, "wacz.zip", "export.wacz")
+
+
 # -- 4. no input crashes, hangs or exhausts verify ---------------------------------------------
 
 
