@@ -5,7 +5,7 @@
 
 The site (the single-page app of the tests: fetch(), an infinite list, lazy images) is served
 over TLS on 127.0.0.1 by tests/servers.py, with the test CA given as --ca-file. Each
-configuration is one ``archive.browser.BrowserCapturer`` run — one Chromium, launch and
+configuration is one ``archive.browser.capture.BrowserCapturer`` run — one Chromium, launch and
 shutdown included — into a WARC in a temp dir; the pages are ``/app?n=<i>`` (distinct URLs,
 one app). Sealing, stamping and logging are left out: they cost the same as for any capture.
 
@@ -32,12 +32,12 @@ import browsersite
 from servers import LocalServer
 from testca import TestCA
 
-from archive import recorder
-from archive.browser import BrowserCapturer, BrowserOptions
-from archive.crawl import CaptureOptions
-from archive.page import PageLimits
-from archive.warc import WarcWriter
-from provenance.capture import warcinfo_factory
+from archive.browser.capture import BrowserCapturer, BrowserOptions
+from archive.browser.page import PageLimits
+from archive.http import recorder
+from archive.http.crawl import CaptureOptions
+from archive.warc.writer import WarcWriter
+from provenance.capture.snapshot import warcinfo_factory
 
 
 def now() -> datetime:

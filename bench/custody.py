@@ -40,11 +40,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from provenance import api, timefmt
-from provenance.case import Case
-from provenance.custody import CustodyLog, NewEntry, checkpoint_path
-from provenance.keys import SigningKey
-from provenance.proofs import verify_inclusion_doc
+from provenance import api
+from provenance.base import timefmt
+from provenance.custody.case import Case
+from provenance.custody.log import CustodyLog, NewEntry, checkpoint_path
+from provenance.signing.keys import SigningKey
+from provenance.verification.proofs import verify_inclusion_doc
 
 VERIFY_CHILD = """
 import json, sys, time

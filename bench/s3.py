@@ -67,8 +67,9 @@ def timed(label: str, rows: list[dict[str, Any]], work: Callable[[], Any],
 
 def bench_case(target: str, rows: list[dict[str, Any]], server: LocalServer,
                args: argparse.Namespace, key: Any) -> None:
-    from provenance import api, timefmt
-    from provenance.custody import CustodyLog, NewEntry
+    from provenance import api
+    from provenance.base import timefmt
+    from provenance.custody.log import CustodyLog, NewEntry
 
     where = "bucket" if target.startswith("s3://") else "disk"
     api.init_case(target if where == "bucket" else Path(target), "bench", key,
@@ -112,7 +113,8 @@ def main() -> None:
         s3 = S3Server(work / "weed").start()
         try:
             os.environ.update(s3.aws_env())
-            from provenance import api, timefmt
+            from provenance import api
+            from provenance.base import timefmt
 
             api.generate_key("default", b"bench")
             key = api.load_key("default")

@@ -7,7 +7,7 @@ A throwaway case watches one source with ``requisites = true``: an HTML page of 
 drawn Zipf-like from a made-up vocabulary, so it compresses about as real prose does, ~3.5:1)
 with its requisites (a 64 KiB stylesheet, a 128 KiB script and two 256 KiB images of random
 bytes, incompressible as JPEG and PNG data are), served by a local HTTP server.
-``prov schedule run --all`` is run N times (``provenance.schedule.run``, in this process),
+``prov schedule run --all`` is run N times (``provenance.watch.schedule.run``, in this process),
 stamped by ``--tsa`` local RFC 3161 authorities (``tests/tsa.py``). Nothing changes between
 runs, so every snapshot after the first is five revisit records.
 
@@ -55,11 +55,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from provenance import api, schedule, timefmt
-from provenance.case import Case
-from provenance.demo import serve_site
-from provenance.keys import SigningKey
-from provenance.stamping import Stamper
+from provenance import api
+from provenance.base import timefmt
+from provenance.cli.demo import serve_site
+from provenance.custody.case import Case
+from provenance.custody.stamping import Stamper
+from provenance.signing.keys import SigningKey
+from provenance.watch import schedule
 
 
 def _vocabulary(rng: random.Random, size: int = 4000) -> list[str]:

@@ -40,11 +40,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from archive.cdxj import write_index
-from archive.crawl import new_record_id
-from archive.warc import Block, Record, WarcWriter
-from provenance import api, ids, timefmt
-from provenance.capture import (
+from archive.http.crawl import new_record_id
+from archive.warc.cdxj import write_index
+from archive.warc.writer import Block, Record, WarcWriter
+from provenance import api
+from provenance.base import ids, timefmt
+from provenance.capture.snapshot import (
     INDEX_NAME,
     SEAL_NAME,
     CaptureResult,
@@ -53,10 +54,10 @@ from provenance.capture import (
     log_capture,
     warcinfo_factory,
 )
-from provenance.keys import SigningKey
-from provenance.signing import sign_envelope
-from provenance.stamping import Stamper
-from provenance.statements import IN_TOTO_PAYLOAD, Subject
+from provenance.custody.stamping import Stamper
+from provenance.signing.dsse import sign_envelope
+from provenance.signing.keys import SigningKey
+from provenance.signing.statements import IN_TOTO_PAYLOAD, Subject
 
 # large: 1 MB bodies; small: 10 KB; tiny: 100 bytes, where the cost per record is all there is
 SHAPES = {"large": (200, 1 << 20), "small": (20_000, 10 * 1024), "tiny": (300_000, 100)}
@@ -136,7 +137,7 @@ def write_capture(case_path: Path, key: SigningKey, responses: Iterator[tuple[st
 
 
 def _sha256(path: Path) -> bytes:
-    from provenance.digests import sha256_file
+    from provenance.base.digests import sha256_file
 
     return sha256_file(path)
 

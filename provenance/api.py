@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archive.errors import ConfigError, NotATargetError, ProvError, UsageError
-from archive.reader import WarcReader
-from provenance import __version__, home, timefmt
-from provenance.case import Case, CaseInfo, write_durable
-from provenance.checkpoint import Checkpoint
-from provenance.custody import (
+from archive.warc.reader import WarcReader
+from provenance import __version__
+from provenance.base import home, timefmt
+from provenance.custody.case import Case, CaseInfo, write_durable
+from provenance.custody.checkpoint import Checkpoint
+from provenance.custody.log import (
     CustodyLog,
     NewEntry,
     checkpoint_path,
@@ -31,9 +32,10 @@ from provenance.custody import (
     iter_lines,
     latest_checkpoint_size,
 )
-from provenance.custody import read_entries as read_entries  # part of the API
+from provenance.custody.log import read_entries as read_entries  # part of the API
 from provenance.install import install_hint
-from provenance.keys import (
+from provenance.signing.dsse import parse_envelope
+from provenance.signing.keys import (
     KeyFileError,
     PublicKey,
     SigningKey,
@@ -41,22 +43,21 @@ from provenance.keys import (
     key_path,
     write_private_file,
 )
-from provenance.parallel import Progress
-from provenance.report import Report, Status
-from provenance.signing import parse_envelope
-from provenance.trust import Anchors, trust_user_key
-from provenance.verify import SEAL_NAME, CaseVerifier
+from provenance.signing.trust import Anchors, trust_user_key
+from provenance.verification.case import SEAL_NAME, CaseVerifier
+from provenance.verification.parallel import Progress
+from provenance.verification.report import Report, Status
 
 if TYPE_CHECKING:  # loaded by the functions that use them: `prov verify` needs none of them
-    from archive.browser import BrowserOptions
-    from archive.crawl import CaptureOptions, UrlOutcome
-    from archive.media import MediaOptions
-    from provenance.bag import BagResult
-    from provenance.capture import CaptureResult
-    from provenance.custodians import CustodyChain
-    from provenance.stamping import Stamper
-    from provenance.tsatrust import TsaRoots
-    from provenance.wacz import WaczResult
+    from archive.browser.capture import BrowserOptions
+    from archive.http.crawl import CaptureOptions, UrlOutcome
+    from archive.media.capture import MediaOptions
+    from provenance.capture.snapshot import CaptureResult
+    from provenance.custody.custodians import CustodyChain
+    from provenance.custody.stamping import Stamper
+    from provenance.exports.bag import BagResult
+    from provenance.exports.wacz import WaczResult
+    from provenance.timestamps.tsatrust import TsaRoots
 
 Prompt = Callable[[], bytes | None]
 CAPTURE_DIR_RE = re.compile(
@@ -84,7 +85,7 @@ def list_keys() -> tuple[list[tuple[str, str]], list[str]]:
     """(name, key id) of each signing key in ``$PROV_HOME/keys``, its WACZ signing key
     (P-384, ``NAME.p384.pub``) on the line after it; and a message for each public key file
     that cannot be read (the others are still listed)."""
-    from provenance.p384 import P384_PUB_SUFFIX, P384PublicKey
+    from provenance.signing.p384 import P384_PUB_SUFFIX, P384PublicKey
 
     folder = home.keys_dir()
     if not folder.is_dir():
@@ -123,7 +124,7 @@ def load_key(name: str, prompt: Prompt | None = None) -> SigningKey:
     if not path.exists():
         raise ConfigError(f"no key named {name!r} in {path.parent}",
                           hint="run `prov keys generate` (or pass --key NAME)")
-    from provenance.keys import read_small
+    from provenance.signing.keys import read_small
 
     def passphrase() -> bytes | None:
         secret = env_passphrase()
@@ -132,7 +133,7 @@ def load_key(name: str, prompt: Prompt | None = None) -> SigningKey:
         return secret
 
     key = SigningKey.from_pem(read_small(path), name, passphrase)
-    from provenance.s3case import remember_key
+    from provenance.storage.mirror import remember_key
 
     remember_key(key)  # a bucket case's writer that loses a race signs its entries again
     return key
@@ -146,7 +147,7 @@ def init_case(path: Path | str, title: str, key: SigningKey, now: datetime,
     """Create a case folder, or with an ``s3://BUCKET/PREFIX`` URL a case in a bucket;
     ``retention`` (see ``retention_rule``) is the Object Lock it requires."""
     if isinstance(path, str):
-        from provenance.s3locker import init_bucket
+        from provenance.storage.locker import init_bucket
 
         return init_bucket(path, title, key, now, stamper, retention)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
@@ -179,7 +180,7 @@ def init_case(path: Path | str, title: str, key: SigningKey, now: datetime,
 def _append(case: Case, stamper: Stamper | None, entries: Sequence[NewEntry], key: SigningKey,
             at: datetime) -> Checkpoint:
     """``stamping.append_entries``, loaded when a command first changes the case."""
-    from provenance.stamping import append_entries
+    from provenance.custody.stamping import append_entries
 
     return append_entries(case, stamper, entries, key, at)
 
@@ -207,11 +208,11 @@ def open_case(explicit: str | None) -> Case:
     """``--case`` (a folder or an ``s3://BUCKET/PREFIX`` URL), else ``$PROV_CASE``, else the
     case around the current directory. A bucket case is a ``MirrorCase``: its ``lock()``
     takes the bucket's lease, pulls, and pushes what the command appended."""
-    from provenance.case import find_case
+    from provenance.custody.case import find_case
 
     chosen = explicit or os.environ.get("PROV_CASE")
     if chosen and chosen.startswith("s3://"):
-        from provenance.s3case import open_mirror
+        from provenance.storage.mirror import open_mirror
 
         return open_mirror(chosen)
     return Case.open(find_case(explicit))
@@ -221,7 +222,7 @@ def fetch_capture(case: Case, capture_dir: str | None) -> None:
     """Make a capture's files (``None``: every capture's) present before reading them: a
     bucket case's mirror downloads WARCs only for the commands that read them (captures
     show, disclose, exports)."""
-    from provenance.s3case import MirrorCase
+    from provenance.storage.mirror import MirrorCase
 
     if isinstance(case, MirrorCase):
         case.fetch_captures([capture_dir] if capture_dir else None)
@@ -229,7 +230,7 @@ def fetch_capture(case: Case, capture_dir: str | None) -> None:
 
 def set_endpoint_url(url: str | None) -> None:
     """``--endpoint-url``: the S3 endpoint for every s3:// case this process opens."""
-    from provenance.s3case import set_endpoint
+    from provenance.storage.mirror import set_endpoint
 
     set_endpoint(url)
 
@@ -240,7 +241,7 @@ def case_session(case: Case, run: str | None = None) -> AbstractContextManager[N
     machine commits meanwhile. With ``run`` (``"schedule"``), ``state/<run>.lease``: no other
     machine starts the same kind of run (LockedError, exit 7, at once), while commits of
     other machines' snapshots still interleave. For a case on disk, nothing."""
-    from provenance.s3case import MirrorCase
+    from provenance.storage.mirror import MirrorCase
 
     if not isinstance(case, MirrorCase):
         return nullcontext()
@@ -249,7 +250,7 @@ def case_session(case: Case, run: str | None = None) -> AbstractContextManager[N
 
 def retention_rule(mode: str | None, until: str | None, days: int | None) -> dict[str, Any] | None:
     """case.json's ``retention`` from ``--lock-mode``, ``--retain-until``, ``--retain-days``."""
-    from provenance.s3locker import retention_rule as rule
+    from provenance.storage.locker import retention_rule as rule
 
     return rule(mode, until, days)
 
@@ -258,7 +259,7 @@ def copy_case(source: str, destination: str, key: SigningKey, now: datetime, *,
               keep_source_writable: bool = False,
               retention: dict[str, Any] | None = None) -> dict[str, Any]:
     """``prov copy``: a case between disk and bucket, every object checked after copying."""
-    from provenance.copy import copy_case as copy
+    from provenance.storage.copy import copy_case as copy
 
     return copy(source, destination, key, now, keep_source_writable=keep_source_writable,
                 retention=retention)
@@ -266,7 +267,7 @@ def copy_case(source: str, destination: str, key: SigningKey, now: datetime, *,
 
 def legal_hold(case: Case, on: bool, key: SigningKey, now: datetime) -> int:
     """Set (or clear) the legal hold on every evidence object of a bucket case; logged."""
-    from provenance.s3locker import legal_hold as hold
+    from provenance.storage.locker import legal_hold as hold
 
     return hold(case, on, key, now)
 
@@ -289,8 +290,8 @@ def snapshot(case: Case, urls: Sequence[str], key: SigningKey, options: CaptureO
     if media is not None and (options.requisites or options.depth):
         raise UsageError("--requisites and --depth do not apply to --media (yt-dlp fetches "
                          "what each post needs)")
-    from archive.crawl import validate_url
-    from provenance.capture import snapshot as capture
+    from archive.http.crawl import validate_url
+    from provenance.capture.snapshot import snapshot as capture
 
     for url in urls:
         try:
@@ -307,7 +308,7 @@ def media_options(*, comments: bool = False) -> MediaOptions:
     try:
         import yt_dlp  # noqa: F401
 
-        from archive.media import MediaOptions
+        from archive.media.capture import MediaOptions
     except ImportError as exc:
         raise ConfigError(f"media capture needs the yt-dlp package: {exc}",
                           hint=install_hint("media")) from None
@@ -327,8 +328,8 @@ def browser_options(*, page_timeout: float = 60.0, concurrency: int = 2,
     if storage_state is not None:
         _check_storage_state(storage_state)
     try:
-        from archive.browser import CHROMIUM, BrowserOptions
-        from archive.page import PageLimits
+        from archive.browser.capture import CHROMIUM, BrowserOptions
+        from archive.browser.page import PageLimits
     except ImportError as exc:
         raise ConfigError(f"browser capture needs the playwright and pillow packages: {exc}",
                           hint=install_hint("browser")) from None
@@ -365,10 +366,10 @@ def capture_options(*, timeout: float = 30.0, max_body: int = 1 << 30, max_redir
                     insecure_skip_tls_verify: bool = False,
                     allow_private_addresses: bool = False) -> CaptureOptions:
     """Checked capture options; ``UsageError`` naming the bad one."""
-    from archive.crawl import CaptureOptions
-    from archive.recorder import FetchLimits
-    from archive.scope import Scope
-    from archive.via import parse_via
+    from archive.http.crawl import CaptureOptions
+    from archive.http.recorder import FetchLimits
+    from archive.http.scope import Scope
+    from archive.http.via import parse_via
 
     if min(timeout, max_body, max_redirects + 1, concurrency, per_host) <= 0 or min(
             delay, retries, depth) < 0:
@@ -437,7 +438,7 @@ def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
                     row["status"] = first.split(b"\r\n", 1)[0].decode("latin-1")
                 elif head.warc_type == "metadata" and row["uri"] == (
                         f"urn:prov:media:{summary.capture_id}"):
-                    from provenance.mediaposts import read_posts
+                    from provenance.capture.mediaposts import read_posts
 
                     media = read_posts(reader, head.get("Content-Length"))
                 records.append(row)
@@ -458,17 +459,17 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
     """Verify ``target``. With ``record`` = (key, cosigner name), a passing verify writes
     that key's C2SP cosignature beside the latest checkpoint it verified. ``jobs`` worker
     processes read the WARCs (default: one per core); ``on_progress`` sees how far it got.
-    ``as_kind`` pins what the target is taken for (``provenance.targets``); otherwise
+    ``as_kind`` pins what the target is taken for (``provenance.verification.targets``); otherwise
     ``targets.decide_kind`` decides, and the report says what it decided and why."""
     if str(target).startswith("s3://"):
-        from provenance.s3verify import verify_bucket
+        from provenance.storage.verify import verify_bucket
 
         return verify_bucket(str(target), lambda root: verify(
             root, trust_files, trust_ids, strict, since, remember, record, now, tsa_roots,
             jobs, on_progress, as_kind))
     if str(target) == "":
         raise UsageError("an empty path names no target (it would be the current folder)")
-    from provenance.targets import decide_kind
+    from provenance.verification.targets import decide_kind
 
     target = Path(target)
     if not os.path.lexists(target):
@@ -477,17 +478,17 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
     anchors, roots, given = _verifier_trust(target, trust_files, trust_ids, tsa_roots, since)
     verifier: CaseVerifier | None = None
     if decided.kind == "disclosure":
-        from provenance.disclosure_check import DisclosureVerifier
+        from provenance.exports.disclosure_check import DisclosureVerifier
 
         report = DisclosureVerifier(target, anchors, strict=strict, since=given, remember=remember,
                                     tsa_roots=roots).run()
     elif decided.kind == "wacz":
-        from provenance.wacz_check import WaczVerifier
+        from provenance.exports.wacz_check import WaczVerifier
 
         report = WaczVerifier(target, anchors, strict=strict, since=given, remember=remember,
                               tsa_roots=roots).run()
     elif decided.kind == "bag":
-        from provenance.bag_check import BagVerifier
+        from provenance.exports.bag_check import BagVerifier
 
         report = BagVerifier(target, anchors, strict=strict, remember=remember, since=given,
                              tsa_roots=roots).run()
@@ -508,8 +509,8 @@ def _verifier_trust(target: Path, trust_files: Sequence[Path], trust_ids: Sequen
                     ) -> tuple[Anchors, TsaRoots, list[tuple[str, Checkpoint]]]:
     """Keys, TSA roots and held checkpoints for verifying ``target``, each read from a file
     the verifier named or from its own ``$PROV_HOME``, never from inside ``target``."""
-    from provenance.anchorpaths import check_home, named_file
-    from provenance.tsatrust import TsaRoots
+    from provenance.signing.anchorpaths import check_home, named_file
+    from provenance.timestamps.tsatrust import TsaRoots
 
     check_home(target)
     held = [(str(p), load_checkpoint_file(named_file(p, target, "--since"))) for p in since]
@@ -520,8 +521,8 @@ def _verifier_trust(target: Path, trust_files: Sequence[Path], trust_ids: Sequen
 def _verify_proof_target(target: Path, anchors: Anchors, strict: bool) -> Report:
     """An inclusion proof file as a report: what ``prov log verify-proof`` checks, with the
     verifier's own keys (never one the file carries) for the checkpoint's signature."""
-    from provenance.proofs import MAX_PROOF_FILE, verify_inclusion_doc
-    from provenance.untrusted import UntrustedInputError, read_regular
+    from provenance.base.untrusted import UntrustedInputError, read_regular
+    from provenance.verification.proofs import MAX_PROOF_FILE, verify_inclusion_doc
 
     report = Report(str(target), "proof", strict=strict)
     try:
@@ -542,9 +543,10 @@ def _verify_proof_target(target: Path, anchors: Anchors, strict: bool) -> Report
 def verify_warc(paths: Sequence[Path], *, strict: bool = False, jobs: int | None = None,
                 all_records: bool = False,
                 on_progress: Callable[[Progress], None] | None = None) -> Report:
-    """Verify WARC files made by any tool (``provenance.warcverify``): digests, headers, ids,
+    """Verify WARC files made by any tool (``provenance.verification.warcs``): digests, headers,
+    ids,
     targets, revisits. Raises ``NotATargetError`` (exit 4) for a file that is not a WARC."""
-    from provenance.warcverify import verify_warcs
+    from provenance.verification.warcs import verify_warcs
 
     return verify_warcs(paths, strict=strict, jobs=jobs, all_records=all_records,
                         on_progress=on_progress)
@@ -552,7 +554,7 @@ def verify_warc(paths: Sequence[Path], *, strict: bool = False, jobs: int | None
 
 def _record_cosignature(verifier: CaseVerifier, report: Report, key: SigningKey,
                         name: str | None, at: datetime) -> None:
-    from provenance.checkpoint import cosign
+    from provenance.custody.checkpoint import cosign
 
     if not report.ok or verifier.latest_verified is None:
         report.add("info", "cosignature.record", "custody/checkpoints",
@@ -570,8 +572,8 @@ def _record_cosignature(verifier: CaseVerifier, report: Report, key: SigningKey,
 
 
 def load_checkpoint_file(path: Path) -> Checkpoint:
-    from provenance.checkpoint import MAX_NOTE, read_unverified
-    from provenance.keys import read_small
+    from provenance.custody.checkpoint import MAX_NOTE, read_unverified
+    from provenance.signing.keys import read_small
 
     try:
         return read_unverified(read_small(path, MAX_NOTE), what=str(path))
@@ -595,7 +597,7 @@ def repair(case: Case, key: SigningKey, now: Callable[[], datetime],
 
 
 def prove_entry(case: Case, index: int, since: Path | None) -> dict[str, Any]:
-    from provenance.proofs import build_inclusion
+    from provenance.verification.proofs import build_inclusion
 
     log = CustodyLog(case)
     tree = log.tree(checked=False)  # signs nothing: the reader checks the proof
@@ -612,8 +614,8 @@ def prove_entry(case: Case, index: int, since: Path | None) -> dict[str, Any]:
 
 def _trust_lines(case: Case) -> Iterator[tuple[int, bytes]]:
     """The log's lines that change whom it trusts, with their sequence numbers."""
-    from provenance.entryjudge import TRUST_ACTIONS
-    from provenance.statements import Entry
+    from provenance.signing.statements import Entry
+    from provenance.verification.entryjudge import TRUST_ACTIONS
 
     for seq, line in enumerate(iter_lines(case.log_path)):
         entry = Entry.parse(parse_envelope(line, what=f"entry {seq}").payload, what=f"entry {seq}")
@@ -623,14 +625,14 @@ def _trust_lines(case: Case) -> Iterator[tuple[int, bytes]]:
 
 def verify_proof(proof_path: Path, checkpoint_path_: Path | None,
                  trust_files: Sequence[Path]) -> list[str]:
-    from provenance.keys import read_small
-    from provenance.proofs import MAX_PROOF_FILE, verify_inclusion_doc
+    from provenance.signing.keys import read_small
+    from provenance.verification.proofs import MAX_PROOF_FILE, verify_inclusion_doc
 
     try:
         raw = read_small(proof_path, MAX_PROOF_FILE)
     except KeyFileError as exc:
         raise NotATargetError(str(exc)) from None
-    from provenance.anchorpaths import named_file
+    from provenance.signing.anchorpaths import named_file
 
     keys = [PublicKey.load(named_file(p, proof_path, "--trust")) for p in trust_files]
     held = (load_checkpoint_file(named_file(checkpoint_path_, proof_path, "--checkpoint"))
@@ -660,7 +662,7 @@ def disclose(case: Case, capture_id: str, out: Path, urls: Sequence[str],
     """Write a selective-disclosure package and log an ``export`` entry for it."""
     import hashlib
 
-    from provenance.disclosure import write_disclosure
+    from provenance.exports.disclosure import write_disclosure
 
     matches = [c for c in list_captures(case) if c.capture_id.startswith(capture_id)]
     if len(matches) != 1:
@@ -716,8 +718,8 @@ def dispose(case: Case, disposition: str, note: str | None, key: SigningKey,
 
 
 def custody_chain(case: Case) -> CustodyChain:
-    from provenance.custodians import chain_of_custody
-    from provenance.s3case import MirrorCase, check_versions
+    from provenance.custody.custodians import chain_of_custody
+    from provenance.storage.mirror import MirrorCase, check_versions
 
     if isinstance(case, MirrorCase):  # a report of a bucket case: no key replaced or hidden
         check_versions(case.bucket)
@@ -729,20 +731,20 @@ def custody_chain(case: Case) -> CustodyChain:
 
 def complete_timestamps(case: Case, key: SigningKey, stamper: Stamper,
                         now: Callable[[], datetime]) -> list[str]:
-    """Stamp what is pending (``provenance.pending``); one line per act."""
-    from provenance.pending import complete_timestamps as complete
+    """Stamp what is pending (``provenance.custody.pending``); one line per act."""
+    from provenance.custody.pending import complete_timestamps as complete
 
     return complete(case, key, stamper, now)
 
 
 def trust_tsa_root(path: Path) -> list[str]:
-    from provenance.tsatrust import trust_tsa_root as trust
+    from provenance.timestamps.tsatrust import trust_tsa_root as trust
 
     return trust(path)
 
 
 def checkpoint_line(case: Case) -> Checkpoint:
-    from provenance.checkpoint import read_unverified
+    from provenance.custody.checkpoint import read_unverified
 
     return read_unverified(latest_checkpoint(case), what="checkpoint")
 
@@ -763,7 +765,8 @@ def export_wacz(case: Case, capture_ids: Sequence[str], out: Path, key: SigningK
                 now: datetime, *, prompt: Prompt | None = None, allow_failed: bool = False,
                 stamper: Stamper | None = None) -> WaczResult:
     """A signed WACZ of the captures (all when none given); logged as an ``export``."""
-    from provenance import p384, wacz
+    from provenance.exports import wacz
+    from provenance.signing import p384
 
     fetch_capture(case, None)
     signer = p384.load_or_create(key.name, _passphrase(prompt))
@@ -775,7 +778,7 @@ def export_bag(case: Case, out: Path, key: SigningKey, now: datetime, *,
                allow_failed: bool = False, stamper: Stamper | None = None,
                contact: str | None = None) -> BagResult:
     """The case as a signed BagIt 1.0 bag with VERIFY.txt; logged as an ``export``."""
-    from provenance import bag
+    from provenance.exports import bag
 
     fetch_capture(case, None)
     return bag.export(case, out, key, now, allow_failed=allow_failed, stamper=stamper,
@@ -786,7 +789,7 @@ def exhibit_report(case: Case, capture_ids: Sequence[str], out: Path, key: Signi
                    now: datetime, *, allow_failed: bool = False,
                    stamper: Stamper | None = None) -> Path:
     """A self-contained HTML exhibit of the captures; logged as an ``export``."""
-    from provenance import exhibit
+    from provenance.exports import exhibit
 
     fetch_capture(case, None)
     return exhibit.export(case, capture_ids, out, key, now, allow_failed=allow_failed,

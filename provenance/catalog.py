@@ -4,11 +4,11 @@
 Sources: the custody log (capture and capture-failed entries, parsed, not verified), each
 capture's seal (its note and file names, parsed, not verified), the seed-list metadata record
 (WARC 1.1 section 6.5, the second record of the first file) and the capture's sealed CDXJ
-index (``archive.cdxj``; a capture made before prov wrote one is indexed from its WARC
+index (``archive.warc.cdxj``; a capture made before prov wrote one is indexed from its WARC
 headers as it is read). Threat: a listing is a finding aid, not evidence. Whoever can write
 to the case can make it lie; `prov verify` judges the same files and `prov extract` verifies
 a capture before it writes anything out of it. A capture whose files cannot be read is listed
-with the reason (``unreadable``), never a crash; files are opened as ``provenance.untrusted``
+with the reason (``unreadable``), never a crash; files are opened as ``provenance.base.untrusted``
 opens them (no symlink followed, no FIFO blocked on).
 """
 
@@ -22,14 +22,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from archive.cdxj import IndexEntry, iter_entries, iter_index, lookup
 from archive.errors import ProvError
-from archive.reader import WarcReader
-from provenance.case import Case
-from provenance.custody import read_entries
-from provenance.signing import parse_envelope
-from provenance.statements import CaptureSeal
-from provenance.untrusted import UntrustedInputError, load_json, open_regular, read_regular
+from archive.warc.cdxj import IndexEntry, iter_entries, iter_index, lookup
+from archive.warc.reader import WarcReader
+from provenance.base.untrusted import UntrustedInputError, load_json, open_regular, read_regular
+from provenance.custody.case import Case
+from provenance.custody.log import read_entries
+from provenance.signing.dsse import parse_envelope
+from provenance.signing.statements import CaptureSeal
 
 INDEX_NAME = "index.cdxj"
 SEAL_NAME = "seal.dsse.json"

@@ -20,9 +20,10 @@ from functools import partial
 from pathlib import Path
 
 from archive.errors import ProvError
-from provenance import timefmt
-from provenance.case import Case, fsync_dir, write_durable
-from provenance.custody import (
+from provenance.base import timefmt
+from provenance.custody.case import Case, fsync_dir, write_durable
+from provenance.custody.derived import log_trusted_keys
+from provenance.custody.log import (
     CustodyLog,
     NewEntry,
     file_subject,
@@ -30,10 +31,7 @@ from provenance.custody import (
     read_entries,
     shard_names,
 )
-from provenance.derived import log_trusted_keys
-from provenance.keys import PublicKey, SigningKey
-from provenance.signing import parse_envelope
-from provenance.stamping import (
+from provenance.custody.stamping import (
     Stamper,
     StampOutcome,
     append_entries,
@@ -41,7 +39,9 @@ from provenance.stamping import (
     token_entries,
     unstage_tokens,
 )
-from provenance.verify import SEAL_NAME
+from provenance.signing.dsse import parse_envelope
+from provenance.signing.keys import PublicKey, SigningKey
+from provenance.verification.case import SEAL_NAME
 
 CAPTURE_DIR_RE = re.compile(
     r"^captures/\d{4}/\d{2}/\d{2}/[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -94,7 +94,7 @@ def _quarantine_torn_tail(case: Case, key: SigningKey, at: datetime,
 def _torn_tail(path: Path, chunk: int = 1 << 16) -> tuple[int, bytes]:
     """(offset after the last newline, the bytes after it), reading backwards in chunks: a
     torn tail is at most one line (bounded by custody.MAX_LINE), never the whole log."""
-    from provenance.custody import MAX_LINE
+    from provenance.custody.log import MAX_LINE
 
     size = path.stat().st_size
     with open(path, "rb") as fh:
@@ -130,8 +130,8 @@ def _sealed_capture_dir(case: Case, folder: Path, trusted: dict[str, PublicKey])
     """The capture dir a seal in ``folder`` names, if the seal verifies with ``trusted``, was
     sealed for ``case`` (never a capture copied from another case signed by the same key) and
     names a folder of prov's form ending in ``folder``'s own name; None otherwise."""
-    from provenance.signing import verify_envelope
-    from provenance.statements import IN_TOTO_PAYLOAD, CaptureSeal
+    from provenance.signing.dsse import verify_envelope
+    from provenance.signing.statements import IN_TOTO_PAYLOAD, CaptureSeal
 
     try:
         data = (folder / SEAL_NAME).read_bytes()
@@ -197,8 +197,8 @@ def _log_unlogged(case: Case, key: SigningKey, at: datetime, stamper: Stamper | 
 
 def _unlogged_tokens(seal_path: Path) -> list[StampOutcome]:
     """Stamp outcomes rebuilt from token files beside a seal (their genTime as stated)."""
-    from provenance.timestamps import Stamp, TimestampError, verify_stamp
-    from provenance.tsatrust import load_case_certs
+    from provenance.timestamps.rfc3161 import Stamp, TimestampError, verify_stamp
+    from provenance.timestamps.tsatrust import load_case_certs
 
     out = []
     data = seal_path.read_bytes()

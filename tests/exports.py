@@ -23,12 +23,14 @@ from servers import png_bytes
 from testca import TestCA
 from tsa import LocalTSA
 
-from archive.cdxj import write_index
-from archive.crawl import json_block, new_record_id
-from archive.reader import WarcReader
-from archive.warc import Block, Record, WarcWriter
-from provenance import api, ids
-from provenance.capture import (
+from archive.http.crawl import json_block, new_record_id
+from archive.warc.cdxj import write_index
+from archive.warc.reader import WarcReader
+from archive.warc.writer import Block, Record, WarcWriter
+from provenance import api
+from provenance.base import ids
+from provenance.base.digests import sha256_file
+from provenance.capture.snapshot import (
     INDEX_NAME,
     SEAL_NAME,
     CaptureResult,
@@ -37,13 +39,12 @@ from provenance.capture import (
     log_capture,
     warcinfo_factory,
 )
-from provenance.case import Case
-from provenance.demo import serve_site
-from provenance.digests import sha256_file
-from provenance.keys import SigningKey
-from provenance.signing import sign_envelope
-from provenance.stamping import Stamper
-from provenance.statements import IN_TOTO_PAYLOAD, Subject
+from provenance.cli.demo import serve_site
+from provenance.custody.case import Case
+from provenance.custody.stamping import Stamper
+from provenance.signing.dsse import sign_envelope
+from provenance.signing.keys import SigningKey
+from provenance.signing.statements import IN_TOTO_PAYLOAD, Subject
 
 SHOT_URL = "https://evidence.example/post/42"
 SHOT_TEXT = b"<html><body><h1>Post 42</h1><p>The deleted post.</p></body></html>"

@@ -1,4 +1,4 @@
-"""The availability classification (archive.availability) over real recorder exchanges: the
+"""The availability classification (archive.media.availability) over real recorder exchanges: the
 bytes a platform sent, as the recording proxy keeps them, and yt-dlp's error text."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from servers import chunked, response
 
-from archive import recorder
-from archive.availability import CLASSES, REFUSALS, TAKEDOWN, chain, classify
-from archive.warc import Block
+from archive.http import recorder
+from archive.media.availability import CLASSES, REFUSALS, TAKEDOWN, chain, classify
+from archive.warc.writer import Block
 
 POST = "https://platform.example/watch/1"
 NOW = datetime(2026, 12, 5, tzinfo=UTC)

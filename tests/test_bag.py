@@ -26,9 +26,9 @@ from exports import Built, build, entries
 from helpers import run_prov
 from tsa import LocalTSA
 
-from provenance.bag import PAYLOAD_TYPE, TAG_FILES
-from provenance.keys import SigningKey
-from provenance.signing import sign_envelope
+from provenance.exports.bag import PAYLOAD_TYPE, TAG_FILES
+from provenance.signing.dsse import sign_envelope
+from provenance.signing.keys import SigningKey
 
 EXIT_OK, EXIT_INTEGRITY = 0, 3
 BIN = Path(sys.executable).parent

@@ -38,15 +38,15 @@ from test_snapshot import (
 )
 from testca import TestCA
 
-from archive import recorder, tls
-from archive.addresses import AddressPolicy
-from archive.browser import BrowserCapturer, BrowserOptions, url_key
-from archive.crawl import CaptureOptions, UrlOutcome
-from archive.mitmca import RunAuthority
-from archive.page import PageLimits
-from archive.proxy import RecordingProxy
-from archive.warc import WarcWriter
-from provenance.capture import warcinfo_factory
+from archive.browser.capture import BrowserCapturer, BrowserOptions, url_key
+from archive.browser.page import PageLimits
+from archive.http import recorder, tls
+from archive.http.addresses import AddressPolicy
+from archive.http.crawl import CaptureOptions, UrlOutcome
+from archive.http.mitmca import RunAuthority
+from archive.http.proxy import RecordingProxy
+from archive.warc.writer import WarcWriter
+from provenance.capture.snapshot import warcinfo_factory
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(
@@ -126,7 +126,7 @@ def capture_pages(tmp: Path, seeds: list[str], *, root: Path | None = None,
                   on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None,
                   total_timeout: float | None = None,
                   ) -> tuple[list[UrlOutcome], list[Rec], float]:
-    """archive.browser on its own, into one WARC file: outcomes, records, seconds."""
+    """archive.browser.capture on its own, into one WARC file: outcomes, records, seconds."""
     writer = WarcWriter(tmp, warcinfo=warcinfo_factory("test", now))
     capturer = BrowserCapturer(
         writer, CaptureOptions(ca_file=root, limits=recorder.FetchLimits(timeout=10),

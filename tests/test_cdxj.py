@@ -1,4 +1,4 @@
-"""archive.cdxj: SURT keys (cross-checked with the `surt` package pywb uses), index entries of
+"""archive.warc.cdxj: SURT keys (cross-checked with the `surt` package pywb uses), index entries of
 prov's own and warcio's WARCs, sorted lines, binary-search lookup, and a 5,000-record file."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from archive.cdxj import IndexEntry, index_lines, iter_entries, lookup, surt, write_index
 from archive.errors import NotATargetError, WarcFormatError
-from archive.warc import Block, Record, WarcFile, WarcWriter
+from archive.warc.cdxj import IndexEntry, index_lines, iter_entries, lookup, surt, write_index
+from archive.warc.writer import Block, Record, WarcFile, WarcWriter
 
 T0 = datetime(2024, 3, 4, 12, 0, 0, 251002, tzinfo=UTC)
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
@@ -312,7 +312,7 @@ def _http_head_reference(buf: bytes) -> tuple[str | None, str]:
     import itertools
     import re
 
-    from archive.cdxj import _bare_mime
+    from archive.warc.cdxj import _bare_mime
 
     lines = [line.rstrip(b"\r") for line in buf[:64 * 1024].split(b"\n")[:-1]]
     status = re.match(rb"HTTP/[0-9.]+ +(\d{3})(?: |$)", lines[0]) if lines else None
@@ -332,7 +332,7 @@ def test_http_head_needs_only_the_lines_before_the_first_blank_one(
 ) -> None:
     """The reader passes the block's start through its first blank line (or more), the
     writer the whole first chunk: both get the former index code's answer."""
-    from archive.cdxj import _http_head
+    from archive.warc.cdxj import _http_head
 
     data = b"".join(pieces)
     ends = [i + len(b) for b in (b"\n\r\n", b"\n\n") if (i := data.find(b)) >= 0]

@@ -17,7 +17,7 @@ from helpers import make_case, prov_env, run_prov
 from scheduling import WatchedSite, captures, log_entries, schedule_run, verify_ok, write_sources
 from servers import Exchange, LocalServer
 
-from provenance.changes import Fingerprint, compare, takedown, visible_text
+from provenance.watch.changes import Fingerprint, compare, takedown, visible_text
 
 ARTICLE = ("<article><h1>Statement on the count</h1>"
            + "".join(f"<p>Paragraph {n}: the results in district {n} were certified.</p>"

@@ -23,8 +23,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from provenance.demo import serve_site
-from provenance.keys import PublicKey
+from provenance.cli.demo import serve_site
+from provenance.signing.keys import PublicKey
 
 PASSPHRASE = "cli-test-passphrase"
 KEY_ID = re.compile(r"^ed25519:[0-9a-f]{64}$")

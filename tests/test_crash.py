@@ -23,10 +23,10 @@ import pytest
 import rfc8785
 
 import provenance
-from provenance import ids, timefmt
-from provenance.demo import serve_site
-from provenance.keys import SigningKey
-from provenance.signing import parse_envelope, sign_envelope
+from provenance.base import ids, timefmt
+from provenance.cli.demo import serve_site
+from provenance.signing.dsse import parse_envelope, sign_envelope
+from provenance.signing.keys import SigningKey
 
 PASSPHRASE = "crash-test-passphrase"
 SEAL = "seal.dsse.json"

@@ -41,9 +41,9 @@ from test_snapshot import (
     read_records,
 )
 
-from archive.crawl import CaptureOptions, Capturer, retry_after
-from archive.recorder import Exchange
-from archive.warc import Block, Record, WarcWriter
+from archive.http.crawl import CaptureOptions, Capturer, retry_after
+from archive.http.recorder import Exchange
+from archive.warc.writer import Block, Record, WarcWriter
 
 # prov with a resolver for *.test names (127.0.0.1), so that scopes see real host names
 PROV_MAIN_NAMES = """
@@ -531,11 +531,12 @@ def test_the_index_built_while_writing_equals_the_index_read_back(
     byte for byte the index `write_index` reads back from the finished WARCs: on a crawl with
     requisites, links, a 404, a redirect, a cut response, a refused connection, revisits of a
     second capture, and records spread over many files."""
-    from archive.cdxj import index_lines, iter_entries
-    from provenance import api, timefmt
-    from provenance import capture as capture_mod
-    from provenance.dedup import DedupIndex
-    from provenance.keys import SigningKey
+    from archive.warc.cdxj import index_lines, iter_entries
+    from provenance import api
+    from provenance.base import timefmt
+    from provenance.capture import snapshot as capture_mod
+    from provenance.capture.dedup import DedupIndex
+    from provenance.signing.keys import SigningKey
 
     serve_requisites(http_server)
     links = "".join(f'<a href="/noise/{i}">{i}</a>' for i in range(4))

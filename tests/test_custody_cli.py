@@ -26,11 +26,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from helpers import prov_env, run_prov
 
-from provenance import timefmt
-from provenance.case import Case
-from provenance.custody import CustodyLog, NewEntry, checkpoint_rel
-from provenance.demo import serve_site
-from provenance.keys import PublicKey, SigningKey
+from provenance.base import timefmt
+from provenance.cli.demo import serve_site
+from provenance.custody.case import Case
+from provenance.custody.log import CustodyLog, NewEntry, checkpoint_rel
+from provenance.signing.keys import PublicKey, SigningKey
 
 LOG = "custody/log.jsonl"
 DASH = "\u2014"
@@ -60,7 +60,7 @@ def log_lines(case: Path) -> list[bytes]:
 
 
 def mth(hashes: list[bytes]) -> bytes:
-    """RFC 9162 2.1.1, as docs/AUDITING.md writes it: independent of provenance.merkle."""
+    """RFC 9162 2.1.1, as docs/AUDITING.md writes it: independent of provenance.custody.merkle."""
     if len(hashes) == 1:
         return hashes[0]
     k = 1

@@ -23,10 +23,11 @@ from scheduling import WatchedSite, captures, html_page, schedule_run, verify_ok
 from servers import LocalServer
 from warcio.archiveiterator import ArchiveIterator
 
-from archive.revisit import PROFILE, Original
-from provenance import api, timefmt
-from provenance import capture as capture_mod
-from provenance.keys import SigningKey
+from archive.http.revisit import PROFILE, Original
+from provenance import api
+from provenance.base import timefmt
+from provenance.capture import snapshot as capture_mod
+from provenance.signing.keys import SigningKey
 
 BIN = Path(sys.executable).parent
 

@@ -162,10 +162,11 @@ def test_verify_fails_a_revisit_of_a_response_with_another_body(
         site: WatchedSite, tmp_path: Path, prov_home: Path) -> None:
     """A revisit that names its original exactly (id, URI, date, payload digest) but was
     written for a response whose body differs: only the decoded-body digests tell."""
-    from archive.revisit import Original
-    from provenance import api, timefmt
-    from provenance import capture as capture_mod
-    from provenance.keys import SigningKey
+    from archive.http.revisit import Original
+    from provenance import api
+    from provenance.base import timefmt
+    from provenance.capture import snapshot as capture_mod
+    from provenance.signing.keys import SigningKey
 
     key = SigningKey.generate("revisit-test")
     key_pub = tmp_path / "k.pub"
@@ -244,7 +245,7 @@ def _plant_original(case: Path, source: Path, body: bytes, replacement: bytes) -
     import gzip
     import zlib
 
-    from archive.cdxj import write_index
+    from archive.warc.cdxj import write_index
 
     planted = case / "captures" / "2099" / "01" / "01" / source.name
     planted.mkdir(parents=True)

@@ -21,9 +21,9 @@ import pytest
 from helpers import make_case, prov_env, run_prov
 from tsa import LocalTSA
 
-from archive.reader import WarcReader
-from provenance.demo import serve_site
-from provenance.keys import SigningKey
+from archive.warc.reader import WarcReader
+from provenance.cli.demo import serve_site
+from provenance.signing.keys import SigningKey
 
 RECORDS = "records.warc.gz"
 

@@ -21,13 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from provenance import api, timefmt
-from provenance.case import Case
-from provenance.custody import iter_lines
-from provenance.keys import SigningKey
-from provenance.report import Report
-from provenance.signing import parse_envelope, sign_envelope
-from provenance.statements import CUSTODY_PAYLOAD, Entry, Prev
+from provenance import api
+from provenance.base import timefmt
+from provenance.custody.case import Case
+from provenance.custody.log import iter_lines
+from provenance.signing.dsse import parse_envelope, sign_envelope
+from provenance.signing.keys import SigningKey
+from provenance.signing.statements import CUSTODY_PAYLOAD, Entry, Prev
+from provenance.verification.report import Report
 
 SEED = bytes(range(32))
 
@@ -37,10 +38,10 @@ SEED = bytes(range(32))
 WRITER = """
 import sys
 from pathlib import Path
-from provenance import timefmt
-from provenance.case import Case
-from provenance.custody import CustodyLog, NewEntry
-from provenance.keys import SigningKey
+from provenance.base import timefmt
+from provenance.custody.case import Case
+from provenance.custody.log import CustodyLog, NewEntry
+from provenance.signing.keys import SigningKey
 
 root, seed, tag, bursts, size, pad = sys.argv[1:]
 case = Case.open(Path(root))

@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archive.errors import ProvError
-from archive.recordcheck import iter_checks
-from archive.scan import scan_range
-from provenance.checkpoint import parse_checkpoint, read_unverified, split_note
-from provenance.signing import parse_envelope
-from provenance.statements import CaptureSeal, Entry
-from provenance.timestamps import request_stamp, verify_stamp
+from archive.warc.recordcheck import iter_checks
+from archive.warc.scan import scan_range
+from provenance.custody.checkpoint import parse_checkpoint, read_unverified, split_note
+from provenance.signing.dsse import parse_envelope
+from provenance.signing.statements import CaptureSeal, Entry
+from provenance.timestamps.rfc3161 import request_stamp, verify_stamp
 
 GOLDEN = Path(__file__).parent / "data" / "golden" / "case"
 SETTINGS = settings(max_examples=150, deadline=None,
@@ -103,7 +103,7 @@ def test_warc_readers(warc_path: Path, data: bytes) -> None:
 @SETTINGS
 @given(data=warc_inputs())
 def test_warc_verifier(warc_path: Path, data: bytes) -> None:
-    from provenance.warcverify import verify_warcs
+    from provenance.verification.warcs import verify_warcs
 
     warc_path.write_bytes(data)
     try:

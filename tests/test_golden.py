@@ -24,7 +24,7 @@ import pytest
 
 from archive.errors import ExitCode
 from provenance import api
-from provenance.checkpoint import (
+from provenance.custody.checkpoint import (
     Checkpoint,
     key_hint,
     read_unverified,
@@ -33,16 +33,16 @@ from provenance.checkpoint import (
     verify_checkpoint,
     verify_note,
 )
-from provenance.custody import checkpoint_rel
-from provenance.keys import PublicKey, SignatureError, SigningKey
-from provenance.report import SCHEMA, STATUSES
-from provenance.signing import Envelope, pae, parse_envelope, sign_envelope, verify_envelope
-from provenance.statements import (
+from provenance.custody.log import checkpoint_rel
+from provenance.signing.dsse import Envelope, pae, parse_envelope, sign_envelope, verify_envelope
+from provenance.signing.keys import PublicKey, SignatureError, SigningKey
+from provenance.signing.statements import (
     CUSTODY_PAYLOAD,
     IN_TOTO_PAYLOAD,
     CaptureSeal,
     Entry,
 )
+from provenance.verification.report import SCHEMA, STATUSES
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
 

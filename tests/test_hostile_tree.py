@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provenance import api
-from provenance.terminal import safe_json
+from provenance.base.terminal import safe_json
 
 GOLDEN = Path(__file__).parent / "data" / "golden" / "case"
 CAPTURE = next(p.parent for p in GOLDEN.glob("captures/*/*/*/*/seal.dsse.json"))

@@ -1,4 +1,4 @@
-"""archive.links: requisites and links of HTML and CSS (HTML Living Standard, CSS Syntax 3),
+"""archive.http.links: requisites and links of HTML and CSS (HTML Living Standard, CSS Syntax 3),
 and bounded Content-Encoding decoding (RFC 9110 section 8.4) that a bomb cannot blow up."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archive.links import MAX_DECODED, Links, decode_body, extract
+from archive.http.links import MAX_DECODED, Links, decode_body, extract
 
 PAGE_URL = "https://example.org/news/2024/article.html"
 BASE = "https://example.org/news/2024/"  # what the page's <base href> resolves to
@@ -353,7 +353,7 @@ def test_brotli_bound_holds_when_another_brotli_took_the_name() -> None:
     code = (
         "import sys, types\n"
         "sys.modules['_brotli'] = types.ModuleType('_brotli')  # brotlipy's cffi module\n"
-        "from archive.links import brotli, decode_body\n"
+        "from archive.http.links import brotli, decode_body\n"
         "assert brotli is not sys.modules['_brotli']\n"
         f"data = bytes.fromhex('{brotli.compress(bytes(1 << 20)).hex()}')\n"
         "assert decode_body(data, 'br', limit=999) == (bytes(999), True)\n"

@@ -34,7 +34,7 @@ from servers import LocalServer
 from test_snapshot import BIN, Rec, Snap, assert_peer_checks, exchanges, snapshot
 from testca import TestCA
 
-from archive.reader import WarcReader
+from archive.warc.reader import WarcReader
 
 pytestmark = pytest.mark.skipif(not mediasite.have_ffmpeg(),
                                 reason="media tests need Debian's ffmpeg (scripts/test "

@@ -1,4 +1,5 @@
-"""Tests for provenance.merkle against RFC 9162 section 2.1, a reference MTH, and pymerkle."""
+"""Tests for provenance.custody.merkle against RFC 9162 section 2.1, a reference MTH, and
+pymerkle."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archive.errors import ExitCode, IntegrityError
-from provenance.merkle import (
+from provenance.custody.merkle import (
     EMPTY_ROOT,
     ProofError,
     TreeBuilder,
@@ -368,7 +369,7 @@ def test_property_consistency_and_builder(data: list[bytes], draw: st.DataObject
 def test_verify_spooled_hashes_give_the_root_of_any_prefix() -> None:
     """verify keeps leaf hashes in a temporary file, not in memory; a prefix root read back from
     it (past the in-memory buffer, so the file is used) is the MTH of that prefix."""
-    from provenance.verify import HashArray
+    from provenance.verification.case import HashArray
 
     count = HashArray.BUFFER // 32 * 2 + 5
     leaves = [hashlib.sha256(b"%d" % i).digest() for i in range(count)]

@@ -1,4 +1,4 @@
-"""The private-address rule (issue 14, point 9; archive/addresses.py): a capture never
+"""The private-address rule (issue 14, point 9; archive/http/addresses.py): a capture never
 connects to an address of this machine's own networks unless a seed resolved to it or
 `--allow-private-addresses` is given; the refusal is recorded.
 
@@ -24,7 +24,7 @@ from scheduling import log_entries, schedule_run, write_sources
 from servers import LocalServer, redirect_response
 from test_crawl import Run, html, static
 
-from archive.addresses import AddressPolicy, AddressRefused, classify
+from archive.http.addresses import AddressPolicy, AddressRefused, classify
 
 INTERNAL = "127.0.0.2"
 REFUSED = {"address": INTERNAL, "range": "loopback"}

@@ -126,8 +126,8 @@ def test_after_retain_until_an_object_can_be_deleted(s3_server: S3Server) -> Non
 def test_uploads_carry_checksums_the_server_verifies(
         s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     from archive.errors import IntegrityError
-    from provenance import s3store
-    from provenance.s3push import local_checksum
+    from provenance.storage import store as s3store
+    from provenance.storage.push import local_checksum
 
     monkeypatch.setattr(s3store, "MULTIPART_THRESHOLD", 6 << 20)
     monkeypatch.setattr(s3store, "PART_SIZE", 5 << 20)
@@ -244,9 +244,10 @@ def test_two_machines_snapshot_at_once(bucket_case: tuple[str, dict[str, str]],
 def test_a_writer_that_loses_the_race_signs_again(
         bucket_case: tuple[str, dict[str, str]], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from provenance import api, timefmt
-    from provenance.custody import CustodyLog, NewEntry
-    from provenance.s3push import push
+    from provenance import api
+    from provenance.base import timefmt
+    from provenance.custody.log import CustodyLog, NewEntry
+    from provenance.storage.push import push
 
     url, env = bucket_case
     for name, value in env.items():
@@ -272,9 +273,10 @@ def test_checkpoints_in_two_shards_push_pull_and_verify(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Entries 1..1000 in one append put checkpoint 1001 in the second shard folder; a stale
     writer's checkpoint 2 (first shard) is dropped and its entry signed again as 1001."""
-    from provenance import api, timefmt
-    from provenance.custody import CustodyLog, NewEntry, checkpoint_rel
-    from provenance.s3push import push
+    from provenance import api
+    from provenance.base import timefmt
+    from provenance.custody.log import CustodyLog, NewEntry, checkpoint_rel
+    from provenance.storage.push import push
 
     url, env = bucket_case
     for name, value in env.items():
@@ -407,7 +409,7 @@ def test_schedule_run_on_a_bucket_holds_a_run_lease(
 
 
 def test_object_names_that_climb_out_are_refused() -> None:
-    from provenance.s3case import safe_name
+    from provenance.storage.mirror import safe_name
 
     assert safe_name("captures/2026/01/02/x/data-00000.warc.gz")
     for bad in ("captures/../../etc/passwd", "./case.json", "a//b", "/abs", "a/b/", "sp ace"):
@@ -481,8 +483,8 @@ def test_a_token_from_an_intruders_tsa_is_never_bound(
         s3_server: S3Server) -> None:  # noqa: F811
     from tsa import LocalTSA
 
-    from provenance.custody import checkpoint_rel
-    from provenance.timestamps import request_stamp, tsa_id
+    from provenance.custody.log import checkpoint_rel
+    from provenance.timestamps.rfc3161 import request_stamp, tsa_id
 
     url, env = bucket_case
     bucket, client = url[5:].split("/")[0], s3_server.client()
@@ -509,8 +511,8 @@ def test_a_token_another_machine_got_from_a_trusted_tsa_is_bound(
         bucket_case: tuple[str, dict[str, str]], http_server: LocalServer, tmp_path: Path) -> None:
     from tsa import LocalTSA
 
-    from provenance.custody import checkpoint_rel
-    from provenance.timestamps import tsa_id
+    from provenance.custody.log import checkpoint_rel
+    from provenance.timestamps.rfc3161 import tsa_id
 
     url, env = bucket_case
     other = _second_home(env, tmp_path, "machine-b")
@@ -644,7 +646,7 @@ def test_keys_the_layout_does_not_know_are_findings(
 def test_a_delete_marker_where_the_next_checkpoint_goes_is_never_written_over(
         bucket_case: tuple[str, dict[str, str]], http_server: LocalServer,
         s3_server: S3Server) -> None:  # noqa: F811
-    from provenance.custody import checkpoint_rel
+    from provenance.custody.log import checkpoint_rel
 
     url, env = bucket_case
     bucket, client = url[5:].split("/")[0], s3_server.client()
@@ -663,7 +665,7 @@ def test_a_delete_marker_where_the_next_checkpoint_goes_is_never_written_over(
 def test_a_checkpoint_planted_where_the_next_one_goes_is_never_adopted(
         bucket_case: tuple[str, dict[str, str]], http_server: LocalServer,
         s3_server: S3Server) -> None:  # noqa: F811
-    from provenance.custody import checkpoint_rel
+    from provenance.custody.log import checkpoint_rel
 
     url, env = bucket_case
     bucket = url[5:].split("/")[0]

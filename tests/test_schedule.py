@@ -36,7 +36,7 @@ from scheduling import (
 from servers import LocalServer
 
 from archive.errors import ConfigError
-from provenance.sources import load_sources, parse_interval
+from provenance.watch.sources import load_sources, parse_interval
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "SCHEDULING.md"
 

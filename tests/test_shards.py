@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 from helpers import prov_env, run_prov
 
-from provenance import api, timefmt
-from provenance.case import Case
-from provenance.custody import CustodyLog, NewEntry, checkpoint_path, checkpoint_rel, shard
-from provenance.keys import SigningKey
+from provenance import api
+from provenance.base import timefmt
+from provenance.custody.case import Case
+from provenance.custody.log import CustodyLog, NewEntry, checkpoint_path, checkpoint_rel, shard
+from provenance.signing.keys import SigningKey
 
 SHARD_0 = "custody/checkpoints/00000000000000000"
 SHARD_1 = "custody/checkpoints/00000000000000001"

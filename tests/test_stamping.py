@@ -35,14 +35,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from helpers import make_case, prov_env, run_prov
 from tsa import Behaviour, LocalTSA, TsaFactory, expired_before_gen_time
 
-from provenance import timefmt
-from provenance.custody import checkpoint_rel
-from provenance.demo import serve_site
-from provenance.report import Report
-from provenance.stampcheck import StampJudge
-from provenance.statements import Entry, Prev, Subject
-from provenance.timestamps import request_stamp, tsa_id
-from provenance.tsatrust import TsaRoots
+from provenance.base import timefmt
+from provenance.cli.demo import serve_site
+from provenance.custody.log import checkpoint_rel
+from provenance.signing.statements import Entry, Prev, Subject
+from provenance.timestamps.rfc3161 import request_stamp, tsa_id
+from provenance.timestamps.tsatrust import TsaRoots
+from provenance.verification.report import Report
+from provenance.verification.stamps import StampJudge
 
 EXIT_OK, EXIT_INTEGRITY, EXIT_CAPTURE_FAILED = 0, 3, 5
 PAGES = ("/", "/article.html")

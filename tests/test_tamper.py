@@ -24,12 +24,13 @@ from typing import Any
 import pytest
 import rfc8785
 
-from archive.reader import WarcReader
-from provenance import api, ids, timefmt
-from provenance.custody import checkpoint_rel
-from provenance.demo import serve_site, tamper_one_byte
-from provenance.keys import SigningKey
-from provenance.signing import parse_envelope, sign_envelope
+from archive.warc.reader import WarcReader
+from provenance import api
+from provenance.base import ids, timefmt
+from provenance.cli.demo import serve_site, tamper_one_byte
+from provenance.custody.log import checkpoint_rel
+from provenance.signing.dsse import parse_envelope, sign_envelope
+from provenance.signing.keys import SigningKey
 
 PASSPHRASE = "tamper-test-passphrase"
 REPORT_KEYS = {"schema", "target", "kind", "kindReason", "strict", "result", "exitCode",

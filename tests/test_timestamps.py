@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from tsa import LocalTSA, TsaFactory, expired_after_gen_time, expired_before_gen_time
 
 from archive.errors import ConfigError, ExitCode
-from provenance.timestamps import (
+from provenance.timestamps.rfc3161 import (
     FUTURE_TOLERANCE,
     MAX_RESPONSE_BYTES,
     FutureTokenError,
@@ -36,7 +36,7 @@ from provenance.timestamps import (
     tsa_id,
     verify_stamp,
 )
-from provenance.tsatrust import TsaRoots
+from provenance.timestamps.tsatrust import TsaRoots
 
 DATA = b"the exact bytes of a seal envelope"
 NOW = datetime.datetime.now(datetime.UTC)

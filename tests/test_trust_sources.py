@@ -22,7 +22,7 @@ import pytest
 from helpers import PROV_MAIN, make_case, prov_env, run_prov
 from tsa import LocalTSA
 
-from provenance.custody import checkpoint_rel
+from provenance.custody.log import checkpoint_rel
 
 EXIT_OK, EXIT_USAGE, EXIT_INTEGRITY, EXIT_CONFIG = 0, 2, 3, 6
 

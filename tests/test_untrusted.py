@@ -1,4 +1,4 @@
-"""provenance.untrusted: the one way prov reads files, JSON and base64 an attacker wrote."""
+"""provenance.base.untrusted: the one way prov reads files, JSON and base64 an attacker wrote."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provenance import untrusted
-from provenance.untrusted import UntrustedInputError
+from provenance.base import untrusted
+from provenance.base.untrusted import UntrustedInputError
 
 
 def test_read_regular_reads_a_file_within_its_limit(tmp_path: Path) -> None:

@@ -35,8 +35,8 @@ from test_tamper import (
     warc_of,
 )
 
-from provenance.report import KEEP
-from provenance.wacz import MANIFEST
+from provenance.exports.wacz import MANIFEST
+from provenance.verification.report import KEEP
 
 # test_tamper's fixtures: a sealed case of two captures, a fresh copy of it, an empty home
 sealed = test_tamper.sealed

@@ -1,7 +1,7 @@
 """``prov verify-warc``: WARCs made by warcio, by wget against a local server, and by hand.
 
-Most checks call ``provenance.warcverify`` in process; the exit codes (0, 3, 4), the JSON and
-"never a traceback" go through the real command.
+Most checks call ``provenance.verification.warcs`` in process; the exit codes (0, 3, 4), the JSON
+and "never a traceback" go through the real command.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from warcs import (
 )
 
 from archive.errors import NotATargetError
-from provenance.warcverify import verify_warcs
+from provenance.verification.warcs import verify_warcs
 
 
 def run(*paths: Path, **kw: Any) -> dict[str, Any]:
@@ -236,7 +236,7 @@ def _nested(gz: bool) -> list[bytes]:
 @pytest.mark.parametrize("mode", ["leaf", "full"])
 def test_ranges_join_like_one_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       gz: bool, mode: str) -> None:
-    from provenance import parallel
+    from provenance.verification import parallel
 
     path = tmp_path / "n.warc"
     records = _nested(gz)
@@ -255,7 +255,7 @@ def test_ranges_join_like_one_reading(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_parallel_verify_of_damaged_file_names_the_record(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from provenance import parallel
+    from provenance.verification import parallel
 
     monkeypatch.setattr(parallel, "RANGE_BYTES", 16 * 1024)
     monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
@@ -307,8 +307,8 @@ def test_meter_on_a_terminal_leaves_json_alone(tmp_path: Path) -> None:
 
 
 def test_meter_line() -> None:
-    from provenance.meter import line
-    from provenance.parallel import Progress
+    from provenance.cli.meter import line
+    from provenance.verification.parallel import Progress
 
     shown = line(Progress(1_500_000_000, 3_000_000_000, 3, 10, failures=1), 2.0)
     assert shown == "1.5 GB/3.0 GB (50%), 3/10 files, 750 MB/s, 1 failure"
@@ -316,7 +316,7 @@ def test_meter_line() -> None:
 
 def test_engine_skips_planned_files_never_asked_for(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from provenance import parallel
+    from provenance.verification import parallel
 
     monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)
     paths = [write(tmp_path / f"{i}.warc.gz", [warcinfo(), response(b"%d" % i * 100)])
@@ -459,8 +459,8 @@ def test_batches_and_ranges_give_one_report(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Records judged in batches of three (read here) or in 16 KB ranges by two workers (read
     a window at a time) give the report of one reading: counts, findings, cross-record checks."""
-    from archive import scan
-    from provenance import parallel
+    from archive.warc import scan
+    from provenance.verification import parallel
 
     same = new_id()
     records = [warcinfo(digests=False), *(response(b"%d " % i * 900) for i in range(30)),

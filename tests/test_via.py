@@ -1,4 +1,4 @@
-"""Capturing through proxies (archive.via) against real local CONNECT and SOCKS5 proxies."""
+"""Capturing through proxies (archive.http.via) against real local CONNECT and SOCKS5 proxies."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from servers import RESPONSES, LocalServer
 from testca import TestCA
 
 from archive.errors import CaptureError, ExitCode
-from archive.via import Via, ViaError, open_tunnel, parse_via
+from archive.http.via import Via, ViaError, open_tunnel, parse_via
 
 PAGE = RESPONSES["/page.html"]
 SECRET = "s:cr@t ü"  # needs percent-encoding in a URL, and UTF-8 on the wire

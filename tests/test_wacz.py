@@ -31,7 +31,7 @@ from exports import Built, build, entries
 from helpers import run_prov
 from tsa import LocalTSA
 
-from provenance.signing import pae, parse_envelope
+from provenance.signing.dsse import pae, parse_envelope
 
 BIN = Path(sys.executable).parent
 CACHE = Path(__file__).parent / ".cache" / "replaywebpage-2.5.3"

@@ -1,4 +1,4 @@
-"""archive.warc's writer: the cached WARC-Date is strftime's, and a record compressed in one
+"""archive.warc.writer's writer: the cached WARC-Date is strftime's, and a record compressed in one
 call (block in memory) is the same gzip member, byte for byte, as one streamed through a
 compressobj (block spooled to disk), with the same leaf hash (WARC 1.1 annex D)."""
 
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archive.warc import (
+from archive.warc.writer import (
     LEAF_PREFIX,
     ONE_SHOT_MAX,
     Block,

@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from archive.reader import WarcReader
+from archive.warc.reader import WarcReader
 
 
 def members(path: Path) -> list[tuple[int, bytes]]:

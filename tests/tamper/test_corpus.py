@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from test_tamper import SealedCase, auditor_home, copy, names, sealed, warc_of
 
 from provenance import api
-from provenance.warcverify import verify_warcs
+from provenance.verification.warcs import verify_warcs
 
 __all__ = ["auditor_home", "copy", "sealed"]  # fixtures, imported to be found by pytest
 # Derived, cached or unsigned (FORMATS, "Signed, bound and derived"): not evidence.
@@ -128,7 +128,7 @@ def test_evidence_set_is_what_formats_lists(evidence: tuple[Path, list[str], Pat
 def test_report_does_not_depend_on_workers(mutation: str, sealed: SealedCase, copy: Path,
                                            auditor_home: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from provenance import parallel
+    from provenance.verification import parallel
 
     monkeypatch.setattr(parallel, "RANGE_BYTES", 2048)  # many ranges, even in a small file
     monkeypatch.setattr(parallel, "POOL_MIN_BYTES", 0)

@@ -10,11 +10,12 @@ pinned to ``TOOL_VERSION`` so a release does not change the vectors; the TLS cer
 in the metadata record are Ed25519 certificates made from fixed seeds (deterministic).
 
 The files are made by prov's own code paths: ``provenance.api.init_case`` (case.json, the
-init entry, checkpoint 1), ``archive.warc.WarcWriter`` with ``provenance.capture``'s
-warcinfo factory and ``archive.crawl.Capturer.exchange_records`` (one HTTPS exchange: request,
-response, metadata), ``provenance.capture.build_seal`` and ``sign_envelope`` (the seal), and
-``provenance.capture.log_capture`` (the capture entry, checkpoint 2). Only the network is
-replaced: the exchange is a fixed ``archive.recorder.Exchange``; and no TSA is configured
+init entry, checkpoint 1), ``archive.warc.writer.WarcWriter`` with ``provenance.capture.snapshot``'s
+warcinfo factory and ``archive.http.crawl.Capturer.exchange_records`` (one HTTPS exchange: request,
+response, metadata), ``provenance.capture.snapshot.build_seal`` and ``sign_envelope`` (the seal),
+and
+``provenance.capture.snapshot.log_capture`` (the capture entry, checkpoint 2). Only the network is
+replaced: the exchange is a fixed ``archive.http.recorder.Exchange``; and no TSA is configured
 (RFC 3161 tokens carry the TSA's clock and a random nonce, so they cannot be golden).
 
 Output, under this folder::
@@ -58,17 +59,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
 
-from archive import recorder
-from archive.crawl import CaptureOptions, Capturer, Hop, UrlOutcome, json_block
-from archive.tls import TlsInfo
-from archive.warc import Block, Record, WarcFile, WarcWriter
-from provenance import api, capture, catalog, ids
-from provenance.case import Case
-from provenance.keys import SigningKey
-from provenance.report import Report
-from provenance.signing import parse_envelope, sign_envelope
-from provenance.stamping import Stamper
-from provenance.statements import IN_TOTO_PAYLOAD
+from archive.http import recorder
+from archive.http.crawl import CaptureOptions, Capturer, Hop, UrlOutcome, json_block
+from archive.http.tls import TlsInfo
+from archive.warc.writer import Block, Record, WarcFile, WarcWriter
+from provenance import api, catalog
+from provenance.base import ids
+from provenance.capture import snapshot as capture
+from provenance.custody.case import Case
+from provenance.custody.stamping import Stamper
+from provenance.signing.dsse import parse_envelope, sign_envelope
+from provenance.signing.keys import SigningKey
+from provenance.signing.statements import IN_TOTO_PAYLOAD
+from provenance.verification.report import Report
 
 HERE = Path(__file__).resolve().parent
 SEED = bytes(range(1, 33))
@@ -250,7 +253,7 @@ def build_case(root: Path, stored_warc: bytes | None = None) -> Case:
         writer = WarcWriter(
             partial, warcinfo=capture.warcinfo_factory(capture_id, lambda: WARCINFO_AT)
         )
-        # The seed list, as provenance.capture.snapshot writes it.
+        # The seed list, as provenance.capture.snapshot.snapshot writes it.
         seeds = {"captureId": capture_id, "seeds": [URL], "note": NOTE}
         writer.write_group(
             [
@@ -333,10 +336,10 @@ def render_json(value: object) -> bytes:
 
 
 def availability_record() -> bytes:
-    """The ``urn:availability:`` record of a post answered 410, as ``archive.media`` writes
+    """The ``urn:availability:`` record of a post answered 410, as ``archive.media.capture`` writes
     it (uncompressed: header block, block, closing CRLFs)."""
-    from archive.availability import classify
-    from archive.media import availability_record as record_of
+    from archive.media.availability import classify
+    from archive.media.capture import availability_record as record_of
 
     head = POST_ANSWER.split(b"\r\n\r\n", 1)[0]
     ex = recorder.Exchange(POST_URL, EXCHANGE_AT, status=410, http_version="HTTP/1.1",

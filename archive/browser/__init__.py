@@ -1,0 +1,1 @@
+"""Browser capture: Chromium behind the recording proxy, one page at a time."""

@@ -1,0 +1,1 @@
+"""Media capture: yt-dlp behind the recording proxy, and why a post could not be had."""

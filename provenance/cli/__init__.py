@@ -1,0 +1,5 @@
+"""The `prov` command line: commands, options, exit codes and what the terminal shows."""
+
+from provenance.cli.commands import main
+
+__all__ = ["main"]

@@ -1,0 +1,2 @@
+"""The case and its chain of custody: the signed append-only log, its Merkle tree, checkpoints,
+proofs and stamping."""

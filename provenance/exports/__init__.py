@@ -1,0 +1,1 @@
+"""Packages made from a case (WACZ, BagIt, disclosure, exhibit report) and their checks."""

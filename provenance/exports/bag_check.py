@@ -1,0 +1,216 @@
+"""Verifying a bag that prov exported (``provenance.exports.bag``): the BagIt 1.0 manifests (RFC
+8493 section 3), the DSSE signature over the tag manifest and its RFC 3161 tokens, and ``data/``
+as the case it is, by the case verifier (trust replayed from the log, anchored outside).
+
+The bag is hostile input like a case: manifest paths must be plain relative names under
+``data/`` (or tag files), only regular files are opened (never symlinks), reads are bounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence, Set
+from pathlib import Path
+
+from cryptography import x509
+
+from archive.errors import ProvError
+from provenance.base.untrusted import (
+    UntrustedInputError,
+    is_regular,
+    iter_tree,
+    open_regular,
+    read_regular,
+)
+from provenance.custody.checkpoint import Checkpoint
+from provenance.exports.bag import PAYLOAD_TYPE, SIGNATURE, TAG_FILES, TSA_FIELD
+from provenance.signing.dsse import parse_envelope, verify_envelope
+from provenance.signing.trust import Anchors
+from provenance.timestamps.rfc3161 import UntrustedRootError, verify_stamp
+from provenance.timestamps.tsatrust import TsaRoots
+from provenance.verification.case import CaseVerifier
+from provenance.verification.layout import BAG, judge_layout
+from provenance.verification.report import Finding, Report, Status
+from provenance.verification.stamps import failed_check
+
+SAFE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+MAX_SMALL = 16 << 20
+MAX_LINE = 64 << 10  # one manifest line: a digest, two spaces, a path
+MAX_TOKEN = 256 << 10
+ALGORITHMS = ("sha256", "sha512")
+TSA_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+def is_bag(path: Path) -> bool:
+    return path.is_dir() and (path / "bagit.txt").is_file() and (path / "data").is_dir()
+
+
+def _read(path: Path, limit: int = MAX_SMALL) -> bytes:
+    return read_regular(path, limit, what=path.name)
+
+
+def _in_bag(finding: Finding) -> str:
+    """The finding's place in the bag: a case path moves under ``data/``; a history label (a
+    checkpoint in $PROV_HOME/seen, a --since file) names a file outside the bag, as given."""
+    if finding.check.startswith("history.") and finding.subject != "custody/log.jsonl":
+        return finding.subject
+    return f"data/{finding.subject}"
+
+
+class BagVerifier:
+    def __init__(self, root: Path, anchors: Anchors, *, strict: bool = False,
+                 tsa_roots: TsaRoots | None = None, remember: bool = True,
+                 since: Sequence[tuple[str, Checkpoint]] = ()) -> None:
+        self.root = root
+        self.since = since
+        self.anchors = anchors
+        self.tsa_roots = tsa_roots or TsaRoots.collect(target=root)
+        self.remember = remember
+        self.report = Report(str(root), "bag", strict=strict)
+
+    def run(self) -> Report:
+        add = self.report.add
+        judge_layout(self.root, self.report, BAG, "bag")
+        try:
+            declared = _read(self.root / "bagit.txt", 4096)
+        except ProvError as exc:  # deleted: still a bag (targets.REMAINS), a damaged one
+            add("fail", "bag.version", "bagit.txt", f"{exc} (the bag's BagIt declaration)")
+        else:
+            if b"BagIt-Version: 1.0" not in declared:
+                add("fail", "bag.version", "bagit.txt", "not a BagIt 1.0 declaration")
+        on_disk = {f"data/{e.rel}" for e in iter_tree(self.root / "data") if e.kind != "dir"}
+        listed = self._check_manifest("manifest", payload=True, on_disk=on_disk)
+        self._check_manifest("tagmanifest", payload=False, on_disk=frozenset())
+        for name in sorted(on_disk - listed):
+            add("fail", "bag.unlisted", name, "file in data/ that no manifest lists")
+        verifier = CaseVerifier(self.root / "data", self.anchors, strict=self.report.strict,
+                                since=self.since, remember=self.remember,
+                                tsa_roots=self.tsa_roots, package=True)
+        self.report.merge(verifier.run(), _in_bag)
+        trusted = verifier.judge.trusted
+        try:
+            envelope = parse_envelope(_read(self.root / SIGNATURE), what=SIGNATURE)
+            signer = verify_envelope(envelope, payload_type=PAYLOAD_TYPE, trusted=trusted,
+                                     what=SIGNATURE)
+            if envelope.payload != _read(self.root / "tagmanifest-sha256.txt"):
+                raise ProvError(f"{SIGNATURE}: signs another tag manifest")
+        except ProvError as exc:
+            add("fail", "bag.signature", SIGNATURE, str(exc))
+        else:
+            add("pass", "bag.signature", SIGNATURE, f"tag manifest signed by {signer}")
+            self._check_tokens()
+            self._check_expected_tokens()
+        try:
+            info = _read(self.root / "bag-info.txt").decode("utf-8", "replace")
+        except ProvError as exc:
+            add("fail", "bag.info", "bag-info.txt", str(exc))
+            info = ""
+        if "Prov-Verification: pass" not in info:
+            add("warn", "export.allowFailed", "bag-info.txt", "exported with --allow-failed "
+                "from a case that failed verification")
+        return self.report
+
+    def _check_manifest(self, kind: str, *, payload: bool, on_disk: Set[str]) -> set[str]:
+        """Check both algorithms' manifests of ``kind``, streamed a line at a time; return
+        the paths listed that are on disk (memory follows the bag's files, not a manifest an
+        attacker made long)."""
+        listed: set[str] = set()
+        for algo in ALGORITHMS:
+            name = f"{kind}-{algo}.txt"
+            try:
+                fd = open_regular(self.root / name, what=name)
+            except UntrustedInputError as exc:
+                self.report.add("fail", "bag.manifest", name, str(exc))
+                continue
+            bad = lines = 0
+            with open(fd, "rb") as fh:
+                while raw := fh.readline(MAX_LINE + 1):
+                    lines += 1
+                    path, good = self._check_line(raw, name, algo, payload)
+                    bad += not good
+                    if path is not None and path in on_disk:
+                        listed.add(path)
+            if not bad:
+                self.report.add("pass", "bag.manifest", name, f"{lines} files match")
+        return listed
+
+    def _check_line(self, raw: bytes, name: str, algo: str, payload: bool
+                    ) -> tuple[str | None, bool]:
+        """One manifest line: the path it lists (None if unsafe), and whether it matches."""
+        try:
+            line = raw.decode().rstrip("\r\n")
+        except UnicodeDecodeError:
+            self.report.add("fail", "bag.manifest", name, "a line that is not UTF-8")
+            return None, False
+        digest, _, path = line.partition("  ")
+        ok_path = SAFE.match(path) and ".." not in path.split("/") and (
+            path.startswith("data/") if payload else path in TAG_FILES)
+        if not ok_path:
+            self.report.add("fail", "bag.manifest", name, f"unsafe or unexpected path "
+                            f"{path[:80]!r}")
+            return None, False
+        found = self._hash(path, algo)
+        if found != digest.lower():
+            self.report.add("fail", "bag.digest", path[:300], f"differs from {name}",
+                            expected=f"{algo}:{digest[:200]}", found=f"{algo}:{found}")
+            return path, False
+        return path, True
+
+    def _hash(self, path: str, algo: str) -> str | None:
+        try:
+            fd = open_regular(self.root / path, what=path)
+        except UntrustedInputError:
+            return None
+        digest = hashlib.new(algo)
+        with open(fd, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def _check_expected_tokens(self) -> None:
+        """Each TSA the signed bag-info.txt names has its token beside the signature."""
+        try:
+            info = _read(self.root / "bag-info.txt").decode("utf-8", "replace")
+        except ProvError:
+            return  # bag.info says why
+        named = [line.split(":", 1)[1].split() for line in info.splitlines()
+                 if line.startswith(f"{TSA_FIELD}:")]
+        if not named:
+            self.report.add("info", "timestamp.expected", "bag-info.txt", f"no {TSA_FIELD} "
+                            "field (a bag made by an older prov): a deleted tag manifest token "
+                            "cannot be noticed")
+            return
+        for tsa in named[0]:
+            name = f"tagmanifest.{tsa}.tsr"
+            if TSA_ID.match(tsa) and not is_regular(self.root / name):
+                self.report.add("warn", "timestamp.missing", name, f"bag-info.txt names TSA "
+                                f"{tsa[:16]}, whose token over the tag manifest signature is "
+                                "missing (deleted, or the TSA failed at export)")
+
+    def _check_tokens(self) -> None:
+        certs: list[x509.Certificate] = []
+        for pem in [*sorted((self.root / "data" / "certs").glob("*.pem")),
+                    *sorted(self.root.glob("tagmanifest.*.pem"))]:
+            rel = pem.relative_to(self.root).as_posix()
+            try:
+                certs += x509.load_pem_x509_certificates(_read(pem))
+            except (ProvError, ValueError) as exc:
+                self.report.add("fail", "bag.certs", rel, f"not a PEM certificate chain ({exc})")
+        stamped = _read(self.root / SIGNATURE)
+        for token in sorted(self.root.glob("tagmanifest.*.tsr")):
+            name = token.name
+            try:
+                check = verify_stamp(_read(token, MAX_TOKEN), stamped, roots=self.tsa_roots.roots,
+                                     untrusted=certs, require_trusted=False)
+            except UntrustedRootError as exc:
+                self.report.add("warn", "timestamp.root", name, str(exc))
+                continue
+            except ProvError as exc:
+                self.report.add("fail", failed_check(exc), name, str(exc))
+                continue
+            status: Status = "pass" if check.trusted else "warn"
+            self.report.add(status, "timestamp", name, f"tag manifest signature stamped "
+                            f"{check.gen_time.isoformat()} by {check.tsa_name}, root "
+                            f"{check.root_fingerprint}" + ("" if check.trusted else
+                                                          " (not trusted by this verifier)"))

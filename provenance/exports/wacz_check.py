@@ -1,0 +1,378 @@
+"""Verifying a WACZ that prov exported (``provenance.exports.wacz``), in place: every member is read
+from the ZIP as a bounded stream, nothing is unpacked to disk.
+
+Order: member names; ``datapackage-digest.json`` against ``datapackage.json`` and its P-384
+signature (WebCrypto's raw r||s, SHA-256, over the UTF-8 ``sha256:<hex>`` string); every
+member against its datapackage resource (and each WARC record against its digests, the
+RFC 9162 leaf hashes gathered on the way); the custody lines and their proofs
+(``provenance.verification.packagelog``); the Ed25519 statement vouching for the P-384 key; each
+capture's seal against its logged digest, its files, records root and tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zipfile
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from archive.errors import NotATargetError, ProvError
+from archive.warc.members import MAX_RATIO, RATIO_SLACK
+from archive.warc.recordcheck import iter_checks
+from provenance.base import timefmt
+from provenance.base.untrusted import b64decode, load_json
+from provenance.custody import checkpoint as cp
+from provenance.custody import merkle
+from provenance.exports.wacz import MANIFEST, SCHEMA, SIGNER_PAYLOAD
+from provenance.signing.dsse import parse_envelope, verify_envelope
+from provenance.signing.p384 import P384PublicKey
+from provenance.signing.statements import IN_TOTO_PAYLOAD, CaptureSeal
+from provenance.signing.trust import Anchors
+from provenance.timestamps.tsatrust import TsaRoots
+from provenance.verification.packagelog import PackageLog
+from provenance.verification.report import Report
+
+MAX_SMALL = 16 << 20
+# zipfile makes an object per central directory entry (at least 46 bytes each) before any
+# check can run: 8 MiB is some 80,000 members of a real export, and bounded memory
+MAX_DIRECTORY = 8 << 20
+# what a malformed member or manifest field raises when read as the right type: a finding
+MALFORMED = (ProvError, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+             EOFError, zipfile.BadZipFile)
+MEMBER = re.compile(r"^(archive|indexes|pages|prov)/[A-Za-z0-9._-]+$")
+TOP = ("datapackage.json", "datapackage-digest.json")
+
+
+def is_wacz(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink() and zipfile.is_zipfile(path)
+
+
+def central_directory_size(path: Path) -> int | None:
+    """The central directory's size as the end records declare it (APPNOTE 4.3.16, 4.3.14;
+    the larger if both give one), or None when no end record is found (zipfile says why)."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, 2)
+            fh.seek(max(0, size - (0xFFFF + 22)))
+            tail = fh.read()
+            at = tail.rfind(b"PK\x05\x06")
+            if at < 0 or len(tail) < at + 22:
+                return None
+            declared = int.from_bytes(tail[at + 12 : at + 16], "little")
+            locator = tail[at - 20 : at] if at >= 20 else b""
+            if locator[:4] == b"PK\x06\x07":
+                fh.seek(int.from_bytes(locator[8:16], "little"))
+                record = fh.read(56)
+                if record[:4] == b"PK\x06\x06" and len(record) == 56:
+                    declared = max(declared, int.from_bytes(record[40:48], "little"))
+            return declared
+    except (OSError, ValueError):
+        return None
+
+
+class WaczVerifier:
+    def __init__(self, path: Path, anchors: Anchors, *, strict: bool = False,
+                 tsa_roots: TsaRoots | None = None, remember: bool = True,
+                 since: Sequence[tuple[str, cp.Checkpoint]] = ()) -> None:
+        self.path = path
+        self.remember = remember
+        self.since = since
+        self.report = Report(str(path), "wacz", strict=strict)
+        self.log = PackageLog(self.report, anchors, tsa_roots or TsaRoots.collect(target=path))
+        self.infos: dict[str, zipfile.ZipInfo] = {}
+        self.digests: dict[str, bytes] = {}
+        self.leaves: dict[str, list[bytes]] = {}
+        self.signer_key: P384PublicKey | None = None
+        self.case_id: object = None
+
+    def run(self) -> Report:
+        directory = central_directory_size(self.path)
+        if directory is not None and directory > MAX_DIRECTORY:
+            self.report.add("fail", "wacz.member", "(central directory)",
+                            f"the ZIP's central directory is {directory:,} bytes, more than "
+                            f"{MAX_DIRECTORY:,}: its members were not read")
+            return self.report
+        try:
+            zf = zipfile.ZipFile(self.path)
+        except IsADirectoryError:
+            raise NotATargetError(f"{self.path}: a folder, not a WACZ (ZIP) file") from None
+        except (zipfile.BadZipFile, OSError) as exc:
+            # taken for a WACZ (--as, its name, its end record): a damaged one, not "no target"
+            self.report.add("fail", "wacz.zip", self.path.name, f"not a readable ZIP: {exc}")
+            return self.report
+        with zf:
+            self.zf = zf
+            self._members()
+            package = self._guard("datapackage.json", self._check_package)
+            if isinstance(package, dict):
+                self._guard("datapackage.json", lambda: self._check_resources(package))
+            manifest = self._guard(MANIFEST, self._load_manifest)
+            if isinstance(manifest, dict):
+                self._guard(MANIFEST, lambda: self._check_prov(manifest))
+        return self.report
+
+    def _guard(self, subject: str, step: Callable[[], object]) -> object:
+        """One stage; a missing or malformed part is a failure finding, never a crash."""
+        try:
+            return step()
+        except MALFORMED as exc:
+            self.report.add("fail", "wacz.part", subject, f"cannot be checked: {exc}")
+            return None
+
+    def _read(self, name: str, limit: int = MAX_SMALL) -> bytes:
+        info = self.infos.get(name)
+        if info is None:
+            raise ProvError(f"{name[:200]}: not in the WACZ")
+        if info.file_size > limit:
+            raise ProvError(f"{name}: {info.file_size} bytes, more than {limit}")
+        with self.zf.open(info) as fh:
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise ProvError(f"{name}: more than {limit} bytes")
+        return data
+
+    def _members(self) -> None:
+        for info in self.zf.infolist():
+            name = info.filename
+            if info.is_dir():
+                continue
+            if info.file_size > MAX_RATIO * info.compress_size + RATIO_SLACK:
+                self.report.add("fail", "wacz.member", name, f"inflates to {info.file_size:,} "
+                                f"bytes from {info.compress_size:,} (a decompression bomb)")
+            elif name in self.infos:
+                self.report.add("fail", "wacz.member", name, "member appears twice in the ZIP")
+            elif not (MEMBER.match(name) or name in TOP):
+                self.report.add("fail", "wacz.member", name, "member name prov never writes")
+            else:
+                self.infos[name] = info
+
+    def _check_package(self) -> dict[str, Any]:
+        add = self.report.add
+        raw = self._read("datapackage.json")
+        digest = load_json(self._read("datapackage-digest.json"),
+                           what="datapackage-digest.json", limit=MAX_SMALL)
+        if not isinstance(digest, dict):
+            raise ProvError("datapackage-digest.json: not a JSON object")
+        label = "sha256:" + hashlib.sha256(raw).hexdigest()
+        if digest.get("hash") != label or digest.get("path") != "datapackage.json":
+            add("fail", "wacz.digest", "datapackage-digest.json", "does not match "
+                "datapackage.json", expected=label, found=str(digest.get("hash")))
+        package = load_json(raw, what="datapackage.json", limit=MAX_SMALL)
+        if not isinstance(package, dict):
+            raise ProvError("datapackage.json: not a JSON object")
+        signed = digest.get("signedData") or {}
+        if not signed:
+            add("fail", "wacz.signature", "datapackage-digest.json", "no signedData")
+            return dict(package)
+        key = P384PublicKey.from_b64(signed.get("publicKey"), what="signedData")
+        try:
+            signature = b64decode(signed.get("signature"), what="signedData.signature")
+        except ProvError:
+            signature = b""
+        if signed.get("hash") != label or signed.get("created") != package.get("created"):
+            add("fail", "wacz.signature", "datapackage-digest.json",
+                "signedData names another hash or creation time", expected=label,
+                found=str(signed.get("hash")))
+        key.verify_raw(signature, str(signed.get("hash")).encode(), what="signedData")
+        self.signer_key = key
+        add("pass", "wacz.signature", "datapackage-digest.json",
+            f"datapackage.json signed by P-384 key {key.key_id}")
+        return dict(package)
+
+    def _check_resources(self, package: dict[str, Any]) -> None:
+        listed = {str(r["path"]): r for r in package.get("resources", [])}
+        for name in sorted(set(self.infos) - set(listed) - set(TOP)):
+            self.report.add("fail", "wacz.resource", name, "not listed in datapackage.json")
+        bad = 0
+        for name, resource in sorted(listed.items()):
+            if name not in self.infos:
+                self.report.add("fail", "wacz.resource", name, "listed but not in the ZIP")
+                continue
+            try:
+                digest, size = self._hash_member(name)
+            except (ProvError, zipfile.BadZipFile, OSError, EOFError) as exc:
+                bad += 1
+                self.report.add("fail", "wacz.resource", name, f"cannot be read: {exc}")
+                continue
+            if resource.get("hash") != "sha256:" + digest.hex() or resource.get("bytes") != size:
+                bad += 1
+                self.report.add("fail", "wacz.resource", name, "differs from datapackage.json",
+                                expected=str(resource.get("hash")), found="sha256:" + digest.hex())
+        if not bad:
+            self.report.add("pass", "wacz.resources", "datapackage.json",
+                            f"{len(listed)} files match their listed sha256 and size")
+
+    def _hash_member(self, name: str) -> tuple[bytes, int]:
+        info = self.infos[name]
+        if name.startswith("archive/") and info.compress_type != zipfile.ZIP_STORED:
+            self.report.add("warn", "wacz.compression", name, "WARC compressed again in the "
+                            "ZIP: replay by range requests cannot read it")
+        if name.startswith("archive/"):
+            try:
+                return self._check_warc(name, info)
+            except ProvError as exc:
+                self.report.add("fail", "warc.format", name, str(exc))
+        with self.zf.open(info) as fh:
+            digest = hashlib.sha256()
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        self.digests[name] = digest.digest()
+        return self.digests[name], info.file_size
+
+    def _check_warc(self, name: str, info: zipfile.ZipInfo) -> tuple[bytes, int]:
+        """Hash a WARC member and check its records in one streaming pass."""
+        self.leaves[name] = []
+        with self.zf.open(info) as fh:
+            hashing, checks = iter_checks(fh)  # type: ignore[arg-type]
+            for check in checks:
+                self.leaves[name].append(check.leaf_hash)
+                for label, result in (("block", check.block), ("payload", check.payload)):
+                    if result.status == "fail":
+                        self.report.add("fail", f"record.{label}Digest",
+                                        f"{name} @{check.head.offset} {check.head.record_id}",
+                                        f"{label} digest does not match the record",
+                                        expected=result.declared, found=result.computed)
+            self.digests[name] = hashing.hash.digest()
+            return self.digests[name], hashing.size
+
+    def _load_manifest(self) -> dict[str, Any]:
+        doc = load_json(self._read(MANIFEST), what=MANIFEST, limit=MAX_SMALL)
+        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+            raise ProvError(f"not a {SCHEMA} manifest: the WACZ was not exported by prov")
+        return doc
+
+    def _check_prov(self, manifest: dict[str, Any]) -> None:
+        certs = []
+        for name in manifest.get("certs", []):
+            certs += x509.load_pem_x509_certificates(self._read(str(name)))
+        self.log.certs = certs
+        self.case_id = manifest.get("caseId")
+        self._guard("prov/log-entries.jsonl", lambda: self._check_log(manifest))
+        self._guard(str(manifest.get("signer")), lambda: self._check_signer(manifest))
+        sealed: set[str] = set()
+        for capture in manifest.get("captures", []):
+            self._guard(str(capture.get("seal")), partial(self._check_capture, capture))
+            sealed |= set(capture.get("files", {}).values())
+        for name in sorted(n for n in self.infos if n.startswith("archive/")):
+            if name not in sealed:
+                self.report.add("fail", "wacz.unsealed", name, "WARC no exported seal names")
+        verification = manifest.get("verification", {})
+        if verification.get("result") != "pass":
+            self.report.add("warn", "export.allowFailed", MANIFEST, "exported with "
+                            "--allow-failed from a case that failed verification: "
+                            + "; ".join(verification.get("failures", [])[:3]))
+
+    def _check_log(self, manifest: dict[str, Any]) -> None:
+        log = manifest["log"]
+        note = self._read(log["checkpoint"])
+        checkpoint = cp.read_unverified(note, what=log["checkpoint"])
+        self.log.check_identity(manifest, checkpoint, log.get("treeSize"), MANIFEST)
+        lines = self._read(log["entries"]).split(b"\n")[:-1]
+        self.log.check_lines(lines, log["proofs"], checkpoint, log["entries"])
+        self.log.check_checkpoint(note, checkpoint, log["checkpoint"])
+        self.log.check_history(note, checkpoint, self.since, remember=self.remember,
+                               subject=log["checkpoint"])
+        for tsa, name in sorted(log.get("checkpointTokens", {}).items()):
+            self.log.token(name, self._read(name), note, f"TSA {tsa}")
+
+    def _check_signer(self, manifest: dict[str, Any]) -> None:
+        name = str(manifest["signer"])
+        envelope = parse_envelope(self._read(name), what=name)
+        signer = verify_envelope(envelope, payload_type=SIGNER_PAYLOAD,
+                                 trusted=self.log.trusted, what=name)
+        doc = load_json(envelope.payload, what=name, limit=MAX_SMALL)
+        if self.signer_key is None or doc.get("p384PublicKey") != self.signer_key.b64:
+            self.report.add("fail", "wacz.signer", name, "vouches for another P-384 key than "
+                            "the one that signed datapackage.json", found=str(doc.get("p384KeyId")))
+            return
+        self.report.add("pass", "wacz.signer", name, f"P-384 key {self.signer_key.key_id} "
+                        f"vouched for by {signer}")
+
+    def _check_capture(self, capture: dict[str, Any]) -> None:
+        add = self.report.add
+        seal_name, capture_dir = str(capture["seal"]), str(capture["captureDir"])
+        seal_rel = f"{capture_dir}/seal.dsse.json"
+        data = self._read(seal_name)
+        logged = [s for e in self.log.entries if e.action == "capture" for s in e.subjects
+                  if s.name == seal_rel]
+        if not logged or hashlib.sha256(data).digest() != logged[0].sha256:
+            add("fail", "wacz.seal", seal_name, "no logged capture entry names this seal"
+                if not logged else "seal differs from the one logged")
+            return
+        envelope = parse_envelope(data, what=seal_name)
+        verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=self.log.trusted,
+                        what=seal_name)
+        seal = CaptureSeal.parse(envelope.payload, what=seal_name)
+        if (seal.capture_dir, seal.capture_id) != (capture_dir, capture.get("captureId")):
+            add("fail", "seal.binding", seal_name, "seal belongs to another capture",
+                expected=f"{str(capture.get('captureId'))[:80]} at {capture_dir}",
+                found=f"{seal.capture_id} at {seal.capture_dir}")
+            return
+        if seal.case_id != self.case_id:
+            add("fail", "seal.case", seal_name, "sealed for another case",
+                expected=str(self.case_id)[:80], found=seal.case_id)
+            return
+        add("pass", "seal.signature", seal_name, f"signed by {seal.operator}")
+        self._check_sealed_files(capture, seal, seal_name)
+        self._check_seal_tokens(capture, seal, seal_rel, data)
+
+    def _check_sealed_files(self, capture: dict[str, Any], seal: CaptureSeal, where: str) -> None:
+        files = capture.get("files", {})
+        tree, ok = merkle.TreeBuilder(), True
+        for subject in sorted(seal.subjects, key=lambda s: s.name):
+            member = files.get(subject.name)
+            if member not in self.digests or self.digests[member] != subject.sha256:
+                ok = False
+                self.report.add("fail", "file.digest", str(member or subject.name),
+                                f"differs from {subject.name} as sealed, or is missing",
+                                expected="sha256:" + subject.sha256.hex())
+                continue
+            if subject.name in seal.records:
+                leaves = self.leaves.get(member, [])
+                for leaf in leaves:
+                    tree.append(leaf)
+                ok = ok and len(leaves) == seal.records[subject.name]
+        if ok and tree.root() == seal.records_root:
+            self.report.add("pass", "capture", where, f"{sum(seal.records.values())} records "
+                            f"of capture {seal.capture_id} match the seal")
+        elif ok:
+            self.report.add("fail", "seal.recordsRoot", where, "records differ from those sealed")
+
+    def _check_seal_tokens(self, capture: dict[str, Any], seal: CaptureSeal, seal_rel: str,
+                           data: bytes) -> None:
+        tokens, added, pending = capture.get("tokens", {}), set(), set()
+        started = timefmt.parse_time(seal.started_at)
+        for entry in self.log.entries:
+            if str(entry.details.get("stamped")) != seal_rel:
+                continue
+            tsa = str(entry.details.get("tsa"))
+            if entry.action == "timestamp-pending":
+                pending.add(tsa)
+            if entry.action != "timestamp-added" or not entry.subjects:
+                continue
+            added.add(tsa)
+            name = tokens.get(entry.subjects[0].name.rsplit("/", 1)[-1], "")
+            token = self._read(name) if name in self.infos else b""
+            if hashlib.sha256(token).digest() != entry.subjects[0].sha256:
+                self.report.add("fail", "file.digest", name or entry.subjects[0].name,
+                                "token missing or differs from the one logged")
+                continue
+            check = self.log.token(name, token, data, tsa)
+            if check is not None and check.gen_time < started:
+                self.report.add("fail", "timestamp.backdated", name,
+                                "token is older than the capture it stamps")
+        capture_entry = next((e for e in self.log.entries if e.action == "capture" and any(
+            s.name == seal_rel for s in e.subjects)), None)
+        for tsa_id in (capture_entry.details.get("tsa", []) if capture_entry else []):
+            stamped = {e.details.get("tsaId") for e in self.log.entries
+                       if str(e.details.get("stamped")) == seal_rel}
+            if tsa_id not in stamped:
+                self.report.add("fail", "timestamp.missing", seal_rel,
+                                f"stamped by TSA {tsa_id} but neither token nor pending entry")
+        for tsa in sorted(pending - added):
+            self.report.add("warn", "timestamp.pending", seal_rel, f"timestamp by {tsa} pending")

@@ -1,0 +1,1 @@
+"""Keys, the statements prov signs, their DSSE envelopes, and where trust in a key comes from."""

@@ -1,0 +1,104 @@
+"""DSSE envelopes (Dead Simple Signing Envelope v1) in RFC 8785 canonical JSON.
+
+The signature covers the pre-authentication encoding (PAE) of payload type and payload, so
+a signature for one kind of statement can never be replayed as another. The envelope bytes
+are stored exactly as produced; verification checks the signature over the payload bytes
+first and only then lets a caller parse them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import rfc8785
+
+from archive.errors import IntegrityError
+from provenance.base.untrusted import UntrustedInputError, load_json
+from provenance.signing.keys import PublicKey, SignatureError, SigningKey
+
+MAX_ENVELOPE = 16 << 20
+
+
+class EnvelopeError(IntegrityError):
+    """Bytes that should be a DSSE envelope are not one."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    payload_type: str
+    payload: bytes
+    signatures: tuple[tuple[str, bytes], ...]  # (keyid, signature)
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE v1 PAE: "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
+
+
+def sign_envelope(payload_type: str, payload: bytes, key: SigningKey) -> bytes:
+    """The RFC 8785 bytes of a one-signature envelope (no trailing newline)."""
+    signature = key.sign(pae(payload_type, payload))
+    return rfc8785.dumps(
+        {
+            "payload": base64.b64encode(payload).decode(),
+            "payloadType": payload_type,
+            "signatures": [{"keyid": key.key_id, "sig": base64.b64encode(signature).decode()}],
+        }
+    )
+
+
+def parse_envelope(data: bytes, *, what: str) -> Envelope:
+    """Parse envelope bytes strictly; ``EnvelopeError`` names ``what`` on any defect."""
+    if len(data) > MAX_ENVELOPE:
+        raise EnvelopeError(f"{what}: envelope larger than {MAX_ENVELOPE} bytes")
+    try:
+        doc = load_json(data, what=what, limit=MAX_ENVELOPE)
+        if not isinstance(doc, dict) or set(doc) != {"payload", "payloadType", "signatures"}:
+            raise ValueError("fields are not payload, payloadType, signatures")
+        payload = _b64(doc["payload"])
+        kind = doc["payloadType"]
+        sigs = doc["signatures"]
+        if not isinstance(kind, str) or not isinstance(sigs, list) or not sigs:
+            raise ValueError("bad payloadType or signatures")
+        signatures = tuple(
+            (str(s["keyid"]), _b64(s["sig"])) for s in sigs
+        )
+    except UntrustedInputError as exc:
+        raise EnvelopeError(f"not a DSSE envelope: {exc}") from None
+    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
+        raise EnvelopeError(f"{what}: not a DSSE envelope ({exc})") from None
+    return Envelope(kind, payload, signatures)
+
+
+def _b64(value: object) -> bytes:
+    """Standard or URL-safe base64, padded or not: DSSE verifiers must accept both."""
+    if not isinstance(value, str):
+        raise ValueError("base64 field is not a string")
+    text = value.replace("-", "+").replace("_", "/")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+def verify_envelope(
+    envelope: Envelope,
+    *,
+    payload_type: str,
+    trusted: Mapping[str, PublicKey],
+    what: str,
+) -> str:
+    """Check type and signature; return the id of the trusted key that signed it."""
+    if envelope.payload_type != payload_type:
+        raise EnvelopeError(
+            f"{what}: payloadType is {envelope.payload_type!r}, expected {payload_type!r}"
+        )
+    message = pae(envelope.payload_type, envelope.payload)
+    for key_id, signature in envelope.signatures:
+        key = trusted.get(key_id)
+        if key is not None:
+            key.verify(signature, message, what=what)
+            return key_id
+    ids = ", ".join(k for k, _ in envelope.signatures)
+    raise SignatureError(f"{what}: signed by {ids}, which is not a trusted key")

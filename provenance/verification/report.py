@@ -1,0 +1,140 @@
+"""Verification findings and the report they make (docs/FORMATS.md, "Verify report").
+
+A finding is one check on one subject with a status: ``pass``, ``fail``, ``warn``, ``info``
+or ``skip``. The JSON form (schema ``prov/verify-report/v1``) is an interface: golden tests
+cover it and it changes only on purpose.
+
+Threats (docs/SECURITY.md): a hostile target can make one check fail a million times (2 MB of
+junk log lines), so past ``KEEP`` findings of one check and status the rest are counted, not
+stored ("… and 999,900 more"), and the counts stay exact; it chooses the names in subjects
+and messages, so the table prints each through ``provenance.base.terminal.printable``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from archive.errors import ExitCode
+from provenance.base.terminal import printable
+
+Status = Literal["pass", "fail", "warn", "info", "skip"]
+STATUSES: tuple[Status, ...] = ("pass", "fail", "warn", "info", "skip")
+SCHEMA = "prov/verify-report/v1"
+KEEP = 100  # findings stored per (check, status); the rest are counted
+
+
+@dataclass(frozen=True)
+class Finding:
+    status: Status
+    check: str
+    subject: str
+    message: str
+    expected: str | None = None
+    found: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "status": self.status,
+            "check": self.check,
+            "subject": self.subject,
+            "message": self.message,
+        }
+        if self.expected is not None:
+            out["expected"] = self.expected
+        if self.found is not None:
+            out["found"] = self.found
+        return out
+
+
+@dataclass
+class Report:
+    target: str
+    kind: str
+    strict: bool = False
+    findings: list[Finding] = field(default_factory=list)
+    kind_reason: str = ""  # why ``kind``: what `prov verify` saw, or --as
+    omitted: Counter[tuple[str, Status]] = field(default_factory=Counter)
+    _kept: Counter[tuple[str, Status]] = field(default_factory=Counter, repr=False)
+    _statuses: Counter[Status] = field(default_factory=Counter, repr=False)
+
+    def add(self, status: Status, check: str, subject: str, message: str, *,
+            expected: str | None = None, found: str | None = None) -> None:
+        self.keep(Finding(status, check, subject, message, expected, found))
+
+    def keep(self, finding: Finding) -> None:
+        """Store ``finding``, or only count it once ``KEEP`` of its check and status are."""
+        key = (finding.check, finding.status)
+        self._statuses[finding.status] += 1
+        if self._kept[key] >= KEEP:
+            self.omitted[key] += 1
+            return
+        self._kept[key] += 1
+        self.findings.append(finding)
+
+    def merge(self, other: Report, subject: Callable[[Finding], str]) -> None:
+        """Take ``other``'s findings (each ``subject`` renamed) and its omitted counts."""
+        for finding in other.findings:
+            self.keep(replace(finding, subject=subject(finding)))
+        self.omitted.update(other.omitted)
+        for (_, status), count in other.omitted.items():
+            self._statuses[status] += count
+
+    def findings_for(self, check: str) -> list[Finding]:
+        return [f for f in self.findings if f.check == check]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {s: self._statuses[s] for s in STATUSES}
+
+    @property
+    def ok(self) -> bool:
+        counts = self.counts
+        return counts["fail"] == 0 and not (self.strict and counts["warn"])
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK if self.ok else ExitCode.INTEGRITY
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "target": self.target,
+            "kind": self.kind,
+            "kindReason": self.kind_reason,
+            "strict": self.strict,
+            "result": "pass" if self.ok else "fail",
+            "exitCode": int(self.exit_code),
+            "counts": self.counts,
+            "findings": [f.as_json() for f in self.findings],
+            "omitted": [{"check": check, "status": status, "count": count}
+                        for (check, status), count in sorted(self.omitted.items())],
+        }
+
+    def render_table(self, *, verbose: bool = False) -> str:
+        """The table ``prov verify`` prints; every name in it through ``printable``."""
+        lines = []
+        for f in self.findings:
+            if verbose or f.status != "pass":
+                lines.append(_row(f))
+        for (check, status), count in sorted(self.omitted.items()):
+            if verbose or status != "pass":
+                lines.append(f"{status.upper():5} {printable(check):24} … and {count:,} more")
+        counts = self.counts
+        summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
+        verdict = "VERIFIED" if self.ok else "FAILED"
+        why = f", {printable(self.kind_reason)}" if self.kind_reason else ""
+        lines.append(f"{verdict}: {printable(self.target)} ({self.kind}{why}): {summary}")
+        return "\n".join(lines)
+
+
+def _row(f: Finding) -> str:
+    line = f"{f.status.upper():5} {printable(f.check):24} {printable(f.subject)}: " \
+           f"{printable(f.message)}"
+    if f.expected is not None or f.found is not None:
+        expected = None if f.expected is None else printable(f.expected)
+        found = None if f.found is None else printable(f.found)
+        line += f"\n      expected {expected}\n      found    {found}"
+    return line

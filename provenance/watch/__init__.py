@@ -1,0 +1,1 @@
+"""Watching sources: the schedule, its sources file, runs, and what changed between snapshots."""
