@@ -1,10 +1,10 @@
-"""Browser capture throughput: pages per minute on the test site (tests/browsersite.py).
+"""Browser capture throughput: pages per minute on the test site (tests/support/browsersite.py).
 
     python bench/browser.py                                  # 12 pages at --concurrency 1 and 4
     python bench/browser.py --pages 24 --concurrency 1 2 4 --scroll-steps 6
 
 The site (the single-page app of the tests: fetch(), an infinite list, lazy images) is served
-over TLS on 127.0.0.1 by tests/servers.py, with the test CA given as --ca-file. Each
+over TLS on 127.0.0.1 by tests/support/servers.py, with the test CA given as --ca-file. Each
 configuration is one ``archive.browser.capture.BrowserCapturer`` run — one Chromium, launch and
 shutdown included — into a WARC in a temp dir; the pages are ``/app?n=<i>`` (distinct URLs,
 one app). Sealing, stamping and logging are left out: they cost the same as for any capture.

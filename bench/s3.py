@@ -3,7 +3,7 @@
     python bench/s3.py                      # 64 x 1 MiB pages and one 256 MiB body (a minute)
     python bench/s3.py --pages 256 --big 1024 --json
 
-Starts `weed mini` (tests/s3server.py, the tests' own fixture class) and a local HTTP server
+Starts `weed mini` (tests/support/s3server.py, the tests' own fixture class) and a local HTTP server
 whose bodies are random bytes (incompressible, so the WARCs are as large as what was
 fetched), then times, for a case on disk and the same work on a bucket case:
 

@@ -8,7 +8,7 @@ drawn Zipf-like from a made-up vocabulary, so it compresses about as real prose 
 with its requisites (a 64 KiB stylesheet, a 128 KiB script and two 256 KiB images of random
 bytes, incompressible as JPEG and PNG data are), served by a local HTTP server.
 ``prov schedule run --all`` is run N times (``provenance.watch.schedule.run``, in this process),
-stamped by ``--tsa`` local RFC 3161 authorities (``tests/tsa.py``). Nothing changes between
+stamped by ``--tsa`` local RFC 3161 authorities (``tests/support/tsa.py``). Nothing changes between
 runs, so every snapshot after the first is five revisit records.
 
 Reported: the WARC bytes of the first capture and of all N, and their ratio (the issue's bar:

@@ -30,7 +30,7 @@ Output, under this folder::
     captures-list.json                     `prov captures list --json` of the case
     captures-find.json                     `prov captures find URL --json` of the case
 
-``tests/test_golden.py`` rebuilds all of it and compares bytes. The WARC is gzip: its
+``tests/unit/test_golden.py`` rebuilds all of it and compares bytes. The WARC is gzip: its
 compressed bytes depend on zlib (and on the OS byte zlib writes), so the test compares the
 uncompressed records always and the compressed file only where zlib agrees; everything
 downstream (seal, log, checkpoints) is built over the stored WARC file so it stays comparable.

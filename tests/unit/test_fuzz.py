@@ -24,7 +24,7 @@ from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import CaptureSeal, Entry
 from provenance.timestamps.rfc3161 import request_stamp, verify_stamp
 
-GOLDEN = Path(__file__).parent / "data" / "golden" / "case"
+GOLDEN = Path(__file__).parents[1] / "data" / "golden" / "case"
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])

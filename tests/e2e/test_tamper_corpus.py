@@ -4,8 +4,8 @@ any single-byte change anywhere in the evidence set of docs/FORMATS.md ("Signed,
 derived") makes verify fail and name the file.
 
 Mutations of the rest of a case (seals, keys, log, checkpoints, rollback, files added, deleted
-or replaced by symlinks) are in tests/test_tamper.py; deleted and changed time-stamp tokens in
-tests/test_stamping.py (``test_missing_or_changed_token_fails``). This file reuses their sealed
+or replaced by symlinks) are in tests/e2e/test_tamper.py; deleted and changed time-stamp tokens in
+tests/e2e/test_stamping.py (``test_missing_or_changed_token_fails``). This file reuses their sealed
 case rather than building another.
 """
 

@@ -21,8 +21,8 @@ from warcs import checks, verify_warc
 # shared/ beside the checkout; a worktree in a folder beside the main checkout finds it one up.
 _HERE = Path(__file__).resolve()
 CORPUS = next((p for p in (_HERE.parents[n] / ".." / "shared" / "corpus" / "warc"
-                           for n in (1, 2)) if p.is_dir()),
-              _HERE.parents[1] / ".." / "shared" / "corpus" / "warc")
+                           for n in (3, 4)) if p.is_dir()),
+              _HERE.parents[3] / ".." / "shared" / "corpus" / "warc")
 MANIFEST = CORPUS / "MANIFEST.tsv"
 
 # A phrase of the manifest's reason -> the check that must fail for it.

@@ -34,7 +34,7 @@ from tsa import LocalTSA
 from provenance.signing.dsse import pae, parse_envelope
 
 BIN = Path(sys.executable).parent
-CACHE = Path(__file__).parent / ".cache" / "replaywebpage-2.5.3"
+CACHE = Path(__file__).parents[1] / ".cache" / "replaywebpage-2.5.3"
 EXIT_OK, EXIT_USAGE, EXIT_INTEGRITY = 0, 2, 3
 TITLE = "When the post disappears: keeping election content as evidence"  # the demo article
 

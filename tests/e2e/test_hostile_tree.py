@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from provenance import api
 from provenance.base.terminal import safe_json
 
-GOLDEN = Path(__file__).parent / "data" / "golden" / "case"
+GOLDEN = Path(__file__).parents[1] / "data" / "golden" / "case"
 CAPTURE = next(p.parent for p in GOLDEN.glob("captures/*/*/*/*/seal.dsse.json"))
 SHARD = next(GOLDEN.glob("custody/checkpoints/*"))
 FOLDERS = ["", "custody", "captures", "captures/2024", "captures/2024/03",

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import make_case, prov_env, run_prov
+from servers import LocalServer, response
 
-from tests.helpers import make_case, prov_env, run_prov
-from tests.servers import LocalServer, response
-
-GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
 GOLDEN_URL = "https://example.org/article"
 REFUSED = "http://127.0.0.1:1/gone"
 

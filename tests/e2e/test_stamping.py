@@ -1,5 +1,5 @@
 """Trusted timestamps in the pipeline, end to end: `prov snapshot` / `prov timestamp` /
-`prov verify` / `prov tsa trust` run as subprocesses against real local TSAs (tests/tsa.py)
+`prov verify` / `prov tsa trust` run as subprocesses against real local TSAs (tests/support/tsa.py)
 and the local demo site, never the internet.
 
 Covered: seal and checkpoint tokens from every configured TSA (EC, and RSA with an

@@ -44,7 +44,7 @@ from provenance.signing.statements import (
 )
 from provenance.verification.report import SCHEMA, STATUSES
 
-GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
 
 
 def _load_regen() -> ModuleType:

@@ -1,6 +1,6 @@
 """`prov schedule run` and `prov schedule status` as cron and systemd run them.
 
-Real local servers (tests/servers.py), the real `prov` command in subprocesses. Checked: the
+Real local servers (tests/support/servers.py), the real `prov` command in subprocesses. Checked: the
 sources file's errors name their line (exit 6) before anything runs; a run is silent unless
 something changed or failed; exit 5 on a failed capture; one run at a time (exit 7); a run
 killed with SIGKILL anywhere leaves a case that verifies and the next run completes it; and
@@ -38,7 +38,7 @@ from servers import LocalServer
 from archive.errors import ConfigError
 from provenance.watch.sources import load_sources, parse_interval
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "SCHEDULING.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "SCHEDULING.md"
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""RFC 3161 time-stamping against a real local TSA (tests/tsa.py), EC and RSA."""
+"""RFC 3161 time-stamping against a real local TSA (tests/support/tsa.py), EC and RSA."""
 
 from __future__ import annotations
 
