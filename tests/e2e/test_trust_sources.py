@@ -224,3 +224,46 @@ def test_the_users_own_trusted_key_still_anchors(world: Path) -> None:
     assert proc.returncode == EXIT_OK, proc.stderr
     anchor = [f for f in json.loads(proc.stdout)["findings"] if f["check"] == "trust.anchor"]
     assert [f["status"] for f in anchor] == ["pass"]
+
+
+# -- hard links -------------------------------------------------------------------------------
+
+
+def test_a_hard_link_into_the_target_is_no_anchor(world: Path) -> None:
+    """A hard link has no real path into the case: ``trusted/op.pub`` and the case's key cache
+    can be one file, which whoever writes the case rewrites in place. It is found by identity
+    (st_dev, st_ino), named by option (exit 2) or in $PROV_HOME (exit 6)."""
+    case, auditor = world / "case", world / "auditor"
+    (key,) = (case / "keys").glob("*.pub")
+    named = world / "operator.pub"
+    named.hardlink_to(key)
+    proc = run_prov("verify", str(case), "--trust", str(named), env=auditor_env(world))
+    refused(proc, EXIT_USAGE, "--trust", "a hard link to", "cannot be a trust anchor")
+    named.unlink()
+    (auditor / "trusted").mkdir()
+    (auditor / "trusted" / "op.pub").hardlink_to(key)
+    proc = run_prov("verify", str(case), env=auditor_env(world))
+    refused(proc, EXIT_CONFIG, "op.pub", "a hard link to", "choose its own trust")
+    (auditor / "trusted" / "op.pub").unlink()
+    root = case / "certs" / "planted.pem"
+    root.write_bytes(LocalTSA().root_pem)
+    (auditor / "tsa-roots").mkdir()
+    (auditor / "tsa-roots" / "root.pem").hardlink_to(root)
+    proc = run_prov("verify", str(case), env=auditor_env(world))
+    refused(proc, EXIT_CONFIG, "root.pem", "a hard link to")
+    root.unlink()
+    # a remembered checkpoint linked into the case: the case would rewrite the verifier's memory
+    proc = run_prov("verify", str(case), "--trust", str(founding_pub(world)),
+                    env=auditor_env(world))
+    assert proc.returncode == EXIT_OK, proc.stdout + proc.stderr
+    seen = next((auditor / "seen").rglob("*.checkpoint"))
+    (case / "state" / "kept.checkpoint").hardlink_to(seen)
+    proc = run_prov("verify", str(case), "--trust", str(founding_pub(world)),
+                    env=auditor_env(world))
+    refused(proc, EXIT_CONFIG, seen.name, "a hard link to", "its own history")
+    # a key with a second link outside the case is the verifier's own business: accepted
+    (case / "state" / "kept.checkpoint").unlink()
+    (world / "backup.pub").hardlink_to(founding_pub(world))
+    proc = run_prov("verify", str(case), "--trust", str(founding_pub(world)),
+                    env=auditor_env(world))
+    assert proc.returncode == EXIT_OK, proc.stdout + proc.stderr
