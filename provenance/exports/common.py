@@ -9,20 +9,21 @@ then the package carries the verdict and says so on its first page.
 from __future__ import annotations
 
 import contextlib
-import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from archive.errors import IntegrityError, UsageError, WarcFormatError
 from archive.warc.reader import WarcReader
+from provenance.base.untrusted import UntrustedInputError, load_json, open_regular, read_regular
 from provenance.custody import merkle
 from provenance.custody.case import Case
 from provenance.custody.log import CustodyLog, NewEntry, iter_lines, token_paths
 from provenance.custody.stamping import Stamper, checkpoint_stamper
-from provenance.signing.dsse import parse_envelope
+from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope
 from provenance.signing.keys import SigningKey
 from provenance.signing.statements import CaptureSeal, Entry
 from provenance.verification.entryjudge import TRUST_ACTIONS
@@ -90,10 +91,16 @@ class CaptureParts:
     def seal_rel(self) -> str:
         return f"{self.capture_dir}/{SEAL_NAME}"
 
+    def open(self, name: str) -> BinaryIO:
+        """One of the capture's files, opened as untrusted input (a regular file, no
+        symlink followed): a case exported with --allow-failed may hold anything."""
+        fd = open_regular(self.folder / name, what=f"{self.capture_dir}/{name}")
+        return os.fdopen(fd, "rb")
+
 
 def capture_parts(case: Case, capture_dir: str) -> CaptureParts:
     folder = case.root / capture_dir
-    data = (folder / SEAL_NAME).read_bytes()
+    data = read_regular(folder / SEAL_NAME, MAX_ENVELOPE, what=f"{capture_dir}/{SEAL_NAME}")
     seal = CaptureSeal.parse(parse_envelope(data, what=SEAL_NAME).payload, what=SEAL_NAME)
     names = sorted(s.name for s in seal.subjects)
     return CaptureParts(seal.capture_id, capture_dir, folder, data, seal,
@@ -128,7 +135,7 @@ def _record_refs(parts: CaptureParts) -> tuple[set[str], set[str]]:
     """(record ids in the capture, ids its revisit records refer to)."""
     ids, refers = set(), set()
     for name in parts.warcs:
-        with open(parts.folder / name, "rb") as fh, contextlib.suppress(WarcFormatError):
+        with parts.open(name) as fh, contextlib.suppress(WarcFormatError):
             for head in WarcReader(fh):  # a damaged WARC (--allow-failed): what can be read
                 ids.add(head.record_id)
                 target = head.get("WARC-Refers-To")
@@ -162,7 +169,7 @@ def capture_seeds(capture: CaptureParts) -> list[str]:
     """The URLs as given to the capture (its seed-list metadata record)."""
     want = f"urn:prov:seeds:{capture.capture_id}"
     for warc in capture.warcs[:1]:
-        with open(capture.folder / warc, "rb") as fh, contextlib.suppress(WarcFormatError):
+        with capture.open(warc) as fh, contextlib.suppress(WarcFormatError):
             reader = WarcReader(fh)
             for head in reader:
                 if head.warc_type == "metadata" and head.get("WARC-Target-URI") == want:
@@ -171,8 +178,12 @@ def capture_seeds(capture: CaptureParts) -> list[str]:
                         block += chunk
                         if len(block) > MAX_SEEDS_BLOCK:
                             return []
-                    seeds = json.loads(block).get("seeds", [])
-                    return [str(s) for s in seeds]
+                    try:
+                        doc = load_json(bytes(block), what=want, limit=MAX_SEEDS_BLOCK)
+                    except UntrustedInputError:
+                        return []
+                    seeds = doc.get("seeds") if isinstance(doc, dict) else None
+                    return [str(s) for s in seeds] if isinstance(seeds, list) else []
     return []
 
 

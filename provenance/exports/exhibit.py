@@ -1,14 +1,24 @@
 """The exhibit report: what a court needs to know about each capture, gathered from the
-sealed WARC records (WARC 1.1) and the custody log, for ``provenance.exports.exhibit_html`` to
-render as one self-contained HTML file.
+sealed WARC records (WARC 1.1) and the custody log, for ``provenance.exports.exhibit_html``
+to render as one self-contained HTML file (docs/FORMATS.md, "Exhibit report").
 
-Per capture: its seal (sha256, signer, times), files and records root, trusted timestamps
-(TSA, genTime), every seed URL with its final URL after redirects, status, server address,
-TLS subject and issuer (the leaf the server sent, from the exchange metadata record), payload
-digest, the screenshot if the capture has one (a ``urn:fullPage:`` or ``urn:view:`` resource
-record, as browsertrix names them), the media of a media capture with its facts, a still frame
-and the post's availability (``provenance.exports.exhibit_media``), and the custody entries about it
-(a takedown among them). Every read is bounded.
+First a summary of every URL the chosen captures were asked for: its first and last capture
+and its status at the last one (with a takedown detected there). Per capture: its seal
+(sha256, signer, times, the note sealed with it), trusted timestamps (TSA, genTime), the
+table of its URLs (status of the first response as recorded, so a 301 shows as 301, and the
+final URL with its status after the redirects recorded in the capture), then per URL its
+server address, TLS subject and issuer (from the exchange metadata record), payload digest,
+page title and its own screenshot (the ``urn:fullPage:`` or ``urn:view:`` resource record
+naming that URL, as browsertrix names them), the media of a media capture
+(``provenance.exports.exhibit_media``), the change and takedown entries about the capture (URL,
+status, time), and its sealed files named by path in the case, as ``sha256sum -c`` reads them.
+
+Threat: the case may have been written by an attacker (a report of a failed case is allowed
+with ``--allow-failed``; a file may change after the gate). Every file is opened with
+``provenance.base.untrusted`` (regular file, no symlink followed), every JSON document parsed by
+its bounded reader, every record read with a size cap; screenshots are located in the first
+pass and read one at a time while the report is written, so memory follows the largest
+screenshot, not the case.
 """
 
 from __future__ import annotations
@@ -16,9 +26,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,8 +36,9 @@ from urllib.parse import urljoin
 
 from cryptography import x509
 
-from archive.errors import UsageError, WarcFormatError
+from archive.errors import ProvError, UsageError, WarcFormatError
 from archive.warc.reader import WarcReader
+from provenance.base.untrusted import load_json
 from provenance.custody.case import Case
 from provenance.custody.stamping import Stamper
 from provenance.exports.common import CaptureParts, capture_seeds, gate, log_export, select
@@ -40,7 +50,10 @@ from provenance.signing.statements import Entry
 MAX_HEAD = 64 << 10
 MAX_METADATA = 4 << 20
 MAX_SCREENSHOT = 32 << 20
+MAX_HOPS = 20
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+SHOT_KINDS = ("fullPage", "view")  # preferred first
+EVENTS = {"takedown-detected": "Takedown detected", "change-detected": "Change detected"}
 
 
 @dataclass
@@ -54,13 +67,61 @@ class Exchange:
     tls_subject: str = ""
     tls_issuer: str = ""
     error: str = ""
+    revisit: bool = False
+
+    @property
+    def code(self) -> str:
+        """The status code ("301"), or "" when there was no response."""
+        parts = self.status.split(" ")
+        return parts[1] if len(parts) > 1 and parts[1].isdigit() else ""
+
+
+@dataclass(frozen=True)
+class Shot:
+    """A screenshot record, located in the first pass and read when the report is written."""
+
+    url: str  # the page it shows, as the capture was given it
+    kind: str  # fullPage or view
+    warc: str  # file name in the capture folder
+    offset: int  # of its gzip member
+    content_type: str
 
 
 @dataclass
 class SeedView:
+    """One URL the capture was asked for."""
+
     url: str
-    final: Exchange | None
-    hops: list[str]
+    hops: list[Exchange]  # the URL's exchange, then each redirect target's, as recorded
+    title: str | None = None
+    shot: Shot | None = None
+    final_url: str | None = None  # where the exchanges end, or where the browser said
+
+    @property
+    def first(self) -> Exchange | None:
+        return self.hops[0] if self.hops else None
+
+    @property
+    def final(self) -> Exchange | None:
+        return self.hops[-1] if self.hops else None
+
+    @property
+    def redirected(self) -> bool:
+        return len(self.hops) > 1 or (self.final_url or self.url) != self.url
+
+
+@dataclass(frozen=True)
+class Event:
+    """A change or takedown entry about a capture."""
+
+    seq: int
+    time: str
+    action: str
+    url: str
+    status: str
+    final_url: str
+    what: str  # the reason of a takedown, or the changes seen
+    previous: str  # the capture it was compared with
 
 
 @dataclass
@@ -70,9 +131,26 @@ class CaptureView:
     seeds: list[SeedView]
     stamps: list[tuple[str, str]]  # (TSA, genTime) or (TSA, "pending: error")
     entries: list[Entry]
-    screenshot: tuple[str, str] | None = None  # (URL it shows, data: URI)
-    files: list[tuple[str, str]] = field(default_factory=list)  # (name, sha256 hex)
+    files: list[tuple[str, str]] = field(default_factory=list)  # (path in the case, sha256)
     media: list[MediaView] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    other_shots: list[Shot] = field(default_factory=list)  # of pages no seed names
+
+    @property
+    def note(self) -> str | None:
+        note = self.parts.seal.note
+        return str(note) if note else None
+
+
+@dataclass(frozen=True)
+class UrlSummary:
+    """One row of the summary: a URL over the captures of the report."""
+
+    url: str
+    first: tuple[int, CaptureView]  # (capture number in the report, capture)
+    last: tuple[int, CaptureView]
+    now: SeedView  # the URL at its last capture
+    takedown: Event | None  # a takedown detected at its last capture
 
 
 def export(case: Case, capture_ids: Sequence[str], out: Path, key: SigningKey, at: datetime, *,
@@ -88,13 +166,21 @@ def export(case: Case, capture_ids: Sequence[str], out: Path, key: SigningKey, a
     entries = read_entries(case)
     views = [view(p, entries) for p in select(case, capture_ids)]
     founding = next((e.actor for e in entries if e.action == "init"), "")
-    data = render(case, views, entries, verdict, key, at, founding).encode()
+    digest = hashlib.sha256()
     tmp = out.with_name(out.name + ".partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)
+    try:
+        with open(tmp, "wb") as fh:
+            for piece in render(case, views, summarise(views, entries), entries, verdict, key,
+                                at, founding):
+                data = piece.encode()
+                digest.update(data)
+                fh.write(data)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     log_export(case, stamper, key, at, {
         "kind": "report", "captures": [v.parts.capture_id for v in views],
-        "destination": out.name, "manifestSha256": hashlib.sha256(data).hexdigest(),
+        "destination": out.name, "manifestSha256": digest.hexdigest(),
         "verification": verdict.as_json()["result"]})
     return out
 
@@ -103,56 +189,111 @@ def view(parts: CaptureParts, entries: Sequence[Entry]) -> CaptureView:
     seal_rel = parts.seal_rel
     about = [e for e in entries if any(s.name.startswith(parts.capture_dir + "/")
                                        for s in e.subjects)
-             or parts.capture_id in (e.details.get("captures") or [])]
+             or parts.capture_id in _listed(e.details.get("captures"))]
     stamps = [(str(e.details.get("tsa")), str(e.details.get("genTime"))
                if e.action == "timestamp-added" else f"pending: {e.details.get('error')}")
               for e in about if e.action in ("timestamp-added", "timestamp-pending")
               and e.details.get("stamped") == seal_rel]
-    exchanges, screenshot = _scan(parts)
-    seeds = [_follow(url, exchanges) for url in _seeds(parts, exchanges)]
-    files = [(s.name, s.sha256.hex()) for s in parts.seal.subjects]
+    scan = _scan(parts)
+    seeds = [_seed(url, scan) for url in capture_seeds(parts) or sorted(scan.exchanges)[:1]]
+    shown = {s.shot for s in seeds}
+    files = [(f"{parts.capture_dir}/{s.name}", s.sha256.hex()) for s in parts.seal.subjects]
+    files.append((seal_rel, hashlib.sha256(parts.seal_bytes).hexdigest()))
     media = scan_media(parts) if any(e.details.get("media") for e in about
                                      if e.action == "capture") else []
+    events = [_event(e) for e in about if e.action in EVENTS]
     return CaptureView(parts, hashlib.sha256(parts.seal_bytes).hexdigest(), seeds, stamps,
-                       about, screenshot, files, media)
+                       about, files, media, events,
+                       [shot for shot in scan.shots.values() if shot not in shown])
 
 
-def _scan(parts: CaptureParts) -> tuple[dict[str, Exchange], tuple[str, str] | None]:
-    """Responses by URL (the first of each), their metadata, and the screenshot."""
-    by_url: dict[str, Exchange] = {}
+def _listed(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def _event(entry: Entry) -> Event:
+    details = entry.details
+    changes = details.get("changes")
+    what = str(details.get("reason") or "") or "; ".join(
+        str(c) for c in (changes if isinstance(changes, list) else [])[:20])
+    return Event(entry.seq, entry.time, entry.action, str(details.get("url") or ""),
+                 str(details.get("status") or ""), str(details.get("finalUrl") or ""), what,
+                 str(details.get("previousCaptureId") or ""))
+
+
+def summarise(views: Sequence[CaptureView], entries: Sequence[Entry]) -> list[UrlSummary]:
+    """Every URL the captures were asked for, in the order first met: its first and last
+    capture in the report and how it stood at the last."""
+    seen: dict[str, tuple[tuple[int, CaptureView], tuple[int, CaptureView], SeedView]] = {}
+    for number, item in enumerate(views, 1):
+        for seed in item.seeds:
+            first = seen[seed.url][0] if seed.url in seen else (number, item)
+            seen[seed.url] = (first, (number, item), seed)
+    rows = []
+    for url, (first, last, now) in seen.items():
+        takedown = next((ev for ev in reversed(last[1].events)
+                         if ev.action == "takedown-detected" and ev.url == url), None)
+        rows.append(UrlSummary(url, first, last, now, takedown))
+    return rows
+
+
+@dataclass
+class _Scan:
+    exchanges: dict[str, Exchange] = field(default_factory=dict)  # by URL, the first of each
+    pages: dict[str, dict[str, Any]] = field(default_factory=dict)  # urn:pageinfo: by URL
+    shots: dict[str, Shot] = field(default_factory=dict)  # by URL, fullPage before view
+
+
+def _scan(parts: CaptureParts) -> _Scan:
+    """Responses by URL, their metadata, the browser's page records, where screenshots are."""
+    found = _Scan()
     by_id: dict[str, Exchange] = {}
     meta: dict[str, dict[str, Any]] = {}
-    shot: tuple[str, str] | None = None
     for name in parts.warcs:
-        with open(parts.folder / name, "rb") as fh, contextlib.suppress(WarcFormatError):
+        with parts.open(name) as fh, contextlib.suppress(WarcFormatError):
             reader = WarcReader(fh)  # a damaged WARC (--allow-failed): what can be read
             for head in reader:
                 uri = head.get("WARC-Target-URI") or ""
                 kind = (head.get("Content-Type") or "").split(";")[0].strip().lower()
-                if head.warc_type in ("response", "revisit") and uri not in by_url:
+                if head.warc_type in ("response", "revisit") and uri not in found.exchanges:
                     ex = _exchange(uri, head.get("WARC-Date") or "", reader)
                     ex.ip = head.get("WARC-IP-Address") or ""
                     ex.payload_digest = head.get("WARC-Payload-Digest") or ""
-                    by_url[uri] = by_id[head.record_id] = ex
+                    ex.revisit = head.warc_type == "revisit"
+                    found.exchanges[uri] = by_id[head.record_id] = ex
                 elif head.warc_type == "metadata" and kind == "application/json":
-                    block = _bounded(reader, MAX_METADATA)
-                    target = head.get("WARC-Concurrent-To") or ""
-                    if block is not None and target:
-                        meta[target] = json.loads(block)
-                    elif block is not None and uri.startswith("http"):
-                        by_url.setdefault(uri, Exchange(uri, head.get("WARC-Date") or "",
-                                                        error=str(json.loads(block).get(
-                                                            "error", "no response"))))
-                elif head.warc_type == "resource" and kind in IMAGE_TYPES and shot is None and (
-                        uri.startswith(("urn:fullPage:", "urn:view:"))):
-                    image = _bounded(reader, MAX_SCREENSHOT)
-                    if image:
-                        shown = uri.split(":", 2)[2]
-                        shot = (shown, f"data:{kind};base64,{base64.b64encode(image).decode()}")
+                    _metadata(head, reader, uri, found, meta)
+                elif head.warc_type == "resource" and kind in IMAGE_TYPES:
+                    scheme, _, rest = uri.partition(":")
+                    shot_kind, _, page = rest.partition(":")
+                    held = found.shots.get(page)
+                    if scheme == "urn" and shot_kind in SHOT_KINDS and (
+                            held is None or SHOT_KINDS.index(shot_kind) <
+                            SHOT_KINDS.index(held.kind)):
+                        found.shots[page] = Shot(page, shot_kind, name, head.offset, kind)
     for record_id, doc in meta.items():
         if record_id in by_id:
             _add_meta(by_id[record_id], doc)
-    return by_url, shot
+    return found
+
+
+def _metadata(head: Any, reader: WarcReader, uri: str, found: _Scan,
+              meta: dict[str, dict[str, Any]]) -> None:
+    block = _bounded(reader, MAX_METADATA)
+    try:
+        doc = load_json(block, what=f"metadata {uri}", limit=MAX_METADATA) if block else None
+    except ProvError:
+        doc = None
+    if not isinstance(doc, dict):
+        return
+    target = head.get("WARC-Concurrent-To") or ""
+    if uri.startswith("urn:pageinfo:"):
+        found.pages.setdefault(uri.removeprefix("urn:pageinfo:"), doc)
+    elif target:
+        meta[target] = doc
+    elif uri.startswith("http"):
+        found.exchanges.setdefault(uri, Exchange(uri, head.get("WARC-Date") or "",
+                                                 error=str(doc.get("error") or "no response")))
 
 
 def _bounded(reader: WarcReader, limit: int) -> bytes | None:
@@ -180,8 +321,9 @@ def _exchange(uri: str, date: str, reader: WarcReader) -> Exchange:
 
 
 def _add_meta(ex: Exchange, doc: dict[str, Any]) -> None:
-    chain = (doc.get("tls") or {}).get("chainSent") or []
-    if chain:
+    tls = doc.get("tls")
+    chain = tls.get("chainSent") if isinstance(tls, dict) else None
+    if isinstance(chain, list) and chain:
         try:
             leaf = x509.load_pem_x509_certificate(str(chain[0]).encode())
             ex.tls_subject = leaf.subject.rfc4514_string()
@@ -192,19 +334,47 @@ def _add_meta(ex: Exchange, doc: dict[str, Any]) -> None:
         ex.error = str(doc["error"])
 
 
-def _seeds(parts: CaptureParts, exchanges: dict[str, Exchange]) -> list[str]:
-    return capture_seeds(parts) or sorted(exchanges)[:1]
-
-
-def _follow(url: str, exchanges: dict[str, Exchange]) -> SeedView:
-    """The exchange a seed ends at after its redirects (within the capture)."""
-    hops, current = [url], exchanges.get(url)
-    while current is not None and current.location and current.status.split(" ")[1:2] and (
-            current.status.split(" ")[1].startswith("3")) and len(hops) <= 20:
-        nxt = urljoin(current.url, current.location)
-        if nxt in hops:
+def _seed(url: str, scan: _Scan) -> SeedView:
+    """The exchanges a seed went through to its final response (its redirects, within the
+    capture), and what the browser recorded of it as a page."""
+    hops: list[Exchange] = []
+    current = scan.exchanges.get(url)
+    while current is not None and len(hops) <= MAX_HOPS:
+        hops.append(current)
+        if not (current.location and current.code.startswith("3")):
             break
-        hops.append(nxt)
-        current = exchanges.get(nxt)
-    return SeedView(url, current, hops)
+        nxt = urljoin(current.url, current.location)
+        if any(h.url == nxt for h in hops):
+            break
+        current = scan.exchanges.get(nxt)
+    page = scan.pages.get(url, {})
+    title = page.get("title")
+    final_url = page.get("finalUrl") if isinstance(page.get("finalUrl"), str) else None
+    if final_url is None and hops:
+        final_url = urljoin(hops[-1].url, hops[-1].location) if (
+            hops[-1].location and hops[-1].code.startswith("3")) else hops[-1].url
+    return SeedView(url, hops, str(title) if isinstance(title, str) and title else None,
+                    scan.shots.get(url), final_url)
 
+
+def screenshot_uri(parts: CaptureParts, shot: Shot) -> str | None:
+    """The screenshot as a ``data:`` URI, read from its record now; None if it is larger
+    than the cap or cannot be read (a damaged WARC of a failed case)."""
+    try:
+        with parts.open(shot.warc) as fh:
+            fh.seek(shot.offset)
+            reader = WarcReader(fh)
+            for _head in reader:
+                image = _bounded(reader, MAX_SCREENSHOT)
+                if not image:
+                    return None
+                return f"data:{shot.content_type};base64,{base64.b64encode(image).decode()}"
+    except (ProvError, OSError):
+        return None
+    return None
+
+
+def iter_sha256sum(item: CaptureView) -> Iterator[str]:
+    """The capture's files as ``sha256sum`` lines, paths relative to the case folder."""
+    for name, digest in item.files:
+        yield f"{digest}  {name}"

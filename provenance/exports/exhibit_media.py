@@ -58,7 +58,7 @@ def scan(parts: CaptureParts) -> list[MediaView]:
     """The posts of a capture that has media records or availability records."""
     posts: dict[str, MediaView] = {}
     for name in parts.warcs:
-        with open(parts.folder / name, "rb") as fh, contextlib.suppress(WarcFormatError):
+        with parts.open(name) as fh, contextlib.suppress(WarcFormatError):
             reader = WarcReader(fh)
             for head in reader:
                 uri = head.get("WARC-Target-URI") or ""

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import shutil
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from exports import SHOT_URL, Built, build, entries
+from helpers import make_case, prov_env, run_prov
+from scheduling import WatchedSite, log_entries, schedule_run, write_sources
+from selectolax.lexbor import LexborHTMLParser as HTMLParser
+from servers import LocalServer
 from tsa import LocalTSA
 
 EXIT_OK, EXIT_USAGE, EXIT_INTEGRITY = 0, 2, 3
@@ -55,7 +62,7 @@ def test_report_holds_the_facts(built: Built, report: Path) -> None:
                  *built.seeds, "Custody timeline", "Trusted timestamps"):
         assert fact in html, fact
     assert "Export test &lt;case&gt; &amp; co" in html  # escaped, never markup
-    assert "<script" not in html and not re.search(r'(src|href)="(?!data:)', html)
+    assert "<script" not in html and not re.search(r'(src|href)="(?!data:|#)', html)
     timestamps = re.findall(r"\d{4}-\d\d-\d\dT[\d:.]+Z — http://127\.0\.0\.1:\d+", html)
     assert timestamps, "the first capture's TSA and genTime"
 
@@ -122,3 +129,174 @@ def test_failing_case_refused_unless_allowed(built: Built, tmp_path: Path) -> No
     html = out.read_text()
     assert html.index("FAILED verification") < html.index("How to re-verify")
     assert "extra.bin" in html
+
+
+# -- an investigation: a browser capture of two pages (one moved, 301), a note, a watched
+# source that changes, another taken down; the report read by its text and in Chromium ------
+
+NOTE = "Preserved at counsel's request <before the vote>"
+RED, BLUE = (200, 20, 20), (20, 40, 200)
+PAGE_COLOURS = """() => [...document.querySelectorAll('section.page')].map(s => {
+  const img = s.querySelector('img.screenshot'); if (!img) return [s.dataset.url, null];
+  const c = document.createElement('canvas'); c.width = img.naturalWidth;
+  c.height = img.naturalHeight; const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+  const d = g.getImageData(Math.floor(c.width / 2), 60, 1, 1).data;
+  const facts = s.querySelector('.facts').getBoundingClientRect();
+  const shot = img.getBoundingClientRect();
+  return [s.dataset.url, [d[0], d[1], d[2]], img.alt, shot.left >= facts.right,
+          shot.top < facts.bottom];
+})"""
+
+
+@dataclass
+class Investigation:
+    root: Path
+    case: Path
+    env: dict[str, str]
+    urls: dict[str, str]  # name -> URL
+    browser_id: str
+    report: Path
+
+    def prov(self, *args: str) -> Any:
+        return run_prov(*args, env=self.env, timeout=180)
+
+
+def coloured(text: str, rgb: tuple[int, int, int]) -> str:
+    return (f'<div style="background: rgb{rgb}; color: white; height: 900px; '
+            f'font-size: 40px">{text}</div>')
+
+
+@pytest.fixture(scope="module")
+def investigation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Investigation]:
+    root = tmp_path_factory.mktemp("investigation")
+    with LocalServer() as server:
+        site = WatchedSite(server)
+        urls = {name: site.url(f"/{name}") for name in ("statement", "old-profile",
+                                                          "profile", "post")}
+        site.page("/statement", coloured("I will not accept", RED), title="The statement")
+        site.raw("/old-profile", b"301 Moved Permanently",
+                 [(b"Location", urls["profile"].encode())], b"")
+        site.page("/profile", coloured("The profile", BLUE), title="The profile")
+        site.page("/post", "<p>A post about the vote</p>", title="A post")
+        case, _ = make_case(root)
+        env = prov_env(root)
+        proc = run_prov("snapshot", "--case", str(case), "--browser", "--note", NOTE, "--json",
+                        urls["statement"], urls["old-profile"], env=env, timeout=240)
+        assert proc.returncode == EXIT_OK, proc.stderr
+        browser_id = json.loads(proc.stdout)["captureId"]
+        sources = write_sources(root, [{"url": urls["statement"]}, {"url": urls["post"]}],
+                                defaults={"interval": "1h"})
+        assert schedule_run(env, sources, case).returncode == EXIT_OK
+        site.page("/statement", coloured("I accept", RED), title="The statement")
+        site.gone("/post", b"410 Gone")
+        second = schedule_run(env, sources, case, "--all")
+        assert second.returncode == EXIT_OK, second.stderr
+        assert "1 changed, 1 taken down" in second.stdout, second.stdout
+    report = root / "report.html"
+    proc = run_prov("report", "--case", str(case), "-o", str(report), env=env, timeout=240)
+    assert proc.returncode == EXIT_OK, proc.stderr
+    yield Investigation(root, case, env, urls, browser_id, report)
+
+
+def _cells(table: Any) -> list[list[str]]:
+    return [[cell.text(separator=" ").strip() for cell in row.css("td")]
+            for row in table.css("tr")[1:]]
+
+
+def _sections(doc: Any) -> list[Any]:
+    return doc.css("section.capture")
+
+
+def test_summary_lists_every_url_with_first_last_and_status_now(
+        investigation: Investigation) -> None:
+    doc = HTMLParser(investigation.report.read_text())
+    html = investigation.report.read_text()
+    assert html.index("<h2>Summary</h2>") < html.index('id="capture-1"')
+    summary = doc.css("table.grid")[0]
+    rows = {row[0]: row for row in _cells(summary)}
+    urls = investigation.urls
+    assert set(rows) == {urls["statement"], urls["old-profile"], urls["post"]}
+    starts = [s.css_first("table td").text() for s in _sections(doc)]
+    assert len(starts) == 3  # the browser capture and two schedule runs
+    statement = rows[urls["statement"]]
+    assert statement[1].startswith("Capture 1") and statement[2].startswith("Capture 3")
+    assert "200 OK" in statement[3] and "Takedown" not in statement[3]
+    moved = rows[urls["old-profile"]]
+    assert moved[1].startswith("Capture 1") and moved[2].startswith("Capture 1")
+    assert moved[3].startswith("HTTP/1.1 301 Moved Permanently")
+    assert urls["profile"] in moved[3] and "200 OK" in moved[3]
+    post = rows[urls["post"]]
+    assert post[1].startswith("Capture 2") and post[2].startswith("Capture 3")
+    assert "410 Gone" in post[3] and "Takedown detected : HTTP 410" in post[3]
+    links = [a.attributes.get("href") for a in summary.css("a")]
+    assert set(links) == {"#capture-1", "#capture-2", "#capture-3"}
+
+
+def test_each_capture_lists_its_urls_note_and_events(investigation: Investigation) -> None:
+    doc = HTMLParser(investigation.report.read_text())
+    first, second, third = _sections(doc)
+    urls = investigation.urls
+    assert investigation.browser_id in first.css_first("h2").text()
+    facts = {r.css_first("th").text(): r.css_first("td").text() for r in first.css("tr")
+             if r.css_first("th") and r.css_first("td")}
+    assert facts["Note"] == NOTE
+    assert "Note" in second.text() and NOTE not in second.text()
+    listed = {row[0]: row for row in _cells(first.css("table.grid")[0])}
+    assert set(listed) == {urls["statement"], urls["old-profile"]}
+    assert listed[urls["old-profile"]][1] == "HTTP/1.1 301 Moved Permanently"  # not the 200
+    assert urls["profile"] in listed[urls["old-profile"]][2]
+    assert "200 OK" in listed[urls["old-profile"]][2]
+    assert listed[urls["statement"]][1].endswith("200 OK")
+    assert "detected" not in first.text() and "detected" not in second.text()
+    [events] = [t for t in third.css("table.grid")
+                if t.css_first("th").text() == "Time (UTC)"]
+    rows = {row[1]: row for row in _cells(events)}
+    logged = {e["action"]: e for e in log_entries(investigation.case)
+              if e["action"] in ("change-detected", "takedown-detected")}
+    takedown, change = rows["Takedown detected"], rows["Change detected"]
+    assert takedown[0] == logged["takedown-detected"]["time"]
+    assert takedown[2] == urls["post"] and takedown[3] == "410" and "HTTP 410" in takedown[4]
+    assert change[0] == logged["change-detected"]["time"]
+    assert change[2] == urls["statement"] and change[3] == "200"
+    assert "content changed" in change[4]
+
+
+def test_sealed_files_are_named_by_capture_for_sha256sum(investigation: Investigation,
+                                                         tmp_path: Path) -> None:
+    doc = HTMLParser(investigation.report.read_text())
+    lines = [line for pre in doc.css("pre.sha256sum") for line in pre.text().splitlines()]
+    names = [line.split("  ", 1)[1] for line in lines]
+    assert len(names) == len(set(names)) >= 9, names  # 3 captures x (WARC, index, seal)
+    assert all(n.startswith("captures/") for n in names)
+    listing = tmp_path / "capture-files.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    check = subprocess.run(["sha256sum", "-c", str(listing)], cwd=investigation.case,
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.count(": OK") == len(lines)
+
+
+def test_each_screenshot_beside_its_own_page_in_chromium(investigation: Investigation) -> None:
+    from playwright.sync_api import sync_playwright
+
+    refused: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
+        page = browser.new_page(viewport={"width": 1200, "height": 1400})
+        page.route("**/*", lambda route: (refused.append(route.request.url), route.abort())
+                   if not route.request.url.startswith(("file:", "data:")) else
+                   route.continue_())
+        page.goto(investigation.report.as_uri())
+        shown = page.evaluate(PAGE_COLOURS)
+        text = page.inner_text("body")
+        browser.close()
+    assert refused == []
+    urls = investigation.urls
+    with_shots = {url: rest for url, *rest in shown if rest[0] is not None}
+    assert set(with_shots) == {urls["statement"], urls["old-profile"]}, shown
+    for name, colour in (("statement", RED), ("old-profile", BLUE)):
+        pixel, alt, beside, level = with_shots[urls[name]]
+        assert all(abs(a - b) < 30 for a, b in zip(pixel, colour, strict=True)), (name, pixel)
+        assert alt == f"Screenshot of {urls[name]}" and beside and level
+    assert text.index("Summary") < text.index("Capture 1:")
+    assert NOTE in text
