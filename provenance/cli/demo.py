@@ -28,7 +28,7 @@ from provenance.base import timefmt
 from provenance.cli.progress import summary_line
 from provenance.signing.keys import SigningKey
 
-SITE = Path(__file__).resolve().parent.parent / "seeds" / "demo-site"
+SITE = Path(__file__).resolve().parents[2] / "seeds" / "demo-site"
 PAGES = ("/", "/old-article")  # with their requisites, and the pages the front page links to
 
 
