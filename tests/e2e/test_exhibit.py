@@ -300,3 +300,21 @@ def test_each_screenshot_beside_its_own_page_in_chromium(investigation: Investig
         assert alt == f"Screenshot of {urls[name]}" and beside and level
     assert text.index("Summary") < text.index("Capture 1:")
     assert NOTE in text
+
+
+def test_a_symlinked_warc_is_never_followed(built: Built, tmp_path: Path) -> None:
+    """A case that fails verification, reported with --allow-failed: a WARC replaced by a
+    symlink (to a copy of itself, outside the case) is refused by name, not read."""
+    broken = built.clone(tmp_path / "broken")
+    warc = next(broken.case.glob(f"captures/*/*/*/{built.first_id}/data-00000.warc.gz"))
+    outside = tmp_path / "elsewhere.warc.gz"
+    shutil.copy2(warc, outside)
+    warc.unlink()
+    warc.symlink_to(outside)
+    out = tmp_path / "r.html"
+    proc: Any = broken.prov("report", "--case", str(broken.case), "-o", str(out),
+                            "--allow-failed")
+    assert proc.returncode == EXIT_INTEGRITY, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "data-00000.warc.gz: a symbolic link, not a regular file" in proc.stderr
+    assert not out.exists() and not out.with_name("r.html.partial").exists()
