@@ -22,6 +22,7 @@ from archive.errors import ConfigError, NotATargetError, ProvError, UsageError
 from archive.warc.reader import WarcReader
 from provenance import __version__
 from provenance.base import home, timefmt
+from provenance.base.install import install_hint
 from provenance.custody.case import Case, CaseInfo, write_durable
 from provenance.custody.checkpoint import Checkpoint
 from provenance.custody.log import (
@@ -33,7 +34,6 @@ from provenance.custody.log import (
     latest_checkpoint_size,
 )
 from provenance.custody.log import read_entries as read_entries  # part of the API
-from provenance.install import install_hint
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.keys import (
     KeyFileError,

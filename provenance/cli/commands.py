@@ -419,7 +419,7 @@ def captures() -> None:
 def captures_list(case_path: str | None, pattern: str | None, as_json: bool) -> None:
     """Every capture with its note and the URLs it was given (the status and digest of
     each); with --url, every record of the matching URLs."""
-    from provenance import catalog
+    from provenance.capture import catalog
 
     case = api.open_case(case_path)
     if pattern is not None:
@@ -451,7 +451,7 @@ def captures_list(case_path: str | None, pattern: str | None, as_json: bool) -> 
 def captures_find(url: str, case_path: str | None, as_json: bool) -> None:
     """Every capture of URL (exactly as captured), newest first: status, payload digest,
     file and offset, and the screenshots and DOM of the page. Exit 0 even when none."""
-    from provenance import catalog
+    from provenance.capture import catalog
 
     _show_holdings(catalog.find(api.open_case(case_path), url=url), as_json,
                    f"no capture holds {url} (`prov captures list --url TEXT` matches part of "

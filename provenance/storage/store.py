@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.errors import ConfigError, IntegrityError, UsageError
-from provenance.install import install_hint
+from provenance.base.install import install_hint
 
 try:
     import boto3

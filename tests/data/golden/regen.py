@@ -63,8 +63,9 @@ from archive.http import recorder
 from archive.http.crawl import CaptureOptions, Capturer, Hop, UrlOutcome, json_block
 from archive.http.tls import TlsInfo
 from archive.warc.writer import Block, Record, WarcFile, WarcWriter
-from provenance import api, catalog
+from provenance import api
 from provenance.base import ids
+from provenance.capture import catalog
 from provenance.capture import snapshot as capture
 from provenance.custody.case import Case
 from provenance.custody.stamping import Stamper

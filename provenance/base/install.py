@@ -25,7 +25,7 @@ DISTRIBUTION = "prov-evidence"
 def checkout_root() -> Path | None:
     """The source tree this copy of prov runs from: the folder above the ``provenance``
     package whose ``pyproject.toml`` names this distribution; None when installed."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
