@@ -96,6 +96,8 @@ class SeedView:
     title: str | None = None
     shot: Shot | None = None
     final_url: str | None = None  # where the exchanges end, or where the browser said
+    landing: Exchange | None = None  # the response recorded for final_url, if any
+    page_error: str | None = None  # what the browser said went wrong with the page
 
     @property
     def first(self) -> Exchange | None:
@@ -103,7 +105,9 @@ class SeedView:
 
     @property
     def final(self) -> Exchange | None:
-        return self.hops[-1] if self.hops else None
+        """The response the URL ended at: the one recorded for the final URL (a browser may
+        have got there by script, not by an HTTP redirect), else the last hop."""
+        return self.landing or (self.hops[-1] if self.hops else None)
 
     @property
     def redirected(self) -> bool:
@@ -353,8 +357,11 @@ def _seed(url: str, scan: _Scan) -> SeedView:
     if final_url is None and hops:
         final_url = urljoin(hops[-1].url, hops[-1].location) if (
             hops[-1].location and hops[-1].code.startswith("3")) else hops[-1].url
+    error = page.get("error")
     return SeedView(url, hops, str(title) if isinstance(title, str) and title else None,
-                    scan.shots.get(url), final_url)
+                    scan.shots.get(url), final_url,
+                    scan.exchanges.get(final_url) if final_url else None,
+                    str(error) if error else None)
 
 
 def screenshot_uri(parts: CaptureParts, shot: Shot) -> str | None:

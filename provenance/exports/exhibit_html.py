@@ -94,7 +94,9 @@ def _final(seed: SeedView) -> str:
     where = _code(seed.final_url or (final.url if final else ""))
     status = (_status(final) if final is not None and final.url == seed.final_url else
               '<span class="muted">not recorded in this capture</span>')
-    return f"{where}<br>{status}" + (f" (after {hops} redirect(s))" if hops else "")
+    how = (f" (after {hops} redirect(s))" if hops else "") if seed.landing in (
+        None, seed.hops[-1] if seed.hops else None) else " (reached by the browser)"
+    return f"{where}<br>{status}{how}"
 
 
 def _summary(rows: Sequence[UrlSummary]) -> str:
@@ -216,7 +218,8 @@ def _seed(parts: CaptureParts, seed: SeedView) -> Iterator[str]:
     yield f'<section class="page" data-url="{_e(seed.url)}"><h3>{_e(seed.url)}</h3>'
     yield '<div class="page-body"><div class="facts">'
     if final is None:
-        yield '<p class="muted">No response was recorded for this URL.</p>'
+        said = f" The browser reported: {_e(seed.page_error)}" if seed.page_error else ""
+        yield f'<p class="muted">No response was recorded for this URL.{said}</p>'
     else:
         chain = " → ".join(f"{_e(h.url)} ({_e(h.code or 'no response')})" for h in seed.hops)
         rows = [("URL requested", _code(seed.url)), ("Status", _status(seed.first)),
@@ -225,6 +228,8 @@ def _seed(parts: CaptureParts, seed: SeedView) -> Iterator[str]:
             rows.append(("Redirects", chain))
         if seed.title:
             rows.append(("Page title", _e(seed.title)))
+        if seed.page_error:
+            rows.append(("Browser reported", f'<span class="fail">{_e(seed.page_error)}</span>'))
         rows += [
             ("Response time", _e(final.date or "—")),
             ("Server IP address", _e(final.ip or "—")),

@@ -172,16 +172,19 @@ def investigation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Investig
     with LocalServer() as server:
         site = WatchedSite(server)
         urls = {name: site.url(f"/{name}") for name in ("statement", "old-profile",
-                                                          "profile", "post")}
+                                                          "profile", "post", "scripted")}
         site.page("/statement", coloured("I will not accept", RED), title="The statement")
         site.raw("/old-profile", b"301 Moved Permanently",
                  [(b"Location", urls["profile"].encode())], b"")
         site.page("/profile", coloured("The profile", BLUE), title="The profile")
         site.page("/post", "<p>A post about the vote</p>", title="A post")
+        site.raw("/scripted", b"200 OK", [(b"Content-Type", b"text/html")],
+                 b'<html><body><script>location.replace("/profile")</script></body></html>')
         case, _ = make_case(root)
         env = prov_env(root)
         proc = run_prov("snapshot", "--case", str(case), "--browser", "--note", NOTE, "--json",
-                        urls["statement"], urls["old-profile"], env=env, timeout=240)
+                        urls["statement"], urls["old-profile"], urls["scripted"], env=env,
+                        timeout=240)
         assert proc.returncode == EXIT_OK, proc.stderr
         browser_id = json.loads(proc.stdout)["captureId"]
         sources = write_sources(root, [{"url": urls["statement"]}, {"url": urls["post"]}],
@@ -215,7 +218,7 @@ def test_summary_lists_every_url_with_first_last_and_status_now(
     summary = doc.css("table.grid")[0]
     rows = {row[0]: row for row in _cells(summary)}
     urls = investigation.urls
-    assert set(rows) == {urls["statement"], urls["old-profile"], urls["post"]}
+    assert set(rows) == {urls["statement"], urls["old-profile"], urls["scripted"], urls["post"]}
     starts = [s.css_first("table td").text() for s in _sections(doc)]
     assert len(starts) == 3  # the browser capture and two schedule runs
     statement = rows[urls["statement"]]
@@ -242,11 +245,15 @@ def test_each_capture_lists_its_urls_note_and_events(investigation: Investigatio
     assert facts["Note"] == NOTE
     assert "Note" in second.text() and NOTE not in second.text()
     listed = {row[0]: row for row in _cells(first.css("table.grid")[0])}
-    assert set(listed) == {urls["statement"], urls["old-profile"]}
+    assert set(listed) == {urls["statement"], urls["old-profile"], urls["scripted"]}
     assert listed[urls["old-profile"]][1] == "HTTP/1.1 301 Moved Permanently"  # not the 200
     assert urls["profile"] in listed[urls["old-profile"]][2]
     assert "200 OK" in listed[urls["old-profile"]][2]
     assert listed[urls["statement"]][1].endswith("200 OK")
+    assert listed[urls["statement"]][2] == "— (not redirected)"
+    scripted = listed[urls["scripted"]]  # a page that moved by script, not by HTTP
+    assert scripted[1] == "HTTP/1.1 200 OK" and urls["profile"] in scripted[2]
+    assert "200 OK" in scripted[2] and "reached by the browser" in scripted[2]
     assert "detected" not in first.text() and "detected" not in second.text()
     [events] = [t for t in third.css("table.grid")
                 if t.css_first("th").text() == "Time (UTC)"]
@@ -293,8 +300,8 @@ def test_each_screenshot_beside_its_own_page_in_chromium(investigation: Investig
     assert refused == []
     urls = investigation.urls
     with_shots = {url: rest for url, *rest in shown if rest[0] is not None}
-    assert set(with_shots) == {urls["statement"], urls["old-profile"]}, shown
-    for name, colour in (("statement", RED), ("old-profile", BLUE)):
+    assert set(with_shots) == {urls["statement"], urls["old-profile"], urls["scripted"]}, shown
+    for name, colour in (("statement", RED), ("old-profile", BLUE), ("scripted", BLUE)):
         pixel, alt, beside, level = with_shots[urls[name]]
         assert all(abs(a - b) < 30 for a, b in zip(pixel, colour, strict=True)), (name, pixel)
         assert alt == f"Screenshot of {urls[name]}" and beside and level
