@@ -8,11 +8,13 @@ report says so first.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import re
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,3 +327,42 @@ def test_a_symlinked_warc_is_never_followed(built: Built, tmp_path: Path) -> Non
     assert "Traceback" not in proc.stderr
     assert "data-00000.warc.gz: a symbolic link, not a regular file" in proc.stderr
     assert not out.exists() and not out.with_name("r.html.partial").exists()
+
+
+def _metadata_member(uri: str, body: bytes, concurrent: str | None = None) -> bytes:
+    """One gzip member holding a JSON metadata record, as an attacker would append it."""
+    head = ["WARC/1.1", "WARC-Type: metadata", f"WARC-Record-ID: <urn:uuid:{uuid.uuid4()}>",
+            "WARC-Date: 2026-01-01T00:00:00Z", f"WARC-Target-URI: {uri}",
+            "Content-Type: application/json", f"Content-Length: {len(body)}"]
+    if concurrent:
+        head.append(f"WARC-Concurrent-To: {concurrent}")
+    return gzip.compress("\r\n".join(head).encode() + b"\r\n\r\n" + body + b"\r\n\r\n")
+
+
+def test_hostile_json_records_in_a_failed_case_are_left_out(built: Built, tmp_path: Path) -> None:
+    """A case exported with --allow-failed may hold any record: JSON nested 10,000 deep in
+    the seed list and in an exchange's metadata, and metadata of the wrong shape, were parsed
+    with json.loads (RecursionError: exit 1, no report). Now they are read by the bounded
+    loader and left out; the report and the WACZ are written and say the case failed."""
+    broken = built.clone(tmp_path / "broken")
+    folder = next(broken.case.glob(f"captures/*/*/*/{built.synthetic_id}"))
+    warc = folder / "data-00000.warc.gz"
+    deep = b"[" * 10_000 + b"]" * 10_000
+    seeds = _metadata_member(f"urn:prov:seeds:{built.synthetic_id}", deep)
+    response_id = "<urn:uuid:00000000-0000-4000-8000-000000000000>"
+    warc.write_bytes(seeds + warc.read_bytes()
+                     + _metadata_member(SHOT_URL, deep, concurrent=response_id)
+                     + _metadata_member(SHOT_URL, b'{"tls": ["not", "an", "object"]}',
+                                        concurrent=response_id)
+                     + _metadata_member("http://127.0.0.1/failed", b"[1, 2]"))
+    out = tmp_path / "r.html"
+    proc: Any = broken.prov("report", "--case", str(broken.case), "-o", str(out))
+    assert proc.returncode == EXIT_INTEGRITY and "fails verification" in proc.stderr
+    proc = broken.prov("report", "--case", str(broken.case), "-o", str(out), "--allow-failed")
+    assert proc.returncode == EXIT_OK and "Traceback" not in proc.stderr, proc.stderr
+    html = out.read_text()
+    assert html.index("FAILED verification") < html.index("How to re-verify")
+    assert "file.digest" in html or "data-00000.warc.gz" in html
+    proc = broken.prov("export", "wacz", "--case", str(broken.case), "-o",
+                       str(tmp_path / "x.wacz"), "--allow-failed")
+    assert proc.returncode == EXIT_OK and "Traceback" not in proc.stderr, proc.stderr
