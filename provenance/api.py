@@ -421,17 +421,23 @@ def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
     summary = matches[0]
     fetch_capture(case, summary.capture_dir)
     folder = case.root / summary.capture_dir
-    envelope = parse_envelope((folder / SEAL_NAME).read_bytes(), what="seal")
-    seal = json.loads(envelope.payload)
+    # shown, not verified: still hostile input (a deep or malformed seal, a FIFO for a WARC)
+    from provenance.base.untrusted import load_json, open_regular, read_regular
+    from provenance.signing.dsse import MAX_ENVELOPE
+    from provenance.signing.statements import MAX_STATEMENT, CaptureSeal
+
+    seal_rel = f"{summary.capture_dir}/{SEAL_NAME}"
+    envelope = parse_envelope(read_regular(folder / SEAL_NAME, MAX_ENVELOPE, what=seal_rel),
+                              what=seal_rel)
+    parsed = CaptureSeal.parse(envelope.payload, what=seal_rel)
+    seal = load_json(envelope.payload, what=seal_rel, limit=MAX_STATEMENT)
     records = []
     media: list[dict[str, Any]] | None = None
-    for subject in seal["subject"]:
-        if subject["name"] not in seal["predicate"]["records"]:
-            continue
-        with open(folder / subject["name"], "rb") as fh:
+    for name in [s.name for s in parsed.subjects if s.name in parsed.records]:
+        with open(open_regular(folder / name, what=name), "rb") as fh:
             reader = WarcReader(fh)
             for head in reader:
-                row = {"file": subject["name"], "offset": head.offset, "type": head.warc_type,
+                row = {"file": name, "offset": head.offset, "type": head.warc_type,
                        "uri": head.get("WARC-Target-URI")}
                 if head.warc_type == "response":
                     first = next(reader.iter_block(256), b"")

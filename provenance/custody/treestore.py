@@ -22,7 +22,7 @@ import stat
 from pathlib import Path
 
 from archive.errors import ProvError
-from provenance.base.untrusted import read_regular
+from provenance.base.untrusted import load_json, read_regular
 from provenance.custody import derived, merkle
 
 HASH = 32
@@ -96,7 +96,8 @@ class TreeStore:
 
     def meta(self) -> dict[str, int]:
         try:
-            doc = json.loads(read_regular(self.folder / "meta.json", 4096))
+            doc = load_json(read_regular(self.folder / "meta.json", 4096), what="meta.json",
+                            limit=4096)
             return {"size": int(doc["size"]), "logBytes": int(doc["logBytes"])}
         except (ProvError, OSError, ValueError, KeyError, TypeError):
             return {"size": -1, "logBytes": -1}

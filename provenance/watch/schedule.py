@@ -29,7 +29,7 @@ from typing import Any
 from archive.errors import ConfigError, LockedError, ProvError
 from archive.media.availability import REFUSALS
 from provenance.base import timefmt
-from provenance.base.untrusted import read_regular
+from provenance.base.untrusted import load_json, read_regular
 from provenance.capture import snapshot as capture_mod
 from provenance.capture.dedup import CAPTURE_DIR_RE, DedupIndex
 from provenance.capture.mediaposts import load_posts
@@ -104,7 +104,8 @@ def run_lock(case: Case) -> Iterator[None]:
 
 def load_state(case: Case) -> dict[str, Any]:
     try:
-        doc = json.loads(read_regular(case.state_dir / STATE_FILE, MAX_STATE))
+        doc = load_json(read_regular(case.state_dir / STATE_FILE, MAX_STATE), what=STATE_FILE,
+                        limit=MAX_STATE)
     except (ProvError, OSError, ValueError):
         doc = {}
     if not isinstance(doc, dict) or not isinstance(doc.get("sources"), dict):

@@ -333,3 +333,50 @@ def test_a_planted_case_lock_is_a_clear_error(site: WatchedSite, tmp_path: Path)
     proc = snapshot(env, case, site)
     assert proc.returncode == 3, proc.stderr
     assert ".lock: cannot be the case's lock" in proc.stderr
+
+
+@pytest.mark.parametrize("where", ["state/tree/meta.json", "state/schedule.json"])
+def test_deeply_nested_json_in_state_is_rebuilt_not_a_crash(
+        where: str, site: WatchedSite, tmp_path: Path) -> None:
+    """4 KB of ``[`` in a state file made json.loads raise RecursionError: every command that
+    appends (snapshot, schedule run) ended in exit 1. Read by untrusted.load_json, it is
+    state that does not match, rebuilt."""
+    from scheduling import schedule_run, write_sources
+
+    case, key_pub = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    sources = write_sources(tmp_path, [{"url": site.url("/post")}])
+    assert schedule_run(env, sources, case, "--all").returncode == 0
+    (case / where).write_bytes(b"[" * 4096)
+    proc = schedule_run(env, sources, case, "--all")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    verify_ok(env, case, key_pub)
+
+
+def test_captures_show_of_a_hostile_seal_is_a_clear_error(
+        site: WatchedSite, tmp_path: Path) -> None:
+    """`captures show` reads the seal without verifying it: a seal whose statement nests
+    10,000 deep crashed it (json.loads); now it is exit 3 naming the seal, and a FIFO in
+    place of a sealed WARC is named, never opened for a blocking read."""
+    import base64
+    import os
+
+    case, _ = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    assert snapshot(env, case, site).returncode == 0
+    (seal,) = case.glob("captures/*/*/*/*/seal.dsse.json")
+    capture_id = seal.parent.name
+    original = seal.read_bytes()
+    doc = json.loads(original)
+    doc["payload"] = base64.b64encode(b"[" * 10_000).decode()
+    seal.write_text(json.dumps(doc))
+    proc = run_prov("captures", "show", capture_id, "--case", str(case), env=env)
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr, proc.stderr
+    assert "seal.dsse.json" in proc.stderr and "nested" in proc.stderr
+    seal.write_bytes(original)
+    (warc,) = seal.parent.glob("data-*.warc.gz")
+    warc.unlink()
+    os.mkfifo(warc)
+    proc = run_prov("captures", "show", capture_id, "--case", str(case), env=env, timeout=30)
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr, proc.stderr
+    assert "a FIFO, not a regular file" in proc.stderr
