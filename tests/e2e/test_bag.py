@@ -65,13 +65,13 @@ def read_steps(bag: Path) -> list[Step]:
     return steps
 
 
-def paste_steps(bag: Path, tsa_root: Path, scratch: Path) -> Pasted:
+def paste_steps(bag: Path, tsa_root: Path | None, scratch: Path) -> Pasted:
     """Every step pasted, one after the other, into one interactive bash in the bag's folder
     (history expansion and all), after the `TSA_ROOT=` line the text asks for. A marker
     after each step shows the shell is still open."""
     scratch.mkdir(parents=True, exist_ok=True)
     steps = read_steps(bag)
-    pasted = [f"    TSA_ROOT={shlex.quote(str(tsa_root))}"]
+    pasted = [f"    TSA_ROOT={shlex.quote(str(tsa_root))}"] if tsa_root else []
     for step in steps:
         pasted += [f"echo {BEGIN}{step.number}", *step.lines, f"echo {END}{step.number}"]
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "TMPDIR": str(scratch),
@@ -167,6 +167,21 @@ def test_prov_verify_recognises_the_bag_and_logs_export(built: Built, bag: Path)
     tagmanifest = (bag / "tagmanifest-sha256.txt").read_bytes()
     assert logged["details"]["kind"] == "bag"
     assert logged["details"]["manifestSha256"] == hashlib.sha256(tagmanifest).hexdigest()
+
+
+def test_tokens_need_tsa_root_and_a_bag_without_tokens_does_not(
+        built: Built, bag: Path, tmp_path: Path) -> None:
+    forgot = paste_steps(bag, None, tmp_path / "forgot")
+    assert forgot.results == {**dict.fromkeys(range(1, 7), True), 5: False}, forgot.output
+    assert "TSA_ROOT is not a file: set it first" in forgot.output[5]
+    plain = build(tmp_path / "plain", None)  # no TSA: no token anywhere
+    out = plain.root / "bag"
+    proc: Any = plain.prov("export", "bag", "--case", str(plain.case), "-o", str(out))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert not list(out.rglob("*.tsr"))
+    pasted = paste_steps(out, None, tmp_path / "plain-shell")
+    assert pasted.results == dict.fromkeys(range(1, 7), True), pasted.output
+    assert "step 5: pass (0 tokens)" in pasted.output[5]
 
 
 # -- tampering ---------------------------------------------------------------------------------
