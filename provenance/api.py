@@ -118,13 +118,23 @@ def trust_key_file(path: Path) -> str:
     return key.key_id
 
 
-def load_key(name: str, prompt: Prompt | None = None) -> SigningKey:
-    """The signing key NAME; its passphrase from the environment, else from ``prompt``."""
+def load_key(name: str, prompt: Prompt | None = None, case: Case | None = None) -> SigningKey:
+    """The signing key NAME; its passphrase from the environment, else from ``prompt``.
+    With ``case``, a key the case does not trust is refused (``signers.RefusedEntryError``,
+    exit 6) before the passphrase is asked and before the command writes anything."""
     path = key_path(name)
     if not path.exists():
         raise ConfigError(f"no key named {name!r} in {path.parent}",
                           hint="run `prov keys generate` (or pass --key NAME)")
     from provenance.signing.keys import read_small
+
+    judge = None
+    if case is not None:
+        from provenance.custody.signers import check_signer, replay
+
+        judge = replay(case.log_path)
+        if path.with_suffix(".pub").is_file():
+            check_signer(judge, PublicKey.load(path.with_suffix(".pub")), name)
 
     def passphrase() -> bytes | None:
         secret = env_passphrase()
@@ -133,6 +143,8 @@ def load_key(name: str, prompt: Prompt | None = None) -> SigningKey:
         return secret
 
     key = SigningKey.from_pem(read_small(path), name, passphrase)
+    if judge is not None:
+        check_signer(judge, key.public, name)  # NAME.pub may not be NAME.key's public half
     from provenance.storage.mirror import remember_key
 
     remember_key(key)  # a bucket case's writer that loses a race signs its entries again
@@ -467,6 +479,8 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
     processes read the WARCs (default: one per core); ``on_progress`` sees how far it got.
     ``as_kind`` pins what the target is taken for (``provenance.verification.targets``); otherwise
     ``targets.decide_kind`` decides, and the report says what it decided and why."""
+    if record is not None and record[1] is not None:
+        check_cosigner_name(record[1])
     if str(target).startswith("s3://"):
         from provenance.storage.verify import verify_bucket
 
@@ -508,6 +522,13 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
     if record is not None and verifier is not None:
         _record_cosignature(verifier, report, record[0], record[1], now())
     return report
+
+
+def check_cosigner_name(name: str) -> None:
+    """``signers.RefusedEntryError`` (exit 6) unless ``name`` can stand in a cosignature."""
+    from provenance.custody.signers import check_cosigner_name as check
+
+    check(name)
 
 
 def _verifier_trust(target: Path, trust_files: Sequence[Path], trust_ids: Sequence[str],

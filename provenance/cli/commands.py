@@ -178,8 +178,10 @@ def _say_unstamped(capture: str, unstamped: Sequence[tuple[str, str]],
              f"names {len(wanted)} TSA(s)")
 
 
-def _signing_key(name: str) -> SigningKey:
-    return api.load_key(name, _prompt())
+def _signing_key(name: str, case: Any = None) -> SigningKey:
+    """The key NAME; with ``case``, refused (exit 6) before the passphrase is asked and
+    before anything is written unless the case trusts it (``provenance.custody.signers``)."""
+    return api.load_key(name, _prompt(), case)
 
 
 def _print_json(value: Any) -> None:
@@ -257,7 +259,7 @@ def keys_add(public_key: Path, case_path: str | None, key_name: str, note: str |
         tsa_timeout: float) -> None:
     """Trust another key in a case (a key-trusted entry signed by a trusted key)."""
     case = api.open_case(case_path)
-    _echo(api.add_case_key(case, public_key, _signing_key(key_name), note,
+    _echo(api.add_case_key(case, public_key, _signing_key(key_name, case), note,
                                 timefmt.utc_now(), _stamper(case.root, tsa, tsa_timeout)))
     _after_change(case, print_checkpoint, publish)
 
@@ -351,7 +353,7 @@ def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: 
              tsa_timeout: float) -> None:
     """Capture URLs into one sealed, logged capture."""
     case = api.open_case(case_path)
-    key = _signing_key(key_name)
+    key = _signing_key(key_name, case)
     options = api.capture_options(
         timeout=timeout, max_body=max_body, max_redirects=max_redirects,
         concurrency=16 if concurrency is None else concurrency, per_host=per_host, delay=delay,
@@ -536,7 +538,9 @@ def media_line(post: dict[str, Any]) -> str:
                    "the checkpoint you verified. It adds nothing to the case's trust.")
 @click.option("--key", "key_name", default=DEFAULT_KEY, show_default=True, metavar="NAME",
               help="Your key, for --record.")
-@click.option("--cosigner-name", metavar="NAME", help="Name in the cosignature line.")
+@click.option("--cosigner-name", metavar="NAME",
+              help="Name in the cosignature line (no spaces or '+'; default "
+                   "prov-auditor/<key id prefix>).")
 @click.option("--as", "as_kind",
               type=click.Choice(["case", "wacz", "bag", "disclosure", "proof"]),
               help="Take the target for this kind, whatever it holds (default: decided from "
@@ -553,6 +557,8 @@ def verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...
     signatures, digests, seals, custody log, checkpoints, history."""
     from provenance.cli.meter import Meter
 
+    if record and cosigner_name is not None:
+        api.check_cosigner_name(cosigner_name)  # before the passphrase prompt
     recording = (_signing_key(key_name), cosigner_name) if record else None
     meter = Meter(sys.stderr)
     try:
@@ -632,7 +638,7 @@ def log_repair(case_path: str | None, key_name: str, print_checkpoint: bool,
         tsa_timeout: float) -> None:
     """Complete what an interrupted command left (never deletes evidence)."""
     case = api.open_case(case_path)
-    done = api.repair(case, _signing_key(key_name), timefmt.utc_now,
+    done = api.repair(case, _signing_key(key_name, case), timefmt.utc_now,
                       _stamper(case.root, tsa, tsa_timeout))
     for line in done or ["nothing to repair"]:
         _echo(line)
@@ -682,7 +688,7 @@ def disclose(capture_id: str, urls: tuple[str, ...], without_requests: bool, out
     """Write a package with chosen records of one capture, verifiable on its own."""
     case = api.open_case(case_path)
     manifest = api.disclose(case, capture_id, output, urls, not without_requests,
-                            _signing_key(key_name), timefmt.utc_now(),
+                            _signing_key(key_name, case), timefmt.utc_now(),
                             _stamper(case.root, tsa, tsa_timeout))
     shown = sum(1 for r in manifest["records"] if r["included"])
     _echo(f"{output}: {shown} records disclosed, "
@@ -707,7 +713,7 @@ def custody_transfer(recipient: Path, note: str | None, case_path: str | None, k
         tsa_timeout: float) -> None:
     """Hand custody to another key (completed by its `prov custody accept`)."""
     case = api.open_case(case_path)
-    _echo(api.transfer_custody(case, recipient, note, _signing_key(key_name),
+    _echo(api.transfer_custody(case, recipient, note, _signing_key(key_name, case),
                                     timefmt.utc_now(), _stamper(case.root, tsa, tsa_timeout)))
     _after_change(case, print_checkpoint, publish)
 
@@ -722,6 +728,8 @@ def custody_accept(note: str | None, case_path: str | None, key_name: str,
         tsa_timeout: float) -> None:
     """Accept custody transferred to your key."""
     case = api.open_case(case_path)
+    # the key is the transfer's recipient or refused (exit 2) before anything is written; the
+    # case trusts the recipient from the transfer on, as CustodyLog.append checks again
     seq = api.accept_custody(case, note, _signing_key(key_name), timefmt.utc_now(),
                              _stamper(case.root, tsa, tsa_timeout))
     _err(f"accepted the transfer of entry {seq}")
@@ -740,7 +748,7 @@ def custody_dispose(disposition: str, note: str | None, case_path: str | None, k
         tsa_timeout: float) -> None:
     """Record how custody of the evidence ended."""
     case = api.open_case(case_path)
-    api.dispose(case, disposition, note, _signing_key(key_name), timefmt.utc_now(),
+    api.dispose(case, disposition, note, _signing_key(key_name, case), timefmt.utc_now(),
                 _stamper(case.root, tsa, tsa_timeout))
     _after_change(case, print_checkpoint, publish)
 
@@ -796,7 +804,8 @@ def copy(source: str, destination: str, key_name: str, keep_source_writable: boo
 @key_option
 def hold(on: bool, case_path: str | None, key_name: str) -> None:
     """Set (or clear) an S3 legal hold on every evidence object of a case in a bucket."""
-    count = api.legal_hold(api.open_case(case_path), on, _signing_key(key_name),
+    case = api.open_case(case_path)
+    count = api.legal_hold(case, on, _signing_key(key_name, case),
                            timefmt.utc_now())
     _err(f"legal hold {'ON' if on else 'OFF'} on {count} object versions")
 
@@ -810,7 +819,7 @@ def timestamp(case_path: str | None, key_name: str, print_checkpoint: bool,
     """Stamp whatever is pending (after a TSA outage), and the latest checkpoint."""
     case = api.open_case(case_path)
     stamper = _stamper(case.root, tsa, tsa_timeout)
-    done = api.complete_timestamps(case, _signing_key(key_name), stamper, timefmt.utc_now)
+    done = api.complete_timestamps(case, _signing_key(key_name, case), stamper, timefmt.utc_now)
     for line in done or ["nothing pending"]:
         _echo(line)
     _after_change(case, print_checkpoint, publish)
@@ -858,7 +867,7 @@ def schedule_run(sources: Path, case_path: str | None, key_name: str, everything
     from provenance.watch import schedule as schedule_mod
 
     case = api.open_case(case_path)
-    key = api.load_key(key_name)  # the passphrase from the environment: cron cannot type
+    key = api.load_key(key_name, case=case)  # the passphrase from the environment: cron cannot type
     with api.case_session(case, run="schedule"):  # a case in a bucket: one run at a time
         result = schedule_mod.run(sources, case, key, _stamper(case.root, tsa, tsa_timeout),
                                   everything=everything)
@@ -969,7 +978,7 @@ def export_wacz(capture_ids: tuple[str, ...], output: Path, allow_failed: bool,
     """A signed WACZ 1.1.1 that replays in ReplayWeb.page; `prov verify` checks all of it."""
     case = api.open_case(case_path)
     ask = _prompt_once()
-    result = api.export_wacz(case, capture_ids, output, api.load_key(key_name, ask),
+    result = api.export_wacz(case, capture_ids, output, api.load_key(key_name, ask, case),
                              timefmt.utc_now(), prompt=ask, allow_failed=allow_failed,
                              stamper=_stamper(case.root, tsa, tsa_timeout))
     _echo(f"{output}: {len(result.captures)} capture(s), {result.pages} page(s), "
@@ -988,7 +997,7 @@ def export_bag(contact: str | None, output: Path, allow_failed: bool, case_path:
                tsa: tuple[str, ...], tsa_timeout: float) -> None:
     """The case as a BagIt 1.0 bag, signed and stamped, with VERIFY.txt for standard tools."""
     case = api.open_case(case_path)
-    result = api.export_bag(case, output, _signing_key(key_name), timefmt.utc_now(),
+    result = api.export_bag(case, output, _signing_key(key_name, case), timefmt.utc_now(),
                             allow_failed=allow_failed, contact=contact,
                             stamper=_stamper(case.root, tsa, tsa_timeout))
     _echo(f"{output}: {result.files} files; tag manifest signed"
@@ -1009,7 +1018,7 @@ def report(capture_ids: tuple[str, ...], output: Path, allow_failed: bool,
            tsa: tuple[str, ...], tsa_timeout: float) -> None:
     """An exhibit report: one self-contained HTML file a lawyer can read."""
     case = api.open_case(case_path)
-    api.exhibit_report(case, capture_ids, output, _signing_key(key_name), timefmt.utc_now(),
+    api.exhibit_report(case, capture_ids, output, _signing_key(key_name, case), timefmt.utc_now(),
                        allow_failed=allow_failed, stamper=_stamper(case.root, tsa, tsa_timeout))
     _echo(f"{output}: report written")
     _after_change(case, print_checkpoint, publish)

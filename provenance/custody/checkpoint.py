@@ -41,6 +41,29 @@ class Checkpoint:
         return f"{self.origin} {self.size} sha256:{self.root.hex()}"
 
 
+MAX_NAME = 255  # bytes of UTF-8: prov's bound, so a note stays far below MAX_NOTE
+
+
+def note_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a signer in a signed note, or None. c2sp.org/signed-note:
+    "Key names must be non-empty, well-formed UTF-8 containing neither Unicode spaces nor
+    plus (U+002B)"; a signature line is split at its spaces, so a name holding one is read
+    back as a malformed line. Control characters are refused too (``split_note`` does)."""
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "it is not well-formed UTF-8"
+    if not name:
+        return "it is empty"
+    if size > MAX_NAME:
+        return f"it is {size} bytes long, more than {MAX_NAME}"
+    bad = next((c for c in name if c.isspace() or c == "+" or ord(c) < 0x20 or c == "\x7f"),
+               None)
+    if bad is not None:
+        return f"it holds {bad!r} (no spaces, '+' or control characters in a note's names)"
+    return None
+
+
 def key_hint(name: str, key: PublicKey) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + ED25519_TYPE + key.raw).digest()[:4]
 
@@ -49,6 +72,8 @@ def sign_note(text: bytes, name: str, key: SigningKey) -> bytes:
     """A signed note: text (ending in newline), blank line, one signature line."""
     if not text.endswith(b"\n"):
         raise ValueError("note text must end with a newline")
+    if (problem := note_name_problem(name)) is not None:
+        raise ValueError(f"bad signer name {name!r}: {problem}")
     blob = key_hint(name, key.public) + key.sign(text)
     return text + b"\n" + f"\u2014 {name} {base64.b64encode(blob).decode()}\n".encode()
 
@@ -112,6 +137,8 @@ def cosignature_message(text: bytes, timestamp: int) -> bytes:
 
 def cosign(note: bytes, name: str, key: SigningKey, timestamp: int, *, what: str) -> bytes:
     """``note`` with an Ed25519 tlog-cosignature line by ``key`` under ``name`` appended."""
+    if (problem := note_name_problem(name)) is not None:
+        raise ValueError(f"bad cosigner name {name!r}: {problem}")
     text, _ = split_note(note, what=what)
     signature = key.sign(cosignature_message(text, timestamp))
     blob = cosigner_hint(name, key.public) + timestamp.to_bytes(8, "big") + signature

@@ -282,22 +282,16 @@ class CustodyLog:
     def append(
         self, entries: Sequence[NewEntry], key: SigningKey, now: datetime
     ) -> cp.Checkpoint:
-        """Append ``entries`` (caller holds the case lock) and write the new checkpoint."""
+        """Append ``entries`` (caller holds the case lock) and write the new checkpoint.
+        The signed lines are first judged as verify will judge them
+        (``provenance.custody.signers``): an entry the case could not verify is refused
+        before a byte is written."""
         tree = self.tree(key.public)
         try:
             prev = self.latest_prev(tree)
-            lines = []
-            for offset, new in enumerate(entries):
-                entry = Entry(
-                    seq=len(tree) + offset,
-                    time=timefmt.format_time(now),
-                    actor=key.key_id,
-                    action=new.action,
-                    subjects=new.subjects,
-                    prev=prev,
-                    details=dict(new.details or {}),
-                )
-                lines.append(sign_envelope(CUSTODY_PAYLOAD, entry.payload(), key))
+            lines = [self._signed(len(tree) + offset, new, prev, key, now)
+                     for offset, new in enumerate(entries)]
+            self.check_new_lines(lines, key, len(tree))
             start = self._write_lines(lines)
             failpoints.reach("after-log-lines")
             for line in lines:
@@ -310,6 +304,30 @@ class CustodyLog:
         if self.on_checkpoint is not None:
             self.on_checkpoint(checkpoint_path(self.case, checkpoint.size))
         return checkpoint
+
+    def check_new_lines(self, lines: Sequence[bytes], key: SigningKey, first_seq: int) -> None:
+        """``signers.RefusedEntryError`` unless the case could verify every line (the
+        signer trusted at the end of the log, each line as verify's judge reads it)."""
+        from provenance.custody import signers
+
+        signers.check_lines(signers.replay(self.case.log_path), key.public, key.name, lines,
+                            first_seq)
+
+    @staticmethod
+    def _signed(seq: int, new: NewEntry, prev: Prev, key: SigningKey, now: datetime) -> bytes:
+        """The log line of ``new`` at ``seq``; a value RFC 8785 cannot carry (text that is
+        not Unicode, a number JSON cannot hold) refuses the entry (exit 6)."""
+        from provenance.custody.signers import RefusedEntryError
+
+        entry = Entry(seq=seq, time=timefmt.format_time(now), actor=key.key_id,
+                      action=new.action, subjects=new.subjects, prev=prev,
+                      details=dict(new.details or {}))
+        try:
+            payload = entry.payload()
+        except ValueError as exc:  # rfc8785.CanonicalizationError
+            raise RefusedEntryError(f"a {new.action} entry cannot hold what was given ({exc}); "
+                                    "nothing was written") from None
+        return sign_envelope(CUSTODY_PAYLOAD, payload, key)
 
     def _write_lines(self, lines: Sequence[bytes]) -> int:
         """Append lines durably; return the log's byte length before them."""

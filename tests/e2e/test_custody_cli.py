@@ -17,7 +17,7 @@ import hashlib
 import json
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -417,11 +417,20 @@ def test_tampered_proof_exits_3(custody: Custody, tmp_path: Path, mutation: str)
     assert proc.stdout == ""
 
 
+class PlantingLog(CustodyLog):
+    """How someone holding a key writes entries prov refuses (``provenance.custody.signers``):
+    signed and checkpointed like prov's own, without asking whether the case could verify
+    them."""
+
+    def check_new_lines(self, lines: Sequence[bytes], key: SigningKey, first_seq: int) -> None:
+        pass
+
+
 def append_note(case: Path, key: SigningKey) -> int:
     """A `note` entry signed by ``key`` (and the checkpoint over it); its sequence number."""
     opened = Case.open(case)
     with opened.lock():
-        CustodyLog(opened).append([NewEntry("note", (), {"text": "by " + key.name})], key,
+        PlantingLog(opened).append([NewEntry("note", (), {"text": "by " + key.name})], key,
                                   timefmt.utc_now())
     return len(log_lines(case)) - 1
 
@@ -632,7 +641,7 @@ def append_accepted(case: Path, key: SigningKey, transfer: int) -> None:
     """What the CLI refuses to write: an `accepted` entry, validly signed and checkpointed."""
     opened = Case.open(case)
     with opened.lock():
-        CustodyLog(opened).append(
+        PlantingLog(opened).append(
             [NewEntry("accepted", (), {"transfer": transfer, "name": key.name})],
             key, timefmt.utc_now())
 
