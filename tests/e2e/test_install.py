@@ -16,7 +16,7 @@ from pathlib import Path
 
 from helpers import PROV_MAIN, prov_env, run_prov
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # tests/e2e/ -> the checkout
 
 
 def _shadow(tmp_path: Path, module: str) -> str:

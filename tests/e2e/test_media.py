@@ -553,7 +553,7 @@ def test_without_ytdlp_media_is_a_configuration_error(tmp_path: Path) -> None:
                     env=env)
     assert proc.returncode == 6, proc.stderr
     assert "media capture needs the yt-dlp package" in proc.stderr
-    root = Path(__file__).resolve().parent.parent  # run from this checkout: install into it
+    root = Path(__file__).resolve().parents[2]  # this checkout: the hint installs into it
     assert f"pip install -e {shlex.quote(f'{root}[media]')}" in proc.stderr
     assert "prov[" not in proc.stderr and "Traceback" not in proc.stderr
 
