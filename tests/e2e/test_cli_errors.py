@@ -387,20 +387,17 @@ def test_keys_add_lets_a_second_key_seal(
         for f in report["findings"]
     )
 
-    # a key the case never trusted can sign, but what it seals does not verify
+    # a key the case never trusted is refused before it captures or writes anything (a seal
+    # it signed would fail every later verify: tests/e2e/test_signers.py)
     checked(run_prov(home, "keys", "generate", "--name", "stranger"))
-    stray = json.loads(
-        checked(
-            run_prov(home, "snapshot", "--case", case, "--key", "stranger", "--json", f"{site}/")
-        ).stdout
-    )
-    result = run_prov(empty_home, "verify", case, "--trust", anchor, "--json")
-    assert result.returncode == 3
-    report = json.loads(result.stdout)
-    assert any(
-        f["status"] == "fail" and f["subject"] == f"{stray['captureDir']}/seal.dsse.json"
-        for f in report["findings"]
-    )
+    log_before = (case / "custody" / "log.jsonl").read_bytes()
+    captures_before = sorted(p.name for p in (case / "captures").rglob("*"))
+    refused = run_prov(home, "snapshot", "--case", case, "--key", "stranger", f"{site}/")
+    assert refused.returncode == 6
+    assert "key 'stranger'" in refused.stderr and "is not trusted by this case" in refused.stderr
+    assert (case / "custody" / "log.jsonl").read_bytes() == log_before
+    assert sorted(p.name for p in (case / "captures").rglob("*")) == captures_before
+    assert run_prov(empty_home, "verify", case, "--trust", anchor).returncode == 0
 
 
 # -- init and snapshot input -----------------------------------------------------------------
