@@ -81,6 +81,13 @@ def generate_key(name: str, passphrase: bytes | None) -> PublicKey:
     return key.public
 
 
+def passphrase_weakness(secret: bytes, key_name: str = "") -> str | None:
+    """Why ``secret`` is a weak passphrase (``signing.passphrases``), or None."""
+    from provenance.signing.passphrases import weakness
+
+    return weakness(secret, key_name=key_name)
+
+
 def list_keys() -> tuple[list[tuple[str, str]], list[str]]:
     """(name, key id) of each signing key in ``$PROV_HOME/keys``, its WACZ signing key
     (P-384, ``NAME.p384.pub``) on the line after it; and a message for each public key file
@@ -136,13 +143,7 @@ def load_key(name: str, prompt: Prompt | None = None, case: Case | None = None) 
         if path.with_suffix(".pub").is_file():
             check_signer(judge, PublicKey.load(path.with_suffix(".pub")), name)
 
-    def passphrase() -> bytes | None:
-        secret = env_passphrase()
-        if secret is None and prompt is not None:
-            secret = prompt()
-        return secret
-
-    key = SigningKey.from_pem(read_small(path), name, passphrase)
+    key = SigningKey.from_pem(read_small(path), name, _passphrase(name, prompt))
     if judge is not None:
         check_signer(judge, key.public, name)  # NAME.pub may not be NAME.key's public half
     from provenance.storage.mirror import remember_key
@@ -784,8 +785,38 @@ def require_key_exists(name: str) -> None:
 # -- exports ----------------------------------------------------------------------------------
 
 
-def _passphrase(prompt: Prompt | None) -> Prompt:
-    return lambda: env_passphrase() or (prompt() if prompt is not None else None)
+def _passphrase(name: str, prompt: Prompt | None) -> Prompt:
+    """Where the passphrase of key ``name`` comes from, first found first: the environment
+    (``PROV_KEY_PASSPHRASE_FILE``, ``PROV_KEY_PASSPHRASE``), the agent ``prov keys unlock``
+    started (``signing.agent``), then ``prompt``."""
+    def secret() -> bytes | None:
+        from provenance.signing import agent
+
+        found = env_passphrase() or agent.passphrase(name)
+        return found or (prompt() if prompt is not None else None)
+
+    return secret
+
+
+def unlock_key(name: str, secret: bytes, seconds: float) -> Path:
+    """Check ``secret`` opens key ``name``, then hold it in an agent for ``seconds``."""
+    from provenance.signing import agent
+    from provenance.signing.keys import read_small
+
+    path = key_path(name)
+    if not path.exists():
+        raise ConfigError(f"no key named {name!r} in {path.parent}",
+                          hint="run `prov keys generate` (or pass --key NAME)")
+    SigningKey.from_pem(read_small(path), name, lambda: secret)
+    return agent.start(name, secret, seconds)
+
+
+def lock_key(name: str) -> bool:
+    """Stop the agent holding key ``name``'s passphrase; whether one was running."""
+    from provenance.signing import agent
+
+    key_path(name)  # a bad name is refused, never made into a socket path
+    return agent.stop(name)
 
 
 def export_wacz(case: Case, capture_ids: Sequence[str], out: Path, key: SigningKey,
@@ -796,7 +827,7 @@ def export_wacz(case: Case, capture_ids: Sequence[str], out: Path, key: SigningK
     from provenance.signing import p384
 
     fetch_capture(case, None)
-    signer = p384.load_or_create(key.name, _passphrase(prompt))
+    signer = p384.load_or_create(key.name, _passphrase(key.name, prompt))
     return wacz.export(case, capture_ids, out, key, signer, now, allow_failed=allow_failed,
                        stamper=stamper)
 

@@ -220,8 +220,52 @@ def keys_generate(name: str, unsafe_no_passphrase: bool) -> None:
                                     "one at the prompt, or pass --unsafe-no-passphrase")
     key = api.generate_key(name, passphrase)
     _echo(key.key_id)
+    if passphrase and (why := api.passphrase_weakness(passphrase, name)):
+        _err(f"warning: the passphrase is weak ({why}): whoever copies the key file can "
+             "guess it offline; several unrelated words make a strong one (change it by "
+             "generating a new key)")
     _err(f"key {name!r} written to {key_path(name)}" +
          (" (UNENCRYPTED)" if unsafe_no_passphrase else ""))
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    """``90s``, ``30m``, ``8h``, or a number of minutes."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (value[:-1], value[-1]) if value[-1:] in units else (value, "m")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a duration (like 90s, 30m or 8h)",
+                                 ctx, param) from None
+    if not 0 < seconds <= 24 * 3600:
+        raise click.BadParameter("must be more than 0 and at most 24h", ctx, param)
+    return seconds
+
+
+@keys.command("unlock")
+@key_option
+@click.option("--for", "seconds", default="30m", show_default=True, callback=_duration,
+              metavar="DURATION", help="How long to stay unlocked: 90s, 30m, 8h (at most 24h).")
+def keys_unlock(key_name: str, seconds: float) -> None:
+    """Type the passphrase once: an agent holds it for a while, so signing commands stop
+    asking. While unlocked, any program running as you can sign as you (docs/SECURITY.md)."""
+    from provenance.signing.keys import KeyFileError, env_passphrase
+
+    secret = env_passphrase() or _prompt()()
+    if not secret:
+        raise KeyFileError("no passphrase given", hint="type it at the prompt (a terminal is "
+                                                       "needed) or set PROV_KEY_PASSPHRASE_FILE")
+    path = api.unlock_key(key_name, secret, seconds)
+    _err(f"key {key_name!r} unlocked for {seconds / 60:g} min (agent at {path}); "
+         f"`prov keys lock --key {key_name}` ends it sooner")
+
+
+@keys.command("lock")
+@key_option
+def keys_lock(key_name: str) -> None:
+    """Stop the agent holding the key's passphrase (`prov keys unlock`)."""
+    running = api.lock_key(key_name)
+    _err(f"key {key_name!r} locked" if running else f"key {key_name!r} was not unlocked")
 
 
 @keys.command("list")

@@ -119,7 +119,8 @@ class SigningKey:
         secret = passphrase() if encrypted else None
         if encrypted and not secret:
             raise KeyFileError(f"key {name!r} is encrypted and no passphrase was given",
-                               hint="set PROV_KEY_PASSPHRASE_FILE or PROV_KEY_PASSPHRASE")
+                               hint="set PROV_KEY_PASSPHRASE_FILE or PROV_KEY_PASSPHRASE, or run "
+                                    "`prov keys unlock` first")
         try:
             key = serialization.load_pem_private_key(data, password=secret)
         except ValueError as exc:

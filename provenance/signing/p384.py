@@ -132,7 +132,8 @@ class P384SigningKey:
         secret = passphrase() if encrypted else None
         if encrypted and not secret:
             raise KeyFileError(f"P-384 key {name!r} is encrypted and no passphrase was given",
-                               hint="set PROV_KEY_PASSPHRASE_FILE or PROV_KEY_PASSPHRASE")
+                               hint="set PROV_KEY_PASSPHRASE_FILE or PROV_KEY_PASSPHRASE, or run "
+                                    "`prov keys unlock` first")
         try:
             key = serialization.load_pem_private_key(data, password=secret)
         except (ValueError, TypeError):
@@ -158,7 +159,8 @@ def load_or_create(name: str, passphrase: Callable[[], bytes | None]) -> P384Sig
     secret = passphrase() if b"ENCRYPTED PRIVATE KEY" in ed25519 else None
     if b"ENCRYPTED PRIVATE KEY" in ed25519 and not secret:
         raise KeyFileError(f"key {name!r} is encrypted and no passphrase was given",
-                           hint="set PROV_KEY_PASSPHRASE_FILE or PROV_KEY_PASSPHRASE")
+                           hint="set PROV_KEY_PASSPHRASE_FILE or PROV_KEY_PASSPHRASE, or run "
+                           "`prov keys unlock` first")
     key = P384SigningKey.generate()
     home.ensure_private_dir(path.parent)
     write_private_file(path, key.private_pem(secret))
