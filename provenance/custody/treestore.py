@@ -151,8 +151,10 @@ def _sound(folder: Path) -> bool:
     there (a symlink, a FIFO, a folder) makes the store be rebuilt, never read or written."""
     try:
         if not stat.S_ISDIR(os.lstat(folder).st_mode):
-            return not os.path.lexists(folder)
+            return False
         with os.scandir(folder) as found:
             return all(e.is_file(follow_symlinks=False) for e in found)
+    except FileNotFoundError:  # not made yet (a new case): nothing was planted
+        return True
     except OSError:
         return False

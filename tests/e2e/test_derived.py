@@ -380,3 +380,15 @@ def test_captures_show_of_a_hostile_seal_is_a_clear_error(
     proc = run_prov("captures", "show", capture_id, "--case", str(case), env=env, timeout=30)
     assert proc.returncode == 3 and "Traceback" not in proc.stderr, proc.stderr
     assert "a FIFO, not a regular file" in proc.stderr
+
+
+def test_a_new_case_warns_about_nothing(tmp_path: Path, http_server: LocalServer) -> None:
+    """state/tree does not exist before the first append: that is not a planted file (the
+    warning "state/tree ... did not match" used to greet every new case)."""
+    env = prov_env(tmp_path)
+    assert run_prov("keys", "generate", env=env).returncode == 0
+    proc = run_prov("init", str(tmp_path / "case"), "--tsa", "none", env=env)
+    assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
+    proc = run_prov("snapshot", "--case", str(tmp_path / "case"), "--tsa", "none",
+                    http_server.url("/page.html"), env=env)
+    assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
