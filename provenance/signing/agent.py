@@ -33,6 +33,7 @@ from provenance.base import home
 MAX_SECONDS = 24 * 3600
 MAX_SECRET = 64 << 10
 CONNECT_TIMEOUT = 2.0
+MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes on Linux, the last one a NUL
 
 
 def socket_path(name: str) -> Path:
@@ -99,8 +100,11 @@ def start(name: str, secret: bytes, seconds: float) -> Path:
     """Start the agent for key ``name`` (replacing a running one); its socket's path."""
     if not 0 < seconds <= MAX_SECONDS:
         raise ConfigError(f"--for must be between 1 second and {MAX_SECONDS // 3600} hours")
-    stop(name)
     path = socket_path(name)
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        raise ConfigError(f"{path}: longer than the {MAX_SOCKET_PATH} bytes a Unix socket's "
+                          "path may have", hint="set PROV_HOME to a shorter folder")
+    stop(name)
     home.ensure_private_dir(path.parent)
     path.parent.chmod(0o700)
     proc = subprocess.Popen(

@@ -150,3 +150,13 @@ def test_unlock_with_a_wrong_passphrase_starts_nothing(
     assert not (Path(env["PROV_HOME"]) / "agent" / "default.sock").exists()
     proc = run_prov("keys", "unlock", env=bare)  # no terminal, no environment: nothing to use
     assert proc.returncode == 6 and "no passphrase given" in proc.stderr
+
+
+def test_unlock_under_a_home_too_deep_for_a_socket_is_a_clear_error(tmp_path: Path) -> None:
+    env = prov_env(tmp_path)
+    env["PROV_HOME"] = str(tmp_path / ("d" * 100) / "prov-home")
+    assert run_prov("keys", "generate", env=env).returncode == 0
+    proc = run_prov("keys", "unlock", env=env)
+    assert proc.returncode == 6, proc.stderr
+    assert "default.sock: longer than the 107 bytes a Unix socket's path may have" in proc.stderr
+    assert "prov: hint: set PROV_HOME to a shorter folder" in proc.stderr
