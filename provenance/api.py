@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # loaded by the functions that use them: `prov verify` needs 
     from provenance.custody.stamping import Stamper
     from provenance.exports.bag import BagResult
     from provenance.exports.wacz import WaczResult
+    from provenance.replay import Prepared
     from provenance.timestamps.tsatrust import TsaRoots
 
 Prompt = Callable[[], bytes | None]
@@ -463,6 +464,20 @@ def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
                 records.append(row)
     return {**summary.as_json(), "seal": seal, "records": records,
             **({"media": media} if media is not None else {})}
+
+
+def prepare_replay(target: Path, capture_ids: Sequence[str], folder: Path) -> Prepared:
+    """pywb's indexes and config in ``folder`` for serving a case or a WACZ
+    (``provenance.replay``); a target of another kind is a usage error."""
+    from provenance import replay
+    from provenance.verification.targets import decide_kind
+
+    kind = decide_kind(target).kind
+    if kind == "case":
+        return replay.prepare_case(target, capture_ids, folder)
+    if kind == "wacz":
+        return replay.prepare_wacz(target, capture_ids, folder)
+    raise UsageError(f"{target}: a {kind}; prov replay serves a case or a WACZ")
 
 
 # -- verify and log -------------------------------------------------------------------------

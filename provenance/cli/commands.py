@@ -1068,6 +1068,104 @@ def report(capture_ids: tuple[str, ...], output: Path, allow_failed: bool,
     _after_change(case, print_checkpoint, publish)
 
 
+@cli.command("replay")
+@click.argument("target", required=False, callback=_non_empty)
+@click.option("--capture", "capture_ids", multiple=True, metavar="ID",
+              help="Serve this capture (an id or a unique prefix; repeatable). Default: all.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port to listen on; 0 picks a free one.")
+@click.option("--bind", "bind", default="127.0.0.1", show_default=True, metavar="ADDRESS",
+              help="IP address to listen on. Anything but loopback shows the evidence to "
+                   "whoever can reach this machine.")
+@click.option("--unverified", is_flag=True,
+              help="Serve without verifying first. What is shown may have been altered "
+                   "after it was sealed.")
+@click.option("--trust", "trust_files", multiple=True,
+              type=PathArg(dir_okay=False, path_type=Path), help="Trust this public key.")
+@click.option("--trust-id", "trust_ids", multiple=True, metavar="ID",
+              help="Trust the key with this id (ed25519:<64 hex>).")
+@click.option("--tsa-root", "tsa_roots", multiple=True,
+              type=PathArg(dir_okay=False, path_type=Path),
+              help="Trust this TSA root certificate (PEM) for timestamps.")
+def replay(target: str | None, capture_ids: tuple[str, ...], port: int, bind: str,
+           unverified: bool, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...],
+           tsa_roots: tuple[Path, ...]) -> None:
+    """Serve a case's or a WACZ's captures in pywb, on 127.0.0.1, after verifying them.
+
+    TARGET is a case folder or a WACZ file (default: $PROV_CASE, or the case around the
+    current directory). Each capture is its own pywb collection, so a page opened at a
+    capture's time shows that capture alone. Prints the URL of each captured page; Ctrl-C
+    stops (exit 0). Needs the replay extra (pywb)."""
+    import ipaddress
+    import signal
+    import tempfile
+
+    from provenance.replay import PywbServer
+
+    if target is not None and target.startswith("s3://"):
+        raise click.BadParameter("replay serves a local case or WACZ; copy a bucket case "
+                                 "first with `prov copy`", param_hint="TARGET")
+    try:
+        loopback = ipaddress.ip_address(bind).is_loopback
+    except ValueError:
+        raise click.BadParameter(f"{bind!r} is not an IP address", param_hint="--bind") from None
+    path = Path(target) if target is not None else api.open_case(None).root
+    server = PywbServer(bind, port)  # a port in use fails before any work
+    if unverified:
+        _err("WARNING: --unverified: serving evidence that was NOT verified; what it shows "
+             "may have been altered after it was sealed")
+    else:
+        _verify_before_replay(path, trust_files, trust_ids, tsa_roots)
+    if not loopback:
+        _err(f"WARNING: listening on {bind}: anyone who can reach this machine sees the "
+             "evidence")
+    with tempfile.TemporaryDirectory(prefix="prov-replay-") as folder:
+        prepared = api.prepare_replay(path, capture_ids, Path(folder))
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            server.start(prepared)
+            for collection in prepared.collections:
+                for page in collection.pages:
+                    _echo(collection.page_url(server.base_url, page))
+                if not collection.pages:
+                    _echo(f"{server.base_url}{collection.name}/")
+            _err(f"pywb serves {len(prepared.collections)} capture(s) of {path} at "
+                 f"{server.base_url} (Ctrl-C stops)")
+            status = server.wait()
+        except KeyboardInterrupt:
+            _err("stopped")
+            return
+        finally:
+            server.stop()
+    _err(f"pywb stopped by itself (exit status {status}); its messages are above")
+    raise SystemExit(ExitCode.CONFIG)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _verify_before_replay(path: Path, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...],
+                          tsa_roots: tuple[Path, ...]) -> None:
+    """Verify as `prov verify` does (nothing remembered); a failure stops replay with the
+    report on stderr and verify's exit code."""
+    from provenance.cli.meter import Meter
+
+    meter = Meter(sys.stderr)
+    try:
+        report = api.verify(path, trust_files, trust_ids, remember=False, tsa_roots=tsa_roots,
+                            on_progress=meter.update)
+    finally:
+        meter.finish()
+    if report.exit_code != ExitCode.OK:
+        click.echo(terminal_safe(report.render_table()), err=True)
+        _err(f"refusing to serve {path}: it failed verification (the report is above); "
+             "--unverified serves it anyway, marked as such")
+        raise SystemExit(report.exit_code)
+    counts = report.counts
+    _err(f"verified {path}: {counts['fail']} failed, {counts['warn']} warning(s)")
+
+
 @cli.command("demo")
 @click.argument("directory", required=False, type=PathArg(file_okay=False, path_type=Path))
 def demo(directory: Path | None) -> None:

@@ -167,23 +167,31 @@ def _add_revisit_origins(case: Case, logged: Sequence[str], parts: dict[str, Cap
 
 def capture_seeds(capture: CaptureParts) -> list[str]:
     """The URLs as given to the capture (its seed-list metadata record)."""
-    want = f"urn:prov:seeds:{capture.capture_id}"
     for warc in capture.warcs[:1]:
-        with capture.open(warc) as fh, contextlib.suppress(WarcFormatError):
-            reader = WarcReader(fh)
-            for head in reader:
-                if head.warc_type == "metadata" and head.get("WARC-Target-URI") == want:
-                    block = bytearray()
-                    for chunk in reader.iter_block(1 << 16):
-                        block += chunk
-                        if len(block) > MAX_SEEDS_BLOCK:
-                            return []
-                    try:
-                        doc = load_json(bytes(block), what=want, limit=MAX_SEEDS_BLOCK)
-                    except UntrustedInputError:
+        with capture.open(warc) as fh:
+            return seeds_in(fh, capture.capture_id)
+    return []
+
+
+def seeds_in(fh: BinaryIO, capture_id: str) -> list[str]:
+    """The seeds of capture ``capture_id`` in its first WARC, read from ``fh``; none when the
+    record is missing, damaged or not the JSON prov writes."""
+    want = f"urn:prov:seeds:{capture_id}"
+    with contextlib.suppress(WarcFormatError):
+        reader = WarcReader(fh)
+        for head in reader:
+            if head.warc_type == "metadata" and head.get("WARC-Target-URI") == want:
+                block = bytearray()
+                for chunk in reader.iter_block(1 << 16):
+                    block += chunk
+                    if len(block) > MAX_SEEDS_BLOCK:
                         return []
-                    seeds = doc.get("seeds") if isinstance(doc, dict) else None
-                    return [str(s) for s in seeds] if isinstance(seeds, list) else []
+                try:
+                    doc = load_json(bytes(block), what=want, limit=MAX_SEEDS_BLOCK)
+                except UntrustedInputError:
+                    return []
+                seeds = doc.get("seeds") if isinstance(doc, dict) else None
+                return [str(s) for s in seeds] if isinstance(seeds, list) else []
     return []
 
 

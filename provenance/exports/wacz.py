@@ -4,7 +4,7 @@ Verification 0.1.0, anonymous form; CDXJ as ``archive.warc.cdxj`` writes it).
 Layout (docs/FORMATS.md, "WACZ")::
 
     archive/<capture id>-<n>.warc.gz   each sealed WARC, byte for byte, ZIP "store"
-    indexes/index.cdxj                 CDXJ of every record, filenames as in archive/
+    indexes/index.cdx                  CDXJ of every record, filenames as in archive/
     pages/pages.jsonl                  one page per seed URL that got an answer
     prov/manifest.json                 prov/wacz/v1: which file is which, the log proofs
     prov/<id>.seal.dsse.json ...       seals, seal tokens, the sealed CDXJ of each capture
@@ -59,6 +59,7 @@ SCHEMA = "prov/wacz/v1"
 SIGNER_SCHEMA = "prov/wacz-signer/v1"
 SIGNER_PAYLOAD = "application/vnd.prov.wacz-signer.v1+json"
 MANIFEST = "prov/manifest.json"
+INDEX_MEMBER = "indexes/index.cdx"
 SIGNER = "prov/signer.dsse.json"
 CHUNK = 1 << 20
 DATA_NAME = re.compile(r"^data-(\d+)\.warc\.gz$")
@@ -163,7 +164,8 @@ def _write(case: Case, parts: Sequence[CaptureParts], z: _Zip, out: Path, key: S
         pages += _pages(capture, [e for e in entries if e.filename.startswith(
             capture.capture_id + "-")])
         captures.append(_prov_files(z, capture, files))
-    z.add_bytes("indexes/index.cdxj", b"".join(index_lines(entries)))
+    # CDXJ under the name pywb's `wb-manager add` looks for (*.cdx, *.cdx.gz) and py-wacz writes
+    z.add_bytes(INDEX_MEMBER, b"".join(index_lines(entries)))
     z.add_bytes("pages/pages.jsonl", _pages_jsonl(case, pages))
     log = extract_log(case, [c.capture_dir for c in parts])
     signer = _signer_statement(case, key, p384, created)

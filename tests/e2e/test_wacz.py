@@ -73,7 +73,7 @@ def test_wacz_validate_and_pages(built: Built, wacz: Path) -> None:
         lines = zf.read("pages/pages.jsonl").decode().splitlines()
         package = json.loads(zf.read("datapackage.json"))
         warcs = [i for i in zf.infolist() if i.filename.startswith("archive/")]
-    assert {"datapackage.json", "datapackage-digest.json", "indexes/index.cdxj",
+    assert {"datapackage.json", "datapackage-digest.json", "indexes/index.cdx",
             "pages/pages.jsonl"} <= names
     assert f"archive/{built.first_id}-0.warc.gz" in names
     assert all(i.compress_type == zipfile.ZIP_STORED for i in warcs)
@@ -134,7 +134,7 @@ def test_revisit_original_travels_along(built: Built, tmp_path: Path) -> None:
     assert proc.returncode == EXIT_OK, proc.stderr
     with zipfile.ZipFile(out) as zf:
         names = zf.namelist()
-        index = zf.read("indexes/index.cdxj").decode()
+        index = zf.read("indexes/index.cdx").decode()
     assert f"archive/{built.synthetic_id}-0.warc.gz" in names
     assert f"archive/{built.first_id}-0.warc.gz" in names  # the revisit's original
     assert "warc/revisit" in index
