@@ -57,7 +57,7 @@ if TYPE_CHECKING:  # loaded by the functions that use them: `prov verify` needs 
     from provenance.custody.stamping import Stamper
     from provenance.exports.bag import BagResult
     from provenance.exports.wacz import WaczResult
-    from provenance.replay import Prepared
+    from provenance.replay.wayback import Prepared
     from provenance.timestamps.tsatrust import TsaRoots
 
 Prompt = Callable[[], bytes | None]
@@ -469,7 +469,7 @@ def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
 def prepare_replay(target: Path, capture_ids: Sequence[str], folder: Path) -> Prepared:
     """pywb's indexes and config in ``folder`` for serving a case or a WACZ
     (``provenance.replay``); a target of another kind is a usage error."""
-    from provenance import replay
+    from provenance.replay import wayback as replay
     from provenance.verification.targets import decide_kind
 
     kind = decide_kind(target).kind

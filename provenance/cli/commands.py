@@ -1100,7 +1100,7 @@ def replay(target: str | None, capture_ids: tuple[str, ...], port: int, bind: st
     import signal
     import tempfile
 
-    from provenance.replay import PywbServer
+    from provenance.replay.wayback import PywbServer
 
     if target is not None and target.startswith("s3://"):
         raise click.BadParameter("replay serves a local case or WACZ; copy a bucket case "

@@ -198,6 +198,23 @@ def test_sigterm_stops_too(captured: Captured) -> None:
     assert code == EXIT_OK, err
 
 
+def test_pywb_goes_when_prov_is_killed(captured: Captured) -> None:
+    replay = Replay([str(captured.case)], captured.env, 4)
+    port = int(replay.urls[0].split("/")[2].rsplit(":", 1)[1])
+    assert fetch(identity(pages_of(replay.urls, captured.page)[0]))[0] == 200
+    replay.proc.kill()  # SIGKILL: prov stops nothing itself
+    replay.proc.communicate(timeout=30)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except OSError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"pywb still listens on port {port} after prov was killed")
+
+
 def _tampered(captured: Captured, dest: Path) -> Path:
     shutil.copytree(captured.case, dest)
     warc = next(dest.glob(f"captures/*/*/*/{captured.ids[1]}/data-00000.warc.gz"))

@@ -258,7 +258,7 @@ class PywbServer:
         """Start pywb on ``prepared`` (the socket is listening already)."""
         fd = self._sock.fileno()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "provenance.pywbserver", str(fd),
+            [sys.executable, "-m", "provenance.replay.child", str(fd),
              str(prepared.config_path), str(os.getpid())],
             pass_fds=(fd,), cwd=prepared.folder, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL)

@@ -2,7 +2,7 @@
 gevent's WSGI server, on the listening socket prov bound and passed down, as pywb's own
 ``wayback`` command runs it (``RequestURIWSGIHandler``).
 
-    python -m provenance.pywbserver FD CONFIG PARENT_PID
+    python -m provenance.replay.child FD CONFIG PARENT_PID
 
 It ignores SIGINT (Ctrl-C reaches prov, which stops it with SIGTERM) and exits when its
 parent is gone, so a killed prov leaves no server behind.
