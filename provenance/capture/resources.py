@@ -2,7 +2,8 @@
 
 ``scan_capture`` lists the response and revisit records of a capture with their HTTP status
 and headers, joined with the ``decodedBodySha256`` of the exchange's metadata record
-(docs/FORMATS.md, "The exchange metadata record"), and the fetches that got no response.
+(docs/FORMATS.md, "The exchange metadata record"), the fetches that got no response, and the
+DOM a browser page left (its ``resource`` record ``urn:dom:<url>``, listed under that URI).
 ``read_body`` gives a record's body back, transfer- and content-decoded and bounded; for a
 revisit it reads the original the revisit refers to, found through the sealed CDXJ index of
 each capture (binary search by URL) and confirmed by its ``WARC-Record-ID``.
@@ -31,6 +32,7 @@ MAX_HTTP_HEAD = 256 << 10
 MAX_METADATA = 4 << 20
 STATUS_LINE = re.compile(rb"^HTTP/[0-9.]+ +(\d{3})")
 INDEX_NAME = "index.cdxj"
+DOM_PREFIX = "urn:dom:"  # archive.pagerecords: the DOM of a browser page, after its scripts
 
 
 @dataclass
@@ -38,7 +40,7 @@ class Resource:
     """One fetch of a URL in a capture: a response, a revisit, or a failed attempt."""
 
     url: str
-    warc_type: str  # "response", "revisit" or "failed"
+    warc_type: str  # "response", "revisit", "failed", or "resource" (a page's DOM)
     record_id: str
     date: str
     filename: str
@@ -116,6 +118,11 @@ def scan_warc(path: Path) -> list[Resource]:
         reader = WarcReader(fh)
         for head in reader:
             uri = head.get("WARC-Target-URI") or ""
+            if head.warc_type == "resource" and uri.startswith(DOM_PREFIX):
+                out.append(Resource(uri, "resource", head.record_id, head.get("WARC-Date") or "",
+                                    path.name, head.offset, headers=(
+                                        ("Content-Type", head.get("Content-Type") or ""),)))
+                continue
             if not uri.startswith(("http:", "https:")):
                 continue
             if head.warc_type in ("response", "revisit"):
@@ -189,9 +196,13 @@ def _read_record(path: Path, offset: int, limit: int) -> tuple[bytes, bool]:
 def read_body(case_root: Path, capture_dir: str, res: Resource,
               hints: Iterable[str] = (), sealed: Callable[[str], bool] | None = None
               ) -> Body | None:
-    """The body of a response, or of the original of a revisit; None if it cannot be found.
-    ``sealed``: where an original may be taken from (what a signature will rest on)."""
+    """The body of a response, or of the original of a revisit, or the block of a ``resource``
+    record; None if it cannot be found. ``sealed``: where an original may be taken from (what a
+    signature will rest on)."""
     where, path, offset = capture_dir, case_root / capture_dir / res.filename, res.offset
+    if res.warc_type == "resource":
+        data, cut = _read_record(path, offset, MAX_DECODED)
+        return Body(data[:MAX_DECODED], cut, res.content_type, f"{where}/{path.name}@{offset}")
     if res.warc_type == "revisit":
         found = find_original(case_root, res, hints, sealed)
         if found is None:

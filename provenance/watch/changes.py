@@ -11,6 +11,11 @@ capture did not fetch (``--requisites`` off, a lazy image never scrolled to, a t
 fetched without an answer (a reset, a refusal) says nothing about the server, so it is
 ``not_compared``, never a change. One that only one of the pages names was added or removed.
 
+A browser capture keeps the DOM its page's scripts left (``urn:dom:``): its visible text, the
+rendered text, is what a reader saw, and a post loaded by script changes only there (the
+page's own bytes stay the same). It is compared when both snapshots have one ("rendered text
+changed"), and the shrink and the shell phrase of a takedown are measured on it.
+
 Removal is told apart from an ordinary edit (``takedown``), against the last snapshot in
 which the source was available: an answer of 404, 410 or 451; a redirect that ends at a login
 page or at the site's home page; or a page whose visible text shrank by more than half to a
@@ -37,7 +42,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from archive.http.links import extract
 from archive.media.availability import TAKEDOWN
-from provenance.capture.resources import Body, Resource, read_body
+from provenance.capture.resources import DOM_PREFIX, Body, Resource, read_body
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 GONE = frozenset({404, 410, 451})
@@ -78,6 +83,8 @@ class Fingerprint:
     shell: str | None = None  # an "unavailable" phrase the visible text holds
     requisites: Mapping[str, str] = field(default_factory=dict)
     not_fetched: tuple[str, ...] = ()  # requisites the page names that the capture lacks
+    rendered_sha256: str | None = None  # of the visible text of a browser page's DOM
+    rendered_length: int = 0
     availability: str | None = None  # a media post's class (archive.media.availability)
     availability_reason: str | None = None
     at: str | None = None  # when the capture was made (the run, or the capture entry)
@@ -155,6 +162,7 @@ def _tidy(text: str) -> str:
 class Page:
     fingerprint: Fingerprint
     text: str | None  # visible text of the final page, when it has one
+    rendered: str | None = None  # visible text of the DOM a browser left, when there is one
 
 
 def final_resource(url: str, by_url: Mapping[str, Resource]) -> tuple[list[str], Resource | None]:
@@ -184,15 +192,29 @@ def snapshot_page(case_root: Path, capture_id: str, capture_dir: str, url: str,
     body = read_body(case_root, capture_dir, res, hints, sealed)
     text = visible_text(body.data, body.content_type) if body is not None else None
     requisites, missing = _requisites(case_root, capture_dir, res, body, by_url, hints, sealed)
-    lowered = text[1].lower() if text else ""
+    rendered = rendered_text(case_root, capture_dir, url, by_url)
+    lowered = (rendered if rendered is not None else text[1] if text else "").lower()
     fingerprint = Fingerprint(
         base.capture_id, base.capture_dir, url, res.url, res.status, res.error, tuple(hops),
         res.decoded, res.content_type,
         hashlib.sha256(text[1].encode()).hexdigest() if text else None,
         len(text[1]) if text else 0, text[0] if text else "",
         next((p for p in UNAVAILABLE if p in lowered), None), requisites,
-        not_fetched=tuple(missing))
-    return Page(fingerprint, text[1] if text else None)
+        not_fetched=tuple(missing),
+        rendered_sha256=None if rendered is None else
+        "sha256:" + hashlib.sha256(rendered.encode()).hexdigest(),
+        rendered_length=len(rendered) if rendered is not None else 0)
+    return Page(fingerprint, text[1] if text else None, rendered)
+
+
+def rendered_text(case_root: Path, capture_dir: str, url: str,
+                  by_url: Mapping[str, Resource]) -> str | None:
+    """The visible text of the DOM a browser capture left for ``url`` (its ``urn:dom:``
+    record: the page as its scripts made it, what a reader saw); None when there is none."""
+    dom = by_url.get(DOM_PREFIX + url)
+    body = read_body(case_root, capture_dir, dom) if dom is not None else None
+    text = visible_text(body.data, "text/html; charset=utf-8") if body is not None else None
+    return text[1] if text is not None else None
 
 
 def _requisites(case_root: Path, capture_dir: str, page: Resource, body: Body | None,
@@ -239,13 +261,23 @@ class Change:
     def available(self) -> Fingerprint:
         return self.last_available or self.before
 
+    @property
+    def rendered(self) -> dict[str, Any] | None:
+        """Both rendered texts (digest and length), when both snapshots have one."""
+        if not rendered_pair(self.before, self.after):
+            return None
+        return {"before": {"sha256": self.before.rendered_sha256,
+                           "length": self.before.rendered_length},
+                "after": {"sha256": self.after.rendered_sha256,
+                          "length": self.after.rendered_length}}
+
     def as_json(self) -> dict[str, Any]:
         return {"url": self.url, "fromCapture": self.before.capture_id,
                 "toCapture": self.after.capture_id, "changes": list(self.changes),
                 "takedown": self.takedown, "status": [self.before.status, self.after.status],
                 "finalUrl": self.after.final_url,
                 "resources": [{"url": u, "before": b, "after": a} for u, b, a in self.resources],
-                "notCompared": list(self.not_compared)}
+                "notCompared": list(self.not_compared), "renderedText": self.rendered}
 
 
 def compare(before: Fingerprint, after: Fingerprint,
@@ -267,6 +299,9 @@ def compare(before: Fingerprint, after: Fingerprint,
     if before.text_sha256 != after.text_sha256 and after.text_sha256 and before.text_sha256:
         lines.append(f"visible text changed ({before.text_length} -> {after.text_length} "
                      "characters)")
+    if rendered_pair(before, after) and before.rendered_sha256 != after.rendered_sha256:
+        lines.append(f"rendered text changed ({before.rendered_length} -> "
+                     f"{after.rendered_length} characters)")
     if before.title != after.title:
         lines.append(f"title {before.title!r} -> {after.title!r}")
     resources, unknown = _requisite_changes(before, after)
@@ -276,6 +311,12 @@ def compare(before: Fingerprint, after: Fingerprint,
         resources.insert(0, (after.url, before.digest, after.digest))
     return Change(after.url, before, after, tuple(lines), tuple(resources),
                   takedown(available or before, after), available, tuple(unknown))
+
+
+def rendered_pair(before: Fingerprint, after: Fingerprint) -> bool:
+    """Whether both snapshots have a rendered text (both were loaded in a browser that kept
+    the DOM): only then is it compared."""
+    return before.rendered_sha256 is not None and after.rendered_sha256 is not None
 
 
 def _requisite_changes(before: Fingerprint, after: Fingerprint
@@ -324,6 +365,8 @@ def takedown(available: Fingerprint, after: Fingerprint) -> str | None:
             available.final_url or available.url):
         return f"redirected to the home page: {final}"
     was, now = available.text_length, after.text_length
+    if rendered_pair(available, after):  # what a reader saw shrank, not the page's source
+        was, now = available.rendered_length, after.rendered_length
     if was and now * 2 < was and (after.shell or now * 10 < was) and not available.shell:
         said = f", says {after.shell!r}" if after.shell else ""
         return f"page shrank to a content-unavailable shell ({was} -> {now} characters{said})"

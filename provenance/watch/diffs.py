@@ -3,7 +3,9 @@
 The captures of a URL are the logged captures whose sealed CDXJ index holds a record for it
 (binary search, no WARC is read to find them). The two snapshots are summed up and compared
 as the scheduler does (``provenance.watch.changes``), and their visible texts are diffed line by
-line (difflib's unified format).
+line (difflib's unified format); for two browser captures, so are their rendered texts (the
+visible text of the DOM the page's scripts left), which is where a post loaded by script
+changes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from archive.errors import ConfigError, ProvError, UsageError
@@ -23,7 +25,14 @@ from provenance.custody.case import Case
 from provenance.custody.log import iter_lines
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import Entry
-from provenance.watch.changes import Change, Page, compare, snapshot_page, with_availability
+from provenance.watch.changes import (
+    Change,
+    Page,
+    compare,
+    rendered_pair,
+    snapshot_page,
+    with_availability,
+)
 
 ON_CHANGE_TIMEOUT = 120
 
@@ -83,11 +92,13 @@ class Diff:
     text_diff: list[str]
     before_at: str
     after_at: str
+    rendered_diff: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {**self.change.as_json(), "fromLoggedAt": self.before_at,
                 "toLoggedAt": self.after_at, "before": self.change.before.as_json(),
-                "after": self.change.after.as_json(), "textDiff": self.text_diff}
+                "after": self.change.after.as_json(), "textDiff": self.text_diff,
+                "renderedTextDiff": self.rendered_diff}
 
 
 def diff_url(case: Case, url: str, from_id: str | None = None,
@@ -104,10 +115,19 @@ def diff_url(case: Case, url: str, from_id: str | None = None,
     prints = [with_availability(page.fingerprint, logged.post(url), logged.logged_at)
               for page, logged in zip(pages, (before, after), strict=True)]
     change = compare(prints[0], prints[1])
-    lines = list(difflib.unified_diff(
-        (pages[0].text or "").splitlines(), (pages[1].text or "").splitlines(),
-        f"{url} @ {before.capture_id}", f"{url} @ {after.capture_id}", lineterm="", n=2))
-    return Diff(change, lines, before.logged_at, after.logged_at)
+    lines = _unified(pages[0].text, pages[1].text, f"{url} @ {before.capture_id}",
+                     f"{url} @ {after.capture_id}")
+    rendered = _unified(pages[0].rendered, pages[1].rendered,
+                        f"{url} @ {before.capture_id} (rendered)",
+                        f"{url} @ {after.capture_id} (rendered)") if rendered_pair(
+                            *prints) else []
+    return Diff(change, lines, before.logged_at, after.logged_at, rendered)
+
+
+def _unified(before: str | None, after: str | None, before_name: str,
+             after_name: str) -> list[str]:
+    return list(difflib.unified_diff((before or "").splitlines(), (after or "").splitlines(),
+                                     before_name, after_name, lineterm="", n=2))
 
 
 def _page(case: Case, index: DedupIndex, logged: Logged, url: str) -> Page:
@@ -137,6 +157,8 @@ def render(diff: Diff) -> str:
         lines += [f"      {printable(res_url)}" for res_url in change.not_compared]
     if diff.text_diff:
         lines += ["", *diff.text_diff]
+    if diff.rendered_diff:
+        lines += ["", *diff.rendered_diff]
     return "\n".join(lines)
 
 

@@ -396,6 +396,8 @@ def _details(change: Change, reason: str | None) -> dict[str, Any]:
         "resources": len(change.resources)}
     if change.after.availability is not None:
         details["availability"] = change.after.availability
+    if change.rendered is not None:
+        details["renderedText"] = change.rendered
     if reason is not None:
         details["reason"] = reason
         details["lastSeen"] = {"captureId": change.available.capture_id,

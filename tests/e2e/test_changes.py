@@ -253,3 +253,67 @@ def test_a_requisite_not_fetched_in_one_capture_is_not_a_change(
     fifth = schedule_run(env, sources, case, "--all")
     assert f"CHANGED   {url}" in fifth.stdout and "1 requisite(s)" in fifth.stdout
     verify_ok(env, case, key_pub)
+
+
+# -- browser sources: what a reader sees -----------------------------------------------------
+
+POST_PAGE = ("<h1>The minister's post</h1><p id=post>loading…</p><img src='/pic.png'>"
+             "<script>fetch('/api/post').then(r => r.json()).then(d => {"
+             "document.getElementById('post').textContent = d.text; })</script>")
+POST = "I will not accept the result of the count in district 7. " * 6
+
+
+def _post(site: WatchedSite, text: str) -> None:
+    site.raw("/api/post", b"200 OK", [(b"Content-Type", b"application/json"),
+                                      (b"Cache-Control", b"no-store")],
+             json.dumps({"text": text}).encode())
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(),
+                    reason="browser capture needs Debian's chromium at /usr/bin/chromium")
+def test_a_post_loaded_by_script_is_compared_as_rendered(site: WatchedSite,
+                                                         tmp_path: Path) -> None:
+    case, key_pub = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    url = site.url("/post")
+    site.page("/post", POST_PAGE, title="Post")
+    site.image("/pic.png", 5)
+    _post(site, POST)
+    sources = write_sources(tmp_path, [{"url": url, "browser": True}])
+    first = schedule_run(env, sources, case)
+    assert (first.returncode, first.stdout, first.stderr) == (0, "", "")
+
+    def no_answer(ex: Exchange) -> None:
+        ex.close = True
+
+    site.server.add_route("/pic.png", no_answer)  # the image: fetched, never answered
+    _post(site, POST.replace("I will not accept", "I accept"))  # the page's bytes stay
+    alert = tmp_path / "alert.json"
+    second = schedule_run(env, sources, case, "--all", "--on-change", f"cat > {alert}")
+    assert second.returncode == 0, second.stderr
+    assert f"CHANGED   {url}" in second.stdout
+    assert "rendered text changed" in second.stdout
+    assert "content changed" not in second.stdout and "requisite" not in second.stdout
+    [change] = json.loads(alert.read_text())["changes"]
+    assert change["notCompared"] == [site.url("/pic.png")] and change["resources"] == []
+    rendered = change["renderedText"]
+    assert rendered["before"]["sha256"] != rendered["after"]["sha256"]
+    assert rendered["after"]["length"] == rendered["before"]["length"] - 6 * len("will not ")
+    [entry] = [e for e in log_entries(case) if e["action"] == "change-detected"]
+    assert entry["details"]["renderedText"] == rendered
+    assert any(c.startswith("rendered text changed") for c in entry["details"]["changes"])
+
+    shown = run_prov("diff", url, "--case", str(case), env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "no differences" not in shown.stdout
+    assert "(rendered)" in shown.stdout
+    assert f"-{POST.strip()}" in shown.stdout
+    assert f"+{POST.replace('I will not accept', 'I accept').strip()}" in shown.stdout
+    assert "not compared: 1 requisite(s)" in shown.stdout
+    doc = json.loads(run_prov("diff", url, "--case", str(case), "--json", env=env).stdout)
+    assert doc["textDiff"] == [] and doc["renderedTextDiff"][0].endswith("(rendered)")
+
+    _post(site, "Sorry, this content isn't available right now")  # gone, for a reader
+    third = schedule_run(env, sources, case, "--all")
+    assert f"TAKEDOWN  {url}" in third.stdout and "content-unavailable shell" in third.stdout
+    verify_ok(env, case, key_pub)
