@@ -371,7 +371,7 @@ def _detect(entry: dict[str, Any], current: Fingerprint, result: RunResult,
             return []  # still gone: reported once
         entry["lastTakedown"] = entry["lastChange"] = result.started_at
         result.changes.append(change)
-        return [NewEntry("takedown-detected", (seal,), _details(change, change.takedown))]
+        return [NewEntry("takedown-detected", (seal,), change_details(change, change.takedown))]
     entry.pop("removed", None)
     if current.status < 400:
         entry["available"] = current.as_json()
@@ -385,10 +385,10 @@ def _detect(entry: dict[str, Any], current: Fingerprint, result: RunResult,
     entry["lastChange"] = result.started_at
     entry["lastChangeSummary"] = "; ".join(change.changes)
     result.changes.append(change)
-    return [NewEntry("change-detected", (seal,), _details(change, None))]
+    return [NewEntry("change-detected", (seal,), change_details(change, None))]
 
 
-def _details(change: Change, reason: str | None) -> dict[str, Any]:
+def change_details(change: Change, reason: str | None) -> dict[str, Any]:
     details: dict[str, Any] = {
         "url": change.url, "captureId": change.after.capture_id,
         "previousCaptureId": change.before.capture_id, "status": change.after.status,

@@ -152,6 +152,7 @@ def test_payload_digest_keeps_chunk_framing_and_decoded_digest_does_not() -> Non
         ("seal.payload.json", CaptureSeal),
         ("entry-0-init.payload.json", Entry),
         ("entry-1-capture.payload.json", Entry),
+        ("entry-2-change-detected.payload.json", Entry),
     ],
 )
 def test_payloads_parse_and_serialise_back_to_the_same_bytes(name: str, kind: type) -> None:

@@ -29,6 +29,10 @@ Output, under this folder::
                                            header and block), from a fixed 410 answer
     captures-list.json                     `prov captures list --json` of the case
     captures-find.json                     `prov captures find URL --json` of the case
+    entry-2-change-detected.payload.json   the change-detected entry a schedule run would log
+                                           next (a browser source's rendered text changed; a
+                                           requisite not fetched): a payload, not in the log
+    schedule-run.json                      that run's `prov schedule run --json` summary
 
 ``tests/unit/test_golden.py`` rebuilds all of it and compares bytes. The WARC is gzip: its
 compressed bytes depend on zlib (and on the OS byte zlib writes), so the test compares the
@@ -128,7 +132,19 @@ OUTPUTS = (
     "media-availability.record",
     "captures-list.json",
     "captures-find.json",
+    "entry-2-change-detected.payload.json",
+    "schedule-run.json",
 )
+# The change vectors: a browser source whose post, loaded by script, changed between a
+# capture the day before and the golden capture; its lazy image was not fetched the second time.
+BEFORE_ID = "018e0430-a0c0-7000-8000-000000000000"
+BEFORE_DIR = f"captures/2024/03/03/{BEFORE_ID}"
+RUN_STARTED_AT = datetime(2024, 3, 4, 12, 0, 0, 200000, tzinfo=UTC)
+RUN_ENDED_AT = datetime(2024, 3, 4, 12, 0, 0, 700000, tzinfo=UTC)
+RENDERED_BEFORE = "Golden\nAn example page.\nI will not accept the result."
+RENDERED_AFTER = "Golden\nAn example page.\nI accept the result."
+PICTURE_URL = "https://example.org/picture.png"
+LAZY_URL = "https://example.org/lazy.png"
 POST_URL = "https://platform.example/watch/42"
 POST_ANSWER = (
     b"HTTP/1.1 410 Gone\r\n"
@@ -373,7 +389,49 @@ def golden_files(workdir: Path, stored_warc: bytes | None = None) -> dict[str, b
     out["media-availability.record"] = availability_record()
     out["captures-list.json"] = render_json([r.as_json() for r in catalog.list_captures(case)])
     out["captures-find.json"] = render_json([r.as_json() for r in catalog.find(case, url=URL)])
+    out.update(change_vectors(case, lines))
     return out
+
+
+def change_vectors(case: Case, lines: list[bytes]) -> dict[str, bytes]:
+    """The ``change-detected`` entry `prov schedule run` would log after the golden capture
+    (its payload; it is not appended to the case), and that run's `--json` summary."""
+    from provenance.base import timefmt
+    from provenance.custody.log import file_subject
+    from provenance.custody.merkle import TreeBuilder, leaf_hash
+    from provenance.signing.statements import Entry, Prev
+    from provenance.watch.changes import Fingerprint, compare
+    from provenance.watch.schedule import RunResult, change_details
+
+    def sha256(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    seal = next(case.root.glob("captures/*/*/*/*/" + capture.SEAL_NAME))
+    folder = seal.parent.relative_to(case.root).as_posix()
+    before = Fingerprint(
+        BEFORE_ID, BEFORE_DIR, URL, final_url=URL, status=200,
+        digest="sha256:" + hashlib.sha256(b"".join(CHUNKS)).hexdigest(),
+        content_type="text/html; charset=utf-8", text_sha256=sha256("An example page."),
+        text_length=16, title="Golden",
+        requisites={PICTURE_URL: "sha256:" + "11" * 32, LAZY_URL: "sha256:" + "22" * 32},
+        rendered_sha256="sha256:" + sha256(RENDERED_BEFORE),
+        rendered_length=len(RENDERED_BEFORE), at="2024-03-03T12:00:00.200000Z")
+    after = dataclasses.replace(
+        before, capture_id=folder.rsplit("/", 1)[1], capture_dir=folder,
+        requisites={PICTURE_URL: "sha256:" + "11" * 32}, not_fetched=(LAZY_URL,),
+        rendered_sha256="sha256:" + sha256(RENDERED_AFTER), rendered_length=len(RENDERED_AFTER),
+        at=timefmt.format_time(RUN_STARTED_AT))
+    change = compare(before, after)
+    tree = TreeBuilder()
+    for line in lines:
+        tree.append(leaf_hash(line))
+    entry = Entry(len(lines), timefmt.format_time(RUN_ENDED_AT), signing_key().key_id,
+                  "change-detected", (file_subject(case, seal),), Prev(tree.size, tree.root()),
+                  change_details(change, None))
+    run = RunResult(timefmt.format_time(RUN_STARTED_AT), timefmt.format_time(RUN_ENDED_AT),
+                    due=[URL], captures=[after.capture_id], changes=[change])
+    return {"entry-2-change-detected.payload.json": entry.payload(),
+            "schedule-run.json": render_json(run.as_json())}
 
 
 def stored_warc(folder: Path = HERE) -> bytes | None:
