@@ -47,4 +47,4 @@ def ensure_private_dir(path: Path) -> Path:
 
 
 def valid_name(name: str) -> bool:
-    return bool(NAME_RE.match(name))
+    return bool(NAME_RE.fullmatch(name))

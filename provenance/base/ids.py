@@ -21,4 +21,4 @@ def uuid7(moment: datetime, rand: bytes | None = None) -> str:
 
 
 def is_capture_id(text: str) -> bool:
-    return bool(CAPTURE_ID_RE.match(text))
+    return bool(CAPTURE_ID_RE.fullmatch(text))
