@@ -84,6 +84,7 @@ class DisclosureVerifier:
     def _check_tokens(self, manifest: dict[str, Any], seal: CaptureSeal) -> None:
         seal_rel = f"{manifest.get('captureDir')}/seal.dsse.json"
         judge = StampJudge(self.root, self.report, self.tsa_roots)
+        judge.check_chains()  # certs/ is the case's, content-addressed
         started = timefmt.parse_time(seal.started_at)
         data = _read(self.root / "seal.dsse.json")
         for entry in self.log.entries:

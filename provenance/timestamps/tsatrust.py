@@ -11,11 +11,11 @@ a root: only certificates whose fingerprint is pinned are taken from it.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import shutil
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,6 +25,7 @@ import certifi
 from cryptography import x509
 
 from provenance.base import home
+from provenance.base.untrusted import UntrustedInputError, is_regular, listdir, read_regular
 from provenance.signing.anchorpaths import home_files, named_file
 from provenance.timestamps.rfc3161 import fingerprint, load_certs
 
@@ -55,19 +56,54 @@ class TsaRoots:
         return cls(tuple(roots))
 
 
+MAX_CHAIN_FILE = 256 << 10  # a TSA's chain is a few KiB
+MAX_CASE_CHAINS = 16 << 20  # all of certs/: a case holds one chain per TSA (and renewal)
+
+
+@dataclass(frozen=True)
+class ChainFile:
+    """One ``certs/<sha256>.pem`` as read: its certificates, or why none were taken."""
+
+    name: str
+    certs: tuple[x509.Certificate, ...] = ()
+    problem: str | None = None  # not content-addressed, not PEM, over a bound
+    found: str | None = None  # its sha256, when that is the problem
+
+
+def iter_case_chains(certs_dir: Path) -> Iterator[ChainFile]:
+    """The chains of a case's ``certs/`` (untrusted intermediates, never roots) in name order,
+    read through ``untrusted.read_regular`` with a cap per file and in all. Each file's name
+    must be the sha256 of its bytes (``stamping.store_chain``). A symlink, FIFO or folder is
+    skipped here: the case layout names it (``file.symlink``, ``file.type``)."""
+    total = 0
+    for name in listdir(certs_dir):
+        if not name.endswith(".pem") or not is_regular(certs_dir / name):
+            continue
+        if total > MAX_CASE_CHAINS:
+            yield ChainFile(name, problem=f"not read: certs/ holds more than "
+                            f"{MAX_CASE_CHAINS:,} bytes of chains")
+            continue
+        try:
+            data = read_regular(certs_dir / name, MAX_CHAIN_FILE, what=f"certs/{name}")
+        except UntrustedInputError as exc:
+            if "larger than" in str(exc):
+                yield ChainFile(name, problem=str(exc))
+            continue  # replaced while we read: the layout or the next run says so
+        total += len(data)
+        digest = hashlib.sha256(data).hexdigest()
+        if name != f"{digest}.pem":
+            yield ChainFile(name, problem="its sha256 is not its name (certs/ is "
+                            "content-addressed)", found=f"sha256:{digest}")
+            continue
+        try:
+            yield ChainFile(name, tuple(x509.load_pem_x509_certificates(data)))
+        except ValueError:
+            yield ChainFile(name, problem="not a PEM certificate chain")
+
+
 def load_case_certs(certs_dir: Path) -> list[x509.Certificate]:
     """Every certificate stored in the case: untrusted intermediates, never roots."""
-    certs: list[x509.Certificate] = []
-    if not certs_dir.is_dir() or certs_dir.is_symlink():
-        return certs
-    for name in sorted(os.listdir(certs_dir)):
-        path = certs_dir / name
-        if name.endswith(".pem") and path.is_file() and not path.is_symlink():
-            try:
-                certs += load_certs(path)
-            except Exception:  # noqa: S112 - a bad cache file is skipped; verify reports it
-                continue
-    return certs
+    return [cert for chain in iter_case_chains(certs_dir) for cert in chain.certs]
 
 
 def trust_tsa_root(path: Path) -> list[str]:

@@ -186,6 +186,7 @@ class CaseVerifier:
         finally:
             self.log.hashes.close()
         self._check_anchor()
+        self.stamps.check_chains()
         self._check_checkpoints()
         self._check_history()
         try:

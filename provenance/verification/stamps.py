@@ -32,7 +32,7 @@ from provenance.timestamps.rfc3161 import (
     UntrustedRootError,
     verify_stamp,
 )
-from provenance.timestamps.tsatrust import TsaRoots, load_case_certs
+from provenance.timestamps.tsatrust import TsaRoots, iter_case_chains, load_case_certs
 from provenance.verification.report import Report
 
 SKEW = timedelta(minutes=5)
@@ -56,6 +56,21 @@ class StampJudge:
         if self._certs is None:
             self._certs = load_case_certs(self.root / "certs")
         return self._certs
+
+    def check_chains(self) -> None:
+        """Judge every file of ``certs/`` (and keep their certificates for the tokens): a
+        chain whose name is not its sha256 was changed or added (``file.digest``); one that
+        is not PEM or over its bound is ``certs.chain``."""
+        self._certs = []
+        for chain in iter_case_chains(self.root / "certs"):
+            self._certs += chain.certs
+            if chain.found is not None:
+                self.report.add("fail", "file.digest", f"certs/{chain.name}",
+                                f"certificate chain: {chain.problem}",
+                                expected=f"sha256:{chain.name.removesuffix('.pem')}",
+                                found=chain.found)
+            elif chain.problem is not None:
+                self.report.add("fail", "certs.chain", f"certs/{chain.name}", chain.problem)
 
     def token(self, token_rel: str, stamped: bytes, tsa: str) -> TokenCheck | None:
         """Verify one token and report it. Returns what it established: None if it failed or

@@ -241,6 +241,37 @@ def test_a_wacz_with_a_damaged_zip_is_a_damaged_wacz(
         assert failed(report, "wacz.zip", "export.wacz")
 
 
+@pytest.mark.parametrize("change", ["added", "cut", "large"])
+def test_a_certificate_chain_not_named_by_its_sha256_fails(
+    change: str, sealed: SealedCase, copy: Path, other: Path, auditor_home: Path,
+    tmp_path: Path
+) -> None:
+    """certs/ is content-addressed (certs/<sha256>.pem): a chain added under any 64-hex name,
+    or changed in place, passed silently when no entry named it (a checkpoint token's chain is
+    named by none). In a case and in a disclosure package's copy of certs/ alike."""
+    import hashlib
+
+    from tsa import LocalTSA
+
+    from provenance.timestamps.tsatrust import MAX_CHAIN_FILE
+
+    pem = LocalTSA().root_pem  # a real chain, as a TSA sends it
+    name = {"added": "a" * 64 + ".pem", "cut": hashlib.sha256(pem).hexdigest() + ".pem"}.get(
+        change, "")
+    body = {"added": pem, "cut": pem[:-10], "large": pem + b"\n" * MAX_CHAIN_FILE}[change]
+    name = name or hashlib.sha256(body).hexdigest() + ".pem"
+    check = "certs.chain" if change == "large" else "file.digest"
+    package = disclosure(sealed, other, tmp_path / "package")
+    for root in (copy, package):
+        (root / "certs").mkdir(exist_ok=True)
+        (root / "certs" / name).write_bytes(body)
+        code, report = verify_package(auditor_home, root, "--trust", sealed.public)
+        assert code == 3, fails(report)
+        [finding] = failed(report, check, f"certs/{name}")
+        assert ("not its name" if check == "file.digest" else "larger than") in (
+            finding["message"])
+
+
 # -- 4. no input crashes, hangs or exhausts verify ---------------------------------------------
 
 
