@@ -335,9 +335,13 @@ def lookup(index_path: Path, url: str) -> list[IndexEntry]:
     return found
 
 
-def iter_index(fh: BinaryIO, path: Path) -> Iterator[IndexEntry]:
-    """Every entry of a CDXJ index read from ``fh``, in file order, one line at a time."""
+def iter_index(fh: BinaryIO, path: Path,
+               on_line: Callable[[bytes], object] | None = None) -> Iterator[IndexEntry]:
+    """Every entry of a CDXJ index read from ``fh``, in file order, one line at a time;
+    ``on_line`` sees each line's bytes first (to hash the file as it is read)."""
     while line := _readline(fh, path, fh.tell()):
+        if on_line is not None:
+            on_line(line)
         if line.strip():
             yield _parse_line(line, path)
 

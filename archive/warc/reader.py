@@ -28,8 +28,9 @@ class _Inflater:
     """Uncompressed bytes of a file of gzip members (or of a plain file), each piece of
     output labelled with the file offset of the gzip member it came from."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, *, bounded: bool = True) -> None:
         self._stream = stream
+        self._bounded = bounded
         self._raw = b""
         self._raw_pos = 0  # file offset of self._raw[0]
         self._zobj: zlib._Decompress | None = None
@@ -79,8 +80,9 @@ class _Inflater:
             self._raw = zobj.unconsumed_tail
         self._raw_pos += len(raw) - len(self._raw)
         self._member_out += len(out)
-        check_inflation(self._member_start, self._raw_pos - self._member_start,
-                        self._member_out)
+        if self._bounded:
+            check_inflation(self._member_start, self._raw_pos - self._member_start,
+                            self._member_out)
         return out
 
 
@@ -122,8 +124,10 @@ class RecordHead:
 class WarcReader:
     """Iterates a WARC file's records: ``for head in reader: for chunk in reader.iter_block()``."""
 
-    def __init__(self, stream: BinaryIO) -> None:
-        self._inflater = _Inflater(stream)
+    def __init__(self, stream: BinaryIO, *, bounded: bool = True) -> None:
+        """``bounded=False`` lifts the decompression-bomb bound (``archive.members``): only
+        for a file already proven to hold the sealed bytes."""
+        self._inflater = _Inflater(stream, bounded=bounded)
         self._buf = bytearray()
         self._buf_offsets: list[tuple[int, int]] = []  # (index in _buf, member offset)
         self._pending_block = 0

@@ -540,6 +540,54 @@ def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None
         _echo(media_line(post))
 
 
+@cli.command("extract")
+@click.argument("capture_id", metavar="CAPTURE")
+@click.argument("url")
+@click.option("--body", "kind", flag_value="body",
+              help="The response body, transfer- and content-decoded (chunked, gzip, deflate, "
+                   "br) as a browser would; stderr says which.")
+@click.option("--screenshot", "kind", flag_value="screenshot",
+              help="The page's full-page screenshot (PNG), or its viewport one when there is "
+                   "no full-page one (a --browser capture).")
+@click.option("--dom", "kind", flag_value="dom",
+              help="The page's DOM after its scripts ran (HTML, a --browser capture).")
+@click.option("--raw", is_flag=True,
+              help="With --body: the body as recorded, chunk framing and content coding kept.")
+@click.option("-o", "--output", type=PathArg(dir_okay=False, path_type=Path), required=True,
+              help="Where to write it (must not exist yet).")
+@click.option("--trust", "trust_files", multiple=True,
+              type=PathArg(dir_okay=False, path_type=Path),
+              help="Trust this public key as the case's founding key (as verify does).")
+@click.option("--trust-id", "trust_ids", multiple=True, metavar="ID",
+              help="Trust the key with this id (ed25519:<64 hex>).")
+@case_option
+def extract(capture_id: str, url: str, kind: str | None, raw: bool, output: Path,
+            trust_files: tuple[Path, ...], trust_ids: tuple[str, ...],
+            case_path: str | None) -> None:
+    """Write a body, a screenshot or a DOM of URL out of CAPTURE (an id or unique prefix),
+    after verifying it: the custody log, the capture's seal, the sha256 of its WARC file and
+    the record's digests. Nothing is written unless all of them pass (exit 3), and never over
+    an existing file (exit 2)."""
+    from provenance.exports.extract import extract as extract_record
+    from provenance.signing.trust import Anchors
+
+    if kind is None:
+        raise click.UsageError("say what to extract: --body, --screenshot or --dom")
+    if raw and kind != "body":
+        raise click.UsageError("--raw goes with --body")
+    case = api.open_case(case_path)
+    done = extract_record(case, capture_id, url, kind, output, raw=raw,
+                          anchors=Anchors.collect(trust_files, trust_ids, target=case.root))
+    for warning in done.warnings:
+        _err(f"warning: {warning}")
+    status = f"{done.status}, " if done.status is not None else ""
+    _err(f"{output}: {done.kind} of {printable(done.record_uri)} from capture "
+         f"{done.capture_id} ({status}{printable(done.content_type) or 'no type'}; "
+         f"{done.size} bytes, {done.decoding})")
+    _err(f"verified: seal signed by {done.signer} and logged; {done.file} matches the sealed "
+         "sha256; the record's digests match")
+
+
 def media_line(post: dict[str, Any]) -> str:
     """One post of a media capture: availability, then uploader, upload time, duration and
     each file's digest."""

@@ -43,7 +43,6 @@ PENDING: frozenset[str] = frozenset(
         "archive.warc.members",
         "archive.warc.reader",
         "archive.warc.recordjudge",
-        "provenance.capture.catalog",
         "provenance.capture.dedup",
         "provenance.capture.mediaposts",
         "provenance.capture.resources",
