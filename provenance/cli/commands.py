@@ -100,6 +100,21 @@ def key_option(func: F) -> F:
                         metavar="NAME", help="Signing key in $PROV_HOME/keys.")(func)
 
 
+def _old_key_name(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.params["key_name"] = value
+
+
+def named_key_option(func: F) -> F:
+    """``--key NAME`` for the key a ``keys`` command works on; ``--name`` is its old spelling,
+    still accepted (hidden)."""
+    func = click.option("--name", metavar="NAME", hidden=True, expose_value=False,
+                        is_eager=False, callback=_old_key_name,
+                        help="Old spelling of --key.")(func)
+    return click.option("--key", "key_name", default=DEFAULT_KEY, show_default=True,
+                        metavar="NAME", help="Name of the key in $PROV_HOME/keys.")(func)
+
+
 def _set_endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value:
         api.set_endpoint_url(value)
@@ -203,11 +218,11 @@ def keys() -> None:
 
 
 @keys.command("generate")
-@click.option("--name", default=DEFAULT_KEY, show_default=True)
+@named_key_option
 @click.option("--unsafe-no-passphrase", is_flag=True,
               help="Store the private key unencrypted: anyone who can read the file can sign "
                    "as you. For throwaway keys only.")
-def keys_generate(name: str, unsafe_no_passphrase: bool) -> None:
+def keys_generate(key_name: str, unsafe_no_passphrase: bool) -> None:
     """Make an Ed25519 signing key and trust it for this user."""
     from provenance.signing.keys import KeyFileError, env_passphrase, key_path
 
@@ -218,6 +233,7 @@ def keys_generate(name: str, unsafe_no_passphrase: bool) -> None:
             raise KeyFileError("no passphrase for the new key",
                                hint="set PROV_KEY_PASSPHRASE_FILE or PROV_KEY_PASSPHRASE, type "
                                     "one at the prompt, or pass --unsafe-no-passphrase")
+    name = key_name
     key = api.generate_key(name, passphrase)
     _echo(key.key_id)
     if passphrase and (why := api.passphrase_weakness(passphrase, name)):
@@ -279,10 +295,10 @@ def keys_list() -> None:
 
 
 @keys.command("export")
-@click.option("--name", default=DEFAULT_KEY, show_default=True)
-def keys_export(name: str) -> None:
+@named_key_option
+def keys_export(key_name: str) -> None:
     """Print a public key (PEM) to stdout."""
-    _echo(api.export_key(name).decode(), nl=False)
+    _echo(api.export_key(key_name).decode(), nl=False)
 
 
 @keys.command("trust")
@@ -369,7 +385,8 @@ def init(path: str, title: str, key_name: str, retain_until: str | None,
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds per request.")
 @click.option("--total-timeout", type=float, help="Seconds for the whole capture.")
 @click.option("--max-body", default=1 << 30, show_default=True, help="Bytes per response.")
-@click.option("--max-redirects", default=10, show_default=True)
+@click.option("--max-redirects", default=10, show_default=True,
+              help="Redirects followed from each URL (each one is recorded).")
 @click.option("--warc-size", default=1 << 30, show_default=True,
               help="Start a new WARC file past this many bytes.")
 @click.option("--via", metavar="URL",
@@ -517,10 +534,12 @@ def _show_holdings(rows: Sequence[Any], as_json: bool, none: str) -> None:
 
 
 @captures.command("show")
-@click.argument("capture_id")
+@click.argument("capture_id", metavar="CAPTURE")
 @case_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the seal, every record and the media posts as JSON.")
 def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None:
+    """One capture (an id or unique prefix): its seal, files, records and media posts."""
     shown = api.show_capture(api.open_case(case_path), capture_id)
     if as_json:
         _print_json(shown)
@@ -610,7 +629,7 @@ def media_line(post: dict[str, Any]) -> str:
 # -- verify and the log ----------------------------------------------------------------------
 
 
-@cli.command("verify")
+@cli.command("verify", short_help="Verify a case, WACZ, bag, disclosure package or proof.")
 @click.argument("target", callback=_non_empty)
 @endpoint_option
 @click.option("--trust", "trust_files", multiple=True,
@@ -646,7 +665,15 @@ def verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...
            key_name: str, cosigner_name: str | None, as_kind: str | None, as_json: bool,
            verbose: bool, jobs: int | None) -> None:
     """Verify a case, a WACZ, a bag, a disclosure package or an inclusion proof:
-    signatures, digests, seals, custody log, checkpoints, history."""
+    signatures, digests, seals, custody log, checkpoints, history.
+
+    TARGET is any of: a case folder, or s3://BUCKET/PREFIX for a case in a bucket; a WACZ
+    file (`prov export wacz`); a BagIt bag folder (`prov export bag`); a disclosure package
+    folder (`prov disclose`); an inclusion proof (`prov log prove`). The kind is decided from
+    what TARGET holds and named in the report; --as pins it.
+
+    Exit 0 when everything verifies (warnings allowed unless --strict), 3 when something
+    fails, 4 when TARGET is none of these."""
     from provenance.cli.meter import Meter
 
     if record and cosigner_name is not None:
@@ -703,8 +730,9 @@ def log() -> None:
 
 @log.command("show")
 @case_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON instead of text.")
 def log_show(case_path: str | None, as_json: bool) -> None:
+    """Every custody entry: number, time, action, actor and the files it names."""
     entries = api.read_entries(api.open_case(case_path))
     if as_json:
         _print_json([json.loads(e.payload()) for e in entries])
@@ -739,14 +767,24 @@ def log_repair(case_path: str | None, key_name: str, print_checkpoint: bool,
 
 @log.command("prove")
 @click.option("--entry", "index", type=int, required=True, help="Entry number (0-based).")
-@click.option("-o", "--output", type=PathArg(dir_okay=False, path_type=Path), required=True)
+@click.option("-o", "--output", type=PathArg(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the proof (JSON; must not exist yet).")
 @click.option("--since", type=PathArg(dir_okay=False, path_type=Path),
               help="Add a consistency proof from this earlier checkpoint.")
 @case_option
 def log_prove(index: int, output: Path, since: Path | None, case_path: str | None) -> None:
     """Write an inclusion proof of one entry against the latest checkpoint."""
+    from archive.errors import UsageError
+
+    if os.path.lexists(output):
+        raise UsageError(f"-o {output}: already exists (a proof is never written over a file)")
     doc = api.prove_entry(api.open_case(case_path), index, since)
-    output.write_text(json.dumps(doc, indent=2) + "\n")
+    try:
+        with output.open("x") as fh:
+            fh.write(json.dumps(doc, indent=2) + "\n")
+    except FileExistsError:
+        raise UsageError(f"-o {output}: already exists (a proof is never written over a "
+                         "file)") from None
     _err(f"proof of entry {index} in the log of size {doc['treeSize']} written to {output}")
 
 
@@ -769,7 +807,8 @@ def log_verify_proof(proof: Path, checkpoint: Path | None, trust_files: tuple[Pa
 @click.option("--without-requests", is_flag=True,
               help="Leave request records out (they may hold cookies); proofs still show "
                    "they exist.")
-@click.option("-o", "--output", type=PathArg(path_type=Path), required=True)
+@click.option("-o", "--output", type=PathArg(path_type=Path), required=True,
+              help="Folder to write the package to (must not exist yet).")
 @case_option
 @key_option
 @publish_options
@@ -811,7 +850,7 @@ def custody_transfer(recipient: Path, note: str | None, case_path: str | None, k
 
 
 @custody.command("accept")
-@click.option("--note")
+@click.option("--note", help="Why, and under what order, custody is accepted.")
 @case_option
 @key_option
 @publish_options
@@ -830,8 +869,9 @@ def custody_accept(note: str | None, case_path: str | None, key_name: str,
 
 @custody.command("dispose")
 @click.option("--as", "disposition", required=True,
-              type=click.Choice(["returned", "archived", "released", "destroyed", "other"]))
-@click.option("--note")
+              type=click.Choice(["returned", "archived", "released", "destroyed", "other"]),
+              help="How custody ended.")
+@click.option("--note", help="Details: to whom, by what order, where.")
 @case_option
 @key_option
 @publish_options
@@ -847,7 +887,7 @@ def custody_dispose(disposition: str, note: str | None, case_path: str | None, k
 
 @custody.command("report")
 @case_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON instead of text.")
 def custody_report(case_path: str | None, as_json: bool) -> None:
     """The chain of custodians: periods of control, actions, gaps."""
     chain = api.custody_chain(api.open_case(case_path))
@@ -987,7 +1027,7 @@ def schedule_run(sources: Path, case_path: str | None, key_name: str, everything
 @schedule.command("status")
 @click.argument("sources", required=False, type=PathArg(dir_okay=False, path_type=Path))
 @case_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON instead of text.")
 def schedule_status(sources: Path | None, case_path: str | None, as_json: bool) -> None:
     """Each source's last and next run, last change and last failure."""
     from provenance.watch import runs
@@ -1006,7 +1046,7 @@ def schedule_status(sources: Path | None, case_path: str | None, as_json: bool) 
               "URL's second-to-last capture.")
 @click.option("--to", "to_id", metavar="ID", help="Capture id (or prefix); default: its last.")
 @case_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON instead of text.")
 @click.option("--on-change", metavar="CMD",
               help="If the two differ, run CMD (through the shell) with the diff as JSON on "
                    "stdin.")

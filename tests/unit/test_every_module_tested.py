@@ -41,7 +41,6 @@ PENDING: frozenset[str] = frozenset(
         "provenance.capture.mediaposts",
         "provenance.capture.resources",
         "provenance.capture.snapshot",
-        "provenance.cli.commands",
         "provenance.cli.demo",
         "provenance.cli.progress",
         "provenance.custody.custodians",
