@@ -30,7 +30,6 @@ PENDING: frozenset[str] = frozenset(
         "archive.http.proxy",
         "archive.media.capture",
         "provenance.capture.dedup",
-        "provenance.capture.mediaposts",
         "provenance.capture.resources",
         "provenance.capture.snapshot",
         "provenance.cli.demo",
@@ -38,7 +37,6 @@ PENDING: frozenset[str] = frozenset(
         "provenance.custody.custodians",
         "provenance.custody.derived",
         "provenance.custody.pending",
-        "provenance.custody.seen",
         "provenance.custody.signers",
         "provenance.custody.stamping",
         "provenance.custody.treestore",
@@ -76,8 +74,6 @@ PENDING: frozenset[str] = frozenset(
         "provenance.verification.warcjudge",
         "provenance.watch.changes",
         "provenance.watch.diffs",
-        "provenance.watch.runs",
-        "provenance.watch.schedule",
         "provenance.watch.sources",
     }
 )
