@@ -110,12 +110,12 @@ def _trust_hint(judge: EntryJudge, name: str) -> str:
     for trusted in names:
         try:
             if PublicKey.load(folder / f"{trusted}.pub").key_id in judge.trusted:
-                return (f"`prov keys export --name {name} > {name}.pub && prov keys add "
+                return (f"`prov keys export --key {name} > {name}.pub && prov keys add "
                         f"{name}.pub --key {trusted}` makes the case trust it; or sign with "
                         f"--key {trusted}")
         except ConfigError:
             continue
-    return (f"send `prov keys export --name {name}` to the case's custodian, who runs "
+    return (f"send `prov keys export --key {name}` to the case's custodian, who runs "
             f"`prov keys add {name}.pub` to make the case trust it")
 
 

@@ -49,7 +49,7 @@ def test_keys_list_names_an_unreadable_file_and_lists_the_rest(tmp_path: Path) -
 
 def test_a_key_name_ending_p384_is_refused(tmp_path: Path) -> None:
     env = prov_env(tmp_path)
-    proc = run_prov("keys", "generate", "--name", "default.p384", env=env)
+    proc = run_prov("keys", "generate", "--key", "default.p384", env=env)
     assert proc.returncode == 6
     assert "bad key name 'default.p384'" in proc.stderr and "not ending in .p384" in proc.stderr
     assert not (Path(env["PROV_HOME"]) / "keys" / "default.p384.key").exists()

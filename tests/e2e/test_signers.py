@@ -40,7 +40,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]
     tmp = tmp_path_factory.mktemp("signers")
     case, _ = make_case(tmp)
     env = prov_env(tmp)
-    assert run_prov("keys", "generate", "--name", "auditor", env=env).returncode == 0
+    assert run_prov("keys", "generate", "--key", "auditor", env=env).returncode == 0
     with LocalServer() as server:
         proc = run_prov("snapshot", "--case", str(case), "--tsa", "none",
                         server.url("/page.html"), env=env)
@@ -92,7 +92,7 @@ def test_a_key_the_case_does_not_trust_writes_nothing(
     assert lines[0].startswith("prov: error: key 'auditor' (ed25519:")
     assert "is not trusted by this case: an entry it signed would fail every verify, so " \
            "nothing was written" in lines[0]
-    assert lines[1] == ("prov: hint: `prov keys export --name auditor > auditor.pub && prov "
+    assert lines[1] == ("prov: hint: `prov keys export --key auditor > auditor.pub && prov "
                         "keys add auditor.pub --key default` makes the case trust it; or sign "
                         "with --key default")
     assert len(lines) == 2 and "Traceback" not in proc.stderr
@@ -105,7 +105,7 @@ def test_following_the_hint_lets_the_auditor_disclose(
         copy: tuple[Path, dict[str, str], str], tmp_path: Path) -> None:
     case, env, capture = copy
     pub = tmp_path / "auditor.pub"
-    proc = run_prov("keys", "export", "--name", "auditor", env=env)
+    proc = run_prov("keys", "export", "--key", "auditor", env=env)
     pub.write_text(proc.stdout)
     proc = run_prov("keys", "add", str(pub), "--case", str(case), "--key", "default",
                     "--tsa", "none", env=env)
@@ -124,7 +124,7 @@ def test_without_a_key_the_case_trusts_in_home_the_hint_names_the_custodian(
                     "auditor", "--tsa", "none", env=env)
     assert proc.returncode == 6, proc.stderr
     assert proc.stderr.splitlines()[1] == (
-        "prov: hint: send `prov keys export --name auditor` to the case's custodian, who runs "
+        "prov: hint: send `prov keys export --key auditor` to the case's custodian, who runs "
         "`prov keys add auditor.pub` to make the case trust it")
 
 
