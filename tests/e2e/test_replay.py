@@ -168,7 +168,8 @@ def test_each_capture_replays_its_own_page(captured: Captured) -> None:
 
 
 def test_capture_option_serves_one_capture(captured: Captured) -> None:
-    replay = Replay([str(captured.case), "--capture", captured.ids[1][:13]], captured.env, 1)
+    env = {**captured.env, "PROV_CASE": str(captured.case)}  # no TARGET: the case of $PROV_CASE
+    replay = Replay(["--capture", captured.ids[1][:13]], env, 1)
     try:
         assert fetch(identity(replay.urls[0])) == (200, TWO)
         other = replay.urls[0].replace(captured.ids[1], captured.ids[0])
