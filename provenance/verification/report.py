@@ -114,11 +114,19 @@ class Report:
         }
 
     def render_table(self, *, verbose: bool = False) -> str:
-        """The table ``prov verify`` prints; every name in it through ``printable``."""
+        """The table ``prov verify`` prints; every name in it through ``printable``. Each
+        FAIL starts with a plain sentence of what happened (``verification.plain``); the
+        captures verified without a time-stamp are one line, not one per capture."""
+        from provenance.verification.plain import what_happened
+
         lines = []
+        unstamped = [f for f in self.findings if (f.check, f.status) == UNSTAMPED]
         for f in self.findings:
-            if verbose or f.status != "pass":
-                lines.append(_row(f))
+            if (f.check, f.status) == UNSTAMPED and len(unstamped) > 1 and not verbose:
+                if f is unstamped[0]:
+                    lines.append(_unstamped_line(len(unstamped)))
+            elif verbose or f.status != "pass":
+                lines.append(_row(f, what_happened(f) if f.status == "fail" else None))
         for (check, status), count in sorted(self.omitted.items()):
             if verbose or status != "pass":
                 lines.append(f"{status.upper():5} {printable(check):24} … and {count:,} more")
@@ -130,11 +138,27 @@ class Report:
         return "\n".join(lines)
 
 
-def _row(f: Finding) -> str:
-    line = f"{f.status.upper():5} {printable(f.check):24} {printable(f.subject)}: " \
-           f"{printable(f.message)}"
-    if f.expected is not None or f.found is not None:
-        expected = None if f.expected is None else printable(f.expected)
-        found = None if f.found is None else printable(f.found)
-        line += f"\n      expected {expected}\n      found    {found}"
+UNSTAMPED = ("timestamp.none", "info")
+
+
+def _unstamped_line(count: int) -> str:
+    return (f"INFO  {'timestamp.none':24} {count} captures have no time-stamp: no time-stamp "
+            "authority was configured for them, so their times rest on the operator's clock "
+            "and signature alone (`prov verify -v` lists them)")
+
+
+def _row(f: Finding, sentence: str | None = None) -> str:
+    """``STATUS check subject: message``, the message without the subject repeated in it; a
+    FAIL has its plain sentence first and the rest on the next line."""
+    message = f.message.replace(f"{f.subject}: ", "").replace(f" ({f.subject})", "")
+    detail = f"{printable(f.check):24} {printable(f.subject)}: {printable(message)}"
+    if sentence is None:
+        line = f"{f.status.upper():5} {detail}"
+    else:
+        line = f"{f.status.upper():5} {printable(sentence)}\n      {detail}"
+    for label, value in (("expected", f.expected), ("found   ", f.found)):
+        if value is not None and value not in ("None", ""):
+            line += f"\n      {label} {printable(value)}"
+        elif value is not None or (f.expected, f.found) != (None, None):
+            line += f"\n      {label} (nothing)"
     return line

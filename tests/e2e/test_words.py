@@ -39,3 +39,37 @@ def test_log_prove_never_writes_over_a_file(tmp_path: Path) -> None:
                     env=env)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(fresh.read_text())["schema"] == "prov/inclusion-proof/v1"
+
+
+def test_verify_says_what_happened_first(tmp_path: Path) -> None:
+    import gzip
+    import zlib
+
+    from servers import LocalServer
+
+    case, public = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    with LocalServer() as server:
+        urls = [server.url("/page.html"), server.url("/style.css")]
+        for _ in range(2):
+            made = run_prov("snapshot", "--case", str(case), "--tsa", "none", *urls, env=env)
+            assert made.returncode == 0, made.stderr
+    [warc, _] = sorted(case.glob("captures/*/*/*/*/data-00000.warc.gz"))
+    data, members = warc.read_bytes(), []
+    while data:
+        inflate = zlib.decompressobj(31)
+        members.append(inflate.decompress(data) + inflate.flush())
+        data = inflate.unused_data
+    warc.write_bytes(b"".join(gzip.compress(m.replace(b"<h1>Test page", b"<h1>Best page"))
+                              for m in members))
+    proc = run_prov("verify", str(case), "--trust", str(public), env=env)
+    assert proc.returncode == 3, proc.stderr
+    fails = [line for line in proc.stdout.splitlines() if line.startswith("FAIL  ")]
+    assert f"FAIL  The archived page {urls[0]} was altered after it was sealed." in fails
+    assert all(line[6].isupper() and line.endswith(".") for line in fails), fails
+    assert "None" not in proc.stdout
+    unstamped = [line for line in proc.stdout.splitlines() if "timestamp.none" in line]
+    assert len(unstamped) == 1 and "2 captures have no time-stamp" in unstamped[0]
+    report = json.loads(run_prov("verify", str(case), "--json", "--trust", str(public),
+                                 env=env).stdout)
+    assert sum(f["check"] == "timestamp.none" for f in report["findings"]) == 2
