@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # archive.browser.capture imports playwright: only browser ca
 SEAL_NAME = "seal.dsse.json"
 INDEX_NAME = "index.cdxj"
 FAILURES_LISTED = 256 << 10  # bytes of URLs and errors in a capture-failed entry
+URLS_LISTED = 64 << 10  # bytes of URLs a capture entry lists (what a deleted capture held)
 
 
 @dataclass
@@ -255,6 +256,17 @@ def failure_details(result: CaptureResult) -> dict[str, Any]:
     return details
 
 
+def url_list_details(result: CaptureResult) -> dict[str, Any]:
+    """The URLs the capture fetched, in the order of its summary, up to URLS_LISTED bytes
+    (``urlsNotListed`` counts the rest): what verify names when the capture is deleted."""
+    urls = list(dict.fromkeys(o.seed for o in result.outcomes))
+    listed = urls[:_fitting((len(u) for u in urls), URLS_LISTED)]
+    details: dict[str, Any] = {"urlList": listed}
+    if len(listed) < len(urls):
+        details["urlsNotListed"] = len(urls) - len(listed)
+    return details
+
+
 def not_fetched_details(result: CaptureResult) -> dict[str, Any]:
     """What the capture entry says of URLs the total time limit left unfetched: how many,
     and the URLs up to FAILURES_LISTED bytes (``notFetchedNotListed`` counts the rest)."""
@@ -282,12 +294,12 @@ def refused_details(result: CaptureResult) -> dict[str, Any]:
     return details
 
 
-def _fitting(sizes: Iterable[int]) -> int:
-    """How many of the first rows fit in FAILURES_LISTED bytes (32 a row for the JSON)."""
+def _fitting(sizes: Iterable[int], limit: int = FAILURES_LISTED) -> int:
+    """How many of the first rows fit in ``limit`` bytes (32 a row for the JSON)."""
     total = fitting = 0
     for size in sizes:
         total += size + 32
-        if total > FAILURES_LISTED:
+        if total > limit:
             break
         fitting += 1
     return fitting
@@ -304,6 +316,7 @@ def log_capture(
         "captureDir": result.capture_dir,
         "urls": len(result.outcomes),
         "failed": len(result.failed),
+        **url_list_details(result),
         **not_fetched_details(result),
         **media_details(result),
         **refused_details(result),

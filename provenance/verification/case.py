@@ -503,7 +503,8 @@ class CaseVerifier:
         folder = subject.name.rsplit("/", 1)[0]
         self.logged_dirs.add(folder)
         if not is_regular(self.root / folder / SEAL_NAME):
-            self.report.add("fail", "capture.missing", folder, f"capture logged by {what} is gone")
+            self.report.add("fail", "capture.missing", folder,
+                            f"capture logged by {what} is gone{_held(logged.entry)}")
             return
         if not self._check_file_digest(subject, what):
             return
@@ -610,6 +611,19 @@ class CaseVerifier:
         else:
             self.report.add("fail", "capture.unlogged", folder,
                             "capture folder not in the custody log and its seal does not verify")
+
+
+def _held(entry: Entry) -> str:
+    """What a deleted capture held, as its signed entry lists it (``urlList``)."""
+    urls = entry.details.get("urlList")
+    count = entry.details.get("urls")
+    if not isinstance(urls, list) or not urls:
+        return f"; it held {count} URL(s), which its entry does not list" if isinstance(
+            count, int) and not isinstance(count, bool) and count > 0 else ""
+    shown = ", ".join(str(u)[:200] for u in urls[:5])
+    unlisted = entry.details.get("urlsNotListed")
+    more = len(urls) - 5 + (unlisted if isinstance(unlisted, int) else 0)
+    return f"; it held {shown}" + (f" and {more} more URL(s)" if more > 0 else "")
 
 
 def _label(digest: bytes) -> str:

@@ -73,3 +73,21 @@ def test_verify_says_what_happened_first(tmp_path: Path) -> None:
     report = json.loads(run_prov("verify", str(case), "--json", "--trust", str(public),
                                  env=env).stdout)
     assert sum(f["check"] == "timestamp.none" for f in report["findings"]) == 2
+
+
+def test_a_deleted_capture_is_named_by_its_urls(tmp_path: Path) -> None:
+    import shutil
+
+    from servers import LocalServer
+
+    case, public = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    with LocalServer() as server:
+        urls = [server.url("/page.html"), server.url("/404")]
+        made = run_prov("snapshot", "--case", str(case), "--tsa", "none", *urls, env=env)
+        assert made.returncode == 0, made.stderr
+    [seal] = case.glob("captures/*/*/*/*/seal.dsse.json")
+    shutil.rmtree(seal.parent)
+    proc = run_prov("verify", str(case), "--trust", str(public), env=env)
+    assert proc.returncode == 3, proc.stderr
+    assert f"FAIL  A capture was deleted that held {urls[0]}, {urls[1]}." in proc.stdout
