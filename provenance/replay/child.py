@@ -46,6 +46,7 @@ def main(argv: list[str]) -> None:
             gevent.sleep(PARENT_CHECK)
         server.stop(timeout=1)
 
+    server.start()  # before the watch can stop it
     gevent.spawn(watch_parent)
     server.serve_forever()
 

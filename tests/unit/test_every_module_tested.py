@@ -51,8 +51,6 @@ PENDING: frozenset[str] = frozenset(
         "provenance.exports.wacz",
         "provenance.exports.wacz_check",
         "provenance.repair",
-        "provenance.replay.child",
-        "provenance.replay.wayback",
         "provenance.storage.copy",
         "provenance.storage.lease",
         "provenance.storage.locker",
