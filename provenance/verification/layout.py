@@ -13,9 +13,11 @@ against the places of ``CASE`` (or ``DISCLOSURE``, ``BAG``). Every kind of targe
 list, so files of one kind dropped into another always fail, whatever kind is decided:
 
 - a place marked ``listed`` is a folder whose every child must match a place itself;
-- ``judged`` folders (a capture folder, a checkpoint shard, a staged capture) hold files that
+- ``judged`` folders (a capture folder, a checkpoint shard) hold files that
   another check judges by name (against the seal, or by the shard rule): here only their
   type is judged (a regular file, never a link or a FIFO) and nothing below them is entered;
+- a ``staged`` folder (a capture being written, ``captures/.partial/<capture id>``) is
+  judged by no other check: its entries must be regular files, nothing below is entered;
 - ``derived`` (``state/``) is unsigned derived state that verify never reads: the folder
   itself must be a folder, nothing inside it is entered;
 - ``apart`` (a bag's ``data/``) is a folder another walk judges (the case's own).
@@ -35,7 +37,7 @@ from typing import Literal
 from provenance.base.untrusted import TreeEntry, iter_tree
 from provenance.verification.report import Report
 
-Inside = Literal["listed", "judged", "derived", "apart", "file"]
+Inside = Literal["listed", "judged", "staged", "derived", "apart", "file"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ def _place(pattern: str, inside: Inside, what: str) -> Place:
 
 
 _DAY = r"captures/\d{4}/\d{2}/\d{2}"
+_CAPTURE_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # as staged
 CASE: tuple[Place, ...] = (
     _place(r"case\.json", "file", "the case's identity"),
     _place(r"\.lock", "file", "the case lock (flock)"),
@@ -64,7 +67,7 @@ CASE: tuple[Place, ...] = (
     _place(_DAY, "listed", "a day"),
     _place(_DAY + r"/[^/]+", "judged", "a capture folder (its files judged by its seal)"),
     _place(r"captures/\.partial", "listed", "captures being written"),
-    _place(r"captures/\.partial/[^/]+", "judged", "a capture being written"),
+    _place(r"captures/\.partial/" + _CAPTURE_ID, "staged", "a capture being written"),
     _place(r"custody", "listed", "the custody log and its checkpoints"),
     _place(r"custody/log\.jsonl", "file", "the custody log"),
     _place(r"custody/checkpoints", "listed", "checkpoint shard folders"),
@@ -100,7 +103,7 @@ def judge_layout(root: Path, report: Report, places: tuple[Place, ...] = CASE,
     modes: dict[str, Inside] = {"": "listed"}
 
     def enter(rel: str) -> bool:
-        return modes.get(rel) in ("listed", "judged")
+        return modes.get(rel) in ("listed", "judged", "staged")
 
     for entry in iter_tree(root, prune=lambda rel: not enter(rel)):
         parent = entry.rel.rsplit("/", 1)[0] if "/" in entry.rel else ""
@@ -108,6 +111,11 @@ def judge_layout(root: Path, report: Report, places: tuple[Place, ...] = CASE,
             continue
         if modes.get(parent) == "judged":
             continue  # named by the seal or the shard rule, which judge it
+        if modes.get(parent) == "staged":  # no other check looks inside: only files belong
+            if entry.kind != "file":
+                report.add("fail", f"{kind}.unexpected", entry.rel,
+                           "folder inside a capture being written, which holds only files")
+            continue
         place = next((p for p in places if p.pattern.fullmatch(entry.rel)), None)
         if place is None:
             report.add("fail", f"{kind}.unexpected", entry.rel,

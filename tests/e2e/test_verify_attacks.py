@@ -272,6 +272,25 @@ def test_a_certificate_chain_not_named_by_its_sha256_fails(
             finding["message"])
 
 
+def test_folders_in_a_staged_capture_fail(
+    sealed: SealedCase, copy: Path, auditor_home: Path
+) -> None:
+    """captures/.partial/ holds crash leftovers (a warning, not evidence), so nothing else
+    looked inside them: folders nested there, a symlink deep within, and a staged folder not
+    named by a capture id passed with VERIFIED (found by the hostile-tree generator)."""
+    staged = copy / "captures" / ".partial" / "01a24736-034d-79de-87cc-5ea422901b08"
+    deep = staged / "d" / "d" / "d"
+    deep.mkdir(parents=True)
+    (deep / "x.checkpoint").symlink_to("/etc/hostname")
+    (copy / "captures" / ".partial" / "w\xa0e").mkdir()
+    code, report = verify_json(auditor_home, copy, "--trust", sealed.public)
+    assert code == 3, fails(report)
+    [finding] = failed(report, "case.unexpected", "captures/.partial/01a24736-034d-79de-87cc-"
+                       "5ea422901b08/d")
+    assert "holds only files" in finding["message"]
+    assert failed(report, "case.unexpected", "captures/.partial/w\xa0e"), fails(report)
+
+
 # -- 4. no input crashes, hangs or exhausts verify ---------------------------------------------
 
 
