@@ -12,8 +12,10 @@ capture's seal against its logged digest, its files, records root and tokens.
 from __future__ import annotations
 
 import hashlib
+import lzma
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -42,8 +44,11 @@ MAX_SMALL = 16 << 20
 # check can run: 8 MiB is some 80,000 members of a real export, and bounded memory
 MAX_DIRECTORY = 8 << 20
 # what a malformed member or manifest field raises when read as the right type: a finding
-MALFORMED = (ProvError, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-             EOFError, zipfile.BadZipFile)
+# what reading a damaged member raises: zipfile passes on its decompressors' own errors (a
+# flipped byte in deflated data is zlib.error) and a method it lacks (NotImplementedError)
+ZIP_ERRORS = (ProvError, OSError, EOFError, zipfile.BadZipFile, zlib.error, lzma.LZMAError,
+              NotImplementedError)
+MALFORMED = (ValueError, KeyError, TypeError, AttributeError, IndexError, *ZIP_ERRORS)
 MEMBER = re.compile(r"^(archive|indexes|pages|prov)/[A-Za-z0-9._-]+$")
 TOP = ("datapackage.json", "datapackage-digest.json")
 
@@ -101,7 +106,7 @@ class WaczVerifier:
             zf = zipfile.ZipFile(self.path)
         except IsADirectoryError:
             raise NotATargetError(f"{self.path}: a folder, not a WACZ (ZIP) file") from None
-        except (zipfile.BadZipFile, OSError) as exc:
+        except (*ZIP_ERRORS, ValueError) as exc:
             # taken for a WACZ (--as, its name, its end record): a damaged one, not "no target"
             self.report.add("fail", "wacz.zip", self.path.name, f"not a readable ZIP: {exc}")
             return self.report
@@ -195,7 +200,7 @@ class WaczVerifier:
                 continue
             try:
                 digest, size = self._hash_member(name)
-            except (ProvError, zipfile.BadZipFile, OSError, EOFError) as exc:
+            except ZIP_ERRORS as exc:
                 bad += 1
                 self.report.add("fail", "wacz.resource", name, f"cannot be read: {exc}")
                 continue

@@ -428,6 +428,31 @@ def test_malformed_wacz_manifest_fields(
     assert any(f["check"] == "wacz.part" for f in fails(report)), fails(report)
 
 
+@pytest.mark.parametrize("damage", ["deflate", "method"])
+def test_a_damaged_wacz_member_is_a_finding(
+    damage: str, sealed: SealedCase, other: Path, auditor_home: Path, tmp_path: Path
+) -> None:
+    """A flipped byte in a deflated member made zipfile raise zlib.error, and an unknown
+    compression method NotImplementedError: exit 1 (found by the hostile-tree generator)."""
+    wacz = tmp_path / "export.wacz"
+    checked(run_prov(sealed.home, "export", "wacz", "--case", other, "-o", wacz))
+    data = bytearray(wacz.read_bytes())
+    with zipfile.ZipFile(wacz) as zf:
+        info = zf.getinfo("prov/log-entries.jsonl")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    if damage == "deflate":
+        data[start:start + 4] = bytes(b ^ 0xFF for b in data[start:start + 4])
+    else:  # the central directory's method field, which zipfile trusts
+        at = next(i for i in range(len(data)) if data.startswith(b"PK\x01\x02", i)
+                  and data[i + 46:i + 46 + len(info.filename)] == info.filename.encode())
+        data[at + 10:at + 12] = (99).to_bytes(2, "little")
+    wacz.write_bytes(bytes(data))
+    code, report = verify_package(auditor_home, wacz, "--trust", sealed.public)
+    assert code == 3 and report["kind"] == "wacz"
+    found = [f for f in fails(report) if f["subject"] == "prov/log-entries.jsonl"]
+    assert found and {f["check"] for f in found} <= {"wacz.resource", "wacz.part"}, fails(report)
+
+
 @pytest.mark.parametrize("kind", ["fifo", "symlink"])
 def test_fifo_or_symlink_in_a_disclosure_package(
     kind: str, sealed: SealedCase, other: Path, auditor_home: Path, tmp_path: Path
