@@ -46,7 +46,7 @@ from provenance.signing.keys import (
 from provenance.signing.trust import Anchors, trust_user_key
 from provenance.verification.case import SEAL_NAME, CaseVerifier
 from provenance.verification.parallel import Progress
-from provenance.verification.report import Report, Status
+from provenance.verification.report import Report
 
 if TYPE_CHECKING:  # loaded by the functions that use them: `prov verify` needs none of them
     from archive.browser.capture import BrowserOptions
@@ -489,7 +489,7 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
            now: Callable[[], datetime] = timefmt.utc_now,
            tsa_roots: Sequence[Path] = (), jobs: int | None = None,
            on_progress: Callable[[Progress], None] | None = None,
-           as_kind: str | None = None) -> Report:
+           as_kind: str | None = None, allow_unanchored: bool = False) -> Report:
     """Verify ``target``. With ``record`` = (key, cosigner name), a passing verify writes
     that key's C2SP cosignature beside the latest checkpoint it verified. ``jobs`` worker
     processes read the WARCs (default: one per core); ``on_progress`` sees how far it got.
@@ -502,7 +502,7 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
 
         return verify_bucket(str(target), lambda root: verify(
             root, trust_files, trust_ids, strict, since, remember, record, now, tsa_roots,
-            jobs, on_progress, as_kind))
+            jobs, on_progress, as_kind, allow_unanchored))
     if str(target) == "":
         raise UsageError("an empty path names no target (it would be the current folder)")
     from provenance.verification.targets import decide_kind
@@ -511,7 +511,8 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
     if not os.path.lexists(target):
         raise NotATargetError(f"{target}: no such file or folder")
     decided = decide_kind(target, as_kind)
-    anchors, roots, given = _verifier_trust(target, trust_files, trust_ids, tsa_roots, since)
+    anchors, roots, given = _verifier_trust(target, trust_files, trust_ids, tsa_roots, since,
+                                            allow_unanchored)
     verifier: CaseVerifier | None = None
     if decided.kind == "disclosure":
         from provenance.exports.disclosure_check import DisclosureVerifier
@@ -548,7 +549,7 @@ def check_cosigner_name(name: str) -> None:
 
 
 def _verifier_trust(target: Path, trust_files: Sequence[Path], trust_ids: Sequence[str],
-                    tsa_roots: Sequence[Path], since: Sequence[Path]
+                    tsa_roots: Sequence[Path], since: Sequence[Path], allow_unanchored: bool
                     ) -> tuple[Anchors, TsaRoots, list[tuple[str, Checkpoint]]]:
     """Keys, TSA roots and held checkpoints for verifying ``target``, each read from a file
     the verifier named or from its own ``$PROV_HOME``, never from inside ``target``."""
@@ -557,7 +558,8 @@ def _verifier_trust(target: Path, trust_files: Sequence[Path], trust_ids: Sequen
 
     check_home(target)
     held = [(str(p), load_checkpoint_file(named_file(p, target, "--since"))) for p in since]
-    return (Anchors.collect(trust_files, trust_ids, target=target),
+    return (Anchors.collect(trust_files, trust_ids, target=target,
+                            allow_unanchored=allow_unanchored),
             TsaRoots.collect(tsa_roots, target=target), held)
 
 
@@ -565,7 +567,7 @@ def _verify_proof_target(target: Path, anchors: Anchors, strict: bool) -> Report
     """An inclusion proof file as a report: what ``prov log verify-proof`` checks, with the
     verifier's own keys (never one the file carries) for the checkpoint's signature."""
     from provenance.base.untrusted import UntrustedInputError, read_regular
-    from provenance.verification.proofs import MAX_PROOF_FILE, verify_inclusion_doc
+    from provenance.verification.proofs import MAX_PROOF_FILE, ProofError, verify_inclusion_doc
 
     report = Report(str(target), "proof", strict=strict)
     try:
@@ -573,13 +575,15 @@ def _verify_proof_target(target: Path, anchors: Anchors, strict: bool) -> Report
     except UntrustedInputError as exc:
         raise NotATargetError(str(exc)) from None
     try:
-        result = verify_inclusion_doc(raw, keys=list(anchors.keys), held=None)
+        result = verify_inclusion_doc(raw, anchors=anchors, held=None)
     except ProvError as exc:
-        report.add("fail", "proof", target.name, str(exc))
+        check = exc.check if isinstance(exc, ProofError) else "proof"
+        report.add("fail", check, target.name, str(exc))
         return report
     for message in result.messages:
-        status: Status = "warn" if "NOT checked" in message else "pass"
-        report.add(status, "proof", target.name, message)
+        report.add("pass", "proof", target.name, message)
+    for message in result.warnings:
+        report.add("warn", "trust.anchor", target.name, message)
     return report
 
 
@@ -667,7 +671,10 @@ def _trust_lines(case: Case) -> Iterator[tuple[int, bytes]]:
 
 
 def verify_proof(proof_path: Path, checkpoint_path_: Path | None,
-                 trust_files: Sequence[Path]) -> list[str]:
+                 trust_files: Sequence[Path], trust_ids: Sequence[str] = (),
+                 allow_unanchored: bool = False) -> tuple[list[str], list[str]]:
+    """What a proof file proves, and the warnings that hold only with ``allow_unanchored``;
+    ``IntegrityError`` if it proves nothing. The anchors are the verifier's, as for verify."""
     from provenance.signing.keys import read_small
     from provenance.verification.proofs import MAX_PROOF_FILE, verify_inclusion_doc
 
@@ -677,10 +684,12 @@ def verify_proof(proof_path: Path, checkpoint_path_: Path | None,
         raise NotATargetError(str(exc)) from None
     from provenance.signing.anchorpaths import named_file
 
-    keys = [PublicKey.load(named_file(p, proof_path, "--trust")) for p in trust_files]
+    anchors = Anchors.collect(trust_files, trust_ids, target=proof_path,
+                              allow_unanchored=allow_unanchored)
     held = (load_checkpoint_file(named_file(checkpoint_path_, proof_path, "--checkpoint"))
             if checkpoint_path_ else None)
-    return list(verify_inclusion_doc(raw, keys=keys, held=held).messages)
+    result = verify_inclusion_doc(raw, anchors=anchors, held=held)
+    return list(result.messages), list(result.warnings)
 
 
 def publish_checkpoint(command: str, note: bytes) -> None:

@@ -636,6 +636,9 @@ def media_line(post: dict[str, Any]) -> str:
               type=PathArg(dir_okay=False, path_type=Path), help="Trust this public key.")
 @click.option("--trust-id", "trust_ids", multiple=True, metavar="ID",
               help="Trust the key with this id (ed25519:<64 hex>).")
+@click.option("--allow-unanchored", is_flag=True,
+              help="Accept a target whose founding key none of your trust anchors names "
+                   "(a warning, not a failure): it is then trusted only on its own word.")
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 @click.option("--since", "since", multiple=True, type=PathArg(dir_okay=False, path_type=Path),
               help="Prove the log consistent with this checkpoint (from `prov log checkpoint`).")
@@ -663,7 +666,7 @@ def verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...
            strict: bool, since: tuple[Path, ...], no_remember: bool,
            tsa_roots: tuple[Path, ...], record: bool,
            key_name: str, cosigner_name: str | None, as_kind: str | None, as_json: bool,
-           verbose: bool, jobs: int | None) -> None:
+           verbose: bool, jobs: int | None, allow_unanchored: bool) -> None:
     """Verify a case, a WACZ, a bag, a disclosure package or an inclusion proof:
     signatures, digests, seals, custody log, checkpoints, history.
 
@@ -684,7 +687,7 @@ def verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...
         report = api.verify(target if target.startswith("s3://") else Path(target),
                             trust_files, trust_ids, strict, since, not no_remember, recording,
                             tsa_roots=tsa_roots, jobs=jobs, on_progress=meter.update,
-                            as_kind=as_kind)
+                            as_kind=as_kind, allow_unanchored=allow_unanchored)
     finally:
         meter.finish()
     _show_report(report, as_json, verbose)
@@ -794,11 +797,22 @@ def log_prove(index: int, output: Path, since: Path | None, case_path: str | Non
               help="A checkpoint you hold (e.g. from `prov log checkpoint`) to check against.")
 @click.option("--trust", "trust_files", multiple=True,
               type=PathArg(dir_okay=False, path_type=Path),
-              help="Public key that must have signed the proof's checkpoint.")
-def log_verify_proof(proof: Path, checkpoint: Path | None, trust_files: tuple[Path, ...]) -> None:
-    """Check an inclusion proof offline, without the case."""
-    for line in api.verify_proof(proof, checkpoint, trust_files):
+              help="Trust this public key (the log's founding key).")
+@click.option("--trust-id", "trust_ids", multiple=True, metavar="ID",
+              help="Trust the key with this id (ed25519:<64 hex>).")
+@click.option("--allow-unanchored", is_flag=True,
+              help="Accept a target whose founding key none of your trust anchors names "
+                   "(a warning, not a failure): it is then trusted only on its own word.")
+def log_verify_proof(proof: Path, checkpoint: Path | None, trust_files: tuple[Path, ...],
+                     trust_ids: tuple[str, ...], allow_unanchored: bool) -> None:
+    """Check an inclusion proof offline, without the case, against your trust anchors
+    (--trust, --trust-id, $PROV_HOME/trusted) as `prov verify` does."""
+    lines, warnings = api.verify_proof(proof, checkpoint, trust_files, trust_ids,
+                                       allow_unanchored)
+    for line in lines:
         _echo(line)
+    for warning in warnings:
+        _err(f"warning: {warning}")
 
 
 @cli.command("disclose")

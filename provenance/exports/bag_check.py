@@ -99,8 +99,9 @@ class BagVerifier:
             add("fail", "bag.signature", SIGNATURE, str(exc))
         else:
             add("pass", "bag.signature", SIGNATURE, f"tag manifest signed by {signer}")
-            self._check_tokens()
-            self._check_expected_tokens()
+            named = self._named_tsas()
+            self._check_tokens(named)
+            self._check_expected_tokens(named)
         try:
             info = _read(self.root / "bag-info.txt").decode("utf-8", "replace")
         except ProvError as exc:
@@ -168,30 +169,48 @@ class BagVerifier:
                 digest.update(chunk)
         return digest.hexdigest()
 
-    def _check_expected_tokens(self) -> None:
-        """Each TSA the signed bag-info.txt names has its token beside the signature."""
+    def _named_tsas(self) -> list[str] | None:
+        """The TSA ids the signed bag-info.txt names (``Prov-Tagmanifest-TSAs``, bound by the
+        tag manifest the signature covers); None if it has no such field (an older bag)."""
         try:
             info = _read(self.root / "bag-info.txt").decode("utf-8", "replace")
         except ProvError:
-            return  # bag.info says why
+            return []  # bag.info says why; no token can be bound then
         named = [line.split(":", 1)[1].split() for line in info.splitlines()
                  if line.startswith(f"{TSA_FIELD}:")]
-        if not named:
+        return [t for t in named[0] if TSA_ID.match(t)] if named else None
+
+    def _check_expected_tokens(self, named: list[str] | None) -> None:
+        """Each TSA the signed bag-info.txt names has its token beside the signature."""
+        if named is None:
             self.report.add("info", "timestamp.expected", "bag-info.txt", f"no {TSA_FIELD} "
                             "field (a bag made by an older prov): a deleted tag manifest token "
                             "cannot be noticed")
             return
-        for tsa in named[0]:
+        for tsa in named:
             name = f"tagmanifest.{tsa}.tsr"
             if TSA_ID.match(tsa) and not is_regular(self.root / name):
                 self.report.add("warn", "timestamp.missing", name, f"bag-info.txt names TSA "
                                 f"{tsa[:16]}, whose token over the tag manifest signature is "
                                 "missing (deleted, or the TSA failed at export)")
 
-    def _check_tokens(self) -> None:
+    def _bound(self, path: Path, named: list[str] | None) -> bool:
+        """Is the tag-manifest token or chain ``path`` one the signed bag-info.txt names? One
+        it does not is an added file (``timestamp.unlogged``): never read, never a pass. A bag
+        of an older prov names none, so its tokens can only be warned about."""
+        tsa = path.name.split(".")[1]
+        if named is not None and tsa in named:
+            return True
+        self.report.add("fail" if named is not None else "warn", "timestamp.unlogged",
+                        path.name, f"tag manifest token or chain of TSA {tsa[:16]}, which the "
+                        f"signed bag-info.txt does not name ({TSA_FIELD})")
+        return named is None
+
+    def _check_tokens(self, named: list[str] | None) -> None:
         certs: list[x509.Certificate] = []
         for pem in [*sorted((self.root / "data" / "certs").glob("*.pem")),
-                    *sorted(self.root.glob("tagmanifest.*.pem"))]:
+                    *sorted(p for p in self.root.glob("tagmanifest.*.pem")
+                            if self._bound(p, named))]:
             rel = pem.relative_to(self.root).as_posix()
             try:
                 certs += x509.load_pem_x509_certificates(_read(pem))
@@ -199,6 +218,8 @@ class BagVerifier:
                 self.report.add("fail", "bag.certs", rel, f"not a PEM certificate chain ({exc})")
         stamped = _read(self.root / SIGNATURE)
         for token in sorted(self.root.glob("tagmanifest.*.tsr")):
+            if not self._bound(token, named):
+                continue
             name = token.name
             try:
                 check = verify_stamp(_read(token, MAX_TOKEN), stamped, roots=self.tsa_roots.roots,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from provenance.verification.report import Report
 from provenance.verification.stamps import StampJudge
 
 MAX_SMALL = 16 << 20
+TOKEN_NAME = re.compile(r"seal\.[0-9a-f]{16}\.tsr")  # as layout.DISCLOSURE names a seal token
 # what malformed fields of a manifest raise when read as the right type: a finding, not a crash
 MALFORMED = (ProvError, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError)
 
@@ -71,7 +73,21 @@ class DisclosureVerifier:
         if isinstance(seal, CaptureSeal):
             self._guard("records.warc.gz", lambda: self._check_records(manifest, seal))
             self._guard("seal tokens", lambda: self._check_tokens(manifest, seal))
+        self._guard("seal tokens", lambda: self._check_unbound_tokens(manifest))
         return self.report
+
+    def _check_unbound_tokens(self, manifest: dict[str, Any]) -> None:
+        """A token file no logged ``timestamp-added`` entry of this seal names is an added
+        file, as in a case (``timestamp.unlogged``): never judged, never a pass. Otherwise a
+        planted token, from any TSA, would put its time into the report."""
+        seal_rel = f"{manifest.get('captureDir')}/seal.dsse.json"
+        named = {s.name.rsplit("/", 1)[-1] for e in self.log.entries
+                 if e.action == "timestamp-added" and str(e.details.get("stamped")) == seal_rel
+                 for s in e.subjects[:1]}
+        for name in sorted(os.listdir(self.root)):
+            if TOKEN_NAME.fullmatch(name) and name not in named:
+                self.report.add("fail", "timestamp.unlogged", name, "token that no logged "
+                                "timestamp-added entry of this seal names: an added file")
 
     def _guard(self, subject: str, step: Callable[[], object]) -> object:
         """Run one stage; a missing or malformed part is a failure finding, never a crash."""

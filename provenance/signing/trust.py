@@ -20,22 +20,26 @@ from provenance.signing.keys import PublicKey, parse_key_id
 
 @dataclass(frozen=True)
 class Anchors:
-    """Key ids the verifier trusts, and whether the user named them explicitly."""
+    """Key ids the verifier trusts (``--trust``, ``--trust-id``, ``$PROV_HOME/trusted/``).
+
+    A target whose founding key none of them names is a failure (``trust.anchor``), whether
+    the verifier has anchors or none at all: anyone can found a case, sign it and give it any
+    id. ``allow_unanchored`` (``--allow-unanchored``) turns that failure into a warning, for
+    a verifier who means to judge a target against itself alone (docs/SECURITY.md).
+    """
 
     ids: frozenset[str] = field(default_factory=frozenset)
-    explicit: bool = False
     keys: tuple[PublicKey, ...] = ()  # those whose public key the verifier holds
+    allow_unanchored: bool = False
 
     @classmethod
     def collect(cls, trust_files: Sequence[Path], trust_ids: Sequence[str], *,
-                target: Path | None) -> Anchors:
+                target: Path | None, allow_unanchored: bool = False) -> Anchors:
         """The verifier's anchors for verifying ``target``: none may come from inside it."""
         given = [PublicKey.load(named_file(p, target, "--trust")) for p in trust_files]
-        ids = {k.key_id for k in given} | {_key_id(i) for i in trust_ids}
-        explicit = bool(ids)
         user = load_user_trusted(target)
-        ids |= {k.key_id for k in user}
-        return cls(frozenset(ids), explicit, tuple(given + user))
+        ids = {k.key_id for k in given + user} | {_key_id(i) for i in trust_ids}
+        return cls(frozenset(ids), tuple(given + user), allow_unanchored)
 
 
 def _key_id(text: str) -> str:

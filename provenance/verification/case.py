@@ -394,7 +394,9 @@ class CaseVerifier:
     def _check_cosignature(self, path: Path, size: int, rel: str) -> None:
         """The file is the case's checkpoint note, byte for byte, then cosignature lines. Its
         name gives the cosigner's key id: a verifier who knows that key needs a valid line by
-        it, or an edited hint or cosigner name would pass as a cosigner it does not know."""
+        it, or an edited hint or cosigner name would pass as a cosigner it does not know.
+        A line by a key the verifier does not hold is whatever its writer chose (name, hint,
+        time, signature): an unverified claim, a warning (``--strict`` fails it)."""
         add = self.report.add
         original = checkpoint_path(self.case, size)
         try:
@@ -420,9 +422,10 @@ class CaseVerifier:
                 "gives", expected=named.key_id, found=", ".join(n for n, _, _ in found))
             return
         for name, key, timestamp in found:
-            if key is None:
-                add("info", "cosignature", rel, f"cosigned by {name} (key unknown to this "
-                    "verifier, not checked)")
+            if key is None:  # anyone can write this line: a claim, never a cosigner
+                add("warn", "cosignature", rel, f"claims a cosignature by {name!r}, NOT "
+                    "checked: no key of this verifier matches it, so it proves nothing "
+                    "(trust the cosigner's key with --trust to check it)")
             else:
                 add("pass", "cosignature", rel, f"cosigned by {name} ({key.key_id}) at "
                     f"unix time {timestamp}")

@@ -27,7 +27,7 @@ from provenance.signing.dsse import Envelope, parse_envelope, verify_envelope
 from provenance.signing.keys import PublicKey
 from provenance.signing.statements import CUSTODY_PAYLOAD, Entry, StatementError
 from provenance.signing.trust import Anchors
-from provenance.verification.report import Report
+from provenance.verification.report import Report, Status
 
 Keys = Mapping[str, PublicKey]
 # the actions that change whom the log trusts: a package or a proof carries every one of them
@@ -168,21 +168,45 @@ class EntryJudge:
 
     def check_anchor(self, anchors: Anchors, subject: str, holder: str) -> None:
         """Is the founding key one the verifier trusts? ``holder`` names the target's kind."""
-        founding = self.founding
-        add = self.report.add
-        if founding is None:
+        if self.founding is None:
             return
-        if founding.key_id in anchors.ids:
-            add("pass", "trust.anchor", subject,
-                f"founding key {founding.key_id} is trusted by this verifier")
-        elif anchors.explicit:
-            add("fail", "trust.anchor", subject,
-                f"the {holder} was founded by a key you did not name as trusted",
-                expected=", ".join(sorted(anchors.ids)), found=founding.key_id)
-        else:
-            add("warn", "trust.anchor", subject,
-                f"trust anchored only in the {holder} itself: compare the founding key "
-                f"{founding.key_id} out of band, then pass --trust-id")
+        verdict = judge_anchor(anchors, self.founding.key_id, holder)
+        self.report.add(verdict.status, "trust.anchor", subject, verdict.message,
+                        expected=verdict.expected,
+                        found=None if verdict.status == "pass" else self.founding.key_id)
+
+
+@dataclass(frozen=True)
+class AnchorVerdict:
+    status: Status
+    message: str
+    expected: str | None = None
+
+
+ANCHOR_SOURCES = "--trust, --trust-id, $PROV_HOME/trusted"
+
+
+def judge_anchor(anchors: Anchors, founding: str, holder: str) -> AnchorVerdict:
+    """The one rule for every target (case, package, proof): a log is anchored when the
+    verifier trusts its founding key; otherwise it fails, whether the verifier holds other
+    anchors (then the target is someone else's) or none (then nothing outside the target
+    vouches for it), unless the verifier allowed a target anchored only in itself."""
+    if founding in anchors.ids:
+        return AnchorVerdict("pass", f"founding key {founding} is trusted by this verifier")
+    compare = f"compare the founding key {founding} out of band, then pass --trust-id"
+    if anchors.allow_unanchored:
+        why = "" if not anchors.ids else " (none of your trust anchors names its founding key)"
+        return AnchorVerdict("warn", f"trust anchored only in the {holder} itself{why}: "
+                             f"{compare}")
+    if anchors.ids:
+        return AnchorVerdict(
+            "fail", f"the {holder} was founded by a key none of your trust anchors "
+            f"({ANCHOR_SOURCES}) names: anyone can found and sign a {holder}; {compare}",
+            expected=", ".join(sorted(anchors.ids)))
+    return AnchorVerdict(
+        "fail", f"no trust anchor: nothing outside the {holder} vouches for its founding "
+        f"key; {compare} (or `prov keys trust KEY.pub`); --allow-unanchored accepts a "
+        f"{holder} anchored only in itself", expected=f"a key you trust ({ANCHOR_SOURCES})")
 
 
 def public_key(value: object, what: str) -> PublicKey:

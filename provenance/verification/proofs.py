@@ -25,7 +25,8 @@ from provenance.base.untrusted import b64decode, load_json
 from provenance.custody import merkle
 from provenance.custody.checkpoint import Checkpoint, read_unverified, verify_checkpoint
 from provenance.signing.keys import PublicKey
-from provenance.verification.entryjudge import EntryJudge
+from provenance.signing.trust import Anchors
+from provenance.verification.entryjudge import EntryJudge, judge_anchor
 from provenance.verification.report import Report
 
 SCHEMA = "prov/inclusion-proof/v1"
@@ -74,11 +75,26 @@ class ProofResult:
     tree_size: int
     entry: bytes
     messages: tuple[str, ...]
+    warnings: tuple[str, ...] = ()  # what holds only with --allow-unanchored
 
 
-def verify_inclusion_doc(raw: bytes, *, keys: Sequence[PublicKey],
+class ProofError(IntegrityError):
+    """A proof that fails; ``check`` names the finding (``proof`` or ``trust.anchor``)."""
+
+    def __init__(self, message: str, *, check: str = "proof", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.check = check
+
+
+def verify_inclusion_doc(raw: bytes, *, anchors: Anchors,
                          held: Checkpoint | None) -> ProofResult:
-    """Check a proof file; raise ``IntegrityError`` naming the first thing that fails."""
+    """Check a proof file; raise ``IntegrityError`` naming the first thing that fails.
+
+    Nothing in a proof is believed unless a signature checks under a key the verifier's
+    anchors lead to: the entry and the checkpoint are always judged (a proof that carries no
+    ``init`` line and meets a verifier without keys proves nothing, and fails), and the log's
+    founding key goes through the same anchor rule as a case's (``entryjudge.judge_anchor``).
+    """
     try:
         doc = load_json(raw, what="proof file", limit=MAX_PROOF_FILE)
         if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
@@ -90,64 +106,63 @@ def verify_inclusion_doc(raw: bytes, *, keys: Sequence[PublicKey],
         trust = [(_count(t["index"]), b64decode(t["entry"], what="trust entry"),
                   _path(t["inclusion"])) for t in doc.get("trust", [])]
     except (ProvError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise IntegrityError(f"proof file: not a prov inclusion proof ({exc})") from None
+        raise ProofError(f"proof file: not a prov inclusion proof ({exc})") from None
     checkpoint = read_unverified(note, what="checkpoint")
     if checkpoint.size != size:
-        raise IntegrityError(f"proof is for size {size}, its checkpoint for {checkpoint.size}")
-    messages = []
-    signer = ""
-    founded = keys or any(seq == 0 for seq, _, _ in trust) or index == 0
-    if founded:  # the checkpoint's signer may be a key the log added: trust is replayed first
-        signer, trusted, founding = _judge(index, entry, trust, keys)
-        checkpoint, key = verify_checkpoint(note, str(doc["origin"]), trusted, what="checkpoint")
+        raise ProofError(f"proof is for size {size}, its checkpoint for {checkpoint.size}")
+    # the checkpoint's signer may be a key the log added: trust is replayed first
+    signer, trusted, founding = _judge(index, entry, trust, anchors)
+    checkpoint, key = verify_checkpoint(note, str(doc["origin"]), trusted, what="checkpoint")
     merkle.verify_inclusion(merkle.leaf_hash(entry), index, size, path, checkpoint.root)
     for seq, line, audit in trust:
         merkle.verify_inclusion(merkle.leaf_hash(line), seq, size, audit, checkpoint.root)
-    if founded:
-        messages.append(f"checkpoint signed by {key.key_id}")
-        messages.append(f"entry {index} is in the log of size {size}")
-        messages.append(f"entry {index} signed by {signer}, a key the log trusts at that point")
-        if not keys:
-            messages.append(f"trust anchored only in the proof itself: compare the founding "
-                            f"key {founding} out of band, then pass --trust")
-    else:
-        messages.append("checkpoint signature NOT checked (no --trust key given)")
-        messages.append(f"entry {index} is in the log of size {size}")
-        messages.append(f"entry {index} signature NOT checked (no --trust key given)")
+    messages = [f"checkpoint signed by {key.key_id}",
+                f"entry {index} is in the log of size {size}",
+                f"entry {index} signed by {signer}, a key the log trusts at that point"]
+    warnings: list[str] = []
+    if founding is not None:
+        verdict = judge_anchor(anchors, founding, "proof")
+        if verdict.status == "fail":
+            raise ProofError(verdict.message, check="trust.anchor")
+        if verdict.status == "warn":
+            warnings.append(verdict.message)
     if held is not None:
         messages.append(_check_held(doc, checkpoint, held))
-    return ProofResult(index, size, entry, tuple(messages))
+    return ProofResult(index, size, entry, tuple(messages), tuple(warnings))
 
 
 def _judge(index: int, entry: bytes, trust: Sequence[tuple[int, bytes, list[bytes]]],
-           keys: Sequence[PublicKey]) -> tuple[str, list[PublicKey], str]:
+           anchors: Anchors) -> tuple[str, list[PublicKey], str | None]:
     """Replay the trust lines and the entry in sequence order
-    (``provenance.verification.entryjudge``);
-    return the entry's signer, the keys trusted after the last line and the founding key id.
-    Without ``keys`` the proof's own ``init`` line is the only anchor."""
+    (``provenance.verification.entryjudge``); return the entry's signer, the keys trusted
+    after the last line and the founding key id (None when the proof carries no ``init``
+    line and the verifier's own keys stood in for it)."""
     report = Report("proof file", "proof")
-    anchors = {k.key_id: k for k in keys}
     lines = sorted([*((seq, line) for seq, line, _ in trust), (index, entry)],
                    key=lambda p: p[0])
-    # without the init line the verifier's keys stand in for the founding key
-    judge = EntryJudge(report, founding=None if lines[0][0] == 0 else anchors)
+    founding = None
+    if lines[0][0] != 0:  # without the init line the verifier's keys stand in for it
+        if not anchors.keys:
+            raise ProofError(
+                "the proof carries no init line and you hold no public key to check its "
+                "signatures with: nothing in it could be checked", check="trust.anchor",
+                hint="pass --trust KEY.pub (the log's founding key)")
+        founding = {k.key_id: k for k in anchors.keys}
+    judge = EntryJudge(report, founding=founding)
     signer = ""
     for seq, line in lines:
         judged = judge.judge(seq, line, f"entry {seq}")
         if seq == index and judged.entry is not None:
             signer = judged.entry.actor
-    if keys and judge.founding is not None and judge.founding.key_id not in anchors:
-        raise IntegrityError(f"the log was founded by {judge.founding.key_id}, not by a key you "
-                             "named with --trust")
     failed = [f for f in report.findings if f.status == "fail"]
     if failed:
         first = failed[0]
         text = first.message if first.message.startswith(first.subject) else (
             f"{first.subject}: {first.message}")
-        raise IntegrityError(text + (
+        raise ProofError(text + (
             f" (expected {first.expected}, found {first.found})" if first.found else ""))
-    founding = judge.founding.key_id if judge.founding is not None else ""
-    return signer, list(judge.trusted.values()), founding
+    founder = judge.founding.key_id if judge.founding is not None else None
+    return signer, list(judge.trusted.values()), founder
 
 
 def _count(value: object) -> int:

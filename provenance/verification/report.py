@@ -133,6 +133,9 @@ class Report:
         counts = self.counts
         summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
         verdict = "VERIFIED" if self.ok else "FAILED"
+        if self.ok and any(f.check == "trust.anchor" and f.status == "warn"
+                           for f in self.findings):
+            verdict = "VERIFIED, UNANCHORED"  # --allow-unanchored: only the target vouches
         why = f", {printable(self.kind_reason)}" if self.kind_reason else ""
         lines.append(f"{verdict}: {printable(self.target)} ({self.kind}{why}): {summary}")
         return "\n".join(lines)

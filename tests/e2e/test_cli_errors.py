@@ -328,8 +328,10 @@ def test_keys_trust_anchors_verify(
     exported.write_text(checked(run_prov(home, "keys", "export")).stdout)
     key_id = PublicKey.load(exported).key_id
 
-    before = json.loads(run_prov(empty_home, "verify", case, "--json").stdout)
-    assert [f["status"] for f in before["findings"] if f["check"] == "trust.anchor"] == ["warn"]
+    proc = run_prov(empty_home, "verify", case, "--json")
+    assert proc.returncode == 3  # no anchor at all: not VERIFIED (docs/SECURITY.md)
+    before = json.loads(proc.stdout)
+    assert [f["status"] for f in before["findings"] if f["check"] == "trust.anchor"] == ["fail"]
 
     assert checked(run_prov(empty_home, "keys", "trust", exported)).stdout.strip() == key_id
     trusted = empty_home / "trusted" / f"{key_id.split(':', 1)[1]}.pub"

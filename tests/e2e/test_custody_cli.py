@@ -342,7 +342,7 @@ def test_proof_at_a_later_size_proves_consistency_with_since(
 
 def test_proof_at_a_later_size_without_since_exits_3(custody: Custody, tmp_path: Path) -> None:
     proof = prove(custody, tmp_path / "proof.json", 1)
-    proc = verify_proof(custody, proof, custody.held)
+    proc = verify_proof(custody, proof, custody.held, "--trust", str(custody.founding))
     assert proc.returncode == 3
     assert "no consistency proof from size 2" in proc.stderr
     assert "--since" in proc.stderr
@@ -462,20 +462,25 @@ def test_a_proof_of_an_entry_signed_by_an_untrusted_key_exits_3(
         assert proc.stdout == ""
 
 
-def test_a_proof_without_trust_replays_from_its_own_init_and_says_so(
+def test_a_proof_without_trust_fails_unless_allowed_then_replays_from_its_own_init(
     custody: Custody, tmp_path: Path
 ) -> None:
     proof = prove(custody, tmp_path / "proof.json", 2)
     held = tmp_path / "latest.checkpoint"
     held.write_bytes(latest_note(custody, custody.case))
     proc = verify_proof(custody, proof, held)
+    assert proc.returncode == 3, proc.stderr
+    assert "no trust anchor: nothing outside the proof vouches for its founding key" in (
+        proc.stderr)
+    assert proc.stdout == ""
+    proc = verify_proof(custody, proof, held, "--allow-unanchored")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
         f"checkpoint signed by {custody.founding_id}", "entry 2 is in the log of size 4",
         f"entry 2 signed by {custody.founding_id}, a key the log trusts at that point",
-        f"trust anchored only in the proof itself: compare the founding key "
-        f"{custody.founding_id} out of band, then pass --trust",
         "the proof's checkpoint is the one you hold"]
+    assert (f"prov: warning: trust anchored only in the proof itself: compare the founding "
+            f"key {custody.founding_id} out of band, then pass --trust-id") in proc.stderr
 
 
 def test_a_proof_replays_trust_to_an_entry_by_a_key_the_log_added(
@@ -508,7 +513,7 @@ def test_proof_against_another_cases_checkpoint_exits_3(
     custody: Custody, other_checkpoint: Path, tmp_path: Path
 ) -> None:
     proof = prove(custody, tmp_path / "proof.json", 1, "--since", str(custody.held))
-    proc = verify_proof(custody, proof, other_checkpoint)
+    proc = verify_proof(custody, proof, other_checkpoint, "--trust", str(custody.founding))
     assert proc.returncode == 3
     other_origin = note_fields(other_checkpoint.read_bytes())[0]
     assert f"your checkpoint is of {other_origin}, the proof of {custody.origin}" in proc.stderr
@@ -523,7 +528,7 @@ def test_proof_against_a_forked_checkpoint_of_the_same_size_exits_3(
     forked.write_bytes(note.replace(b"\n" + root + b"\n",
                                     b"\n" + base64.b64encode(bytes(32)) + b"\n"))
     proof = prove(custody, tmp_path / "proof.json", 0)
-    proc = verify_proof(custody, proof, forked)
+    proc = verify_proof(custody, proof, forked, "--trust", str(custody.founding))
     assert proc.returncode == 3
     assert "the log forked" in proc.stderr
 
@@ -736,7 +741,10 @@ def test_a_cosignature_passes_for_those_who_trust_the_auditor(
     assert done.auditor_id in passed["message"]
     code, report = audit(custody, done.case, tmp_path / "stranger")
     assert code == 0, fails(report)
-    assert [(f["status"], f["subject"]) for f in found(report, "cosignature")] == [("info", rel)]
+    [claimed] = found(report, "cosignature")
+    assert (claimed["status"], claimed["subject"]) == ("warn", rel)  # a claim, not checked
+    assert claimed["message"].startswith("claims a cosignature by") and "NOT checked" in (
+        claimed["message"])
 
 
 def _edit_blob(note: bytes, at: int) -> bytes:
@@ -823,7 +831,8 @@ def test_a_log_anchored_only_in_itself_is_not_remembered(custody: Custody,
     """Anyone can found a log under a copied origin: without an outside anchor, what it
     says cannot become the auditor's memory of that origin."""
     home = tmp_path / "auditor"
-    proc = run_prov("verify", str(custody.case), "--json", env=prov_env(home))
+    proc = run_prov("verify", str(custody.case), "--json", "--allow-unanchored",
+                    env=prov_env(home))
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert [f["status"] for f in found(report, "trust.anchor")] == ["warn"]

@@ -562,10 +562,14 @@ def test_trust_id_anchors_like_a_key_file(
     assert any(f["check"] == "trust.anchor" and f["found"] == sealed.key_id for f in fails(report))
 
 
-def test_without_anchor_warns_and_names_founding_key(
+def test_without_anchor_fails_unless_allowed_and_names_founding_key(
     sealed: SealedCase, copy: Path, auditor_home: Path
 ) -> None:
     code, report = verify_json(auditor_home, copy)
+    assert code == 3
+    assert [(f["check"], f["found"]) for f in fails(report)] == [("trust.anchor", sealed.key_id)]
+
+    code, report = verify_json(auditor_home, copy, "--allow-unanchored")
     assert code == 0
     assert report["counts"]["fail"] == 0
     anchor = [f for f in report["findings"] if f["check"] == "trust.anchor"]
@@ -573,18 +577,21 @@ def test_without_anchor_warns_and_names_founding_key(
     assert anchor[0]["status"] == "warn"
     assert sealed.key_id in anchor[0]["message"]
 
-    code, report = verify_json(auditor_home, copy, "--strict")
+    code, report = verify_json(auditor_home, copy, "--allow-unanchored", "--strict")
     assert code == 3
     assert report["strict"] is True
     assert report["result"] == "fail"
 
 
-def test_resigned_log_passes_only_without_an_outside_anchor(
+def test_resigned_log_passes_only_when_allowed_unanchored(
     sealed: SealedCase, copy: Path, auditor_home: Path
 ) -> None:
     """Everything in a forged case checks out internally; only the anchor tells."""
     resign_whole_log(copy, sealed)
     code, report = verify_json(auditor_home, copy)
+    assert code == 3
+    assert [f["check"] for f in fails(report)] == ["trust.anchor"]
+    code, report = verify_json(auditor_home, copy, "--allow-unanchored")
     assert code == 0
     assert report["counts"]["fail"] == 0
     anchor = [f for f in report["findings"] if f["check"] == "trust.anchor"]

@@ -123,7 +123,8 @@ def test_a_file_inside_the_target_is_no_anchor(world: Path, option: str) -> None
     outside = world / f"copy-{path.name}"
     shutil.copy(path, outside)
     (world / "case" / "root.pem").unlink()  # planted: an added file fails the case itself
-    proc = run_prov("verify", str(world / "case"), option, str(outside), env=auditor_env(world))
+    proc = run_prov("verify", str(world / "case"), option, str(outside), "--allow-unanchored",
+                    env=auditor_env(world))
     assert proc.returncode == EXIT_OK, proc.stdout + proc.stderr
 
 
@@ -172,7 +173,8 @@ def test_a_prov_home_inside_the_target_is_a_configuration_error(world: Path, hom
     assert not (folder / "seen").exists()  # nothing was remembered inside the evidence
     shutil.rmtree(folder / "trusted" if home == "." else folder)  # planted: a case.unexpected
     # the same case from its parent folder, PROV_HOME relative but outside it: no refusal
-    proc = prov_in(world, auditor_env(world, PROV_HOME="auditor"), "verify", "case", "--json")
+    proc = prov_in(world, auditor_env(world, PROV_HOME="auditor"), "verify", "case", "--json",
+                   "--allow-unanchored")
     assert proc.returncode == EXIT_OK, proc.stderr
     anchor = [f for f in json.loads(proc.stdout)["findings"] if f["check"] == "trust.anchor"]
     assert [f["status"] for f in anchor] == ["warn"]
@@ -201,7 +203,7 @@ def test_an_empty_prov_home_is_the_default_folder_not_the_current_one(world: Pat
     user = world / "user"
     env = auditor_env(world, PROV_HOME="", HOME=str(user))
     env.pop("XDG_CONFIG_HOME", None)
-    proc = prov_in(case, env, "verify", ".", "--json")
+    proc = prov_in(case, env, "verify", ".", "--json", "--allow-unanchored")
     findings = json.loads(proc.stdout)["findings"]
     # the planted folder is an added file of the case (its only failure), and it was not read
     assert {(f["check"], f["subject"]) for f in findings if f["status"] == "fail"} == {
