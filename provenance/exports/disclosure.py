@@ -105,14 +105,16 @@ def write_disclosure(case: Case, capture_dir: str, out: Path, urls: Sequence[str
     records = []
     with open(out / "records.warc.gz", "wb") as dst:
         for row in rows:
+            # only what the seal or the record's own bytes bind: a withheld record is its leaf
+            # hash alone (its type or URI would be the discloser's word, checked by nobody)
             item: dict[str, Any] = {
-                "index": row.index, "file": row.file, "offset": row.offset,
-                "recordId": row.record_id, "type": row.warc_type, "uri": row.uri,
-                "leafHash": row.leaf.hex(), "included": row.index in chosen,
+                "index": row.index, "file": row.file, "leafHash": row.leaf.hex(),
+                "included": row.index in chosen,
                 "proof": [h.hex() for h in merkle.inclusion_proof(row.index, leaves)],
             }
             if row.index in chosen:
-                item["packageOffset"] = dst.tell()
+                item.update(recordId=row.record_id, type=row.warc_type, uri=row.uri,
+                            packageOffset=dst.tell())
                 with open(folder / row.file, "rb") as src:
                     src.seek(row.offset)
                     dst.write(src.read(row.length))

@@ -9,6 +9,7 @@ record's leaf hash by its proof. Everything is a finding; nothing stops at the f
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import os
@@ -34,6 +35,10 @@ from provenance.verification.report import Report
 from provenance.verification.stamps import StampJudge
 
 MAX_SMALL = 16 << 20
+# the fields of a record row something signed binds: the seal (index, file: its per-file
+# counts), the inclusion proof (leafHash, proof), and for an included record its own bytes
+BOUND = frozenset({"index", "file", "leafHash", "included", "proof"})
+SHOWN = BOUND | {"recordId", "type", "uri", "packageOffset"}
 TOKEN_NAME = re.compile(r"seal\.[0-9a-f]{16}\.tsr")  # as layout.DISCLOSURE names a seal token
 # what malformed fields of a manifest raise when read as the right type: a finding, not a crash
 MALFORMED = (ProvError, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError)
@@ -182,6 +187,9 @@ class DisclosureVerifier:
                 "the seal", expected=str(size), found=str(manifest.get("recordsTreeSize")))
             return
         listed = self._listed(manifest["records"], size)
+        files = _files_by_index(seal)
+        for index, row in listed.items():
+            self._check_row_fields(index, row, files)
         included = sorted((int(r["packageOffset"]), i) for i, r in listed.items()
                           if r.get("included"))
         for (offset, first), (again, index) in itertools.pairwise(included):
@@ -212,11 +220,38 @@ class DisclosureVerifier:
             if bad:
                 add("fail", "record.digest", where, f"{', '.join(bad)} digest does not match "
                     f"({check.head.get('WARC-Target-URI')})")
+            self._check_shown(index, listed[index], check, where)
             self._prove(index, check.leaf_hash, listed[index], size, seal.records_root, where)
         for index, row in listed.items():
             if not row.get("included"):
                 self._prove(index, bytes.fromhex(row["leafHash"]), row, size, seal.records_root,
-                            f"withheld record {index} ({row.get('type')})")
+                            f"withheld record {index}")
+
+    def _check_row_fields(self, index: int, row: dict[str, Any],
+                          files: Callable[[int], str]) -> None:
+        """A row holds only fields something signed binds (``BOUND``, and ``SHOWN`` for an
+        included record), and its ``file`` is the sealed file the seal's per-file record
+        counts put record ``index`` in."""
+        extra = sorted(set(row) - (SHOWN if row.get("included") is True else BOUND))
+        if extra:
+            self.report.add("fail", "disclosure.records", "disclosure.json", f"record {index} "
+                            f"carries fields nothing signed binds: {', '.join(extra)[:200]}")
+        if row.get("file") != files(index):
+            self.report.add("fail", "disclosure.records", "disclosure.json", f"record {index} "
+                            "is not in the file its row names", expected=files(index),
+                            found=str(row.get("file"))[:200])
+
+    def _check_shown(self, index: int, row: dict[str, Any], check: RecordCheck,
+                     where: str) -> None:
+        """An included record's row says what the record's own headers say."""
+        head = check.head
+        actual = {"recordId": head.record_id, "type": head.warc_type,
+                  "uri": head.get("WARC-Target-URI"), "leafHash": check.leaf_hash.hex()}
+        for name, value in actual.items():
+            if row.get(name) != value:
+                self.report.add("fail", "disclosure.records", where, f"record {index}'s "
+                                f"{name} in disclosure.json is not the record's", expected=
+                                str(value), found=str(row.get(name))[:200])
 
     def _listed(self, rows: object, size: int) -> dict[int, dict[str, Any]]:
         """The manifest's record rows by index: each of 0..size-1 exactly once."""
@@ -250,6 +285,14 @@ class DisclosureVerifier:
             return
         self.report.add("pass", "disclosure.proof", where,
                         f"record {index} is in the sealed capture")
+
+
+def _files_by_index(seal: CaptureSeal) -> Callable[[int], str]:
+    """The sealed file holding record ``index``: files in name order, each holding as many
+    records as the seal counts for it (the records root's leaf order)."""
+    names = sorted(seal.records)
+    ends = list(itertools.accumulate(seal.records[n] for n in names))
+    return lambda index: names[bisect.bisect_right(ends, index)]
 
 
 def _read(path: Path) -> bytes:

@@ -13,12 +13,13 @@ import base64
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import rfc8785
 import test_tamper
 from test_tamper import SealedCase, checked, fails, run_prov
 from tsa import LocalTSA
@@ -297,3 +298,53 @@ def test_a_token_no_signed_statement_binds_fails(
         code, report = report_of(auditor_home, target, *anchors)
         assert {f["subject"] for f in found(report, "timestamp.unlogged", "fail")} == {
             name, "seal.1111111111111111.tsr"}
+
+
+# -- F4: a disclosure manifest that lies about its records -------------------------------------
+
+
+def _edit_manifest(package: Path, edit: Callable[[list[dict[str, Any]]], None]) -> None:
+    path = package / "disclosure.json"
+    doc = json.loads(path.read_bytes())
+    edit(doc["records"])
+    path.write_bytes(rfc8785.dumps(doc))
+
+
+def _withheld(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(r for r in rows if not r["included"])
+
+
+def _shown(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(r for r in rows if r["included"] and r["type"] == "metadata")
+
+
+RECORD_LIES: dict[str, Callable[[list[dict[str, Any]]], None]] = {
+    "withheld claims a response": lambda rows: _withheld(rows).update(
+        type="response", uri="http://127.0.0.1/admitted-fraud.html",
+        recordId="<urn:uuid:00000000-0000-0000-0000-000000000000>"),
+    "withheld claims an offset": lambda rows: _withheld(rows).update(offset=99999),
+    "withheld in another file": lambda rows: _withheld(rows).update(file="data-00009.warc.gz"),
+    "shown uri": lambda rows: _shown(rows).update(uri="http://127.0.0.1/something-else.html"),
+    "shown type": lambda rows: _shown(rows).update(type="resource"),
+    "shown record id": lambda rows: _shown(rows).update(
+        recordId="<urn:uuid:00000000-0000-0000-0000-000000000000>"),
+    "shown file": lambda rows: _shown(rows).update(file="data-00001.warc.gz"),
+}
+
+
+@pytest.mark.parametrize("lie", sorted(RECORD_LIES))
+def test_a_disclosure_record_row_that_lies_fails(
+    sealed: SealedCase, copy: Path, auditor_home: Path, tmp_path: Path, lie: str
+) -> None:
+    """F4: the rows' uri, type, recordId, file and offset were never checked: the package
+    could say what was withheld and what was shown, VERIFIED --strict."""
+    package = tmp_path / "disclosure"
+    checked(run_prov(sealed.home, "disclose", "--case", copy, "--capture",
+                     capture_id(sealed), "-o", package))
+    code, report = report_of(auditor_home, package, "--trust", sealed.public)
+    assert code == 0, fails(report)
+    assert not any("(" in f["subject"] for f in found(report, "disclosure.proof", "pass"))
+    _edit_manifest(package, RECORD_LIES[lie])
+    code, report = report_of(auditor_home, package, "--trust", sealed.public)
+    assert code == 3
+    assert {f["check"] for f in fails(report)} == {"disclosure.records"}, fails(report)
