@@ -19,6 +19,7 @@ _EXCHANGE = re.compile(r"\((request|response|revisit|resource|metadata) for (\S+
 _URL = re.compile(r"https?://[^\s,;)]+")
 _HELD = re.compile(r"it held (.+?)(?: \(|$)")
 
+_UNANCHORED = "no trust anchor"  # entryjudge.judge_anchor: the verifier holds no anchor at all
 # check id -> the sentence; {what} is the thing the subject is (see _what)
 _SENTENCES: dict[str, str] = {
     "file.digest": "{what} was altered after it was {sealed}",
@@ -81,6 +82,12 @@ def what_happened(finding: Finding) -> str:
     """One sentence, capitalised and with a full stop, saying what the failure means."""
     family = finding.check.split(".", 1)[0]
     template = _SENTENCES.get(finding.check) or _FAMILIES.get(family)
+    if finding.check == "trust.anchor" and finding.message.startswith(_UNANCHORED):
+        template = ("nothing you trust vouches for this evidence: no key you trust was given "
+                    "to check who founded it, and anyone can found and sign a case")
+    elif finding.check == "trust.anchor" and "nothing in it could be checked" in (
+            finding.message):
+        template = "nothing in the proof could be checked: it carries no signature you can verify"
     if template is None:
         return f"A check of the evidence failed ({finding.check})."
     capture = _CAPTURE.search(finding.subject)
