@@ -13,6 +13,8 @@ import pytest
 from servers import LocalServer
 from testca import TestCA
 
+from provenance.cli.demo import serve_site
+
 # Hostile-input tests nest folders deeper than Python's default recursion limit (1,000) to show
 # that prov's walks are iterative; pytest removes old temporary folders with shutil.rmtree,
 # which recurses once per level. Raising the limit here lets that cleanup finish; prov itself,
@@ -24,6 +26,14 @@ sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
 def test_ca() -> TestCA:
     """A root + intermediate CA; `test_ca.leaf` covers localhost and 127.0.0.1."""
     return TestCA()
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    """The demo site (`provenance.cli.demo`) on 127.0.0.1, one per test module: its base URL.
+    A module whose tests need a site of their own defines a `site` fixture, which wins."""
+    with serve_site() as base:
+        yield base
 
 
 @pytest.fixture

@@ -11,61 +11,20 @@ import json
 import os
 import re
 import shutil
-import socket
 import stat
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from helpers import PASSPHRASE, checked, free_port, log_entries
+from helpers import run_prov_at as run_prov
 
-from provenance.cli.demo import serve_site
 from provenance.signing.keys import PublicKey
 
-PASSPHRASE = "cli-test-passphrase"
 KEY_ID = re.compile(r"^ed25519:[0-9a-f]{64}$")
-
-
-def prov_command() -> list[str]:
-    script = Path(sys.executable).with_name("prov")
-    found = str(script) if script.exists() else shutil.which("prov")
-    assert found, "the prov command is not installed (pip install -e .)"
-    return [found]
-
-
-def run_prov(
-    home: Path,
-    *args: str | Path,
-    cwd: Path | None = None,
-    passphrase: str | None = PASSPHRASE,
-    **extra: str,
-) -> subprocess.CompletedProcess[str]:
-    """``prov ARGS`` with stdin not a terminal; ``passphrase=None`` leaves it unset."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
-    env["PROV_HOME"] = str(home)
-    if passphrase is not None:
-        env["PROV_KEY_PASSPHRASE"] = passphrase
-    env.update(extra)
-    return subprocess.run(
-        [*prov_command(), *map(str, args)],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def checked(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    return result
 
 
 def assert_error(result: subprocess.CompletedProcess[str], code: int) -> str:
@@ -79,16 +38,6 @@ def assert_error(result: subprocess.CompletedProcess[str], code: int) -> str:
     assert len(messages) == 1, result.stderr
     assert messages[0] == lines[0]
     return messages[0]
-
-
-def log_entries(home: Path, case: Path) -> list[dict[str, Any]]:
-    return json.loads(checked(run_prov(home, "log", "show", "--json", "--case", case)).stdout)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -121,12 +70,6 @@ def empty_home(tmp_path: Path) -> Path:
     path = tmp_path / "empty-home"
     path.mkdir()
     return path
-
-
-@pytest.fixture(scope="module")
-def site() -> Iterator[str]:
-    with serve_site() as base:
-        yield base
 
 
 # -- not a case ------------------------------------------------------------------------------
@@ -446,7 +389,7 @@ def test_bad_url_is_exit_2(home: Path, case: Path, url: str) -> None:
 
 
 def test_unreachable_host_is_exit_5(home: Path, case: Path) -> None:
-    url = f"http://127.0.0.1:{closed_port()}/"
+    url = f"http://127.0.0.1:{free_port()}/"
     result = run_prov(home, "snapshot", "--case", case, url, "--timeout", "5")
     assert result.returncode == 5, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
@@ -457,7 +400,7 @@ def test_unreachable_host_is_exit_5(home: Path, case: Path) -> None:
 
 
 def test_unreachable_host_says_so_on_stderr(home: Path, case: Path) -> None:
-    url = f"http://127.0.0.1:{closed_port()}/"
+    url = f"http://127.0.0.1:{free_port()}/"
     assert_error(run_prov(home, "snapshot", "--case", case, url, "--timeout", "5"), 5)
 
 

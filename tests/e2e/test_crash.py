@@ -10,25 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import rfc8785
+from helpers import checked, log_entries
+from helpers import run_prov_at as run_prov
 
 import provenance
 from provenance.base import ids, timefmt
-from provenance.cli.demo import serve_site
 from provenance.signing.dsse import parse_envelope, sign_envelope
 from provenance.signing.keys import SigningKey
 
-PASSPHRASE = "crash-test-passphrase"
 SEAL = "seal.dsse.json"
 LOG = "custody/log.jsonl"
 
@@ -42,33 +38,6 @@ FAILPOINTS = {
     "after-log-lines": "log.unchecked",  # logged, no checkpoint
 }
 CRASH_WARNINGS = {"capture.incomplete", "capture.unlogged", "log.unchecked", "log.tail"}
-
-
-def prov_command() -> list[str]:
-    script = Path(sys.executable).with_name("prov")
-    found = str(script) if script.exists() else shutil.which("prov")
-    assert found, "the prov command is not installed (pip install -e .)"
-    return [found]
-
-
-def run_prov(home: Path, *args: str | Path, **extra: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
-    env.update(PROV_HOME=str(home), PROV_KEY_PASSPHRASE=PASSPHRASE, **extra)
-    return subprocess.run(
-        [*prov_command(), *map(str, args)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def checked(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    return result
 
 
 def verify(home: Path, case: Path, *args: str) -> tuple[int, dict[str, Any]]:
@@ -89,16 +58,6 @@ def checks(findings: list[dict[str, Any]]) -> set[str]:
 def captures(home: Path, case: Path) -> list[str]:
     rows = json.loads(checked(run_prov(home, "captures", "list", "--json", "--case", case)).stdout)
     return [row["captureDir"] for row in rows]
-
-
-def log_entries(home: Path, case: Path) -> list[dict[str, Any]]:
-    return json.loads(checked(run_prov(home, "log", "show", "--json", "--case", case)).stdout)
-
-
-@pytest.fixture(scope="module")
-def site() -> Iterator[str]:
-    with serve_site() as base:
-        yield base
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import hashlib
 import json
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from helpers import prov_env, run_prov
 
 from provenance.base import timefmt
-from provenance.cli.demo import serve_site
 from provenance.custody.case import Case
 from provenance.custody.log import CustodyLog, NewEntry, checkpoint_rel
 from provenance.signing.keys import PublicKey, SigningKey
@@ -120,12 +119,6 @@ def fails(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 def seen_folder(home: Path, origin: str) -> Path:
     return home / "prov-home" / "seen" / origin
-
-
-@pytest.fixture(scope="module")
-def site() -> Iterator[str]:
-    with serve_site() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -15,23 +15,21 @@ from __future__ import annotations
 import json
 import os
 import re
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import PROV_MAIN, make_case, prov_env, run_prov
+from helpers import PROV_MAIN, gzip_bomb, make_case, prov_env, run_prov
 from servers import (
     PNG_BODY,
     RESPONSES,
     LocalServer,
     big_head,
-    gzip_bomb,
+    gzip_bomb_response,
     response,
 )
 from servers import Exchange as ServerExchange
@@ -92,22 +90,9 @@ BOMB_PREFIX = b'<!DOCTYPE html><html><body><img src="/image.png"><p>'
 
 def html_bomb() -> bytes:
     """A text/html page, gzip-encoded: about 1 MB that inflates to the prefix and 1 GiB of
-    zeros. Built like `servers.gzip_bomb`: after a full flush, deflate's output for a MiB of
-    zeros no longer depends on what came before, so one segment is repeated."""
-    zeros = bytes(1 << 20)
-    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
-    head = comp.compress(BOMB_PREFIX) + comp.flush(zlib.Z_FULL_FLUSH)
-    segment = comp.compress(zeros) + comp.flush(zlib.Z_FULL_FLUSH)
-    assert segment == comp.compress(zeros) + comp.flush(zlib.Z_FULL_FLUSH)
-    count = 1024
-    crc = zlib.crc32(BOMB_PREFIX)
-    for _ in range(count + 1):
-        crc = zlib.crc32(zeros, crc)
-    size = len(BOMB_PREFIX) + (count + 1) * len(zeros)
-    body = (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + head + segment * (count + 1)
-            + comp.flush(zlib.Z_FINISH) + struct.pack("<II", crc, size & 0xFFFFFFFF))
+    zeros (`helpers.gzip_bomb`)."""
     headers = [(b"Content-Type", b"text/html; charset=utf-8"), (b"Content-Encoding", b"gzip")]
-    return response(b"200 OK", headers, body)
+    return response(b"200 OK", headers, gzip_bomb(1025, prefix=BOMB_PREFIX))
 
 
 DEEP_BODY = (b"<!DOCTYPE html><html><body>" + b"<div>" * 200_000
@@ -334,7 +319,7 @@ def test_gzip_bombs_are_stored_as_sent_and_decoded_within_bounds(
     run, server = hostile
     # not a page: stored as sent, never inflated
     plain = run.group(server.url("/gzip-bomb"))
-    assert plain.response is not None and plain.response.block == gzip_bomb()
+    assert plain.response is not None and plain.response.block == gzip_bomb_response()
     # a page: parsed from at most 16 MiB of decoded bytes; its requisite is still found
     url = server.url("/bomb.html")
     status, detail = run.lines[url]

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from helpers import make_case, prov_env, run_prov
+from helpers import free_port, make_case, prov_env, run_prov
 from servers import (
     CHUNKED_BODY,
     GZIP_BODY,
@@ -236,13 +236,6 @@ def snapshot(tmp: Path, *args: str) -> Snap:
 def assert_case_verifies(snap: Snap) -> None:
     proc = run_prov("verify", str(snap.case), "--trust", str(snap.key_pub), env=snap.env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- one batch over HTTP and HTTPS, shared by the byte-exactness tests ----------------------------

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -32,11 +31,10 @@ import rfc3161_client
 import tsa as tsa_module
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from helpers import make_case, prov_env, run_prov
+from helpers import free_port, make_case, prov_env, run_prov
 from tsa import Behaviour, LocalTSA, TsaFactory, expired_before_gen_time
 
 from provenance.base import timefmt
-from provenance.cli.demo import serve_site
 from provenance.custody.log import checkpoint_rel
 from provenance.signing.statements import Entry, Prev, Subject
 from provenance.timestamps.rfc3161 import request_stamp, tsa_id
@@ -142,25 +140,12 @@ def token_gen_time(token: Path) -> datetime:
     return gen if gen.tzinfo else gen.replace(tzinfo=UTC)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def partial_leftovers(case: Path) -> list[str]:
     partial = case / "captures" / ".partial"
     return sorted(p.name for p in partial.iterdir()) if partial.is_dir() else []
 
 
 # -- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def site() -> Iterator[str]:
-    with serve_site() as base:
-        yield base
 
 
 @pytest.fixture(scope="module")

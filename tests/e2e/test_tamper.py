@@ -12,10 +12,7 @@ import base64
 import gzip
 import itertools
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +20,8 @@ from typing import Any
 
 import pytest
 import rfc8785
+from helpers import checked
+from helpers import run_prov_at as run_prov
 
 from archive.warc.reader import WarcReader
 from provenance import api
@@ -32,45 +31,11 @@ from provenance.custody.log import checkpoint_rel
 from provenance.signing.dsse import parse_envelope, sign_envelope
 from provenance.signing.keys import SigningKey
 
-PASSPHRASE = "tamper-test-passphrase"
 REPORT_KEYS = {"schema", "target", "kind", "kindReason", "strict", "result", "exitCode",
                "counts", "findings", "omitted"}
 FINDING_KEYS = {"status", "check", "subject", "message", "expected", "found"}
 SEAL = "seal.dsse.json"
 LOG = "custody/log.jsonl"
-
-
-def prov_command() -> list[str]:
-    script = Path(sys.executable).with_name("prov")
-    found = str(script) if script.exists() else shutil.which("prov")
-    assert found, "the prov command is not installed (pip install -e .)"
-    return [found]
-
-
-def prov_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
-    env.update(PROV_HOME=str(home), PROV_KEY_PASSPHRASE=PASSPHRASE, **extra)
-    return env
-
-
-def run_prov(
-    home: Path, *args: str | Path, cwd: Path | None = None, **extra: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*prov_command(), *map(str, args)],
-        env=prov_env(home, **extra),
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def checked(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
-    return result
 
 
 @dataclass(frozen=True)

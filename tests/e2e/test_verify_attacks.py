@@ -16,21 +16,18 @@ import shutil
 import subprocess
 import sys
 import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import test_tamper
+from helpers import checked, gzip_bomb, home_env, prov_command
+from helpers import run_prov_at as run_prov
 from test_tamper import (
     SealedCase,
-    checked,
     fails,
     flip_payload_byte,
     names,
-    prov_command,
-    prov_env,
-    run_prov,
     verify_json,
     warc_of,
 )
@@ -351,7 +348,7 @@ def test_junk_log_lines_are_counted_not_stored(
     result = subprocess.run(
         [sys.executable, "-c", measure, str(out), *prov_command(), "verify", str(copy),
          "--json", "--trust", str(sealed.public)],
-        env=prov_env(auditor_home), capture_output=True, text=True, timeout=300, check=False)
+        env=home_env(auditor_home), capture_output=True, text=True, timeout=300, check=False)
     peak_kib, code = map(int, result.stdout.split())
     assert code == 3, result.stderr
     assert peak_kib < 200 * 1024, f"{peak_kib} KiB"
@@ -366,15 +363,11 @@ def test_junk_log_lines_are_counted_not_stored(
 
 
 def gzip_bomb_warc(size: int) -> bytes:
-    """One gzip member: a WARC resource record whose block is ``size`` zero bytes."""
+    """One gzip member: a WARC resource record whose block is ``size`` zero bytes (whole MiB)."""
     head = (b"WARC/1.1\r\nWARC-Type: resource\r\nWARC-Record-ID: <urn:uuid:0>\r\n"
             b"WARC-Date: 2024-01-01T00:00:00Z\r\nContent-Length: %d\r\n\r\n" % size)
-    zobj = zlib.compressobj(9, zlib.DEFLATED, 31)
-    parts = [zobj.compress(head)]
-    chunk = bytes(1 << 20)
-    parts += [zobj.compress(chunk) for _ in range(size >> 20)]
-    parts.append(zobj.compress(b"\r\n\r\n") + zobj.flush())
-    return b"".join(parts)
+    assert size % (1 << 20) == 0
+    return gzip_bomb(size >> 20, prefix=head, suffix=b"\r\n\r\n")
 
 
 def test_gzip_bomb_is_a_finding_in_bounded_time(

@@ -6,14 +6,29 @@
 
 `prov_env(tmp_path)` matches what the `prov_home` fixture puts in `os.environ`, so a test
 using that fixture may call `run_prov` without `env`.
+
+Tests that keep their own home beside the case, and run the installed `prov` command the way
+an operator would (its console script, stdin not a terminal), use the home form:
+
+    checked(run_prov_at(home, "keys", "generate"))
+    proc = run_prov_at(home, "verify", case, "--json", PROV_FAILPOINT="after-seal")
+
+Also here: `free_port()` (a port on 127.0.0.1 nothing listens on) and `gzip_bomb()` (a small
+gzip member that inflates to many MiB of zeros).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import socket
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
+from typing import Any
 
 PASSPHRASE = "test-passphrase"
 PROV_MAIN = "from provenance.cli import main; main()"
@@ -32,21 +47,107 @@ def prov_env(tmp_path: Path) -> dict[str, str]:
 
 
 def run_prov(
-    *args: str,
+    *args: str | Path,
     env: dict[str, str] | None = None,
     input: bytes | None = None,
     timeout: float = 60.0,
+    cwd: Path | None = None,
+    command: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `prov ARGS...` in a fresh interpreter; text output, never raises on exit code."""
+    """Run `prov ARGS...` (in a fresh interpreter, or `command`); text output, never raises
+    on exit code. Without `input`, stdin is not a terminal when `command` is given."""
     return subprocess.run(
-        [sys.executable, "-c", PROV_MAIN, *args],
+        [*(command or [sys.executable, "-c", PROV_MAIN]), *map(str, args)],
         env=env if env is not None else dict(os.environ),
+        cwd=cwd,
         input=input.decode() if input is not None else None,
+        stdin=subprocess.DEVNULL if input is None and command is not None else None,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+
+
+def prov_command() -> list[str]:
+    """The installed `prov` console script (beside this interpreter, else on PATH)."""
+    script = Path(sys.executable).with_name("prov")
+    found = str(script) if script.exists() else shutil.which("prov")
+    assert found, "the prov command is not installed (pip install -e .)"
+    return [found]
+
+
+def home_env(home: Path, passphrase: str | None = PASSPHRASE, **extra: str) -> dict[str, str]:
+    """The environment with no PROV_ variable but PROV_HOME=`home`, the key passphrase
+    (`passphrase=None` leaves it unset) and `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
+    env["PROV_HOME"] = str(home)
+    if passphrase is not None:
+        env["PROV_KEY_PASSPHRASE"] = passphrase
+    env.update(extra)
+    return env
+
+
+def run_prov_at(
+    home: Path,
+    *args: str | Path,
+    cwd: Path | None = None,
+    passphrase: str | None = PASSPHRASE,
+    **extra: str,
+) -> subprocess.CompletedProcess[str]:
+    """The installed `prov ARGS` with PROV_HOME=`home` (see `home_env`), stdin not a
+    terminal."""
+    return run_prov(
+        *args,
+        env=home_env(home, passphrase, **extra),
+        cwd=cwd,
+        timeout=120,
+        command=prov_command(),
+    )
+
+
+def checked(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    """`result`, asserted to be a success without a traceback."""
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def log_entries(home: Path, case: Path) -> list[dict[str, Any]]:
+    """The case's custody log, as `prov log show --json` gives it."""
+    entries: list[dict[str, Any]] = json.loads(
+        checked(run_prov_at(home, "log", "show", "--json", "--case", case)).stdout
+    )
+    return entries
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+
+
+def gzip_bomb(mebibytes: int, *, prefix: bytes = b"", suffix: bytes = b"") -> bytes:
+    """One gzip member of `prefix`, `mebibytes` MiB of zeros and `suffix`, built without
+    compressing the zeros: after a full flush deflate's output no longer depends on earlier
+    input, so one compressed MiB of zeros is repeated (1 GiB in about 0.3 s, about 1 MB)."""
+    zeros = bytes(1 << 20)
+    comp = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    head = comp.compress(prefix) + comp.flush(zlib.Z_FULL_FLUSH) if prefix else b""
+    segment = comp.compress(zeros) + comp.flush(zlib.Z_FULL_FLUSH)
+    assert segment == comp.compress(zeros) + comp.flush(zlib.Z_FULL_FLUSH)
+    crc = zlib.crc32(prefix)
+    for _ in range(mebibytes):
+        crc = zlib.crc32(zeros, crc)
+    crc = zlib.crc32(suffix, crc)
+    size = len(prefix) + (mebibytes << 20) + len(suffix)
+    tail = comp.compress(suffix) + comp.flush(zlib.Z_FINISH)
+    trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
+    return GZIP_HEADER + head + segment * mebibytes + tail + trailer
 
 
 def make_case(tmp_path: Path) -> tuple[Path, Path]:

@@ -11,7 +11,7 @@ requests, and records every request it receives.
 
 `RESPONSES` maps each fixed route to the exact bytes it sends. Routes whose bytes depend on
 the request (`/redirect/N`, `/big`, `/slow`, `/endless`) document their bytes in their
-helper functions. `/gzip-bomb` is built lazily by `gzip_bomb()`.
+helper functions. `/gzip-bomb` is built lazily by `gzip_bomb_response()`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
+from helpers import gzip_bomb
 from testca import Leaf, TestCA
 
 HOST = "127.0.0.1"
@@ -183,33 +184,16 @@ _bomb_lock = threading.Lock()
 _bomb: bytes | None = None
 
 
-def gzip_bomb() -> bytes:
-    """The exact bytes of `/gzip-bomb`: about 1 MB of gzip that inflates to 1 GiB of zeros.
-
-    After a full flush deflate's output no longer depends on earlier input, so one
-    compressed MiB of zeros is repeated instead of compressing 1 GiB (0.3 s, not 3 s).
-    """
+def gzip_bomb_response() -> bytes:
+    """The exact bytes of `/gzip-bomb`: about 1 MB of gzip that inflates to 1 GiB of zeros
+    (`helpers.gzip_bomb`), built once."""
     global _bomb
     with _bomb_lock:
         if _bomb is None:
-            zeros = bytes(1 << 20)
-            comp = zlib.compressobj(9, zlib.DEFLATED, -15)
-            segment = comp.compress(zeros) + comp.flush(zlib.Z_FULL_FLUSH)
-            assert segment == comp.compress(zeros) + comp.flush(zlib.Z_FULL_FLUSH)
-            count = GZIP_BOMB_SIZE // len(zeros)
-            crc = 0
-            for _ in range(count):
-                crc = zlib.crc32(zeros, crc)
-            body = (
-                b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
-                + segment * count
-                + comp.flush(zlib.Z_FINISH)
-                + struct.pack("<II", crc, GZIP_BOMB_SIZE & 0xFFFFFFFF)
-            )
             _bomb = response(
                 b"200 OK",
                 [(b"Content-Type", b"application/octet-stream"), (b"Content-Encoding", b"gzip")],
-                body,
+                gzip_bomb(GZIP_BOMB_SIZE >> 20),
             )
         return _bomb
 
@@ -389,7 +373,7 @@ def _route_redirect_chain(ex: Exchange) -> bytes:
 
 
 def _route_gzip_bomb(ex: Exchange) -> bytes:
-    return gzip_bomb()
+    return gzip_bomb_response()
 
 
 # --- the server ---------------------------------------------------------------------------

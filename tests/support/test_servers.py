@@ -19,7 +19,7 @@ from servers import (
     RESPONSES,
     LocalServer,
     big_body,
-    gzip_bomb,
+    gzip_bomb_response,
     redirect_chain_response,
 )
 from testca import TestCA
@@ -116,7 +116,7 @@ def test_slow_drips(http_server: LocalServer) -> None:
 
 
 def test_gzip_bomb_is_small_and_inflates_to_a_gibibyte() -> None:
-    data = gzip_bomb()
+    data = gzip_bomb_response()
     body = data.split(b"\r\n\r\n", 1)[1]
     assert len(body) < 2_000_000
     inflater = zlib.decompressobj(31)

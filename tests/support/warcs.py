@@ -8,11 +8,12 @@ import gzip
 import hashlib
 import json
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from helpers import prov_command
 
 HTTP_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n"
 IDENTICAL = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
@@ -70,11 +71,6 @@ def write(path: Path, records: Iterable[bytes], *, gz: bool = True) -> Path:
     return path
 
 
-def prov_script() -> str:
-    script = Path(sys.executable).with_name("prov")
-    return str(script) if script.exists() else "prov"
-
-
 def verify_warc(*args: str | Path, home: Path | None = None) -> tuple[int, dict[str, Any]]:
     """Run ``prov verify-warc --json``: (exit code, report; {} when the file is no WARC)."""
     env = None
@@ -82,7 +78,7 @@ def verify_warc(*args: str | Path, home: Path | None = None) -> tuple[int, dict[
         import os
 
         env = {**os.environ, "PROV_HOME": str(home)}
-    result = subprocess.run([prov_script(), "verify-warc", "--json", *map(str, args)],
+    result = subprocess.run([*prov_command(), "verify-warc", "--json", *map(str, args)],
                             capture_output=True, text=True, timeout=120, check=False, env=env)
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode in (0, 3, 4), (result.returncode, result.stderr)

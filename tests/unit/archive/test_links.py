@@ -4,7 +4,6 @@ and bounded Content-Encoding decoding (RFC 9110 section 8.4) that a bomb cannot 
 from __future__ import annotations
 
 import gzip
-import struct
 import subprocess
 import sys
 import tracemalloc
@@ -13,6 +12,7 @@ from collections.abc import Callable
 
 import brotli  # type: ignore[import-untyped]
 import pytest
+from helpers import gzip_bomb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -395,24 +395,6 @@ def test_decode_garbage_is_partial_not_an_exception(coding: str, body: bytes) ->
     decoded, truncated = decode_body(body, coding)
     assert truncated
     assert TEXT.startswith(decoded) or not decoded
-
-
-def gzip_bomb(mebibytes: int) -> bytes:
-    """`mebibytes` MiB of zeros as one valid gzip member, built without compressing them all.
-
-    After a full flush the compressor forgets its history, so every further MiB of zeros
-    compresses to the same bytes: compress three, repeat the middle one.
-    """
-    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
-    mib = bytes(1 << 20)
-    first, repeated, _ = (compressor.compress(mib) + compressor.flush(zlib.Z_FULL_FLUSH)
-                          for _ in range(3))
-    crc = 0
-    for _ in range(mebibytes):
-        crc = zlib.crc32(mib, crc)
-    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
-    trailer = struct.pack("<II", crc, (mebibytes << 20) & 0xFFFFFFFF)
-    return header + first + repeated * (mebibytes - 1) + compressor.flush() + trailer
 
 
 def test_gzip_bomb_builder_is_valid_gzip() -> None:

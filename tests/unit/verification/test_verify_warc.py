@@ -278,15 +278,15 @@ def test_meter_on_a_terminal_leaves_json_alone(tmp_path: Path) -> None:
     import os
     import pty
 
-    from warcs import prov_script
+    from helpers import prov_command
 
     path = write(tmp_path / "m.warc.gz", [warcinfo(), *(response(b"%d" % i * 999)
                                                        for i in range(50))])
-    plain = subprocess.run([prov_script(), "verify-warc", "--json", str(path)],
+    plain = subprocess.run([*prov_command(), "verify-warc", "--json", str(path)],
                            capture_output=True, timeout=120, check=False)
     leader, follower = pty.openpty()
     try:
-        live = subprocess.run([prov_script(), "verify-warc", "--json", str(path)],
+        live = subprocess.run([*prov_command(), "verify-warc", "--json", str(path)],
                               stdout=subprocess.PIPE, stderr=follower, timeout=120, check=False)
         os.close(follower)
         drawn = b""
