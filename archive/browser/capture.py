@@ -276,7 +276,8 @@ class BrowserCapturer:
                                storage_state=self.browser.storage_state is not None)
         self.writer.write_group(records, result.url)
         outcome.seconds = time.monotonic() - start
-        outcome.note = (f"browser: {len(mine)} requests recorded, {others} not attributable"
+        outcome.note = (f"browser: {len(mine)} requests recorded, {others} left out (not made "
+                        "by this page)"
                         + (f", {len(session.abandoned)} still running at the end"
                            if session.abandoned else "")
                         + (f", {len(refused)} refused (private addresses)" if refused else "")

@@ -145,7 +145,7 @@ class Session:
 
     def _refusal(self, request: ProxiedRequest) -> str | None:
         if not self.forward:
-            return "not attributable to a page (not forwarded)"
+            return "not made by a page being captured (not forwarded)"
         if request.header("upgrade"):
             return "protocol upgrades (WebSocket) are not recorded"
         if self.requests >= MAX_REQUESTS:

@@ -928,8 +928,9 @@ def custody_report(case_path: str | None, as_json: bool) -> None:
 @click.argument("destination")
 @key_option
 @click.option("--keep-source-writable", is_flag=True,
-              help="Leave the source open for appends; the copy then starts a new log "
-                   "(new origin) that continues from the source's checkpoint.")
+              help="Leave the source open for appends; the copy then becomes a case of its "
+                   "own, with its own custody log (a new log name, its origin), that "
+                   "starts from the source's latest checkpoint.")
 @retention_options
 @endpoint_option
 def copy(source: str, destination: str, key_name: str, keep_source_writable: bool,
@@ -940,7 +941,8 @@ def copy(source: str, destination: str, key_name: str, keep_source_writable: boo
                          keep_source_writable=keep_source_writable,
                          retention=api.retention_rule(lock_mode, retain_until, retain_days))
     _err(f"{done['files']} objects copied to {destination} and checked; " + (
-        "the source stays writable, the copy has a new origin" if keep_source_writable
+        "the source stays writable; the copy is a case of its own, with its own custody "
+        "log, which starts from the source's latest checkpoint" if keep_source_writable
         else "the source is now read-only"))
 
 
@@ -1003,20 +1005,35 @@ def schedule() -> None:
               help="When something changed, run CMD (through the shell) with the changes as "
                    "JSON on stdin.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON, always.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Say on stderr what the run decided for each source: due or not and "
+                   "why, first snapshot, unchanged, changed, taken down, failed.")
 @publish_options
 def schedule_run(sources: Path, case_path: str | None, key_name: str, everything: bool,
-                 on_change: str | None, as_json: bool, print_checkpoint: bool,
+                 on_change: str | None, as_json: bool, verbose: bool, print_checkpoint: bool,
                  publish: str | None, tsa: tuple[str, ...], tsa_timeout: float) -> None:
     """Snapshot the sources that are due, then exit. Never prompts; prints nothing unless
-    something changed or failed (exit 5 when a capture failed, 7 when a run is going on)."""
+    something changed or failed (exit 5 when a capture failed, 7 when a run is going on).
+    Run by hand on a terminal, it shows the fetches going on (stderr)."""
     from provenance.watch import diffs, runs
     from provenance.watch import schedule as schedule_mod
 
     case = api.open_case(case_path)
     key = api.load_key(key_name, case=case)  # the passphrase from the environment: cron cannot type
     with api.case_session(case, run="schedule"):  # a case in a bucket: one run at a time
-        result = schedule_mod.run(sources, case, key, _stamper(case.root, tsa, tsa_timeout),
-                                  everything=everything)
+        progress = Progress(sys.stderr, sys.stderr) if sys.stderr.isatty() else None
+        try:
+            result = schedule_mod.run(sources, case, key, _stamper(case.root, tsa, tsa_timeout),
+                                      everything=everything,
+                                      on_progress=progress.update if progress else None)
+        finally:
+            if progress:
+                progress.finish()
+    if verbose:
+        for line in result.decisions:
+            _err(line)
+        if not result.due:
+            _err("nothing was due: no capture made")
     if as_json:
         _print_json(result.as_json())
     elif result.changes or result.repaired:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archive.errors import ConfigError, LockedError, ProvError
 from archive.media.availability import REFUSALS
@@ -50,6 +50,9 @@ from provenance.watch.changes import (
 )
 from provenance.watch.sources import Source, load_sources
 
+if TYPE_CHECKING:
+    from archive.http.crawl import UrlOutcome
+
 STATE_FILE = "schedule.json"
 MAX_STATE = 256 << 20
 LOCK_FILE = "schedule.lock"
@@ -67,6 +70,7 @@ class RunResult:
     failures: list[tuple[str, str]] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
     unstamped: list[dict[str, str]] = field(default_factory=list)  # captureId, tsa, error
+    decisions: list[str] = field(default_factory=list)  # why, in words (`-v`); not in JSON
 
     @property
     def exit_code(self) -> int:
@@ -137,8 +141,10 @@ def is_due(source: Source, entry: dict[str, Any], now: datetime) -> bool:
 
 
 def run(sources_path: Path, case: Case, key: SigningKey, stamper: Stamper, *,
-        everything: bool = False, now: Callable[[], datetime] = timefmt.utc_now) -> RunResult:
-    """Snapshot every due source (``everything``: every source) and detect changes."""
+        everything: bool = False, now: Callable[[], datetime] = timefmt.utc_now,
+        on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None) -> RunResult:
+    """Snapshot every due source (``everything``: every source) and detect changes;
+    ``on_progress`` sees each URL as the captures fetch it (``snapshot``'s callback)."""
     sources = load_sources(sources_path)
     browser = _browser_options(sources_path, sources)
     media = _media_options(sources_path, sources)
@@ -155,8 +161,11 @@ def run(sources_path: Path, case: Case, key: SigningKey, stamper: Stamper, *,
         entries = state["sources"]
         due = [s for s in sources if everything or is_due(s, entries.get(s.url, {}), started)]
         result.due = [s.url for s in due]
+        result.decisions += [_why_due(s, entries.get(s.url, {}), s in due, everything)
+                             for s in sources]
         if due:
-            _capture_due(case, key, stamper, due, entries, result, now, browser, media)
+            _capture_due(case, key, stamper, due, entries, result, now, browser, media,
+                         on_progress)
         state.pop("running")
         result.ended_at = timefmt.format_time(now())
         save_state(case, state)
@@ -201,9 +210,24 @@ def _media_options(path: Path, sources: Sequence[Source]) -> Any:
                           f"{exc}", hint=exc.hint) from None
 
 
+def _why_due(source: Source, entry: dict[str, Any], due: bool, everything: bool) -> str:
+    """Why ``source`` is (or is not) snapshotted in this run, in words."""
+    when = next_run(source, entry)
+    if due and everything:
+        return f"{source.url}: snapshotted now (--all)"
+    if when is None:
+        return f"{source.url}: due: never snapshotted before"
+    if due:
+        return f"{source.url}: due: last run {entry.get('lastRun')}, every {source.seconds:g} s"
+    return (f"{source.url}: not due until {timefmt.format_time(when)} (last run "
+            f"{entry.get('lastRun')}, every {source.seconds:g} s)")
+
+
 def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[Source],
                  entries: dict[str, Any], result: RunResult,
-                 now: Callable[[], datetime], browser: Any, media: Any = None) -> None:
+                 now: Callable[[], datetime], browser: Any, media: Any = None,
+                 on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None
+                 ) -> None:
     from provenance.api import capture_options
 
     index = DedupIndex.load(case, key.public)
@@ -222,11 +246,13 @@ def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[So
         try:
             captured = capture_mod.snapshot(case, urls, key, options, stamper=stamper,
                                             note=f"prov schedule run: {len(urls)} source(s)",
-                                            dedup=index, now=now,
+                                            dedup=index, now=now, on_progress=on_progress,
                                             browser=browser if first.browser else None,
                                             media=media if first.media else None)
         except ProvError as exc:  # nothing committed: the group stays due
             result.failures += [(u, f"capture failed: {exc}") for u in urls]
+            result.decisions += [f"{u}: capture failed ({exc}): still due next run"
+                                 for u in urls]
             for url in urls:
                 updates[url] = {**entries.get(url, {}), "lastFailure": result.started_at,
                                 "lastError": f"capture failed: {exc}"}
@@ -348,12 +374,16 @@ class PreviousSnapshots:
 def _detect(entry: dict[str, Any], current: Fingerprint, result: RunResult,
             seal: Any) -> list[NewEntry]:
     """Compare with the source's previous snapshot; update ``entry``; the entries to log."""
+    say = result.decisions.append
     if current.status is None:
         entry["lastFailure"], entry["lastError"] = result.started_at, current.error
+        say(f"{current.url}: no answer ({current.error}): nothing to compare")
         return []
     if current.availability in REFUSALS:  # the platform refused us: nothing about the post
         entry["lastFailure"] = result.started_at
         entry["lastError"] = f"{current.availability}: {current.availability_reason}"
+        say(f"{current.url}: the platform refused ({entry['lastError']}): nothing said about "
+            "the post")
         return []
     previous = entry.get("fingerprint")
     available = entry.get("available")
@@ -361,6 +391,8 @@ def _detect(entry: dict[str, Any], current: Fingerprint, result: RunResult,
     if previous is None:
         if current.status < 400:
             entry["available"] = current.as_json()
+        say(f"{current.url}: first snapshot ({current.status}, capture {current.capture_id}): "
+            "later runs are compared with it")
         return []
     change = compare(Fingerprint.from_json(previous), current,
                      Fingerprint.from_json(available) if available else None)
@@ -368,9 +400,11 @@ def _detect(entry: dict[str, Any], current: Fingerprint, result: RunResult,
     if change.takedown and available:
         entry["removed"] = change.takedown
         if was_removed:
+            say(f"{current.url}: still gone ({change.takedown}): reported before, not again")
             return []  # still gone: reported once
         entry["lastTakedown"] = entry["lastChange"] = result.started_at
         result.changes.append(change)
+        say(f"{current.url}: taken down ({change.takedown}): logged as takedown-detected")
         return [NewEntry("takedown-detected", (seal,), change_details(change, change.takedown))]
     entry.pop("removed", None)
     if current.status < 400:
@@ -381,10 +415,13 @@ def _detect(entry: dict[str, Any], current: Fingerprint, result: RunResult,
                         (f"available again (was: {was_removed})", *change.changes),
                         change.resources)
     if not change.changes:
+        say(f"{current.url}: unchanged since capture {Fingerprint.from_json(previous).capture_id}"
+            f" (status {current.status}, same content and visible text)")
         return []
     entry["lastChange"] = result.started_at
     entry["lastChangeSummary"] = "; ".join(change.changes)
     result.changes.append(change)
+    say(f"{current.url}: changed ({'; '.join(change.changes)}): logged as change-detected")
     return [NewEntry("change-detected", (seal,), change_details(change, None))]
 
 

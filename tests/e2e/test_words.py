@@ -91,3 +91,76 @@ def test_a_deleted_capture_is_named_by_its_urls(tmp_path: Path) -> None:
     proc = run_prov("verify", str(case), "--trust", str(public), env=env)
     assert proc.returncode == 3, proc.stderr
     assert f"FAIL  A capture was deleted that held {urls[0]}, {urls[1]}." in proc.stdout
+
+
+def _page(text: str) -> bytes:
+    from servers import response
+
+    return response(b"200 OK", [(b"Content-Type", b"text/html")],
+                    f"<html><body><p>{text}</p></body></html>".encode())
+
+
+def test_schedule_run_verbose_says_what_it_decided(tmp_path: Path) -> None:
+    from scheduling import write_sources
+    from servers import LocalServer
+
+    case, _ = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    with LocalServer() as server:
+        url = server.url("/post")
+        server.add_route("/post", _page("I will not accept"))
+        sources = write_sources(tmp_path, [{"url": url, "interval": "1h"}])
+
+        def run(*extra: str) -> str:
+            proc = run_prov("schedule", "run", str(sources), "--case", str(case), "--tsa",
+                            "none", "-v", *extra, env=env, timeout=120)
+            assert proc.returncode == 0, proc.stderr
+            return str(proc.stderr)
+
+        first = run()
+        assert f"prov: {url}: due: never snapshotted before" in first
+        assert f"prov: {url}: first snapshot (200, capture " in first
+        later = run()
+        assert f"prov: {url}: not due until " in later and "every 3600 s" in later
+        assert "nothing was due: no capture made" in later
+        assert f"{url}: unchanged since capture" in run("--all")
+        server.add_route("/post", _page("I accept"))
+        changed = run("--all")
+        assert f"prov: {url}: snapshotted now (--all)" in changed
+        assert f"prov: {url}: changed (" in changed and "logged as change-detected" in changed
+
+
+def test_schedule_run_on_a_terminal_shows_progress(tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from helpers import PROV_MAIN
+    from scheduling import write_sources
+    from servers import LocalServer
+
+    case, _ = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    with LocalServer() as server:
+        sources = write_sources(tmp_path, [{"url": server.url("/page.html")}])
+        master, slave = pty.openpty()
+        proc = subprocess.run([sys.executable, "-c", PROV_MAIN, "schedule", "run", str(sources),
+                               "--case", str(case), "--tsa", "none"], env=env, stderr=slave,
+                              stdout=subprocess.PIPE, timeout=120, check=False)
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+        os.close(master)
+        quiet = run_prov("schedule", "run", str(sources), "--case", str(case), "--all",
+                         "--tsa", "none", env=env)  # not a terminal (cron): silent
+    assert proc.returncode == 0, shown
+    assert b"1 done, 0 queued, 0 failed" in shown
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
