@@ -98,7 +98,9 @@ def verify_inclusion_doc(raw: bytes, *, anchors: Anchors,
     try:
         doc = load_json(raw, what="proof file", limit=MAX_PROOF_FILE)
         if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-            raise ValueError(f"schema is {doc.get('schema') if isinstance(doc, dict) else doc!r}")
+            given = doc.get("schema") if isinstance(doc, dict) else None
+            raise ValueError(f"its schema is {str(given)[:80]!r}, not {SCHEMA!r}" if given else
+                             f"it has no schema {SCHEMA!r}")
         index, size = _count(doc["index"]), _count(doc["treeSize"])
         entry = b64decode(doc["entry"], what="entry")
         path = _path(doc["inclusion"])
