@@ -579,10 +579,13 @@ def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None
               help="Trust this public key as the case's founding key (as verify does).")
 @click.option("--trust-id", "trust_ids", multiple=True, metavar="ID",
               help="Trust the key with this id (ed25519:<64 hex>).")
+@click.option("--allow-unanchored", is_flag=True,
+              help="Extract from a case whose founding key none of your trust anchors names "
+                   "(a warning, not a refusal): it is then trusted only on its own word.")
 @case_option
 def extract(capture_id: str, url: str, kind: str | None, raw: bool, output: Path,
             trust_files: tuple[Path, ...], trust_ids: tuple[str, ...],
-            case_path: str | None) -> None:
+            allow_unanchored: bool, case_path: str | None) -> None:
     """Write a body, a screenshot or a DOM of URL out of CAPTURE (an id or unique prefix),
     after verifying it: the custody log, the capture's seal, the sha256 of its WARC file and
     the record's digests. Nothing is written unless all of them pass (exit 3), and never over
@@ -596,7 +599,8 @@ def extract(capture_id: str, url: str, kind: str | None, raw: bool, output: Path
         raise click.UsageError("--raw goes with --body")
     case = api.open_case(case_path)
     done = extract_record(case, capture_id, url, kind, output, raw=raw,
-                          anchors=Anchors.collect(trust_files, trust_ids, target=case.root))
+                          anchors=Anchors.collect(trust_files, trust_ids, target=case.root,
+                                                  allow_unanchored=allow_unanchored))
     for warning in done.warnings:
         _err(f"warning: {warning}")
     status = f"{done.status}, " if done.status is not None else ""

@@ -77,13 +77,18 @@ def _refused(proc: Any, code: int, out: Path) -> str:
 def test_body_is_transfer_and_content_decoded(ex: Extracting, tmp_path: Path) -> None:
     out = tmp_path / "body.txt"
     auditor = prov_env(tmp_path)  # a PROV_HOME that trusts no key
+    said = _refused(run_prov("extract", ex.capture_id[:13], ex.server.url("/gzip-chunked"),
+                             "--body", "-o", str(out), "--case", str(ex.case), env=auditor),
+                    3, out)
+    assert "no trust anchor" in said and "nothing extracted" in said
     said = _ok(run_prov("extract", ex.capture_id[:13], ex.server.url("/gzip-chunked"), "--body",
-                        "-o", str(out), "--case", str(ex.case), env=auditor))
+                        "-o", str(out), "--case", str(ex.case), "--allow-unanchored",
+                        env=auditor))
     assert out.read_bytes() == GZIP_PLAINTEXT
     assert "transfer-decoded (chunked), content-decoded (gzip)" in said
     assert f"body of {ex.server.url('/gzip-chunked')} from capture {ex.capture_id} (200" in said
     assert "verified: seal signed by ed25519:" in said
-    assert "trust anchored only in the case itself" in said  # no --trust: said, not silent
+    assert "trust anchored only in the case itself" in said  # allowed: said, not silent
     deflated = tmp_path / "deflated"
     said = _ok(run_prov("extract", ex.capture_id, ex.server.url("/br"), "--body", "-o",
                         str(deflated), "--trust", str(ex.public), "--case", str(ex.case),
@@ -188,7 +193,7 @@ def test_nothing_is_written_from_evidence_that_does_not_verify(
                     3, out)
     expected = {"record": "was altered after it was sealed", "index": "was altered after it",
                 "seal": "changed after it was logged",
-                "trust": "founded by a key you did not name"}[change]
+                "trust": "founded by a key none of your trust anchors"}[change]
     assert expected in said
     assert "nothing extracted" in said
 
