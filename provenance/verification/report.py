@@ -153,7 +153,9 @@ def _unstamped_line(count: int) -> str:
 def _row(f: Finding, sentence: str | None = None) -> str:
     """``STATUS check subject: message``, the message without the subject repeated in it; a
     FAIL has its plain sentence first and the rest on the next line."""
-    message = f.message.replace(f"{f.subject}: ", "").replace(f" ({f.subject})", "")
+    message = f.message
+    if f.subject.strip():
+        message = message.replace(f"{f.subject}: ", "").replace(f" ({f.subject})", "")
     detail = f"{printable(f.check):24} {printable(f.subject)}: {printable(message)}"
     if sentence is None:
         line = f"{f.status.upper():5} {detail}"

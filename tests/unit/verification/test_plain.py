@@ -58,3 +58,9 @@ def test_table_lines_and_json() -> None:
                                          "time-stamp")
     assert len(report.render_table(verbose=True).splitlines()) == len(table) + 2
     assert report.as_json()["findings"][0]["found"] == "None"  # the JSON is not touched
+
+
+def test_an_empty_subject_leaves_the_message_whole() -> None:
+    report = Report("x", "case")
+    report.add("warn", "odd", "", "a: b: c")
+    assert report.render_table().splitlines()[0].endswith(": a: b: c")
