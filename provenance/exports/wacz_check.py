@@ -1,21 +1,24 @@
 """Verifying a WACZ that prov exported (``provenance.exports.wacz``), in place: every member is read
-from the ZIP as a bounded stream, nothing is unpacked to disk.
+from the ZIP as a bounded stream through ``provenance.base.untrusted_zip``, nothing is unpacked
+to disk.
 
 Order: member names; ``datapackage-digest.json`` against ``datapackage.json`` and its P-384
-signature (WebCrypto's raw r||s, SHA-256, over the UTF-8 ``sha256:<hex>`` string); every
-member against its datapackage resource (and each WARC record against its digests, the
-RFC 9162 leaf hashes gathered on the way); the custody lines and their proofs
-(``provenance.verification.packagelog``); the Ed25519 statement vouching for the P-384 key; each
-capture's seal against its logged digest, its files, records root and tokens.
+signature (WebCrypto's raw r||s, SHA-256, over the UTF-8 ``sha256:<hex>`` string); the custody
+lines and their proofs (``provenance.verification.packagelog``); the Ed25519 statement vouching
+for the P-384 key; each capture's seal against its logged digest, its files (each WARC record
+against its digests, its RFC 9162 leaf folded into the records root in the same pass), records
+root and tokens; last, every member against its datapackage resource.
+
+Threat (docs/SECURITY.md, "Hostile input"): ``datapackage.json`` is the attacker's until its
+digest is checked, and lists what it likes: a member no seal names is hashed, never walked
+record by record, so what it holds costs one pass and no memory.
 """
 
 from __future__ import annotations
 
 import hashlib
-import lzma
 import re
 import zipfile
-import zlib
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -24,10 +27,17 @@ from typing import Any
 from cryptography import x509
 
 from archive.errors import NotATargetError, ProvError
-from archive.warc.members import MAX_RATIO, RATIO_SLACK
-from archive.warc.recordcheck import iter_checks
+from archive.warc.recordcheck import RecordCheck, iter_checks
 from provenance.base import timefmt
 from provenance.base.untrusted import b64decode, load_json
+from provenance.base.untrusted_zip import (
+    ZipDirectoryTooLarge,
+    ZipMemberError,
+    member_problem,
+    open_member,
+    open_zip,
+    read_member,
+)
 from provenance.custody import checkpoint as cp
 from provenance.custody import merkle
 from provenance.exports.wacz import MANIFEST, SCHEMA, SIGNER_PAYLOAD
@@ -40,44 +50,15 @@ from provenance.verification.packagelog import PackageLog
 from provenance.verification.report import Report
 
 MAX_SMALL = 16 << 20
-# zipfile makes an object per central directory entry (at least 46 bytes each) before any
-# check can run: 8 MiB is some 80,000 members of a real export, and bounded memory
-MAX_DIRECTORY = 8 << 20
 # what a malformed member or manifest field raises when read as the right type: a finding
-# what reading a damaged member raises: zipfile passes on its decompressors' own errors (a
-# flipped byte in deflated data is zlib.error) and a method it lacks (NotImplementedError)
-ZIP_ERRORS = (ProvError, OSError, EOFError, zipfile.BadZipFile, zlib.error, lzma.LZMAError,
-              NotImplementedError)
-MALFORMED = (ValueError, KeyError, TypeError, AttributeError, IndexError, *ZIP_ERRORS)
+MALFORMED = (ProvError, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+             EOFError)
 MEMBER = re.compile(r"^(archive|indexes|pages|prov)/[A-Za-z0-9._-]+$")
 TOP = ("datapackage.json", "datapackage-digest.json")
 
 
 def is_wacz(path: Path) -> bool:
     return path.is_file() and not path.is_symlink() and zipfile.is_zipfile(path)
-
-
-def central_directory_size(path: Path) -> int | None:
-    """The central directory's size as the end records declare it (APPNOTE 4.3.16, 4.3.14;
-    the larger if both give one), or None when no end record is found (zipfile says why)."""
-    try:
-        with open(path, "rb") as fh:
-            size = fh.seek(0, 2)
-            fh.seek(max(0, size - (0xFFFF + 22)))
-            tail = fh.read()
-            at = tail.rfind(b"PK\x05\x06")
-            if at < 0 or len(tail) < at + 22:
-                return None
-            declared = int.from_bytes(tail[at + 12 : at + 16], "little")
-            locator = tail[at - 20 : at] if at >= 20 else b""
-            if locator[:4] == b"PK\x06\x07":
-                fh.seek(int.from_bytes(locator[8:16], "little"))
-                record = fh.read(56)
-                if record[:4] == b"PK\x06\x06" and len(record) == 56:
-                    declared = max(declared, int.from_bytes(record[40:48], "little"))
-            return declared
-    except (OSError, ValueError):
-        return None
 
 
 class WaczVerifier:
@@ -90,35 +71,33 @@ class WaczVerifier:
         self.report = Report(str(path), "wacz", strict=strict)
         self.log = PackageLog(self.report, anchors, tsa_roots or TsaRoots.collect(target=path))
         self.infos: dict[str, zipfile.ZipInfo] = {}
-        self.digests: dict[str, bytes] = {}
-        self.leaves: dict[str, list[bytes]] = {}
+        self.refused: set[str] = set()  # members reported as unreadable, once
+        self.hashed: dict[str, tuple[bytes, int]] = {}  # member -> (sha256, size)
+        self.record_checked: set[str] = set()
         self.signer_key: P384PublicKey | None = None
         self.case_id: object = None
 
     def run(self) -> Report:
-        directory = central_directory_size(self.path)
-        if directory is not None and directory > MAX_DIRECTORY:
-            self.report.add("fail", "wacz.member", "(central directory)",
-                            f"the ZIP's central directory is {directory:,} bytes, more than "
-                            f"{MAX_DIRECTORY:,}: its members were not read")
-            return self.report
+        if self.path.is_dir():
+            raise NotATargetError(f"{self.path}: a folder, not a WACZ (ZIP) file")
         try:
-            zf = zipfile.ZipFile(self.path)
-        except IsADirectoryError:
-            raise NotATargetError(f"{self.path}: a folder, not a WACZ (ZIP) file") from None
-        except (*ZIP_ERRORS, ValueError) as exc:
+            zf = open_zip(self.path)
+        except ZipDirectoryTooLarge as exc:
+            self.report.add("fail", "wacz.member", "(central directory)", exc.reason)
+            return self.report
+        except ZipMemberError as exc:
             # taken for a WACZ (--as, its name, its end record): a damaged one, not "no target"
-            self.report.add("fail", "wacz.zip", self.path.name, f"not a readable ZIP: {exc}")
+            self.report.add("fail", "wacz.zip", self.path.name, exc.reason)
             return self.report
         with zf:
             self.zf = zf
             self._members()
             package = self._guard("datapackage.json", self._check_package)
-            if isinstance(package, dict):
-                self._guard("datapackage.json", lambda: self._check_resources(package))
             manifest = self._guard(MANIFEST, self._load_manifest)
             if isinstance(manifest, dict):
                 self._guard(MANIFEST, lambda: self._check_prov(manifest))
+            if isinstance(package, dict):
+                self._guard("datapackage.json", lambda: self._check_resources(package))
         return self.report
 
     def _guard(self, subject: str, step: Callable[[], object]) -> object:
@@ -133,28 +112,32 @@ class WaczVerifier:
         info = self.infos.get(name)
         if info is None:
             raise ProvError(f"{name[:200]}: not in the WACZ")
-        if info.file_size > limit:
-            raise ProvError(f"{name}: {info.file_size} bytes, more than {limit}")
-        with self.zf.open(info) as fh:
-            data = fh.read(limit + 1)
-        if len(data) > limit:
-            raise ProvError(f"{name}: more than {limit} bytes")
-        return data
+        try:
+            return read_member(self.zf, info, limit)
+        except ZipMemberError as exc:
+            self._unreadable(name, exc)
+            raise
 
     def _members(self) -> None:
         for info in self.zf.infolist():
             name = info.filename
-            if info.is_dir():
+            if name.endswith("/"):  # a folder entry (ZipInfo.is_dir fails on an empty name)
                 continue
-            if info.file_size > MAX_RATIO * info.compress_size + RATIO_SLACK:
-                self.report.add("fail", "wacz.member", name, f"inflates to {info.file_size:,} "
-                                f"bytes from {info.compress_size:,} (a decompression bomb)")
+            problem = member_problem(info)
+            if problem is not None:
+                self.refused.add(name)
+                self.report.add("fail", "wacz.member", name, problem)
             elif name in self.infos:
                 self.report.add("fail", "wacz.member", name, "member appears twice in the ZIP")
             elif not (MEMBER.match(name) or name in TOP):
                 self.report.add("fail", "wacz.member", name, "member name prov never writes")
             else:
                 self.infos[name] = info
+
+    def _unreadable(self, name: str, exc: ZipMemberError) -> None:
+        if name not in self.refused:
+            self.refused.add(name)
+            self.report.add("fail", "wacz.member", name, exc.reason)
 
     def _check_package(self) -> dict[str, Any]:
         add = self.report.add
@@ -195,15 +178,21 @@ class WaczVerifier:
             self.report.add("fail", "wacz.resource", name, "not listed in datapackage.json")
         bad = 0
         for name, resource in sorted(listed.items()):
+            if name in self.refused:
+                bad += 1  # reported as wacz.member already
+                continue
             if name not in self.infos:
+                bad += 1
                 self.report.add("fail", "wacz.resource", name, "listed but not in the ZIP")
                 continue
-            try:
-                digest, size = self._hash_member(name)
-            except ZIP_ERRORS as exc:
+            if name.startswith("archive/") and self.infos[name].compress_type != zipfile.ZIP_STORED:
+                self.report.add("warn", "wacz.compression", name, "WARC compressed again in the "
+                                "ZIP: replay by range requests cannot read it")
+            hashed = self._hash_member(name)
+            if hashed is None:
                 bad += 1
-                self.report.add("fail", "wacz.resource", name, f"cannot be read: {exc}")
                 continue
+            digest, size = hashed
             if resource.get("hash") != "sha256:" + digest.hex() or resource.get("bytes") != size:
                 bad += 1
                 self.report.add("fail", "wacz.resource", name, "differs from datapackage.json",
@@ -212,38 +201,51 @@ class WaczVerifier:
             self.report.add("pass", "wacz.resources", "datapackage.json",
                             f"{len(listed)} files match their listed sha256 and size")
 
-    def _hash_member(self, name: str) -> tuple[bytes, int]:
-        info = self.infos[name]
-        if name.startswith("archive/") and info.compress_type != zipfile.ZIP_STORED:
-            self.report.add("warn", "wacz.compression", name, "WARC compressed again in the "
-                            "ZIP: replay by range requests cannot read it")
-        if name.startswith("archive/"):
+    def _hash_member(self, name: str) -> tuple[bytes, int] | None:
+        """A member's sha256 and size, read once, in one streaming pass (no record work: only
+        what a seal names gets that, in ``_check_warc``); None when it cannot be read."""
+        if name not in self.hashed and name not in self.refused:
+            digest, size = hashlib.sha256(), 0
             try:
-                return self._check_warc(name, info)
-            except ProvError as exc:
-                self.report.add("fail", "warc.format", name, str(exc))
-        with self.zf.open(info) as fh:
-            digest = hashlib.sha256()
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-        self.digests[name] = digest.digest()
-        return self.digests[name], info.file_size
+                with open_member(self.zf, self.infos[name]) as fh:
+                    while chunk := fh.read(1 << 20):
+                        digest.update(chunk)
+                        size += len(chunk)
+            except ZipMemberError as exc:
+                self._unreadable(name, exc)
+                return None
+            self.hashed[name] = (digest.digest(), size)
+        return self.hashed.get(name)
 
-    def _check_warc(self, name: str, info: zipfile.ZipInfo) -> tuple[bytes, int]:
-        """Hash a WARC member and check its records in one streaming pass."""
-        self.leaves[name] = []
-        with self.zf.open(info) as fh:
-            hashing, checks = iter_checks(fh)  # type: ignore[arg-type]
-            for check in checks:
-                self.leaves[name].append(check.leaf_hash)
-                for label, result in (("block", check.block), ("payload", check.payload)):
-                    if result.status == "fail":
-                        self.report.add("fail", f"record.{label}Digest",
-                                        f"{name} @{check.head.offset} {check.head.record_id}",
-                                        f"{label} digest does not match the record",
-                                        expected=result.declared, found=result.computed)
-            self.digests[name] = hashing.hash.digest()
-            return self.digests[name], hashing.size
+    def _check_warc(self, name: str, tree: merkle.TreeBuilder) -> int | None:
+        """Hash a sealed WARC member and check its records in one streaming pass, folding the
+        records' RFC 9162 leaves into ``tree`` (memory O(log n), whatever the record count).
+        The number of records, or None when they could not all be read."""
+        count = 0
+        try:
+            with open_member(self.zf, self.infos[name]) as fh:
+                hashing, checks = iter_checks(fh)
+                for check in checks:
+                    tree.append(check.leaf_hash)
+                    count += 1
+                    self._record_findings(name, check)
+                self.hashed[name] = (hashing.hash.digest(), hashing.size)
+        except ZipMemberError as exc:
+            self._unreadable(name, exc)
+            return None
+        except ProvError as exc:
+            self.report.add("fail", "warc.format", name, str(exc))
+            self._hash_member(name)
+            return None
+        return count
+
+    def _record_findings(self, name: str, check: RecordCheck) -> None:
+        for label, result in (("block", check.block), ("payload", check.payload)):
+            if result.status == "fail":
+                self.report.add("fail", f"record.{label}Digest",
+                                f"{name} @{check.head.offset} {check.head.record_id}",
+                                f"{label} digest does not match the record",
+                                expected=result.declared, found=result.computed)
 
     def _load_manifest(self) -> dict[str, Any]:
         doc = load_json(self._read(MANIFEST), what=MANIFEST, limit=MAX_SMALL)
@@ -331,17 +333,27 @@ class WaczVerifier:
         tree, ok = merkle.TreeBuilder(), True
         for subject in sorted(seal.subjects, key=lambda s: s.name):
             member = files.get(subject.name)
-            if member not in self.digests or self.digests[member] != subject.sha256:
+            if not isinstance(member, str) or member not in self.infos:
                 ok = False
-                self.report.add("fail", "file.digest", str(member or subject.name),
-                                f"differs from {subject.name} as sealed, or is missing",
+                self.report.add("fail", "file.digest", str(member or subject.name)[:200],
+                                f"{subject.name} as sealed is missing or unreadable",
                                 expected="sha256:" + subject.sha256.hex())
                 continue
+            if member in self.record_checked:
+                ok = False
+                self.report.add("fail", "wacz.member", member, "named by more than one sealed "
+                                "file (an export names each file once)")
+                continue
+            self.record_checked.add(member)
             if subject.name in seal.records:
-                leaves = self.leaves.get(member, [])
-                for leaf in leaves:
-                    tree.append(leaf)
-                ok = ok and len(leaves) == seal.records[subject.name]
+                count = self._check_warc(member, tree)
+                ok = ok and count == seal.records[subject.name]
+            digest = self._hash_member(member)
+            if digest is None or digest[0] != subject.sha256:
+                ok = False
+                self.report.add("fail", "file.digest", member,
+                                f"differs from {subject.name} as sealed, or is missing",
+                                expected="sha256:" + subject.sha256.hex())
         if ok and tree.root() == seal.records_root:
             self.report.add("pass", "capture", where, f"{sum(seal.records.values())} records "
                             f"of capture {seal.capture_id} match the seal")

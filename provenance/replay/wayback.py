@@ -28,7 +28,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import zipfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -37,6 +36,7 @@ from pathlib import Path
 from archive.errors import ConfigError, UsageError, WarcFormatError
 from archive.warc.cdxj import IndexEntry, index_line, iter_entries
 from provenance.base.install import install_hint
+from provenance.base.untrusted_zip import ZipMemberError, open_member, open_zip
 from provenance.exports.common import seeds_in
 
 CHUNK = 1 << 20
@@ -107,16 +107,16 @@ def prepare_wacz(wacz: Path, capture_ids: Sequence[str], folder: Path) -> Prepar
     archive.mkdir()
     grouped: dict[str, list[tuple[Path, str]]] = defaultdict(list)
     try:
-        with zipfile.ZipFile(wacz) as zf:
+        with open_zip(wacz) as zf:
             for n, info in enumerate(zf.infolist()):
                 match = WACZ_WARC.match(info.filename)
-                if match is None or info.is_dir():
+                if match is None or info.filename.endswith("/"):
                     continue
                 name = f"{n:06d}.warc.gz" if info.filename.endswith(".gz") else f"{n:06d}.warc"
-                with zf.open(info) as src, open(archive / name, "xb") as dst:
+                with open_member(zf, info) as src, open(archive / name, "xb") as dst:
                     shutil.copyfileobj(src, dst, CHUNK)  # zipfile stops at the stated size
                 grouped[match.group(1) or "wacz"].append((archive / name, name))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+    except (ZipMemberError, OSError) as exc:
         raise UsageError(f"{wacz}: cannot read the WARCs of this WACZ: {exc}") from None
     sources = [Source(name, tuple(warcs)) for name, warcs in grouped.items()]
     if not sources:

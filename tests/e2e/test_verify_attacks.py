@@ -444,7 +444,7 @@ def test_a_damaged_wacz_member_is_a_finding(
     code, report = verify_package(auditor_home, wacz, "--trust", sealed.public)
     assert code == 3 and report["kind"] == "wacz"
     found = [f for f in fails(report) if f["subject"] == "prov/log-entries.jsonl"]
-    assert found and {f["check"] for f in found} <= {"wacz.resource", "wacz.part"}, fails(report)
+    assert found and {f["check"] for f in found} <= {"wacz.member", "wacz.part"}, fails(report)
 
 
 @pytest.mark.parametrize("kind", ["fifo", "symlink"])

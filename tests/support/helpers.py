@@ -26,6 +26,8 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
+import threading
 import zlib
 from pathlib import Path
 from typing import Any
@@ -161,3 +163,29 @@ def make_case(tmp_path: Path) -> tuple[Path, Path]:
         proc = run_prov(*args, env=env)
         assert proc.returncode == 0, f"prov {' '.join(args)}: {proc.stderr}"
     return tmp_path / "case", Path(env["PROV_HOME"]) / "keys" / "default.pub"
+
+
+def run_measured(
+    *args: str, env: dict[str, str], timeout: float = 300.0
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run `prov ARGS...` like ``run_prov`` and return its peak resident memory in bytes.
+
+    The peak is that one child's (``os.wait4`` gives its own rusage; ``RUSAGE_CHILDREN`` would
+    be the largest of every process the test run ever waited for). Output goes through files,
+    so nothing has to read pipes while the child is waited for."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-c", PROV_MAIN, *args], env=env,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(proc.args, proc.returncode,
+                                             out.read().decode(errors="replace"),
+                                             err.read().decode(errors="replace"))
+    return result, usage.ru_maxrss * 1024  # Linux reports kilobytes
