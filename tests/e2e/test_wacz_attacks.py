@@ -20,10 +20,11 @@ from typing import Any
 
 import pytest
 import test_tamper
-from helpers import run_measured
+from helpers import checked, home_env, run_measured
+from helpers import run_prov_at as run_prov
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_tamper import SealedCase, checked, fails, prov_env, run_prov
+from test_tamper import SealedCase, fails
 
 from archive.errors import ProvError
 from provenance import api
@@ -181,7 +182,7 @@ def test_records_no_seal_names_cost_no_memory(
     big = tmp_path / "big.wacz"
     extra_records_wacz(exported, big, 3_000_000)
     result, peak = run_measured("verify", str(big), "--json", "--trust", str(sealed.public),
-                                env=prov_env(auditor_home))
+                                env=home_env(auditor_home))
     assert result.returncode == 3, result.stderr
     report = json.loads(result.stdout)
     assert [f["check"] for f in fails(report) if f["subject"] == "archive/extra.warc"] == [
