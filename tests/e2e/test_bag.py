@@ -120,12 +120,6 @@ def bag(built: Built) -> Path:
     return out
 
 
-def verify(built: Built, target: Path) -> tuple[int, dict[str, Any]]:
-    proc: Any = built.prov("verify", str(target), "--json", "--no-remember", "--trust",
-                           str(built.pub), "--tsa-root", str(built.tsa_root()))
-    return proc.returncode, json.loads(proc.stdout)
-
-
 def test_intact_bag_passes_every_step(built: Built, bag: Path, tmp_path: Path) -> None:
     steps = read_steps(bag)
     assert [s.number for s in steps] == [1, 2, 3, 4, 5, 6]
@@ -158,7 +152,7 @@ def test_intact_bag_passes_every_step(built: Built, bag: Path, tmp_path: Path) -
 
 
 def test_prov_verify_recognises_the_bag_and_logs_export(built: Built, bag: Path) -> None:
-    code, report = verify(built, bag)
+    code, report = built.verify(bag, "--no-remember")
     assert code == EXIT_OK, [f for f in report["findings"] if f["status"] == "fail"]
     assert report["kind"] == "bag"
     checks = {f["check"] for f in report["findings"] if f["status"] == "pass"}
@@ -290,7 +284,7 @@ def test_tampered_bag_fails_at_the_right_step(built: Built, bag: Path, tmp_path:
     assert all(results[n] for n in passing), results
     if mutation in ("payload-byte", "rebagged-without-key"):
         assert results[6] is False  # warcio: the record's digest no longer matches
-    code, _ = verify(built, copy)
+    code, _ = built.verify(copy, "--no-remember")
     assert code == EXIT_INTEGRITY
 
 
@@ -397,7 +391,7 @@ def test_a_deleted_tag_manifest_token_fails_strict(built: Built, bag: Path,
     # reported, not failed (the TSA may have failed at export); one token fewer than promised
     assert f"missing: {token.name}" in pasted.output[5]
     assert any(x.startswith("step 5: pass (") for x in pasted.output[5]), pasted.output[5]
-    code, _ = verify(built, copy)
+    code, _ = built.verify(copy, "--no-remember")
     assert code == EXIT_OK  # a TSA may have failed at export: a warning
     size = f"{log_size(copy / 'data'):020d}"
     held = built.case / "custody" / "checkpoints" / size[:17] / f"{size}.checkpoint"

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import rfc8785
-from helpers import checked, log_entries
+from helpers import checked, log_entries, verify_at
 from helpers import run_prov_at as run_prov
 
 import provenance
@@ -38,13 +38,6 @@ FAILPOINTS = {
     "after-log-lines": "log.unchecked",  # logged, no checkpoint
 }
 CRASH_WARNINGS = {"capture.incomplete", "capture.unlogged", "log.unchecked", "log.tail"}
-
-
-def verify(home: Path, case: Path, *args: str) -> tuple[int, dict[str, Any]]:
-    result = run_prov(home, "verify", case, "--json", *args)
-    assert "Traceback" not in result.stderr
-    assert result.returncode in (0, 3), (result.returncode, result.stderr)
-    return result.returncode, json.loads(result.stdout)
 
 
 def with_status(report: dict[str, Any], status: str) -> list[dict[str, Any]]:
@@ -97,7 +90,7 @@ def test_crash_then_repair(failpoint: str, work: tuple[Path, Path], site: str) -
     )
     assert crashed.returncode == -9, (crashed.returncode, crashed.stderr)
 
-    code, report = verify(home, case)
+    code, report = verify_at(home, case)
     assert code == 0, with_status(report, "fail")
     assert with_status(report, "fail") == []
     assert FAILPOINTS[failpoint] in checks(with_status(report, "warn"))
@@ -105,7 +98,7 @@ def test_crash_then_repair(failpoint: str, work: tuple[Path, Path], site: str) -
     repaired = checked(run_prov(home, "log", "repair", "--case", case))
     assert repaired.stdout.strip() and "nothing to repair" not in repaired.stdout
 
-    code, report = verify(home, case)
+    code, report = verify_at(home, case)
     assert code == 0
     assert with_status(report, "fail") == []
     assert not checks(with_status(report, "warn")) & CRASH_WARNINGS, report["findings"]
@@ -121,7 +114,7 @@ def test_crash_then_repair(failpoint: str, work: tuple[Path, Path], site: str) -
 
     checked(run_prov(home, "snapshot", "--case", case, f"{site}/images/logo.png"))
     assert len(captures(home, case)) == len(after) + 1
-    code, report = verify(home, case, "--strict")
+    code, report = verify_at(home, case, "--strict")
     assert code == 0, with_status(report, "warn") + with_status(report, "fail")
 
 
@@ -134,7 +127,7 @@ def test_torn_log_tail_is_quarantined(work: tuple[Path, Path]) -> None:
         fh.write(torn)
     entries_before = len(lines)
 
-    code, report = verify(home, case)
+    code, report = verify_at(home, case)
     assert code == 0
     assert with_status(report, "fail") == []
     tail = [f for f in with_status(report, "warn") if f["check"] == "log.tail"]
@@ -155,7 +148,7 @@ def test_torn_log_tail_is_quarantined(work: tuple[Path, Path]) -> None:
     assert repair["details"]["sha256"] == hashlib.sha256(torn).hexdigest()
     assert repair["details"]["quarantined"] == f"state/quarantine/{quarantined[0].name}"
 
-    code, report = verify(home, case, "--strict")
+    code, report = verify_at(home, case, "--strict")
     assert code == 0, with_status(report, "warn") + with_status(report, "fail")
 
 
@@ -178,13 +171,13 @@ def test_repair_sets_aside_a_capture_whose_seal_write_was_torn(
     (partial,) = (case / "captures" / ".partial").iterdir()
     (partial / SEAL).write_bytes(b"")  # created, then killed before the write
 
-    code, report = verify(home, case)
+    code, report = verify_at(home, case)
     assert code == 0
     assert with_status(report, "fail") == []
 
     checked(run_prov(home, "log", "repair", "--case", case))
     assert (case / "state" / "abandoned" / partial.name).is_dir()
-    code, report = verify(home, case)
+    code, report = verify_at(home, case)
     assert code == 0
     assert not checks(with_status(report, "warn")) & CRASH_WARNINGS
 
@@ -224,7 +217,7 @@ def test_repair_does_not_log_a_capture_sealed_by_an_untrusted_key(work: tuple[Pa
         sign_envelope(seal.payload_type, rfc8785.dumps(statement), attacker)
     )
 
-    code, report = verify(home, case)
+    code, report = verify_at(home, case)
     assert code == 3
     assert any(f["subject"] == planted for f in with_status(report, "fail"))
 
@@ -246,7 +239,7 @@ def test_a_capture_moved_from_another_case_fails_and_repair_never_adopts_it(
     shutil.copytree(case / existing, other / existing)
     seal_rel = f"{existing}/{SEAL}"
 
-    code, report = verify(home, other)
+    code, report = verify_at(home, other)
     assert code == 3
     moved = [f for f in with_status(report, "fail") if f["check"] == "seal.case"]
     assert [f["subject"] for f in moved] == [seal_rel]
@@ -261,11 +254,11 @@ def test_a_capture_moved_from_another_case_fails_and_repair_never_adopts_it(
     assert "Traceback" not in repaired.stderr
     assert f"NOT logged: {existing}" in repaired.stdout
     assert [e for e in log_entries(home, other)[entries_before:] if e["action"] == "capture"] == []
-    code, report = verify(home, other)
+    code, report = verify_at(home, other)
     assert code == 3
     assert "seal.case" in checks(with_status(report, "fail"))
 
-    code, report = verify(home, case)  # where it was sealed, the capture verifies
+    code, report = verify_at(home, case)  # where it was sealed, the capture verifies
     assert code == 0, with_status(report, "fail")
 
 
@@ -280,7 +273,7 @@ def test_a_fork_adopts_its_sources_captures_openly(work: tuple[Path, Path]) -> N
     source_id = json.loads((case / "case.json").read_bytes())["id"]
     (entry,) = [e for e in log_entries(home, fork) if e["action"] == "capture"]
     assert entry["details"]["sealedFor"] == source_id
-    code, report = verify(home, fork)
+    code, report = verify_at(home, fork)
     assert code == 0, with_status(report, "fail")
     (adopted,) = [f for f in report["findings"] if f["check"] == "seal.case"]
     assert adopted["status"] == "info" and adopted["subject"] == f"{existing}/{SEAL}"

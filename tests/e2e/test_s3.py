@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from helpers import PROV_MAIN, make_case, run_prov
+from helpers import PROV_MAIN, make_case, run_prov, verify_report
 from s3server import S3Server, s3_server  # noqa: F401 (the session fixture)
 from servers import LocalServer
 
@@ -42,9 +42,7 @@ def _ok(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def _verify(target: str, env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
-    proc = run_prov("verify", target, "--json", *args, env=env, timeout=180)
-    assert proc.returncode in (0, 3), proc.stderr
-    return proc.returncode, json.loads(proc.stdout)
+    return verify_report(run_prov("verify", target, "--json", *args, env=env, timeout=180))
 
 
 def _findings(report: dict[str, Any], check: str, status: str | None = None) -> list[Any]:

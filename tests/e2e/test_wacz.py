@@ -53,12 +53,6 @@ def wacz(built: Built) -> Path:
     return out
 
 
-def verify(built: Built, target: Path) -> tuple[int, dict[str, Any]]:
-    proc: Any = built.prov("verify", str(target), "--json", "--trust", str(built.pub),
-                           "--tsa-root", str(built.tsa_root()))
-    return proc.returncode, json.loads(proc.stdout)
-
-
 def statuses(report: dict[str, Any], check: str) -> set[str]:
     return {f["status"] for f in report["findings"] if f["check"] == check}
 
@@ -112,7 +106,7 @@ def test_signature_is_webcrypto_anonymous_form(built: Built, wacz: Path) -> None
 
 
 def test_verify_passes_and_export_is_logged(built: Built, wacz: Path) -> None:
-    code, report = verify(built, wacz)
+    code, report = built.verify(wacz)
     assert code == EXIT_OK, report
     assert report["kind"] == "wacz"
     for check in ("wacz.signature", "wacz.signer", "wacz.resources", "checkpoint", "capture",
@@ -138,7 +132,7 @@ def test_revisit_original_travels_along(built: Built, tmp_path: Path) -> None:
     assert f"archive/{built.synthetic_id}-0.warc.gz" in names
     assert f"archive/{built.first_id}-0.warc.gz" in names  # the revisit's original
     assert "warc/revisit" in index
-    code, report = verify(built, out)
+    code, report = built.verify(out)
     assert code == EXIT_OK, report
 
 
@@ -226,7 +220,7 @@ def test_tampered_wacz_fails(built: Built, wacz: Path, tmp_path: Path, mutation:
     if mutation == "extra-member":
         with zipfile.ZipFile(bad, "a") as zf:
             zf.writestr("../evil.txt", b"x")
-    code, report = verify(built, bad)
+    code, report = built.verify(bad)
     assert code == EXIT_INTEGRITY
     assert "fail" in statuses(report, check), report
 
@@ -255,7 +249,7 @@ def test_bad_arguments_and_gate(built: Built, tmp_path: Path) -> None:
         package = json.loads(zf.read("datapackage.json"))
     assert package["title"].startswith("FAILED VERIFICATION")
     assert package["description"].startswith("**WARNING: exported with --allow-failed")
-    _, report = verify(broken, out)
+    _, report = broken.verify(out)
     assert "warn" in statuses(report, "export.allowFailed")
 
 

@@ -17,8 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from helpers import PASSPHRASE, prov_env, run_prov
+from helpers import PASSPHRASE, prov_env, run_prov, verify_report
 from servers import png_bytes
 from testca import TestCA
 from tsa import LocalTSA
@@ -73,6 +74,12 @@ class Built:
 
     def prov(self, *args: str, timeout: float = 120) -> object:
         return run_prov(*args, env=self.env, input=b"", timeout=timeout)
+
+    def verify(self, target: Path, *args: str) -> tuple[int, dict[str, Any]]:
+        """`prov verify TARGET --json` trusting the case's key and the TSA root, and ARGS."""
+        proc: Any = self.prov("verify", str(target), "--json", "--trust", str(self.pub),
+                              "--tsa-root", str(self.tsa_root()), *args)
+        return verify_report(proc)
 
     def tsa_root(self) -> Path:
         path = self.root / "tsa-root.pem"

@@ -123,6 +123,20 @@ def log_entries(home: Path, case: Path) -> list[dict[str, Any]]:
     return entries
 
 
+def verify_report(proc: subprocess.CompletedProcess[str]) -> tuple[int, dict[str, Any]]:
+    """The exit code and report of a `prov verify --json` run, asserted to be a verdict (0 or
+    3) without a traceback."""
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode in (0, 3), (proc.returncode, proc.stderr)
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return proc.returncode, report
+
+
+def verify_at(home: Path, target: Path, *args: str | Path) -> tuple[int, dict[str, Any]]:
+    """`prov verify TARGET --json ARGS` with PROV_HOME=`home` (`run_prov_at`)."""
+    return verify_report(run_prov_at(home, "verify", target, "--json", *args))
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
     with socket.socket() as sock:
