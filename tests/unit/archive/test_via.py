@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from helpers import free_port
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from proxies import Blackhole, ConnectProxy, Proxy, Socks5Proxy, Target, basic
@@ -53,12 +54,6 @@ def get(via: Via, server: LocalServer, host: str = "127.0.0.1") -> tuple[bytes, 
 def origin() -> Iterator[LocalServer]:
     with LocalServer() as server:
         yield server
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- parse_via ----------------------------------------------------------------------------
@@ -244,7 +239,7 @@ def test_connect_refusals() -> None:
     error = failure(ConnectProxy(status=403), host="::1", port=443)
     assert str(error).endswith("refused CONNECT [::1]:443: 403 Forbidden")
     proxy = ConnectProxy()
-    assert str(failure(proxy, port=closed_port())).endswith(": 502 Bad Gateway")
+    assert str(failure(proxy, port=free_port())).endswith(": 502 Bad Gateway")
     assert proxy.heads[0].startswith(b"CONNECT 127.0.0.1:")
 
 
@@ -280,7 +275,7 @@ def test_socks5_reply_codes(code: int, name: str) -> None:
 
 @pytest.mark.parametrize("scheme", ["http", "socks5", "socks5h"])
 def test_proxy_down(scheme: str) -> None:
-    url = f"{scheme}://127.0.0.1:{closed_port()}"
+    url = f"{scheme}://127.0.0.1:{free_port()}"
     with pytest.raises(ViaError, match=f"cannot reach proxy {url}: Connection refused"):
         tunnel(parse_via(url), "127.0.0.1", 80)
 
