@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from exports import Built, build, environment
 from servers import LocalServer
 from testca import TestCA
 
@@ -34,6 +35,17 @@ def site() -> Iterator[str]:
     A module whose tests need a site of their own defines a `site` fixture, which wins."""
     with serve_site() as base:
         yield base
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    """A case made in process once per module (`exports.build`: key "default", a capture of
+    the demo site and a synthetic one holding a revisit, no TSA), its PROV_HOME in the
+    environment while the module runs. A module may define its own `built`, which wins."""
+    root = tmp_path_factory.mktemp("built")
+    made = build(root, None)
+    with environment(root):
+        yield made
 
 
 @pytest.fixture

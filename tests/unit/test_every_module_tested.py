@@ -29,10 +29,6 @@ PENDING: frozenset[str] = frozenset(
         "archive.http.crawl",
         "archive.http.proxy",
         "archive.media.capture",
-        "provenance.capture.dedup",
-        "provenance.capture.resources",
-        "provenance.capture.snapshot",
-        "provenance.cli.demo",
         "provenance.cli.progress",
         "provenance.custody.derived",
         "provenance.custody.signers",
@@ -56,7 +52,6 @@ PENDING: frozenset[str] = frozenset(
         "provenance.verification.warcjudge",
         "provenance.watch.changes",
         "provenance.watch.diffs",
-        "provenance.watch.sources",
     }
 )
 
