@@ -44,11 +44,9 @@ PENDING: frozenset[str] = frozenset(
         "provenance.verification.entryjudge",
         "provenance.verification.history",
         "provenance.verification.packagelog",
-        "provenance.verification.proofs",
         "provenance.verification.stamps",
         "provenance.verification.warcjudge",
         "provenance.watch.changes",
-        "provenance.watch.diffs",
     }
 )
 
