@@ -37,7 +37,6 @@ PENDING: frozenset[str] = frozenset(
         "provenance.storage.pull",
         "provenance.storage.push",
         "provenance.storage.verify",
-        "provenance.timestamps.cms",
         "provenance.verification.crossrefs",
         "provenance.verification.entryjudge",
         "provenance.verification.history",
