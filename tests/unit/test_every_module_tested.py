@@ -30,7 +30,6 @@ PENDING: frozenset[str] = frozenset(
         "archive.http.proxy",
         "archive.media.capture",
         "provenance.cli.progress",
-        "provenance.custody.treestore",
         "provenance.storage.copy",
         "provenance.storage.lease",
         "provenance.storage.mirror",
