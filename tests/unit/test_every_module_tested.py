@@ -42,7 +42,6 @@ PENDING: frozenset[str] = frozenset(
         "provenance.verification.packagelog",
         "provenance.verification.stamps",
         "provenance.verification.warcjudge",
-        "provenance.watch.changes",
     }
 )
 
