@@ -25,8 +25,6 @@ PENDING: frozenset[str] = frozenset(
     {
         "archive.browser.capture",
         "archive.browser.page",
-        "archive.browser.pagerecords",
-        "archive.http.crawl",
         "archive.http.proxy",
         "archive.media.capture",
         "provenance.cli.progress",
