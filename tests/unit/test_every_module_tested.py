@@ -34,8 +34,6 @@ PENDING: frozenset[str] = frozenset(
         "provenance.storage.pull",
         "provenance.storage.push",
         "provenance.storage.verify",
-        "provenance.verification.crossrefs",
-        "provenance.verification.entryjudge",
         "provenance.verification.history",
         "provenance.verification.packagelog",
         "provenance.verification.stamps",
