@@ -52,6 +52,7 @@ from provenance.signing.trust import Anchors
 from provenance.timestamps.tsatrust import TsaRoots
 from provenance.verification.entryjudge import EntryJudge
 from provenance.verification.history import History
+from provenance.verification.keycache import check_key_cache
 from provenance.verification.layout import judge_layout
 from provenance.verification.parallel import Progress
 from provenance.verification.report import Report
@@ -186,6 +187,7 @@ class CaseVerifier:
         finally:
             self.log.hashes.close()
         self._check_anchor()
+        check_key_cache(self.root / "keys", self.judge.named_keys(), self.report)
         self.stamps.check_chains()
         self._check_checkpoints()
         self._check_history()

@@ -72,6 +72,14 @@ class EntryJudge:
         """The keys trusted after the last entry judged."""
         return self._keys
 
+    def named_keys(self) -> dict[str, PublicKey]:
+        """Every key the judged entries named (founded, trusted, transferred to), revoked or
+        not: what a case's ``keys/`` cache may hold."""
+        named: dict[str, PublicKey] = {}
+        for _, version in self._versions:
+            named.update(version)
+        return named
+
     def trusted_after(self, seq: int) -> dict[str, PublicKey]:
         """The keys trusted once every entry up to ``seq`` has been replayed."""
         keys: dict[str, PublicKey] = {}

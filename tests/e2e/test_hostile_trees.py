@@ -170,8 +170,8 @@ def evidence_changed(kind: str, before: dict[str, tuple[str, ...]],
     for rel in before.keys() | after.keys():
         if derived(kind, rel) or before.get(rel) == after.get(rel):
             continue
-        if kind == "case" and rel.startswith("keys/") and rel in before:
-            continue  # the key cache changed or lost a file: a cache, never trusted
+        if kind == "case" and rel.startswith("keys/") and rel not in after:
+            continue  # the key cache lost a file: rebuilt from the log (a changed one fails)
         return True
     return False
 
