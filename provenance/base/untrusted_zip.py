@@ -13,8 +13,8 @@ So every ZIP prov reads is read through this module, which turns each of those f
 ``ZipMemberError`` (an integrity error: a finding, exit 3) and bounds the work:
 
 - ``open_zip``: the central directory's declared size is capped before ``zipfile`` reads it,
-  and members whose compressed bytes together exceed the file (overlapping members, the
-  classic way to make one stream inflate many times) refuse the archive.
+  and each member is read only from its own slot of the file (overlapping members are the
+  classic way to make one stream inflate many times).
 - ``member_problem``: what makes a member unreadable before a byte of it is inflated: an
   encryption or patch flag, a method other than stored or deflated (all a WACZ may use), a
   declared inflation past ``MAX_RATIO`` (``archive.warc.members``' bound).
@@ -89,8 +89,8 @@ def central_directory_size(fh: BinaryIO) -> int | None:
 def open_zip(path: Path, *, what: str | None = None,
              max_directory: int = MAX_DIRECTORY) -> zipfile.ZipFile:
     """``path`` (a regular file; a symlink the verifier named is followed) opened as a ZIP
-    whose central directory is at most ``max_directory`` bytes and whose members do not
-    overlap; ZipMemberError otherwise. The caller closes it."""
+    whose central directory is at most ``max_directory`` bytes, each member confined to its
+    own slot of the file; ZipMemberError otherwise. The caller closes it."""
     label = what or path.name
     fh = _open_file(path, label)
     try:
@@ -103,15 +103,27 @@ def open_zip(path: Path, *, what: str | None = None,
             zf = zipfile.ZipFile(fh)
         except ZIP_FAILURES as exc:
             raise ZipMemberError(label, f"not a readable ZIP: {_short(exc)}") from None
-        size = os.fstat(fh.fileno()).st_size
-        if sum(info.compress_size for info in zf.infolist()) > size:
-            zf.close()
-            raise ZipMemberError(label, "its members' compressed sizes add up to more than "
-                                 f"the file's {size:,} bytes (members overlap)")
+        _keep_apart(zf, os.fstat(fh.fileno()).st_size)
         return zf
     except BaseException:
         fh.close()
         raise
+
+
+def _keep_apart(zf: zipfile.ZipFile, size: int) -> None:
+    """Clamp each member's compressed size to the bytes before the next member's header (or
+    the central directory, or the end of the file). Overlapping members are how one
+    deflate stream is inflated many times (a 42 KB "zip bomb" of petabytes); with every
+    member in a slot of its own, what all of them inflate to is bounded by deflate's own ratio
+    times the file's size. An honest archive is unchanged: a member whose declared size
+    reached past its slot reads short and fails its CRC, or ends its stream in time and reads
+    as it is."""
+    infos = sorted(zf.infolist(), key=lambda i: i.header_offset)
+    end = min(size, getattr(zf, "start_dir", size))
+    afters = [*(i.header_offset for i in infos[1:]), end]
+    for info, after in zip(infos, afters[: len(infos)], strict=True):
+        slot = max(0, min(after, end) - info.header_offset - 30)
+        info.compress_size = min(info.compress_size, slot)
 
 
 def member_problem(info: zipfile.ZipInfo) -> str | None:

@@ -4,6 +4,7 @@ encrypted, exotic or bomb members, a corrupt stream a ZipMemberError, never a cr
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 from pathlib import Path
 
@@ -69,3 +70,23 @@ def test_members_prov_never_writes_are_refused_unread() -> None:
     info.compress_type, info.compress_size, info.file_size = zipfile.ZIP_DEFLATED, 1, 1 << 40
     assert "decompression bomb" in str(member_problem(info))
     assert member_problem(zipfile.ZipInfo("")) == "member without a name"
+
+
+def test_a_member_cannot_reach_into_the_next(tmp_path: Path) -> None:
+    """A compressed size over the following members (how overlapping members inflate one
+    stream many times) is clamped to the member's own slot of the file."""
+    path = make(tmp_path / "x.zip", {"a": b"A" * 1000, "b": b"B" * 1000}, zipfile.ZIP_STORED)
+    data = bytearray(path.read_bytes())
+    at = data.find(b"PK\x01\x02")  # the central directory entry of "a"
+    struct.pack_into("<I", data, at + 20, len(data))  # "a" claims the whole file
+    path.write_bytes(bytes(data))
+    with open_zip(path) as zf:
+        a, b = sorted(zf.infolist(), key=lambda i: i.header_offset)
+        assert a.header_offset + 30 + a.compress_size <= b.header_offset
+        assert read_member(zf, a, 4096) == b"A" * 1000  # stored: it still reads its own
+
+
+def test_an_empty_archive_opens(tmp_path: Path) -> None:
+    (tmp_path / "x.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    with open_zip(tmp_path / "x.zip") as zf:
+        assert zf.infolist() == []
