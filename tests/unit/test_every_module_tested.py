@@ -34,7 +34,6 @@ PENDING: frozenset[str] = frozenset(
         "provenance.storage.pull",
         "provenance.storage.push",
         "provenance.storage.verify",
-        "provenance.verification.history",
         "provenance.verification.packagelog",
         "provenance.verification.stamps",
         "provenance.verification.warcjudge",
