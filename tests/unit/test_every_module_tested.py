@@ -35,7 +35,6 @@ PENDING: frozenset[str] = frozenset(
         "provenance.storage.push",
         "provenance.storage.verify",
         "provenance.verification.packagelog",
-        "provenance.verification.warcjudge",
     }
 )
 
