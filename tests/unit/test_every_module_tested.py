@@ -34,7 +34,6 @@ PENDING: frozenset[str] = frozenset(
         "provenance.storage.pull",
         "provenance.storage.push",
         "provenance.storage.verify",
-        "provenance.verification.packagelog",
     }
 )
 
