@@ -27,7 +27,6 @@ PENDING: frozenset[str] = frozenset(
         "archive.browser.page",
         "archive.http.proxy",
         "archive.media.capture",
-        "provenance.cli.progress",
         "provenance.storage.copy",
         "provenance.storage.lease",
         "provenance.storage.mirror",
