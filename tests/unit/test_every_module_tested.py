@@ -28,7 +28,6 @@ PENDING: frozenset[str] = frozenset(
         "archive.http.proxy",
         "archive.media.capture",
         "provenance.storage.copy",
-        "provenance.storage.lease",
         "provenance.storage.mirror",
         "provenance.storage.pull",
         "provenance.storage.push",
