@@ -7,33 +7,31 @@ subclasses; they never print and never exit.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archive.errors import ConfigError, NotATargetError, ProvError, UsageError
 from archive.warc.reader import WarcReader
-from provenance import __version__
 from provenance.base import home, timefmt
-from provenance.base.install import install_hint
-from provenance.custody.case import Case, CaseInfo, write_durable
+from provenance.capture.options import browser_options as browser_options  # part of the API
+from provenance.capture.options import capture_options as capture_options  # part of the API
+from provenance.capture.options import media_options as media_options  # part of the API
+from provenance.custody.case import SEAL_NAME, Case
 from provenance.custody.checkpoint import Checkpoint
+from provenance.custody.log import CaptureSummary as CaptureSummary  # part of the API
 from provenance.custody.log import (
     CustodyLog,
     NewEntry,
-    checkpoint_path,
-    file_subject,
-    iter_lines,
-    latest_checkpoint_size,
+    logged_captures,
 )
+from provenance.custody.log import latest_checkpoint as latest_checkpoint  # part of the API
 from provenance.custody.log import read_entries as read_entries  # part of the API
+from provenance.custody.logfile import iter_lines
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.keys import (
     KeyFileError,
@@ -44,7 +42,7 @@ from provenance.signing.keys import (
     write_private_file,
 )
 from provenance.signing.trust import Anchors, trust_user_key
-from provenance.verification.case import SEAL_NAME, CaseVerifier
+from provenance.verification.case import CaseVerifier
 from provenance.verification.parallel import Progress
 from provenance.verification.report import Report
 
@@ -164,51 +162,25 @@ def init_case(path: Path | str, title: str, key: SigningKey, now: datetime,
         from provenance.storage.locker import init_bucket
 
         return init_bucket(path, title, key, now, stamper, retention)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise UsageError(f"{path}: exists and is not an empty folder")
-    case_id = str(uuid.uuid4())
-    info = CaseInfo(case_id, f"prov-case/{case_id}", title, timefmt.format_time(now),
-                    retention=retention)
-    path.mkdir(parents=True, exist_ok=True)
-    for sub in ("keys", "certs", "captures", "custody/checkpoints", "state"):
-        (path / sub).mkdir(parents=True, exist_ok=True)
-    raw = info.to_bytes()
-    write_durable(path / "case.json", raw)
-    _cache_public_key(path, key.public)
-    write_durable(path / "custody" / "log.jsonl", b"")
-    case = Case(path, info, raw)
-    details = {
-        "caseId": case_id,
-        "origin": info.origin,
-        "title": title,
-        "publicKey": base64.b64encode(key.public.raw).decode(),
-        "keyName": key.name,
-    }
-    with case.lock():
-        _append(case, stamper,
-            [NewEntry("init", (file_subject(case, path / "case.json"),), details)],
-            key, now)
-    return case
+    from provenance.custody.cases import create_case  # start-up: verify never loads stamping
+
+    return create_case(path, title, key, now, stamper, retention)
 
 
 def _append(case: Case, stamper: Stamper | None, entries: Sequence[NewEntry], key: SigningKey,
             at: datetime) -> Checkpoint:
-    """``stamping.append_entries``, loaded when a command first changes the case."""
+    """``stamping.append_entries``, loaded when a command first changes the case (start-up)."""
     from provenance.custody.stamping import append_entries
 
     return append_entries(case, stamper, entries, key, at)
 
 
-def _cache_public_key(root: Path, key: PublicKey) -> None:
-    target = root / "keys" / f"{key.key_id.split(':', 1)[1]}.pub"
-    if not target.exists():
-        target.write_bytes(key.pem())
-
-
 def add_case_key(case: Case, public_path: Path, key: SigningKey, note: str | None,
                  now: datetime, stamper: Stamper | None = None) -> str:
     new = PublicKey.load(public_path)
-    _cache_public_key(case.root, new)
+    from provenance.custody.cases import cache_public_key  # start-up, as _append
+
+    cache_public_key(case.root, new)
     details: dict[str, Any] = {"keyId": new.key_id,
                                "publicKey": base64.b64encode(new.raw).decode()}
     if note:
@@ -317,115 +289,9 @@ def snapshot(case: Case, urls: Sequence[str], key: SigningKey, options: CaptureO
                    media=media)
 
 
-def media_options(*, comments: bool = False) -> MediaOptions:
-    """Checked media-capture options: ``ConfigError`` when yt-dlp is missing."""
-    try:
-        import yt_dlp  # noqa: F401
-
-        from archive.media.capture import MediaOptions
-    except ImportError as exc:
-        raise ConfigError(f"media capture needs the yt-dlp package: {exc}",
-                          hint=install_hint("media")) from None
-    return MediaOptions(comments=comments)
-
-
-MAX_STORAGE_STATE = 64 << 20
-
-
-def browser_options(*, page_timeout: float = 60.0, concurrency: int = 2,
-                    scroll_steps: int = 20, storage_state: Path | None = None) -> BrowserOptions:
-    """Checked browser-capture options: ``UsageError`` naming a bad one, ``ConfigError`` when
-    Playwright or Chromium is missing."""
-    if page_timeout <= 0 or concurrency <= 0 or scroll_steps < 0:
-        raise UsageError("--page-timeout and --concurrency must be positive, --scroll-steps "
-                         "not negative")
-    if storage_state is not None:
-        _check_storage_state(storage_state)
-    try:
-        from archive.browser.capture import CHROMIUM, BrowserOptions
-        from archive.browser.page import PageLimits
-    except ImportError as exc:
-        raise ConfigError(f"browser capture needs the playwright and pillow packages: {exc}",
-                          hint=install_hint("browser")) from None
-    if not os.access(CHROMIUM, os.X_OK):
-        raise ConfigError(f"browser capture needs Chromium at {CHROMIUM}",
-                          hint="apt-get install chromium (never `playwright install`)")
-    # settling and the screenshots get as long as loading, within their own defaults
-    limits = PageLimits(timeout=page_timeout, scroll_steps=scroll_steps,
-                        settle=min(PageLimits.settle, page_timeout),
-                        artifact_timeout=min(PageLimits.artifact_timeout, max(5.0, page_timeout)))
-    return BrowserOptions(page=limits, concurrency=concurrency, storage_state=storage_state)
-
-
-def _check_storage_state(path: Path) -> None:
-    """A Playwright storage state: a JSON object with ``cookies`` and ``origins`` lists."""
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(MAX_STORAGE_STATE + 1)
-        state = json.loads(data) if len(data) <= MAX_STORAGE_STATE else None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--storage-state {path}: {exc}") from None
-    if not (isinstance(state, dict) and isinstance(state.get("cookies", []), list)
-            and isinstance(state.get("origins", []), list)):
-        raise UsageError(f"--storage-state {path}: not a Playwright storage state (a JSON "
-                         "object with \"cookies\" and \"origins\" lists)")
-
-
-def capture_options(*, timeout: float = 30.0, max_body: int = 1 << 30, max_redirects: int = 10,
-                    concurrency: int = 16, per_host: int = 4, delay: float = 0.0,
-                    retries: int = 2, total_timeout: float | None = None,
-                    requisites: bool = False, depth: int = 0, scope: str = "host",
-                    include: Sequence[str] = (), exclude: Sequence[str] = (),
-                    via: str | None = None, ca_file: Path | None = None,
-                    insecure_skip_tls_verify: bool = False,
-                    allow_private_addresses: bool = False) -> CaptureOptions:
-    """Checked capture options; ``UsageError`` naming the bad one."""
-    from archive.http.crawl import CaptureOptions
-    from archive.http.recorder import FetchLimits
-    from archive.http.scope import Scope
-    from archive.http.via import parse_via
-
-    if min(timeout, max_body, max_redirects + 1, concurrency, per_host) <= 0 or min(
-            delay, retries, depth) < 0:
-        raise UsageError("--timeout, --max-body, --concurrency and --per-host must be positive; "
-                         "--delay, --retries, --depth and --max-redirects not negative")
-    try:
-        Scope(scope, include, exclude)
-        if via:
-            parse_via(via)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if ca_file is not None and not ca_file.is_file():
-        raise UsageError(f"--ca-file {ca_file}: no such file")
-    return CaptureOptions(
-        limits=FetchLimits(timeout=timeout, max_body=max_body,
-                           user_agent=f"prov/{__version__}"),
-        max_redirects=max_redirects, concurrency=concurrency, per_host=per_host, delay=delay,
-        retries=retries, total_timeout=total_timeout, requisites=requisites, depth=depth,
-        scope=scope, include=tuple(include), exclude=tuple(exclude), via=via,
-        ca_file=ca_file, insecure_skip_tls_verify=insecure_skip_tls_verify,
-        allow_private_addresses=allow_private_addresses)
-
-
-@dataclass(frozen=True)
-class CaptureSummary:
-    capture_id: str
-    capture_dir: str
-    logged_at: str
-    urls: int
-    failed: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {"captureId": self.capture_id, "captureDir": self.capture_dir,
-                "loggedAt": self.logged_at, "urls": self.urls, "failed": self.failed}
-
-
 def list_captures(case: Case) -> list[CaptureSummary]:
-    return [
-        CaptureSummary(str(e.details.get("captureId")), str(e.details.get("captureDir")),
-                       e.time, int(e.details.get("urls", 0)), int(e.details.get("failed", 0)))
-        for e in read_entries(case) if e.action == "capture"
-    ]
+    """The captures the log names, in log order."""
+    return logged_captures(case)
 
 
 def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
@@ -628,13 +494,6 @@ def load_checkpoint_file(path: Path) -> Checkpoint:
         raise UsageError(str(exc).replace("not a key file", "not a checkpoint")) from None
 
 
-def latest_checkpoint(case: Case) -> bytes:
-    size = latest_checkpoint_size(case)
-    if not size:
-        raise NotATargetError(f"{case.root}: the case has no checkpoint")
-    return checkpoint_path(case, size).read_bytes()
-
-
 def repair(case: Case, key: SigningKey, now: Callable[[], datetime],
            stamper: Stamper | None = None) -> list[str]:
     """Complete what an interrupted command left (``provenance.repair``); one line per act."""
@@ -737,7 +596,9 @@ def disclose(case: Case, capture_id: str, out: Path, urls: Sequence[str],
 def transfer_custody(case: Case, recipient: Path, note: str | None, key: SigningKey,
                      now: datetime, stamper: Stamper | None = None) -> str:
     new = PublicKey.load(recipient)
-    _cache_public_key(case.root, new)
+    from provenance.custody.cases import cache_public_key  # start-up, as _append
+
+    cache_public_key(case.root, new)
     details: dict[str, Any] = {"to": new.key_id,
                                "publicKey": base64.b64encode(new.raw).decode()}
     if note:

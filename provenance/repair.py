@@ -21,8 +21,7 @@ from pathlib import Path
 
 from archive.errors import ProvError
 from provenance.base import timefmt
-from provenance.custody.case import Case, fsync_dir, write_durable
-from provenance.custody.derived import log_trusted_keys
+from provenance.custody.case import SEAL_NAME, Case, fsync_dir, write_durable
 from provenance.custody.log import (
     CustodyLog,
     NewEntry,
@@ -41,7 +40,7 @@ from provenance.custody.stamping import (
 )
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.keys import PublicKey, SigningKey
-from provenance.verification.case import SEAL_NAME
+from provenance.verification.sealedcaptures import log_trusted_keys
 
 CAPTURE_DIR_RE = re.compile(
     r"^captures/\d{4}/\d{2}/\d{2}/[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -94,7 +93,7 @@ def _quarantine_torn_tail(case: Case, key: SigningKey, at: datetime,
 def _torn_tail(path: Path, chunk: int = 1 << 16) -> tuple[int, bytes]:
     """(offset after the last newline, the bytes after it), reading backwards in chunks: a
     torn tail is at most one line (bounded by custody.MAX_LINE), never the whole log."""
-    from provenance.custody.log import MAX_LINE
+    from provenance.custody.logfile import MAX_LINE
 
     size = path.stat().st_size
     with open(path, "rb") as fh:

@@ -26,13 +26,12 @@ from archive.errors import ProvError
 from archive.warc.cdxj import IndexEntry, iter_entries, iter_index, lookup
 from archive.warc.reader import WarcReader
 from provenance.base.untrusted import UntrustedInputError, load_json, open_regular, read_regular
-from provenance.custody.case import Case
+from provenance.custody.case import SEAL_NAME, Case
 from provenance.custody.log import read_entries
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import CaptureSeal
 
 INDEX_NAME = "index.cdxj"
-SEAL_NAME = "seal.dsse.json"
 MAX_SEAL = 16 << 20
 MAX_SEEDS = 1 << 20  # the seed-list record's block
 SEEDS_WITHIN = 4  # records at the start of the first WARC where the seed list must be

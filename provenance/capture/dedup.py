@@ -38,11 +38,11 @@ from provenance.base.untrusted import load_json, read_regular
 from provenance.capture.resources import Resource, scan_capture
 from provenance.custody import derived
 from provenance.custody.case import Case
-from provenance.custody.derived import SealedCaptures, log_trusted_keys
-from provenance.custody.log import MAX_LINE
+from provenance.custody.logfile import MAX_LINE
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.keys import PublicKey
 from provenance.signing.statements import Entry
+from provenance.verification.sealedcaptures import SealedCaptures, log_trusted_keys
 
 INDEX_FILE = "dedup.json"
 MAX_INDEX = 1 << 30

@@ -26,7 +26,7 @@ from provenance import __version__
 from provenance.base import failpoints, ids, timefmt
 from provenance.base.digests import sha256_file
 from provenance.custody import merkle
-from provenance.custody.case import Case, fsync_dir, write_durable
+from provenance.custody.case import SEAL_NAME, Case, fsync_dir, write_durable
 from provenance.custody.checkpoint import Checkpoint
 from provenance.custody.log import CustodyLog, NewEntry, file_subject
 from provenance.custody.stamping import (
@@ -44,7 +44,6 @@ if TYPE_CHECKING:  # archive.browser.capture imports playwright: only browser ca
     from archive.browser.capture import BrowserCapturer, BrowserOptions
     from archive.media.capture import MediaCapturer, MediaOptions
 
-SEAL_NAME = "seal.dsse.json"
 INDEX_NAME = "index.cdxj"
 FAILURES_LISTED = 256 << 10  # bytes of URLs and errors in a capture-failed entry
 URLS_LISTED = 64 << 10  # bytes of URLs a capture entry lists (what a deleted capture held)

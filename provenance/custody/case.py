@@ -32,6 +32,7 @@ from provenance.base.untrusted import UntrustedInputError, load_json, read_regul
 
 FORMAT_VERSION = 1
 CASE_FILE = "case.json"
+SEAL_NAME = "seal.dsse.json"  # in each capture folder: the capture's signed seal
 MAX_CASE_FILE = 64 << 10
 READ_ONLY = "read-only"
 

@@ -15,32 +15,28 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from archive.errors import IntegrityError, ProvError
+from archive.errors import IntegrityError, NotATargetError, ProvError
 from provenance.base import failpoints, timefmt
 from provenance.base.digests import sha256_file
 from provenance.base.untrusted import read_regular
 from provenance.custody import checkpoint as cp
 from provenance.custody import derived, merkle, seen
 from provenance.custody.case import Case, fsync_dir, write_durable
+from provenance.custody.logfile import MAX_LINE, LogFormatError, iter_lines
 from provenance.custody.treestore import TreeStore
 from provenance.signing.dsse import parse_envelope, sign_envelope
 from provenance.signing.keys import PublicKey, SigningKey
 from provenance.signing.statements import CUSTODY_PAYLOAD, Entry, Prev, Subject
 
-MAX_LINE = 1 << 20
 CHECKPOINT_RE = re.compile(r"^(\d{20})\.checkpoint$")
 SHARD_DIGITS = 17  # of the 20: 1,000 sizes per shard folder
 SHARD_RE = re.compile(rf"^[0-9]{{{SHARD_DIGITS}}}$")
-
-
-class LogFormatError(IntegrityError):
-    """The log file is not a sequence of complete, bounded lines."""
 
 
 @dataclass(frozen=True)
@@ -50,25 +46,6 @@ class NewEntry:
     action: str
     subjects: tuple[Subject, ...] = ()
     details: Mapping[str, Any] | None = None
-
-
-def iter_lines(path: Path) -> Iterator[bytes]:
-    """Each line of the log without its newline; a torn (unterminated) tail raises."""
-    with open(path, "rb") as fh:
-        number = 0
-        while True:
-            line = fh.readline(MAX_LINE + 2)
-            if not line:
-                return
-            if not line.endswith(b"\n"):
-                if len(line) > MAX_LINE:
-                    raise LogFormatError(f"{path.name}: line {number} longer than {MAX_LINE} bytes")
-                raise LogFormatError(
-                    f"{path.name}: line {number} has no newline (torn write)",
-                    hint="run `prov log repair`",
-                )
-            yield line[:-1]
-            number += 1
 
 
 def shard(name: int | str) -> str:
@@ -136,6 +113,14 @@ def latest_checkpoint_size(case: Case, at_most: int | None = None) -> int:
         if sizes:
             return sizes[-1]
     return 0
+
+
+def latest_checkpoint(case: Case) -> bytes:
+    """The bytes of the newest checkpoint (nothing verified); NotATargetError without one."""
+    size = latest_checkpoint_size(case)
+    if not size:
+        raise NotATargetError(f"{case.root}: the case has no checkpoint")
+    return checkpoint_path(case, size).read_bytes()
 
 
 def token_paths(case: Case, size: int) -> list[Path]:
@@ -367,3 +352,27 @@ class CustodyLog:
         if not line.endswith(b"\n"):
             raise LogFormatError(f"log.jsonl: entry {index} is not a complete line")
         return line[:-1]
+
+
+@dataclass(frozen=True)
+class CaptureSummary:
+    """A capture as its ``capture`` entry in the log names it."""
+
+    capture_id: str
+    capture_dir: str
+    logged_at: str
+    urls: int
+    failed: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"captureId": self.capture_id, "captureDir": self.capture_dir,
+                "loggedAt": self.logged_at, "urls": self.urls, "failed": self.failed}
+
+
+def logged_captures(case: Case) -> list[CaptureSummary]:
+    """The captures the log names, in log order (entries parsed, not judged)."""
+    return [
+        CaptureSummary(str(e.details.get("captureId")), str(e.details.get("captureDir")),
+                       e.time, int(e.details.get("urls", 0)), int(e.details.get("failed", 0)))
+        for e in read_entries(case) if e.action == "capture"
+    ]

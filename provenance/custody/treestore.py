@@ -24,6 +24,7 @@ from pathlib import Path
 from archive.errors import ProvError
 from provenance.base.untrusted import load_json, read_regular
 from provenance.custody import derived, merkle
+from provenance.custody.logfile import iter_lines
 
 HASH = 32
 
@@ -133,8 +134,6 @@ class TreeStore:
     @classmethod
     def rebuild(cls, folder: Path, log_path: Path) -> TreeStore:
         """A new store made from the log alone."""
-        from provenance.custody.log import iter_lines
-
         derived.discard(folder)
         store = cls(folder)
         offset = 0

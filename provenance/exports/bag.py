@@ -27,8 +27,9 @@ from pathlib import Path
 from archive.errors import UsageError
 from provenance import __version__
 from provenance.base import timefmt
-from provenance.custody.case import Case
-from provenance.custody.log import iter_lines, shard_names
+from provenance.custody.case import SEAL_NAME, Case
+from provenance.custody.log import shard_names
+from provenance.custody.logfile import iter_lines
 from provenance.custody.stamping import Stamper
 from provenance.exports.common import Verdict, gate, log_export
 from provenance.signing.dsse import parse_envelope, sign_envelope
@@ -113,7 +114,7 @@ def _copy_case(case: Case, data: Path, key: SigningKey) -> None:
             parts = capture_parts(case, str(entry.details.get("captureDir")))
             target = data / parts.capture_dir
             target.mkdir(parents=True)
-            for name in (*parts.warcs, *parts.extras, "seal.dsse.json"):
+            for name in (*parts.warcs, *parts.extras, SEAL_NAME):
                 shutil.copy2(parts.folder / name, target / name)
     for name in sorted(named):  # tokens the log names (a later `prov timestamp`'s are not)
         if name.startswith("captures/") and name.endswith(".tsr"):

@@ -20,15 +20,15 @@ from archive.errors import IntegrityError, UsageError, WarcFormatError
 from archive.warc.reader import WarcReader
 from provenance.base.untrusted import UntrustedInputError, load_json, open_regular, read_regular
 from provenance.custody import merkle
-from provenance.custody.case import Case
-from provenance.custody.log import CustodyLog, NewEntry, iter_lines, token_paths
+from provenance.custody.case import SEAL_NAME, Case
+from provenance.custody.log import CustodyLog, NewEntry, token_paths
+from provenance.custody.logfile import iter_lines
 from provenance.custody.stamping import Stamper, checkpoint_stamper
 from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope
 from provenance.signing.keys import SigningKey
 from provenance.signing.statements import CaptureSeal, Entry
 from provenance.verification.entryjudge import TRUST_ACTIONS
 
-SEAL_NAME = "seal.dsse.json"
 SHOWN_FAILURES = 10
 MAX_SEEDS_BLOCK = 1 << 20
 
@@ -114,9 +114,9 @@ def capture_parts(case: Case, capture_dir: str) -> CaptureParts:
 def select(case: Case, ids: Sequence[str]) -> list[CaptureParts]:
     """The captures named by ``ids`` (unique prefixes; all when empty), in log order, and
     the captures holding the originals that their revisit records refer to."""
-    from provenance.api import list_captures
+    from provenance.custody.log import logged_captures
 
-    logged = list_captures(case)
+    logged = logged_captures(case)
     if not logged:
         raise UsageError(f"{case.root}: the case holds no capture to export")
     chosen = logged if not ids else []
@@ -211,8 +211,8 @@ class LogExtract:
 
 def extract_log(case: Case, capture_dirs: Sequence[str]) -> LogExtract:
     """Trust entries and every entry about the captures, up to the latest checkpoint."""
-    from provenance.api import latest_checkpoint
     from provenance.custody.checkpoint import read_unverified
+    from provenance.custody.log import latest_checkpoint
 
     note = latest_checkpoint(case)
     size = read_unverified(note, what="checkpoint").size

@@ -32,7 +32,8 @@ from archive.warc.recordcheck import iter_checks
 from provenance.base.untrusted import load_json, read_regular
 from provenance.custody import merkle
 from provenance.custody.case import Case
-from provenance.custody.log import CustodyLog, iter_lines
+from provenance.custody.log import CustodyLog
+from provenance.custody.logfile import iter_lines
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import CaptureSeal, Entry
 from provenance.verification.entryjudge import TRUST_ACTIONS
@@ -128,8 +129,8 @@ def write_disclosure(case: Case, capture_dir: str, out: Path, urls: Sequence[str
 
 
 def _write_entries(case: Case, capture_dir: str, out: Path) -> dict[str, Any]:
-    from provenance.api import latest_checkpoint
     from provenance.custody.checkpoint import read_unverified
+    from provenance.custody.log import latest_checkpoint
 
     note = latest_checkpoint(case)
     size = read_unverified(note, what="checkpoint").size

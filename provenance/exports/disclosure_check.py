@@ -24,6 +24,7 @@ from provenance.base import timefmt
 from provenance.base.untrusted import open_regular, read_regular
 from provenance.custody import checkpoint as cp
 from provenance.custody import merkle
+from provenance.custody.case import SEAL_NAME
 from provenance.exports.disclosure import load_manifest
 from provenance.signing.dsse import parse_envelope, verify_envelope
 from provenance.signing.statements import IN_TOTO_PAYLOAD, CaptureSeal
@@ -74,7 +75,7 @@ class DisclosureVerifier:
         ]
         for subject, step in steps:
             self._guard(subject, step)
-        seal = self._guard("seal.dsse.json", lambda: self._check_seal(manifest))
+        seal = self._guard(SEAL_NAME, lambda: self._check_seal(manifest))
         if isinstance(seal, CaptureSeal):
             self._guard("records.warc.gz", lambda: self._check_records(manifest, seal))
             self._guard("seal tokens", lambda: self._check_tokens(manifest, seal))
@@ -107,7 +108,7 @@ class DisclosureVerifier:
         judge = StampJudge(self.root, self.report, self.tsa_roots)
         judge.check_chains()  # certs/ is the case's, content-addressed
         started = timefmt.parse_time(seal.started_at)
-        data = _read(self.root / "seal.dsse.json")
+        data = _read(self.root / SEAL_NAME)
         for entry in self.log.entries:
             if entry.action == "capture" and any(s.name == seal_rel for s in entry.subjects):
                 judge.capture_entry(entry, seal_rel)
@@ -149,22 +150,22 @@ class DisclosureVerifier:
         seal_path = f"{manifest.get('captureDir')}/seal.dsse.json"
         logged = [s for e in self.log.entries if e.action == "capture" for s in e.subjects
                   if s.name == seal_path]
-        data = _read(self.root / "seal.dsse.json")
+        data = _read(self.root / SEAL_NAME)
         if not logged:
-            add("fail", "disclosure.seal", "seal.dsse.json", "no logged capture entry names it")
+            add("fail", "disclosure.seal", SEAL_NAME, "no logged capture entry names it")
             return None
         if hashlib.sha256(data).digest() != logged[0].sha256:
-            add("fail", "file.digest", "seal.dsse.json", "seal differs from the one logged",
+            add("fail", "file.digest", SEAL_NAME, "seal differs from the one logged",
                 expected="sha256:" + logged[0].sha256.hex(),
                 found="sha256:" + hashlib.sha256(data).hexdigest())
             return None
         try:
-            envelope = parse_envelope(data, what="seal.dsse.json")
+            envelope = parse_envelope(data, what=SEAL_NAME)
             verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=self.log.trusted,
-                            what="seal.dsse.json")
-            seal = CaptureSeal.parse(envelope.payload, what="seal.dsse.json")
+                            what=SEAL_NAME)
+            seal = CaptureSeal.parse(envelope.payload, what=SEAL_NAME)
         except ProvError as exc:
-            add("fail", "seal.signature", "seal.dsse.json", str(exc))
+            add("fail", "seal.signature", SEAL_NAME, str(exc))
             return None
         named = (manifest.get("captureId"), manifest.get("captureDir"))
         if named != (seal.capture_id, seal.capture_dir):
@@ -173,10 +174,10 @@ class DisclosureVerifier:
                 found=f"{str(named[0])[:80]} at {str(named[1])[:200]}")
             return None
         if seal.case_id != manifest.get("caseId"):
-            add("fail", "seal.case", "seal.dsse.json", "sealed for another case",
+            add("fail", "seal.case", SEAL_NAME, "sealed for another case",
                 expected=str(manifest.get("caseId"))[:80], found=seal.case_id)
             return None
-        add("pass", "seal.signature", "seal.dsse.json", f"signed by {seal.operator}")
+        add("pass", "seal.signature", SEAL_NAME, f"signed by {seal.operator}")
         return seal
 
     def _check_records(self, manifest: dict[str, Any], seal: CaptureSeal) -> None:

@@ -160,7 +160,7 @@ class UrlSummary:
 def export(case: Case, capture_ids: Sequence[str], out: Path, key: SigningKey, at: datetime, *,
            allow_failed: bool = False, stamper: Stamper | None = None) -> Path:
     """Verify the case (the gate), write the report, and log an ``export`` entry for it."""
-    from provenance.api import read_entries
+    from provenance.custody.log import read_entries
     from provenance.exports.exhibit_html import render
 
     if out.exists() or out.suffix.lower() not in (".html", ".htm"):

@@ -33,7 +33,8 @@ from archive.errors import IntegrityError, UsageError
 from provenance.base import timefmt
 from provenance.base.digests import sha256_file
 from provenance.custody.case import READ_ONLY, Case, CaseInfo, write_durable
-from provenance.custody.log import CustodyLog, NewEntry, file_subject, iter_lines
+from provenance.custody.log import CustodyLog, NewEntry, file_subject
+from provenance.custody.logfile import iter_lines
 from provenance.signing.keys import SigningKey
 from provenance.signing.statements import Entry
 
@@ -196,8 +197,8 @@ def fork(source: Case, root: Path, key: SigningKey, now: datetime,
          retention: dict[str, Any] | None) -> Case:
     """A new case at ``root`` holding ``source``'s captures, keys and certificates, whose log
     starts from the source's latest checkpoint (quoted in its init entry)."""
-    from provenance.api import latest_checkpoint, read_entries
     from provenance.custody.checkpoint import read_unverified
+    from provenance.custody.log import latest_checkpoint, read_entries
 
     note = latest_checkpoint(source)
     checkpoint = read_unverified(note, what="source checkpoint")

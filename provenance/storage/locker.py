@@ -77,7 +77,7 @@ def object_lock(info: CaseInfo, now: datetime) -> Lock | None:
 def init_bucket(url: str, title: str, key: SigningKey, now: datetime, stamper: Stamper | None,
                 retention: dict[str, Any] | None) -> MirrorCase:
     """``prov init s3://BUCKET/PREFIX``: the case is made in a fresh mirror, then pushed."""
-    from provenance.api import init_case
+    from provenance.custody.cases import create_case
     from provenance.storage.lease import Lease
     from provenance.storage.push import push
 
@@ -93,7 +93,7 @@ def init_bucket(url: str, title: str, key: SigningKey, now: datetime, stamper: S
     root = mirror_root(bucket.url)
     if root.exists():
         shutil.rmtree(root)
-    local = init_case(root, title, key, now, stamper, retention)
+    local = create_case(root, title, key, now, stamper, retention)
     case = MirrorCase(root, local.info, local.raw_info, bucket)
     case.confirmed = 0  # the init entry is ours, not yet in the bucket: no pull before
     lease = Lease(bucket)

@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 from archive.errors import IntegrityError, ProvError
 from provenance.base.untrusted import read_regular
 from provenance.custody import checkpoint as cp
-from provenance.custody.log import MAX_LINE, CustodyLog, checkpoint_rel, shard
+from provenance.custody.log import CustodyLog, checkpoint_rel, shard
+from provenance.custody.logfile import MAX_LINE
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import Entry
 from provenance.storage.mirror import (

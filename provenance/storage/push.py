@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from archive.errors import IntegrityError, LockedError, ProvError
 from provenance.base import timefmt
-from provenance.custody.case import fsync_dir, write_durable
+from provenance.custody.case import SEAL_NAME, fsync_dir, write_durable
 from provenance.custody.log import (
     CHECKPOINT_RE,
     CustodyLog,
     NewEntry,
-    iter_lines,
     shard,
     shard_names,
 )
+from provenance.custody.logfile import iter_lines
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import Entry
 from provenance.storage.locker import object_lock
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from provenance.signing.keys import SigningKey
     from provenance.storage.store import Bucket, Lock
 
-SEAL_NAME = "seal.dsse.json"
 WORKERS = 8
 MAX_RACES = 20
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from archive.errors import NotATargetError, ProvError
 from provenance.base import timefmt
 from provenance.custody.case import CaseInfo
-from provenance.custody.log import MAX_LINE
+from provenance.custody.logfile import MAX_LINE
 from provenance.storage.mirror import (
     ENTRIES,
     ENTRY_NAME,

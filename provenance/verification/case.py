@@ -31,15 +31,15 @@ from provenance.base.untrusted import (
 )
 from provenance.custody import checkpoint as cp
 from provenance.custody import merkle
-from provenance.custody.case import Case
+from provenance.custody.case import SEAL_NAME, Case
 from provenance.custody.log import (
     CHECKPOINT_RE,
-    MAX_LINE,
     SHARD_RE,
     checkpoint_path,
     checkpoint_sizes,
     shard,
 )
+from provenance.custody.logfile import MAX_LINE
 from provenance.signing.dsse import parse_envelope, verify_envelope
 from provenance.signing.keys import PublicKey
 from provenance.signing.statements import (
@@ -60,7 +60,6 @@ from provenance.verification.revisits import RevisitLedger
 from provenance.verification.stamps import StampJudge
 from provenance.verification.warcjudge import WarcJudge
 
-SEAL_NAME = "seal.dsse.json"
 TOKEN_NAME = re.compile(r"^seal\.[0-9a-f]{16}\.tsr$")
 CKPT_TOKEN = re.compile(r"^\d{20}\.[0-9a-f]{16}\.tsr$")
 COSIGNATURE = re.compile(r"^(\d{20})\.[0-9a-f]{16}\.cosignature$")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from archive.errors import NotATargetError, UsageError
+from provenance.custody.case import SEAL_NAME
 
 Kind = Literal["case", "wacz", "bag", "disclosure", "proof"]
 KINDS: tuple[Kind, ...] = ("case", "wacz", "bag", "disclosure", "proof")
@@ -45,7 +46,7 @@ FOLDER_MARKERS: tuple[tuple[str, Kind], ...] = (
 # what is left of a kind once its marker is deleted, in the markers' order
 REMAINS: tuple[tuple[tuple[str, ...], Kind], ...] = (
     (("captures",), "case"),
-    (("seal.dsse.json", "records.warc.gz", "log-entries.jsonl"), "disclosure"),
+    ((SEAL_NAME, "records.warc.gz", "log-entries.jsonl"), "disclosure"),
     (("bag-info.txt", "manifest-sha256.txt", "manifest-sha512.txt", "tagmanifest-sha256.txt",
       "tagmanifest-sha512.txt", "tagmanifest.dsse.json", "data/case.json", "data/custody"),
      "bag"),

@@ -22,7 +22,7 @@ from provenance.base.terminal import printable
 from provenance.capture.dedup import CAPTURE_DIR_RE, DedupIndex
 from provenance.capture.resources import INDEX_NAME, latest_by_url, scan_capture
 from provenance.custody.case import Case
-from provenance.custody.log import iter_lines
+from provenance.custody.logfile import iter_lines
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import Entry
 from provenance.watch.changes import (

@@ -35,11 +35,11 @@ from provenance.capture.dedup import CAPTURE_DIR_RE, DedupIndex
 from provenance.capture.mediaposts import load_posts
 from provenance.capture.resources import latest_by_url, scan_capture
 from provenance.custody import derived
-from provenance.custody.case import Case
-from provenance.custody.derived import SealedCaptures
+from provenance.custody.case import SEAL_NAME, Case
 from provenance.custody.log import CustodyLog, NewEntry, file_subject
 from provenance.custody.stamping import Stamper, checkpoint_stamper
 from provenance.signing.keys import SigningKey
+from provenance.verification.sealedcaptures import SealedCaptures
 from provenance.watch.changes import (
     Change,
     Fingerprint,
@@ -153,9 +153,9 @@ def run(sources_path: Path, case: Case, key: SigningKey, stamper: Stamper, *,
         result = RunResult(timefmt.format_time(started))
         state = load_state(case)
         if state.get("running"):
-            from provenance.api import repair
+            from provenance.repair import repair_case
 
-            result.repaired = repair(case, key, now, stamper) or ["nothing to repair"]
+            result.repaired = repair_case(case, key, now, stamper) or ["nothing to repair"]
         state["running"] = {"pid": os.getpid(), "startedAt": result.started_at}
         save_state(case, state)
         entries = state["sources"]
@@ -186,7 +186,7 @@ def _browser_options(path: Path, sources: Sequence[Source]) -> Any:
     wanting = [s for s in sources if s.browser]
     if not wanting:
         return None
-    from provenance.api import browser_options
+    from provenance.capture.options import browser_options
 
     try:
         return browser_options()
@@ -201,7 +201,7 @@ def _media_options(path: Path, sources: Sequence[Source]) -> Any:
     wanting = [s for s in sources if s.media]
     if not wanting:
         return None
-    from provenance.api import media_options
+    from provenance.capture.options import media_options
 
     try:
         return media_options()
@@ -228,7 +228,7 @@ def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[So
                  now: Callable[[], datetime], browser: Any, media: Any = None,
                  on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None
                  ) -> None:
-    from provenance.api import capture_options
+    from provenance.capture.options import capture_options
 
     index = DedupIndex.load(case, key.public)
     index.save()
@@ -267,7 +267,7 @@ def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[So
         by_url = latest_by_url(scanned.get(captured.capture_dir, []))
         hints = tuple(dict.fromkeys(k.capture_dir for u in by_url
                                     if (k := index.urls.get(u)) is not None))
-        seal = file_subject(case, case.root / captured.capture_dir / capture_mod.SEAL_NAME)
+        seal = file_subject(case, case.root / captured.capture_dir / SEAL_NAME)
         posts = {p["url"]: p for p in captured.media or []}
         for source in group:
             page = snapshot_page(case.root, captured.capture_id, captured.capture_dir,

@@ -24,7 +24,7 @@ import pytest
 from provenance import api
 from provenance.base import timefmt
 from provenance.custody.case import Case
-from provenance.custody.log import iter_lines
+from provenance.custody.logfile import iter_lines
 from provenance.signing.dsse import parse_envelope, sign_envelope
 from provenance.signing.keys import SigningKey
 from provenance.signing.statements import CUSTODY_PAYLOAD, Entry, Prev
