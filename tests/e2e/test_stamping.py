@@ -32,6 +32,7 @@ import tsa as tsa_module
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from helpers import free_port, make_case, prov_env, run_prov
+from provenance.verification.report import Report
 from tsa import Behaviour, LocalTSA, TsaFactory, expired_before_gen_time
 
 from provenance.base import timefmt
@@ -39,7 +40,6 @@ from provenance.custody.log import checkpoint_rel
 from provenance.signing.statements import Entry, Prev, Subject
 from provenance.timestamps.rfc3161 import request_stamp, tsa_id
 from provenance.timestamps.tsatrust import TsaRoots
-from provenance.verification.report import Report
 from provenance.verification.stamps import StampJudge
 
 EXIT_OK, EXIT_INTEGRITY, EXIT_CAPTURE_FAILED = 0, 3, 5

@@ -23,6 +23,7 @@ import pytest
 import test_tamper
 from helpers import checked, gzip_bomb, home_env, prov_command
 from helpers import run_prov_at as run_prov
+from provenance.verification.report import KEEP
 from test_tamper import (
     SealedCase,
     fails,
@@ -33,7 +34,6 @@ from test_tamper import (
 )
 
 from provenance.exports.wacz import MANIFEST
-from provenance.verification.report import KEEP
 
 # test_tamper's fixtures: a sealed case of two captures, a fresh copy of it, an empty home
 sealed = test_tamper.sealed

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from provenance.verification.report import SCHEMA, STATUSES
 
 from archive.errors import ExitCode
 from provenance import api
@@ -42,7 +43,6 @@ from provenance.signing.statements import (
     CaptureSeal,
     Entry,
 )
-from provenance.verification.report import SCHEMA, STATUSES
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
 

@@ -62,6 +62,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
+from provenance.verification.report import Report
 
 from archive.http import recorder
 from archive.http.crawl import CaptureOptions, Capturer, Hop, UrlOutcome, json_block
@@ -76,7 +77,6 @@ from provenance.custody.stamping import Stamper
 from provenance.signing.dsse import parse_envelope, sign_envelope
 from provenance.signing.keys import SigningKey
 from provenance.signing.statements import IN_TOTO_PAYLOAD
-from provenance.verification.report import Report
 
 HERE = Path(__file__).resolve().parent
 SEED = bytes(range(1, 33))

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from provenance.verification.report import Report
 
 from provenance import api
 from provenance.base import timefmt
@@ -28,7 +29,6 @@ from provenance.custody.logfile import iter_lines
 from provenance.signing.dsse import parse_envelope, sign_envelope
 from provenance.signing.keys import SigningKey
 from provenance.signing.statements import CUSTODY_PAYLOAD, Entry, Prev
-from provenance.verification.report import Report
 
 SEED = bytes(range(32))
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from exports import Built
+from provenance.verification.report import Report
 
 from archive.errors import UsageError
 from provenance import api
@@ -16,7 +17,6 @@ from provenance.custody.case import Case
 from provenance.exports.bag import export
 from provenance.exports.bag_check import BagVerifier, is_bag
 from provenance.signing.trust import Anchors
-from provenance.verification.report import Report
 
 
 @pytest.fixture(scope="module")

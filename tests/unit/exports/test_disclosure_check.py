@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from exports import Built
+from provenance.verification.report import Report
 
 from archive.errors import UsageError
 from provenance import api
@@ -17,7 +18,6 @@ from provenance.custody.case import Case
 from provenance.exports.disclosure import is_disclosure, load_manifest, write_disclosure
 from provenance.exports.disclosure_check import DisclosureVerifier
 from provenance.signing.trust import Anchors
-from provenance.verification.report import Report
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from exports import Built
+from provenance.verification.report import Report
 
 from archive.errors import UsageError
 from provenance import api
@@ -17,7 +18,6 @@ from provenance.exports.wacz import export
 from provenance.exports.wacz_check import WaczVerifier, is_wacz
 from provenance.signing import p384
 from provenance.signing.trust import Anchors
-from provenance.verification.report import Report
 
 
 @pytest.fixture(scope="module")

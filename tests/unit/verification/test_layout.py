@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from provenance.verification.layout import BAG, judge_layout
 from provenance.verification.report import Report
+
+from provenance.verification.layout import BAG, judge_layout
 
 
 def findings(root: Path, **kw: object) -> set[tuple[str, str, str]]:
