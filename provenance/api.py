@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from archive.errors import ConfigError, NotATargetError, ProvError, UsageError
 from archive.warc.reader import WarcReader
 from provenance.base import home, timefmt
+from provenance.base.report import Report
 from provenance.capture.options import browser_options as browser_options  # part of the API
 from provenance.capture.options import capture_options as capture_options  # part of the API
 from provenance.capture.options import media_options as media_options  # part of the API
@@ -44,7 +45,6 @@ from provenance.signing.keys import (
 from provenance.signing.trust import Anchors, trust_user_key
 from provenance.verification.case import CaseVerifier
 from provenance.verification.parallel import Progress
-from provenance.verification.report import Report
 
 if TYPE_CHECKING:  # loaded by the functions that use them: `prov verify` needs none of them
     from archive.browser.capture import BrowserOptions
@@ -208,10 +208,7 @@ def fetch_capture(case: Case, capture_dir: str | None) -> None:
     """Make a capture's files (``None``: every capture's) present before reading them: a
     bucket case's mirror downloads WARCs only for the commands that read them (captures
     show, disclose, exports)."""
-    from provenance.storage.mirror import MirrorCase
-
-    if isinstance(case, MirrorCase):
-        case.fetch_captures([capture_dir] if capture_dir else None)
+    case.fetch_captures([capture_dir] if capture_dir else None)
 
 
 def set_endpoint_url(url: str | None) -> None:
@@ -520,8 +517,8 @@ def prove_entry(case: Case, index: int, since: Path | None) -> dict[str, Any]:
 
 def _trust_lines(case: Case) -> Iterator[tuple[int, bytes]]:
     """The log's lines that change whom it trusts, with their sequence numbers."""
+    from provenance.signing.entryjudge import TRUST_ACTIONS
     from provenance.signing.statements import Entry
-    from provenance.verification.entryjudge import TRUST_ACTIONS
 
     for seq, line in enumerate(iter_lines(case.log_path)):
         entry = Entry.parse(parse_envelope(line, what=f"entry {seq}").payload, what=f"entry {seq}")

@@ -117,7 +117,7 @@ class Report:
         """The table ``prov verify`` prints; every name in it through ``printable``. Each
         FAIL starts with a plain sentence of what happened (``verification.plain``); the
         captures verified without a time-stamp are one line, not one per capture."""
-        from provenance.verification.plain import what_happened
+        from provenance.base.plain import what_happened
 
         lines = []
         unstamped = [f for f in self.findings if (f.check, f.status) == UNSTAMPED]

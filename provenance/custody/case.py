@@ -20,7 +20,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,6 +149,10 @@ class Case:
         except UntrustedInputError as exc:
             raise NotATargetError(str(exc)) from None
         return cls(root, CaseInfo.from_bytes(raw, what=str(path)), raw)
+
+    def fetch_captures(self, folders: Sequence[str] | None = None) -> None:
+        """Make capture files present before they are read: on disk they are; a bucket
+        case's mirror (``storage.mirror.MirrorCase``) downloads what it lacks."""
 
     @contextlib.contextmanager
     def lock(self, *, wait: float = 30.0) -> Iterator[None]:

@@ -22,12 +22,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from archive.errors import ConfigError, ProvError
-from provenance.custody.log import MAX_LINE, LogFormatError, iter_lines
+from provenance.base.report import Report
+from provenance.custody.logfile import MAX_LINE, LogFormatError, iter_lines
 from provenance.signing.dsse import parse_envelope
+from provenance.signing.entryjudge import TRUST_ACTIONS, EntryJudge
 from provenance.signing.keys import PublicKey
 from provenance.signing.statements import Entry
-from provenance.verification.entryjudge import TRUST_ACTIONS, EntryJudge
-from provenance.verification.report import Report
 
 
 class RefusedEntryError(ConfigError):

@@ -16,6 +16,7 @@ from pathlib import Path
 from cryptography import x509
 
 from archive.errors import ProvError
+from provenance.base.report import Finding, Report, Status
 from provenance.base.untrusted import (
     UntrustedInputError,
     is_regular,
@@ -31,7 +32,6 @@ from provenance.timestamps.rfc3161 import UntrustedRootError, verify_stamp
 from provenance.timestamps.tsatrust import TsaRoots
 from provenance.verification.case import CaseVerifier
 from provenance.verification.layout import BAG, judge_layout
-from provenance.verification.report import Finding, Report, Status
 from provenance.verification.stamps import failed_check
 
 SAFE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")

@@ -25,9 +25,9 @@ from provenance.custody.log import CustodyLog, NewEntry, token_paths
 from provenance.custody.logfile import iter_lines
 from provenance.custody.stamping import Stamper, checkpoint_stamper
 from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope
+from provenance.signing.entryjudge import TRUST_ACTIONS
 from provenance.signing.keys import SigningKey
 from provenance.signing.statements import CaptureSeal, Entry
-from provenance.verification.entryjudge import TRUST_ACTIONS
 
 SHOWN_FAILURES = 10
 MAX_SEEDS_BLOCK = 1 << 20

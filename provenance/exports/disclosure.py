@@ -35,8 +35,8 @@ from provenance.custody.case import Case
 from provenance.custody.log import CustodyLog
 from provenance.custody.logfile import iter_lines
 from provenance.signing.dsse import parse_envelope
+from provenance.signing.entryjudge import TRUST_ACTIONS
 from provenance.signing.statements import CaptureSeal, Entry
-from provenance.verification.entryjudge import TRUST_ACTIONS
 
 SCHEMA = "prov/disclosure/v1"
 MAX_MANIFEST = 64 << 20

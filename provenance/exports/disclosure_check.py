@@ -21,6 +21,7 @@ from typing import Any
 from archive.errors import ProvError
 from archive.warc.recordcheck import RecordCheck, iter_checks
 from provenance.base import timefmt
+from provenance.base.report import Report
 from provenance.base.untrusted import open_regular, read_regular
 from provenance.custody import checkpoint as cp
 from provenance.custody import merkle
@@ -32,7 +33,6 @@ from provenance.signing.trust import Anchors
 from provenance.timestamps.tsatrust import TsaRoots
 from provenance.verification.layout import DISCLOSURE, judge_layout
 from provenance.verification.packagelog import PackageLog
-from provenance.verification.report import Report
 from provenance.verification.stamps import StampJudge
 
 MAX_SMALL = 16 << 20

@@ -113,9 +113,7 @@ def extract(case: Case, capture_prefix: str, url: str, kind: str, out: Path, *,
     warnings = [f.message for f in verifier.report.findings if f.status == "warn"]
     logged, subject = _logged_capture(verifier.log.entries, capture_prefix)
     folder = subject.name.rsplit("/", 1)[0]
-    from provenance.api import fetch_capture
-
-    fetch_capture(case, folder)
+    case.fetch_captures([folder])
     seal, signer = _verified_seal(case, folder, subject, logged)
     name, offset = _locate(case.root / folder, seal, wanted, url)
     done = Extracted(seal.capture_id, kind, "", name, offset, signer=signer, warnings=warnings)

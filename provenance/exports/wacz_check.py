@@ -29,6 +29,7 @@ from cryptography import x509
 from archive.errors import NotATargetError, ProvError
 from archive.warc.recordcheck import RecordCheck, iter_checks
 from provenance.base import timefmt
+from provenance.base.report import Report
 from provenance.base.untrusted import b64decode, load_json
 from provenance.base.untrusted_zip import (
     ZipDirectoryTooLarge,
@@ -47,7 +48,6 @@ from provenance.signing.statements import IN_TOTO_PAYLOAD, CaptureSeal
 from provenance.signing.trust import Anchors
 from provenance.timestamps.tsatrust import TsaRoots
 from provenance.verification.packagelog import PackageLog
-from provenance.verification.report import Report
 
 MAX_SMALL = 16 << 20
 # what a malformed member or manifest field raises when read as the right type: a finding

@@ -22,12 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from archive.errors import ProvError
+from provenance.base.report import Report, Status
 from provenance.base.untrusted import UntrustedInputError, b64decode
 from provenance.signing.dsse import Envelope, parse_envelope, verify_envelope
 from provenance.signing.keys import PublicKey
 from provenance.signing.statements import CUSTODY_PAYLOAD, Entry, StatementError
 from provenance.signing.trust import Anchors
-from provenance.verification.report import Report, Status
 
 Keys = Mapping[str, PublicKey]
 # the actions that change whom the log trusts: a package or a proof carries every one of them

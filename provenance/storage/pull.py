@@ -15,7 +15,7 @@ and binds the tokens beside its latest checkpoint, so neither may hold anything 
 - Entry objects are listed with their versions: a second version or a delete marker under an
   entry key stops the pull (``s3.versions``), so nothing is ever signed beside a hidden entry.
 - The pulled lines are judged by the case verifier's own replay of the log
-  (``CaseVerifier.trusted_now``, with ``provenance.verification.entryjudge``: each line's signature
+  (``CaseVerifier.trusted_now``, with ``provenance.signing.entryjudge``: each line's signature
   by a key the log trusts at that point, its sequence number, its ``prev`` against the log's own
   roots); a failure stops the pull and the lines are cut again.
 - Checkpoints are kept only if signed by a key the log trusts and matching its root; a token

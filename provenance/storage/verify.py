@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from archive.errors import NotATargetError, ProvError
 from provenance.base import timefmt
+from provenance.base.report import Report
 from provenance.custody.case import CaseInfo
 from provenance.custody.logfile import MAX_LINE
 from provenance.storage.mirror import (
@@ -36,7 +37,6 @@ from provenance.storage.mirror import (
     folder_files,
     unknown_names,
 )
-from provenance.verification.report import Report
 
 if TYPE_CHECKING:
     from provenance.storage.store import Bucket, Got, ObjectVersion

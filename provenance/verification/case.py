@@ -21,6 +21,7 @@ from archive.errors import NotATargetError, ProvError
 from provenance.base import timefmt
 from provenance.base.digests import sha256_regular
 from provenance.base.ids import is_capture_id
+from provenance.base.report import Report
 from provenance.base.untrusted import (
     UntrustedInputError,
     is_dir,
@@ -41,6 +42,7 @@ from provenance.custody.log import (
 )
 from provenance.custody.logfile import MAX_LINE
 from provenance.signing.dsse import parse_envelope, verify_envelope
+from provenance.signing.entryjudge import EntryJudge
 from provenance.signing.keys import PublicKey
 from provenance.signing.statements import (
     IN_TOTO_PAYLOAD,
@@ -50,12 +52,10 @@ from provenance.signing.statements import (
 )
 from provenance.signing.trust import Anchors
 from provenance.timestamps.tsatrust import TsaRoots
-from provenance.verification.entryjudge import EntryJudge
 from provenance.verification.history import History
 from provenance.verification.keycache import check_key_cache
 from provenance.verification.layout import judge_layout
 from provenance.verification.parallel import Progress
-from provenance.verification.report import Report
 from provenance.verification.revisits import RevisitLedger
 from provenance.verification.stamps import StampJudge
 from provenance.verification.warcjudge import WarcJudge
@@ -270,7 +270,7 @@ class CaseVerifier:
                 f"{size} entries signed by keys the log trusts")
 
     def _replay_one(self, index: int, line: bytes) -> None:
-        """Judge one entry (``provenance.verification.entryjudge``), then what only a whole log can
+        """Judge one entry (``provenance.signing.entryjudge``), then what only a whole log can
         show:
         its ``prev`` root against the log's own prefix and the checkpoint it names."""
         what = f"custody/log.jsonl entry {index}"

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from archive.errors import ProvError
 from provenance.base import home
+from provenance.base.report import Report
 from provenance.custody import seen
 from provenance.custody.checkpoint import Checkpoint
-from provenance.verification.report import Report
 
 RootAt = Callable[[int], bytes | None]  # a log's tree head at a size, None if it cannot tell
 

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from provenance.base.report import Report
 from provenance.base.untrusted import TreeEntry, iter_tree
-from provenance.verification.report import Report
 
 Inside = Literal["listed", "judged", "staged", "derived", "apart", "file"]
 

@@ -2,7 +2,7 @@
 
 A package (WACZ, disclosure) holds some lines of a case's log, each with its RFC 9162
 inclusion proof (section 2.1.3.2) against a signed checkpoint. The proven lines are judged in
-sequence order by ``provenance.verification.entryjudge``, the same judge as a case's log: trust is
+sequence order by ``provenance.signing.entryjudge``, the same judge as a case's log: trust is
 replayed
 from the ``init`` line through the trust entries included (key-trusted, key-revoked, transfer,
 accepted), anchored outside the package (``provenance.signing.trust``); lines out of sequence order
@@ -20,16 +20,16 @@ from cryptography import x509
 
 from archive.errors import ProvError
 from provenance.base import timefmt
+from provenance.base.report import Report
 from provenance.custody import checkpoint as cp
 from provenance.custody import merkle
+from provenance.signing.entryjudge import EntryJudge
 from provenance.signing.keys import PublicKey
 from provenance.signing.statements import Entry
 from provenance.signing.trust import Anchors
 from provenance.timestamps.rfc3161 import TokenCheck, UntrustedRootError, verify_stamp
 from provenance.timestamps.tsatrust import TsaRoots
-from provenance.verification.entryjudge import EntryJudge
 from provenance.verification.history import History
-from provenance.verification.report import Report
 from provenance.verification.stamps import failed_check
 
 MAX_PROOF = 64  # an RFC 9162 audit path has at most one hash per level of a 2**64 tree

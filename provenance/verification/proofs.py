@@ -8,7 +8,7 @@ the auditor holds. Anyone can check it with the log's founding public key and no
 from the case.
 
 Threat: the proof file is written by whoever hands it over. The entry is judged by
-``provenance.verification.entryjudge`` exactly as in a case: trust replayed in sequence order from
+``provenance.signing.entryjudge`` exactly as in a case: trust replayed in sequence order from
 the ``init`` line, the entry signed by a key trusted at its index, its ``seq`` its index, its actor
 its signer; the checkpoint must be signed by a key trusted at its size.
 """
@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from archive.errors import IntegrityError, ProvError, UsageError
+from provenance.base.report import Report
 from provenance.base.untrusted import b64decode, load_json
 from provenance.custody import merkle
 from provenance.custody.checkpoint import Checkpoint, read_unverified, verify_checkpoint
+from provenance.signing.entryjudge import EntryJudge, judge_anchor
 from provenance.signing.keys import PublicKey
 from provenance.signing.trust import Anchors
-from provenance.verification.entryjudge import EntryJudge, judge_anchor
-from provenance.verification.report import Report
 
 SCHEMA = "prov/inclusion-proof/v1"
 MAX_PROOF_FILE = 4 << 20
@@ -136,7 +136,7 @@ def verify_inclusion_doc(raw: bytes, *, anchors: Anchors,
 def _judge(index: int, entry: bytes, trust: Sequence[tuple[int, bytes, list[bytes]]],
            anchors: Anchors) -> tuple[str, list[PublicKey], str | None]:
     """Replay the trust lines and the entry in sequence order
-    (``provenance.verification.entryjudge``); return the entry's signer, the keys trusted
+    (``provenance.signing.entryjudge``); return the entry's signer, the keys trusted
     after the last line and the founding key id (None when the proof carries no ``init``
     line and the verifier's own keys stood in for it)."""
     report = Report("proof file", "proof")

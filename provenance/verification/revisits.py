@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from archive.http.revisit import PROFILE
 from archive.warc.reader import RecordHead
-from provenance.verification.report import Report
+from provenance.base.report import Report
 
 
 class RevisitLedger:

@@ -24,6 +24,7 @@ from cryptography import x509
 
 from archive.errors import ProvError
 from provenance.base import timefmt
+from provenance.base.report import Report
 from provenance.base.untrusted import read_regular
 from provenance.signing.statements import Entry
 from provenance.timestamps.rfc3161 import (
@@ -33,7 +34,6 @@ from provenance.timestamps.rfc3161 import (
     verify_stamp,
 )
 from provenance.timestamps.tsatrust import TsaRoots, iter_case_chains, load_case_certs
-from provenance.verification.report import Report
 
 SKEW = timedelta(minutes=5)
 MAX_TOKEN = 256 << 10

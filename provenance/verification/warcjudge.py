@@ -17,10 +17,10 @@ from pathlib import Path
 from archive.warc.members import BOMB
 from archive.warc.reader import RecordHead
 from archive.warc.scan import RecordResult
+from provenance.base.report import Report
 from provenance.base.untrusted import is_regular, listdir
 from provenance.custody import merkle
 from provenance.verification.parallel import Engine, FileOutcome, Progress
-from provenance.verification.report import Report
 from provenance.verification.revisits import RevisitLedger
 
 WARC_SUFFIXES = (".warc.gz", ".warc")

@@ -32,9 +32,9 @@ from archive.warc.reader import RecordHead
 from archive.warc.recordcheck import DigestCheck, LogicalPayload, decode_digest
 from archive.warc.recordjudge import MAX_LISTED, Batch
 from archive.warc.scan import feed_record_at
+from provenance.base.report import Report, Status
 from provenance.verification.crossrefs import CrossRefs, Original
 from provenance.verification.parallel import Engine, Progress
-from provenance.verification.report import Report, Status
 
 Finding = tuple[Status, str, str, str | None, str | None]
 

@@ -32,10 +32,10 @@ import tsa as tsa_module
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from helpers import free_port, make_case, prov_env, run_prov
-from provenance.verification.report import Report
 from tsa import Behaviour, LocalTSA, TsaFactory, expired_before_gen_time
 
 from provenance.base import timefmt
+from provenance.base.report import Report
 from provenance.custody.log import checkpoint_rel
 from provenance.signing.statements import Entry, Prev, Subject
 from provenance.timestamps.rfc3161 import request_stamp, tsa_id

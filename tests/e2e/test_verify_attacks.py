@@ -23,7 +23,6 @@ import pytest
 import test_tamper
 from helpers import checked, gzip_bomb, home_env, prov_command
 from helpers import run_prov_at as run_prov
-from provenance.verification.report import KEEP
 from test_tamper import (
     SealedCase,
     fails,
@@ -33,6 +32,7 @@ from test_tamper import (
     warc_of,
 )
 
+from provenance.base.report import KEEP
 from provenance.exports.wacz import MANIFEST
 
 # test_tamper's fixtures: a sealed case of two captures, a fresh copy of it, an empty home

@@ -21,10 +21,10 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from provenance.verification.report import SCHEMA, STATUSES
 
 from archive.errors import ExitCode
 from provenance import api
+from provenance.base.report import SCHEMA, STATUSES
 from provenance.custody.checkpoint import (
     Checkpoint,
     key_hint,

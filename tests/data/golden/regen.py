@@ -62,7 +62,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
-from provenance.verification.report import Report
 
 from archive.http import recorder
 from archive.http.crawl import CaptureOptions, Capturer, Hop, UrlOutcome, json_block
@@ -70,6 +69,7 @@ from archive.http.tls import TlsInfo
 from archive.warc.writer import Block, Record, WarcFile, WarcWriter
 from provenance import api
 from provenance.base import ids
+from provenance.base.report import Report
 from provenance.capture import catalog
 from provenance.capture import snapshot as capture
 from provenance.custody.case import Case

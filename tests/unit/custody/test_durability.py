@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 import pytest
-from provenance.verification.report import Report
 
 from provenance import api
 from provenance.base import timefmt
+from provenance.base.report import Report
 from provenance.custody.case import Case
 from provenance.custody.logfile import iter_lines
 from provenance.signing.dsse import parse_envelope, sign_envelope

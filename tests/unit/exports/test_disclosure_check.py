@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from exports import Built
-from provenance.verification.report import Report
 
 from archive.errors import UsageError
 from provenance import api
+from provenance.base.report import Report
 from provenance.custody.case import Case
 from provenance.exports.disclosure import is_disclosure, load_manifest, write_disclosure
 from provenance.exports.disclosure_check import DisclosureVerifier

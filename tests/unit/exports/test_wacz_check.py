@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from exports import Built
-from provenance.verification.report import Report
 
 from archive.errors import UsageError
 from provenance import api
+from provenance.base.report import Report
 from provenance.custody.case import Case
 from provenance.exports.common import capture_seeds, select
 from provenance.exports.wacz import export

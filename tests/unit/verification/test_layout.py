@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from provenance.verification.report import Report
-
+from provenance.base.report import Report
 from provenance.verification.layout import BAG, judge_layout
 
 

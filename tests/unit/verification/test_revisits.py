@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import warcs
-from provenance.verification.report import Report
 
 from archive.http.revisit import PROFILE
 from archive.warc.reader import RecordHead, parse_head
+from provenance.base.report import Report
 from provenance.verification.revisits import RevisitLedger
 
 URI, DATE, DIGEST = "http://a.test/", "2026-01-01T00:00:00Z", "sha256:" + "ab" * 32

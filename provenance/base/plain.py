@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from provenance.verification.report import Finding
+from provenance.base.report import Finding
 
 _CAPTURE = re.compile(r"captures/\d{4}/\d{2}/\d{2}/([0-9a-f-]{36})")
 _EXCHANGE = re.compile(r"\((request|response|revisit|resource|metadata) for (\S+?)\)$")

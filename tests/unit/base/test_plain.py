@@ -1,12 +1,12 @@
-"""provenance.verification.plain: the sentence each kind of failure starts with, and the
+"""provenance.base.plain: the sentence each kind of failure starts with, and the
 table lines built from it (JSON unchanged)."""
 
 from __future__ import annotations
 
 import pytest
-from provenance.verification.report import Finding, Report
 
-from provenance.verification.plain import what_happened
+from provenance.base.plain import what_happened
+from provenance.base.report import Finding, Report
 
 DIR = "captures/2026/12/05/01a2477b-7a7c-7e01-a4b2-d0d5edccf379"
 CAPTURE = DIR.rsplit("/", 1)[1]
