@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from archive.errors import ProvError
+from provenance.base.report import Report
 from provenance.base.untrusted import UntrustedInputError, is_regular, listdir, read_regular
 from provenance.signing.keys import PublicKey
-from provenance.verification.report import Report
 
 MAX_KEY_FILE = 4 << 10  # an Ed25519 SPKI PEM is 113 bytes
 MAX_KEY_FILES = 10_000  # past this, files are counted, not read

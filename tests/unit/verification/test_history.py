@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from provenance.base.report import Report
 from provenance.custody import merkle
 from provenance.custody.checkpoint import Checkpoint
 from provenance.verification.history import History
-from provenance.verification.report import Report
 
 ORIGIN = "prov.example/case-1"
 LEAVES = [merkle.leaf_hash(b"%d" % i) for i in range(10)]

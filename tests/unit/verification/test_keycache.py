@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from provenance.base.report import Report
 from provenance.signing.keys import PublicKey, SigningKey
 from provenance.verification.keycache import check_key_cache
-from provenance.verification.report import Report
 
 
 def judged(keys: Path, named: dict[str, PublicKey]) -> set[tuple[str, str, str]]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from provenance.base.report import Report
 from provenance.custody import merkle
 from provenance.custody.checkpoint import Checkpoint
 from provenance.signing.trust import Anchors
 from provenance.timestamps.tsatrust import TsaRoots
 from provenance.verification.packagelog import PackageLog
-from provenance.verification.report import Report
 
 CHECKPOINT = Checkpoint(
     "prov-case/abc", 3, merkle.root_of([merkle.leaf_hash(b"%d" % i) for i in range(3)])

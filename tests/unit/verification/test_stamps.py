@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from tsa import LocalTSA
 
+from provenance.base.report import Report
 from provenance.timestamps.rfc3161 import request_stamp
 from provenance.timestamps.tsatrust import TsaRoots
-from provenance.verification.report import Report
 from provenance.verification.stamps import StampJudge
 
 DATA = b"a sealed statement"

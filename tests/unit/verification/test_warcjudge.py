@@ -9,8 +9,8 @@ from pathlib import Path
 import warcs
 
 from archive.warc.reader import WarcReader
+from provenance.base.report import Report
 from provenance.custody import merkle
-from provenance.verification.report import Report
 from provenance.verification.revisits import RevisitLedger
 from provenance.verification.warcjudge import WarcJudge
 

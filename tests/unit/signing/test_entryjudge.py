@@ -1,4 +1,4 @@
-"""provenance.verification.entryjudge: trust replayed over a log's lines, and the one anchor
+"""provenance.signing.entryjudge: trust replayed over a log's lines, and the one anchor
 rule for every target."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import base64
 import pytest
 from exports import Built
 
+from provenance.base.report import Report
 from provenance.custody.log import iter_lines
+from provenance.signing.entryjudge import EntryJudge, judge_anchor, public_key
 from provenance.signing.keys import PublicKey, SigningKey
 from provenance.signing.statements import StatementError
 from provenance.signing.trust import Anchors
-from provenance.verification.entryjudge import EntryJudge, judge_anchor, public_key
-from provenance.verification.report import Report
 
 FOUNDER = SigningKey.generate("founder")
 
