@@ -27,11 +27,6 @@ PENDING: frozenset[str] = frozenset(
         "archive.browser.page",
         "archive.http.proxy",
         "archive.media.capture",
-        "provenance.storage.copy",
-        "provenance.storage.mirror",
-        "provenance.storage.pull",
-        "provenance.storage.push",
-        "provenance.storage.verify",
     }
 )
 
