@@ -25,7 +25,6 @@ PENDING: frozenset[str] = frozenset(
     {
         "archive.browser.capture",
         "archive.browser.page",
-        "archive.http.proxy",
         "archive.media.capture",
     }
 )
