@@ -36,11 +36,9 @@ def test_anchors_from_files_ids_and_the_user_store(home: Path, tmp_path: Path) -
     assert trust_user_key(stored) == trust_user_key(stored)  # idempotent
     other_id = SigningKey.generate("o").key_id
     anchors = Anchors.collect([named], [other_id], target=target)
-    assert anchors.explicit
     assert anchors.ids == {named_id, other_id, stored.key_id}
     assert {k.key_id for k in anchors.keys} == {named_id, stored.key_id}
     assert [k.key_id for k in load_user_trusted(target)] == [stored.key_id]
-    assert not Anchors.collect([], [], target=target).explicit
 
 
 def test_a_bad_trust_id_is_a_usage_error(home: Path) -> None:
