@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import make_case, prov_env, run_prov
+from helpers import free_port, make_case, prov_env, run_prov
 from proxies import ConnectProxy, Proxy, Socks5Proxy
 from servers import PAGE_BODY, LocalServer, response
 from servers import Exchange as ServerExchange
@@ -337,7 +337,6 @@ class Script:
 
 
 def reset(ex: ServerExchange) -> None:
-    import socket
     import struct
 
     ex.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -546,9 +545,7 @@ def test_the_index_built_while_writing_equals_the_index_read_back(
     for i in range(4):  # new and incompressible each time: bigger than the WARC size limit
         http_server.add_route(f"/noise/{i}", lambda _: static(b"application/octet-stream",
                                                               os.urandom(30000)))
-    with socket.socket() as sock:  # a port with nothing listening
-        sock.bind(("127.0.0.1", 0))
-        refused = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    refused = f"http://127.0.0.1:{free_port()}/"  # a port with nothing listening
     key = SigningKey.generate("index-test")
     case = api.init_case(tmp_path / "case", "t", key, timefmt.utc_now())
     options = api.capture_options(requisites=True, depth=1, retries=0)

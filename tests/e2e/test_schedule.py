@@ -16,14 +16,13 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from helpers import make_case, prov_env, run_prov
+from helpers import free_port, make_case, prov_env, run_prov
 from scheduling import (
     WatchedSite,
     captures,
@@ -201,9 +200,7 @@ def test_due_sources_only(watched: WatchedSite, tmp_path: Path) -> None:
 def test_failed_capture_exits_5(watched: WatchedSite, tmp_path: Path) -> None:
     case, key_pub = make_case(tmp_path)
     env = prov_env(tmp_path)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/gone"
+    dead = f"http://127.0.0.1:{free_port()}/gone"
     sources = write_sources(tmp_path, [{"url": watched.url("/post")}, {"url": dead}])
     proc = schedule_run(env, sources, case)
     assert proc.returncode == 5 and proc.stdout == ""
