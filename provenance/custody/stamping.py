@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import ssl
 import tomllib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +26,13 @@ from provenance.custody.case import Case, fsync_dir, write_durable
 from provenance.custody.log import CustodyLog, NewEntry, file_subject
 from provenance.signing.keys import SigningKey
 from provenance.signing.statements import Subject
-from provenance.timestamps.rfc3161 import Stamp, request_stamp, tsa_id
+from provenance.timestamps.rfc3161 import (
+    Stamp,
+    chain_file_name,
+    chain_pem,
+    request_stamp,
+    tsa_id,
+)
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -132,8 +137,8 @@ class Stamper:
 
 def store_chain(case: Case, chain_der: Sequence[bytes]) -> Path:
     """The TSA chain as one PEM file named by its sha256, written once per case."""
-    pem = "".join(ssl.DER_cert_to_PEM_cert(der) for der in chain_der).encode()
-    path = case.certs_dir / f"{hashlib.sha256(pem).hexdigest()}.pem"
+    pem = chain_pem(chain_der)
+    path = case.certs_dir / chain_file_name(chain_der)
     case.certs_dir.mkdir(exist_ok=True)
     if not path.exists():
         write_durable(path, pem, exclusive=False)

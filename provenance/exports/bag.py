@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -35,7 +34,7 @@ from provenance.exports.common import Verdict, gate, log_export
 from provenance.signing.dsse import parse_envelope, sign_envelope
 from provenance.signing.keys import SigningKey
 from provenance.signing.statements import Entry
-from provenance.timestamps.rfc3161 import tsa_id
+from provenance.timestamps.rfc3161 import chain_pem, tsa_id
 
 PAYLOAD_TYPE = "application/vnd.prov.bagit-tagmanifest.v1+text"
 SIGNATURE = "tagmanifest.dsse.json"
@@ -165,8 +164,8 @@ def _finish(case: Case, tmp: Path, out: Path, key: SigningKey, at: datetime, ver
         stamped.append(outcome.url)
         (tmp / f"tagmanifest.{outcome.tsa_id}.tsr").write_bytes(outcome.stamp.response_der)
         if outcome.stamp.chain_der:
-            pem = "".join(ssl.DER_cert_to_PEM_cert(d) for d in outcome.stamp.chain_der)
-            (tmp / f"tagmanifest.{outcome.tsa_id}.pem").write_text(pem)
+            (tmp / f"tagmanifest.{outcome.tsa_id}.pem").write_bytes(
+                chain_pem(outcome.stamp.chain_der))
     return BagResult(out, hashlib.sha256(t256).hexdigest(), hashlib.sha256(envelope).hexdigest(),
                      len(files), tuple(stamped), tuple(unstamped), verdict)
 

@@ -14,6 +14,7 @@ one-line message says what was checked, what was expected and what was found.
 from __future__ import annotations
 
 import hashlib
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -83,6 +84,7 @@ class TokenCheck:
     root_fingerprint: str  # "sha256:<hex>" of the root's DER
     trusted: bool  # False only with require_trusted=False and a root not in `roots`
     serial: int
+    chain_name: str = ""  # certs/<this>: the chain file prov stores for the token's certificates
 
 
 def tsa_id(url: str) -> str:
@@ -212,7 +214,19 @@ def verify_stamp(
         root_fingerprint=fingerprint(root),
         trusted=trusted,
         serial=token.serial,
+        chain_name=chain_file_name(
+            [cert.public_bytes(_DER) for cert in _leaf_first(signer, token.certs)]),
     )
+
+
+def chain_pem(chain_der: Sequence[bytes]) -> bytes:
+    """A token's certificates as prov stores them: PEM, the TSA's own first."""
+    return "".join(ssl.DER_cert_to_PEM_cert(der) for der in chain_der).encode()
+
+
+def chain_file_name(chain_der: Sequence[bytes]) -> str:
+    """``<sha256 of chain_pem>.pem``: the chain's file under a case's ``certs/``."""
+    return f"{hashlib.sha256(chain_pem(chain_der)).hexdigest()}.pem"
 
 
 # -- the TimeStampResp around the token ---------------------------------------------------------

@@ -198,6 +198,7 @@ class CaseVerifier:
         finally:
             self.warcs.close()
         self.stamps.finish()
+        self.stamps.check_carried(complete=not self.staged_files)
         for token in sorted(self.token_files - self.stamps.logged_tokens - self.staged_files):
             if token.rsplit("/", 1)[0] in self.logged_dirs:
                 self.report.add("fail", "timestamp.unlogged", token,

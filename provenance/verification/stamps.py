@@ -50,6 +50,10 @@ class StampJudge:
     pending: dict[tuple[str, str], Entry] = field(default_factory=dict)
     expected: dict[tuple[str, str], int] = field(default_factory=dict)  # -> capture entry seq
     logged_tokens: set[str] = field(default_factory=set)
+    # certs/ names: the well-formed chains there, and those a token or an entry accounts for
+    chains: set[str] = field(default_factory=set)
+    carried: set[str] = field(default_factory=set)
+    unread_tokens: int = 0  # tokens whose certificates are not known (they did not verify)
 
     @property
     def certs(self) -> list[x509.Certificate]:
@@ -64,6 +68,8 @@ class StampJudge:
         self._certs = []
         for chain in iter_case_chains(self.root / "certs"):
             self._certs += chain.certs
+            if chain.problem is None:
+                self.chains.add(chain.name)
             if chain.found is not None:
                 self.report.add("fail", "file.digest", f"certs/{chain.name}",
                                 f"certificate chain: {chain.problem}",
@@ -80,19 +86,23 @@ class StampJudge:
             check = verify_stamp(_read(self.root / token_rel), stamped, roots=self.roots.roots,
                                  untrusted=self.certs, require_trusted=False, now=self.now)
         except FutureTokenError as exc:
+            self.unread_tokens += 1
             self.report.add("fail", "timestamp.future", token_rel,
                             f"token from {tsa} is dated after the moment of verification: no "
                             "true token can be", expected=f"<= {timefmt.format_time(exc.now)}",
                             found=timefmt.format_time(exc.gen_time))
             return None
         except UntrustedRootError as exc:
+            self.unread_tokens += 1
             self.report.add("warn", "timestamp.root", token_rel,
                             f"token from {tsa}: {exc}; its root {exc.root_fingerprint} is not "
                             "trusted by this verifier (--tsa-root, or `prov tsa trust ROOT.pem`)")
             return None
         except ProvError as exc:
+            self.unread_tokens += 1
             self.report.add("fail", "timestamp.token", token_rel, f"token from {tsa}: {exc}")
             return None
+        self.carried.add(check.chain_name)
         when = timefmt.format_time(check.gen_time)
         if check.trusted:
             self.report.add("pass", "timestamp", token_rel,
@@ -119,6 +129,7 @@ class StampJudge:
         tsa = str(entry.details.get("tsa"))
         token_rel = entry.subjects[0].name if entry.subjects else ""
         self.logged_tokens.add(token_rel)
+        self.carried.update(s.name.removeprefix("certs/") for s in entry.subjects[1:])
         self.added.add((stamped, str(entry.details.get("tsaId"))))
         try:
             data = _read(self.root / stamped)
@@ -155,6 +166,20 @@ class StampJudge:
                             "checkpoint that contains it", expected=f"<= "
                             f"{timefmt.format_time(check.gen_time)}",
                             found=timefmt.format_time(latest_entry))
+
+    def check_carried(self, *, complete: bool) -> None:
+        """A well-formed chain in ``certs/`` that no token carries and no entry names was
+        added, or left by an interrupted command (a token staged, not yet logged): a warning
+        (``certs.unused``), since it can only add untrusted intermediates, never a root.
+        Judged only when every token was read (``complete``, no token failed, none staged):
+        a token that did not verify carries certificates nobody knows."""
+        if not complete or self.unread_tokens:
+            return
+        for name in sorted(self.chains - self.carried):
+            self.report.add("warn", "certs.unused", f"certs/{name}", "certificate chain no "
+                            "time-stamp token in the case carries and no entry names: added, "
+                            "or left by an interrupted command (used only as an untrusted "
+                            "intermediate)")
 
     def finish(self) -> None:
         for (stamped, tsa), seq in sorted(self.expected.items()):

@@ -115,3 +115,21 @@ def test_a_well_formed_key_the_log_never_names_is_a_warning(
     assert finding["status"] == "warn" and "never names" in finding["message"]
     result = run_prov(auditor_home, "verify", copy, "--trust", sealed.public, "--strict")
     assert result.returncode == 3, result.stdout
+
+
+def test_a_chain_no_token_carries_is_a_warning(
+    sealed: SealedCase, copy: Path, auditor_home: Path
+) -> None:
+    """A well-formed chain under its own sha256 passed silently: content-addressing cannot
+    tell an added file. No token of the case carries it and no entry names it: a warning
+    (an interrupted command leaves one; it can only add untrusted intermediates)."""
+    pem = LocalTSA().root_pem
+    planted = copy / "certs" / f"{hashlib.sha256(pem).hexdigest()}.pem"
+    planted.parent.mkdir(exist_ok=True)
+    planted.write_bytes(pem)
+    code, report = verify(auditor_home, sealed, copy)
+    assert code == 0, fails(report)
+    [finding] = findings(report, "certs.unused", f"certs/{planted.name}")
+    assert finding["status"] == "warn"
+    result = run_prov(auditor_home, "verify", copy, "--trust", sealed.public, "--strict")
+    assert result.returncode == 3, result.stdout
