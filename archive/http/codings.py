@@ -16,9 +16,8 @@ import zlib
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
-import brotli  # type: ignore[import-untyped, unused-ignore]
-
 from archive.errors import ExitCode, ProvError
+from archive.http.links import brotli  # Google's Brotli, even beside pywb's brotlipy
 from archive.warc.members import MAX_RATIO, RATIO_SLACK
 
 PIECE = 1 << 20

@@ -9,8 +9,6 @@ import gzip
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from typing import Any
 
 import browsersite
 import pytest
-from helpers import PROV_MAIN, make_case, prov_env, run_prov
+from helpers import make_case, prov_env, run_measured, run_prov
 from servers import GZIP_PLAINTEXT, LocalServer, big_body, response
 from test_browser import needs_chromium
 from testca import TestCA
@@ -205,18 +203,10 @@ def test_a_large_body_streams_in_flat_memory(tmp_path: Path) -> None:
         capture_id = _snapshot(case, env, server.url(f"/big?size={BIG}"))
         url = server.url(f"/big?size={BIG}")
     out = tmp_path / "big.bin"
-    measure = ("import resource, sys\n"
-               f"sys.argv = ['prov', 'extract', {capture_id!r}, {url!r}, '--body', '-o', "
-               f"{str(out)!r}, '--case', {str(case)!r}]\n"
-               "try:\n"
-               f"    exec({PROV_MAIN!r})\n"
-               "except SystemExit as exc:\n"
-               "    assert not exc.code, exc.code\n"
-               "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
-    proc = subprocess.run([sys.executable, "-c", measure], env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+    proc, peak = run_measured("extract", capture_id, url, "--body", "-o", str(out), "--case",
+                              str(case), env=env)
     assert proc.returncode == 0, proc.stderr
-    peak_mib = int(proc.stdout.strip()) / 1024
+    peak_mib = peak / (1 << 20)
     assert out.stat().st_size == BIG
     with out.open("rb") as fh:
         assert fh.read(1 << 20) == big_body(1 << 20)

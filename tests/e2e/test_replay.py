@@ -123,7 +123,12 @@ class Replay:
     def stop(self) -> tuple[int, str]:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
-        _, err = self.proc.communicate(timeout=30)
+        try:  # a loaded machine can take a while to stop pywb and its warcserver
+            _, err = self.proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+            raise AssertionError(f"prov replay did not stop on Ctrl-C within 90 s: {err}") from None
         return self.proc.returncode, err
 
 

@@ -27,7 +27,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import zlib
 from pathlib import Path
 from typing import Any
@@ -179,6 +178,16 @@ def make_case(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "case", Path(env["PROV_HOME"]) / "keys" / "default.pub"
 
 
+MEASURE = (
+    "import os, subprocess, sys\n"
+    "child = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(child.pid, 0)\n"
+    "with open(sys.argv[1], 'w') as fh:\n"
+    "    fh.write(str(usage.ru_maxrss))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status) % 256)\n"
+)
+
+
 def run_measured(
     *args: str, env: dict[str, str], timeout: float = 300.0
 ) -> tuple[subprocess.CompletedProcess[str], int]:
@@ -187,19 +196,24 @@ def run_measured(
     The peak is that one child's (``os.wait4`` gives its own rusage; ``RUSAGE_CHILDREN`` would
     be the largest of every process the test run ever waited for). Output goes through files,
     so nothing has to read pipes while the child is waited for."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-c", PROV_MAIN, *args], env=env,
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as peak:
+        # A small trampoline starts prov and waits for it: Linux folds the pre-exec address
+        # space's high-water mark into a child's ru_maxrss, so prov forked straight from a
+        # large pytest process would report pytest's size, not its own.
+        proc = subprocess.Popen([sys.executable, "-c", MEASURE, peak.name, sys.executable, "-c",
+                                 PROV_MAIN, *args], env=env,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         out.seek(0)
         err.seek(0)
         result = subprocess.CompletedProcess(proc.args, proc.returncode,
                                              out.read().decode(errors="replace"),
                                              err.read().decode(errors="replace"))
-    return result, usage.ru_maxrss * 1024  # Linux reports kilobytes
+        text = peak.read().strip()
+        maxrss = int(text) if text else 0
+    return result, maxrss * 1024  # Linux reports kilobytes
