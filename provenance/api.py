@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
@@ -59,8 +58,6 @@ if TYPE_CHECKING:  # loaded by the functions that use them: `prov verify` needs 
     from provenance.timestamps.tsatrust import TsaRoots
 
 Prompt = Callable[[], bytes | None]
-CAPTURE_DIR_RE = re.compile(
-    r"^captures/\d{4}/\d{2}/\d{2}/[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 DEFAULT_KEY = home.DEFAULT_KEY
 
 
@@ -657,11 +654,6 @@ def checkpoint_line(case: Case) -> Checkpoint:
     from provenance.custody.checkpoint import read_unverified
 
     return read_unverified(latest_checkpoint(case), what="checkpoint")
-
-
-def require_key_exists(name: str) -> None:
-    if not key_path(name).exists():
-        raise KeyFileError(f"no key named {name!r}", hint="run `prov keys generate`")
 
 
 # -- exports ----------------------------------------------------------------------------------

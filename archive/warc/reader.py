@@ -134,10 +134,6 @@ class WarcReader:
         self._head: RecordHead | None = None
         self._consumed = 0  # uncompressed bytes consumed so far
 
-    @property
-    def is_gzip(self) -> bool:
-        return self._inflater.gzip
-
     def _more(self) -> bool:
         data, offset = self._inflater.read()
         if not data:

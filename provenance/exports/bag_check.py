@@ -42,10 +42,6 @@ ALGORITHMS = ("sha256", "sha512")
 TSA_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
-def is_bag(path: Path) -> bool:
-    return path.is_dir() and (path / "bagit.txt").is_file() and (path / "data").is_dir()
-
-
 def _read(path: Path, limit: int = MAX_SMALL) -> bytes:
     return read_regular(path, limit, what=path.name)
 

@@ -18,7 +18,6 @@ proof against the checkpoint.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -153,11 +152,6 @@ def _write_entries(case: Case, capture_dir: str, out: Path) -> dict[str, Any]:
     finally:
         tree.close()
     return {"treeSize": size, "entries": picked}
-
-
-def is_disclosure(path: Path) -> bool:
-    return path.is_dir() and (path / "disclosure.json").is_file() and not os.path.islink(
-        path / "disclosure.json")
 
 
 def load_manifest(path: Path) -> dict[str, Any]:

@@ -57,10 +57,6 @@ MEMBER = re.compile(r"^(archive|indexes|pages|prov)/[A-Za-z0-9._-]+$")
 TOP = ("datapackage.json", "datapackage-digest.json")
 
 
-def is_wacz(path: Path) -> bool:
-    return path.is_file() and not path.is_symlink() and zipfile.is_zipfile(path)
-
-
 class WaczVerifier:
     def __init__(self, path: Path, anchors: Anchors, *, strict: bool = False,
                  tsa_roots: TsaRoots | None = None, remember: bool = True,

@@ -647,11 +647,3 @@ def _iter_capture_dirs(root: Path) -> Iterator[tuple[str, bool]]:
                 for name in listdir(base / year / month / day):
                     yield f"captures/{year}/{month}/{day}/{name}", dated and is_capture_id(name)
 
-
-
-
-def verify_case(root: Path, anchors: Anchors, *, strict: bool = False,
-                since: Sequence[tuple[str, cp.Checkpoint]] = (), remember: bool = True,
-                tsa_roots: TsaRoots | None = None, jobs: int | None = None) -> Report:
-    return CaseVerifier(root, anchors, strict=strict, since=since, remember=remember,
-                        tsa_roots=tsa_roots, jobs=jobs).run()

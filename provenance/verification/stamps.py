@@ -36,7 +36,6 @@ from provenance.timestamps.rfc3161 import (
 from provenance.timestamps.tsatrust import TsaRoots, iter_case_chains, load_case_certs
 
 SKEW = timedelta(minutes=5)
-MAX_TOKEN = 256 << 10
 
 
 @dataclass

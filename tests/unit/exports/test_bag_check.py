@@ -15,8 +15,9 @@ from provenance import api
 from provenance.base.report import Report
 from provenance.custody.case import Case
 from provenance.exports.bag import export
-from provenance.exports.bag_check import BagVerifier, is_bag
+from provenance.exports.bag_check import BagVerifier
 from provenance.signing.trust import Anchors
+from provenance.verification.targets import decide_kind
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def verify(built: Built, path: Path) -> Report:
 
 
 def test_the_bag_verifies(built: Built, bag: Path) -> None:
-    assert is_bag(bag)
+    assert decide_kind(bag).kind == "bag"
     report = verify(built, bag)
     assert [f.check for f in report.findings if f.status == "fail"] == []
 

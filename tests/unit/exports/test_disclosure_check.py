@@ -15,9 +15,10 @@ from archive.errors import UsageError
 from provenance import api
 from provenance.base.report import Report
 from provenance.custody.case import Case
-from provenance.exports.disclosure import is_disclosure, load_manifest, write_disclosure
+from provenance.exports.disclosure import load_manifest, write_disclosure
 from provenance.exports.disclosure_check import DisclosureVerifier
 from provenance.signing.trust import Anchors
+from provenance.verification.targets import decide_kind
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def test_the_disclosure_verifies_and_names_what_it_withholds(
     built: Built, disclosed: tuple[Path, dict[str, Any]]
 ) -> None:
     out, manifest = disclosed
-    assert is_disclosure(out)
+    assert decide_kind(out).kind == "disclosure"
     assert load_manifest(out) == json.loads((out / "disclosure.json").read_text())
     assert manifest["captureId"] == built.first_id
     included = {r.get("uri") for r in manifest["records"] if r["included"]}

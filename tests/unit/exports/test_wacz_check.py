@@ -15,9 +15,10 @@ from provenance.base.report import Report
 from provenance.custody.case import Case
 from provenance.exports.common import capture_seeds, select
 from provenance.exports.wacz import export
-from provenance.exports.wacz_check import WaczVerifier, is_wacz
+from provenance.exports.wacz_check import WaczVerifier
 from provenance.signing import p384
 from provenance.signing.trust import Anchors
+from provenance.verification.targets import decide_kind
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def verify(built: Built, path: Path) -> Report:
 
 
 def test_the_export_verifies(built: Built, wacz: Path) -> None:
-    assert is_wacz(wacz)
+    assert decide_kind(wacz).kind == "wacz"
     report = verify(built, wacz)
     assert [f.check for f in report.findings if f.status == "fail"] == []
     assert any(f.status == "pass" for f in report.findings)
