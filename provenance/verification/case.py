@@ -181,10 +181,14 @@ class CaseVerifier:
             return self.report
         self.history = History(self.report, self.case.info.origin, self.since,
                                subject="custody/log.jsonl", package=self.package)
-        try:
-            self._read_log(self.history.sizes())
+        try:  # the spooled hashes serve every root asked for until the judging ends
+            self._judge_case()
         finally:
             self.log.hashes.close()
+        return self.report
+
+    def _judge_case(self) -> None:
+        self._read_log(self.history.sizes())
         self._check_anchor()
         check_key_cache(self.root / "keys", self.judge.named_keys(), self.report)
         self.stamps.check_chains()
@@ -207,7 +211,6 @@ class CaseVerifier:
                 self.report.add("warn", "timestamp.unlogged", token,
                                 "token of a capture not yet logged; `prov log repair` logs both")
         self.revisits.finish(self.report)
-        return self.report
 
     # -- the log ---------------------------------------------------------------------------
 
@@ -254,6 +257,7 @@ class CaseVerifier:
                 tree.append(digest)
                 self._replay_one(tree.size - 1, line[:-1])
         size = self.log.size
+        self.log.roots[size] = tree.root()  # the log's own head: history judges it
         if size < latest:
             add("fail", "log.length", "custody/log.jsonl",
                 f"log has {size} complete entries but a checkpoint covers {latest}: "

@@ -352,6 +352,28 @@ def test_a_bag_older_than_the_case_seen_passes_and_says_how_much(
     assert not any("//" in f["subject"] for f in report["findings"])
 
 
+def test_a_bag_whose_log_was_cut_is_judged_against_the_case_seen(
+    built: Built, bag: Path, tmp_path: Path
+) -> None:
+    """The bag's log cut inside an entry, so its size is one no checkpoint or seen root has:
+    the history is judged at the log's own head (once a write to a closed spool, exit 1)."""
+    home = tmp_path / "auditor"
+    code, report = audit(built, built.case, home)
+    assert code == EXIT_OK, [f for f in report["findings"] if f["status"] == "fail"]
+    copy = tmp_path / "bag"
+    shutil.copytree(bag, copy)
+    log = copy / "data" / "custody" / "log.jsonl"
+    lines = log.read_bytes().split(b"\n")
+    log.write_bytes(b"\n".join(lines[:2]) + b"\n" + lines[2][:40])  # no checkpoint of 2
+    code, report = audit(built, copy, home)
+    assert code == EXIT_INTEGRITY
+    found = {(f["status"], f["check"], f["subject"]) for f in report["findings"]}
+    assert ("fail", "log.length", "data/custody/log.jsonl") in found
+    assert ("fail", "bag.digest", "data/custody/log.jsonl") in found
+    [older] = [f for f in report["findings"] if f["check"] == "history.unproven"]
+    assert "the package's log (2 entries) is older" in older["message"]
+
+
 def test_a_bag_of_a_forked_log_older_than_the_case_seen_is_a_fork(
     built: Built, tmp_path: Path
 ) -> None:
