@@ -21,10 +21,13 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
+import click
+
 from archive.errors import ConfigError, ExitCode
 from archive.warc.reader import WarcReader
 from provenance import api
 from provenance.base import timefmt
+from provenance.cli.options import PathArg, _echo
 from provenance.cli.progress import summary_line
 from provenance.signing.keys import SigningKey
 
@@ -154,3 +157,10 @@ def _run(workdir: Path, echo: Callable[[str], None]) -> int:
 
 def _indent(text: str) -> str:
     return "\n".join("   " + line for line in text.splitlines())
+
+
+@click.command("demo")
+@click.argument("directory", required=False, type=PathArg(file_okay=False, path_type=Path))
+def demo(directory: Path | None) -> None:
+    """Offline demonstration: serve the demo site, snapshot, seal, verify, tamper, verify."""
+    raise SystemExit(run(directory, _echo))

@@ -1,4 +1,4 @@
-"""The command tree of provenance.cli.commands: every command and every option says what it
+"""The command tree of provenance.cli.main: every command and every option says what it
 is for, a key is named by --key and a capture by --capture wherever an option names one (old
 spellings stay accepted, hidden), and verify's help names every kind of target."""
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import click
 from click.testing import CliRunner
 
-from provenance.cli.commands import cli
+from provenance.cli.main import cli
 
 
 def walk(command: click.Command, path: tuple[str, ...] = ("prov",)
