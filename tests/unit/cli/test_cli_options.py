@@ -1,68 +1,55 @@
-"""The command tree of provenance.cli.main: every command and every option says what it
-is for, a key is named by --key and a capture by --capture wherever an option names one (old
-spellings stay accepted, hidden), and verify's help names every kind of target."""
+"""provenance.cli.options: the options shared by the commands, and every line prov writes
+made inert for a terminal (docs/SECURITY.md, "The terminal")."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
-from provenance.cli.main import cli
+from provenance.cli.options import (
+    PathArg,
+    _echo,
+    _err,
+    case_option,
+    key_option,
+    publish_options,
+)
 
 
-def walk(command: click.Command, path: tuple[str, ...] = ("prov",)
-         ) -> Iterator[tuple[str, click.Command]]:
-    yield " ".join(path), command
-    if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
-            yield from walk(sub, (*path, name))
+@click.command()
+@click.argument("path", type=PathArg(dir_okay=False, path_type=Path))
+@case_option
+@key_option
+@publish_options
+def probe(path: Path, case_path: str | None, key_name: str, print_checkpoint: bool,
+          publish: str | None, tsa: tuple[str, ...], tsa_timeout: float) -> None:
+    click.echo(f"{path}|{case_path}|{key_name}|{tsa}|{tsa_timeout}|{print_checkpoint}")
 
 
-def test_the_tree_is_walked() -> None:
-    names = {name for name, _ in walk(cli)}
-    assert {"prov verify", "prov captures find", "prov extract", "prov keys generate"} <= names
-    assert len(names) > 40
+def test_shared_options_parse_with_their_defaults() -> None:
+    shown = CliRunner().invoke(probe, ["f", "--tsa", "none", "--tsa", "http://t"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output == "f|None|default|('none', 'http://t')|10.0|False\n"
+    names = [p.name for p in probe.params]
+    assert names == ["path", "case_path", "endpoint_url", "key_name", "publish",
+                     "print_checkpoint", "tsa_timeout", "tsa"]  # the order --help shows
 
 
-def test_every_command_and_option_has_help() -> None:
-    missing = []
-    for name, command in walk(cli):
-        if not (command.help or command.short_help):
-            missing.append(name)
-        missing += [f"{name} {param.opts[0]}" for param in command.params
-                    if isinstance(param, click.Option) and not param.help]
-    assert not missing, "without help text: " + ", ".join(missing)
+@pytest.mark.parametrize("args", [[""], ["f", "--case", ""]])
+def test_an_empty_path_is_refused(args: list[str]) -> None:
+    shown = CliRunner().invoke(probe, args)
+    assert shown.exit_code == 2
+    assert "an empty path names nothing" in shown.output
 
 
-def test_keys_are_named_by_key_and_captures_by_capture() -> None:
-    odd = []
-    for name, command in walk(cli):
-        for param in command.params:
-            if not isinstance(param, click.Option) or param.hidden:
-                continue
-            shown = [o for o in param.opts if o.startswith("--")]
-            if param.name == "key_name" and "--key" not in shown:
-                odd.append(f"{name} {shown}")
-            if param.name in ("capture_id", "capture_ids") and "--capture" not in shown:
-                odd.append(f"{name} {shown}")
-            if shown and shown[0] in ("--name", "--capture-id", "--key-name"):
-                odd.append(f"{name} {shown}")
-    assert not odd, odd
-
-
-def test_old_key_spelling_is_accepted_but_hidden() -> None:
-    generate = cli.commands["keys"].commands["generate"]  # type: ignore[attr-defined]
-    shown = CliRunner().invoke(cli, ["keys", "generate", "--help"]).output
-    assert "--key NAME" in shown and "--name" not in shown
-    assert any("--name" in p.opts and p.hidden for p in generate.params)
-
-
-def test_verify_help_names_every_kind_of_target() -> None:
-    shown = CliRunner().invoke(cli, ["verify", "--help"], terminal_width=200).output
-    for kind in ("case folder", "s3://BUCKET/PREFIX", "WACZ", "BagIt bag", "disclosure package",
-                 "inclusion proof", "Exit 0", "3 when something fails", "4 when TARGET"):
-        assert kind in shown, kind
-    listing = CliRunner().invoke(cli, ["--help"], terminal_width=200).output
-    assert "Verify a case, WACZ, bag, disclosure package or proof." in listing
+def test_echo_and_err_escape_what_a_terminal_would_act_on(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _echo("page\x1b]0;owned\x07\ttitle\nnext")
+    _err("bad\nname\x1b[2J")
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out and "\x07" not in out
+    assert out.startswith("page\\x1b]0;owned\\x07\ttitle\nnext")
+    assert err == "prov: bad\\nname\\x1b[2J\n"
