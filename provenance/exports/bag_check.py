@@ -28,11 +28,11 @@ from provenance.custody.checkpoint import Checkpoint
 from provenance.exports.bag import PAYLOAD_TYPE, SIGNATURE, TAG_FILES, TSA_FIELD
 from provenance.signing.dsse import parse_envelope, verify_envelope
 from provenance.signing.trust import Anchors
-from provenance.timestamps.rfc3161 import UntrustedRootError, verify_stamp
-from provenance.timestamps.tsatrust import TsaRoots
+from provenance.timestamps.rfc3161 import UntrustedRootError, pem_file_name, verify_stamp
+from provenance.timestamps.tsatrust import MAX_CHAIN_FILE, TsaRoots
 from provenance.verification.case import CaseVerifier
 from provenance.verification.layout import BAG, judge_layout
-from provenance.verification.stamps import failed_check
+from provenance.verification.stamps import ChainLedger, failed_check
 
 SAFE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 MAX_SMALL = 16 << 20
@@ -96,7 +96,7 @@ class BagVerifier:
         else:
             add("pass", "bag.signature", SIGNATURE, f"tag manifest signed by {signer}")
             named = self._named_tsas()
-            self._check_tokens(named)
+            self._check_tokens(named, verifier.stamps.certs)
             self._check_expected_tokens(named)
         try:
             info = _read(self.root / "bag-info.txt").decode("utf-8", "replace")
@@ -202,16 +202,23 @@ class BagVerifier:
                         f"signed bag-info.txt does not name ({TSA_FIELD})")
         return named is None
 
-    def _check_tokens(self, named: list[str] | None) -> None:
-        certs: list[x509.Certificate] = []
-        for pem in [*sorted((self.root / "data" / "certs").glob("*.pem")),
-                    *sorted(p for p in self.root.glob("tagmanifest.*.pem")
-                            if self._bound(p, named))]:
-            rel = pem.relative_to(self.root).as_posix()
+    def _check_tokens(self, named: list[str] | None,
+                      case_certs: Sequence[x509.Certificate]) -> None:
+        """The tag manifest's tokens, with the case's chains (``data/certs``, read and judged
+        by the case verifier) and the chains beside them as untrusted intermediates; a chain
+        beside them that no token carries is ``certs.unused`` (``stamps.ChainLedger``)."""
+        chains = ChainLedger()
+        certs = list(case_certs)
+        for pem in sorted(p for p in self.root.glob("tagmanifest.*.pem") if self._bound(p, named)):
             try:
-                certs += x509.load_pem_x509_certificates(_read(pem))
+                data = _read(pem, MAX_CHAIN_FILE)
+                certs += x509.load_pem_x509_certificates(data)
             except (ProvError, ValueError) as exc:
-                self.report.add("fail", "bag.certs", rel, f"not a PEM certificate chain ({exc})")
+                self.report.add("fail", "bag.certs", pem.name, f"not a PEM certificate chain "
+                                f"({exc})")
+                continue
+            if is_regular(pem.with_suffix(".tsr")):  # a missing token is timestamp.missing
+                chains.hold(pem_file_name(data), pem.name)
         stamped = _read(self.root / SIGNATURE)
         for token in sorted(self.root.glob("tagmanifest.*.tsr")):
             if not self._bound(token, named):
@@ -221,13 +228,17 @@ class BagVerifier:
                 check = verify_stamp(_read(token, MAX_TOKEN), stamped, roots=self.tsa_roots.roots,
                                      untrusted=certs, require_trusted=False)
             except UntrustedRootError as exc:
+                chains.unread += 1
                 self.report.add("warn", "timestamp.root", name, str(exc))
                 continue
             except ProvError as exc:
+                chains.unread += 1
                 self.report.add("fail", failed_check(exc), name, str(exc))
                 continue
+            chains.carried.add(check.chain_name)
             status: Status = "pass" if check.trusted else "warn"
             self.report.add(status, "timestamp", name, f"tag manifest signature stamped "
                             f"{check.gen_time.isoformat()} by {check.tsa_name}, root "
                             f"{check.root_fingerprint}" + ("" if check.trusted else
                                                           " (not trusted by this verifier)"))
+        chains.judge(self.report, complete=True, holder="the bag")

@@ -5,7 +5,7 @@ A disclosure package is a folder::
     disclosure.json      manifest (schema prov/disclosure/v1), RFC 8785
     seal.dsse.json       the capture's seal, exact bytes (and seal.<tsa>.tsr tokens)
     records.warc.gz      the chosen records: their gzip members copied byte for byte
-    certs/               the TSA chains (untrusted intermediates)
+    certs/               the TSA chains its seal tokens carry (untrusted intermediates)
     log-entries.jsonl    the custody lines needed: trust (init, keys, transfers) and the
                          entries about the capture, exact bytes
     checkpoint           the signed checkpoint the entries are proven against
@@ -18,6 +18,7 @@ proof against the checkpoint.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import rfc8785
 
 from archive.errors import UsageError
 from archive.warc.recordcheck import iter_checks
-from provenance.base.untrusted import load_json, read_regular
+from provenance.base.untrusted import UntrustedInputError, load_json, read_regular
 from provenance.custody import merkle
 from provenance.custody.case import Case
 from provenance.custody.log import CustodyLog
@@ -36,8 +37,10 @@ from provenance.custody.logfile import iter_lines
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.entryjudge import TRUST_ACTIONS
 from provenance.signing.statements import CaptureSeal, Entry
+from provenance.timestamps.tsatrust import MAX_CHAIN_FILE
 
 SCHEMA = "prov/disclosure/v1"
+CHAIN_NAME = re.compile(r"certs/[0-9a-f]{64}\.pem")
 MAX_MANIFEST = 64 << 20
 
 
@@ -100,8 +103,6 @@ def write_disclosure(case: Case, capture_dir: str, out: Path, urls: Sequence[str
     shutil.copy2(folder / "seal.dsse.json", out / "seal.dsse.json")
     for token in sorted(folder.glob("seal.*.tsr")):
         shutil.copy2(token, out / token.name)
-    if case.certs_dir.is_dir():
-        shutil.copytree(case.certs_dir, out / "certs")
     records = []
     with open(out / "records.warc.gz", "wb") as dst:
         for row in rows:
@@ -119,7 +120,15 @@ def write_disclosure(case: Case, capture_dir: str, out: Path, urls: Sequence[str
                     src.seek(row.offset)
                     dst.write(src.read(row.length))
             records.append(item)
-    entries = _write_entries(case, capture_dir, out)
+    chains: set[str] = set()
+    entries = _write_entries(case, capture_dir, out, chains)
+    for name in sorted(chains):  # the chains its tokens carry, as their entries name them
+        try:
+            pem = read_regular(case.root / name, MAX_CHAIN_FILE, what=name)
+        except UntrustedInputError:
+            continue  # verify of the case says why; the package then reports its token
+        (out / "certs").mkdir(exist_ok=True)
+        (out / name).write_bytes(pem)
     manifest = {"schema": SCHEMA, "origin": case.info.origin, "caseId": case.info.id,
                 "captureId": seal.capture_id, "captureDir": capture_dir,
                 "recordsTreeSize": len(rows), "records": records, **entries}
@@ -127,7 +136,10 @@ def write_disclosure(case: Case, capture_dir: str, out: Path, urls: Sequence[str
     return manifest
 
 
-def _write_entries(case: Case, capture_dir: str, out: Path) -> dict[str, Any]:
+def _write_entries(case: Case, capture_dir: str, out: Path, chains: set[str]
+                   ) -> dict[str, Any]:
+    """Write the log lines the package needs; ``chains`` gets the ``certs/`` files their
+    ``timestamp-added`` entries name."""
     from provenance.custody.checkpoint import read_unverified
     from provenance.custody.log import latest_checkpoint
 
@@ -147,6 +159,9 @@ def _write_entries(case: Case, capture_dir: str, out: Path) -> dict[str, Any]:
                 about = any(s.name.startswith(capture_dir + "/") for s in entry.subjects)
                 if entry.action in TRUST_ACTIONS or about:
                     fh.write(line + b"\n")
+                    if about and entry.action == "timestamp-added":
+                        chains.update(s.name for s in entry.subjects[1:]
+                                      if CHAIN_NAME.fullmatch(s.name))
                     picked.append({"seq": seq, "proof": [
                         h.hex() for h in merkle.inclusion_proof(seq, prefix)]})
     finally:

@@ -119,6 +119,7 @@ class DisclosureVerifier:
                 continue
             if entry.action != "timestamp-added" or not entry.subjects:
                 continue
+            judge.carry_named(entry)
             token = entry.subjects[0]
             name = token.name.rsplit("/", 1)[-1]
             judge.added.add((seal_rel, str(entry.details.get("tsaId"))))
@@ -135,6 +136,7 @@ class DisclosureVerifier:
                 self.report.add("fail", "timestamp.backdated", name,
                                 "token is older than the capture it stamps")
         judge.finish()
+        judge.check_carried(complete=True, holder="the package")
 
     def _check_entries(self, manifest: dict[str, Any], checkpoint: cp.Checkpoint) -> None:
         lines = _read(self.root / "log-entries.jsonl").split(b"\n")[:-1]

@@ -226,7 +226,12 @@ def chain_pem(chain_der: Sequence[bytes]) -> bytes:
 
 def chain_file_name(chain_der: Sequence[bytes]) -> str:
     """``<sha256 of chain_pem>.pem``: the chain's file under a case's ``certs/``."""
-    return f"{hashlib.sha256(chain_pem(chain_der)).hexdigest()}.pem"
+    return pem_file_name(chain_pem(chain_der))
+
+
+def pem_file_name(pem: bytes) -> str:
+    """The name a chain file of these bytes has (or would have) under a case's ``certs/``."""
+    return f"{hashlib.sha256(pem).hexdigest()}.pem"
 
 
 # -- the TimeStampResp around the token ---------------------------------------------------------

@@ -39,6 +39,38 @@ SKEW = timedelta(minutes=5)
 
 
 @dataclass
+class ChainLedger:
+    """The certificate chains a target holds beside its tokens, and those its tokens carry.
+
+    One account for a case's ``certs/``, a disclosure package's ``certs/`` and a bag's
+    ``tagmanifest.<tsa>.pem``: a chain is known by ``rfc3161.chain_file_name`` (the sha256
+    of its PEM bytes, as prov writes it), which is what a verified token's ``chain_name``
+    gives. A well-formed chain that no verified token carries and no entry names was added,
+    or left by an interrupted command: ``certs.unused``, a warning, since it can only add
+    untrusted intermediates, never a root. Judged only when every token was read: a token
+    that did not verify carries certificates nobody knows.
+    """
+
+    held: dict[str, str] = field(default_factory=dict)  # chain file name -> its place
+    carried: set[str] = field(default_factory=set)
+    unread: int = 0  # tokens whose certificates are not known (they did not verify)
+
+    def hold(self, name: str, place: str) -> None:
+        """A well-formed chain at ``place``, known as ``name`` (``rfc3161.pem_file_name``)."""
+        self.held.setdefault(name, place)
+
+    def judge(self, report: Report, *, complete: bool, holder: str) -> None:
+        """Report every chain held that nothing carries (``holder``: "the case", ...)."""
+        if not complete or self.unread:
+            return
+        for name, place in sorted(self.held.items(), key=lambda item: item[1]):
+            if name not in self.carried:
+                report.add("warn", "certs.unused", place, f"certificate chain no time-stamp "
+                           f"token in {holder} carries and no entry names: added, or left by "
+                           "an interrupted command (used only as an untrusted intermediate)")
+
+
+@dataclass
 class StampJudge:
     root: Path
     report: Report
@@ -49,10 +81,7 @@ class StampJudge:
     pending: dict[tuple[str, str], Entry] = field(default_factory=dict)
     expected: dict[tuple[str, str], int] = field(default_factory=dict)  # -> capture entry seq
     logged_tokens: set[str] = field(default_factory=set)
-    # certs/ names: the well-formed chains there, and those a token or an entry accounts for
-    chains: set[str] = field(default_factory=set)
-    carried: set[str] = field(default_factory=set)
-    unread_tokens: int = 0  # tokens whose certificates are not known (they did not verify)
+    chains: ChainLedger = field(default_factory=ChainLedger)  # certs/ against the tokens
 
     @property
     def certs(self) -> list[x509.Certificate]:
@@ -68,7 +97,7 @@ class StampJudge:
         for chain in iter_case_chains(self.root / "certs"):
             self._certs += chain.certs
             if chain.problem is None:
-                self.chains.add(chain.name)
+                self.chains.hold(chain.name, f"certs/{chain.name}")
             if chain.found is not None:
                 self.report.add("fail", "file.digest", f"certs/{chain.name}",
                                 f"certificate chain: {chain.problem}",
@@ -85,23 +114,23 @@ class StampJudge:
             check = verify_stamp(_read(self.root / token_rel), stamped, roots=self.roots.roots,
                                  untrusted=self.certs, require_trusted=False, now=self.now)
         except FutureTokenError as exc:
-            self.unread_tokens += 1
+            self.chains.unread += 1
             self.report.add("fail", "timestamp.future", token_rel,
                             f"token from {tsa} is dated after the moment of verification: no "
                             "true token can be", expected=f"<= {timefmt.format_time(exc.now)}",
                             found=timefmt.format_time(exc.gen_time))
             return None
         except UntrustedRootError as exc:
-            self.unread_tokens += 1
+            self.chains.unread += 1
             self.report.add("warn", "timestamp.root", token_rel,
                             f"token from {tsa}: {exc}; its root {exc.root_fingerprint} is not "
                             "trusted by this verifier (--tsa-root, or `prov tsa trust ROOT.pem`)")
             return None
         except ProvError as exc:
-            self.unread_tokens += 1
+            self.chains.unread += 1
             self.report.add("fail", "timestamp.token", token_rel, f"token from {tsa}: {exc}")
             return None
-        self.carried.add(check.chain_name)
+        self.chains.carried.add(check.chain_name)
         when = timefmt.format_time(check.gen_time)
         if check.trusted:
             self.report.add("pass", "timestamp", token_rel,
@@ -128,7 +157,7 @@ class StampJudge:
         tsa = str(entry.details.get("tsa"))
         token_rel = entry.subjects[0].name if entry.subjects else ""
         self.logged_tokens.add(token_rel)
-        self.carried.update(s.name.removeprefix("certs/") for s in entry.subjects[1:])
+        self.carry_named(entry)
         self.added.add((stamped, str(entry.details.get("tsaId"))))
         try:
             data = _read(self.root / stamped)
@@ -166,19 +195,13 @@ class StampJudge:
                             f"{timefmt.format_time(check.gen_time)}",
                             found=timefmt.format_time(latest_entry))
 
-    def check_carried(self, *, complete: bool) -> None:
-        """A well-formed chain in ``certs/`` that no token carries and no entry names was
-        added, or left by an interrupted command (a token staged, not yet logged): a warning
-        (``certs.unused``), since it can only add untrusted intermediates, never a root.
-        Judged only when every token was read (``complete``, no token failed, none staged):
-        a token that did not verify carries certificates nobody knows."""
-        if not complete or self.unread_tokens:
-            return
-        for name in sorted(self.chains - self.carried):
-            self.report.add("warn", "certs.unused", f"certs/{name}", "certificate chain no "
-                            "time-stamp token in the case carries and no entry names: added, "
-                            "or left by an interrupted command (used only as an untrusted "
-                            "intermediate)")
+    def carry_named(self, entry: Entry) -> None:
+        """The chains a ``timestamp-added`` entry names beside its token (``certs/...``)."""
+        self.chains.carried.update(s.name.removeprefix("certs/") for s in entry.subjects[1:])
+
+    def check_carried(self, *, complete: bool, holder: str = "the case") -> None:
+        """``certs/`` against the tokens (``ChainLedger``); ``complete``: none staged."""
+        self.chains.judge(self.report, complete=complete, holder=holder)
 
     def finish(self) -> None:
         for (stamped, tsa), seq in sorted(self.expected.items()):

@@ -403,6 +403,26 @@ def test_a_bag_of_a_forked_log_older_than_the_case_seen_is_a_fork(
     assert failed == [("history.fork", str(seen / f"{log_size(honest.case):020d}.checkpoint"))]
 
 
+def test_a_chain_beside_the_tag_manifest_no_token_carries_is_a_warning(
+    built: Built, bag: Path, tmp_path: Path
+) -> None:
+    """The chain beside the tag manifest's token is judged as a case's certs/ is
+    (``certs.unused``): a well-formed chain no token carries was swapped in or added."""
+    code, report = built.verify(bag, "--no-remember")
+    assert code == EXIT_OK
+    assert not [f for f in report["findings"] if f["check"] == "certs.unused"]
+    copy = tmp_path / "bag"
+    shutil.copytree(bag, copy)
+    [chain] = copy.glob("tagmanifest.*.pem")
+    chain.write_bytes(built.tsa_root().read_bytes())  # well-formed, and carried by no token
+    code, report = built.verify(copy, "--no-remember")
+    assert code == EXIT_OK, [f for f in report["findings"] if f["status"] == "fail"]
+    [unused] = [f for f in report["findings"] if f["check"] == "certs.unused"]
+    assert (unused["status"], unused["subject"]) == ("warn", chain.name)
+    code, _ = built.verify(copy, "--no-remember", "--strict")
+    assert code == EXIT_INTEGRITY
+
+
 def test_a_deleted_tag_manifest_token_fails_strict(built: Built, bag: Path,
                                                    tmp_path: Path) -> None:
     copy = tmp_path / "bag"

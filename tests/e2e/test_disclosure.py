@@ -9,6 +9,7 @@ TSA); every test works on copies of the packages it makes.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import shutil
 import zlib
@@ -444,3 +445,27 @@ def test_an_origin_that_climbs_out_of_seen_is_never_a_folder(disclosing: Disclos
     assert code == 3
     assert ("warn", "history.seen", str(home / "seen")) in _history(report)
     assert not (tmp_path / "escaped").exists() and not (home / "escaped").exists()
+
+
+def test_a_chain_no_token_of_the_package_carries_is_a_warning(disclosing: Disclosing,
+                                                              tmp_path: Path) -> None:
+    """A package's certs/ is judged as a case's (``certs.unused``): it holds the chains its
+    seal tokens carry, and a well-formed chain planted under its own sha256 is reported."""
+    package = disclosing.disclose("chains")
+    code, report = audit(package, disclosing.pub, disclosing.tsa_root, tmp_path)
+    assert code == 0, [f for f in report["findings"] if f["status"] == "fail"]
+    assert "certs.unused" not in checks(report, "warn")
+    held = {p.name for p in (package / "certs").iterdir()}
+    assert held and held <= {p.name for p in (disclosing.case / "certs").iterdir()}
+    copy = tmp_path / "package"
+    shutil.copytree(package, copy)
+    pem = disclosing.tsa_root.read_bytes()
+    planted = copy / "certs" / f"{hashlib.sha256(pem).hexdigest()}.pem"
+    planted.write_bytes(pem)
+    code, report = audit(copy, disclosing.pub, disclosing.tsa_root, tmp_path / "again")
+    assert code == 0, [f for f in report["findings"] if f["status"] == "fail"]
+    [unused] = [f for f in report["findings"] if f["check"] == "certs.unused"]
+    assert (unused["status"], unused["subject"]) == ("warn", f"certs/{planted.name}")
+    proc = run_prov("verify", str(copy), "--strict", "--trust", str(disclosing.pub),
+                    "--tsa-root", str(disclosing.tsa_root), env=prov_env(tmp_path / "strict"))
+    assert proc.returncode == 3, proc.stdout
