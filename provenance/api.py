@@ -129,7 +129,7 @@ def load_key(name: str, prompt: Prompt | None = None, case: Case | None = None) 
     if not path.exists():
         raise ConfigError(f"no key named {name!r} in {path.parent}",
                           hint="run `prov keys generate` (or pass --key NAME)")
-    from provenance.signing.keys import read_small
+    from provenance.signing.keys import read_key_file
 
     judge = None
     if case is not None:
@@ -139,7 +139,7 @@ def load_key(name: str, prompt: Prompt | None = None, case: Case | None = None) 
         if path.with_suffix(".pub").is_file():
             check_signer(judge, PublicKey.load(path.with_suffix(".pub")), name)
 
-    key = SigningKey.from_pem(read_small(path), name, _passphrase(name, prompt))
+    key = SigningKey.from_pem(read_key_file(path), name, _passphrase(name, prompt))
     if judge is not None:
         check_signer(judge, key.public, name)  # NAME.pub may not be NAME.key's public half
     from provenance.storage.mirror import remember_key
@@ -479,13 +479,10 @@ def _record_cosignature(verifier: CaseVerifier, report: Report, key: SigningKey,
 
 
 def load_checkpoint_file(path: Path) -> Checkpoint:
+    from provenance.base.untrusted import read_named
     from provenance.custody.checkpoint import MAX_NOTE, read_unverified
-    from provenance.signing.keys import read_small
 
-    try:
-        return read_unverified(read_small(path, MAX_NOTE), what=str(path))
-    except KeyFileError as exc:
-        raise UsageError(str(exc).replace("not a key file", "not a checkpoint")) from None
+    return read_unverified(read_named(path, MAX_NOTE, error=UsageError), what=str(path))
 
 
 def repair(case: Case, key: SigningKey, now: Callable[[], datetime],
@@ -528,13 +525,10 @@ def verify_proof(proof_path: Path, checkpoint_path_: Path | None,
                  allow_unanchored: bool = False) -> tuple[list[str], list[str]]:
     """What a proof file proves, and the warnings that hold only with ``allow_unanchored``;
     ``IntegrityError`` if it proves nothing. The anchors are the verifier's, as for verify."""
-    from provenance.signing.keys import read_small
+    from provenance.base.untrusted import read_named
     from provenance.verification.proofs import MAX_PROOF_FILE, verify_inclusion_doc
 
-    try:
-        raw = read_small(proof_path, MAX_PROOF_FILE)
-    except KeyFileError as exc:
-        raise NotATargetError(str(exc)) from None
+    raw = read_named(proof_path, MAX_PROOF_FILE, error=NotATargetError)
     from provenance.signing.anchorpaths import named_file
 
     anchors = Anchors.collect(trust_files, trust_ids, target=proof_path,
@@ -675,13 +669,13 @@ def _passphrase(name: str, prompt: Prompt | None) -> Prompt:
 def unlock_key(name: str, secret: bytes, seconds: float) -> Path:
     """Check ``secret`` opens key ``name``, then hold it in an agent for ``seconds``."""
     from provenance.signing import agent
-    from provenance.signing.keys import read_small
+    from provenance.signing.keys import read_key_file
 
     path = key_path(name)
     if not path.exists():
         raise ConfigError(f"no key named {name!r} in {path.parent}",
                           hint="run `prov keys generate` (or pass --key NAME)")
-    SigningKey.from_pem(read_small(path), name, lambda: secret)
+    SigningKey.from_pem(read_key_file(path), name, lambda: secret)
     return agent.start(name, secret, seconds)
 
 

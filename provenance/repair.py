@@ -21,6 +21,7 @@ from pathlib import Path
 
 from archive.errors import ProvError
 from provenance.base import timefmt
+from provenance.base.untrusted import UntrustedInputError, read_regular
 from provenance.custody.case import SEAL_NAME, Case, fsync_dir, write_durable
 from provenance.custody.log import (
     CustodyLog,
@@ -38,7 +39,7 @@ from provenance.custody.stamping import (
     token_entries,
     unstage_tokens,
 )
-from provenance.signing.dsse import parse_envelope
+from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope
 from provenance.signing.keys import PublicKey, SigningKey
 from provenance.verification.sealedcaptures import log_trusted_keys
 
@@ -133,7 +134,7 @@ def _sealed_capture_dir(case: Case, folder: Path, trusted: dict[str, PublicKey])
     from provenance.signing.statements import IN_TOTO_PAYLOAD, CaptureSeal
 
     try:
-        data = (folder / SEAL_NAME).read_bytes()
+        data = read_regular(folder / SEAL_NAME, MAX_ENVELOPE, what=SEAL_NAME)
         envelope = parse_envelope(data, what="seal")
         verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=trusted, what="seal")
         seal = CaptureSeal.parse(envelope.payload, what="seal")
@@ -196,17 +197,22 @@ def _log_unlogged(case: Case, key: SigningKey, at: datetime, stamper: Stamper | 
 
 def _unlogged_tokens(seal_path: Path) -> list[StampOutcome]:
     """Stamp outcomes rebuilt from token files beside a seal (their genTime as stated)."""
-    from provenance.timestamps.rfc3161 import Stamp, TimestampError, verify_stamp
+    from provenance.timestamps.rfc3161 import (
+        MAX_RESPONSE_BYTES,
+        Stamp,
+        TimestampError,
+        verify_stamp,
+    )
     from provenance.timestamps.tsatrust import load_case_certs
 
     out = []
-    data = seal_path.read_bytes()
+    data = read_regular(seal_path, MAX_ENVELOPE, what=SEAL_NAME)
     certs = load_case_certs(seal_path.parents[5] / "certs")
     for token in sorted(seal_path.parent.glob("seal.*.tsr")):
-        raw = token.read_bytes()
         try:
+            raw = read_regular(token, MAX_RESPONSE_BYTES, what=token.name)
             check = verify_stamp(raw, data, roots=[], untrusted=certs, require_trusted=False)
-        except TimestampError:
+        except (UntrustedInputError, TimestampError):
             continue
         url = f"urn:prov:tsa:{token.name.split('.')[1]}"
         out.append(StampOutcome(url, Stamp(url, raw, check.gen_time, 0, [], 0.0), None,

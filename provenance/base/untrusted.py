@@ -9,6 +9,11 @@ Everything verify reads inside a target comes through this module:
 - ``open_regular`` / ``read_regular``: a regular file, no symlink followed (``O_NOFOLLOW``, and
   the type checked on the open descriptor, so a swap between check and open is caught), an
   ``O_NONBLOCK`` open (a FIFO cannot hang it), and a size cap for every read.
+- ``read_capped``: the one size cap for every small read, of a file, a ZIP member or an
+  object's body: past the cap it refuses, it never truncates (a cut document could parse as
+  another one). ``read_named`` reads a file the operator named (a key, a passphrase file, a
+  sources file, a PEM bundle) under the same cap; it follows a symlink and reads a FIFO, as
+  any program reads the file it is given.
 - ``load_json`` (RFC 8259): a size cap, a nesting cap checked before parsing, duplicate member
   names refused (two parsers must not see two documents in one signed byte string), no
   ``NaN``/``Infinity``.
@@ -32,9 +37,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
-from archive.errors import IntegrityError
+from archive.errors import IntegrityError, ProvError
 
 MAX_JSON_DEPTH = 64  # prov's own documents nest at most 6 deep
 MAX_TREE_DEPTH = 32  # a case nests 7 deep (captures/YYYY/MM/DD/<id>/file); packages less
@@ -72,10 +77,29 @@ def read_regular(path: Path | str, limit: int, *, what: str | None = None) -> by
     label = what or str(path)
     fd = open_regular(path, what=label)
     with os.fdopen(fd, "rb") as fh:
-        data = fh.read(limit + 1)
+        return read_capped(fh, limit, what=label)
+
+
+def read_capped(stream: IO[bytes], limit: int, *, what: str,
+                error: Callable[[str], ProvError] = UntrustedInputError) -> bytes:
+    """All of ``stream`` if it holds at most ``limit`` bytes; more raises ``error`` (called
+    with the message), never a truncated prefix. At most ``limit + 1`` bytes are held."""
+    data = stream.read(limit + 1)
     if len(data) > limit:
-        raise UntrustedInputError(f"{label}: larger than {limit:,} bytes")
+        raise error(f"{what}: larger than {limit:,} bytes")
     return data
+
+
+def read_named(path: Path | str, limit: int, *, what: str | None = None,
+               error: Callable[[str], ProvError]) -> bytes:
+    """A file the operator named, of at most ``limit`` bytes: symlinks are followed and a FIFO
+    is read to its end (``<(...)`` works); missing, unreadable or larger raises ``error``."""
+    label = what or str(path)
+    try:
+        with open(path, "rb") as fh:
+            return read_capped(fh, limit, what=label, error=error)
+    except OSError as exc:
+        raise error(f"{label}: cannot read ({exc.strerror})") from None
 
 
 def is_regular(path: Path | str) -> bool:

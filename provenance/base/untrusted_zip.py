@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from archive.warc.members import MAX_RATIO, RATIO_SLACK
-from provenance.base.untrusted import UntrustedInputError, _short
+from provenance.base.untrusted import UntrustedInputError, _short, read_capped
 
 # zipfile makes an object per central directory entry (at least 46 bytes each) before any
 # check can run: 8 MiB is some 80,000 members of a real export, and bounded memory
@@ -164,10 +164,8 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes
     if info.file_size > limit:
         raise ZipMemberError(name, f"{info.file_size:,} bytes, more than {limit:,}")
     with open_member(zf, info) as fh:
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise ZipMemberError(name, f"more than {limit:,} bytes")
-    return data
+        return read_capped(fh, limit, what=name,
+                           error=lambda _: ZipMemberError(name, f"more than {limit:,} bytes"))
 
 
 class _Guarded(io.RawIOBase):

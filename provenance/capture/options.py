@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from archive.errors import ConfigError, UsageError
 from provenance import __version__
 from provenance.base.install import install_hint
+from provenance.base.untrusted import read_named
 
 if TYPE_CHECKING:
     from archive.browser.capture import BrowserOptions
@@ -66,11 +67,10 @@ def browser_options(*, page_timeout: float = 60.0, concurrency: int = 2,
 
 def _check_storage_state(path: Path) -> None:
     """A Playwright storage state: a JSON object with ``cookies`` and ``origins`` lists."""
+    data = read_named(path, MAX_STORAGE_STATE, what=f"--storage-state {path}", error=UsageError)
     try:
-        with path.open("rb") as fh:
-            data = fh.read(MAX_STORAGE_STATE + 1)
-        state = json.loads(data) if len(data) <= MAX_STORAGE_STATE else None
-    except (OSError, ValueError) as exc:
+        state = json.loads(data)
+    except ValueError as exc:
         raise UsageError(f"--storage-state {path}: {exc}") from None
     if not (isinstance(state, dict) and isinstance(state.get("cookies", []), list)
             and isinstance(state.get("origins", []), list)):

@@ -120,7 +120,8 @@ def latest_checkpoint(case: Case) -> bytes:
     size = latest_checkpoint_size(case)
     if not size:
         raise NotATargetError(f"{case.root}: the case has no checkpoint")
-    return checkpoint_path(case, size).read_bytes()
+    path = checkpoint_path(case, size)
+    return read_regular(path, cp.MAX_NOTE, what=case.relative(path))
 
 
 def token_paths(case: Case, size: int) -> list[Path]:

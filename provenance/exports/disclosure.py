@@ -31,10 +31,10 @@ from archive.errors import UsageError
 from archive.warc.recordcheck import iter_checks
 from provenance.base.untrusted import UntrustedInputError, load_json, read_regular
 from provenance.custody import merkle
-from provenance.custody.case import Case
+from provenance.custody.case import SEAL_NAME, Case
 from provenance.custody.log import CustodyLog
 from provenance.custody.logfile import iter_lines
-from provenance.signing.dsse import parse_envelope
+from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope
 from provenance.signing.entryjudge import TRUST_ACTIONS
 from provenance.signing.statements import CaptureSeal, Entry
 from provenance.timestamps.tsatrust import MAX_CHAIN_FILE
@@ -92,7 +92,7 @@ def write_disclosure(case: Case, capture_dir: str, out: Path, urls: Sequence[str
     if out.exists():
         raise UsageError(f"{out}: already exists")
     folder = case.root / capture_dir
-    seal_bytes = (folder / "seal.dsse.json").read_bytes()
+    seal_bytes = read_regular(folder / SEAL_NAME, MAX_ENVELOPE, what=f"{capture_dir}/{SEAL_NAME}")
     seal = CaptureSeal.parse(parse_envelope(seal_bytes, what="seal").payload, what="seal")
     rows = _capture_records(folder, seal)
     chosen = _chosen(rows, urls, with_requests)

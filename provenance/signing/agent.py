@@ -29,6 +29,7 @@ from pathlib import Path
 
 from archive.errors import ConfigError
 from provenance.base import home
+from provenance.base.untrusted import read_capped
 
 MAX_SECONDS = 24 * 3600
 MAX_SECRET = 64 << 10
@@ -49,7 +50,7 @@ def serve() -> None:
     """The agent's main: settings as one JSON line on stdin, then the passphrase to EOF;
     ``ready`` on stdout once it listens."""
     settings = json.loads(sys.stdin.buffer.readline(4096))
-    secret = sys.stdin.buffer.read(MAX_SECRET)
+    secret = read_capped(sys.stdin.buffer, MAX_SECRET, what="the passphrase", error=ConfigError)
     path = Path(settings["socket"])
     deadline = time.monotonic() + float(settings["seconds"])
     with contextlib.suppress(FileNotFoundError):

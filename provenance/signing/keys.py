@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from archive.errors import ConfigError, IntegrityError
 from provenance.base import home
+from provenance.base.untrusted import read_named
 
 KEY_ID_RE = re.compile(r"^ed25519:[0-9a-f]{64}$")
 MAX_KEY_FILE = 64 << 10
@@ -72,7 +73,7 @@ class PublicKey:
 
     @classmethod
     def load(cls, path: Path) -> PublicKey:
-        return cls.from_pem(read_small(path), source=str(path))
+        return cls.from_pem(read_key_file(path), source=str(path))
 
 
 class SigningKey:
@@ -135,17 +136,9 @@ class SigningKey:
         return cls(key, name)
 
 
-def read_small(path: Path, limit: int = MAX_KEY_FILE) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
-    except FileNotFoundError:
-        raise KeyFileError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise KeyFileError(f"{path}: cannot read ({exc.strerror})") from None
-    if len(data) > limit:
-        raise KeyFileError(f"{path}: larger than {limit} bytes, not a key file")
-    return data
+def read_key_file(path: Path) -> bytes:
+    """A key or passphrase file the operator keeps (``KeyFileError`` past ``MAX_KEY_FILE``)."""
+    return read_named(path, MAX_KEY_FILE, error=KeyFileError)
 
 
 def parse_key_id(text: str) -> str:
@@ -166,7 +159,7 @@ def env_passphrase() -> bytes | None:
     """The passphrase from PROV_KEY_PASSPHRASE_FILE or PROV_KEY_PASSPHRASE, if set."""
     file_name = os.environ.get("PROV_KEY_PASSPHRASE_FILE")
     if file_name:
-        data = read_small(Path(file_name))
+        data = read_key_file(Path(file_name))
         return data.rstrip(b"\r\n")
     value = os.environ.get("PROV_KEY_PASSPHRASE")
     return value.encode() if value else None

@@ -31,7 +31,7 @@ from provenance.signing.keys import (
     KeyFileError,
     SignatureError,
     key_path,
-    read_small,
+    read_key_file,
     write_private_file,
 )
 
@@ -72,7 +72,7 @@ class P384PublicKey:
     def load(cls, path: Path) -> P384PublicKey:
         """A ``NAME.p384.pub`` PEM file; ``KeyFileError`` unless it holds a P-384 key."""
         try:
-            spki = serialization.load_pem_public_key(read_small(path)).public_bytes(
+            spki = serialization.load_pem_public_key(read_key_file(path)).public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
             _load_public(spki)
         except (ValueError, TypeError):
@@ -154,8 +154,8 @@ def load_or_create(name: str, passphrase: Callable[[], bytes | None]) -> P384Sig
     key is, with the same passphrase."""
     path = p384_path(name)
     if path.exists():
-        return P384SigningKey.from_pem(read_small(path), name, passphrase)
-    ed25519 = read_small(key_path(name))
+        return P384SigningKey.from_pem(read_key_file(path), name, passphrase)
+    ed25519 = read_key_file(key_path(name))
     secret = passphrase() if b"ENCRYPTED PRIVATE KEY" in ed25519 else None
     if b"ENCRYPTED PRIVATE KEY" in ed25519 and not secret:
         raise KeyFileError(f"key {name!r} is encrypted and no passphrase was given",

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from archive.errors import IntegrityError, NotATargetError
 from provenance.base import home, timefmt
-from provenance.base.untrusted import UntrustedInputError, load_json, read_regular
+from provenance.base.untrusted import UntrustedInputError, is_regular, load_json, read_regular
 from provenance.custody import merkle
 from provenance.custody.case import MAX_CASE_FILE, Case, CaseInfo, ReadOnlyError
 from provenance.custody.log import CustodyLog, NewEntry
@@ -272,7 +272,12 @@ def open_mirror(url: str) -> MirrorCase:
     raw = got[0]
     info = CaseInfo.from_bytes(raw, what=f"{bucket.url}/case.json")
     root = mirror_root(bucket.url)
-    if (root / "case.json").is_file() and (root / "case.json").read_bytes() != raw:
+    try:
+        other = is_regular(root / "case.json") and read_regular(root / "case.json",
+                                                                MAX_CASE_FILE) != raw
+    except UntrustedInputError:
+        other = True  # larger than a case.json, or swapped for something else since
+    if other:
         shutil.rmtree(root)  # a mirror of another case once kept at this URL
     prepare_mirror(root, raw)
     case = MirrorCase(root, info, raw, bucket)

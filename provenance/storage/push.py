@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from archive.errors import IntegrityError, LockedError, ProvError
 from provenance.base import timefmt
+from provenance.base.untrusted import read_regular
 from provenance.custody.case import SEAL_NAME, fsync_dir, write_durable
 from provenance.custody.log import (
     CHECKPOINT_RE,
@@ -176,8 +177,8 @@ def settle_conflict(case: MirrorCase, rel: str) -> None:
         data = got[0] if got else b""
         keys = judge(case).judge.trusted_after(size - 1).values()
         cp.verify_checkpoint(data, case.info.origin, keys, what=f"{case.url}/{rel}")
-        same = cp.split_note(data, what=rel)[0] == cp.split_note(path.read_bytes(),
-                                                                  what=rel)[0]
+        mine = read_regular(path, cp.MAX_NOTE, what=rel)
+        same = cp.split_note(data, what=rel)[0] == cp.split_note(mine, what=rel)[0]
     except ProvError as exc:
         raise IntegrityError(f"{case.url}/{rel}: the bucket holds another checkpoint of this "
                              f"size that fails: {exc}", hint=f"run `prov verify {case.url}`"

@@ -27,6 +27,7 @@ from typing import Any
 
 from archive.errors import ConfigError, IntegrityError, UsageError
 from provenance.base.install import install_hint
+from provenance.base.untrusted import read_capped
 
 try:
     import boto3
@@ -240,11 +241,9 @@ class Bucket:
             return None
         body = got["Body"]
         try:
-            data = body.read(limit + 1)
+            data = read_capped(body, limit, what=f"{self.url}/{rel}")
         finally:
             body.close()
-        if len(data) > limit:
-            raise IntegrityError(f"{self.url}/{rel}: larger than {limit} bytes")
         return data, str(got.get("ETag", ""))
 
     def get_to_file(self, rel: str, path: Path, *, version_id: str | None = None) -> Got:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from archive.errors import NotATargetError, ProvError
 from provenance.base import timefmt
 from provenance.base.report import Report
-from provenance.custody.case import CaseInfo
+from provenance.custody.case import Case
 from provenance.custody.logfile import MAX_LINE
 from provenance.storage.mirror import (
     ENTRIES,
@@ -139,8 +139,7 @@ def _upload_cosignatures(bucket: Bucket, root: Path, before: set[str]) -> None:
     from provenance.storage.push import upload_one
 
     for rel in sorted(_cosignatures(root) - before):
-        info = CaseInfo.from_bytes((root / "case.json").read_bytes(), what="case.json")
-        upload_one(bucket, root / rel, rel, object_lock(info, timefmt.utc_now()))
+        upload_one(bucket, root / rel, rel, object_lock(Case.load(root).info, timefmt.utc_now()))
 
 
 def _version_findings(report: Report, evidence: list[ObjectVersion]) -> None:
@@ -182,8 +181,8 @@ def _lock_findings(report: Report, root: Path, got: dict[str, Got],
 
 def _required(root: Path) -> dict[str, Any] | None:
     try:
-        info = CaseInfo.from_bytes((root / "case.json").read_bytes()[:1 << 16], what="case.json")
-    except (ProvError, OSError):
+        info = Case.load(root).info
+    except ProvError:
         return None
     return dict(info.retention) if info.retention else None
 

@@ -31,6 +31,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509 import verification
 
 from archive.errors import CaptureError, ConfigError, UsageError
+from provenance.base.untrusted import read_named
 from provenance.timestamps.cms import _DER, _check_token, _dn, _iso, _line, _read_token
 from provenance.timestamps.cms import (
     TimestampError as TimestampError,  # re-exported: the public name
@@ -99,13 +100,10 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 def load_certs(path: Path | str) -> list[x509.Certificate]:
     """The certificates of one PEM bundle; ConfigError if it is unreadable or holds none."""
+    pem = read_named(path, _MAX_PEM_BYTES, error=ConfigError)
     try:
-        with Path(path).open("rb") as stream:
-            pem = stream.read(_MAX_PEM_BYTES + 1)
-        if len(pem) > _MAX_PEM_BYTES:
-            raise ValueError(f"more than {_MAX_PEM_BYTES} bytes")
         return x509.load_pem_x509_certificates(pem)
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
         raise ConfigError(f"{path}: expected a PEM certificate bundle, found: {exc}") from None
 
 

@@ -463,7 +463,7 @@ class CaseVerifier:
         self.latest_verified = size, path = max(self.verified_checkpoints)
         if self.remember:
             roots = {s: self.log.roots[s] for s, _ in self.verified_checkpoints}
-            self.history.remember(size, path.read_bytes(), roots)
+            self.history.remember(size, self._read(path, cp.MAX_NOTE), roots)
 
     # -- captures --------------------------------------------------------------------------
 

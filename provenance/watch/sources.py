@@ -29,6 +29,7 @@ from typing import Any
 
 from archive.errors import ConfigError
 from archive.http.crawl import validate_url
+from provenance.base.untrusted import read_named
 
 MAX_FILE = 4 << 20
 MAX_DEPTH = 5
@@ -101,16 +102,11 @@ class _Lines:
 
 def load_sources(path: Path) -> list[Source]:
     """Every source of ``path``, checked; ConfigError naming the line of the first bad one."""
+    raw = read_named(path, MAX_FILE, what=f"{path}: the sources file", error=ConfigError)
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_FILE + 1)
         text = raw.decode("utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the sources file ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
-    if len(raw) > MAX_FILE:
-        raise ConfigError(f"{path}: larger than {MAX_FILE} bytes")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

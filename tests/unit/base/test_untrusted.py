@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import time
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from archive.errors import ConfigError, UsageError
 from provenance.base import untrusted
 from provenance.base.untrusted import UntrustedInputError
 
@@ -50,6 +52,40 @@ def test_read_regular_refuses_a_folder_and_a_missing_file(tmp_path: Path) -> Non
         untrusted.read_regular(tmp_path, 10)
     with pytest.raises(UntrustedInputError, match="missing"):
         untrusted.read_regular(tmp_path / "nope", 10)
+
+
+def test_read_capped_refuses_past_its_cap_and_never_truncates() -> None:
+    assert untrusted.read_capped(io.BytesIO(b"abc"), 3, what="x") == b"abc"
+    with pytest.raises(UntrustedInputError, match=r"^x: larger than 2 bytes$"):
+        untrusted.read_capped(io.BytesIO(b"abc"), 2, what="x")
+    with pytest.raises(ConfigError, match=r"^x: larger than 1,024 bytes$"):
+        untrusted.read_capped(io.BytesIO(b"a" * 2000), 1024, what="x", error=ConfigError)
+
+
+def test_read_named_follows_a_link_and_reads_a_fifo_to_its_end(tmp_path: Path) -> None:
+    (tmp_path / "secret").write_bytes(b"s3cret\n")
+    (tmp_path / "link").symlink_to(tmp_path / "secret")
+    assert untrusted.read_named(tmp_path / "link", 64, error=ConfigError) == b"s3cret\n"
+    os.mkfifo(tmp_path / "fifo")
+
+    def write() -> None:
+        with open(tmp_path / "fifo", "wb") as fh:
+            fh.write(b"from a pipe")
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    assert untrusted.read_named(tmp_path / "fifo", 64, error=ConfigError) == b"from a pipe"
+    thread.join(5)
+
+
+def test_read_named_refuses_what_it_cannot_read_as_the_caller_says(tmp_path: Path) -> None:
+    (tmp_path / "big").write_bytes(b"a" * 65)
+    with pytest.raises(UsageError, match="big: larger than 64 bytes"):
+        untrusted.read_named(tmp_path / "big", 64, error=UsageError)
+    with pytest.raises(ConfigError, match=r"^the file: cannot read \(No such file or directory\)$"):
+        untrusted.read_named(tmp_path / "nope", 64, what="the file", error=ConfigError)
+    with pytest.raises(ConfigError, match="cannot read"):
+        untrusted.read_named(tmp_path, 64, error=ConfigError)
 
 
 def test_load_json_refuses_deep_nesting_before_parsing() -> None:
