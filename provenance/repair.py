@@ -12,7 +12,6 @@ their tokens), and a missing checkpoint (written). Anything it cannot vouch for 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections.abc import Callable
 from datetime import datetime
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from archive.errors import ProvError
 from provenance.base import timefmt
+from provenance.base.ids import is_capture_dir
 from provenance.base.untrusted import UntrustedInputError, read_regular
 from provenance.custody.case import SEAL_NAME, Case, fsync_dir, write_durable
 from provenance.custody.log import (
@@ -42,9 +42,6 @@ from provenance.custody.stamping import (
 from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope
 from provenance.signing.keys import PublicKey, SigningKey
 from provenance.verification.sealedcaptures import log_trusted_keys
-
-CAPTURE_DIR_RE = re.compile(
-    r"^captures/\d{4}/\d{2}/\d{2}/[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 def repair_case(case: Case, key: SigningKey, now: Callable[[], datetime],
@@ -142,7 +139,7 @@ def _sealed_capture_dir(case: Case, folder: Path, trusted: dict[str, PublicKey])
         return None
     if seal.case_id != case.info.id:
         return None
-    if not CAPTURE_DIR_RE.match(seal.capture_dir) or not seal.capture_dir.endswith(
+    if not is_capture_dir(seal.capture_dir) or not seal.capture_dir.endswith(
             "/" + folder.name) or seal.capture_id != folder.name:
         return None
     return seal.capture_dir

@@ -1,4 +1,9 @@
-"""Identifiers: UUIDv7 capture ids (RFC 9562, section 5.7) and WARC record ids."""
+"""Identifiers: UUIDv7 capture ids (RFC 9562, section 5.7), the capture folders named by them,
+and WARC record ids.
+
+The patterns spell digits ``[0-9]``, never ``\\d``: in a ``str`` pattern ``\\d`` matches every
+Unicode digit, so ``captures/٢٠٢٤/…`` would pass for a date a person reads as another.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,10 @@ import re
 import uuid
 from datetime import datetime
 
-CAPTURE_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+CAPTURE_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+CAPTURE_ID_RE = re.compile(rf"^{CAPTURE_ID}$")
+CAPTURE_DAY = r"captures/[0-9]{4}/[0-9]{2}/[0-9]{2}"  # the day folder a capture is filed under
+CAPTURE_DIR_RE = re.compile(rf"^{CAPTURE_DAY}/{CAPTURE_ID}$")  # captures/YYYY/MM/DD/<id>
 
 
 def uuid7(moment: datetime, rand: bytes | None = None) -> str:
@@ -22,3 +30,8 @@ def uuid7(moment: datetime, rand: bytes | None = None) -> str:
 
 def is_capture_id(text: str) -> bool:
     return bool(CAPTURE_ID_RE.fullmatch(text))
+
+
+def is_capture_dir(rel: str) -> bool:
+    """``rel`` (case-relative, POSIX) has the form of a capture folder prov writes."""
+    return bool(CAPTURE_DIR_RE.fullmatch(rel))

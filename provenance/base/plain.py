@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 
+from provenance.base.ids import CAPTURE_DAY, CAPTURE_ID
 from provenance.base.report import Finding
 
-_CAPTURE = re.compile(r"captures/\d{4}/\d{2}/\d{2}/([0-9a-f-]{36})")
+_CAPTURE = re.compile(rf"{CAPTURE_DAY}/({CAPTURE_ID})")
 _EXCHANGE = re.compile(r"\((request|response|revisit|resource|metadata) for (\S+?)\)$")
 _URL = re.compile(r"https?://[^\s,;)]+")
 _HELD = re.compile(r"it held (.+?)(?: \(|$)")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
@@ -34,6 +33,7 @@ from archive.errors import ProvError
 from archive.http.recorder import Exchange
 from archive.http.revisit import DedupKey, Original, dedup_key
 from archive.warc.writer import Record
+from provenance.base.ids import is_capture_dir
 from provenance.base.untrusted import load_json, read_regular
 from provenance.capture.resources import Resource, scan_capture
 from provenance.custody import derived
@@ -46,7 +46,6 @@ from provenance.verification.sealedcaptures import SealedCaptures, log_trusted_k
 
 INDEX_FILE = "dedup.json"
 MAX_INDEX = 1 << 30
-CAPTURE_DIR_RE = re.compile(r"^captures/\d{4}/\d{2}/\d{2}/[0-9a-f-]{36}$")
 VERSION = 1
 
 
@@ -140,7 +139,7 @@ class DedupIndex:
         """Whether the capture ``known`` names is sealed for this case by a trusted key, its
         files as sealed, and its own records make ``known`` the URL's entry."""
         folder = known.capture_dir
-        if not CAPTURE_DIR_RE.match(folder):
+        if not is_capture_dir(folder):
             return False
         if folder not in self._scanned:
             seal = self.sealed.seal(folder)
@@ -215,7 +214,7 @@ def _logged_capture(line: bytes) -> str | None:
     except (ProvError, ValueError):  # an unreadable line is verify's business, not ours
         return None
     folder = str(entry.details.get("captureDir", ""))
-    return folder if entry.action == "capture" and CAPTURE_DIR_RE.match(folder) else None
+    return folder if entry.action == "capture" and is_capture_dir(folder) else None
 
 
 def summary(index: DedupIndex) -> dict[str, Any]:

@@ -26,7 +26,8 @@ from archive.http.revisit import DedupKey, normalize_codings
 from archive.warc.cdxj import lookup
 from archive.warc.chunked import Dechunker
 from archive.warc.reader import WarcReader
-from provenance.base.untrusted import UntrustedInputError, load_json
+from provenance.base.untrusted import UntrustedInputError, is_dir, load_json
+from provenance.custody.case import iter_capture_dirs
 
 MAX_HTTP_HEAD = 256 << 10
 MAX_METADATA = 4 << 20
@@ -225,8 +226,8 @@ def read_body(case_root: Path, capture_dir: str, res: Resource,
 
 def capture_dirs(case_root: Path) -> list[str]:
     """Capture folders in place, oldest first (UUIDv7 names sort by time within a day)."""
-    return sorted(p.relative_to(case_root).as_posix()
-                  for p in case_root.glob("captures/[0-9]*/*/*/*") if p.is_dir())
+    return sorted(rel for rel, ours in iter_capture_dirs(case_root)
+                  if ours and is_dir(case_root / rel))
 
 
 def find_original(case_root: Path, revisit: Resource, hints: Iterable[str] = (),

@@ -28,7 +28,8 @@ from typing import Any
 import rfc8785
 
 from archive.errors import ConfigError, IntegrityError, LockedError, NotATargetError, UsageError
-from provenance.base.untrusted import UntrustedInputError, load_json, read_regular
+from provenance.base.ids import is_capture_dir
+from provenance.base.untrusted import UntrustedInputError, listdir, load_json, read_regular
 
 FORMAT_VERSION = 1
 CASE_FILE = "case.json"
@@ -273,3 +274,15 @@ def write_durable(path: Path, data: bytes, *, exclusive: bool = True) -> None:
     fsync_dir(path.parent)
 
 
+def iter_capture_dirs(root: Path) -> Iterator[tuple[str, bool]]:
+    """Every folder four levels under ``captures/`` (``.partial`` aside), in name order, and
+    whether its path has prov's form (``ids.CAPTURE_DIR_RE``); no symlink followed."""
+    base = root / "captures"
+    for year in listdir(base):
+        if year == ".partial":
+            continue
+        for month in listdir(base / year):
+            for day in listdir(base / year / month):
+                for name in listdir(base / year / month / day):
+                    rel = f"captures/{year}/{month}/{day}/{name}"
+                    yield rel, is_capture_dir(rel)

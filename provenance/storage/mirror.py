@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from archive.errors import IntegrityError, NotATargetError
 from provenance.base import home, timefmt
+from provenance.base.ids import CAPTURE_DAY
 from provenance.base.untrusted import UntrustedInputError, is_regular, load_json, read_regular
 from provenance.custody import merkle
 from provenance.custody.case import MAX_CASE_FILE, Case, CaseInfo, ReadOnlyError
@@ -51,7 +52,7 @@ CKPT_FILE = re.compile(rf"^{CHECKPOINTS}/\d{{17}}/(\d{{20}})\.(checkpoint|[0-9a-
 LAYOUT_FILES = (ENTRY_NAME, KEY_NAME, CERT_NAME,
                 re.compile(rf"^{CHECKPOINTS}/\d{{17}}/\d{{20}}\.(checkpoint|[0-9a-f]{{16}}\."
                            r"(tsr|cosignature))$"),
-                re.compile(r"^captures/\d{4}/\d{2}/\d{2}/[^/]+/[^/]+$"))
+                re.compile(rf"^{CAPTURE_DAY}/[^/]+/[^/]+$"))
 NAMED_FOLDERS = ("keys/", "certs/", CHECKPOINTS + "/")  # every file name there is a pattern
 MAX_DEPTH = 16  # prov's deepest name is captures/YYYY/MM/DD/<id>/<file>
 MAX_COMPONENT = 255  # a longer name could not be a file on any local disk

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Sequence, Set
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +20,6 @@ from pathlib import Path
 from archive.errors import NotATargetError, ProvError
 from provenance.base import timefmt
 from provenance.base.digests import sha256_regular
-from provenance.base.ids import is_capture_id
 from provenance.base.report import Report
 from provenance.base.untrusted import (
     UntrustedInputError,
@@ -32,7 +31,7 @@ from provenance.base.untrusted import (
 )
 from provenance.custody import checkpoint as cp
 from provenance.custody import merkle
-from provenance.custody.case import SEAL_NAME, Case
+from provenance.custody.case import SEAL_NAME, Case, iter_capture_dirs
 from provenance.custody.log import (
     CHECKPOINT_RE,
     SHARD_RE,
@@ -64,7 +63,6 @@ TOKEN_NAME = re.compile(r"^seal\.[0-9a-f]{16}\.tsr$")
 CKPT_TOKEN = re.compile(r"^\d{20}\.[0-9a-f]{16}\.tsr$")
 COSIGNATURE = re.compile(r"^(\d{20})\.[0-9a-f]{16}\.cosignature$")
 SIZED = re.compile(r"^[0-9]{20}\.")  # a name that places itself in a shard
-DATE_PART = re.compile(r"^\d{2,4}$")
 
 
 @dataclass
@@ -588,10 +586,10 @@ class CaseVerifier:
         logged = [s.name.rsplit("/", 1)[0] for e in self.log.entries
                   if e.entry.action == "capture" for s in e.entry.subjects
                   if s.name.endswith(SEAL_NAME)]
-        return [*logged, *(f for f, _ in _iter_capture_dirs(self.root))]
+        return [*logged, *(f for f, _ in iter_capture_dirs(self.root))]
 
     def _scan_captures(self) -> None:
-        for folder, well_named in _iter_capture_dirs(self.root):
+        for folder, well_named in iter_capture_dirs(self.root):
             if folder in self.logged_dirs:
                 continue
             if not well_named:
@@ -637,17 +635,4 @@ def _held(entry: Entry) -> str:
 
 def _label(digest: bytes) -> str:
     return "sha256:" + digest.hex()
-
-
-def _iter_capture_dirs(root: Path) -> Iterator[tuple[str, bool]]:
-    """Every folder four levels under captures/, and whether its path has prov's form."""
-    base = root / "captures"
-    for year in listdir(base):
-        if year == ".partial":
-            continue
-        for month in listdir(base / year):
-            for day in listdir(base / year / month):
-                dated = all(DATE_PART.match(p) for p in (year, month, day))
-                for name in listdir(base / year / month / day):
-                    yield f"captures/{year}/{month}/{day}/{name}", dated and is_capture_id(name)
 

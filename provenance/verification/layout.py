@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from provenance.base.ids import CAPTURE_DAY
 from provenance.base.report import Report
 from provenance.base.untrusted import TreeEntry, iter_tree
 
@@ -51,7 +52,6 @@ def _place(pattern: str, inside: Inside, what: str) -> Place:
     return Place(re.compile(pattern), inside, what)
 
 
-_DAY = r"captures/\d{4}/\d{2}/\d{2}"
 _CAPTURE_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # as staged
 CASE: tuple[Place, ...] = (
     _place(r"case\.json", "file", "the case's identity"),
@@ -62,10 +62,10 @@ CASE: tuple[Place, ...] = (
     _place(r"certs", "listed", "cache of certificate chains"),
     _place(r"certs/[0-9a-f]{64}\.pem", "file", "a certificate chain by its sha256"),
     _place(r"captures", "listed", "captures by date"),
-    _place(r"captures/\d{4}", "listed", "a year"),
-    _place(r"captures/\d{4}/\d{2}", "listed", "a month"),
-    _place(_DAY, "listed", "a day"),
-    _place(_DAY + r"/[^/]+", "judged", "a capture folder (its files judged by its seal)"),
+    _place(r"captures/[0-9]{4}", "listed", "a year"),
+    _place(r"captures/[0-9]{4}/[0-9]{2}", "listed", "a month"),
+    _place(CAPTURE_DAY, "listed", "a day"),
+    _place(CAPTURE_DAY + r"/[^/]+", "judged", "a capture folder (its files judged by its seal)"),
     _place(r"captures/\.partial", "listed", "captures being written"),
     _place(r"captures/\.partial/" + _CAPTURE_ID, "staged", "a capture being written"),
     _place(r"custody", "listed", "the custody log and its checkpoints"),

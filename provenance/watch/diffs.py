@@ -18,8 +18,9 @@ from typing import Any
 
 from archive.errors import ConfigError, ProvError, UsageError
 from archive.warc.cdxj import lookup
+from provenance.base.ids import is_capture_dir
 from provenance.base.terminal import printable
-from provenance.capture.dedup import CAPTURE_DIR_RE, DedupIndex
+from provenance.capture.dedup import DedupIndex
 from provenance.capture.resources import INDEX_NAME, latest_by_url, scan_capture
 from provenance.custody.case import Case
 from provenance.custody.logfile import iter_lines
@@ -58,7 +59,7 @@ def logged_captures(case: Case) -> list[Logged]:
         except (ProvError, ValueError):
             continue
         folder = str(entry.details.get("captureDir", ""))
-        if entry.action == "capture" and CAPTURE_DIR_RE.match(folder):
+        if entry.action == "capture" and is_capture_dir(folder):
             media = entry.details.get("media")
             rows = tuple(r for r in media if isinstance(r, dict)) if isinstance(
                 media, list) else ()

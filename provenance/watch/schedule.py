@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 from archive.errors import ConfigError, LockedError, ProvError
 from archive.media.availability import REFUSALS
 from provenance.base import timefmt
+from provenance.base.ids import is_capture_dir
 from provenance.base.untrusted import load_json, read_regular
 from provenance.capture import snapshot as capture_mod
-from provenance.capture.dedup import CAPTURE_DIR_RE, DedupIndex
+from provenance.capture.dedup import DedupIndex
 from provenance.capture.mediaposts import load_posts
 from provenance.capture.resources import latest_by_url, scan_capture
 from provenance.custody import derived
@@ -340,7 +341,7 @@ class PreviousSnapshots:
     def is_sealed(self, capture_dir: str) -> bool:
         """Whether a folder holds what a trusted key sealed for this case: the only place a
         revisit's original body is read from before a change is signed."""
-        return bool(CAPTURE_DIR_RE.match(capture_dir)) and self.sealed.seal(
+        return is_capture_dir(capture_dir) and self.sealed.seal(
             capture_dir) is not None
 
     def _fingerprint(self, url: str, capture_dir: str, capture_id: str, *,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from provenance.base.ids import is_capture_id, uuid7
+from provenance.base.ids import is_capture_dir, is_capture_id, uuid7
 
 MOMENT = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
@@ -32,3 +32,14 @@ def test_is_capture_id_refuses_other_versions_and_shapes() -> None:
     assert not is_capture_id(good + "\n")
     assert not is_capture_id("../" + good[3:])
     assert not is_capture_id("")
+
+
+def test_is_capture_dir_takes_only_the_folders_prov_writes() -> None:
+    good = uuid7(datetime(2026, 1, 2, tzinfo=UTC))
+    assert is_capture_dir(f"captures/2026/01/02/{good}")
+    assert not is_capture_dir(f"captures/2026/1/02/{good}")
+    assert not is_capture_dir(f"captures/\u0662\u0660\u0662\u0666/01/02/{good}")  # Arabic digits
+    assert not is_capture_dir(f"captures/2026/01/02/{uuid.uuid4()}")
+    assert not is_capture_dir(f"captures/2026/01/02/{good}/x")
+    assert not is_capture_dir(f"captures/2026/01/02/{good}\n")
+    assert not is_capture_dir(f"/captures/2026/01/02/{good}")
