@@ -9,13 +9,15 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from archive.errors import ExitCode
+from provenance import api
 from provenance.base import timefmt
 from provenance.base.terminal import printable
+from provenance.capture import catalog
 from provenance.cli.options import (
     PathArg,
     _after_change,
@@ -32,11 +34,8 @@ from provenance.cli.options import (
     retention_options,
 )
 from provenance.cli.progress import Progress, summary_line
-
-if TYPE_CHECKING:
-    from provenance import api
-else:
-    from provenance.cli.options import api  # loaded on first use
+from provenance.exports.extract import extract as extract_record
+from provenance.signing.trust import Anchors
 
 
 @click.command("init")
@@ -194,8 +193,6 @@ def captures() -> None:
 def captures_list(case_path: str | None, pattern: str | None, as_json: bool) -> None:
     """Every capture with its note and the URLs it was given (the status and digest of
     each); with --url, every record of the matching URLs."""
-    from provenance.capture import catalog
-
     case = api.open_case(case_path)
     if pattern is not None:
         _show_holdings(catalog.find(case, pattern=pattern), as_json, f"no capture holds a URL "
@@ -226,8 +223,6 @@ def captures_list(case_path: str | None, pattern: str | None, as_json: bool) -> 
 def captures_find(url: str, case_path: str | None, as_json: bool) -> None:
     """Every capture of URL (exactly as captured), newest first: status, payload digest,
     file and offset, and the screenshots and DOM of the page. Exit 0 even when none."""
-    from provenance.capture import catalog
-
     _show_holdings(catalog.find(api.open_case(case_path), url=url), as_json,
                    f"no capture holds {url} (`prov captures list --url TEXT` matches part of "
                    "a URL)")
@@ -302,9 +297,6 @@ def extract(capture_id: str, url: str, kind: str | None, raw: bool, output: Path
     after verifying it: the custody log, the capture's seal, the sha256 of its WARC file and
     the record's digests. Nothing is written unless all of them pass (exit 3), and never over
     an existing file (exit 2)."""
-    from provenance.exports.extract import extract as extract_record
-    from provenance.signing.trust import Anchors
-
     if kind is None:
         raise click.UsageError("say what to extract: --body, --screenshot or --dom")
     if raw and kind != "body":

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-from archive.errors import ExitCode
+from archive.errors import ExitCode, UsageError
+from provenance import api
 from provenance.base import timefmt
 from provenance.base.terminal import printable
 from provenance.cli.options import (
@@ -26,11 +26,6 @@ from provenance.cli.options import (
     key_option,
     publish_options,
 )
-
-if TYPE_CHECKING:
-    from provenance import api
-else:
-    from provenance.cli.options import api  # loaded on first use
 
 
 @click.group()
@@ -84,8 +79,6 @@ def log_repair(case_path: str | None, key_name: str, print_checkpoint: bool,
 @case_option
 def log_prove(index: int, output: Path, since: Path | None, case_path: str | None) -> None:
     """Write an inclusion proof of one entry against the latest checkpoint."""
-    from archive.errors import UsageError
-
     if os.path.lexists(output):
         raise UsageError(f"-o {output}: already exists (a proof is never written over a file)")
     doc = api.prove_entry(api.open_case(case_path), index, since)

@@ -4,16 +4,21 @@ custody event, and the captures served in pywb only after they verify.
 
 from __future__ import annotations
 
+import ipaddress
+import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from archive.errors import ExitCode
+from provenance import api
 from provenance.base import timefmt
 from provenance.base.terminal import terminal_safe
+from provenance.cli.meter import Meter
 from provenance.cli.options import (
     PathArg,
     _after_change,
@@ -27,11 +32,7 @@ from provenance.cli.options import (
     key_option,
     publish_options,
 )
-
-if TYPE_CHECKING:
-    from provenance import api
-else:
-    from provenance.cli.options import api  # loaded on first use
+from provenance.replay.wayback import PywbServer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -179,12 +180,6 @@ def replay(target: str | None, capture_ids: tuple[str, ...], port: int, bind: st
     current directory). Each capture is its own pywb collection, so a page opened at a
     capture's time shows that capture alone. Prints the URL of each captured page; Ctrl-C
     stops (exit 0). Needs the replay extra (pywb)."""
-    import ipaddress
-    import signal
-    import tempfile
-
-    from provenance.replay.wayback import PywbServer
-
     if target is not None and target.startswith("s3://"):
         raise click.BadParameter("replay serves a local case or WACZ; copy a bucket case "
                                  "first with `prov copy`", param_hint="TARGET")
@@ -232,8 +227,6 @@ def _verify_before_replay(path: Path, trust_files: tuple[Path, ...], trust_ids: 
                           tsa_roots: tuple[Path, ...]) -> None:
     """Verify as `prov verify` does (nothing remembered); a failure stops replay with the
     report on stderr and verify's exit code."""
-    from provenance.cli.meter import Meter
-
     meter = Meter(sys.stderr)
     try:
         report = api.verify(path, trust_files, trust_ids, remember=False, tsa_roots=tsa_roots,

@@ -5,10 +5,10 @@ A key's passphrase is asked on a terminal only (docs/SECURITY.md, "Keys").
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
+from provenance import api
 from provenance.base import timefmt
 from provenance.cli.options import (
     PathArg,
@@ -23,11 +23,7 @@ from provenance.cli.options import (
     named_key_option,
     publish_options,
 )
-
-if TYPE_CHECKING:
-    from provenance import api
-else:
-    from provenance.cli.options import api  # loaded on first use
+from provenance.signing.keys import KeyFileError, env_passphrase, key_path
 
 
 @click.group()
@@ -42,8 +38,6 @@ def keys() -> None:
                    "as you. For throwaway keys only.")
 def keys_generate(key_name: str, unsafe_no_passphrase: bool) -> None:
     """Make an Ed25519 signing key and trust it for this user."""
-    from provenance.signing.keys import KeyFileError, env_passphrase, key_path
-
     passphrase = None
     if not unsafe_no_passphrase:
         passphrase = env_passphrase() or _prompt(confirm=True)()
@@ -83,8 +77,6 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
 def keys_unlock(key_name: str, seconds: float) -> None:
     """Type the passphrase once: an agent holds it for a while, so signing commands stop
     asking. While unlocked, any program running as you can sign as you (docs/SECURITY.md)."""
-    from provenance.signing.keys import KeyFileError, env_passphrase
-
     secret = env_passphrase() or _prompt()()
     if not secret:
         raise KeyFileError("no passphrase given", hint="type it at the prompt (a terminal is "

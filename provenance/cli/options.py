@@ -5,12 +5,10 @@ terminal (names in it come from cases, packages and pages an attacker may have w
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -19,29 +17,10 @@ from provenance.base.home import DEFAULT_KEY
 from provenance.base.terminal import printable, safe_json, terminal_safe
 
 if TYPE_CHECKING:
-    from provenance import api
     from provenance.custody.stamping import Stamper
     from provenance.signing.keys import SigningKey
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class _OnFirstUse:
-    """A module imported when first used: `prov verify-warc` never loads the crawler, the TSA
-    client or the S3 code, which would triple its start-up."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._module: ModuleType | None = None
-
-    def __getattr__(self, attr: str) -> Any:
-        if self._module is None:
-            self._module = importlib.import_module(self._name)
-        return getattr(self._module, attr)
-
-
-if not TYPE_CHECKING:
-    api = _OnFirstUse("provenance.api")
 
 
 class PathArg(click.Path):
@@ -106,6 +85,8 @@ def named_key_option(func: F) -> F:
 
 
 def _set_endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    from provenance import api  # in the body: `prov verify --help` never loads the library
+
     if value:
         api.set_endpoint_url(value)
 
@@ -156,6 +137,7 @@ def publish_options(func: F) -> F:
 def _after_change(case: Any, print_checkpoint: bool, publish: str | None) -> None:
     if not (print_checkpoint or publish):
         return
+    from provenance import api  # in the body: `prov verify --help` never loads the library
     note = api.latest_checkpoint(case)
     if print_checkpoint:
         _echo(api.checkpoint_line(case).one_line())
@@ -164,7 +146,7 @@ def _after_change(case: Any, print_checkpoint: bool, publish: str | None) -> Non
 
 
 def _stamper(case_root: Path | None, tsa: tuple[str, ...], timeout: float) -> Stamper:
-    from provenance.custody.stamping import Stamper, configured_tsas
+    from provenance.custody.stamping import Stamper, configured_tsas  # in the body, as api
 
     return Stamper(configured_tsas(case_root, tsa), timeout=timeout)
 
@@ -173,7 +155,7 @@ def _say_unstamped(capture: str, unstamped: Sequence[tuple[str, str]],
                    tsa: tuple[str, ...]) -> None:
     """Say on stderr that a seal the operator wanted stamped is not (the exit code is not
     changed: the stamp is logged as pending, README "Exit codes")."""
-    from provenance.custody.stamping import operator_tsas
+    from provenance.custody.stamping import operator_tsas  # in the body, as api
 
     for url, error in unstamped:
         _err(f"capture {capture} NOT time-stamped by {url}: {error} (logged as pending; "
@@ -186,6 +168,8 @@ def _say_unstamped(capture: str, unstamped: Sequence[tuple[str, str]],
 def _signing_key(name: str, case: Any = None) -> SigningKey:
     """The key NAME; with ``case``, refused (exit 6) before the passphrase is asked and
     before anything is written unless the case trusts it (``provenance.custody.signers``)."""
+    from provenance import api  # in the body: `prov verify --help` never loads the library
+
     return api.load_key(name, _prompt(), case)
 
 

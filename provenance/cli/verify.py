@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -20,11 +20,6 @@ from provenance.cli.options import (
     endpoint_option,
     jobs_option,
 )
-
-if TYPE_CHECKING:
-    from provenance import api
-else:
-    from provenance.cli.options import api  # loaded on first use
 
 
 @click.command("verify", short_help="Verify a case, WACZ, bag, disclosure package or proof.")
@@ -75,6 +70,7 @@ def verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...
 
     Exit 0 when everything verifies (warnings allowed unless --strict), 3 when something
     fails, 4 when TARGET is none of these."""
+    from provenance import api  # in the body: `verify-warc` and --help never load the library
     from provenance.cli.meter import Meter
 
     if record and cosigner_name is not None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from archive.errors import ExitCode
+from provenance import api
 from provenance.base import timefmt
 from provenance.cli.options import (
     PathArg,
@@ -25,11 +25,8 @@ from provenance.cli.options import (
     publish_options,
 )
 from provenance.cli.progress import Progress
-
-if TYPE_CHECKING:
-    from provenance import api
-else:
-    from provenance.cli.options import api  # loaded on first use
+from provenance.watch import diffs, runs
+from provenance.watch import schedule as schedule_mod
 
 
 @click.group()
@@ -56,9 +53,6 @@ def schedule_run(sources: Path, case_path: str | None, key_name: str, everything
     """Snapshot the sources that are due, then exit. Never prompts; prints nothing unless
     something changed or failed (exit 5 when a capture failed, 7 when a run is going on).
     Run by hand on a terminal, it shows the fetches going on (stderr)."""
-    from provenance.watch import diffs, runs
-    from provenance.watch import schedule as schedule_mod
-
     case = api.open_case(case_path)
     key = api.load_key(key_name, case=case)  # the passphrase from the environment: cron cannot type
     with api.case_session(case, run="schedule"):  # a case in a bucket: one run at a time
@@ -102,8 +96,6 @@ def schedule_run(sources: Path, case_path: str | None, key_name: str, everything
 @click.option("--json", "as_json", is_flag=True, help="Print it as JSON instead of text.")
 def schedule_status(sources: Path | None, case_path: str | None, as_json: bool) -> None:
     """Each source's last and next run, last change and last failure."""
-    from provenance.watch import runs
-
     rows = runs.status(api.open_case(case_path), sources, timefmt.utc_now())
     if as_json:
         _print_json(rows)
@@ -125,8 +117,6 @@ def schedule_status(sources: Path | None, case_path: str | None, as_json: bool) 
 def diff(url: str, from_id: str | None, to_id: str | None, case_path: str | None,
          as_json: bool, on_change: str | None) -> None:
     """How a URL differs between two captures: status, content, visible text, resources."""
-    from provenance.watch import diffs
-
     found = diffs.diff_url(api.open_case(case_path), url, from_id, to_id)
     if as_json:
         _print_json(found.as_json())

@@ -1,19 +1,21 @@
-"""provenance.cli.main: the root group holds every command, and every way a command can end
-becomes one line on stderr and the documented exit code (README, "Exit codes"), never a
-traceback."""
+"""provenance.cli.main: the root group holds every command, loaded only when used, its
+listing says what each command's own help says, and every way a command can end becomes one
+line on stderr and the documented exit code (README, "Exit codes"), never a traceback."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 import click
 import pytest
+from warcs import response, warcinfo, write
 
 from archive.errors import ExitCode
-from provenance.cli.main import cli, main
+from provenance.cli.main import COMMANDS, LazyGroup, cli, main
 
-COMMANDS = {"captures", "copy", "custody", "demo", "diff", "disclose", "export", "extract",
+COMMANDS_SHOWN = {"captures", "copy", "custody", "demo", "diff", "disclose", "export", "extract",
             "hold", "init", "keys", "log", "replay", "report", "schedule", "snapshot",
             "timestamp", "tsa", "verify", "verify-warc"}
 
@@ -33,7 +35,45 @@ def prov(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 
 
 def test_the_root_group_lists_every_command() -> None:
-    assert set(cli.list_commands(click.Context(cli))) == COMMANDS
+    assert set(cli.list_commands(click.Context(cli))) == COMMANDS_SHOWN == set(COMMANDS)
+
+
+def test_the_table_says_what_each_command_says() -> None:
+    assert isinstance(cli, LazyGroup)
+    ctx = click.Context(cli)
+    for name, where in COMMANDS.items():
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.name == name
+        assert command.callback is not None
+        assert command.callback.__module__ == f"provenance.cli.{where.module}"
+        assert where.short_help == bool(command.short_help), name
+        for limit in (30, 45, 60, 63, 74, 100, 200, 1000):  # 63: an 80-column terminal
+            assert cli.summary(name, limit) == command.get_short_help_str(limit), (name, limit)
+
+
+def loaded_by(*args: str | Path) -> set[str]:
+    """The modules of prov that `prov ARGS` imports, in a fresh interpreter."""
+    code = ("import atexit, sys\n"
+            "atexit.register(lambda: print(*sorted(sys.modules), file=sys.stderr))\n"
+            "from provenance.cli import main\nmain()")
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
+                          text=True, timeout=120)
+    return {m for m in done.stderr.split() if m.startswith(("provenance", "archive"))}
+
+
+def test_help_and_verify_warc_never_load_the_library(tmp_path: Path) -> None:
+    library = ("provenance.api", "provenance.custody", "provenance.timestamps",
+               "provenance.storage", "archive.http")
+    listed = loaded_by("--help")
+    assert not {m for m in listed if m.startswith(("provenance.cli.", *library))} - {
+        "provenance.cli.main", "provenance.cli.options"}
+    shown = loaded_by("verify", "--help")
+    assert "provenance.cli.verify" in shown and "provenance.cli.cases" not in shown
+    assert not {m for m in shown if m.startswith(library)}
+    warc = write(tmp_path / "one.warc.gz", [warcinfo(), response(b"<p>hi</p>")])
+    checked = loaded_by("verify-warc", warc)
+    assert "provenance.verification.warcs" in checked
+    assert not {m for m in checked if m.startswith(library)}
 
 
 def test_help_and_version_exit_0(monkeypatch: pytest.MonkeyPatch,
