@@ -43,7 +43,7 @@ from provenance.signing.keys import (
 )
 from provenance.signing.trust import Anchors, trust_user_key
 from provenance.verification.case import CaseVerifier
-from provenance.verification.parallel import Progress
+from provenance.verification.parallel import Tally
 
 if TYPE_CHECKING:  # loaded by the functions that use them: `prov verify` needs none of them
     from archive.browser.capture import BrowserOptions
@@ -348,7 +348,7 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
            record: tuple[SigningKey, str | None] | None = None,
            now: Callable[[], datetime] = timefmt.utc_now,
            tsa_roots: Sequence[Path] = (), jobs: int | None = None,
-           on_progress: Callable[[Progress], None] | None = None,
+           on_progress: Callable[[Tally], None] | None = None,
            as_kind: str | None = None, allow_unanchored: bool = False) -> Report:
     """Verify ``target``. With ``record`` = (key, cosigner name), a passing verify writes
     that key's C2SP cosignature beside the latest checkpoint it verified. ``jobs`` worker
@@ -449,7 +449,7 @@ def _verify_proof_target(target: Path, anchors: Anchors, strict: bool) -> Report
 
 def verify_warc(paths: Sequence[Path], *, strict: bool = False, jobs: int | None = None,
                 all_records: bool = False,
-                on_progress: Callable[[Progress], None] | None = None) -> Report:
+                on_progress: Callable[[Tally], None] | None = None) -> Report:
     """Verify WARC files made by any tool (``provenance.verification.warcs``): digests, headers,
     ids,
     targets, revisits. Raises ``NotATargetError`` (exit 4) for a file that is not a WARC."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
-from provenance.verification.parallel import Progress
+from provenance.verification.parallel import Tally
 
 MIN_INTERVAL = 0.2
 
@@ -22,7 +22,7 @@ class Meter:
         self.last = 0.0
         self.drawn = False
 
-    def update(self, progress: Progress) -> None:
+    def update(self, progress: Tally) -> None:
         if not self.live:
             return
         now = time.monotonic()
@@ -39,7 +39,7 @@ class Meter:
             self.stream.flush()
 
 
-def line(progress: Progress, seconds: float) -> str:
+def line(progress: Tally, seconds: float) -> str:
     """``1.2/3.4 GB (35%), 3/10 files, 812 MB/s, 0 failures``."""
     done, total = progress.bytes_done, progress.bytes_total
     share = f" ({100 * done // total}%)" if total else ""

@@ -54,7 +54,7 @@ from provenance.timestamps.tsatrust import TsaRoots
 from provenance.verification.history import History
 from provenance.verification.keycache import check_key_cache
 from provenance.verification.layout import judge_layout
-from provenance.verification.parallel import Progress
+from provenance.verification.parallel import Tally
 from provenance.verification.revisits import RevisitLedger
 from provenance.verification.stamps import StampJudge
 from provenance.verification.warcjudge import WarcJudge
@@ -141,7 +141,7 @@ class CaseVerifier:
     def __init__(self, root: Path, anchors: Anchors, *, strict: bool = False,
                  since: Sequence[tuple[str, cp.Checkpoint]] = (), remember: bool = True,
                  tsa_roots: TsaRoots | None = None, jobs: int | None = None,
-                 on_progress: Callable[[Progress], None] | None = None,
+                 on_progress: Callable[[Tally], None] | None = None,
                  package: bool = False) -> None:
         """``package``: the case inside a bag, which may be older than a log seen earlier."""
         self.root = root

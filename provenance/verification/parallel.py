@@ -56,8 +56,9 @@ class FileOutcome:
 
 
 @dataclass(frozen=True)
-class Progress:
-    """How far a verification has got: for a live display."""
+class Tally:
+    """How far a verification has got (bytes and files done and planned, failures so far), for
+    the progress display of the CLI."""
 
     bytes_done: int
     bytes_total: int
@@ -112,7 +113,7 @@ class Engine:
     """Scans WARC files with ``workers`` processes (1: in this process)."""
 
     def __init__(self, workers: int | None = None,
-                 on_progress: Callable[[Progress], None] | None = None) -> None:
+                 on_progress: Callable[[Tally], None] | None = None) -> None:
         self.workers = max(1, workers or len(os.sched_getaffinity(0)))
         self.on_progress = on_progress
         self._pool: Executor | None = None
@@ -121,16 +122,15 @@ class Engine:
         self._inflight: dict[Path, _Planned] = {}
         self._window = 3 * self.workers
         self._busy = 0
-        self.progress = Progress(0, 0, 0, 0)
+        self.tally = Tally(0, 0, 0, 0)
 
     def plan(self, paths: Iterable[Path], mode: str = "leaf", digest: bool = True) -> None:
         """Files that will be asked for, in that order: their ranges start now."""
         planned = [_Planned(p, mode, digest) for p in paths]
         self._plan.extend(planned)
         total = sum(p.size for p in planned)
-        self.progress = Progress(self.progress.bytes_done, self.progress.bytes_total + total,
-                                 self.progress.files_done,
-                                 self.progress.files_total + len(planned))
+        self.tally = Tally(self.tally.bytes_done, self.tally.bytes_total + total,
+                           self.tally.files_done, self.tally.files_total + len(planned))
         self._pump()
 
     def scan(self, path: Path, mode: str = "leaf", digest: bool = True, *,
@@ -151,9 +151,9 @@ class Engine:
             planned = _Planned(path, mode, digest, bounded)
             self._submit(planned)
             if not queued:
-                self.progress = Progress(self.progress.bytes_done, self.progress.bytes_total +
-                                         planned.size, self.progress.files_done,
-                                         self.progress.files_total + 1)
+                self.tally = Tally(self.tally.bytes_done, self.tally.bytes_total +
+                                   planned.size, self.tally.files_done,
+                                   self.tally.files_total + 1)
         outcome = self._collect(planned)
         self._pump()
         return outcome
@@ -172,9 +172,9 @@ class Engine:
                 planned = self._plan.popleft()
             else:
                 planned = _Planned(path, mode, False)
-                self.progress = Progress(self.progress.bytes_done, self.progress.bytes_total +
-                                         planned.size, self.progress.files_done,
-                                         self.progress.files_total + 1)
+                self.tally = Tally(self.tally.bytes_done, self.tally.bytes_total +
+                                   planned.size, self.tally.files_done,
+                                   self.tally.files_total + 1)
         outcome = FileOutcome(path, planned.size, None)
         spans = planned.spans if planned.mode == mode else []
         waiting = deque(planned.ranges if spans else [])
@@ -221,9 +221,9 @@ class Engine:
             for future in [planned.hash, *(f for _, _, f in planned.ranges)]:
                 if future is not None:
                     future.cancel()
-        done = self.progress
-        self.progress = Progress(done.bytes_done, done.bytes_total - sum(p.size for p in dropped),
-                                 done.files_done, done.files_total - len(dropped))
+        done = self.tally
+        self.tally = Tally(done.bytes_done, done.bytes_total - sum(p.size for p in dropped),
+                           done.files_done, done.files_total - len(dropped))
 
     def close(self) -> None:
         if self._pool is not None:
@@ -240,7 +240,7 @@ class Engine:
 
     @property
     def _parallel(self) -> bool:
-        return self.workers > 1 and self.progress.bytes_total >= POOL_MIN_BYTES
+        return self.workers > 1 and self.tally.bytes_total >= POOL_MIN_BYTES
 
     def _executor(self) -> Executor:
         if not self._parallel:
@@ -302,11 +302,11 @@ class Engine:
         return outcome
 
     def _advance(self, count: int, files: int) -> None:
-        done = self.progress
-        self.progress = Progress(done.bytes_done + count, done.bytes_total,
-                                 done.files_done + files, done.files_total)
+        done = self.tally
+        self.tally = Tally(done.bytes_done + count, done.bytes_total,
+                           done.files_done + files, done.files_total)
         if self.on_progress is not None:
-            self.on_progress(self.progress)
+            self.on_progress(self.tally)
 
 
 def _merge(outcome: FileOutcome, results: Sequence[RangeResult], planned: _Planned) -> None:

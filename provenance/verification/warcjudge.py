@@ -20,7 +20,7 @@ from archive.warc.scan import RecordResult
 from provenance.base.report import Report
 from provenance.base.untrusted import is_regular, listdir
 from provenance.custody import merkle
-from provenance.verification.parallel import Engine, FileOutcome, Progress
+from provenance.verification.parallel import Engine, FileOutcome, Tally
 from provenance.verification.revisits import RevisitLedger
 
 WARC_SUFFIXES = (".warc.gz", ".warc")
@@ -29,14 +29,14 @@ WARC_SUFFIXES = (".warc.gz", ".warc")
 class WarcJudge:
     def __init__(self, root: Path, report: Report, revisits: RevisitLedger, *,
                  jobs: int | None = None,
-                 on_progress: Callable[[Progress], None] | None = None) -> None:
+                 on_progress: Callable[[Tally], None] | None = None) -> None:
         self.root = root
         self.report = report
         self.revisits = revisits
         self._on_progress = on_progress
         self.engine = Engine(jobs, on_progress=self._progress if on_progress else None)
 
-    def _progress(self, progress: Progress) -> None:
+    def _progress(self, progress: Tally) -> None:
         assert self._on_progress is not None
         self._on_progress(replace(progress, failures=self.report.counts["fail"]))
 

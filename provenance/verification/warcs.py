@@ -34,7 +34,7 @@ from archive.warc.recordjudge import MAX_LISTED, Batch
 from archive.warc.scan import feed_record_at
 from provenance.base.report import Report, Status
 from provenance.verification.crossrefs import CrossRefs, Original
-from provenance.verification.parallel import Engine, Progress
+from provenance.verification.parallel import Engine, Tally
 
 Finding = tuple[Status, str, str, str | None, str | None]
 
@@ -56,14 +56,14 @@ def sniff(path: Path) -> None:
 
 def verify_warcs(paths: Sequence[Path], *, strict: bool = False, jobs: int | None = None,
                  all_records: bool = False,
-                 on_progress: Callable[[Progress], None] | None = None) -> Report:
+                 on_progress: Callable[[Tally], None] | None = None) -> Report:
     for path in paths:
         sniff(path)
     report = Report(" ".join(map(str, paths)), "warc", strict=strict)
     names = [str(p) for p in paths]
     mode = "judge-all" if all_records else "judge"
 
-    def progress(done: Progress) -> None:
+    def progress(done: Tally) -> None:
         assert on_progress is not None
         on_progress(replace(done, failures=report.counts["fail"]))
 

@@ -308,9 +308,9 @@ def test_meter_on_a_terminal_leaves_json_alone(tmp_path: Path) -> None:
 
 def test_meter_line() -> None:
     from provenance.cli.meter import line
-    from provenance.verification.parallel import Progress
+    from provenance.verification.parallel import Tally
 
-    shown = line(Progress(1_500_000_000, 3_000_000_000, 3, 10, failures=1), 2.0)
+    shown = line(Tally(1_500_000_000, 3_000_000_000, 3, 10, failures=1), 2.0)
     assert shown == "1.5 GB/3.0 GB (50%), 3/10 files, 750 MB/s, 1 failure"
 
 
@@ -326,8 +326,8 @@ def test_engine_skips_planned_files_never_asked_for(tmp_path: Path,
         last = engine.scan(paths[4])  # 0..3 skipped, as for captures whose seal failed
         first = engine.scan(paths[0])  # asked for anyway: read now
         assert (last.count, first.count) == (2, 2)
-        assert engine.progress.files_done == 2
-        assert engine.progress.files_total == 3  # 4 and 0 done, 5 still planned
+        assert engine.tally.files_done == 2
+        assert engine.tally.files_total == 3  # 4 and 0 done, 5 still planned
         assert engine.scan(paths[5]).error is None
 
 
