@@ -17,7 +17,8 @@ Everything verify reads inside a target comes through this module:
 - ``load_json`` (RFC 8259): a size cap, a nesting cap checked before parsing, duplicate member
   names refused (two parsers must not see two documents in one signed byte string), no
   ``NaN``/``Infinity``.
-- ``b64decode`` (RFC 4648 section 4): strict alphabet and padding, ASCII only.
+- ``b64decode`` (RFC 4648 section 4): strict alphabet and padding, ASCII only (DSSE's
+  URL-safe, unpadded form on request): the one base64 decoder for what prov reads.
 - ``iter_tree``: an iterative walk (no recursion over the input's depth) that never follows a
   symlink and stops descending past a depth cap, reporting where it stopped.
 
@@ -179,13 +180,26 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def b64decode(value: object, *, what: str) -> bytes:
-    """Standard base64 with padding (RFC 4648 section 4), strictly; anything else raises."""
-    if not isinstance(value, str):
+def b64decode(value: object, *, what: str, dsse: bool = False) -> bytes:
+    """Standard base64 with padding (RFC 4648 section 4), strictly; anything else raises.
+
+    ``value`` is text, or the bytes of text (a slice of a line). With ``dsse``, the URL-safe
+    alphabet (section 5) and missing padding are taken too, as DSSE verifiers must.
+    """
+    if isinstance(value, str):
+        if not value.isascii():
+            raise UntrustedInputError(f"{what}: not base64")
+        raw = value.encode("ascii")
+    elif isinstance(value, bytes):
+        raw = value
+    else:
         raise UntrustedInputError(f"{what}: expected base64 text, found {type(value).__name__}")
+    if dsse:
+        raw = raw.replace(b"-", b"+").replace(b"_", b"/")
+        raw += b"=" * (-len(raw) % 4)
     try:
-        return base64.b64decode(value.encode("ascii"), validate=True)
-    except (UnicodeEncodeError, binascii.Error):
+        return base64.b64decode(raw, validate=True)
+    except binascii.Error:
         raise UntrustedInputError(f"{what}: not base64") from None
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from archive.errors import IntegrityError
+from provenance.base.untrusted import UntrustedInputError, b64decode
 from provenance.signing.keys import PublicKey, SignatureError, SigningKey
 
 MAX_NOTE = 64 << 10
@@ -98,8 +99,8 @@ def split_note(data: bytes, *, what: str) -> tuple[bytes, list[tuple[str, bytes]
         if len(parts) != 3 or parts[0] != "\u2014":
             raise CheckpointError(f"{what}: malformed signature line {line[:60]!r}")
         try:
-            blob = base64.b64decode(parts[2], validate=True)
-        except ValueError:  # binascii.Error, or a str that is not ASCII
+            blob = b64decode(parts[2], what="signature")
+        except UntrustedInputError:
             raise CheckpointError(f"{what}: signature is not base64") from None
         if len(blob) < 5:
             raise CheckpointError(f"{what}: signature too short")
@@ -177,8 +178,8 @@ def parse_checkpoint(text: bytes, *, what: str) -> Checkpoint:
     if not size.isdigit() or (size != "0" and size.startswith("0")):
         raise CheckpointError(f"{what}: bad size line {size[:30]!r}")
     try:
-        root_bytes = base64.b64decode(root, validate=True)
-    except ValueError:  # binascii.Error, or a str that is not ASCII
+        root_bytes = b64decode(root, what="root")
+    except UntrustedInputError:
         raise CheckpointError(f"{what}: root is not base64") from None
     if len(root_bytes) != 32:
         raise CheckpointError(f"{what}: root is {len(root_bytes)} bytes, expected 32")

@@ -16,13 +16,12 @@ signed lines with ``check_lines`` before they reach the file. A refusal is a
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from archive.errors import ConfigError, ProvError
 from provenance.base.report import Report
+from provenance.base.untrusted import UntrustedInputError, b64decode
 from provenance.custody.logfile import MAX_LINE, LogFormatError, iter_lines
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.entryjudge import TRUST_ACTIONS, EntryJudge
@@ -45,8 +44,8 @@ def _quick_action(line: bytes) -> str | None:
     if not line.startswith(LINE_HEAD):
         return None
     try:
-        head = base64.b64decode(line[len(LINE_HEAD):len(LINE_HEAD) + 64], validate=True)
-    except binascii.Error:
+        head = b64decode(line[len(LINE_HEAD):len(LINE_HEAD) + 64], what="payload")
+    except UntrustedInputError:
         return None
     end = head.find(b'"', len(ACTION_HEAD))
     value = head[len(ACTION_HEAD):end]

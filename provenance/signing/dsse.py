@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import rfc8785
 
 from archive.errors import IntegrityError
-from provenance.base.untrusted import UntrustedInputError, load_json
+from provenance.base.untrusted import UntrustedInputError, b64decode, load_json
 from provenance.signing.keys import PublicKey, SignatureError, SigningKey
 
 MAX_ENVELOPE = 16 << 20
@@ -59,27 +59,19 @@ def parse_envelope(data: bytes, *, what: str) -> Envelope:
         doc = load_json(data, what=what, limit=MAX_ENVELOPE)
         if not isinstance(doc, dict) or set(doc) != {"payload", "payloadType", "signatures"}:
             raise ValueError("fields are not payload, payloadType, signatures")
-        payload = _b64(doc["payload"])
+        payload = b64decode(doc["payload"], what=f"{what}: payload", dsse=True)
         kind = doc["payloadType"]
         sigs = doc["signatures"]
         if not isinstance(kind, str) or not isinstance(sigs, list) or not sigs:
             raise ValueError("bad payloadType or signatures")
         signatures = tuple(
-            (str(s["keyid"]), _b64(s["sig"])) for s in sigs
+            (str(s["keyid"]), b64decode(s["sig"], what=f"{what}: sig", dsse=True)) for s in sigs
         )
     except UntrustedInputError as exc:
         raise EnvelopeError(f"not a DSSE envelope: {exc}") from None
     except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
         raise EnvelopeError(f"{what}: not a DSSE envelope ({exc})") from None
     return Envelope(kind, payload, signatures)
-
-
-def _b64(value: object) -> bytes:
-    """Standard or URL-safe base64, padded or not: DSSE verifiers must accept both."""
-    if not isinstance(value, str):
-        raise ValueError("base64 field is not a string")
-    text = value.replace("-", "+").replace("_", "/")
-    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
 def verify_envelope(

@@ -12,7 +12,6 @@ and ``NAME.p384.pub``; a DSSE statement signed by the Ed25519 key binds the two.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from provenance.base import home
+from provenance.base.untrusted import UntrustedInputError, b64decode
 from provenance.signing.keys import (
     KeyFileError,
     SignatureError,
@@ -62,9 +62,9 @@ class P384PublicKey:
     def from_b64(cls, text: object, *, what: str) -> P384PublicKey:
         """The key in a ``publicKey`` field; ``SignatureError`` unless it is a P-384 key."""
         try:
-            spki = base64.b64decode(str(text), validate=True)
+            spki = b64decode(text, what="publicKey")
             _load_public(spki)
-        except (binascii.Error, ValueError) as exc:
+        except (UntrustedInputError, ValueError) as exc:
             raise SignatureError(f"{what}: publicKey is not a P-384 public key ({exc})") from None
         return cls(spki)
 

@@ -131,6 +131,19 @@ def test_b64decode_is_strict() -> None:
         untrusted.b64decode(5, what="k")
 
 
+def test_b64decode_takes_the_bytes_of_text_and_dsse_forms_only_on_request() -> None:
+    assert untrusted.b64decode(b"AAE=", what="k") == b"\x00\x01"
+    assert untrusted.b64decode("-_8=", what="k", dsse=True) == b"\xfb\xff"
+    assert untrusted.b64decode("-_8", what="k", dsse=True) == b"\xfb\xff"
+    assert untrusted.b64decode("+/8", what="k", dsse=True) == b"\xfb\xff"
+    for bad in ("-_8=", "+/8", b"\xff\xfe"):
+        with pytest.raises(UntrustedInputError, match=r"^k: not base64$"):
+            untrusted.b64decode(bad, what="k")
+    for bad in ("AA E", "A", "AAE=\n", "\u0661\u0662\u0663\u0664"):
+        with pytest.raises(UntrustedInputError, match=r"^k: not base64$"):
+            untrusted.b64decode(bad, what="k", dsse=True)
+
+
 def test_iter_tree_is_iterative_and_follows_no_link(tmp_path: Path) -> None:
     deep = tmp_path
     for _ in range(1500):  # deeper than the recursion limit and than PATH_MAX allows to name
