@@ -21,7 +21,7 @@ from pathlib import Path
 from archive.errors import ProvError
 from provenance.base import timefmt
 from provenance.base.ids import is_capture_dir
-from provenance.base.untrusted import UntrustedInputError, read_regular
+from provenance.base.untrusted import UntrustedInputError, is_dir, listdir, read_regular
 from provenance.custody.case import SEAL_NAME, Case, fsync_dir, write_durable
 from provenance.custody.log import (
     CustodyLog,
@@ -146,12 +146,13 @@ def _sealed_capture_dir(case: Case, folder: Path, trusted: dict[str, PublicKey])
 
 
 def _finish_partials(case: Case, trusted: dict[str, PublicKey]) -> list[str]:
+    """Staged captures: a sealed one into place, the rest aside. ``captures/.partial`` that
+    is not a folder (a symlink, a file) is left for verify to name; an entry in it that is
+    not a folder is moved aside unread, never followed."""
     done: list[str] = []
-    if not case.partial_dir.is_dir():
-        return done
-    for name in sorted(os.listdir(case.partial_dir)):
+    for name in listdir(case.partial_dir):  # nothing for a symlink, a file or a FIFO
         folder = case.partial_dir / name
-        capture_dir = _sealed_capture_dir(case, folder, trusted)
+        capture_dir = _sealed_capture_dir(case, folder, trusted) if is_dir(folder) else None
         if capture_dir is not None and not (case.root / capture_dir).exists():
             final = case.root / capture_dir
             final.parent.mkdir(parents=True, exist_ok=True)

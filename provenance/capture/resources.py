@@ -31,7 +31,7 @@ from provenance.custody.case import iter_capture_dirs
 
 MAX_HTTP_HEAD = 256 << 10
 MAX_METADATA = 4 << 20
-STATUS_LINE = re.compile(rb"^HTTP/[0-9.]+ +(\d{3})")
+STATUS_LINE = re.compile(rb"^HTTP/[0-9.]+ +([0-9]{3})")
 INDEX_NAME = "index.cdxj"
 DOM_PREFIX = "urn:dom:"  # archive.pagerecords: the DOM of a browser page, after its scripts
 

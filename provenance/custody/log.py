@@ -34,7 +34,7 @@ from provenance.signing.dsse import parse_envelope, sign_envelope
 from provenance.signing.keys import PublicKey, SigningKey
 from provenance.signing.statements import CUSTODY_PAYLOAD, Entry, Prev, Subject
 
-CHECKPOINT_RE = re.compile(r"^(\d{20})\.checkpoint$")
+CHECKPOINT_RE = re.compile(r"^([0-9]{20})\.checkpoint$")
 SHARD_DIGITS = 17  # of the 20: 1,000 sizes per shard folder
 SHARD_RE = re.compile(rf"^[0-9]{{{SHARD_DIGITS}}}$")
 

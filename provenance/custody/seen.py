@@ -20,9 +20,9 @@ from provenance.base import home
 from provenance.base.untrusted import read_regular
 from provenance.custody.checkpoint import MAX_NOTE, Checkpoint, read_unverified
 
-NAME_RE = re.compile(r"^\d{20}\.checkpoint$")
+NAME_RE = re.compile(r"^[0-9]{20}\.checkpoint$")
 ROOTS = "roots"
-ROOT_LINE = re.compile(r"^(\d{1,20}) ([0-9a-f]{64})$")
+ROOT_LINE = re.compile(r"^([0-9]{1,20}) ([0-9a-f]{64})$")
 MAX_ROOTS_FILE = 256 << 20  # 2.9 million checkpoint sizes
 ORIGIN_PART = re.compile(r"^[A-Za-z0-9._-]+$")
 

@@ -62,7 +62,7 @@ MANIFEST = "prov/manifest.json"
 INDEX_MEMBER = "indexes/index.cdx"
 SIGNER = "prov/signer.dsse.json"
 CHUNK = 1 << 20
-DATA_NAME = re.compile(r"^data-(\d+)\.warc\.gz$")
+DATA_NAME = re.compile(r"^data-([0-9]+)\.warc\.gz$")
 
 
 @dataclass(frozen=True)

@@ -43,14 +43,15 @@ CHECKPOINTS = "custody/checkpoints"
 READ_ONLY_KEY = "state/read-only"
 SYNC = "s3-sync.json"
 MAX_SYNC = 1 << 20
-ENTRY_NAME = re.compile(rf"^{ENTRIES}/\d{{20}}\.json$")
+ENTRY_NAME = re.compile(rf"^{ENTRIES}/[0-9]{{20}}\.json$")
 LOG_REL = "custody/log.jsonl"
 LAYOUT = ("keys/", "certs/", "captures/", "custody/entries/", "custody/checkpoints/")
 KEY_NAME = re.compile(r"^keys/[0-9a-f]{64}\.pub$")
 CERT_NAME = re.compile(r"^certs/([0-9a-f]{64})\.pem$")
-CKPT_FILE = re.compile(rf"^{CHECKPOINTS}/\d{{17}}/(\d{{20}})\.(checkpoint|[0-9a-f]{{16}}\.tsr)$")
+CKPT_FILE = re.compile(
+    rf"^{CHECKPOINTS}/[0-9]{{17}}/([0-9]{{20}})\.(checkpoint|[0-9a-f]{{16}}\.tsr)$")
 LAYOUT_FILES = (ENTRY_NAME, KEY_NAME, CERT_NAME,
-                re.compile(rf"^{CHECKPOINTS}/\d{{17}}/\d{{20}}\.(checkpoint|[0-9a-f]{{16}}\."
+                re.compile(rf"^{CHECKPOINTS}/[0-9]{{17}}/[0-9]{{20}}\.(checkpoint|[0-9a-f]{{16}}\."
                            r"(tsr|cosignature))$"),
                 re.compile(rf"^{CAPTURE_DAY}/[^/]+/[^/]+$"))
 NAMED_FOLDERS = ("keys/", "certs/", CHECKPOINTS + "/")  # every file name there is a pattern

@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from provenance.storage.store import ObjectVersion
     from provenance.verification.case import CaseVerifier
 
-AT_ENTRY = re.compile(r" entry (\d+)$")  # the subject the case verifier gives an entry
+AT_ENTRY = re.compile(r" entry ([0-9]+)$")  # the subject the case verifier gives an entry
 MAX_SMALL = 1 << 20  # a public key or a certificate chain; anything larger is not one
 # what the verifier's replay finds wrong with an entry itself: these stop a pull
 BLOCKING = ("log.entry", "log.order", "log.seq", "log.actor", "log.init", "log.prev", "log.key",

@@ -60,8 +60,8 @@ from provenance.verification.stamps import StampJudge
 from provenance.verification.warcjudge import WarcJudge
 
 TOKEN_NAME = re.compile(r"^seal\.[0-9a-f]{16}\.tsr$")
-CKPT_TOKEN = re.compile(r"^\d{20}\.[0-9a-f]{16}\.tsr$")
-COSIGNATURE = re.compile(r"^(\d{20})\.[0-9a-f]{16}\.cosignature$")
+CKPT_TOKEN = re.compile(r"^[0-9]{20}\.[0-9a-f]{16}\.tsr$")
+COSIGNATURE = re.compile(r"^([0-9]{20})\.[0-9a-f]{16}\.cosignature$")
 SIZED = re.compile(r"^[0-9]{20}\.")  # a name that places itself in a shard
 
 

@@ -33,7 +33,7 @@ from provenance.base.untrusted import read_named
 
 MAX_FILE = 4 << 20
 MAX_DEPTH = 5
-INTERVAL = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+INTERVAL = re.compile(r"^\s*([0-9]+)\s*([smhdw])\s*$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 KEYS = {"url", "interval", "browser", "media", "requisites", "depth", "tags", "note",
         "allow_private_addresses"}

@@ -288,6 +288,80 @@ def test_folders_in_a_staged_capture_fail(
     assert failed(report, "case.unexpected", "captures/.partial/w\xa0e"), fails(report)
 
 
+@pytest.mark.parametrize("what", ["file", "fifo", "symlink"])
+def test_a_staging_folder_that_is_no_folder_is_named_and_never_followed(
+    sealed: SealedCase, copy: Path, auditor_home: Path, tmp_path: Path, what: str
+) -> None:
+    """``captures/.partial`` planted as a file, a FIFO or a symlink to a folder of staged
+    captures elsewhere: named at its place, never opened or followed (nothing in the folder
+    it names is reported as an interrupted capture, nor moved by `prov log repair`)."""
+    partial = copy / "captures" / ".partial"
+    outside = tmp_path / "elsewhere" / "01a24736-034d-79de-87cc-5ea422901b08"
+    outside.mkdir(parents=True)
+    (outside / "data-00000.warc.gz").write_bytes(b"x")
+    if partial.is_dir():
+        partial.rmdir()
+    if what == "file":
+        partial.write_bytes(b"not a folder")
+    elif what == "fifo":
+        os.mkfifo(partial)
+    else:
+        partial.symlink_to(outside.parent)
+    code, report = verify_json(auditor_home, copy, "--trust", sealed.public)
+    assert code == 3, fails(report)
+    check = {"file": "case.unexpected", "fifo": "file.type", "symlink": "file.symlink"}[what]
+    assert failed(report, check, "captures/.partial"), fails(report)
+    assert not [f for f in report["findings"] if f["check"] == "capture.incomplete"]
+    result = run_prov(sealed.home, "log", "repair", "--case", copy)
+    assert result.returncode in (0, 3), result.stderr
+    assert "Traceback" not in result.stderr
+    assert (outside / "data-00000.warc.gz").read_bytes() == b"x"  # never moved
+
+
+def test_a_staged_capture_that_is_a_file_or_link_fails_and_repair_sets_it_aside(
+    sealed: SealedCase, copy: Path, auditor_home: Path, tmp_path: Path
+) -> None:
+    """Entries of ``captures/.partial`` that are not folders: a file under a capture id is
+    not a staged capture (``case.unexpected``), a symlink to a sealed capture is never
+    followed (``file.symlink``); repair moves both aside unread, so no capture folder in the
+    case ever becomes a link."""
+    partial = copy / "captures" / ".partial"
+    partial.mkdir(exist_ok=True)
+    as_file = partial / "01a24736-034d-79de-87cc-5ea422901b08"
+    as_file.write_bytes(b"x")
+    elsewhere = tmp_path / "sealed-elsewhere"
+    shutil.copytree(copy / sealed.captures[0], elsewhere)
+    link = partial / capture_id(sealed)
+    link.symlink_to(elsewhere)
+    code, report = verify_json(auditor_home, copy, "--trust", sealed.public)
+    assert code == 3, fails(report)
+    assert failed(report, "case.unexpected", f"captures/.partial/{as_file.name}"), fails(report)
+    assert failed(report, "file.symlink", f"captures/.partial/{link.name}"), fails(report)
+    result = run_prov(sealed.home, "log", "repair", "--case", copy)
+    assert result.returncode == 0, result.stderr
+    assert not os.path.lexists(link) and not os.path.lexists(as_file)
+    assert (copy / "state" / "abandoned" / link.name).is_symlink()
+    code, report = verify_json(auditor_home, copy, "--trust", sealed.public)
+    assert code == 0, fails(report)
+
+
+def test_date_folders_of_unicode_digits_are_not_prov_s(
+    sealed: SealedCase, copy: Path, auditor_home: Path
+) -> None:
+    """``\\d`` matches Arabic-Indic and other Unicode digits: a sealed capture copied under
+    ``captures/\u0662\u0660\u0662\u0666/...`` was a capture folder of prov's form. prov's date
+    folders are ASCII digits; any other is a name the layout does not have, never a capture."""
+    year, month, day = "\u0662\u0660\u0662\u0666", "\u0661\u0662", "\u0660\u0666"
+    target = copy / "captures" / year / month / day / capture_id(sealed)
+    shutil.copytree(copy / sealed.captures[0], target)
+    code, report = verify_json(auditor_home, copy, "--trust", sealed.public)
+    assert code == 3, fails(report)
+    assert failed(report, "case.unexpected", f"captures/{year}"), fails(report)
+    rel = f"captures/{year}/{month}/{day}/{capture_id(sealed)}"
+    assert failed(report, "capture.unexpected", rel), fails(report)
+    assert not [f for f in report["findings"] if f["subject"] == rel and f["status"] != "fail"]
+
+
 # -- 4. no input crashes, hangs or exhausts verify ---------------------------------------------
 
 
