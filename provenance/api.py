@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from pathlib import Path
@@ -349,20 +349,59 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
            now: Callable[[], datetime] = timefmt.utc_now,
            tsa_roots: Sequence[Path] = (), jobs: int | None = None,
            on_progress: Callable[[Tally], None] | None = None,
-           as_kind: str | None = None, allow_unanchored: bool = False) -> Report:
+           as_kind: str | None = None, allow_unanchored: bool = False,
+           fixity: bool = False) -> Report:
     """Verify ``target``. With ``record`` = (key, cosigner name), a passing verify writes
     that key's C2SP cosignature beside the latest checkpoint it verified. ``jobs`` worker
     processes read the WARCs (default: one per core); ``on_progress`` sees how far it got.
     ``as_kind`` pins what the target is taken for (``provenance.verification.targets``); otherwise
-    ``targets.decide_kind`` decides, and the report says what it decided and why."""
+    ``targets.decide_kind`` decides, and the report says what it decided and why.
+
+    ``fixity``: a case's sealed files are judged by their sha256 alone, no record inflated
+    (``provenance.verification.fixity``); a package is a usage error (exit 2). A full verify of
+    a case that passes is remembered in ``$PROV_HOME/seen`` (unless ``remember`` is False),
+    and a fixity check reports when it was."""
     if record is not None and record[1] is not None:
         check_cosigner_name(record[1])
+    verifiers: list[CaseVerifier] = []
+
+    def local(root: Path | str, known: Mapping[str, bytes] | None = None) -> Report:
+        report, verifier = _verify_local(root, trust_files, trust_ids, strict, since, remember,
+                                         tsa_roots, jobs, on_progress, as_kind,
+                                         allow_unanchored, fixity, known)
+        if verifier is not None:
+            verifiers.append(verifier)
+            if record is not None:
+                _record_cosignature(verifier, report, record[0], record[1], now())
+        return report
+
     if str(target).startswith("s3://"):
         from provenance.storage.verify import verify_bucket
 
-        return verify_bucket(str(target), lambda root: verify(
-            root, trust_files, trust_ids, strict, since, remember, record, now, tsa_roots,
-            jobs, on_progress, as_kind, allow_unanchored))
+        report = verify_bucket(str(target), local, fixity=fixity)
+    else:
+        report = local(target)
+    if remember and not fixity and report.ok and verifiers:  # the whole report, a bucket's too
+        _remember_full(verifiers[0], now())
+    return report
+
+
+def _remember_full(verifier: CaseVerifier, at: datetime) -> None:
+    """A full verify of a case passed: keep when, and the tree head it covered, beside the
+    seen checkpoints (what a later `verify --fixity` reports as ``lastFullVerify``)."""
+    if verifier.remembered is not None:
+        size, root = verifier.remembered
+        verifier.history.remember_full(verifier.case.info.id, size, root,
+                                       timefmt.format_time(at))
+
+
+def _verify_local(target: Path | str, trust_files: Sequence[Path], trust_ids: Sequence[str],
+                  strict: bool, since: Sequence[Path], remember: bool,
+                  tsa_roots: Sequence[Path], jobs: int | None,
+                  on_progress: Callable[[Tally], None] | None, as_kind: str | None,
+                  allow_unanchored: bool, fixity: bool, known: Mapping[str, bytes] | None
+                  ) -> tuple[Report, CaseVerifier | None]:
+    """One target on this machine's disk: its report, and the case's verifier if a case."""
     if str(target) == "":
         raise UsageError("an empty path names no target (it would be the current folder)")
     from provenance.verification.targets import decide_kind
@@ -371,6 +410,9 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
     if not os.path.lexists(target):
         raise NotATargetError(f"{target}: no such file or folder")
     decided = decide_kind(target, as_kind)
+    if fixity and decided.kind != "case":
+        raise UsageError(f"--fixity checks a case only; {target} is a {decided.kind} "
+                         f"({decided.reason}): verify it without --fixity")
     anchors, roots, given = _verifier_trust(target, trust_files, trust_ids, tsa_roots, since,
                                             allow_unanchored)
     verifier: CaseVerifier | None = None
@@ -393,12 +435,11 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
         report = _verify_proof_target(target, anchors, strict)
     else:
         verifier = CaseVerifier(target, anchors, strict=strict, since=given, remember=remember,
-                                tsa_roots=roots, jobs=jobs, on_progress=on_progress)
+                                tsa_roots=roots, jobs=jobs, on_progress=on_progress,
+                                fixity=fixity, known=known)
         report = verifier.run()
     report.kind, report.kind_reason = decided.kind, decided.reason
-    if record is not None and verifier is not None:
-        _record_cosignature(verifier, report, record[0], record[1], now())
-    return report
+    return report, verifier
 
 
 def check_cosigner_name(name: str) -> None:

@@ -56,6 +56,9 @@ class Report:
     strict: bool = False
     findings: list[Finding] = field(default_factory=list)
     kind_reason: str = ""  # why ``kind``: what `prov verify` saw, or --as
+    mode: str = "full"  # "fixity": files against their seals, records not inflated
+    not_checked: list[str] = field(default_factory=list)  # checks a full verify runs, skipped
+    last_full: dict[str, Any] | None = None  # fixity: the verifier's last full verify passed
     omitted: Counter[tuple[str, Status]] = field(default_factory=Counter)
     _kept: Counter[tuple[str, Status]] = field(default_factory=Counter, repr=False)
     _statuses: Counter[Status] = field(default_factory=Counter, repr=False)
@@ -105,6 +108,9 @@ class Report:
             "kind": self.kind,
             "kindReason": self.kind_reason,
             "strict": self.strict,
+            "mode": self.mode,
+            "notChecked": list(self.not_checked),
+            **({"lastFullVerify": dict(self.last_full)} if self.last_full else {}),
             "result": "pass" if self.ok else "fail",
             "exitCode": int(self.exit_code),
             "counts": self.counts,
@@ -137,6 +143,9 @@ class Report:
                            for f in self.findings):
             verdict = "VERIFIED, UNANCHORED"  # --allow-unanchored: only the target vouches
         why = f", {printable(self.kind_reason)}" if self.kind_reason else ""
+        if self.mode == "fixity":
+            lines.append(f"NOT CHECKED (fixity): {', '.join(self.not_checked)}")
+            verdict += " (FIXITY)"
         lines.append(f"{verdict}: {printable(self.target)} ({self.kind}{why}): {summary}")
         return "\n".join(lines)
 

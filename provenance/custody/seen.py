@@ -7,6 +7,9 @@ each. Later verifications prove the log consistent with them (``provenance.verif
 so a log
 rolled back, truncated, reordered or forked since the last look fails, even if re-signed by the
 operator, and a package exported earlier is recognised as an older prefix of what was seen.
+``$PROV_HOME/seen/<origin>/full-verify.json`` keeps when the last full verify of that log
+passed, and the tree head it covered: `prov verify --fixity` reports it (it is this verifier's
+own record, never read from the target).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ NAME_RE = re.compile(r"^[0-9]{20}\.checkpoint$")
 ROOTS = "roots"
 ROOT_LINE = re.compile(r"^([0-9]{1,20}) ([0-9a-f]{64})$")
 MAX_ROOTS_FILE = 256 << 20  # 2.9 million checkpoint sizes
+FULL = "full-verify.json"  # the last full verify that passed: time, log size and root
+MAX_FULL_FILE = 4096
 ORIGIN_PART = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
@@ -82,3 +87,31 @@ def remember_roots(origin: str, roots: Mapping[int, bytes]) -> Path:
     tmp.write_text("".join(f"{size} {merged[size].hex()}\n" for size in sorted(merged)))
     os.replace(tmp, path)
     return path
+
+
+def remember_full(origin: str, record: Mapping[str, object]) -> Path:
+    """Keep ``record`` (``FULL``): the last full verify of ``origin``'s log that passed."""
+    import json
+
+    folder = seen_folder(origin)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / FULL
+    tmp = folder / (FULL + ".tmp")
+    tmp.write_text(json.dumps(dict(record), sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def load_full(origin: str) -> dict[str, object] | None:
+    """The record ``remember_full`` kept for ``origin``, None if there is none. Written by this
+    verifier only, yet read as any file of $PROV_HOME: bounded, a mapping or a ValueError."""
+    from provenance.base.untrusted import UntrustedInputError, load_json
+
+    path = seen_folder(origin) / FULL
+    if not path.is_file():
+        return None
+    doc = load_json(read_regular(path, MAX_FULL_FILE, what=str(path)), what=str(path),
+                    limit=MAX_FULL_FILE)
+    if not isinstance(doc, dict):
+        raise UntrustedInputError(f"{path}: not a JSON object")
+    return doc

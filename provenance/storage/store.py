@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -248,15 +248,24 @@ class Bucket:
 
     def get_to_file(self, rel: str, path: Path, *, version_id: str | None = None) -> Got:
         """Stream an object into ``path`` (hashing as it goes) and say what the GET said."""
+        with open(path, "wb") as fh:
+            return self._get(rel, fh.write, version_id)
+
+    def get_digest(self, rel: str) -> Got:
+        """Stream an object through sha256 only, writing it nowhere; what the GET said."""
+        return self._get(rel, None, None)
+
+    def _get(self, rel: str, sink: Callable[[bytes], object] | None,
+             version_id: str | None) -> Got:
         extra = {"VersionId": version_id} if version_id else {}
         got = self._call(rel, "get_object", Key=self.url.key(rel), **extra)
         digest = hashlib.sha256()
         body = got["Body"]
         try:
-            with open(path, "wb") as fh:
-                for chunk in body.iter_chunks(CHUNK):
-                    digest.update(chunk)
-                    fh.write(chunk)
+            for chunk in body.iter_chunks(CHUNK):
+                digest.update(chunk)
+                if sink is not None:
+                    sink(chunk)
         finally:
             body.close()
         return Got(str(got.get("VersionId") or ""), got.get("ObjectLockMode"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -51,6 +51,7 @@ from provenance.signing.statements import (
 )
 from provenance.signing.trust import Anchors
 from provenance.timestamps.tsatrust import TsaRoots
+from provenance.verification.fixity import NOT_CHECKED, FixityJudge
 from provenance.verification.history import History
 from provenance.verification.keycache import check_key_cache
 from provenance.verification.layout import judge_layout
@@ -142,15 +143,21 @@ class CaseVerifier:
                  since: Sequence[tuple[str, cp.Checkpoint]] = (), remember: bool = True,
                  tsa_roots: TsaRoots | None = None, jobs: int | None = None,
                  on_progress: Callable[[Tally], None] | None = None,
-                 package: bool = False) -> None:
-        """``package``: the case inside a bag, which may be older than a log seen earlier."""
+                 package: bool = False, fixity: bool = False,
+                 known: Mapping[str, bytes] | None = None) -> None:
+        """``package``: the case inside a bag, which may be older than a log seen earlier.
+        ``fixity``: sealed WARCs are judged by their sha256 alone, nothing inflated
+        (``provenance.verification.fixity``); ``known``: their digests, computed elsewhere
+        (a bucket's objects, hashed as they streamed by), by case-relative name."""
         self.root = root
+        self.fixity = fixity
         self.package = package
         self.anchors = anchors
         self.since = list(since)
         self.remember = remember
         self.verified_checkpoints: list[tuple[int, Path]] = []
         self.latest_verified: tuple[int, Path] | None = None
+        self.remembered: tuple[int, bytes] | None = None  # (size, root) kept in $PROV_HOME
         self.report = Report(str(root), "case", strict=strict)
         self.stamps = StampJudge(root, self.report, tsa_roots or TsaRoots.collect(target=root))
         self.seal_started: dict[str, datetime] = {}
@@ -163,8 +170,13 @@ class CaseVerifier:
         self.logged_dirs: set[str] = set()
         self.judge = EntryJudge(self.report)
         self.revisits = RevisitLedger()  # each revisit checked against its original at the end
-        self.warcs = WarcJudge(root, self.report, self.revisits, jobs=jobs,
-                               on_progress=on_progress)
+        self.warcs: WarcJudge | FixityJudge
+        if fixity:
+            self.warcs = FixityJudge(root, self.report, jobs=jobs, known=known,
+                                     on_progress=on_progress)
+        else:
+            self.warcs = WarcJudge(root, self.report, self.revisits, jobs=jobs,
+                                   on_progress=on_progress)
 
     def run(self) -> Report:
         """Judge the case: ``provenance.verification.targets`` decided that ``root`` is one, so
@@ -183,22 +195,24 @@ class CaseVerifier:
             self._judge_case()
         finally:
             self.log.hashes.close()
+            self.warcs.close()
         return self.report
 
     def _judge_case(self) -> None:
+        if self.fixity:  # the workers hash the files on disk while the log is judged
+            self.warcs.plan(f for f, _ in iter_capture_dirs(self.root))
         self._read_log(self.history.sizes())
         self._check_anchor()
         check_key_cache(self.root / "keys", self.judge.named_keys(), self.report)
         self.stamps.check_chains()
         self._check_checkpoints()
         self._check_history()
-        try:
+        if not self.fixity:
             self.warcs.plan(self._capture_folders())
-            for logged in self.log.entries:
-                self._check_entry_subjects(logged)
-            self._scan_captures()
-        finally:
-            self.warcs.close()
+        for logged in self.log.entries:
+            self._check_entry_subjects(logged)
+        self._scan_captures()
+        self.warcs.close()
         self.stamps.finish()
         self.stamps.check_carried(complete=not self.staged_files)
         for token in sorted(self.token_files - self.stamps.logged_tokens - self.staged_files):
@@ -209,6 +223,20 @@ class CaseVerifier:
                 self.report.add("warn", "timestamp.unlogged", token,
                                 "token of a capture not yet logged; `prov log repair` logs both")
         self.revisits.finish(self.report)
+        if self.fixity:
+            self._fixity_report()
+
+    def _fixity_report(self) -> None:
+        """Say what fixity did not re-check, and when this verifier last checked it all."""
+        self.report.mode = "fixity"
+        self.report.not_checked = list(NOT_CHECKED)
+        self.report.add("info", "fixity", "captures", "fixity check: every sealed file's "
+                        "sha256 against its seal, every signature, the custody log, its "
+                        "checkpoints and the time-stamp tokens; NOT re-checked: each record's "
+                        "own digests and headers and each seal's record count and records root "
+                        "(a full `prov verify` checks them)")
+        self.report.last_full = self.history.last_full(self.case.info.id, self.log.size,
+                                                       self.log.roots.get)
 
     # -- the log ---------------------------------------------------------------------------
 
@@ -461,7 +489,8 @@ class CaseVerifier:
         self.latest_verified = size, path = max(self.verified_checkpoints)
         if self.remember:
             roots = {s: self.log.roots[s] for s, _ in self.verified_checkpoints}
-            self.history.remember(size, self._read(path, cp.MAX_NOTE), roots)
+            if self.history.remember(size, self._read(path, cp.MAX_NOTE), roots):
+                self.remembered = size, roots[size]
 
     # -- captures --------------------------------------------------------------------------
 
@@ -567,6 +596,11 @@ class CaseVerifier:
             else:  # a sealed file that is not a WARC (the CDXJ index): its digest
                 ok = self._check_file_digest(Subject(f"{folder}/{subject.name}",
                                                      subject.sha256), "the seal") and ok
+        if self.fixity:
+            if ok:
+                add("pass", "capture", folder, f"{len(seal.subjects)} sealed files match the "
+                    "seal's digests (records not re-read: fixity)")
+            return ok
         root = tree.root()
         if root != seal.records_root:
             add("fail", "seal.recordsRoot", folder, "records differ from those sealed",

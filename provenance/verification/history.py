@@ -37,11 +37,13 @@ class History:
         self.package = package
         self.known = [*self._load_seen(), *since]
         self.roots = self._load_roots()
+        self.full = self._load_full()
         self._forked: set[int] = set()  # sizes already reported as a fork
 
     def sizes(self) -> set[int]:
         """The sizes at which the log's tree heads are wanted (taken while it streams)."""
-        return {c.size for _, c in self.known} | set(self.roots)
+        full = {self.full[1]} if self.full else set()
+        return {c.size for _, c in self.known} | set(self.roots) | full
 
     def judge(self, have: int, root_at: RootAt) -> None:
         """Judge a log of ``have`` entries whose heads ``root_at`` gives."""
@@ -106,7 +108,7 @@ class History:
                         "rewritten, reordered or forked", expected="sha256:" + expected.hex(),
                         found="sha256:" + found.hex())
 
-    def remember(self, size: int, note: bytes, roots: Mapping[int, bytes]) -> None:
+    def remember(self, size: int, note: bytes, roots: Mapping[int, bytes]) -> bool:
         """Keep the checkpoint ``note`` of ``size`` and the heads at ``roots``' sizes, unless
         this verify found something wrong with the log or its history, or the log's founding
         key is not anchored outside the target."""
@@ -114,22 +116,79 @@ class History:
             ("log.", "checkpoint", "history.", "package.entr", "disclosure.entr", "trust.anchor"))
             for f in self.report.findings)
         if failed:
-            return
+            return False
         if not any(f.check == "trust.anchor" and f.status == "pass" for f in self.report.findings):
             # a log founded by a key the verifier did not name could be anyone's: remembering
             # it would let a forged copy of the same origin poison the memory of the real one
             self.report.add("info", "history.remembered", self.subject, "nothing remembered: "
                             "the founding key is not one this verifier trusts (--trust, "
                             "--trust-id or $PROV_HOME/trusted)")
-            return
+            return False
         try:
             stored = seen.remember(self.origin, size, note)
             seen.remember_roots(self.origin, roots)
         except (OSError, ValueError) as exc:
             self.report.add("warn", "history.seen", str(home.seen_dir()), f"not remembered: {exc}")
-            return
+            return False
         self.report.add("info", "history.remembered", self.subject,
                         f"checkpoint of size {size} remembered in {stored.parent}")
+        return True
+
+    # -- the last full verify: what a fixity check reports ------------------------------------
+
+    def last_full(self, case_id: str, have: int, root_at: RootAt) -> dict[str, object] | None:
+        """The last full verify of this log by this verifier that passed, as the JSON report's
+        ``lastFullVerify``, if it was of this case and of this very log up to its size (a
+        record of another case, or of a log that differs at its size, is not this one's)."""
+        where = str(seen.seen_folder(self.origin) / seen.FULL)
+        record = self.full
+        if record is None or record[0] != case_id or record[1] > have or (
+                root_at(record[1]) != record[2]):
+            self.report.add("warn", "history.fullVerify", where, "no full verify of this case "
+                            "by this verifier is recorded: the records inside the sealed files "
+                            "have not been checked here (run `prov verify` without --fixity "
+                            "once)")
+            return None
+        _, size, root, at = record
+        since = (f"; the {have - size} entries logged since were never fully verified here"
+                 if have > size else "")
+        self.report.add("info", "history.fullVerify", where, f"the last full verify of this "
+                        f"case by this verifier passed at {at}, over the first {size} "
+                        f"entries{since}")
+        return {"at": at, "logSize": size, "logRoot": "sha256:" + root.hex()}
+
+    def remember_full(self, case_id: str, size: int, root: bytes, at: str) -> None:
+        """Record that a full verify of this case, whose log had ``root`` at ``size``, passed
+        at ``at`` (the caller judged that it passed and that its history was remembered)."""
+        record = {"at": at, "caseId": case_id, "logSize": size,
+                  "logRoot": "sha256:" + root.hex()}
+        try:
+            seen.remember_full(self.origin, record)
+        except (OSError, ValueError) as exc:
+            self.report.add("warn", "history.seen", str(home.seen_dir()), f"not remembered: {exc}")
+
+    def _load_full(self) -> tuple[str, int, bytes, str] | None:
+        """(case id, log size, root, time) of the last full verify, None if none is kept."""
+        try:
+            doc = seen.load_full(self.origin)
+        except ValueError:  # an origin that names no folder: said once, by _load_seen
+            return None
+        except (ProvError, OSError) as exc:
+            self.report.add("warn", "history.seen", str(home.seen_dir()), f"unreadable: {exc}")
+            return None
+        if doc is None:
+            return None
+        case_id, size, root, at = (doc.get(k) for k in ("caseId", "logSize", "logRoot", "at"))
+        if not (isinstance(case_id, str) and isinstance(size, int) and not isinstance(size, bool)
+                and isinstance(at, str)
+                and isinstance(root, str) and root.startswith("sha256:") and len(root) == 71):
+            self.report.add("warn", "history.seen", str(seen.seen_folder(self.origin) / seen.FULL),
+                            "unreadable: not a record of a full verify")
+            return None
+        try:
+            return case_id, size, bytes.fromhex(root[7:]), at
+        except ValueError:
+            return None
 
     def _load_seen(self) -> Iterable[tuple[str, Checkpoint]]:
         try:
