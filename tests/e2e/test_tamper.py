@@ -31,8 +31,8 @@ from provenance.custody.log import checkpoint_rel
 from provenance.signing.dsse import parse_envelope, sign_envelope
 from provenance.signing.keys import SigningKey
 
-REPORT_KEYS = {"schema", "target", "kind", "kindReason", "strict", "result", "exitCode",
-               "counts", "findings", "omitted"}
+REPORT_KEYS = {"schema", "target", "kind", "kindReason", "strict", "mode", "notChecked",
+               "result", "exitCode", "counts", "findings", "omitted"}
 FINDING_KEYS = {"status", "check", "subject", "message", "expected", "found"}
 SEAL = "seal.dsse.json"
 LOG = "custody/log.jsonl"

@@ -357,6 +357,8 @@ REPORT_KEYS = {
     "kind": str,
     "kindReason": str,
     "strict": bool,
+    "mode": str,
+    "notChecked": list,
     "result": str,
     "exitCode": int,
     "counts": dict,
@@ -386,6 +388,30 @@ def test_verify_report_json_shape() -> None:
         assert finding["status"] in STATUSES
     with_values = [f for f in doc["findings"] if "expected" in f]
     assert [f["check"] for f in with_values] == ["file.digest"]
+    assert (doc["mode"], doc["notChecked"]) == ("full", [])  # a full verify skips nothing
+    assert "lastFullVerify" not in doc
+
+
+def test_verify_report_fixity_json_shape() -> None:
+    """`verify --fixity`: the same schema, its mode, what it did not re-check, and the
+    verifier's last full verify (present only when one is recorded)."""
+    from provenance.verification.fixity import NOT_CHECKED
+
+    doc = json.loads(STORED["verify-report-fixity.json"])
+    keys = list(REPORT_KEYS)
+    assert list(doc) == [*keys[: keys.index("result")], "lastFullVerify",
+                         *keys[keys.index("result"):]]
+    assert doc["schema"] == "prov/verify-report/v1"
+    assert (doc["mode"], doc["result"], doc["exitCode"]) == ("fixity", "pass", 0)
+    assert doc["notChecked"] == list(NOT_CHECKED)
+    assert {"record.blockDigest", "record.payloadDigest", "seal.recordsRoot"} <= set(
+        doc["notChecked"])
+    last = doc["lastFullVerify"]
+    assert list(last) == ["at", "logSize", "logRoot"]
+    assert type(last["at"]) is str and type(last["logSize"]) is int
+    assert last["logRoot"].startswith("sha256:") and len(last["logRoot"]) == 71
+    assert [f["check"] for f in doc["findings"] if f["status"] == "info"] == [
+        "fixity", "history.fullVerify"]
 
 
 def test_public_key_of_the_golden_seed(key: SigningKey) -> None:

@@ -25,6 +25,8 @@ Output, under this folder::
     entry-0-init.payload.json              custody entry payloads (RFC 8785 bytes)
     entry-1-capture.payload.json
     verify-report.json                     a Report with fixed findings, as `prov verify --json`
+    verify-report-fixity.json              a passing fixity Report, as `prov verify --fixity
+                                           --json` prints it (mode, notChecked, lastFullVerify)
     media-availability.record              a media post's ``urn:availability:`` record (WARC
                                            header and block), from a fixed 410 answer
     captures-list.json                     `prov captures list --json` of the case
@@ -129,6 +131,7 @@ OUTPUTS = (
     "entry-0-init.payload.json",
     "entry-1-capture.payload.json",
     "verify-report.json",
+    "verify-report-fixity.json",
     "media-availability.record",
     "captures-list.json",
     "captures-find.json",
@@ -342,6 +345,32 @@ def golden_report() -> Report:
     return report
 
 
+def golden_fixity_report() -> Report:
+    """A passing fixity check of the golden case, after a full verify had passed, as `prov
+    verify --fixity --json` prints it (``provenance.verification.case``, "_fixity_report")."""
+    from provenance.verification.fixity import NOT_CHECKED
+
+    report = Report("case", "case", strict=False, kind_reason="case.json at its root")
+    report.mode = "fixity"
+    report.not_checked = list(NOT_CHECKED)
+    root = "sha256:" + "ab" * 32
+    report.last_full = {"at": "2024-03-05T09:00:00Z", "logSize": 2, "logRoot": root}
+    capture = f"captures/2024/03/04/{ids.uuid7(STARTED_AT, CAPTURE_RANDOM)}"
+    report.add("pass", "log.signatures", "custody/log.jsonl",
+               "2 entries signed by keys the log trusts")
+    report.add("pass", "seal.signature", f"{capture}/seal.dsse.json", "signed by golden")
+    report.add("pass", "capture", capture,
+               "2 sealed files match the seal's digests (records not re-read: fixity)")
+    report.add("info", "fixity", "captures", "fixity check: every sealed file's sha256 against "
+               "its seal, every signature, the custody log, its checkpoints and the time-stamp "
+               "tokens; NOT re-checked: each record's own digests and headers and each seal's "
+               "record count and records root (a full `prov verify` checks them)")
+    report.add("info", "history.fullVerify", "$PROV_HOME/seen/prov-case/<case id>/"
+               "full-verify.json", "the last full verify of this case by this verifier passed "
+               "at 2024-03-05T09:00:00Z, over the first 2 entries")
+    return report
+
+
 def render_report(report: Report) -> bytes:
     """The bytes `prov verify --json` writes (json.dumps, indent 2, newline)."""
     return (json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n").encode()
@@ -386,6 +415,7 @@ def golden_files(workdir: Path, stored_warc: bytes | None = None) -> dict[str, b
     seal = next(k for k in out if k.endswith("/" + capture.SEAL_NAME))
     out["seal.payload.json"] = parse_envelope(out[seal], what="seal").payload
     out["verify-report.json"] = render_report(golden_report())
+    out["verify-report-fixity.json"] = render_report(golden_fixity_report())
     out["media-availability.record"] = availability_record()
     out["captures-list.json"] = render_json([r.as_json() for r in catalog.list_captures(case)])
     out["captures-find.json"] = render_json([r.as_json() for r in catalog.find(case, url=URL)])

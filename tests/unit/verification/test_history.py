@@ -59,3 +59,38 @@ def test_nothing_seen_before_is_a_warning() -> None:
     report = Report("case", "case")
     History(report, ORIGIN, [], subject="log", package=False).judge(10, root_at(LEAVES))
     assert [(f.status, f.check) for f in report.findings] == [("warn", "history.unanchored")]
+
+
+def last_full(case_id: str, have: int, leaves: list[bytes] = LEAVES
+              ) -> tuple[dict[str, object] | None, list[tuple[str, str]]]:
+    report = Report("case", "case")
+    found = History(report, ORIGIN, [], subject="log", package=False).last_full(
+        case_id, have, root_at(leaves))
+    return found, [(f.status, f.check) for f in report.findings]
+
+
+def test_the_last_full_verify_is_reported_for_this_log_only(tmp_path: Path) -> None:
+    assert last_full("case-a", 6) == (None, [("warn", "history.fullVerify")])  # none yet
+    History(Report("case", "case"), ORIGIN, [], subject="log", package=False).remember_full(
+        "case-a", 4, merkle.root_of(LEAVES[:4]), "2026-01-02T03:04:05Z")
+    stored = tmp_path / "seen" / ORIGIN / "full-verify.json"
+    assert stored.is_file()  # the verifier's own memory, beside the seen checkpoints
+    found, findings = last_full("case-a", 6)
+    assert found == {"at": "2026-01-02T03:04:05Z", "logSize": 4,
+                     "logRoot": "sha256:" + merkle.root_of(LEAVES[:4]).hex()}
+    assert findings == [("info", "history.fullVerify")]
+    assert last_full("case-b", 6)[0] is None  # another case of the same origin
+    assert last_full("case-a", 6, OTHER)[0] is None  # a log that differs at that size
+    assert last_full("case-a", 3)[0] is None  # a log now shorter than the one verified
+
+
+def test_a_damaged_record_of_the_last_full_verify_is_none(tmp_path: Path) -> None:
+    folder = tmp_path / "seen" / ORIGIN
+    folder.mkdir(parents=True)
+    for junk in (b"[]", b'{"at": 1}', b"not json", b'{"at": "x", "caseId": "case-a", '
+                 b'"logSize": true, "logRoot": "sha256:00"}'):
+        (folder / "full-verify.json").write_bytes(junk)
+        found, findings = last_full("case-a", 6)
+        assert found is None
+        assert ("warn", "history.fullVerify") in findings
+        assert ("warn", "history.seen") in findings

@@ -1,0 +1,93 @@
+"""provenance.verification.fixity: sealed WARC files judged by their sha256 alone, in worker
+processes or in this one, never inflated; a digest streamed elsewhere stands for its file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from provenance.base.report import Report
+from provenance.custody import merkle
+from provenance.verification.fixity import NOT_CHECKED, FixityJudge
+
+
+def files(root: Path, sizes: list[int]) -> dict[str, bytes]:
+    """WARC-named files of random bytes under ``root/c`` (never a WARC: fixity reads none):
+    their digests by case-relative name."""
+    (root / "c").mkdir()
+    out = {}
+    for i, size in enumerate(sizes):
+        data = os.urandom(size)
+        (root / "c" / f"data-{i:05d}.warc.gz").write_bytes(data)
+        out[f"c/data-{i:05d}.warc.gz"] = hashlib.sha256(data).digest()
+    return out
+
+
+def judged(root: Path, sealed: dict[str, bytes], *, jobs: int = 1,
+           known: dict[str, bytes] | None = None) -> tuple[list[bool], list[tuple[str, str]]]:
+    report = Report(str(root), "case")
+    judge = FixityJudge(root, report, jobs=jobs, known=known)
+    try:
+        judge.plan(["c"])
+        oks = [judge.check(rel, digest, 1, merkle.TreeBuilder()) for rel, digest in
+               sealed.items()]
+    finally:
+        judge.close()
+    return oks, [(f.status, f.check) for f in report.findings]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sealed_files_pass_in_any_order(tmp_path: Path, jobs: int,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("provenance.verification.fixity.POOL_MIN_BYTES", 1)  # workers even here
+    sealed = files(tmp_path, [0, 1, 70_000, 3 << 20, 10])
+    backwards = dict(reversed(sealed.items()))  # asked out of the planned order
+    assert judged(tmp_path, backwards, jobs=jobs) == ([True] * 5, [])
+
+
+def test_a_changed_byte_fails_with_both_digests(tmp_path: Path) -> None:
+    sealed = files(tmp_path, [5000, 5000])
+    path = tmp_path / "c" / "data-00001.warc.gz"
+    data = bytearray(path.read_bytes())
+    data[4321] ^= 0x01
+    path.write_bytes(bytes(data))
+    report = Report(str(tmp_path), "case")
+    judge = FixityJudge(tmp_path, report, jobs=1)
+    judge.plan(["c"])
+    assert judge.check("c/data-00001.warc.gz", sealed["c/data-00001.warc.gz"], None,
+                       merkle.TreeBuilder()) is False
+    judge.close()
+    [finding] = report.findings
+    assert (finding.status, finding.check, finding.subject) == (
+        "fail", "file.digest", "c/data-00001.warc.gz")
+    assert finding.expected == "sha256:" + sealed["c/data-00001.warc.gz"].hex()
+    assert finding.found == "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_missing_or_not_regular_fails(tmp_path: Path) -> None:
+    sealed = files(tmp_path, [10, 10])
+    (tmp_path / "c" / "data-00000.warc.gz").unlink()
+    os.mkfifo(tmp_path / "c" / "data-00002.warc.gz")  # never opened, never blocks
+    sealed["c/data-00002.warc.gz"] = hashlib.sha256(b"").digest()
+    oks, findings = judged(tmp_path, sealed)
+    assert oks == [False, True, False]
+    assert findings == [("fail", "file.missing"), ("fail", "file.missing")]
+
+
+def test_a_known_digest_stands_for_its_file(tmp_path: Path) -> None:
+    """A bucket's object, hashed as it streamed by: its placeholder is never read."""
+    sealed = files(tmp_path, [100])
+    (tmp_path / "c" / "data-00000.warc.gz").write_bytes(b"")  # the placeholder
+    rel = "c/data-00000.warc.gz"
+    assert judged(tmp_path, sealed, known=sealed) == ([True], [])
+    assert judged(tmp_path, sealed, known={rel: hashlib.sha256(b"other").digest()}) == (
+        [False], [("fail", "file.digest")])
+    assert judged(tmp_path, sealed) == ([False], [("fail", "file.digest")])  # without it
+
+
+def test_what_fixity_leaves_to_a_full_verify() -> None:
+    assert {"record.blockDigest", "record.payloadDigest", "seal.recordsRoot",
+            "seal.records"} <= set(NOT_CHECKED)
