@@ -43,7 +43,8 @@ def bucket_url(
 
 
 def test_the_copy_verifies_in_the_bucket(built: Built, bucket_url: str) -> None:
-    report = verify_bucket(bucket_url, lambda root: api.verify(root, [built.pub], remember=False))
+    report = verify_bucket(bucket_url,
+                           lambda root, _: api.verify(root, [built.pub], remember=False))
     assert [f.check for f in report.findings if f.status == "fail"] == []
     with pytest.raises(UsageError, match="needs an empty prefix"):
         copy_case(str(built.case), bucket_url, api.load_key("default"), datetime.now(UTC))
