@@ -52,14 +52,19 @@ from provenance.cli.options import (
               type=click.Choice(["case", "wacz", "bag", "disclosure", "proof"]),
               help="Take the target for this kind, whatever it holds (default: decided from "
                    "the target; a folder with case.json is always a case).")
+@click.option("--fixity", is_flag=True,
+              help="A case only: every signature, the log, its checkpoints, the tokens and "
+                   "each sealed file's SHA-256 against its seal, no record inflated (for "
+                   "cron and buckets); the report says what it did not re-check and when your "
+                   "last full verify of the case passed.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing checks too.")
 @jobs_option
 def verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...],
            strict: bool, since: tuple[Path, ...], no_remember: bool,
            tsa_roots: tuple[Path, ...], record: bool,
-           key_name: str, cosigner_name: str | None, as_kind: str | None, as_json: bool,
-           verbose: bool, jobs: int | None, allow_unanchored: bool) -> None:
+           key_name: str, cosigner_name: str | None, as_kind: str | None, fixity: bool,
+           as_json: bool, verbose: bool, jobs: int | None, allow_unanchored: bool) -> None:
     """Verify a case, a WACZ, a bag, a disclosure package or an inclusion proof:
     signatures, digests, seals, custody log, checkpoints, history.
 
@@ -81,7 +86,8 @@ def verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...
         report = api.verify(target if target.startswith("s3://") else Path(target),
                             trust_files, trust_ids, strict, since, not no_remember, recording,
                             tsa_roots=tsa_roots, jobs=jobs, on_progress=meter.update,
-                            as_kind=as_kind, allow_unanchored=allow_unanchored)
+                            as_kind=as_kind, allow_unanchored=allow_unanchored,
+                            fixity=fixity)
     finally:
         meter.finish()
     _show_report(report, as_json, verbose)
