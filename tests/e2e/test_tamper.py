@@ -488,6 +488,21 @@ def test_mutation_is_caught(
     )
 
 
+@pytest.mark.parametrize("mutation", [pytest.param(name, id=name) for name in MUTATIONS])
+def test_mutation_is_caught_by_fixity(
+    mutation: str, sealed: SealedCase, copy: Path, auditor_home: Path
+) -> None:
+    """`verify --fixity` inflates no record, yet never passes what the full verify fails: a
+    record-level edit is the file's digest, named at the file (not at the record)."""
+    place = MUTATIONS[mutation](copy, sealed)
+    code, report = verify_at(auditor_home, copy, "--trust", sealed.public, "--fixity")
+    assert (code, report["mode"]) == (3, "fixity")
+    failed = fails(report)
+    assert any(names(f["subject"], place) or names(place, f["subject"]) for f in failed), (
+        f"no failure names {place!r}: " + json.dumps(failed, indent=1)
+    )
+
+
 def test_untouched_copy_verifies(sealed: SealedCase, copy: Path, auditor_home: Path) -> None:
     code, report = verify_json(auditor_home, copy, "--trust", sealed.public)
     assert code == 0
