@@ -16,7 +16,11 @@ every tool reads the same bytes:
 * ``prov verify-warc FILE`` (every block and payload digest, headers, ids);
 * ``fastwarc check FILE`` (block digests; without ``-p``, as DESIGN.md says);
 * ``fastwarc check -p FILE`` (block and payload digests: the same work as verify-warc);
-* ``warcio check FILE`` (block and payload digests).
+* ``warcio check FILE`` (block and payload digests);
+* ``prov verify --fixity CASE`` beside the machine's SHA-256 limit: every file of the case
+  hashed whole with hashlib, one process per core, nothing else (the ratio is the share of
+  that limit fixity reaches; ``--fixity-only`` runs just these two, ``--warc-mb`` cuts the
+  capture into several WARC files so that every core has a file to hash).
 
 Bodies alternate between text-like (compresses about 3:1) and random bytes (as images do).
 Each command runs ``--repeat`` times after one warm-up (the page cache is warm for all); the
@@ -252,6 +256,51 @@ def tool(name: str) -> str:
     return str(script) if script.exists() else name
 
 
+# The machine's SHA-256 limit on a case's files: every file hashed whole, one process per core
+# (SHA-256 cannot be split, so one big file keeps one core busy), nothing else done.
+HASH_ALL = """
+import hashlib, os, sys
+from multiprocessing import get_context
+
+def sha256(path):
+    digest, buffer = hashlib.sha256(), bytearray(1 << 20)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as fh:
+        while count := fh.readinto(buffer):
+            digest.update(view[:count])
+    return digest.hexdigest()
+
+if __name__ == "__main__":
+    files = sorted(os.path.join(d, n) for d, _, ns in os.walk(sys.argv[1]) for n in ns)
+    files.sort(key=os.path.getsize, reverse=True)
+    with get_context("fork").Pool(len(os.sched_getaffinity(0))) as pool:
+        for line in pool.imap_unordered(sha256, files):
+            pass
+"""
+
+
+def bench_fixity(gen: Generated, repeat: int, home: Path) -> list[Timing]:
+    """``prov verify --fixity`` beside the machine's SHA-256 limit on the same files."""
+    os.environ["PROV_HOME"] = str(home)
+    return [
+        run("prov verify --fixity", prov("verify", "--fixity", gen.case, "--trust", gen.public,
+                                         "--no-remember", "--json"), repeat),
+        run("sha256, 1 proc/core", [sys.executable, "-c", HASH_ALL, str(gen.case)], repeat),
+    ]
+
+
+def print_fixity(gen: Generated, rows: list[Timing]) -> None:
+    files = [p for p in gen.case.rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files) / 1e6
+    fixity, limit = rows
+    print(f"fixity: {len(files)} files, {size:.0f} MB on disk (the case)")
+    for r in rows:
+        print(f"  {r.label:22} {r.wall:7.2f} s {size / r.wall:7.0f} MB/s "
+              f"{r.cpu / r.wall:5.2f} cores {r.rss_mb:6.0f} MB RSS  exit {r.code}")
+    print(f"  prov verify --fixity at {limit.wall / fixity.wall:.0%} of the SHA-256 limit "
+          f"(target: 80 %); load average {os.getloadavg()}")
+
+
 def bench_shape(gen: Generated, name: str, repeat: int, home: Path) -> list[Timing]:
     os.environ["PROV_HOME"] = str(home)
     return [
@@ -290,6 +339,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scale", type=int, default=1, metavar="N",
                         help="N times as many responses per shape (fixed start-up costs fade).")
+    parser.add_argument("--fixity-only", action="store_true",
+                        help="Only `prov verify --fixity` beside the SHA-256 limit.")
+    parser.add_argument("--warc-mb", type=int, default=1024, metavar="MB",
+                        help="Roll over to a new WARC file at this size (several files: "
+                        "every core hashes).")
     parser.add_argument("--huge", type=float, metavar="GB",
                         help="Also generate a case of this many GB and measure verify's RSS.")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="Work in DIR and keep it.")
@@ -311,8 +365,10 @@ def main() -> None:
             return
         for name in (SHAPES if args.shape == "all" else [args.shape]):
             count, size = SHAPES[name]
-            gen = generate(work, name, count * args.scale, size)
-            print_table(name, gen, bench_shape(gen, name, args.repeat, home))
+            gen = generate(work, name, count * args.scale, size, args.warc_mb << 20)
+            if not args.fixity_only:
+                print_table(name, gen, bench_shape(gen, name, args.repeat, home))
+            print_fixity(gen, bench_fixity(gen, args.repeat, home))
         if args.huge:
             huge(work, args.huge, home)
     finally:
