@@ -468,7 +468,11 @@ def _verify_proof_target(target: Path, anchors: Anchors, strict: bool) -> Report
     """An inclusion proof file as a report: what ``prov log verify-proof`` checks, with the
     verifier's own keys (never one the file carries) for the checkpoint's signature."""
     from provenance.base.untrusted import UntrustedInputError, read_regular
-    from provenance.verification.proofs import MAX_PROOF_FILE, ProofError, verify_inclusion_doc
+    from provenance.verification.proofs import (
+        MAX_PROOF_FILE,
+        InclusionProofError,
+        verify_inclusion_doc,
+    )
 
     report = Report(str(target), "proof", strict=strict)
     try:
@@ -478,7 +482,7 @@ def _verify_proof_target(target: Path, anchors: Anchors, strict: bool) -> Report
     try:
         result = verify_inclusion_doc(raw, anchors=anchors, held=None)
     except ProvError as exc:
-        check = exc.check if isinstance(exc, ProofError) else "proof"
+        check = exc.check if isinstance(exc, InclusionProofError) else "proof"
         report.add("fail", check, target.name, str(exc))
         return report
     for message in result.messages:

@@ -78,7 +78,7 @@ class ProofResult:
     warnings: tuple[str, ...] = ()  # what holds only with --allow-unanchored
 
 
-class ProofError(IntegrityError):
+class InclusionProofError(IntegrityError):
     """A proof that fails; ``check`` names the finding (``proof`` or ``trust.anchor``)."""
 
     def __init__(self, message: str, *, check: str = "proof", hint: str | None = None) -> None:
@@ -108,10 +108,10 @@ def verify_inclusion_doc(raw: bytes, *, anchors: Anchors,
         trust = [(_count(t["index"]), b64decode(t["entry"], what="trust entry"),
                   _path(t["inclusion"])) for t in doc.get("trust", [])]
     except (ProvError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise ProofError(f"proof file: not a prov inclusion proof ({exc})") from None
+        raise InclusionProofError(f"proof file: not a prov inclusion proof ({exc})") from None
     checkpoint = read_unverified(note, what="checkpoint")
     if checkpoint.size != size:
-        raise ProofError(f"proof is for size {size}, its checkpoint for {checkpoint.size}")
+        raise InclusionProofError(f"proof is for size {size}, its checkpoint for {checkpoint.size}")
     # the checkpoint's signer may be a key the log added: trust is replayed first
     signer, trusted, founding = _judge(index, entry, trust, anchors)
     checkpoint, key = verify_checkpoint(note, str(doc["origin"]), trusted, what="checkpoint")
@@ -125,7 +125,7 @@ def verify_inclusion_doc(raw: bytes, *, anchors: Anchors,
     if founding is not None:
         verdict = judge_anchor(anchors, founding, "proof")
         if verdict.status == "fail":
-            raise ProofError(verdict.message, check="trust.anchor")
+            raise InclusionProofError(verdict.message, check="trust.anchor")
         if verdict.status == "warn":
             warnings.append(verdict.message)
     if held is not None:
@@ -145,7 +145,7 @@ def _judge(index: int, entry: bytes, trust: Sequence[tuple[int, bytes, list[byte
     founding = None
     if lines[0][0] != 0:  # without the init line the verifier's keys stand in for it
         if not anchors.keys:
-            raise ProofError(
+            raise InclusionProofError(
                 "the proof carries no init line and you hold no public key to check its "
                 "signatures with: nothing in it could be checked", check="trust.anchor",
                 hint="pass --trust KEY.pub (the log's founding key)")
@@ -161,7 +161,7 @@ def _judge(index: int, entry: bytes, trust: Sequence[tuple[int, bytes, list[byte
         first = failed[0]
         text = first.message if first.message.startswith(first.subject) else (
             f"{first.subject}: {first.message}")
-        raise ProofError(text + (
+        raise InclusionProofError(text + (
             f" (expected {first.expected}, found {first.found})" if first.found else ""))
     founder = judge.founding.key_id if judge.founding is not None else None
     return signer, list(judge.trusted.values()), founder

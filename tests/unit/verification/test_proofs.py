@@ -15,7 +15,7 @@ from provenance import api
 from provenance.custody.case import Case
 from provenance.signing.keys import SigningKey
 from provenance.signing.trust import Anchors
-from provenance.verification.proofs import SCHEMA, ProofError, verify_inclusion_doc
+from provenance.verification.proofs import SCHEMA, InclusionProofError, verify_inclusion_doc
 
 
 def proof(built: Built, index: int = 1) -> dict[str, Any]:
@@ -58,5 +58,5 @@ def test_a_changed_audit_path_fails(built: Built) -> None:
 def test_not_a_proof_is_refused(built: Built) -> None:
     anchors = Anchors.collect([built.pub], [], target=None)
     for raw in (b"[]", b'{"schema": "other"}', b"not json"):
-        with pytest.raises(ProofError):
+        with pytest.raises(InclusionProofError):
             verify_inclusion_doc(raw, anchors=anchors, held=None)
