@@ -32,9 +32,9 @@ from provenance.custody.log import (
 from provenance.custody.log import latest_checkpoint as latest_checkpoint  # part of the API
 from provenance.custody.log import read_entries as read_entries  # part of the API
 from provenance.custody.logfile import iter_lines
+from provenance.errors import KeyFileError
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.keys import (
-    KeyFileError,
     PublicKey,
     SigningKey,
     env_passphrase,
@@ -123,7 +123,7 @@ def trust_key_file(path: Path) -> str:
 
 def load_key(name: str, prompt: Prompt | None = None, case: Case | None = None) -> SigningKey:
     """The signing key NAME; its passphrase from the environment, else from ``prompt``.
-    With ``case``, a key the case does not trust is refused (``signers.RefusedEntryError``,
+    With ``case``, a key the case does not trust is refused (``errors.RefusedEntryError``,
     exit 6) before the passphrase is asked and before the command writes anything."""
     path = key_path(name)
     if not path.exists():
@@ -443,7 +443,7 @@ def _verify_local(target: Path | str, trust_files: Sequence[Path], trust_ids: Se
 
 
 def check_cosigner_name(name: str) -> None:
-    """``signers.RefusedEntryError`` (exit 6) unless ``name`` can stand in a cosignature."""
+    """``errors.RefusedEntryError`` (exit 6) unless ``name`` can stand in a cosignature."""
     from provenance.custody.signers import check_cosigner_name as check
 
     check(name)
@@ -467,12 +467,9 @@ def _verifier_trust(target: Path, trust_files: Sequence[Path], trust_ids: Sequen
 def _verify_proof_target(target: Path, anchors: Anchors, strict: bool) -> Report:
     """An inclusion proof file as a report: what ``prov log verify-proof`` checks, with the
     verifier's own keys (never one the file carries) for the checkpoint's signature."""
-    from provenance.base.untrusted import UntrustedInputError, read_regular
-    from provenance.verification.proofs import (
-        MAX_PROOF_FILE,
-        InclusionProofError,
-        verify_inclusion_doc,
-    )
+    from provenance.base.untrusted import read_regular
+    from provenance.errors import InclusionProofError, UntrustedInputError
+    from provenance.verification.proofs import MAX_PROOF_FILE, verify_inclusion_doc
 
     report = Report(str(target), "proof", strict=strict)
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 from archive.errors import ProvError
 from provenance.base import timefmt
 from provenance.base.ids import is_capture_dir
-from provenance.base.untrusted import UntrustedInputError, is_dir, listdir, read_regular
+from provenance.base.untrusted import is_dir, listdir, read_regular
 from provenance.custody.case import SEAL_NAME, Case, fsync_dir, write_durable
 from provenance.custody.log import (
     CustodyLog,
@@ -39,6 +39,7 @@ from provenance.custody.stamping import (
     token_entries,
     unstage_tokens,
 )
+from provenance.errors import UntrustedInputError
 from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope
 from provenance.signing.keys import PublicKey, SigningKey
 from provenance.verification.sealedcaptures import log_trusted_keys
@@ -195,12 +196,8 @@ def _log_unlogged(case: Case, key: SigningKey, at: datetime, stamper: Stamper | 
 
 def _unlogged_tokens(seal_path: Path) -> list[StampOutcome]:
     """Stamp outcomes rebuilt from token files beside a seal (their genTime as stated)."""
-    from provenance.timestamps.rfc3161 import (
-        MAX_RESPONSE_BYTES,
-        Stamp,
-        TimestampError,
-        verify_stamp,
-    )
+    from provenance.errors import TimestampError
+    from provenance.timestamps.rfc3161 import MAX_RESPONSE_BYTES, Stamp, verify_stamp
     from provenance.timestamps.tsatrust import load_case_certs
 
     out = []

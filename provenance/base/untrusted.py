@@ -40,16 +40,13 @@ from itertools import accumulate
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from archive.errors import IntegrityError, ProvError
+from archive.errors import ProvError
+from provenance.errors import UntrustedInputError
 
 MAX_JSON_DEPTH = 64  # prov's own documents nest at most 6 deep
 MAX_TREE_DEPTH = 32  # a case nests 7 deep (captures/YYYY/MM/DD/<id>/file); packages less
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-
-
-class UntrustedInputError(IntegrityError):
-    """A file, document or field that should be evidence is not of the form prov writes."""
 
 
 def open_regular(path: Path | str, *, what: str | None = None) -> int:

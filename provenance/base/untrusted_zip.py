@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from archive.warc.members import MAX_RATIO, RATIO_SLACK
-from provenance.base.untrusted import UntrustedInputError, _short, read_capped
+from provenance.base.untrusted import _short, read_capped
+from provenance.errors import ZipDirectoryTooLarge, ZipMemberError
 
 # zipfile makes an object per central directory entry (at least 46 bytes each) before any
 # check can run: 8 MiB is some 80,000 members of a real export, and bounded memory
@@ -49,19 +50,6 @@ ZIP_FAILURES = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, lzma.LZMAE
                 EOFError, ValueError, struct.error, NotImplementedError, RuntimeError,
                 OverflowError)
 _ENCRYPTED, _PATCHED, _STRONG = 0x1, 0x20, 0x40
-
-
-class ZipMemberError(UntrustedInputError):
-    """A ZIP, or a member of it, that cannot be read as prov writes them: ``subject`` names
-    the archive or member, ``reason`` says what is wrong (a report's finding takes both)."""
-
-    def __init__(self, subject: str, reason: str) -> None:
-        super().__init__(f"{subject}: {reason}")
-        self.subject, self.reason = subject, reason
-
-
-class ZipDirectoryTooLarge(ZipMemberError):
-    """The central directory is larger than the caller allows: no member was read."""
 
 
 def central_directory_size(fh: BinaryIO) -> int | None:

@@ -25,9 +25,10 @@ from typing import Any
 from archive.errors import ProvError
 from archive.warc.cdxj import IndexEntry, iter_entries, iter_index, lookup
 from archive.warc.reader import WarcReader
-from provenance.base.untrusted import UntrustedInputError, load_json, open_regular, read_regular
+from provenance.base.untrusted import load_json, open_regular, read_regular
 from provenance.custody.case import SEAL_NAME, Case
 from provenance.custody.log import read_entries
+from provenance.errors import UntrustedInputError
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import CaptureSeal
 

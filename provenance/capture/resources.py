@@ -26,8 +26,9 @@ from archive.http.revisit import DedupKey, normalize_codings
 from archive.warc.cdxj import lookup
 from archive.warc.chunked import Dechunker
 from archive.warc.reader import WarcReader
-from provenance.base.untrusted import UntrustedInputError, is_dir, load_json
+from provenance.base.untrusted import is_dir, load_json
 from provenance.custody.case import iter_capture_dirs
+from provenance.errors import UntrustedInputError
 
 MAX_HTTP_HEAD = 256 << 10
 MAX_METADATA = 4 << 20

@@ -23,7 +23,8 @@ from provenance.cli.options import (
     named_key_option,
     publish_options,
 )
-from provenance.signing.keys import KeyFileError, env_passphrase, key_path
+from provenance.errors import KeyFileError
+from provenance.signing.keys import env_passphrase, key_path
 
 
 @click.group()

@@ -27,19 +27,16 @@ from typing import Any
 
 import rfc8785
 
-from archive.errors import ConfigError, IntegrityError, LockedError, NotATargetError, UsageError
+from archive.errors import ConfigError, IntegrityError, LockedError, NotATargetError
 from provenance.base.ids import is_capture_dir
-from provenance.base.untrusted import UntrustedInputError, listdir, load_json, read_regular
+from provenance.base.untrusted import listdir, load_json, read_regular
+from provenance.errors import ReadOnlyError, UntrustedInputError
 
 FORMAT_VERSION = 1
 CASE_FILE = "case.json"
 SEAL_NAME = "seal.dsse.json"  # in each capture folder: the capture's signed seal
 MAX_CASE_FILE = 64 << 10
 READ_ONLY = "read-only"
-
-
-class ReadOnlyError(UsageError):
-    """The case was moved by ``prov copy`` and refuses further appends."""
 
 
 @dataclass(frozen=True)

@@ -14,17 +14,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from archive.errors import IntegrityError
-from provenance.base.untrusted import UntrustedInputError, b64decode
-from provenance.signing.keys import PublicKey, SignatureError, SigningKey
+from provenance.base.untrusted import b64decode
+from provenance.errors import CheckpointError, SignatureError, UntrustedInputError
+from provenance.signing.keys import PublicKey, SigningKey
 
 MAX_NOTE = 64 << 10
 ED25519_TYPE = b"\x01"
 ORIGIN_RE = re.compile(r"^[\x21-\x7e]+$")
-
-
-class CheckpointError(IntegrityError):
-    """Bytes that should be a checkpoint are not one, or do not verify."""
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from archive.errors import IntegrityError
+from provenance.errors import LogFormatError
 
 MAX_LINE = 1 << 20
-
-
-class LogFormatError(IntegrityError):
-    """The log file is not a sequence of complete, bounded lines."""
 
 
 def iter_lines(path: Path) -> Iterator[bytes]:

@@ -17,14 +17,10 @@ import hmac
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from archive.errors import IntegrityError
+from provenance.errors import ProofError
 
 HASH_SIZE = 32
 EMPTY_ROOT: bytes = hashlib.sha256(b"").digest()
-
-
-class ProofError(IntegrityError):
-    """A Merkle proof, root or tree state does not check out."""
 
 
 def leaf_hash(data: bytes) -> bytes:

@@ -21,17 +21,13 @@ from pathlib import Path
 
 from archive.errors import ConfigError, ProvError
 from provenance.base.report import Report
-from provenance.base.untrusted import UntrustedInputError, b64decode
-from provenance.custody.logfile import MAX_LINE, LogFormatError, iter_lines
+from provenance.base.untrusted import b64decode
+from provenance.custody.logfile import MAX_LINE, iter_lines
+from provenance.errors import LogFormatError, RefusedEntryError, UntrustedInputError
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.entryjudge import TRUST_ACTIONS, EntryJudge
 from provenance.signing.keys import PublicKey
 from provenance.signing.statements import Entry
-
-
-class RefusedEntryError(ConfigError):
-    """A command would add an entry the case could not verify; nothing was written."""
-
 
 LINE_HEAD = b'{"payload":"'  # RFC 8785 orders a DSSE envelope's keys: payload first
 ACTION_HEAD = b'{"action":"'  # and an entry's: action first

@@ -25,6 +25,7 @@ from archive.errors import ProvError
 from provenance.base.untrusted import load_json, read_regular
 from provenance.custody import derived, merkle
 from provenance.custody.logfile import iter_lines
+from provenance.errors import ProofError
 
 HASH = 32
 
@@ -52,7 +53,7 @@ class TreeStore:
     def _read(self, level: int, index: int) -> bytes:
         data = os.pread(self._fd(level), HASH, index * HASH)
         if len(data) != HASH:
-            raise merkle.ProofError(f"tree store: level {level} lacks node {index}")
+            raise ProofError(f"tree store: level {level} lacks node {index}")
         return data
 
     def __len__(self) -> int:
@@ -67,7 +68,7 @@ class TreeStore:
     def offset(self, index: int) -> int:
         data = os.pread(self._offsets_fd(), 8, index * 8)
         if len(data) != 8:
-            raise merkle.ProofError(f"tree store: no offset for entry {index}")
+            raise ProofError(f"tree store: no offset for entry {index}")
         return int.from_bytes(data, "big")
 
     def append(self, leaf_hash: bytes, offset: int) -> None:

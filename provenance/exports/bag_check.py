@@ -17,18 +17,13 @@ from cryptography import x509
 
 from archive.errors import ProvError
 from provenance.base.report import Finding, Report, Status
-from provenance.base.untrusted import (
-    UntrustedInputError,
-    is_regular,
-    iter_tree,
-    open_regular,
-    read_regular,
-)
+from provenance.base.untrusted import is_regular, iter_tree, open_regular, read_regular
 from provenance.custody.checkpoint import Checkpoint
+from provenance.errors import UntrustedInputError, UntrustedRootError
 from provenance.exports.bag import PAYLOAD_TYPE, SIGNATURE, TAG_FILES, TSA_FIELD
 from provenance.signing.dsse import parse_envelope, verify_envelope
 from provenance.signing.trust import Anchors
-from provenance.timestamps.rfc3161 import UntrustedRootError, pem_file_name, verify_stamp
+from provenance.timestamps.rfc3161 import pem_file_name, verify_stamp
 from provenance.timestamps.tsatrust import MAX_CHAIN_FILE, TsaRoots
 from provenance.verification.case import CaseVerifier
 from provenance.verification.layout import BAG, judge_layout

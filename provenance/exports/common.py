@@ -18,12 +18,13 @@ from typing import Any, BinaryIO
 
 from archive.errors import IntegrityError, UsageError, WarcFormatError
 from archive.warc.reader import WarcReader
-from provenance.base.untrusted import UntrustedInputError, load_json, open_regular, read_regular
+from provenance.base.untrusted import load_json, open_regular, read_regular
 from provenance.custody import merkle
 from provenance.custody.case import SEAL_NAME, Case
 from provenance.custody.log import CustodyLog, NewEntry, token_paths
 from provenance.custody.logfile import iter_lines
 from provenance.custody.stamping import Stamper, checkpoint_stamper
+from provenance.errors import UntrustedInputError
 from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope
 from provenance.signing.entryjudge import TRUST_ACTIONS
 from provenance.signing.keys import SigningKey

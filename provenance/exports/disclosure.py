@@ -29,11 +29,12 @@ import rfc8785
 
 from archive.errors import UsageError
 from archive.warc.recordcheck import iter_checks
-from provenance.base.untrusted import UntrustedInputError, load_json, read_regular
+from provenance.base.untrusted import load_json, read_regular
 from provenance.custody import merkle
 from provenance.custody.case import SEAL_NAME, Case
 from provenance.custody.log import CustodyLog
 from provenance.custody.logfile import iter_lines
+from provenance.errors import UntrustedInputError
 from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope
 from provenance.signing.entryjudge import TRUST_ACTIONS
 from provenance.signing.statements import CaptureSeal, Entry

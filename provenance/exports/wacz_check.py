@@ -31,16 +31,10 @@ from archive.warc.recordcheck import RecordCheck, iter_checks
 from provenance.base import timefmt
 from provenance.base.report import Report
 from provenance.base.untrusted import b64decode, load_json
-from provenance.base.untrusted_zip import (
-    ZipDirectoryTooLarge,
-    ZipMemberError,
-    member_problem,
-    open_member,
-    open_zip,
-    read_member,
-)
+from provenance.base.untrusted_zip import member_problem, open_member, open_zip, read_member
 from provenance.custody import checkpoint as cp
 from provenance.custody import merkle
+from provenance.errors import ZipDirectoryTooLarge, ZipMemberError
 from provenance.exports.wacz import MANIFEST, SCHEMA, SIGNER_PAYLOAD
 from provenance.signing.dsse import parse_envelope, verify_envelope
 from provenance.signing.p384 import P384PublicKey

@@ -36,7 +36,8 @@ from pathlib import Path
 from archive.errors import ConfigError, UsageError, WarcFormatError
 from archive.warc.cdxj import IndexEntry, index_line, iter_entries
 from provenance.base.install import install_hint
-from provenance.base.untrusted_zip import ZipMemberError, open_member, open_zip
+from provenance.base.untrusted_zip import open_member, open_zip
+from provenance.errors import ZipMemberError
 from provenance.exports.common import seeds_in
 
 CHUNK = 1 << 20

@@ -15,15 +15,11 @@ from dataclasses import dataclass
 
 import rfc8785
 
-from archive.errors import IntegrityError
-from provenance.base.untrusted import UntrustedInputError, b64decode, load_json
-from provenance.signing.keys import PublicKey, SignatureError, SigningKey
+from provenance.base.untrusted import b64decode, load_json
+from provenance.errors import EnvelopeError, SignatureError, UntrustedInputError
+from provenance.signing.keys import PublicKey, SigningKey
 
 MAX_ENVELOPE = 16 << 20
-
-
-class EnvelopeError(IntegrityError):
-    """Bytes that should be a DSSE envelope are not one."""
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 from archive.errors import ProvError
 from provenance.base.report import Report, Status
-from provenance.base.untrusted import UntrustedInputError, b64decode
+from provenance.base.untrusted import b64decode
+from provenance.errors import StatementError, UntrustedInputError
 from provenance.signing.dsse import Envelope, parse_envelope, verify_envelope
 from provenance.signing.keys import PublicKey
-from provenance.signing.statements import CUSTODY_PAYLOAD, Entry, StatementError
+from provenance.signing.statements import CUSTODY_PAYLOAD, Entry
 from provenance.signing.trust import Anchors
 
 Keys = Mapping[str, PublicKey]

@@ -18,20 +18,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from archive.errors import ConfigError, IntegrityError
+from archive.errors import ConfigError
 from provenance.base import home
 from provenance.base.untrusted import read_named
+from provenance.errors import KeyFileError, SignatureError
 
 KEY_ID_RE = re.compile(r"^ed25519:[0-9a-f]{64}$")
 MAX_KEY_FILE = 64 << 10
-
-
-class SignatureError(IntegrityError):
-    """A signature does not verify, or was made by a key that is not trusted."""
-
-
-class KeyFileError(ConfigError):
-    """A key file is missing, unreadable, corrupt, or its passphrase is wrong."""
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from provenance.base import home
-from provenance.base.untrusted import UntrustedInputError, b64decode
-from provenance.signing.keys import (
-    KeyFileError,
-    SignatureError,
-    key_path,
-    read_key_file,
-    write_private_file,
-)
+from provenance.base.untrusted import b64decode
+from provenance.errors import KeyFileError, SignatureError, UntrustedInputError
+from provenance.signing.keys import key_path, read_key_file, write_private_file
 
 COORD = 48  # bytes of r and of s on P-384
 KEY_ID_PREFIX = "ecdsa-p384:"

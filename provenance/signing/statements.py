@@ -14,9 +14,9 @@ from typing import Any
 
 import rfc8785
 
-from archive.errors import IntegrityError
 from provenance.base import timefmt
 from provenance.base.untrusted import load_json
+from provenance.errors import StatementError
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 CAPTURE_PREDICATE = "https://prov.invalid/capture/v1"
@@ -49,10 +49,6 @@ ACTIONS = frozenset(
         "lease-takeover",
     }
 )
-
-
-class StatementError(IntegrityError):
-    """A signed payload parsed, but is not a well-formed statement of its kind."""
 
 
 def digest_label(digest: bytes) -> str:

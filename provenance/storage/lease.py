@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from archive.errors import LockedError
 from provenance.base import timefmt
-from provenance.base.untrusted import UntrustedInputError, load_json
+from provenance.base.untrusted import load_json
+from provenance.errors import UntrustedInputError
 
 if TYPE_CHECKING:
     from provenance.storage.store import Bucket
@@ -108,7 +109,8 @@ class Lease:
                 return
 
     def renew(self) -> bool:
-        from provenance.storage.store import PreconditionFailed, StorageError
+        from provenance.errors import StorageError
+        from provenance.storage.store import PreconditionFailed
 
         with self._mutex:
             if self.lost or self.etag is None:
@@ -124,7 +126,8 @@ class Lease:
             return True
 
     def release(self) -> None:
-        from provenance.storage.store import PreconditionFailed, StorageError
+        from provenance.errors import StorageError
+        from provenance.storage.store import PreconditionFailed
 
         self._stop.set()
         if self._thread is not None:

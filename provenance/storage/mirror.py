@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING, Any
 from archive.errors import IntegrityError, NotATargetError
 from provenance.base import home, timefmt
 from provenance.base.ids import CAPTURE_DAY
-from provenance.base.untrusted import UntrustedInputError, is_regular, load_json, read_regular
+from provenance.base.untrusted import is_regular, load_json, read_regular
 from provenance.custody import merkle
-from provenance.custody.case import MAX_CASE_FILE, Case, CaseInfo, ReadOnlyError
+from provenance.custody.case import MAX_CASE_FILE, Case, CaseInfo
 from provenance.custody.log import CustodyLog, NewEntry
 from provenance.custody.treestore import TreeStore
+from provenance.errors import ReadOnlyError, UntrustedInputError
 
 if TYPE_CHECKING:
     from provenance.signing.keys import SigningKey

@@ -32,6 +32,7 @@ from provenance.custody.log import (
     shard_names,
 )
 from provenance.custody.logfile import iter_lines
+from provenance.errors import OtherBytes
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import Entry
 from provenance.storage.locker import object_lock
@@ -248,10 +249,6 @@ def upload_many(bucket: Bucket, root: Path, rels: Sequence[str], lock: Lock | No
 
     with ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(one, rels))
-
-
-class OtherBytes(IntegrityError):
-    """The bucket already holds other bytes under the name being uploaded."""
 
 
 def upload_one(bucket: Bucket, path: Path, rel: str, lock: Lock | None) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 from archive.errors import ConfigError, IntegrityError, UsageError
 from provenance.base.install import install_hint
 from provenance.base.untrusted import read_capped
+from provenance.errors import StorageError
 
 try:
     import boto3
@@ -42,10 +43,6 @@ MULTIPART_THRESHOLD = 64 << 20
 PART_SIZE = 16 << 20
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
-
-
-class StorageError(ConfigError):
-    """The object store could not be reached or refused a request (exit 6)."""
 
 
 class PreconditionFailed(Exception):

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from archive.errors import IntegrityError
+from provenance.errors import TimestampError
 
 _MAX_CERTS = 32
 _DER = serialization.Encoding.DER
@@ -46,10 +46,6 @@ _SIGNED_DATA, _TST_INFO = "1.2.840.113549.1.7.2", "1.2.840.113549.1.9.16.1.4"
 _CONTENT_TYPE, _MESSAGE_DIGEST = "1.2.840.113549.1.9.3", "1.2.840.113549.1.9.4"
 _ESS_V1, _ESS_V2 = "1.2.840.113549.1.9.16.2.12", "1.2.840.113549.1.9.16.2.47"
 _T = TypeVar("_T")
-
-
-class TimestampError(IntegrityError):
-    """A time-stamp token is malformed, does not match its data, or cannot be trusted."""
 
 
 # -- reading: every parse of the token, so every "malformed", happens here ----------------------

@@ -30,38 +30,16 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509 import verification
 
-from archive.errors import CaptureError, ConfigError, UsageError
+from archive.errors import ConfigError, UsageError
 from provenance.base.untrusted import read_named
+from provenance.errors import FutureTokenError, TsaUnavailable, UntrustedRootError
+from provenance.errors import TimestampError as TimestampError
 from provenance.timestamps.cms import _DER, _check_token, _dn, _iso, _line, _read_token
-from provenance.timestamps.cms import (
-    TimestampError as TimestampError,  # re-exported: the public name
-)
 
 MAX_RESPONSE_BYTES = 256 * 1024  # real responses are 2-8 KiB; the bound is for hostile input
 # how far genTime may lie ahead of the verifier's clock: NTP-synced clocks differ by far less
 FUTURE_TOLERANCE = timedelta(seconds=60)
 _MAX_PEM_BYTES = 1024 * 1024
-
-
-class UntrustedRootError(TimestampError):
-    """The token is sound but its chain ends at a root the verifier does not trust."""
-
-    def __init__(self, message: str, *, root_fingerprint: str, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.root_fingerprint = root_fingerprint
-
-
-class FutureTokenError(TimestampError):
-    """The token is dated after the moment of verification: no true token can be."""
-
-    def __init__(self, message: str, *, gen_time: datetime, now: datetime) -> None:
-        super().__init__(message, hint="if this machine's clock is behind, set it right")
-        self.gen_time = gen_time
-        self.now = now
-
-
-class TsaUnavailable(CaptureError):
-    """The TSA could not be reached, or did not answer with a granted time-stamp response."""
 
 
 @dataclass(frozen=True)

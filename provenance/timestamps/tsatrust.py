@@ -25,7 +25,8 @@ import certifi
 from cryptography import x509
 
 from provenance.base import home
-from provenance.base.untrusted import UntrustedInputError, is_regular, listdir, read_regular
+from provenance.base.untrusted import is_regular, listdir, read_regular
+from provenance.errors import UntrustedInputError
 from provenance.signing.anchorpaths import home_files, named_file
 from provenance.timestamps.rfc3161 import fingerprint, load_certs
 

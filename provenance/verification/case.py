@@ -21,14 +21,7 @@ from archive.errors import NotATargetError, ProvError
 from provenance.base import timefmt
 from provenance.base.digests import sha256_regular
 from provenance.base.report import Report
-from provenance.base.untrusted import (
-    UntrustedInputError,
-    is_dir,
-    is_regular,
-    listdir,
-    open_regular,
-    read_regular,
-)
+from provenance.base.untrusted import is_dir, is_regular, listdir, open_regular, read_regular
 from provenance.custody import checkpoint as cp
 from provenance.custody import merkle
 from provenance.custody.case import SEAL_NAME, Case, iter_capture_dirs
@@ -40,6 +33,7 @@ from provenance.custody.log import (
     shard,
 )
 from provenance.custody.logfile import MAX_LINE
+from provenance.errors import UntrustedInputError
 from provenance.signing.dsse import parse_envelope, verify_envelope
 from provenance.signing.entryjudge import EntryJudge
 from provenance.signing.keys import PublicKey

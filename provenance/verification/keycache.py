@@ -22,7 +22,8 @@ from pathlib import Path
 
 from archive.errors import ProvError
 from provenance.base.report import Report
-from provenance.base.untrusted import UntrustedInputError, is_regular, listdir, read_regular
+from provenance.base.untrusted import is_regular, listdir, read_regular
+from provenance.errors import UntrustedInputError
 from provenance.signing.keys import PublicKey
 
 MAX_KEY_FILE = 4 << 10  # an Ed25519 SPKI PEM is 113 bytes

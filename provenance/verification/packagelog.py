@@ -23,11 +23,12 @@ from provenance.base import timefmt
 from provenance.base.report import Report
 from provenance.custody import checkpoint as cp
 from provenance.custody import merkle
+from provenance.errors import UntrustedRootError
 from provenance.signing.entryjudge import EntryJudge
 from provenance.signing.keys import PublicKey
 from provenance.signing.statements import Entry
 from provenance.signing.trust import Anchors
-from provenance.timestamps.rfc3161 import TokenCheck, UntrustedRootError, verify_stamp
+from provenance.timestamps.rfc3161 import TokenCheck, verify_stamp
 from provenance.timestamps.tsatrust import TsaRoots
 from provenance.verification.history import History
 from provenance.verification.stamps import failed_check

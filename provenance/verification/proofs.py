@@ -25,6 +25,7 @@ from provenance.base.report import Report
 from provenance.base.untrusted import b64decode, load_json
 from provenance.custody import merkle
 from provenance.custody.checkpoint import Checkpoint, read_unverified, verify_checkpoint
+from provenance.errors import InclusionProofError
 from provenance.signing.entryjudge import EntryJudge, judge_anchor
 from provenance.signing.keys import PublicKey
 from provenance.signing.trust import Anchors
@@ -76,14 +77,6 @@ class ProofResult:
     entry: bytes
     messages: tuple[str, ...]
     warnings: tuple[str, ...] = ()  # what holds only with --allow-unanchored
-
-
-class InclusionProofError(IntegrityError):
-    """A proof that fails; ``check`` names the finding (``proof`` or ``trust.anchor``)."""
-
-    def __init__(self, message: str, *, check: str = "proof", hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.check = check
 
 
 def verify_inclusion_doc(raw: bytes, *, anchors: Anchors,

@@ -26,13 +26,9 @@ from archive.errors import ProvError
 from provenance.base import timefmt
 from provenance.base.report import Report
 from provenance.base.untrusted import read_regular
+from provenance.errors import FutureTokenError, UntrustedRootError
 from provenance.signing.statements import Entry
-from provenance.timestamps.rfc3161 import (
-    FutureTokenError,
-    TokenCheck,
-    UntrustedRootError,
-    verify_stamp,
-)
+from provenance.timestamps.rfc3161 import TokenCheck, verify_stamp
 from provenance.timestamps.tsatrust import TsaRoots, iter_case_chains, load_case_certs
 
 SKEW = timedelta(minutes=5)

@@ -35,8 +35,9 @@ from provenance.custody.checkpoint import (
     verify_note,
 )
 from provenance.custody.log import checkpoint_rel
+from provenance.errors import SignatureError
 from provenance.signing.dsse import Envelope, pae, parse_envelope, sign_envelope, verify_envelope
-from provenance.signing.keys import PublicKey, SignatureError, SigningKey
+from provenance.signing.keys import PublicKey, SigningKey
 from provenance.signing.statements import (
     CUSTODY_PAYLOAD,
     IN_TOTO_PAYLOAD,

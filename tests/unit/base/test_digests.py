@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from provenance.base.digests import CHUNK, sha256_file, sha256_regular
-from provenance.base.untrusted import UntrustedInputError
+from provenance.errors import UntrustedInputError
 
 
 def test_digest_of_a_file_longer_than_one_chunk(tmp_path: Path) -> None:

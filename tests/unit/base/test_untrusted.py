@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from archive.errors import ConfigError, UsageError
 from provenance.base import untrusted
-from provenance.base.untrusted import UntrustedInputError
+from provenance.errors import UntrustedInputError
 
 
 def test_read_regular_reads_a_file_within_its_limit(tmp_path: Path) -> None:

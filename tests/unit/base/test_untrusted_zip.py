@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 
 from provenance.base.untrusted_zip import (
-    ZipDirectoryTooLarge,
-    ZipMemberError,
     central_directory_size,
     member_problem,
     open_zip,
     read_member,
 )
+from provenance.errors import ZipDirectoryTooLarge, ZipMemberError
 
 
 def make(path: Path, members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> Path:

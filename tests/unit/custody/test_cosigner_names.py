@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from provenance.custody.signers import RefusedEntryError, check_cosigner_name
+from provenance.custody.signers import check_cosigner_name
+from provenance.errors import RefusedEntryError
 
 
 @pytest.mark.parametrize("name", ["Auditor-B", "audit.example/b", "x"])

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from archive.errors import ExitCode, IntegrityError
 from provenance.custody.merkle import (
     EMPTY_ROOT,
-    ProofError,
     TreeBuilder,
     consistency_proof,
     inclusion_proof,
@@ -25,6 +24,7 @@ from provenance.custody.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from provenance.errors import ProofError
 
 MAX = 64
 DATA = [b"leaf %d" % i for i in range(MAX)]

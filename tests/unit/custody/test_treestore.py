@@ -10,6 +10,7 @@ import pytest
 
 from provenance.custody import merkle
 from provenance.custody.treestore import TreeStore
+from provenance.errors import ProofError
 
 LEAVES = [merkle.leaf_hash(b"entry %d" % i) for i in range(13)]
 
@@ -45,7 +46,7 @@ def test_a_damaged_level_is_a_proof_error(store: TreeStore, tmp_path: Path) -> N
     level.write_bytes(level.read_bytes()[:32])
     fresh = TreeStore(tmp_path / "tree")
     try:
-        with pytest.raises(merkle.ProofError, match="lacks node"):
+        with pytest.raises(ProofError, match="lacks node"):
             fresh.range_root(3, 4)
     finally:
         fresh.close()

@@ -10,9 +10,9 @@ from exports import Built
 
 from provenance.base.report import Report
 from provenance.custody.log import iter_lines
+from provenance.errors import StatementError
 from provenance.signing.entryjudge import EntryJudge, judge_anchor, public_key
 from provenance.signing.keys import PublicKey, SigningKey
-from provenance.signing.statements import StatementError
 from provenance.signing.trust import Anchors
 
 FOUNDER = SigningKey.generate("founder")

@@ -8,7 +8,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from provenance.signing.keys import KeyFileError, SignatureError, SigningKey, key_path
+from provenance.errors import KeyFileError, SignatureError
+from provenance.signing.keys import SigningKey, key_path
 from provenance.signing.p384 import (
     COORD,
     P384PublicKey,

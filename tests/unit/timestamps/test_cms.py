@@ -9,7 +9,8 @@ import pytest
 from asn1crypto import core
 from tsa import LocalTSA
 
-from provenance.timestamps.cms import TimestampError, _gen_time, _items, _oid, _parse
+from provenance.errors import TimestampError
+from provenance.timestamps.cms import _gen_time, _items, _oid, _parse
 from provenance.timestamps.rfc3161 import request_stamp, verify_stamp
 
 

@@ -21,15 +21,12 @@ from hypothesis import strategies as st
 from tsa import LocalTSA, TsaFactory, expired_after_gen_time, expired_before_gen_time
 
 from archive.errors import ConfigError, ExitCode
+from provenance.errors import FutureTokenError, TimestampError, TsaUnavailable, UntrustedRootError
 from provenance.timestamps.rfc3161 import (
     FUTURE_TOLERANCE,
     MAX_RESPONSE_BYTES,
-    FutureTokenError,
     Stamp,
-    TimestampError,
     TokenCheck,
-    TsaUnavailable,
-    UntrustedRootError,
     fingerprint,
     load_certs,
     request_stamp,

@@ -13,9 +13,10 @@ from exports import Built
 from archive.errors import IntegrityError
 from provenance import api
 from provenance.custody.case import Case
+from provenance.errors import InclusionProofError
 from provenance.signing.keys import SigningKey
 from provenance.signing.trust import Anchors
-from provenance.verification.proofs import SCHEMA, InclusionProofError, verify_inclusion_doc
+from provenance.verification.proofs import SCHEMA, verify_inclusion_doc
 
 
 def proof(built: Built, index: int = 1) -> dict[str, Any]:
