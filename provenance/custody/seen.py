@@ -105,7 +105,8 @@ def remember_full(origin: str, record: Mapping[str, object]) -> Path:
 def load_full(origin: str) -> dict[str, object] | None:
     """The record ``remember_full`` kept for ``origin``, None if there is none. Written by this
     verifier only, yet read as any file of $PROV_HOME: bounded, a mapping or a ValueError."""
-    from provenance.base.untrusted import UntrustedInputError, load_json
+    from provenance.base.untrusted import load_json
+    from provenance.errors import UntrustedInputError
 
     path = seen_folder(origin) / FULL
     if not path.is_file():

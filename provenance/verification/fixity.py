@@ -29,8 +29,9 @@ from pathlib import Path
 
 from provenance.base.digests import sha256_regular
 from provenance.base.report import Report
-from provenance.base.untrusted import UntrustedInputError, is_regular, listdir
+from provenance.base.untrusted import is_regular, listdir
 from provenance.custody import merkle
+from provenance.errors import UntrustedInputError
 from provenance.verification.parallel import POOL_MIN_BYTES, Tally
 from provenance.verification.warcjudge import WARC_SUFFIXES
 
