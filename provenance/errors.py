@@ -1,4 +1,52 @@
-"""Every exception of prov's own layers that a caller may catch, with its exit code."""
+"""Every exception of prov's own layers that a caller may catch, with its exit code.
+
+The root, ``ProvError``, the classes that fix each exit code and ``ExitCode`` itself live in
+``archive.errors``, because ``archive`` raises them too and never imports ``provenance``. Each
+class here derives from one of those and so carries its code; the command line turns any
+``ProvError`` into its one-line message, its hint and its code (README and docs/FORMATS.md,
+"Exit codes", which are an interface). Exit 1 is left for a crash: a bug in prov, never a
+verdict on the evidence.
+
+From ``archive.errors``:
+
+- ``UsageError`` (exit 2): the command was given arguments it cannot use.
+- ``IntegrityError`` (exit 3): evidence does not match what was sealed, signed or logged.
+- ``NotATargetError`` (exit 4): the path or URL is not a case, package or WARC at all.
+- ``CaptureError`` (exit 5): a capture could not be made.
+- ``ConfigError`` (exit 6): keys, passphrases, trust stores or source lists are wrong.
+- ``LockedError`` (exit 7): another prov process holds the case's lock.
+- ``WarcFormatError`` (exit 3): bytes that should be a WARC record are not one.
+
+``archive.http`` adds two of its own: ``CodingError`` (exit 2: a body whose coding cannot be
+undone; ask for it as recorded) and ``ViaError`` (exit 5: an upstream proxy failed).
+
+Here:
+
+- ``ReadOnlyError`` (exit 2): a case moved by ``prov copy`` refuses further appends.
+- ``UntrustedInputError`` (exit 3): a file, document or field is not of the form prov writes.
+- ``ZipMemberError`` (exit 3): a ZIP, or a member of it, cannot be read as prov writes them.
+- ``ZipDirectoryTooLarge`` (exit 3): a ZIP's central directory is larger than allowed.
+- ``SignatureError`` (exit 3): a signature does not verify, or its key is not trusted.
+- ``EnvelopeError`` (exit 3): bytes that should be a DSSE envelope are not one.
+- ``StatementError`` (exit 3): a signed payload is not a well-formed statement of its kind.
+- ``TimestampError`` (exit 3): a time-stamp token is malformed, for other data, or untrusted.
+- ``UntrustedRootError`` (exit 3): a sound token whose chain ends at an untrusted root.
+- ``FutureTokenError`` (exit 3): a token dated after the moment of verification.
+- ``LogFormatError`` (exit 3): the log is not a sequence of complete, bounded lines.
+- ``ProofError`` (exit 3): a Merkle proof, root or tree state does not check out.
+- ``CheckpointError`` (exit 3): a checkpoint is malformed or does not verify.
+- ``InclusionProofError`` (exit 3): an inclusion proof file proves nothing.
+- ``OtherBytes`` (exit 3): the bucket holds other bytes under a name being uploaded.
+- ``TsaUnavailable`` (exit 5): the TSA could not be reached or granted no time-stamp.
+- ``KeyFileError`` (exit 6): a key file is missing, unreadable or corrupt, or the passphrase
+  is wrong.
+- ``RefusedEntryError`` (exit 6): an entry the case could not verify; nothing was written.
+- ``StorageError`` (exit 6): the object store could not be reached or refused a request.
+
+Exceptions that only signal between two functions of one module (``store.PreconditionFailed``
+for a conditional write, ``archive.http``'s fetch and proxy errors) stay in that module: no
+caller outside it catches them.
+"""
 
 from __future__ import annotations
 
