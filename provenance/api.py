@@ -29,8 +29,8 @@ from provenance.custody.log import (
     NewEntry,
     logged_captures,
 )
+from provenance.custody.log import iter_log_entries as iter_log_entries  # part of the API
 from provenance.custody.log import latest_checkpoint as latest_checkpoint  # part of the API
-from provenance.custody.log import read_entries as read_entries  # part of the API
 from provenance.custody.logfile import iter_lines
 from provenance.errors import KeyFileError
 from provenance.signing.dsse import parse_envelope
@@ -666,7 +666,7 @@ def custody_chain(case: Case) -> CustodyChain:
 
     if isinstance(case, MirrorCase):  # a report of a bucket case: no key replaced or hidden
         check_versions(case.bucket)
-    return chain_of_custody(read_entries(case))
+    return chain_of_custody(iter_log_entries(case))
 
 
 # -- timestamps -----------------------------------------------------------------------------

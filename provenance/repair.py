@@ -27,8 +27,8 @@ from provenance.custody.log import (
     CustodyLog,
     NewEntry,
     file_subject,
+    iter_log_entries,
     latest_checkpoint_size,
-    read_entries,
     shard_names,
 )
 from provenance.custody.stamping import (
@@ -54,7 +54,8 @@ def repair_case(case: Case, key: SigningKey, now: Callable[[], datetime],
         done += _quarantine_torn_tail(case, key, now(), stamper)
         done += _set_aside_tmp(case)
         trusted = log_trusted_keys(case)
-        done += unstage_tokens(case, [NewEntry(e.action, e.subjects) for e in read_entries(case)])
+        done += unstage_tokens(case, (NewEntry(e.action, e.subjects)
+                                      for e in iter_log_entries(case)))
         done += _finish_partials(case, trusted)
         done += _log_unlogged(case, key, now(), stamper, trusted)
         log = CustodyLog(case)
@@ -172,7 +173,7 @@ def _log_unlogged(case: Case, key: SigningKey, at: datetime, stamper: Stamper | 
                   trusted: dict[str, PublicKey]) -> list[str]:
     """Log captures sealed by a trusted key but never logged (a crash before the log
     append), with their tokens. Folders whose seal does not verify are left for verify."""
-    logged = {str(e.details.get("captureDir")) for e in read_entries(case)
+    logged = {str(e.details.get("captureDir")) for e in iter_log_entries(case)
               if e.action == "capture"}
     entries, done = [], []
     for seal_path in sorted(case.captures_dir.glob("*/*/*/*/" + SEAL_NAME)):

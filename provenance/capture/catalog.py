@@ -27,7 +27,7 @@ from archive.warc.cdxj import IndexEntry, iter_entries, iter_index, lookup
 from archive.warc.reader import WarcReader
 from provenance.base.untrusted import load_json, open_regular, read_regular
 from provenance.custody.case import SEAL_NAME, Case
-from provenance.custody.log import read_entries
+from provenance.custody.log import iter_log_entries
 from provenance.errors import UntrustedInputError
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import CaptureSeal
@@ -109,7 +109,7 @@ def _logged(case: Case) -> list[_Logged]:
     """The logged captures in log order, with the failures their capture-failed entries list."""
     found: list[_Logged] = []
     failures: dict[str, list[tuple[str, str]]] = {}
-    for entry in read_entries(case):
+    for entry in iter_log_entries(case):
         details = entry.details
         if entry.action == "capture":
             found.append(_Logged(str(details.get("captureId")), str(details.get("captureDir")),

@@ -20,6 +20,7 @@ from provenance.cli.options import (
     _echo,
     _err,
     _print_json,
+    _print_json_array,
     _signing_key,
     _stamper,
     case_option,
@@ -38,9 +39,9 @@ def log() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print it as JSON instead of text.")
 def log_show(case_path: str | None, as_json: bool) -> None:
     """Every custody entry: number, time, action, actor and the files it names."""
-    entries = api.read_entries(api.open_case(case_path))
+    entries = api.iter_log_entries(api.open_case(case_path))  # streamed: flat memory
     if as_json:
-        _print_json([json.loads(e.payload()) for e in entries])
+        _print_json_array(json.loads(e.payload()) for e in entries)
         return
     for e in entries:
         subjects = " ".join(s.name for s in e.subjects)

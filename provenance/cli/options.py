@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -175,3 +175,14 @@ def _signing_key(name: str, case: Any = None) -> SigningKey:
 
 def _print_json(value: Any) -> None:
     click.echo(safe_json(json.dumps(value, indent=2, ensure_ascii=False)))
+
+
+def _print_json_array(items: Iterable[Any]) -> None:
+    """A JSON array printed element by element, as ``_print_json`` prints a list (the same
+    bytes): the items are never all held at once."""
+    opened = False
+    for item in items:
+        text = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        click.echo(safe_json(("[\n  " if not opened else ",\n  ") + text), nl=False)
+        opened = True
+    click.echo("\n]" if opened else "[]")

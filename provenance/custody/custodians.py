@@ -9,7 +9,7 @@ custody ended (returned, archived, released to a court, ...).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +46,7 @@ class CustodyChain:
                 "disposition": self.disposition}
 
 
-def chain_of_custody(entries: Sequence[Entry]) -> CustodyChain:
+def chain_of_custody(entries: Iterable[Entry]) -> CustodyChain:
     chain = CustodyChain()
     current: Period | None = None
     for e in entries:

@@ -16,8 +16,8 @@ from provenance.custody.case import Case
 from provenance.custody.log import (
     NewEntry,
     checkpoint_path,
+    iter_log_entries,
     latest_checkpoint_size,
-    read_entries,
     token_paths,
 )
 from provenance.custody.stamping import (
@@ -36,14 +36,18 @@ def complete_timestamps(case: Case, key: SigningKey, stamper: Stamper,
                         now: Callable[[], datetime]) -> list[str]:
     """Stamp what is pending: seals with a ``timestamp-pending`` entry and no token since,
     and the latest checkpoint if it has no token from a configured TSA."""
-    entries = read_entries(case)
-    resolved = {(str(e.details.get("stamped")), str(e.details.get("tsaId")))
-                for e in entries if e.action == "timestamp-added"}
-    todo: dict[str, list[str]] = {}
-    for e in entries:
+    resolved: set[tuple[str, str]] = set()
+    pending: list[tuple[tuple[str, str], str]] = []  # what the log leaves open, in log order
+    for e in iter_log_entries(case):  # one pass, streamed
         key_ = (str(e.details.get("stamped")), str(e.details.get("tsaId")))
-        if e.action == "timestamp-pending" and key_ not in resolved:
-            todo.setdefault(key_[0], []).append(str(e.details.get("tsa")))
+        if e.action == "timestamp-added":
+            resolved.add(key_)
+        elif e.action == "timestamp-pending":
+            pending.append((key_, str(e.details.get("tsa"))))
+    todo: dict[str, list[str]] = {}
+    for key_, url in pending:
+        if key_ not in resolved:
+            todo.setdefault(key_[0], []).append(url)
     done: list[str] = []
     new: list[NewEntry] = []
     run = Stamper(sorted({u for urls in todo.values() for u in urls} | set(stamper.urls)),

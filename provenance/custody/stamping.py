@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -215,7 +215,7 @@ def append_entries(case: Case, stamper: Stamper | None, entries: Sequence[NewEnt
     return CustodyLog(case, checkpoint_stamper(case, stamper)).append(entries, key, at)
 
 
-def unstage_tokens(case: Case, entries: Sequence[NewEntry]) -> list[str]:
+def unstage_tokens(case: Case, entries: Iterable[NewEntry]) -> list[str]:
     """Move staged tokens (``.partial``) that logged entries name into place."""
     from provenance.base.digests import sha256_file
 

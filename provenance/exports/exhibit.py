@@ -27,7 +27,7 @@ import base64
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -160,22 +160,22 @@ class UrlSummary:
 def export(case: Case, capture_ids: Sequence[str], out: Path, key: SigningKey, at: datetime, *,
            allow_failed: bool = False, stamper: Stamper | None = None) -> Path:
     """Verify the case (the gate), write the report, and log an ``export`` entry for it."""
-    from provenance.custody.log import read_entries
+    from provenance.custody.log import iter_log_entries
     from provenance.exports.exhibit_html import render
 
     if out.exists() or out.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"-o {out}: " + ("already exists" if out.exists() else
                                           "the report is an HTML file: name it *.html"))
     verdict = gate(case, allow_failed)
-    entries = read_entries(case)
-    views = [view(p, entries) for p in select(case, capture_ids)]
-    founding = next((e.actor for e in entries if e.action == "init"), "")
+    selected = select(case, capture_ids)
+    about, founding = entries_about(iter_log_entries(case), selected)
+    views = [view(p, about[p.capture_id]) for p in selected]
     digest = hashlib.sha256()
     tmp = out.with_name(out.name + ".partial")
     try:
         with open(tmp, "wb") as fh:
-            for piece in render(case, views, summarise(views, entries), entries, verdict, key,
-                                at, founding):
+            for piece in render(case, views, summarise(views), iter_log_entries(case),
+                                verdict, key, at, founding):
                 data = piece.encode()
                 digest.update(data)
                 fh.write(data)
@@ -189,11 +189,25 @@ def export(case: Case, capture_ids: Sequence[str], out: Path, key: SigningKey, a
     return out
 
 
-def view(parts: CaptureParts, entries: Sequence[Entry]) -> CaptureView:
+def entries_about(entries: Iterable[Entry], selected: Sequence[CaptureParts]
+                  ) -> tuple[dict[str, list[Entry]], str]:
+    """One pass over the log: the entries about each selected capture (by capture id), and
+    the founding key. Only those entries are kept, never the whole log."""
+    about: dict[str, list[Entry]] = {p.capture_id: [] for p in selected}
+    founding = ""
+    for e in entries:
+        if e.action == "init" and not founding:
+            founding = e.actor
+        for parts in selected:
+            if any(s.name.startswith(parts.capture_dir + "/") for s in e.subjects) or (
+                    parts.capture_id in _listed(e.details.get("captures"))):
+                about[parts.capture_id].append(e)
+    return about, founding
+
+
+def view(parts: CaptureParts, about: list[Entry]) -> CaptureView:
+    """What the report shows of one capture; ``about``: its entries (``entries_about``)."""
     seal_rel = parts.seal_rel
-    about = [e for e in entries if any(s.name.startswith(parts.capture_dir + "/")
-                                       for s in e.subjects)
-             or parts.capture_id in _listed(e.details.get("captures"))]
     stamps = [(str(e.details.get("tsa")), str(e.details.get("genTime"))
                if e.action == "timestamp-added" else f"pending: {e.details.get('error')}")
               for e in about if e.action in ("timestamp-added", "timestamp-pending")
@@ -225,7 +239,7 @@ def _event(entry: Entry) -> Event:
                  str(details.get("previousCaptureId") or ""))
 
 
-def summarise(views: Sequence[CaptureView], entries: Sequence[Entry]) -> list[UrlSummary]:
+def summarise(views: Sequence[CaptureView]) -> list[UrlSummary]:
     """Every URL the captures were asked for, in the order first met: its first and last
     capture in the report and how it stood at the last."""
     seen: dict[str, tuple[tuple[int, CaptureView], tuple[int, CaptureView], SeedView]] = {}

@@ -8,7 +8,7 @@ read from its record as its page is written.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from importlib import resources
 
@@ -58,8 +58,10 @@ def _code(value: str) -> str:
 
 
 def render(case: Case, views: Sequence[CaptureView], summary: Sequence[UrlSummary],
-           entries: Sequence[Entry], verdict: Verdict, key: SigningKey, at: datetime,
+           entries: Iterable[Entry], verdict: Verdict, key: SigningKey, at: datetime,
            founding: str) -> Iterator[str]:
+    """The report in pieces; ``entries`` (the whole log, for the timeline) is read once, as
+    a stream."""
     template = resources.files("provenance").joinpath("data/exhibit.html").read_text()
     top, _, bottom = template.partition("@BODY@")
     title = f"Evidence report: {case.info.title or case.info.id}"
@@ -72,7 +74,7 @@ def render(case: Case, views: Sequence[CaptureView], summary: Sequence[UrlSummar
         _verdict(verdict), _summary(summary), _reverify(founding)]) + "\n"
     for number, item in enumerate(views, 1):
         yield from _capture(number, item)
-    yield _timeline(entries)
+    yield from _timeline(entries)
     yield bottom
 
 
@@ -285,16 +287,16 @@ def _media(view: MediaView, entries: Sequence[Entry]) -> str:
     return out
 
 
-def _timeline(entries: Sequence[Entry]) -> str:
-    rows = []
+def _timeline(entries: Iterable[Entry]) -> Iterator[str]:
+    yield ('<h2>Custody timeline</h2><p>Every entry of the case\'s signed custody log, in '
+           'order. Each is signed by the key shown and chained into a Merkle tree with '
+           'signed checkpoints.</p><table class="grid"><tr><th>#</th><th>Time (UTC)</th>'
+           "<th>Action</th><th>Key</th><th>Details</th></tr>")
     for e in entries:
         what = ", ".join(f"{k}: {v}" for k, v in sorted(e.details.items())
                          if k in ("captureId", "kind", "destination", "tsa", "note", "to",
                                   "disposition", "title", "urls", "failed", "reason", "url",
                                   "status"))
-        rows.append(f"<tr><td>{e.seq}</td><td>{_e(e.time)}</td><td>{_e(e.action)}</td>"
-                    f"<td><code>{_e(e.actor[:24])}…</code></td><td>{_e(what)}</td></tr>")
-    return ('<h2>Custody timeline</h2><p>Every entry of the case\'s signed custody log, in '
-            'order. Each is signed by the key shown and chained into a Merkle tree with '
-            'signed checkpoints.</p><table class="grid"><tr><th>#</th><th>Time (UTC)</th>'
-            f"<th>Action</th><th>Key</th><th>Details</th></tr>{''.join(rows)}</table>")
+        yield (f"<tr><td>{e.seq}</td><td>{_e(e.time)}</td><td>{_e(e.action)}</td>"
+               f"<td><code>{_e(e.actor[:24])}…</code></td><td>{_e(what)}</td></tr>")
+    yield "</table>"

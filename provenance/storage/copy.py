@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -198,7 +198,7 @@ def fork(source: Case, root: Path, key: SigningKey, now: datetime,
     """A new case at ``root`` holding ``source``'s captures, keys and certificates, whose log
     starts from the source's latest checkpoint (quoted in its init entry)."""
     from provenance.custody.checkpoint import read_unverified
-    from provenance.custody.log import latest_checkpoint, read_entries
+    from provenance.custody.log import iter_log_entries, latest_checkpoint
 
     note = latest_checkpoint(source)
     checkpoint = read_unverified(note, what="source checkpoint")
@@ -220,12 +220,12 @@ def fork(source: Case, root: Path, key: SigningKey, now: datetime,
         "publicKey": base64.b64encode(key.public.raw).decode(), "keyName": key.name,
         "continues": {"origin": source.info.origin, "size": checkpoint.size,
                       "root": "sha256:" + checkpoint.root.hex(), "checkpoint": note.decode()}})
-    CustodyLog(case).append([init, *_relogged(read_entries(source), key, source.info.id)],
+    CustodyLog(case).append([init, *_relogged(iter_log_entries(source), key, source.info.id)],
                             key, now)
     return case
 
 
-def _relogged(entries: list[Entry], key: SigningKey, source_id: str) -> list[NewEntry]:
+def _relogged(entries: Iterable[Entry], key: SigningKey, source_id: str) -> list[NewEntry]:
     """What verify of the new case needs from the old log: trust in the source's keys (its
     founder, transfers, key entries) and each capture with its timestamps, in order. A
     capture entry says which case its seal names (``sealedFor``: the source's id, or what the

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from helpers import prov_env, run_prov
+from helpers import prov_env, run_measured, run_prov
 
 from provenance.base import timefmt
 from provenance.custody.case import Case
@@ -279,6 +279,27 @@ def test_log_show_lists_the_entries_in_order(custody: Custody) -> None:
         (e["seq"], e["time"], e["action"]) for e in shown]
     assert all(r[3].startswith(custody.founding_id[:24]) for r in rows)
     assert rows[1][-1] == shown[1]["subjects"][0]["path"]  # a capture names its seal
+
+
+def test_log_show_streams_a_long_log_in_flat_memory(custody: Custody, tmp_path: Path) -> None:
+    """The log's readers take one entry at a time (``log.iter_log_entries``): 150 MB of log
+    (a capture entry repeated) is shown in bounded memory, where every entry used to be
+    parsed into one list first. `--json` prints the same document element by element."""
+    case = copy_case(custody, tmp_path)
+    line = log_lines(case)[1] + b"\n"
+    count = (150 << 20) // len(line)
+    with open(case / LOG, "wb") as fh:
+        for _ in range(count // 1000):
+            fh.write(line * 1000)
+    proc, peak = run_measured("log", "show", "--case", str(case), env=custody.env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("\n") == count // 1000 * 1000
+    assert peak < 120 << 20, f"{peak >> 20} MiB"
+    small = copy_case(custody, tmp_path, "small")
+    (small / LOG).write_bytes(line * 3)
+    shown = ok(run_prov("log", "show", "--json", "--case", str(small), env=custody.env)).stdout
+    one = json.loads(base64.b64decode(json.loads(line)["payload"]))
+    assert shown == json.dumps([one] * 3, indent=2, ensure_ascii=False) + "\n"
 
 
 # -- prov log prove / verify-proof -----------------------------------------------------------

@@ -260,7 +260,7 @@ def test_a_writer_that_loses_the_race_signs_again(
         CustodyLog(stale).append([NewEntry("note", (), {"by": "stale"})], key,
                                  timefmt.utc_now())
     push(stale)
-    entries = api.read_entries(stale)
+    entries = list(api.iter_log_entries(stale))
     assert [(e.seq, e.details.get("by")) for e in entries[1:]] == [(1, "first"), (2, "stale")]
     code, report = _verify(url, env)
     assert code == 0, report

@@ -85,7 +85,7 @@ def test_checkpoints_in_two_shards_verify(built: tuple[Path, Path, SigningKey],
 
 def test_each_append_names_the_checkpoint_before_it(built: tuple[Path, Path, SigningKey]
                                                     ) -> None:
-    entries = api.read_entries(Case.open(built[0]))
+    entries = list(api.iter_log_entries(Case.open(built[0])))
     assert [e.prev.size for e in entries[-4:]] == [1, 1001, 1002, 1003]
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from archive.errors import UsageError
 from provenance.custody.cases import create_case
-from provenance.custody.log import read_entries
+from provenance.custody.log import iter_log_entries
 from provenance.signing.keys import SigningKey
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -21,7 +21,7 @@ def test_a_new_case_holds_its_init_entry(tmp_path: Path) -> None:
     case = create_case(tmp_path / "case", "Title", key, NOW)
     info = json.loads((case.root / "case.json").read_bytes())
     assert info["title"] == "Title" and info["id"] == case.info.id
-    [entry] = read_entries(case)
+    [entry] = iter_log_entries(case)
     assert entry.action == "init" and entry.details["caseId"] == case.info.id
     assert entry.details["keyName"] == "founder"
     assert (case.root / "keys" / f"{key.key_id.split(':', 1)[1]}.pub").read_bytes() == \

@@ -15,7 +15,7 @@ from archive.errors import IntegrityError, UsageError
 from provenance import api
 from provenance.custody.case import Case
 from provenance.exports.common import Verdict, gate, select
-from provenance.exports.exhibit import export, summarise, view
+from provenance.exports.exhibit import entries_about, export, summarise, view
 from provenance.exports.exhibit_html import render
 from provenance.exports.exhibit_media import scan
 
@@ -32,19 +32,20 @@ def test_the_exhibit_names_each_seed_and_escapes_the_title(built: Built) -> None
 
 def test_render_streams_the_same_report_in_pieces(built: Built) -> None:
     case = Case.open(built.case)
-    entries = api.read_entries(case)
-    views = [view(p, entries) for p in select(case, [built.first_id])]
+    selected = select(case, [built.first_id])
+    about, founding = entries_about(api.iter_log_entries(case), selected)
+    views = [view(p, about[p.capture_id]) for p in selected]
     verdict = Verdict(True, {"pass": 1}, ())
     pieces = list(
         render(
             case,
             views,
-            summarise(views, entries),
-            entries,
+            summarise(views),
+            api.iter_log_entries(case),
             verdict,
             api.load_key("default"),
             datetime.now(UTC),
-            entries[0].actor,
+            founding,
         )
     )
     assert len(pieces) > 1

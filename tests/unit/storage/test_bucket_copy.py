@@ -56,7 +56,7 @@ def test_a_mirror_pulls_what_another_pushed(
     writer = open_mirror(bucket_url)
     with writer.lock():
         pull(writer)
-        before = len(api.read_entries(writer))
+        before = len(list(api.iter_log_entries(writer)))
         CustodyLog(writer).append(
             [NewEntry("note", (), {"note": "from the mirror"})],
             api.load_key("default"),
@@ -70,6 +70,6 @@ def test_a_mirror_pulls_what_another_pushed(
     assert reader.root != writer.root
     with reader.lock():
         pull(reader)
-    entries = api.read_entries(reader)
+    entries = list(api.iter_log_entries(reader))
     assert len(entries) == before + 1
     assert entries[-1].details["note"] == "from the mirror"
