@@ -33,7 +33,7 @@ from provenance.cli.options import (
     publish_options,
     retention_options,
 )
-from provenance.cli.progress import Progress, summary_line
+from provenance.cli.progress import CaptureProgress, summary_line
 from provenance.exports.extract import extract as extract_record
 from provenance.signing.trust import Anchors
 
@@ -142,7 +142,7 @@ def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: 
     if media_comments and not media:
         raise click.UsageError("--media-comments needs --media")
     posts = api.media_options(comments=media_comments) if media else None
-    progress = None if (quiet or as_json) else Progress(sys.stderr, sys.stdout)
+    progress = None if (quiet or as_json) else CaptureProgress(sys.stderr, sys.stdout)
     result = api.snapshot(case, list(urls), key, options, note,
                           _stamper(case.root, tsa, tsa_timeout), warc_size,
                           progress.update if progress else None, browser=pages, media=posts)

@@ -18,7 +18,6 @@ from archive.errors import ExitCode
 from provenance import api
 from provenance.base import timefmt
 from provenance.base.terminal import terminal_safe
-from provenance.cli.meter import Meter
 from provenance.cli.options import (
     PathArg,
     _after_change,
@@ -32,6 +31,7 @@ from provenance.cli.options import (
     key_option,
     publish_options,
 )
+from provenance.cli.progress import VerifyProgress
 from provenance.replay.wayback import PywbServer
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -227,12 +227,12 @@ def _verify_before_replay(path: Path, trust_files: tuple[Path, ...], trust_ids: 
                           tsa_roots: tuple[Path, ...]) -> None:
     """Verify as `prov verify` does (nothing remembered); a failure stops replay with the
     report on stderr and verify's exit code."""
-    meter = Meter(sys.stderr)
+    progress = VerifyProgress(sys.stderr)
     try:
         report = api.verify(path, trust_files, trust_ids, remember=False, tsa_roots=tsa_roots,
-                            on_progress=meter.update)
+                            on_progress=progress.update)
     finally:
-        meter.finish()
+        progress.finish()
     if report.exit_code != ExitCode.OK:
         click.echo(terminal_safe(report.render_table()), err=True)
         _err(f"refusing to serve {path}: it failed verification (the report is above); "

@@ -20,6 +20,7 @@ from provenance.cli.options import (
     endpoint_option,
     jobs_option,
 )
+from provenance.cli.progress import VerifyProgress
 
 
 @click.command("verify", short_help="Verify a case, WACZ, bag, disclosure package or proof.")
@@ -76,20 +77,18 @@ def verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...
     Exit 0 when everything verifies (warnings allowed unless --strict), 3 when something
     fails, 4 when TARGET is none of these."""
     from provenance import api  # in the body: `verify-warc` and --help never load the library
-    from provenance.cli.meter import Meter
-
     if record and cosigner_name is not None:
         api.check_cosigner_name(cosigner_name)  # before the passphrase prompt
     recording = (_signing_key(key_name), cosigner_name) if record else None
-    meter = Meter(sys.stderr)
+    progress = VerifyProgress(sys.stderr)
     try:
         report = api.verify(target if target.startswith("s3://") else Path(target),
                             trust_files, trust_ids, strict, since, not no_remember, recording,
-                            tsa_roots=tsa_roots, jobs=jobs, on_progress=meter.update,
+                            tsa_roots=tsa_roots, jobs=jobs, on_progress=progress.update,
                             as_kind=as_kind, allow_unanchored=allow_unanchored,
                             fixity=fixity)
     finally:
-        meter.finish()
+        progress.finish()
     _show_report(report, as_json, verbose)
 
 
@@ -114,13 +113,12 @@ def verify_warc(files: tuple[Path, ...], strict: bool, all_records: bool, as_jso
 
     Exit 0 when every record's digests match, 3 when a check fails (or a file has no
     digests at all), 4 when a file is not a WARC."""
-    from provenance.cli.meter import Meter
     from provenance.verification.warcs import verify_warcs  # not via api: no case code to load
 
-    meter = Meter(sys.stderr)
+    progress = VerifyProgress(sys.stderr)
     try:
         report = verify_warcs(list(files), strict=strict, jobs=jobs,
-                              all_records=all_records, on_progress=meter.update)
+                              all_records=all_records, on_progress=progress.update)
     finally:
-        meter.finish()
+        progress.finish()
     _show_report(report, as_json, verbose or all_records)

@@ -24,7 +24,7 @@ from provenance.cli.options import (
     key_option,
     publish_options,
 )
-from provenance.cli.progress import Progress
+from provenance.cli.progress import CaptureProgress
 from provenance.watch import diffs, runs
 from provenance.watch import schedule as schedule_mod
 
@@ -56,7 +56,7 @@ def schedule_run(sources: Path, case_path: str | None, key_name: str, everything
     case = api.open_case(case_path)
     key = api.load_key(key_name, case=case)  # the passphrase from the environment: cron cannot type
     with api.case_session(case, run="schedule"):  # a case in a bucket: one run at a time
-        progress = Progress(sys.stderr, sys.stderr) if sys.stderr.isatty() else None
+        progress = CaptureProgress(sys.stderr, sys.stderr) if sys.stderr.isatty() else None
         try:
             result = schedule_mod.run(sources, case, key, _stamper(case.root, tsa, tsa_timeout),
                                       everything=everything,

@@ -562,6 +562,29 @@ def test_summary_line_says_a_response_was_truncated(
     assert "truncated" in detail and "disconnect" in detail
 
 
+def test_progress_is_drawn_on_a_terminal_only(http_server: LocalServer, tmp_path: Path) -> None:
+    from helpers import run_prov_on_terminal
+
+    case, _ = make_case(tmp_path)
+    env = prov_env(tmp_path)
+    url = http_server.url("/")
+    live, drawn = run_prov_on_terminal("snapshot", "--case", case, url, env=env)
+    assert live.returncode == 0, drawn
+    assert b"1 done, 0 queued, 0 failed" in drawn and url.encode() in drawn
+    assert drawn.count(b"\x1b[2K") >= 1 and drawn.endswith(b"\x1b[2K")  # erased at the end
+    table = live.stdout.decode().splitlines()
+    assert table[0].startswith(f"200\t{url}\t") and table[1].startswith("capture ")
+    assert "\x1b" not in live.stdout.decode()  # stdout untouched by the display
+    as_json, drawn = run_prov_on_terminal("snapshot", "--case", case, "--json", url, env=env)
+    assert as_json.returncode == 0 and drawn == b""  # --json: nothing drawn
+    assert json.loads(as_json.stdout)["urls"][0]["url"] == url
+    quiet, drawn = run_prov_on_terminal("snapshot", "--case", case, "-q", url, env=env)
+    assert (quiet.returncode, quiet.stdout, drawn) == (0, b"", b"")
+    piped = run_prov("snapshot", "--case", str(case), url, env=env)  # not a terminal
+    assert piped.stdout.splitlines()[0].startswith(f"200\t{url}\t")
+    assert "\x1b" not in piped.stderr + piped.stdout
+
+
 # -- failures are evidence too ---------------------------------------------------------------------
 
 

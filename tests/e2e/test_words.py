@@ -131,36 +131,22 @@ def test_schedule_run_verbose_says_what_it_decided(tmp_path: Path) -> None:
 
 
 def test_schedule_run_on_a_terminal_shows_progress(tmp_path: Path) -> None:
-    import os
-    import pty
-    import subprocess
-    import sys
-
-    from helpers import PROV_MAIN
+    from helpers import run_prov_on_terminal
     from scheduling import write_sources
     from servers import LocalServer
 
     case, _ = make_case(tmp_path)
     env = prov_env(tmp_path)
     with LocalServer() as server:
-        sources = write_sources(tmp_path, [{"url": server.url("/page.html")}])
-        master, slave = pty.openpty()
-        proc = subprocess.run([sys.executable, "-c", PROV_MAIN, "schedule", "run", str(sources),
-                               "--case", str(case), "--tsa", "none"], env=env, stderr=slave,
-                              stdout=subprocess.PIPE, timeout=120, check=False)
-        os.close(slave)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-        os.close(master)
+        url = server.url("/page.html")
+        sources = write_sources(tmp_path, [{"url": url}])
+        proc, shown = run_prov_on_terminal("schedule", "run", sources, "--case", case,
+                                           "--tsa", "none", env=env)
         quiet = run_prov("schedule", "run", str(sources), "--case", str(case), "--all",
                          "--tsa", "none", env=env)  # not a terminal (cron): silent
     assert proc.returncode == 0, shown
     assert b"1 done, 0 queued, 0 failed" in shown
+    assert url.encode() in shown  # the URL last done
+    assert shown.endswith(b"\x1b[2K")  # erased at the end
+    assert proc.stdout == b""  # nothing changed: nothing to say
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")

@@ -13,8 +13,9 @@ an operator would (its console script, stdin not a terminal), use the home form:
     checked(run_prov_at(home, "keys", "generate"))
     proc = run_prov_at(home, "verify", case, "--json", PROV_FAILPOINT="after-seal")
 
-Also here: `free_port()` (a port on 127.0.0.1 nothing listens on) and `gzip_bomb()` (a small
-gzip member that inflates to many MiB of zeros).
+`run_prov_on_terminal` runs it with stderr on a pseudo-terminal, for what prov shows only
+there (the progress display). Also here: `free_port()` (a port on 127.0.0.1 nothing listens
+on) and `gzip_bomb()` (a small gzip member that inflates to many MiB of zeros).
 """
 
 from __future__ import annotations
@@ -68,6 +69,44 @@ def run_prov(
         timeout=timeout,
         check=False,
     )
+
+
+def run_prov_on_terminal(
+    *args: str | Path, env: dict[str, str], timeout: float = 120.0, columns: int = 160
+) -> tuple[subprocess.CompletedProcess[bytes], bytes]:
+    """Run `prov ARGS...` with its stderr on a pseudo-terminal `columns` wide and stdout a
+    pipe, as an operator's shell does with `prov ... > out`. Returns the run (stdout as bytes)
+    and every byte written to the terminal, escapes included."""
+    import fcntl
+    import pty
+    import termios
+    import threading
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    drawn = bytearray()
+
+    def read() -> None:  # while it runs: a full terminal buffer would block the writer
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: every writer has closed its end
+                return
+            if not chunk:
+                return
+            drawn.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.run([sys.executable, "-c", PROV_MAIN, *map(str, args)], env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=follower, timeout=timeout, check=False)
+    finally:
+        os.close(follower)
+        reader.join(timeout=10)
+        os.close(leader)
+    return proc, bytes(drawn)
 
 
 def prov_command() -> list[str]:
