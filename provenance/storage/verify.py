@@ -4,7 +4,11 @@ the bucket can say (S3 ListObjectVersions, Object Lock retention and legal hold)
 Everything under the prefix except ``state/`` is evidence. The current version of each
 evidence object is streamed into a temporary folder (bounded memory: a few 1 MiB buffers per
 worker), the entry objects concatenated into ``custody/log.jsonl``, and ``CaseVerifier``
-judges that folder exactly as it judges a case on disk. Then the bucket's own findings:
+judges that folder exactly as it judges a case on disk. With ``--fixity`` the WARC objects
+of the capture folders are not copied: each is streamed through sha256 (``Bucket.get_digest``)
+and an empty placeholder keeps its name, the streamed digest standing for it
+(``provenance.verification.fixity``); nothing of a WARC is written to disk. Then the bucket's
+own findings:
 
 - ``s3.versions`` (fail): an evidence key with more than one version, or a delete marker.
   Evidence is written once; a second version is someone with write access replacing it,

@@ -212,6 +212,59 @@ def test_verify_catches_tampering_by_someone_with_write_access(
                                                                       "fail")
 
 
+# `prov` with an audit hook (PEP 578) that lists every file opened for writing whose name is a
+# WARC's: a fixity check of a bucket must stream the WARC objects, never copy them to disk.
+AUDITED = """
+import os, sys
+written = []
+def hook(event, args):
+    if event != "open" or isinstance(args[0], int) or not isinstance(args[1], str):
+        return  # a descriptor, or os.open (no mode): nothing named is written through it
+    if set(args[1]) & set("wax+") and ".warc" in os.fsdecode(args[0]):
+        written.append(os.fsdecode(args[0]))
+sys.addaudithook(hook)
+try:
+    from provenance.cli import main
+    main()
+finally:
+    with open(os.environ["WARC_WRITES"], "w") as out:
+        out.write("\\n".join(written))
+"""
+
+
+def _audited_verify(target: str, env: dict[str, str], tmp_path: Path, *args: str
+                    ) -> tuple[int, dict[str, Any], list[str]]:
+    """`prov verify TARGET --json ARGS`, and the WARC files it wrote."""
+    writes = tmp_path / "warc-writes.txt"
+    proc = run_prov("verify", target, "--json", *args, env=dict(env, WARC_WRITES=str(writes)),
+                    timeout=180, command=[sys.executable, "-c", AUDITED])
+    code, report = verify_report(proc)
+    return code, report, [line for line in writes.read_text().split("\n") if line]
+
+
+def test_fixity_streams_a_bucket_case_without_writing_it(
+        bucket_case: tuple[str, dict[str, str]], http_server: LocalServer, tmp_path: Path,
+        s3_server: S3Server) -> None:  # noqa: F811
+    url, env = bucket_case
+    _ok(run_prov("snapshot", http_server.url("/"), http_server.url("/chunked"), "--case", url,
+                 "-q", env=env, timeout=180))
+    code, full, written = _audited_verify(url, env, tmp_path)
+    assert (code, full["mode"]) == (0, "full")
+    assert any(w.endswith(".warc.gz") for w in written)  # a full verify copies: the hook sees it
+    code, report, written = _audited_verify(url, env, tmp_path, "--fixity")
+    assert (code, report["mode"], written) == (0, "fixity", [])
+    assert _findings(report, "capture", "pass") and _findings(report, "s3.bucket")
+    assert report["lastFullVerify"]["logSize"] > 0  # the full verify above, by this verifier
+    bucket = url[5:].split("/")[0]
+    key = _warc_key(s3_server.client(), bucket)
+    s3_server.client("intruder").put_object(Bucket=bucket, Key=key, Body=b"forged WARC")
+    code, report, written = _audited_verify(url, env, tmp_path, "--fixity")
+    assert (code, written) == (3, [])
+    rel = key.removeprefix("cases/one/")
+    assert [f["subject"] for f in _findings(report, "file.digest", "fail")] == [rel]
+    assert [f["subject"] for f in _findings(report, "s3.versions", "fail")] == [rel]
+
+
 def _second_home(env: dict[str, str], tmp_path: Path, name: str) -> dict[str, str]:
     """Another machine: its own PROV_HOME (own mirror), the same signing key."""
     other = dict(env, PROV_HOME=str(tmp_path / name))
