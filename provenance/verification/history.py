@@ -140,7 +140,10 @@ class History:
         """The last full verify of this log by this verifier that passed, as the JSON report's
         ``lastFullVerify``, if it was of this case and of this very log up to its size (a
         record of another case, or of a log that differs at its size, is not this one's)."""
-        where = str(seen.seen_folder(self.origin) / seen.FULL)
+        try:
+            where = str(seen.seen_folder(self.origin) / seen.FULL)
+        except ValueError:  # an origin that names no folder: nothing was remembered for it
+            where = str(home.seen_dir())
         record = self.full
         if record is None or record[0] != case_id or record[1] > have or (
                 root_at(record[1]) != record[2]):
@@ -182,8 +185,8 @@ class History:
         if not (isinstance(case_id, str) and isinstance(size, int) and not isinstance(size, bool)
                 and isinstance(at, str)
                 and isinstance(root, str) and root.startswith("sha256:") and len(root) == 71):
-            self.report.add("warn", "history.seen", str(seen.seen_folder(self.origin) / seen.FULL),
-                            "unreadable: not a record of a full verify")
+            self.report.add("warn", "history.seen", str(home.seen_dir()), "unreadable: "
+                            f"{seen.FULL} of this log is not a record of a full verify")
             return None
         try:
             return case_id, size, bytes.fromhex(root[7:]), at

@@ -94,3 +94,10 @@ def test_a_damaged_record_of_the_last_full_verify_is_none(tmp_path: Path) -> Non
         assert found is None
         assert ("warn", "history.fullVerify") in findings
         assert ("warn", "history.seen") in findings
+
+
+def test_an_origin_that_names_no_folder_has_no_last_full_verify() -> None:
+    report = Report("case", "case")
+    history = History(report, "../escape", [], subject="log", package=False)
+    assert history.last_full("case-a", 6, root_at(LEAVES)) is None
+    assert ("warn", "history.fullVerify") in [(f.status, f.check) for f in report.findings]
