@@ -280,13 +280,22 @@ if __name__ == "__main__":
 
 
 def bench_fixity(gen: Generated, repeat: int, home: Path) -> list[Timing]:
-    """``prov verify --fixity`` beside the machine's SHA-256 limit on the same files."""
+    """``prov verify --fixity`` beside the machine's SHA-256 limit on the same files: the two
+    run in turn, ``repeat`` rounds after a warm-up, so that both meet the same load on a shared
+    machine; the best wall time of each counts."""
     os.environ["PROV_HOME"] = str(home)
-    return [
-        run("prov verify --fixity", prov("verify", "--fixity", gen.case, "--trust", gen.public,
-                                         "--no-remember", "--json"), repeat),
-        run("sha256, 1 proc/core", [sys.executable, "-c", HASH_ALL, str(gen.case)], repeat),
-    ]
+    commands = {
+        "prov verify --fixity": prov("verify", "--fixity", gen.case, "--trust", gen.public,
+                                     "--no-remember", "--json"),
+        "sha256, 1 proc/core": [sys.executable, "-c", HASH_ALL, str(gen.case)],
+    }
+    best: dict[str, Timing] = {}
+    for _ in range(max(1, repeat)):
+        for label, argv in commands.items():
+            timing = run(label, argv, 1 if label not in best else 0)  # first: a warm-up too
+            if label not in best or timing.wall < best[label].wall:
+                best[label] = timing
+    return [best[label] for label in commands]
 
 
 def print_fixity(gen: Generated, rows: list[Timing]) -> None:
@@ -298,7 +307,8 @@ def print_fixity(gen: Generated, rows: list[Timing]) -> None:
         print(f"  {r.label:22} {r.wall:7.2f} s {size / r.wall:7.0f} MB/s "
               f"{r.cpu / r.wall:5.2f} cores {r.rss_mb:6.0f} MB RSS  exit {r.code}")
     print(f"  prov verify --fixity at {limit.wall / fixity.wall:.0%} of the SHA-256 limit "
-          f"(target: 80 %); load average {os.getloadavg()}")
+          f"(target: 80 %), {limit.cpu / fixity.cpu:.0%} of its CPU time; load average "
+          f"{os.getloadavg()}")
 
 
 def bench_shape(gen: Generated, name: str, repeat: int, home: Path) -> list[Timing]:
