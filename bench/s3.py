@@ -69,6 +69,7 @@ def bench_case(target: str, rows: list[dict[str, Any]], server: LocalServer,
                args: argparse.Namespace, key: Any) -> None:
     from provenance import api
     from provenance.base import timefmt
+    from provenance.cli.render import verify_table
     from provenance.custody.log import CustodyLog, NewEntry
 
     where = "bucket" if target.startswith("s3://") else "disk"
@@ -95,7 +96,7 @@ def bench_case(target: str, rows: list[dict[str, Any]], server: LocalServer,
                    volume=size)
     rows[-1]["peak RSS MiB"] = round(max(before, resource.getrusage(
         resource.RUSAGE_SELF).ru_maxrss) / 1024, 1)
-    assert report.counts["fail"] == 0, report.render_table()
+    assert report.counts["fail"] == 0, verify_table(report)
 
 
 def main() -> None:

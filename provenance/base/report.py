@@ -7,7 +7,7 @@ cover it and it changes only on purpose.
 Threats (docs/SECURITY.md): a hostile target can make one check fail a million times (2 MB of
 junk log lines), so past ``KEEP`` findings of one check and status the rest are counted, not
 stored ("… and 999,900 more"), and the counts stay exact; it chooses the names in subjects
-and messages, so the table prints each through ``provenance.base.terminal.printable``.
+and messages, so the table (``provenance.cli.render``) prints each through ``printable``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from archive.errors import ExitCode
-from provenance.base.terminal import printable
 
 Status = Literal["pass", "fail", "warn", "info", "skip"]
 STATUSES: tuple[Status, ...] = ("pass", "fail", "warn", "info", "skip")
@@ -119,60 +118,3 @@ class Report:
                         for (check, status), count in sorted(self.omitted.items())],
         }
 
-    def render_table(self, *, verbose: bool = False) -> str:
-        """The table ``prov verify`` prints; every name in it through ``printable``. Each
-        FAIL starts with a plain sentence of what happened (``verification.plain``); the
-        captures verified without a time-stamp are one line, not one per capture."""
-        from provenance.base.plain import what_happened
-
-        lines = []
-        unstamped = [f for f in self.findings if (f.check, f.status) == UNSTAMPED]
-        for f in self.findings:
-            if (f.check, f.status) == UNSTAMPED and len(unstamped) > 1 and not verbose:
-                if f is unstamped[0]:
-                    lines.append(_unstamped_line(len(unstamped)))
-            elif verbose or f.status != "pass":
-                lines.append(_row(f, what_happened(f) if f.status == "fail" else None))
-        for (check, status), count in sorted(self.omitted.items()):
-            if verbose or status != "pass":
-                lines.append(f"{status.upper():5} {printable(check):24} … and {count:,} more")
-        counts = self.counts
-        summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
-        verdict = "VERIFIED" if self.ok else "FAILED"
-        if self.ok and any(f.check == "trust.anchor" and f.status == "warn"
-                           for f in self.findings):
-            verdict = "VERIFIED, UNANCHORED"  # --allow-unanchored: only the target vouches
-        why = f", {printable(self.kind_reason)}" if self.kind_reason else ""
-        if self.mode == "fixity":
-            lines.append(f"NOT CHECKED (fixity): {', '.join(self.not_checked)}")
-            verdict += " (FIXITY)"
-        lines.append(f"{verdict}: {printable(self.target)} ({self.kind}{why}): {summary}")
-        return "\n".join(lines)
-
-
-UNSTAMPED = ("timestamp.none", "info")
-
-
-def _unstamped_line(count: int) -> str:
-    return (f"INFO  {'timestamp.none':24} {count} captures have no time-stamp: no time-stamp "
-            "authority was configured for them, so their times rest on the operator's clock "
-            "and signature alone (`prov verify -v` lists them)")
-
-
-def _row(f: Finding, sentence: str | None = None) -> str:
-    """``STATUS check subject: message``, the message without the subject repeated in it; a
-    FAIL has its plain sentence first and the rest on the next line."""
-    message = f.message
-    if f.subject.strip():
-        message = message.replace(f"{f.subject}: ", "").replace(f" ({f.subject})", "")
-    detail = f"{printable(f.check):24} {printable(f.subject)}: {printable(message)}"
-    if sentence is None:
-        line = f"{f.status.upper():5} {detail}"
-    else:
-        line = f"{f.status.upper():5} {printable(sentence)}\n      {detail}"
-    for label, value in (("expected", f.expected), ("found   ", f.found)):
-        if value is not None and value not in ("None", ""):
-            line += f"\n      {label} {printable(value)}"
-        elif value is not None or (f.expected, f.found) != (None, None):
-            line += f"\n      {label} (nothing)"
-    return line

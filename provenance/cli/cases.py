@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,8 @@ from provenance.cli.options import (
     publish_options,
     retention_options,
 )
-from provenance.cli.progress import CaptureProgress, summary_line
+from provenance.cli.progress import CaptureProgress
+from provenance.cli.render import media_line, summary_line
 from provenance.exports.extract import extract as extract_record
 from provenance.signing.trust import Anchors
 
@@ -313,25 +313,6 @@ def extract(capture_id: str, url: str, kind: str | None, raw: bool, output: Path
          f"{done.size} bytes, {done.decoding})")
     _err(f"verified: seal signed by {done.signer} and logged; {done.file} matches the sealed "
          "sha256; the record's digests match")
-
-
-def media_line(post: dict[str, Any]) -> str:
-    """One post of a media capture: availability, then uploader, upload time, duration and
-    each file's digest."""
-    if post.get("availability") != "available":
-        return "\t".join(["media " + printable(str(post.get("availability"))),
-                          printable(str(post.get("url"))), printable(str(post.get("reason")))])
-    stamp = post.get("timestamp")
-    when = (timefmt.format_time(datetime.fromtimestamp(stamp, UTC))
-            if isinstance(stamp, int | float) and 0 <= stamp < 1e11
-            else post.get("uploadDate") or "upload time unknown")
-    duration = post.get("duration")
-    seconds = f"{duration:g} s" if isinstance(duration, int | float) else "duration unknown"
-    files = ", ".join(f"{m.get('type')} {m.get('sha256')} ({m.get('bytes')} bytes)"
-                      for m in post.get("media") or [] if isinstance(m, dict))
-    url, uploader = printable(str(post.get("url"))), printable(str(post.get("uploader") or "?"))
-    return (f"media available\t{url}\n    uploader {uploader}, uploaded {printable(str(when))}, "
-            f"{seconds}, {printable(str(post.get('extractor')))}\n    {printable(files)}")
 
 
 @click.command("copy")

@@ -28,7 +28,7 @@ from archive.warc.reader import WarcReader
 from provenance import api
 from provenance.base import timefmt
 from provenance.cli.options import PathArg, _echo
-from provenance.cli.progress import summary_line
+from provenance.cli.render import summary_line, verify_table
 from provenance.signing.keys import SigningKey
 
 SITE = Path(__file__).resolve().parents[2] / "seeds" / "demo-site"
@@ -142,13 +142,13 @@ def _run(workdir: Path, echo: Callable[[str], None]) -> int:
     echo(f"   sealed capture {result.capture_id}")
     echo("4. prov verify case --trust demo-key.pub")
     report = api.verify(case_dir, [public])
-    echo(_indent(report.render_table()))
+    echo(_indent(verify_table(report)))
     shutil.copytree(case_dir, copy_dir)
     where, offset = tamper_one_byte(copy_dir, b"election")
     echo(f"5. one byte of the archived article changed in a copy: {where} (record at {offset})")
     echo("6. prov verify case-tampered --trust demo-key.pub")
     tampered = api.verify(copy_dir, [public])
-    echo(_indent(tampered.render_table()))
+    echo(_indent(verify_table(tampered)))
     good = report.exit_code == ExitCode.OK and tampered.exit_code == ExitCode.INTEGRITY
     echo("demo complete: the original verifies and the altered copy fails (exit 3)"
          if good else "demo FAILED: unexpected verification results")

@@ -32,6 +32,7 @@ from provenance.cli.options import (
     publish_options,
 )
 from provenance.cli.progress import VerifyProgress
+from provenance.cli.render import verify_table
 from provenance.replay.wayback import PywbServer
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -234,7 +235,7 @@ def _verify_before_replay(path: Path, trust_files: tuple[Path, ...], trust_ids: 
     finally:
         progress.finish()
     if report.exit_code != ExitCode.OK:
-        click.echo(terminal_safe(report.render_table()), err=True)
+        click.echo(terminal_safe(verify_table(report)), err=True)
         _err(f"refusing to serve {path}: it failed verification (the report is above); "
              "--unverified serves it anyway, marked as such")
         raise SystemExit(report.exit_code)

@@ -22,30 +22,13 @@ import time
 from typing import TYPE_CHECKING, Any, TextIO
 
 from provenance.base.terminal import printable
+from provenance.cli.render import summary_line
 
 if TYPE_CHECKING:
     from archive.http.crawl import UrlOutcome
     from provenance.verification.parallel import Tally
 
 MIN_INTERVAL = 0.1  # seconds between two draws
-
-
-def summary_line(outcome: UrlOutcome) -> str:
-    """One URL's line in the summary: status, URL, and bytes/records/time or the error."""
-    row = outcome.as_json()
-    status = row["status"] if outcome.ok else "FAILED" if outcome.failed else "NOT FETCHED"
-    if row["error"]:
-        detail = row["error"]
-    else:
-        detail = f"{row['bytes']} bytes, {row['records']} records, {row['seconds']:.2f} s"
-        if row["truncated"]:
-            detail += f", truncated: {row['truncated']}"
-            if outcome.total_time_limit:
-                detail += " (total time limit, --total-timeout)"
-    if row["note"]:
-        detail += f" ({row['note']})"
-    kind = "" if outcome.kind == "seed" else f" ({outcome.kind})"
-    return f"{status}\t{printable(outcome.seed)}{kind}\t{printable(detail)}"
 
 
 def capture_line(counts: dict[str, int], seconds: float) -> str:

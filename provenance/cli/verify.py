@@ -21,6 +21,7 @@ from provenance.cli.options import (
     jobs_option,
 )
 from provenance.cli.progress import VerifyProgress
+from provenance.cli.render import verify_table
 
 
 @click.command("verify", short_help="Verify a case, WACZ, bag, disclosure package or proof.")
@@ -96,7 +97,7 @@ def _show_report(report: Any, as_json: bool, verbose: bool) -> None:
     if as_json:
         _print_json(report.as_json())
     else:
-        _echo(report.render_table(verbose=verbose))
+        _echo(verify_table(report, verbose=verbose))
     raise SystemExit(report.exit_code)
 
 

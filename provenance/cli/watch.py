@@ -25,6 +25,7 @@ from provenance.cli.options import (
     publish_options,
 )
 from provenance.cli.progress import CaptureProgress
+from provenance.cli.render import diff_text, run_report, source_status
 from provenance.watch import diffs, runs
 from provenance.watch import schedule as schedule_mod
 
@@ -72,7 +73,7 @@ def schedule_run(sources: Path, case_path: str | None, key_name: str, everything
     if as_json:
         _print_json(result.as_json())
     elif result.changes or result.repaired:
-        _echo(runs.render_report(case.root, result))
+        _echo(run_report(case.root, result))
     if result.captures:
         _after_change(case, print_checkpoint, publish)
     if on_change and result.changes:
@@ -101,7 +102,7 @@ def schedule_status(sources: Path | None, case_path: str | None, as_json: bool) 
         _print_json(rows)
         return
     for row in rows:
-        _echo(runs.render_status(row))
+        _echo(source_status(row))
 
 
 @click.command("diff")
@@ -121,6 +122,6 @@ def diff(url: str, from_id: str | None, to_id: str | None, case_path: str | None
     if as_json:
         _print_json(found.as_json())
     else:
-        _echo(diffs.render(found))
+        _echo(diff_text(found))
     if on_change and (found.change.changes or found.change.takedown):
         diffs.run_on_change(on_change, found.as_json())

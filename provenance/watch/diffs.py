@@ -19,7 +19,6 @@ from typing import Any
 from archive.errors import ConfigError, ProvError, UsageError
 from archive.warc.cdxj import lookup
 from provenance.base.ids import is_capture_dir
-from provenance.base.terminal import printable
 from provenance.capture.dedup import DedupIndex
 from provenance.capture.resources import INDEX_NAME, latest_by_url, scan_capture
 from provenance.custody.case import Case
@@ -136,35 +135,6 @@ def _page(case: Case, index: DedupIndex, logged: Logged, url: str) -> Page:
     hints = tuple(dict.fromkeys(k.capture_dir for u in by_url
                                 if (k := index.urls.get(u)) is not None))
     return snapshot_page(case.root, logged.capture_id, logged.capture_dir, url, by_url, hints)
-
-
-def render(diff: Diff) -> str:
-    change = diff.change
-    b, a = change.before, change.after
-    lines = [f"{change.url}",
-             f"  from {b.capture_id} (logged {diff.before_at}): {_state(b.status, b.error)}"
-             + (f", media {b.availability}" if b.availability else ""),
-             f"  to   {a.capture_id} (logged {diff.after_at}): {_state(a.status, a.error)}"
-             + (f", media {a.availability}" if a.availability else "")]
-    if change.takedown:
-        lines.append(f"  TAKEDOWN: {change.takedown}")
-    lines += [f"  {line}" for line in change.changes] or ["  no differences"]
-    for res_url, was, now in change.resources:
-        lines.append(f"  resource {res_url}\n      before {was or '(absent)'}\n"
-                     f"      after  {now or '(absent)'}")
-    if change.not_compared:
-        lines.append(f"  not compared: {len(change.not_compared)} requisite(s) not fetched, or "
-                     "fetched without an answer, in one of the captures")
-        lines += [f"      {printable(res_url)}" for res_url in change.not_compared]
-    if diff.text_diff:
-        lines += ["", *diff.text_diff]
-    if diff.rendered_diff:
-        lines += ["", *diff.rendered_diff]
-    return "\n".join(lines)
-
-
-def _state(status: int | None, error: str | None) -> str:
-    return f"HTTP {status}" if status is not None else f"no response ({error})"
 
 
 def run_on_change(command: str, summary: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ import pytest
 from archive.errors import ExitCode
 from provenance import api
 from provenance.base.report import SCHEMA, STATUSES
+from provenance.cli.render import verify_table
 from provenance.custody.checkpoint import (
     Checkpoint,
     key_hint,
@@ -206,7 +207,7 @@ def test_golden_case_verifies(tmp_path: Path, prov_home: Path, key: SigningKey) 
     case = tmp_path / "case"
     shutil.copytree(GOLDEN / "case", case)
     report = api.verify(case, trust_ids=[key.key_id])
-    assert report.counts["fail"] == 0, report.render_table()
+    assert report.counts["fail"] == 0, verify_table(report)
     assert {f.check for f in report.findings if f.status == "pass"} >= {
         "log.signatures",
         "trust.anchor",

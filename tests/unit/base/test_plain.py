@@ -1,12 +1,12 @@
-"""provenance.base.plain: the sentence each kind of failure starts with, and the
-table lines built from it (JSON unchanged)."""
+"""provenance.base.plain: the sentence each kind of failure starts with (the verify table that
+shows it is tested in tests/unit/cli/test_render.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from provenance.base.plain import what_happened
-from provenance.base.report import Finding, Report
+from provenance.base.report import Finding
 
 DIR = "captures/2026/12/05/01a2477b-7a7c-7e01-a4b2-d0d5edccf379"
 CAPTURE = DIR.rsplit("/", 1)[1]
@@ -43,24 +43,3 @@ def test_sentences(check: str, subject: str, message: str, sentence: str) -> Non
     assert what_happened(Finding("fail", check, subject, message)) == sentence
 
 
-def test_table_lines_and_json() -> None:
-    report = Report("case", "case")
-    report.add("fail", "log.missing", "custody/log.jsonl",
-               "custody log missing (custody/log.jsonl: missing)", expected="3", found="None")
-    for n in range(3):
-        report.add("info", "timestamp.none", f"{DIR[:-1]}{n}/seal.dsse.json", "no TSA")
-    table = report.render_table().splitlines()
-    assert table[0] == "FAIL  The custody log is missing."
-    assert table[1].endswith("custody/log.jsonl: custody log missing (missing)")
-    assert table[2:4] == ["      expected 3", "      found    (nothing)"]
-    assert [line for line in table if "timestamp.none" in line] == [
-        table[4]] and table[4].startswith("INFO  timestamp.none           3 captures have no "
-                                         "time-stamp")
-    assert len(report.render_table(verbose=True).splitlines()) == len(table) + 2
-    assert report.as_json()["findings"][0]["found"] == "None"  # the JSON is not touched
-
-
-def test_an_empty_subject_leaves_the_message_whole() -> None:
-    report = Report("x", "case")
-    report.add("warn", "odd", "", "a: b: c")
-    assert report.render_table().splitlines()[0].endswith(": a: b: c")

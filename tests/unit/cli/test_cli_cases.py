@@ -1,5 +1,4 @@
-"""provenance.cli.cases: a media post shown in one escaped block, and `extract` refusing an
-incomplete request before it opens anything."""
+"""provenance.cli.cases: `extract` refusing an incomplete request before it opens anything."""
 
 from __future__ import annotations
 
@@ -8,25 +7,8 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
-from provenance.cli.cases import captures, copy, extract, hold, init, media_line, snapshot
+from provenance.cli.cases import captures, copy, extract, hold, init, snapshot
 from provenance.cli.main import cli
-
-
-def test_an_unavailable_post_is_one_escaped_line() -> None:
-    line = media_line({"availability": "removed", "url": "https://v.example/1\x1b[2J",
-                       "reason": "taken down"})
-    assert line == "media removed\thttps://v.example/1\\x1b[2J\ttaken down"
-
-
-def test_an_available_post_names_uploader_time_duration_and_files() -> None:
-    line = media_line({"availability": "available", "url": "https://v.example/1",
-                       "uploader": "someone", "timestamp": 0, "duration": 12.5,
-                       "extractor": "generic",
-                       "media": [{"type": "video", "sha256": "ab", "bytes": 3}]})
-    assert line.splitlines() == [
-        "media available\thttps://v.example/1",
-        "    uploader someone, uploaded 1970-01-01T00:00:00.000000Z, 12.5 s, generic",
-        "    video ab (3 bytes)"]
 
 
 def test_extract_needs_a_kind_and_raw_goes_with_body(tmp_path: Path) -> None:

@@ -21,9 +21,9 @@ from provenance.cli.progress import (
     CaptureProgress,
     VerifyProgress,
     capture_line,
-    summary_line,
     verify_line,
 )
+from provenance.cli.render import summary_line
 from provenance.verification.parallel import Tally
 
 
@@ -46,15 +46,6 @@ def terminal() -> Iterator[tuple[TextIO, list[bytes]]]:
         stream.close()
         os.close(follower)
         os.close(leader)
-
-
-def test_summary_lines() -> None:
-    ok = UrlOutcome("http://a.test/", [hop("http://a.test/", 200, 1234)], seconds=0.5)
-    assert summary_line(ok) == "200\thttp://a.test/\t1234 bytes, 2 records, 0.50 s"
-    failed = UrlOutcome("http://a.test/\x1b[2J", error="connection refused")
-    assert summary_line(failed) == "FAILED\thttp://a.test/\\x1b[2J\tconnection refused"
-    skipped = UrlOutcome("http://a.test/s.css", kind="requisite", total_time_limit=True)
-    assert summary_line(skipped).startswith("NOT FETCHED\thttp://a.test/s.css (requisite)\t")
 
 
 def test_lines_of_the_display() -> None:

@@ -7,8 +7,9 @@ import pytest
 from exports import Built
 
 from archive.errors import UsageError
+from provenance.cli.render import diff_text
 from provenance.custody.case import Case
-from provenance.watch.diffs import captures_of, diff_url, logged_captures, render
+from provenance.watch.diffs import captures_of, diff_url, logged_captures
 
 
 def test_the_captures_of_a_url_in_log_order(built: Built) -> None:
@@ -24,7 +25,7 @@ def test_the_revisit_shows_its_original_text(built: Built) -> None:
     assert diff.change.before.capture_id == built.first_id
     assert diff.change.after.capture_id == built.synthetic_id
     assert diff.text_diff == []  # the revisit's body is read from its original
-    lines = render(diff).splitlines()
+    lines = diff_text(diff).splitlines()
     assert lines[0] == built.seeds[0]
     assert lines[1].startswith(f"  from {built.first_id} (logged ")
     assert lines[2].startswith(f"  to   {built.synthetic_id} (logged ")

@@ -1,44 +1,26 @@
-"""provenance.watch.runs: what a schedule run and a source's status say to a human."""
+"""provenance.watch.runs: each watched source's status, read from the case's schedule state."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from datetime import UTC, datetime
 
-from provenance.watch.runs import render_report, render_status
-from provenance.watch.schedule import RunResult
+from exports import Built
 
-ROW = {
-    "url": "https://a.test/",
-    "interval": "1d",
-    "lastRun": "2026-01-01T00:00:00Z",
-    "lastCapture": "c1",
-    "nextRun": "now",
-    "lastChange": None,
-    "lastFailure": "2026-01-01T00:00:00Z",
-    "lastError": "timeout",
-    "removed": None,
-}
+from provenance.custody.case import Case
+from provenance.watch.runs import status
+from provenance.watch.schedule import load_state, save_state
 
 
-def test_status_of_a_source() -> None:
-    assert render_status(ROW).splitlines() == [
-        "https://a.test/  every 1d",
-        "  last run      2026-01-01T00:00:00Z  capture c1",
-        "  next run      now",
-        "  last change   never",
-        "  last failure  2026-01-01T00:00:00Z  (timeout)",
-    ]
-    removed = {**ROW, "interval": None, "removed": "2026-01-02T00:00:00Z", "lastFailure": None}
-    lines = render_status(removed).splitlines()
-    assert lines[0] == "https://a.test/  (not in the sources file)"
-    assert lines[4] == "  last failure  never"
-    assert lines[-1] == "  TAKEN DOWN    2026-01-02T00:00:00Z"
-
-
-def test_a_quiet_run_reports_nothing_and_a_repaired_one_says_so() -> None:
-    assert render_report(Path("/c"), RunResult(started_at="t")) == ""
-    repaired = RunResult(started_at="t", repaired=["sealed capture c1"])
-    assert render_report(Path("/c"), repaired).splitlines() == [
-        "the previous run was interrupted; completed what it left:",
-        "  sealed capture c1",
-    ]
+def test_status_of_a_source_from_the_state(built: Built) -> None:
+    case = Case.open(built.case)
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    assert status(case, None, now) == []
+    state = load_state(case)
+    state["sources"]["https://a.test/"] = {"lastRun": "2026-01-01T00:00:00Z",
+                                           "lastCapture": "c1", "lastError": "timeout",
+                                           "lastFailure": "2026-01-01T00:00:00Z"}
+    save_state(case, state)
+    assert status(case, None, now) == [{
+        "url": "https://a.test/", "interval": None, "lastRun": "2026-01-01T00:00:00Z",
+        "lastCapture": "c1", "nextRun": None, "lastChange": None,
+        "lastFailure": "2026-01-01T00:00:00Z", "lastError": "timeout", "removed": None}]
