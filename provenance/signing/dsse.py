@@ -78,6 +78,21 @@ def verify_envelope(
     what: str,
 ) -> str:
     """Check type and signature; return the id of the trusted key that signed it."""
+    key_id, key, signature, message = signed_by(envelope, payload_type=payload_type,
+                                                 trusted=trusted, what=what)
+    key.verify(signature, message, what=what)
+    return key_id
+
+
+def signed_by(
+    envelope: Envelope,
+    *,
+    payload_type: str,
+    trusted: Mapping[str, PublicKey],
+    what: str,
+) -> tuple[str, PublicKey, bytes, bytes]:
+    """Check type; the signature ``verify_envelope`` checks, not yet checked: the id and key of
+    the first trusted signer, its signature and the signed message (the PAE)."""
     if envelope.payload_type != payload_type:
         raise EnvelopeError(
             f"{what}: payloadType is {envelope.payload_type!r}, expected {payload_type!r}"
@@ -86,7 +101,6 @@ def verify_envelope(
     for key_id, signature in envelope.signatures:
         key = trusted.get(key_id)
         if key is not None:
-            key.verify(signature, message, what=what)
-            return key_id
+            return key_id, key, signature, message
     ids = ", ".join(k for k, _ in envelope.signatures)
     raise SignatureError(f"{what}: signed by {ids}, which is not a trusted key")

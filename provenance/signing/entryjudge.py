@@ -18,14 +18,14 @@ never stops at the first one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from archive.errors import ProvError
 from provenance.base.report import Report, Status
 from provenance.base.untrusted import b64decode
 from provenance.errors import StatementError, UntrustedInputError
-from provenance.signing.dsse import Envelope, parse_envelope, verify_envelope
+from provenance.signing.dsse import Envelope, parse_envelope, signed_by, verify_envelope
 from provenance.signing.keys import PublicKey
 from provenance.signing.statements import CUSTODY_PAYLOAD, Entry
 from provenance.signing.trust import Anchors
@@ -51,7 +51,14 @@ class EntryJudge:
 
     ``entry_check`` names a refused line's finding (``log.entry`` in a case, ``package.entry``
     in a WACZ, ``disclosure.entry`` in a disclosure package, docs/FORMATS.md).
+
+    ``defer``, when set, is handed each signature (key, signature, message) instead of it
+    being checked here, and the replay goes on as if it verified: its owner must have every
+    one checked and judge the log again, with ``defer`` unset, unless all of them verify
+    (``provenance.verification.signatures``).
     """
+
+    defer: Callable[[PublicKey, bytes, bytes], None] | None = None
 
     def __init__(self, report: Report, *, entry_check: str = "log.entry",
                  founding: Keys | None = None) -> None:
@@ -104,8 +111,13 @@ class EntryJudge:
             envelope = parse_envelope(line, what=what)
             if seq == 0:
                 trusted = self._found(envelope, what)
-            signer = verify_envelope(envelope, payload_type=CUSTODY_PAYLOAD, trusted=trusted,
-                                     what=what)
+            if self.defer is None:
+                signer = verify_envelope(envelope, payload_type=CUSTODY_PAYLOAD,
+                                         trusted=trusted, what=what)
+            else:
+                signer, key, signature, message = signed_by(
+                    envelope, payload_type=CUSTODY_PAYLOAD, trusted=trusted, what=what)
+                self.defer(key, signature, message)
             entry = Entry.parse(envelope.payload, what=what)
         except ProvError as exc:
             add("fail", self.entry_check, what, str(exc))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +67,23 @@ class PublicKey:
     @classmethod
     def load(cls, path: Path) -> PublicKey:
         return cls.from_pem(read_key_file(path), source=str(path))
+
+
+def verify_batch(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[int]:
+    """The indexes of the (raw public key, signature, message) triples whose Ed25519 signature
+    does not verify: ``PublicKey.verify``'s check, many at a time (a worker's batch; each key
+    loaded once). Anything but a signature that does not verify raises."""
+    loaded: dict[bytes, Ed25519PublicKey] = {}
+    bad: list[int] = []
+    for i, (raw, signature, message) in enumerate(items):
+        key = loaded.get(raw)
+        if key is None:
+            key = loaded[raw] = Ed25519PublicKey.from_public_bytes(raw)
+        try:
+            key.verify(signature, message)
+        except InvalidSignature:
+            bad.append(i)
+    return bad
 
 
 class SigningKey:

@@ -51,6 +51,7 @@ from provenance.verification.keycache import check_key_cache
 from provenance.verification.layout import judge_layout
 from provenance.verification.parallel import Tally
 from provenance.verification.revisits import RevisitLedger
+from provenance.verification.signatures import DeferredSignatures
 from provenance.verification.stamps import StampJudge
 from provenance.verification.warcjudge import WarcJudge
 
@@ -58,6 +59,13 @@ TOKEN_NAME = re.compile(r"^seal\.[0-9a-f]{16}\.tsr$")
 CKPT_TOKEN = re.compile(r"^[0-9]{20}\.[0-9a-f]{16}\.tsr$")
 COSIGNATURE = re.compile(r"^([0-9]{20})\.[0-9a-f]{16}\.cosignature$")
 SIZED = re.compile(r"^[0-9]{20}\.")  # a name that places itself in a shard
+# a log at least this large has its signatures checked by worker processes (about 6,000 entries:
+# below, starting them costs more than it saves)
+PARALLEL_LOG_BYTES = 4 << 20
+
+
+class _JudgeAgain(Exception):
+    """A signature checked by a worker did not verify, or could not be checked."""
 
 
 @dataclass
@@ -143,6 +151,11 @@ class CaseVerifier:
         ``fixity``: sealed WARCs are judged by their sha256 alone, nothing inflated
         (``provenance.verification.fixity``); ``known``: their digests, computed elsewhere
         (a bucket's objects, hashed as they streamed by), by case-relative name."""
+        self._args = {"anchors": anchors, "strict": strict, "since": since, "remember": remember,
+                      "tsa_roots": tsa_roots, "jobs": jobs, "on_progress": on_progress,
+                      "package": package, "fixity": fixity, "known": known}
+        self.jobs = jobs
+        self.serial_signatures = False  # True: every signature checked in this process
         self.root = root
         self.fixity = fixity
         self.package = package
@@ -174,8 +187,22 @@ class CaseVerifier:
 
     def run(self) -> Report:
         """Judge the case: ``provenance.verification.targets`` decided that ``root`` is one, so
-        from here
-        on everything wrong with it is a finding (exit 3), never "not a case" (exit 4)."""
+        from here on everything wrong with it is a finding (exit 3), never "not a case" (exit 4).
+
+        A large log's signatures are checked by worker processes while the log is replayed
+        (``provenance.verification.signatures``); if one of them does not verify, or could not
+        be checked, the case is judged again from the start with every signature checked in
+        place, so the report is the one a serial replay gives."""
+        try:
+            return self._run()
+        except _JudgeAgain:
+            again = CaseVerifier(self.root, **self._args)  # type: ignore[arg-type]
+            again.serial_signatures = True
+            report = again.run()
+            self.__dict__.update(again.__dict__)
+            return report
+
+    def _run(self) -> Report:
         judge_layout(self.root, self.report)
         try:
             self.case = Case.load(self.root)
@@ -237,6 +264,7 @@ class CaseVerifier:
     def trusted_now(self, case: Case) -> dict[str, PublicKey]:
         """The keys ``case``'s own log trusts after its last entry (no other check judged)."""
         self.case = case
+        self.serial_signatures = True  # only ``run`` judges again when one does not verify
         try:
             self._read_log()
         finally:
@@ -262,20 +290,30 @@ class CaseVerifier:
                 "nothing in the case can be tied to its custody")
             fd = os.open(os.devnull, os.O_RDONLY)
         with open(fd, "rb") as fh:
-            while True:
-                if tree.size in wanted:
-                    self.log.roots[tree.size] = tree.root()
-                    self.log.latest_time_at[tree.size] = self.latest_time
-                line = fh.readline(MAX_LINE + 2)
-                if not line:
-                    break
-                if not line.endswith(b"\n"):
-                    torn = True
-                    break
-                digest = merkle.leaf_hash(line[:-1])
-                self.log.hashes.append(digest)
-                tree.append(digest)
-                self._replay_one(tree.size - 1, line[:-1])
+            deferred = self._deferred(fh.fileno())
+            try:
+                while True:
+                    if tree.size in wanted:
+                        self.log.roots[tree.size] = tree.root()
+                        self.log.latest_time_at[tree.size] = self.latest_time
+                    line = fh.readline(MAX_LINE + 2)
+                    if not line:
+                        break
+                    if not line.endswith(b"\n"):
+                        torn = True
+                        break
+                    digest = merkle.leaf_hash(line[:-1])
+                    self.log.hashes.append(digest)
+                    tree.append(digest)
+                    self._replay_one(tree.size - 1, line[:-1])
+                    if deferred is not None and not deferred.ok:
+                        raise _JudgeAgain
+                if deferred is not None and not deferred.all_valid():
+                    raise _JudgeAgain
+            finally:
+                if deferred is not None:
+                    self.judge.defer = None
+                    deferred.close()
         size = self.log.size
         self.log.roots[size] = tree.root()  # the log's own head: history judges it
         if size < latest:
@@ -293,6 +331,17 @@ class CaseVerifier:
         if size and not self.report.findings_for("log.entry"):
             add("pass", "log.signatures", "custody/log.jsonl",
                 f"{size} entries signed by keys the log trusts")
+
+    def _deferred(self, fd: int) -> DeferredSignatures | None:
+        """Worker processes for the signatures of a large log, when ``run`` may judge again."""
+        workers = self.jobs or len(os.sched_getaffinity(0))
+        if self.serial_signatures or workers < 2:
+            return None
+        if os.fstat(fd).st_size < PARALLEL_LOG_BYTES:
+            return None
+        deferred = DeferredSignatures(workers)
+        self.judge.defer = deferred.add
+        return deferred
 
     def _replay_one(self, index: int, line: bytes) -> None:
         """Judge one entry (``provenance.signing.entryjudge``), then what only a whole log can

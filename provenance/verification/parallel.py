@@ -77,6 +77,14 @@ def hash_file(path: Path) -> tuple[bytes, int]:
     return digest.digest(), size
 
 
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """``workers`` processes, forked where that is safe (Linux): quick to start, nothing
+    imported again."""
+    methods = multiprocessing.get_all_start_methods()
+    method = "fork" if "fork" in methods and sys.platform == "linux" else None
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+
+
 def _no_follow(path: str, flags: int) -> int:
     """Open a file of a target: never through a symlink, never blocking on a FIFO (a file
     checked regular and swapped since; ``provenance.base.untrusted`` has the rule)."""
@@ -246,10 +254,7 @@ class Engine:
         if not self._parallel:
             return self._local
         if self._pool is None:
-            methods = multiprocessing.get_all_start_methods()
-            method = "fork" if "fork" in methods and sys.platform == "linux" else None
-            self._pool = ProcessPoolExecutor(self.workers,
-                                             mp_context=multiprocessing.get_context(method))
+            self._pool = process_pool(self.workers)
         return self._pool
 
     def _pump(self) -> None:
