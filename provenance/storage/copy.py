@@ -129,7 +129,7 @@ def _write(case: Case, destination: str, retention: dict[str, Any] | None,
 
 def _upload(case: Case, destination: str, rels: list[str], retention: dict[str, Any] | None,
             now: datetime) -> int:
-    from provenance.storage.locker import object_lock
+    from provenance.storage.locker import object_lock_for
     from provenance.storage.mirror import bucket_for, entry_rel
     from provenance.storage.push import upload_many
 
@@ -137,18 +137,18 @@ def _upload(case: Case, destination: str, rels: list[str], retention: dict[str, 
     info = case.info
     if info.retention is None and retention is not None:
         info = CaseInfo(info.id, info.origin, info.title, info.created, retention=retention)
-    lock = object_lock(info, now)
+    object_lock = object_lock_for(info, now)
     log_rel = "custody/log.jsonl"
     plain = [r for r in rels if r != log_rel and not r.startswith("custody/checkpoints/")]
-    upload_many(bucket, case.root, [r for r in plain if not r.endswith("/" + SEAL)], lock)
-    upload_many(bucket, case.root, [r for r in plain if r.endswith("/" + SEAL)], lock)
+    upload_many(bucket, case.root, [r for r in plain if not r.endswith("/" + SEAL)], object_lock)
+    upload_many(bucket, case.root, [r for r in plain if r.endswith("/" + SEAL)], object_lock)
     lines = list(iter_lines(case.log_path))
     for seq, line in enumerate(lines):
-        bucket.put_bytes(entry_rel(seq), line + b"\n", lock, if_none_match=True)
+        bucket.put_bytes(entry_rel(seq), line + b"\n", object_lock, if_none_match=True)
     notes = sorted((r for r in rels if r.startswith("custody/checkpoints/")),
                    key=lambda r: (r.rsplit("/", 1)[1][:20], not r.endswith(".checkpoint"), r))
     for rel in notes:  # a token or cosignature never before its checkpoint
-        upload_many(bucket, case.root, [rel], lock)
+        upload_many(bucket, case.root, [rel], object_lock)
     return compare_with_bucket(bucket, case.root, rels)
 
 

@@ -27,7 +27,7 @@ from provenance.signing.keys import SigningKey
 from provenance.storage.mirror import MirrorCase, bucket_for, mirror_root
 
 if TYPE_CHECKING:
-    from provenance.storage.store import Lock
+    from provenance.storage.store import ObjectLock
 
 MODES = ("compliance", "governance")
 
@@ -59,19 +59,19 @@ def retention_rule(mode: str | None, until: str | None, days: int | None) -> dic
     return {"mode": chosen, "until": timefmt.format_time(moment)}
 
 
-def object_lock(info: CaseInfo, now: datetime) -> Lock | None:
+def object_lock_for(info: CaseInfo, now: datetime) -> ObjectLock | None:
     """The Object Lock every evidence object of this case is written with, if any."""
     from datetime import timedelta
 
-    from provenance.storage.store import Lock
+    from provenance.storage.store import ObjectLock
 
     rule = info.retention
     if rule is None:
         return None
     mode = str(rule["mode"]).upper()
     if "until" in rule:
-        return Lock(mode, timefmt.parse_time(str(rule["until"])))
-    return Lock(mode, now + timedelta(days=int(rule["days"])))
+        return ObjectLock(mode, timefmt.parse_time(str(rule["until"])))
+    return ObjectLock(mode, now + timedelta(days=int(rule["days"])))
 
 
 def init_bucket(url: str, title: str, key: SigningKey, now: datetime, stamper: Stamper | None,
@@ -85,7 +85,7 @@ def init_bucket(url: str, title: str, key: SigningKey, now: datetime, stamper: S
     if next(iter(bucket.iter_versions("")), None) is not None:  # delete markers count
         raise UsageError(f"{bucket.url}: already holds objects or object versions; a case "
                          "needs an empty prefix")
-    if retention is not None and not bucket.lock_enabled():
+    if retention is not None and not bucket.object_lock_enabled():
         raise ConfigError(f"{bucket.url}: Object Lock is not enabled on the bucket, so the "
                           "retention asked for cannot be applied",
                           hint="create the bucket with Object Lock enabled "

@@ -35,7 +35,7 @@ from provenance.custody.logfile import iter_lines
 from provenance.errors import OtherBytes
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import Entry
-from provenance.storage.locker import object_lock
+from provenance.storage.locker import object_lock_for
 from provenance.storage.mirror import (
     CHECKPOINTS,
     KEYS,
@@ -50,7 +50,7 @@ from provenance.storage.pull import list_new_entries, pull
 
 if TYPE_CHECKING:
     from provenance.signing.keys import SigningKey
-    from provenance.storage.store import Bucket, Lock
+    from provenance.storage.store import Bucket, ObjectLock
 
 WORKERS = 8
 MAX_RACES = 20
@@ -60,7 +60,7 @@ def push(case: MirrorCase) -> None:
     """Push every entry the mirror has beyond what the bucket has, and what they name."""
     from provenance.storage.store import PreconditionFailed
 
-    lock = object_lock(case.info, timefmt.utc_now())
+    object_lock = object_lock_for(case.info, timefmt.utc_now())
     for _ in range(MAX_RACES):
         sync = load_sync(case)
         have = log_size(case)
@@ -71,17 +71,17 @@ def push(case: MirrorCase) -> None:
                 rebuild(case, pushed)
                 continue
             lines = list(iter_lines(case.log_path))[pushed:]
-            upload_named(case, [_entry(line) for line in lines], lock)
+            upload_named(case, [_entry(line) for line in lines], object_lock)
             try:
                 for offset, line in enumerate(lines):
-                    case.bucket.put_bytes(entry_rel(pushed + offset), line + b"\n", lock,
+                    case.bucket.put_bytes(entry_rel(pushed + offset), line + b"\n", object_lock,
                                           if_none_match=True)
                     sync["pushed"] = case.confirmed = pushed + offset + 1
                     save_sync(case, sync)
             except PreconditionFailed:
                 rebuild(case, sync["pushed"])
                 continue
-        push_checkpoints(case, sync, lock)
+        push_checkpoints(case, sync, object_lock)
         return
     raise LockedError(f"{case.url}: lost the race for the next log entry {MAX_RACES} times",
                       hint="too many writers at once; run the command again")
@@ -114,7 +114,8 @@ def rebuild(case: MirrorCase, accepted: int) -> None:
             group.append(entry)
 
 
-def upload_named(case: MirrorCase, entries: Sequence[Entry], lock: Lock | None) -> None:
+def upload_named(case: MirrorCase, entries: Sequence[Entry],
+                 object_lock: ObjectLock | None) -> None:
     """Upload what the entries name (whole capture folders for captures) and new keys:
     everything else first, seals last."""
     files: set[str] = set()
@@ -129,11 +130,12 @@ def upload_named(case: MirrorCase, entries: Sequence[Entry], lock: Lock | None) 
     files.update(f"keys/{n}" for n in os.listdir(case.keys_dir)
                  if f"keys/{n}" not in remote_keys and n.endswith(".pub"))
     seals = sorted(f for f in files if f.endswith("/" + SEAL_NAME))
-    upload_many(case.bucket, case.root, sorted(files - set(seals)), lock)
-    upload_many(case.bucket, case.root, seals, lock)
+    upload_many(case.bucket, case.root, sorted(files - set(seals)), object_lock)
+    upload_many(case.bucket, case.root, seals, object_lock)
 
 
-def push_checkpoints(case: MirrorCase, sync: dict[str, Any], lock: Lock | None) -> None:
+def push_checkpoints(case: MirrorCase, sync: dict[str, Any],
+                     object_lock: ObjectLock | None) -> None:
     """Checkpoints and tokens not yet in the bucket, in size order (only the shard folders
     from the floor's on are listed)."""
     known = set(sync["known"])
@@ -152,7 +154,7 @@ def push_checkpoints(case: MirrorCase, sync: dict[str, Any], lock: Lock | None) 
         if not (case.root / rel).is_file():
             continue  # a token of ours dropped when another writer's checkpoint was taken
         try:
-            upload_one(case.bucket, case.root / rel, rel, lock)
+            upload_one(case.bucket, case.root / rel, rel, object_lock)
         except OtherBytes:
             settle_conflict(case, rel)
     advance_floor(sync, names)
@@ -242,16 +244,17 @@ def signing_key_for(actor: str) -> SigningKey:
 # -- moving files ------------------------------------------------------------------------------
 
 
-def upload_many(bucket: Bucket, root: Path, rels: Sequence[str], lock: Lock | None) -> None:
+def upload_many(bucket: Bucket, root: Path, rels: Sequence[str],
+                object_lock: ObjectLock | None) -> None:
     """Upload files (create-only); one already there must hold the same bytes."""
     def one(rel: str) -> None:
-        upload_one(bucket, root / rel, rel, lock)
+        upload_one(bucket, root / rel, rel, object_lock)
 
     with ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(one, rels))
 
 
-def upload_one(bucket: Bucket, path: Path, rel: str, lock: Lock | None) -> str:
+def upload_one(bucket: Bucket, path: Path, rel: str, object_lock: ObjectLock | None) -> str:
     """Upload a file create-only. A name that had a version or a delete marker is never
     written over (``If-None-Match: *`` succeeds over a delete marker, which would put our
     object beside hidden evidence); a name already holding the same bytes is done."""
@@ -262,7 +265,7 @@ def upload_one(bucket: Bucket, path: Path, rel: str, lock: Lock | None) -> str:
         raise IntegrityError(f"{path}: named by a new entry but missing from the mirror")
     if not bucket.versions_of(rel):
         try:
-            return bucket.put_file(rel, path, lock)
+            return bucket.put_file(rel, path, object_lock)
         except PreconditionFailed:
             pass
     check_versions(bucket, rel)

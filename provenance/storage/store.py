@@ -76,7 +76,7 @@ class S3Url:
 
 
 @dataclass(frozen=True)
-class Lock:
+class ObjectLock:
     """Object Lock settings of one write: mode ``COMPLIANCE`` or ``GOVERNANCE``, and until."""
 
     mode: str
@@ -157,25 +157,25 @@ class Bucket:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def put_bytes(self, rel: str, data: bytes, lock: Lock | None = None, *,
+    def put_bytes(self, rel: str, data: bytes, object_lock: ObjectLock | None = None, *,
                   if_none_match: bool = False, if_match: str | None = None) -> str:
         """Write a small object; return its ETag. ``PreconditionFailed`` if a condition fails."""
         kwargs: dict[str, Any] = {"Key": self.url.key(rel), "Body": data,
                                   "ChecksumSHA256": b64(hashlib.sha256(data).digest())}
-        kwargs.update(_lock_args(lock))
+        kwargs.update(_object_lock_args(object_lock))
         if if_none_match:
             kwargs["IfNoneMatch"] = "*"
         if if_match:
             kwargs["IfMatch"] = if_match
         return str(self._call(rel, "put_object", **kwargs).get("ETag", ""))
 
-    def put_file(self, rel: str, path: Path, lock: Lock | None = None, *,
+    def put_file(self, rel: str, path: Path, object_lock: ObjectLock | None = None, *,
                  if_none_match: bool = True) -> str:
         """Upload a file (multipart past ``MULTIPART_THRESHOLD``); return the checksum the
         server computed and verified on receipt (S3 form: base64, "-N" for N parts)."""
         size = path.stat().st_size
         if size > MULTIPART_THRESHOLD:
-            return self._put_multipart(rel, path, size, lock, if_none_match)
+            return self._put_multipart(rel, path, size, object_lock, if_none_match)
         digest = hashlib.sha256()
         with open(path, "rb") as fh:
             while chunk := fh.read(CHUNK):
@@ -184,17 +184,17 @@ class Bucket:
             kwargs: dict[str, Any] = {"Key": self.url.key(rel), "Body": fh,
                                       "ContentLength": size,
                                       "ChecksumSHA256": b64(digest.digest())}
-            kwargs.update(_lock_args(lock))
+            kwargs.update(_object_lock_args(object_lock))
             if if_none_match:
                 kwargs["IfNoneMatch"] = "*"
             self._call(rel, "put_object", **kwargs)
         return b64(digest.digest())
 
-    def _put_multipart(self, rel: str, path: Path, size: int, lock: Lock | None,
+    def _put_multipart(self, rel: str, path: Path, size: int, object_lock: ObjectLock | None,
                        if_none_match: bool) -> str:
         key = self.url.key(rel)
         started = self._call(rel, "create_multipart_upload", Key=key, ChecksumAlgorithm="SHA256",
-                             **_lock_args(lock))
+                             **_object_lock_args(object_lock))
         upload = started["UploadId"]
         parts, digests = [], []
         try:
@@ -307,7 +307,7 @@ class Bucket:
         plain GET or ``If-None-Match: *`` does not see a key hidden by a delete marker)."""
         return [v for v in self.iter_versions(rel) if v.rel == rel]
 
-    def lock_enabled(self) -> bool:
+    def object_lock_enabled(self) -> bool:
         try:
             got = self._call("", "get_object_lock_configuration")
         except (StorageError, FileNotFoundError):
@@ -315,10 +315,10 @@ class Bucket:
         return bool(got.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled")
 
 
-def _lock_args(lock: Lock | None) -> dict[str, Any]:
-    if lock is None:
+def _object_lock_args(object_lock: ObjectLock | None) -> dict[str, Any]:
+    if object_lock is None:
         return {}
-    return {"ObjectLockMode": lock.mode, "ObjectLockRetainUntilDate": lock.until}
+    return {"ObjectLockMode": object_lock.mode, "ObjectLockRetainUntilDate": object_lock.until}
 
 
 HINTS = {

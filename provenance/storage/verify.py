@@ -90,11 +90,11 @@ def verify_bucket(url: str, verify_folder: Callable[[Path, Mapping[str, bytes] |
             report.add("fail", "s3.entries", rel, "entry object that is not exactly one line "
                        "ending in a newline")
         _version_findings(report, evidence)
-        _lock_findings(report, root, got, {v.rel: v for v in evidence if v.latest})
+        _object_lock_findings(report, root, got, {v.rel: v for v in evidence if v.latest})
         report.add("info", "s3.bucket", str(bucket.url),
                    f"{len(current)} current evidence objects, {len(evidence)} versions and "
                    f"delete markers; Object Lock on the bucket: "
-                   f"{'enabled' if bucket.lock_enabled() else 'NOT enabled'}")
+                   f"{'enabled' if bucket.object_lock_enabled() else 'NOT enabled'}")
     return report
 
 
@@ -168,11 +168,12 @@ def _cosignatures(root: Path) -> set[str]:
 
 def _upload_cosignatures(bucket: Bucket, root: Path, before: set[str]) -> None:
     """``verify --record`` wrote a cosignature into the copy: put it in the bucket too."""
-    from provenance.storage.locker import object_lock
+    from provenance.storage.locker import object_lock_for
     from provenance.storage.push import upload_one
 
     for rel in sorted(_cosignatures(root) - before):
-        upload_one(bucket, root / rel, rel, object_lock(Case.load(root).info, timefmt.utc_now()))
+        info = Case.load(root).info
+        upload_one(bucket, root / rel, rel, object_lock_for(info, timefmt.utc_now()))
 
 
 def _version_findings(report: Report, evidence: list[ObjectVersion]) -> None:
@@ -195,7 +196,7 @@ def _version_findings(report: Report, evidence: list[ObjectVersion]) -> None:
                                                f"{len(markers)} delete markers")
 
 
-def _lock_findings(report: Report, root: Path, got: dict[str, Got],
+def _object_lock_findings(report: Report, root: Path, got: dict[str, Got],
                    latest: dict[str, ObjectVersion]) -> None:
     rule = _required(root)
     for rel, info in sorted(got.items()):
