@@ -19,6 +19,7 @@ Everything verify reads inside a target comes through this module:
   ``NaN``/``Infinity``.
 - ``b64decode`` (RFC 4648 section 4): strict alphabet and padding, ASCII only (DSSE's
   URL-safe, unpadded form on request): the one base64 decoder for what prov reads.
+- ``is_safe_name``: a relative name of prov's grammar that cannot climb out of its root.
 - ``iter_tree``: an iterative walk (no recursion over the input's depth) that never follows a
   symlink and stops descending past a depth cap, reporting where it stopped.
 
@@ -45,6 +46,9 @@ from provenance.errors import UntrustedInputError
 
 MAX_JSON_DEPTH = 64  # prov's own documents nest at most 6 deep
 MAX_TREE_DEPTH = 32  # a case nests 7 deep (captures/YYYY/MM/DD/<id>/file); packages less
+NAME = r"[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*"  # the relative file names prov writes
+MAX_NAME_PARTS = 16  # prov's deepest name is captures/YYYY/MM/DD/<id>/<file>
+MAX_NAME_PART = 255  # a longer name could not be a file on any local disk
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
@@ -114,6 +118,16 @@ def is_dir(path: Path | str) -> bool:
         return stat.S_ISDIR(os.lstat(path).st_mode)
     except (OSError, ValueError):
         return False
+
+
+def is_safe_name(rel: str) -> bool:
+    """Whether ``rel`` is a name prov could have given a file below a root (an object in a
+    bucket, a line of a bag's manifest): letters, digits, ``.``, ``_`` and ``-`` in
+    ``/``-separated parts, none of them ``.`` or ``..`` (nothing climbs out of the root), at
+    most ``MAX_NAME_PARTS`` parts of at most ``MAX_NAME_PART`` characters."""
+    parts = rel.split("/")
+    return (re.fullmatch(NAME, rel) is not None and not {".", ".."} & set(parts)
+            and len(parts) <= MAX_NAME_PARTS and all(len(p) <= MAX_NAME_PART for p in parts))
 
 
 def listdir(path: Path | str) -> list[str]:

@@ -14,6 +14,7 @@ trust nothing they read for evidence.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from archive.http.revisit import DedupKey, normalize_codings
 from archive.warc.cdxj import lookup
 from archive.warc.chunked import Dechunker
 from archive.warc.reader import WarcReader
-from provenance.base.untrusted import is_dir, load_json
+from provenance.base.untrusted import is_dir, load_json, open_regular
 from provenance.custody.case import iter_capture_dirs
 from provenance.errors import UntrustedInputError
 
@@ -258,9 +259,11 @@ def _search_order(case_root: Path, hints: Iterable[str]) -> Iterator[str]:
 
 
 def _record_id_at(path: Path, offset: int) -> str | None:
-    if not path.is_file() or path.is_symlink():
+    try:
+        fd = open_regular(path)
+    except UntrustedInputError:
         return None
-    with open(path, "rb") as fh:
+    with os.fdopen(fd, "rb") as fh:
         fh.seek(offset)
         head = next(iter(WarcReader(fh)), None)
     return head.record_id if head else None

@@ -26,6 +26,7 @@ from pathlib import Path
 from archive.errors import UsageError
 from provenance import __version__
 from provenance.base import timefmt
+from provenance.base.untrusted import is_regular
 from provenance.custody.case import SEAL_NAME, Case
 from provenance.custody.log import shard_names
 from provenance.custody.logfile import iter_lines
@@ -91,14 +92,14 @@ def _copy_case(case: Case, data: Path, key: SigningKey) -> None:
         (data / "custody" / "log.jsonl").write_bytes(b"".join(x + b"\n" for x in lines))
         for name in shard_names(case):  # the same shard folders in the bag
             for path in sorted((case.checkpoints_dir / name).iterdir()):
-                if path.is_file() and not path.is_symlink() and not path.name.endswith(".tmp"):
+                if is_regular(path) and not path.name.endswith(".tmp"):
                     (data / case.relative(path)).parent.mkdir(exist_ok=True)
                     shutil.copy2(path, data / case.relative(path))
     shutil.copy2(case.root / "case.json", data / "case.json")
     for folder in ("keys", "certs"):
         (data / folder).mkdir()
         for path in sorted((case.root / folder).glob("*")):
-            if path.is_file() and not path.is_symlink():
+            if is_regular(path):
                 shutil.copy2(path, data / folder / path.name)
     signer = data / "keys" / f"{key_hex(key)}.pub"
     if not signer.exists():

@@ -17,7 +17,13 @@ from cryptography import x509
 
 from archive.errors import ProvError
 from provenance.base.report import Finding, Report, Status
-from provenance.base.untrusted import is_regular, iter_tree, open_regular, read_regular
+from provenance.base.untrusted import (
+    is_regular,
+    is_safe_name,
+    iter_tree,
+    open_regular,
+    read_regular,
+)
 from provenance.custody.checkpoint import Checkpoint
 from provenance.errors import UntrustedInputError, UntrustedRootError
 from provenance.exports.bag import PAYLOAD_TYPE, SIGNATURE, TAG_FILES, TSA_FIELD
@@ -29,7 +35,6 @@ from provenance.verification.case import CaseVerifier
 from provenance.verification.layout import BAG, judge_layout
 from provenance.verification.stamps import ChainLedger, failed_check
 
-SAFE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 MAX_SMALL = 16 << 20
 MAX_LINE = 64 << 10  # one manifest line: a digest, two spaces, a path
 MAX_TOKEN = 256 << 10
@@ -136,7 +141,7 @@ class BagVerifier:
             self.report.add("fail", "bag.manifest", name, "a line that is not UTF-8")
             return None, False
         digest, _, path = line.partition("  ")
-        ok_path = SAFE.match(path) and ".." not in path.split("/") and (
+        ok_path = is_safe_name(path) and (
             path.startswith("data/") if payload else path in TAG_FILES)
         if not ok_path:
             self.report.add("fail", "bag.manifest", name, f"unsafe or unexpected path "

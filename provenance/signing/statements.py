@@ -15,7 +15,7 @@ from typing import Any
 import rfc8785
 
 from provenance.base import timefmt
-from provenance.base.untrusted import load_json
+from provenance.base.untrusted import NAME, load_json
 from provenance.errors import StatementError
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -25,7 +25,7 @@ CUSTODY_PAYLOAD = "application/vnd.prov.custody.v1+json"
 MAX_STATEMENT = 16 << 20  # a payload inside a DSSE envelope (signing.MAX_ENVELOPE)
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-SUBJECT_NAME = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+SUBJECT_NAME = re.compile(rf"^{NAME}$")
 
 #: The closed list of custody actions (docs/FORMATS.md, "Custody actions").
 ACTIONS = frozenset(

@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 from archive.errors import IntegrityError, NotATargetError
 from provenance.base import home, timefmt
 from provenance.base.ids import CAPTURE_DAY
-from provenance.base.untrusted import is_regular, load_json, read_regular
+from provenance.base.untrusted import (
+    MAX_NAME_PARTS,
+    is_regular,
+    is_safe_name,
+    load_json,
+    read_regular,
+)
 from provenance.custody import merkle
 from provenance.custody.case import MAX_CASE_FILE, Case, CaseInfo
 from provenance.custody.log import CustodyLog, NewEntry
@@ -56,8 +62,6 @@ LAYOUT_FILES = (ENTRY_NAME, KEY_NAME, CERT_NAME,
                            r"(tsr|cosignature))$"),
                 re.compile(rf"^{CAPTURE_DAY}/[^/]+/[^/]+$"))
 NAMED_FOLDERS = ("keys/", "certs/", CHECKPOINTS + "/")  # every file name there is a pattern
-MAX_DEPTH = 16  # prov's deepest name is captures/YYYY/MM/DD/<id>/<file>
-MAX_COMPONENT = 255  # a longer name could not be a file on any local disk
 
 KEYS: dict[str, SigningKey] = {}
 _endpoint: list[str] = []
@@ -80,16 +84,6 @@ def bucket_for(url: str) -> Bucket:
     return Bucket(S3Url.parse(url), _endpoint[0] if _endpoint else None)
 
 
-def safe_name(rel: str) -> bool:
-    """Whether an object name (a bucket is hostile input too) is one prov could have written:
-    the subject-name grammar, and no ``.`` or ``..`` component to climb out of a folder."""
-    from provenance.signing.statements import SUBJECT_NAME
-
-    parts = rel.split("/")
-    return bool(SUBJECT_NAME.match(rel)) and not {".", ".."} & set(parts) and len(
-        parts) <= MAX_DEPTH and all(len(p) <= MAX_COMPONENT for p in parts)
-
-
 def layout_file(rel: str) -> bool:
     """Whether ``rel`` is a file name the case layout has (not whether it is well placed,
     which verify judges): the one that wins when a key is both a file and a folder."""
@@ -108,7 +102,7 @@ def unknown_names(current: list[str]) -> dict[str, str]:
     for rel in current:
         parts = rel.split("/")
         above = ["/".join(parts[:i]) for i in range(1, len(parts))]
-        if not safe_name(rel):
+        if not is_safe_name(rel):
             bad[rel] = "object whose name prov never writes"
         elif rel in folders and not layout_file(rel):
             bad[rel] = "key that is both a file and a folder of other keys"
@@ -135,7 +129,7 @@ def folder_files(current: list[str]) -> dict[str, str]:
 
 def _folders(current: list[str]) -> set[str]:
     return {"/".join(rel.split("/")[:i]) for rel in current
-            for i in range(1, min(rel.count("/"), MAX_DEPTH) + 1)}
+            for i in range(1, min(rel.count("/"), MAX_NAME_PARTS) + 1)}
 
 
 def entry_rel(seq: int) -> str:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from archive.errors import IntegrityError, LockedError, ProvError
 from provenance.base import timefmt
-from provenance.base.untrusted import read_regular
+from provenance.base.untrusted import is_safe_name, read_regular
 from provenance.custody.case import SEAL_NAME, fsync_dir, write_durable
 from provenance.custody.log import (
     CHECKPOINT_RE,
@@ -43,7 +43,6 @@ from provenance.storage.mirror import (
     entry_rel,
     load_sync,
     log_size,
-    safe_name,
     save_sync,
 )
 from provenance.storage.pull import list_new_entries, pull
@@ -311,7 +310,7 @@ def download_many(bucket: Bucket, root: Path, rels: Sequence[str], *,
                   overwrite: bool = False) -> None:
     """Stream objects into ``root`` (names checked: a bucket is hostile input too)."""
     for rel in rels:
-        if not safe_name(rel):
+        if not is_safe_name(rel):
             raise IntegrityError(f"{bucket.url}/{rel}: not a name prov writes")
 
     def one(rel: str) -> None:

@@ -88,6 +88,26 @@ def test_read_named_refuses_what_it_cannot_read_as_the_caller_says(tmp_path: Pat
         untrusted.read_named(tmp_path, 64, error=ConfigError)
 
 
+def test_is_regular_takes_a_file_itself_never_a_link_fifo_or_folder(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"x")
+    (tmp_path / "link").symlink_to(tmp_path / "file")
+    os.mkfifo(tmp_path / "fifo")
+    assert untrusted.is_regular(tmp_path / "file")
+    for other in ("link", "fifo", "missing", "file/below"):
+        assert not untrusted.is_regular(tmp_path / other)
+    assert not untrusted.is_regular(tmp_path)
+    assert not untrusted.is_regular(str(tmp_path / "a\0b"))
+
+
+def test_is_safe_name_takes_prov_names_that_stay_below_their_root() -> None:
+    assert untrusted.is_safe_name("captures/2026/01/02/x/data-00000.warc.gz")
+    assert untrusted.is_safe_name("/".join(["a"] * untrusted.MAX_NAME_PARTS))
+    for bad in ("../x", "a/../../b", "./a", "a/.", "a//b", "/abs", "a/", "", "sp ace", "a\n",
+                "caf\u00e9", "/".join(["a"] * (untrusted.MAX_NAME_PARTS + 1)),
+                "a" * (untrusted.MAX_NAME_PART + 1)):
+        assert not untrusted.is_safe_name(bad), bad
+
+
 def test_load_json_refuses_deep_nesting_before_parsing() -> None:
     started = time.monotonic()
     with pytest.raises(UntrustedInputError, match="nested 100000 deep"):
