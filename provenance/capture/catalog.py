@@ -29,11 +29,10 @@ from provenance.base.untrusted import load_json, open_regular, read_regular
 from provenance.custody.case import SEAL_NAME, Case
 from provenance.custody.log import iter_log_entries
 from provenance.errors import UntrustedInputError
-from provenance.signing.dsse import parse_envelope
+from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope
 from provenance.signing.statements import CaptureSeal
 
 INDEX_NAME = "index.cdxj"
-MAX_SEAL = 16 << 20
 MAX_SEEDS = 1 << 20  # the seed-list record's block
 SEEDS_WITHIN = 4  # records at the start of the first WARC where the seed list must be
 PAGE_VIEWS = ("urn:view:", "urn:fullPage:", "urn:dom:")  # browser resources named by a page
@@ -136,7 +135,7 @@ def _status(entry: IndexEntry) -> int | None:
 
 
 def _seal(folder: Path) -> CaptureSeal:
-    data = read_regular(folder / SEAL_NAME, MAX_SEAL, what=SEAL_NAME)
+    data = read_regular(folder / SEAL_NAME, MAX_ENVELOPE, what=SEAL_NAME)
     return CaptureSeal.parse(parse_envelope(data, what=SEAL_NAME).payload, what=SEAL_NAME)
 
 

@@ -27,6 +27,7 @@ from provenance.base.untrusted import (
 from provenance.custody.checkpoint import Checkpoint
 from provenance.errors import UntrustedInputError, UntrustedRootError
 from provenance.exports.bag import PAYLOAD_TYPE, SIGNATURE, TAG_FILES, TSA_FIELD
+from provenance.exports.common import MAX_SMALL
 from provenance.signing.dsse import parse_envelope, verify_envelope
 from provenance.signing.trust import Anchors
 from provenance.timestamps.rfc3161 import pem_file_name, verify_stamp
@@ -35,7 +36,6 @@ from provenance.verification.case import CaseVerifier
 from provenance.verification.layout import BAG, judge_layout
 from provenance.verification.stamps import ChainLedger, failed_check
 
-MAX_SMALL = 16 << 20
 MAX_LINE = 64 << 10  # one manifest line: a digest, two spaces, a path
 MAX_TOKEN = 256 << 10
 ALGORITHMS = ("sha256", "sha512")

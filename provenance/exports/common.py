@@ -31,6 +31,7 @@ from provenance.signing.keys import SigningKey
 from provenance.signing.statements import CaptureSeal, Entry
 
 SHOWN_FAILURES = 10
+MAX_SMALL = 16 << 20  # a package's small file (manifest, seal, signature, token) as checked
 MAX_SEEDS_BLOCK = 1 << 20
 
 

@@ -26,6 +26,7 @@ from provenance.base.untrusted import open_regular, read_regular
 from provenance.custody import checkpoint as cp
 from provenance.custody import merkle
 from provenance.custody.case import SEAL_NAME
+from provenance.exports.common import MAX_SMALL
 from provenance.exports.disclosure import load_manifest
 from provenance.signing.dsse import parse_envelope, verify_envelope
 from provenance.signing.statements import IN_TOTO_PAYLOAD, CaptureSeal
@@ -35,7 +36,6 @@ from provenance.verification.layout import DISCLOSURE, judge_layout
 from provenance.verification.packagelog import PackageLog
 from provenance.verification.stamps import StampJudge
 
-MAX_SMALL = 16 << 20
 # the fields of a record row something signed binds: the seal (index, file: its per-file
 # counts), the inclusion proof (leafHash, proof), and for an included record its own bytes
 BOUND = frozenset({"index", "file", "leafHash", "included", "proof"})

@@ -39,6 +39,7 @@ from cryptography import x509
 from archive.errors import ProvError, UsageError, WarcFormatError
 from archive.warc.reader import WarcReader
 from provenance.base.untrusted import load_json
+from provenance.capture.resources import MAX_METADATA
 from provenance.custody.case import Case
 from provenance.custody.stamping import Stamper
 from provenance.exports.common import CaptureParts, capture_seeds, gate, log_export, select
@@ -48,7 +49,6 @@ from provenance.signing.keys import SigningKey
 from provenance.signing.statements import Entry
 
 MAX_HEAD = 64 << 10
-MAX_METADATA = 4 << 20
 MAX_SCREENSHOT = 32 << 20
 MAX_HOPS = 20
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")

@@ -39,16 +39,14 @@ from archive.warc.reader import RecordHead, WarcReader
 from provenance.base.digests import sha256_regular
 from provenance.base.untrusted import open_regular, read_regular
 from provenance.capture.catalog import INDEX_NAME
-from provenance.capture.resources import parse_http_head
+from provenance.capture.resources import MAX_HTTP_HEAD, parse_http_head
 from provenance.custody.case import Case
-from provenance.signing.dsse import parse_envelope, verify_envelope
+from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope, verify_envelope
 from provenance.signing.statements import IN_TOTO_PAYLOAD, CaptureSeal, Subject
 from provenance.signing.trust import Anchors
 from provenance.verification.case import CaseVerifier, LoggedEntry
 
 SEAL_NAME = "seal.dsse.json"
-MAX_SEAL = 16 << 20
-MAX_HTTP_HEAD = 256 << 10
 KINDS = ("body", "screenshot", "dom")
 RESOURCE_URNS = {"screenshot": ("urn:fullPage:", "urn:view:"), "dom": ("urn:dom:",)}
 
@@ -146,7 +144,7 @@ def _verified_seal(case: Case, folder: str, subject: Subject,
                    logged: LoggedEntry) -> tuple[CaptureSeal, str]:
     rel = f"{folder}/{SEAL_NAME}"
     try:
-        data = read_regular(case.root / rel, MAX_SEAL, what=rel)
+        data = read_regular(case.root / rel, MAX_ENVELOPE, what=rel)
     except ProvError as exc:
         raise IntegrityError(f"the seal of capture {folder.rsplit('/', 1)[1]} cannot be read "
                              f"({exc}): nothing extracted", hint="run `prov verify`") from None

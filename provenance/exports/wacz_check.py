@@ -35,6 +35,7 @@ from provenance.base.untrusted_zip import member_problem, open_member, open_zip,
 from provenance.custody import checkpoint as cp
 from provenance.custody import merkle
 from provenance.errors import ZipDirectoryTooLarge, ZipMemberError
+from provenance.exports.common import MAX_SMALL
 from provenance.exports.wacz import MANIFEST, SCHEMA, SIGNER_PAYLOAD
 from provenance.signing.dsse import parse_envelope, verify_envelope
 from provenance.signing.p384 import P384PublicKey
@@ -43,7 +44,6 @@ from provenance.signing.trust import Anchors
 from provenance.timestamps.tsatrust import TsaRoots
 from provenance.verification.packagelog import PackageLog
 
-MAX_SMALL = 16 << 20
 # what a malformed member or manifest field raises when read as the right type: a finding
 MALFORMED = (ProvError, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError,
              EOFError)

@@ -17,13 +17,11 @@ from provenance.base.digests import sha256_file
 from provenance.base.untrusted import is_regular, read_regular
 from provenance.custody.case import SEAL_NAME, Case
 from provenance.custody.logfile import iter_lines
-from provenance.signing.dsse import parse_envelope, verify_envelope
+from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope, verify_envelope
 from provenance.signing.keys import PublicKey
 from provenance.signing.statements import IN_TOTO_PAYLOAD, CaptureSeal, Entry
 from provenance.signing.trust import Anchors
 from provenance.verification.case import CaseVerifier
-
-MAX_SEAL = 16 << 20
 
 
 def adopted_captures(case: Case) -> dict[str, str]:
@@ -70,7 +68,7 @@ class SealedCaptures:
     def _signed(self, capture_dir: str) -> CaptureSeal | None:
         what = f"{capture_dir}/{SEAL_NAME}"
         try:
-            envelope = parse_envelope(read_regular(self.case.root / what, MAX_SEAL, what=what),
+            envelope = parse_envelope(read_regular(self.case.root / what, MAX_ENVELOPE, what=what),
                                       what=what)
         except ProvError:
             return None
