@@ -41,6 +41,7 @@ from provenance.storage.mirror import (
     folder_files,
     unknown_names,
 )
+from provenance.verification.fixity import NOT_CHECKED
 from provenance.verification.warcjudge import WARC_SUFFIXES
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def verify_bucket(url: str, verify_folder: Callable[[Path, Mapping[str, bytes] |
         current = sorted(v.rel for v in evidence if v.latest and not v.delete_marker)
         if "case.json" not in current:
             if any(v.rel == "case.json" for v in evidence):
-                return _identity_hidden(bucket, evidence)
+                return _identity_hidden(bucket, evidence, fixity)
             raise NotATargetError(f"{bucket.url}: not a prov case (no case.json)")
         bad_names = unknown_names(current)
         entries = [rel for rel in current if ENTRY_NAME.match(rel) and rel not in bad_names]
@@ -98,10 +99,12 @@ def verify_bucket(url: str, verify_folder: Callable[[Path, Mapping[str, bytes] |
     return report
 
 
-def _identity_hidden(bucket: Bucket, evidence: list[ObjectVersion]) -> Report:
+def _identity_hidden(bucket: Bucket, evidence: list[ObjectVersion], fixity: bool) -> Report:
     """case.json was written and is now hidden or deleted: a case whose identity is gone
     is evidence destroyed (exit 3), not "not a case"."""
     report = Report(str(bucket.url), "case")
+    if fixity:
+        report.mode, report.not_checked = "fixity", list(NOT_CHECKED)
     report.add("fail", "case.file", "case.json", "the case's identity is hidden by a delete "
                "marker or deleted: nothing else in the case can be judged without it")
     _version_findings(report, evidence)

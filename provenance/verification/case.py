@@ -166,6 +166,8 @@ class CaseVerifier:
         self.latest_verified: tuple[int, Path] | None = None
         self.remembered: tuple[int, bytes] | None = None  # (size, root) kept in $PROV_HOME
         self.report = Report(str(root), "case", strict=strict)
+        if fixity:  # said from the start: a case that fails early was still not inflated
+            self.report.mode, self.report.not_checked = "fixity", list(NOT_CHECKED)
         self.stamps = StampJudge(root, self.report, tsa_roots or TsaRoots.collect(target=root))
         self.seal_started: dict[str, datetime] = {}
         self.token_files: set[str] = set()
@@ -249,8 +251,6 @@ class CaseVerifier:
 
     def _fixity_report(self) -> None:
         """Say what fixity did not re-check, and when this verifier last checked it all."""
-        self.report.mode = "fixity"
-        self.report.not_checked = list(NOT_CHECKED)
         self.report.add("info", "fixity", "captures", "fixity check: every sealed file's "
                         "sha256 against its seal, every signature, the custody log, its "
                         "checkpoints and the time-stamp tokens; NOT re-checked: each record's "

@@ -175,6 +175,14 @@ def test_tampering_fails_as_in_a_full_verify(
                for c, s in checks(full, "fail"))
 
 
+def test_a_case_whose_identity_is_damaged_fails_in_fixity_mode(
+        built: Built, auditor: Path, case: Path) -> None:
+    (case / "case.json").write_bytes(b"{}")
+    code, report = verify(built, auditor, case, "--fixity")
+    assert (code, report["mode"]) == (3, "fixity")
+    assert report["notChecked"] and ("case.file", "case.json") in checks(report, "fail")
+
+
 def test_fixity_refuses_a_package(built: Built, auditor: Path, tmp_path: Path) -> None:
     proof = tmp_path / "proof.json"
     proof.write_text("{}")
