@@ -147,7 +147,7 @@ class FixityJudge:
     def _advance(self, size: int) -> None:
         done = self.tally
         self.tally = Tally(done.bytes_done + size, done.bytes_total, done.files_done + 1,
-                                 done.files_total)
+                           done.files_total, self.report.counts["fail"])
         if self.on_progress is not None:
             self.on_progress(self.tally)
 
