@@ -22,7 +22,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
@@ -54,7 +53,7 @@ class FixityJudge:
         self.workers = max(1, jobs or len(os.sched_getaffinity(0)))
         self.on_progress = on_progress
         self._pool: Executor | None = None
-        self._queue: deque[tuple[str, int]] = deque()  # planned, not submitted: (rel, size)
+        self._queue: dict[str, int] = {}  # planned, not submitted: size by name, in order
         self._inflight: dict[str, tuple[int, Future[bytes]]] = {}
         self._window = 2 * self.workers
         self._parallel = False
@@ -70,8 +69,7 @@ class FixityJudge:
                 rel = f"{folder}/{name}"
                 if name.endswith(WARC_SUFFIXES) and rel not in self.known and is_regular(
                         base / name):
-                    size = _size(base / name)
-                    self._queue.append((rel, size))
+                    self._queue[rel] = size = _size(base / name)
                     total += size
         self.tally = Tally(0, total, 0, len(self._queue))
         self._parallel = self.workers > 1 and total >= POOL_MIN_BYTES
@@ -122,17 +120,14 @@ class FixityJudge:
 
     def _drop(self, rel: str) -> int:
         """Take ``rel`` out of the plan (it is judged now, or never): its planned size."""
-        for i, (queued, size) in enumerate(self._queue):
-            if queued == rel:
-                del self._queue[i]
-                return size
-        return 0
+        return self._queue.pop(rel, 0)
 
     def _pump(self) -> None:
         while self._queue and len(self._inflight) < self._window:
             if not self._parallel:
                 return  # little to hash: each file in this process when it is asked for
-            rel, size = self._queue.popleft()
+            rel = next(iter(self._queue))
+            size = self._queue.pop(rel)
             self._inflight[rel] = size, self._executor().submit(
                 sha256_regular, self.root / rel, what=rel)
 
