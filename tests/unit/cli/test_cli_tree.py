@@ -1,7 +1,7 @@
 """The command tree of provenance.cli.main: every command and every option says what it
 is for, a key is named by --key and a capture by --capture wherever an option names one (old
 spellings stay accepted, hidden), verify's help names every kind of target, and the help of
-every command is the golden ``tests/data/golden/cli-help.txt`` byte for byte (the options and
+every command is the golden ``tests/data/cli-help.txt`` byte for byte (the options and
 help texts are an interface: a change to them is made on purpose, then the golden is rewritten
 with ``python tests/unit/cli/test_cli_tree.py``)."""
 
@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from provenance.cli.main import cli
 
-GOLDEN = Path(__file__).resolve().parents[2] / "data" / "golden" / "cli-help.txt"
+GOLDEN = Path(__file__).resolve().parents[2] / "data" / "cli-help.txt"
 
 
 def walk(command: click.Command, path: tuple[str, ...] = ("prov",)
