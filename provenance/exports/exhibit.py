@@ -23,11 +23,10 @@ screenshot, not the case.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -43,118 +42,24 @@ from provenance.capture.resources import MAX_METADATA
 from provenance.custody.case import Case
 from provenance.custody.stamping import Stamper
 from provenance.exports.common import CaptureParts, capture_seeds, gate, log_export, select
-from provenance.exports.exhibit_media import MediaView
 from provenance.exports.exhibit_media import scan as scan_media
+from provenance.exports.exhibit_model import (
+    CaptureView,
+    Event,
+    Exchange,
+    SeedView,
+    Shot,
+    UrlSummary,
+    read_block,
+)
 from provenance.signing.keys import SigningKey
 from provenance.signing.statements import Entry
 
 MAX_HEAD = 64 << 10
-MAX_SCREENSHOT = 32 << 20
 MAX_HOPS = 20
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 SHOT_KINDS = ("fullPage", "view")  # preferred first
 EVENTS = {"takedown-detected": "Takedown detected", "change-detected": "Change detected"}
-
-
-@dataclass
-class Exchange:
-    url: str
-    date: str = ""
-    status: str = ""
-    ip: str = ""
-    location: str | None = None
-    payload_digest: str = ""
-    tls_subject: str = ""
-    tls_issuer: str = ""
-    error: str = ""
-    revisit: bool = False
-
-    @property
-    def code(self) -> str:
-        """The status code ("301"), or "" when there was no response."""
-        parts = self.status.split(" ")
-        return parts[1] if len(parts) > 1 and parts[1].isdigit() else ""
-
-
-@dataclass(frozen=True)
-class Shot:
-    """A screenshot record, located in the first pass and read when the report is written."""
-
-    url: str  # the page it shows, as the capture was given it
-    kind: str  # fullPage or view
-    warc: str  # file name in the capture folder
-    offset: int  # of its gzip member
-    content_type: str
-
-
-@dataclass
-class SeedView:
-    """One URL the capture was asked for."""
-
-    url: str
-    hops: list[Exchange]  # the URL's exchange, then each redirect target's, as recorded
-    title: str | None = None
-    shot: Shot | None = None
-    final_url: str | None = None  # where the exchanges end, or where the browser said
-    landing: Exchange | None = None  # the response recorded for final_url, if any
-    page_error: str | None = None  # what the browser said went wrong with the page
-
-    @property
-    def first(self) -> Exchange | None:
-        return self.hops[0] if self.hops else None
-
-    @property
-    def final(self) -> Exchange | None:
-        """The response the URL ended at: the one recorded for the final URL (a browser may
-        have got there by script, not by an HTTP redirect), else the last hop."""
-        return self.landing or (self.hops[-1] if self.hops else None)
-
-    @property
-    def redirected(self) -> bool:
-        return len(self.hops) > 1 or (self.final_url or self.url) != self.url
-
-
-@dataclass(frozen=True)
-class Event:
-    """A change or takedown entry about a capture."""
-
-    seq: int
-    time: str
-    action: str
-    url: str
-    status: str
-    final_url: str
-    what: str  # the reason of a takedown, or the changes seen
-    previous: str  # the capture it was compared with
-
-
-@dataclass
-class CaptureView:
-    parts: CaptureParts
-    seal_sha256: str
-    seeds: list[SeedView]
-    stamps: list[tuple[str, str]]  # (TSA, genTime) or (TSA, "pending: error")
-    entries: list[Entry]
-    files: list[tuple[str, str]] = field(default_factory=list)  # (path in the case, sha256)
-    media: list[MediaView] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    other_shots: list[Shot] = field(default_factory=list)  # of pages no seed names
-
-    @property
-    def note(self) -> str | None:
-        note = self.parts.seal.note
-        return str(note) if note else None
-
-
-@dataclass(frozen=True)
-class UrlSummary:
-    """One row of the summary: a URL over the captures of the report."""
-
-    url: str
-    first: tuple[int, CaptureView]  # (capture number in the report, capture)
-    last: tuple[int, CaptureView]
-    now: SeedView  # the URL at its last capture
-    takedown: Event | None  # a takedown detected at its last capture
 
 
 def export(case: Case, capture_ids: Sequence[str], out: Path, key: SigningKey, at: datetime, *,
@@ -297,7 +202,7 @@ def _scan(parts: CaptureParts) -> _Scan:
 
 def _metadata(head: Any, reader: WarcReader, uri: str, found: _Scan,
               meta: dict[str, dict[str, Any]]) -> None:
-    block = _bounded(reader, MAX_METADATA)
+    block = read_block(reader, MAX_METADATA)
     try:
         doc = load_json(block, what=f"metadata {uri}", limit=MAX_METADATA) if block else None
     except ProvError:
@@ -312,15 +217,6 @@ def _metadata(head: Any, reader: WarcReader, uri: str, found: _Scan,
     elif uri.startswith("http"):
         found.exchanges.setdefault(uri, Exchange(uri, head.get("WARC-Date") or "",
                                                  error=str(doc.get("error") or "no response")))
-
-
-def _bounded(reader: WarcReader, limit: int) -> bytes | None:
-    data = bytearray()
-    for chunk in reader.iter_block(1 << 20):
-        data += chunk
-        if len(data) > limit:
-            return None
-    return bytes(data)
 
 
 def _exchange(uri: str, date: str, reader: WarcReader) -> Exchange:
@@ -378,24 +274,3 @@ def _seed(url: str, scan: _Scan) -> SeedView:
                     str(error) if error else None)
 
 
-def screenshot_uri(parts: CaptureParts, shot: Shot) -> str | None:
-    """The screenshot as a ``data:`` URI, read from its record now; None if it is larger
-    than the cap or cannot be read (a damaged WARC of a failed case)."""
-    try:
-        with parts.open(shot.warc) as fh:
-            fh.seek(shot.offset)
-            reader = WarcReader(fh)
-            for _head in reader:
-                image = _bounded(reader, MAX_SCREENSHOT)
-                if not image:
-                    return None
-                return f"data:{shot.content_type};base64,{base64.b64encode(image).decode()}"
-    except (ProvError, OSError):
-        return None
-    return None
-
-
-def iter_sha256sum(item: CaptureView) -> Iterator[str]:
-    """The capture's files as ``sha256sum`` lines, paths relative to the case folder."""
-    for name, digest in item.files:
-        yield f"{digest}  {name}"

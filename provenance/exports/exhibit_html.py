@@ -17,7 +17,8 @@ from provenance.base import timefmt
 from provenance.base.terminal import printable
 from provenance.custody.case import Case
 from provenance.exports.common import CaptureParts, Verdict
-from provenance.exports.exhibit import (
+from provenance.exports.exhibit_media import MediaView
+from provenance.exports.exhibit_model import (
     CaptureView,
     Event,
     Exchange,
@@ -27,7 +28,6 @@ from provenance.exports.exhibit import (
     iter_sha256sum,
     screenshot_uri,
 )
-from provenance.exports.exhibit_media import MediaView
 from provenance.signing.keys import SigningKey
 from provenance.signing.statements import Entry
 
