@@ -142,7 +142,7 @@ def load_key(name: str, prompt: Prompt | None = None, case: Case | None = None) 
     key = SigningKey.from_pem(read_key_file(path), name, _passphrase(name, prompt))
     if judge is not None:
         check_signer(judge, key.public, name)  # NAME.pub may not be NAME.key's public half
-    from provenance.storage.mirror import remember_key
+    from provenance.storage.sync import remember_key
 
     remember_key(key)  # a bucket case's writer that loses a race signs its entries again
     return key
@@ -210,7 +210,7 @@ def fetch_capture(case: Case, capture_dir: str | None) -> None:
 
 def set_endpoint_url(url: str | None) -> None:
     """``--endpoint-url``: the S3 endpoint for every s3:// case this process opens."""
-    from provenance.storage.mirror import set_endpoint
+    from provenance.storage.layout import set_endpoint
 
     set_endpoint(url)
 
@@ -230,7 +230,7 @@ def case_session(case: Case, run: str | None = None) -> AbstractContextManager[N
 
 def retention_rule(mode: str | None, until: str | None, days: int | None) -> dict[str, Any] | None:
     """case.json's ``retention`` from ``--lock-mode``, ``--retain-until``, ``--retain-days``."""
-    from provenance.storage.locker import retention_rule as rule
+    from provenance.storage.retention import retention_rule as rule
 
     return rule(mode, until, days)
 
@@ -662,7 +662,8 @@ def dispose(case: Case, disposition: str, note: str | None, key: SigningKey,
 
 def custody_chain(case: Case) -> CustodyChain:
     from provenance.custody.custodians import chain_of_custody
-    from provenance.storage.mirror import MirrorCase, check_versions
+    from provenance.storage.layout import check_versions
+    from provenance.storage.mirror import MirrorCase
 
     if isinstance(case, MirrorCase):  # a report of a bucket case: no key replaced or hidden
         check_versions(case.bucket)

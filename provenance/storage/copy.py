@@ -80,7 +80,7 @@ def _is_s3(target: str) -> bool:
 
 def _require_empty(destination: str) -> None:
     if _is_s3(destination):
-        from provenance.storage.mirror import bucket_for
+        from provenance.storage.layout import bucket_for
 
         if next(iter(bucket_for(destination).iter_versions("")), None) is not None:
             raise UsageError(f"{destination}: already holds objects or object versions; copy "
@@ -129,9 +129,9 @@ def _write(case: Case, destination: str, retention: dict[str, Any] | None,
 
 def _upload(case: Case, destination: str, rels: list[str], retention: dict[str, Any] | None,
             now: datetime) -> int:
-    from provenance.storage.locker import object_lock_for
-    from provenance.storage.mirror import bucket_for, entry_rel
-    from provenance.storage.push import upload_many
+    from provenance.storage.layout import bucket_for, entry_rel
+    from provenance.storage.retention import object_lock_for
+    from provenance.storage.transfer import upload_many
 
     bucket = bucket_for(destination)
     info = case.info
@@ -155,9 +155,9 @@ def _upload(case: Case, destination: str, rels: list[str], retention: dict[str, 
 def compare_with_bucket(bucket: Bucket, root: Path, rels: list[str]) -> int:
     """Compare each file of a case folder (the log line by line) with the SHA256 checksum the
     bucket computed on receipt; ``IntegrityError`` naming the first that differs."""
-    from provenance.storage.mirror import entry_rel
-    from provenance.storage.push import local_checksum
+    from provenance.storage.layout import entry_rel
     from provenance.storage.store import b64
+    from provenance.storage.transfer import local_checksum
 
     log_rel = "custody/log.jsonl"
     checks: list[tuple[str, Path | bytes]] = [(r, root / r) for r in rels if r != log_rel]
@@ -182,7 +182,8 @@ def _sha(data: bytes) -> bytes:
 
 
 def _mark_read_only(case: Case, why: str) -> None:
-    from provenance.storage.mirror import READ_ONLY_KEY, MirrorCase
+    from provenance.storage.layout import READ_ONLY_KEY
+    from provenance.storage.mirror import MirrorCase
 
     if isinstance(case, MirrorCase):
         case.bucket.put_bytes(READ_ONLY_KEY, why.encode() + b"\n")

@@ -9,135 +9,40 @@ temporary folder). The ordinary local code runs on it unchanged: ``MirrorCase.lo
 every appending command already takes, takes the bucket's lease, pulls what is new and
 judges it (``provenance.storage.pull``), lets the command append, then pushes
 (``provenance.storage.push``). Threat (docs/SECURITY.md, "Object storage"): anyone with write access
-to the bucket or the mirror; this module names what a bucket may hold (``unknown_names``,
-``folder_files``) and refuses evidence keys that were replaced or hidden (``check_versions``).
+to the bucket or the mirror; what a bucket may hold and the refusal of replaced or hidden
+evidence keys are ``provenance.storage.layout``'s, the mirror's own state
+``provenance.storage.sync``'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import re
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archive.errors import IntegrityError, NotATargetError
-from provenance.base import home, timefmt
-from provenance.base.ids import CAPTURE_DAY
+from provenance.base import timefmt
 from provenance.base.untrusted import (
-    MAX_NAME_PARTS,
     is_regular,
-    is_safe_name,
-    load_json,
     read_regular,
 )
-from provenance.custody import merkle
 from provenance.custody.case import MAX_CASE_FILE, Case, CaseInfo
 from provenance.custody.log import CustodyLog, NewEntry
-from provenance.custody.treestore import TreeStore
 from provenance.errors import ReadOnlyError, UntrustedInputError
+from provenance.storage.layout import (
+    READ_ONLY_KEY,
+    bucket_for,
+    check_versions,
+    folder_files,
+    unknown_names,
+)
+from provenance.storage.sync import KEYS, mirror_root, prepare_mirror
 
 if TYPE_CHECKING:
-    from provenance.signing.keys import SigningKey
     from provenance.storage.lease import Lease
-    from provenance.storage.store import Bucket, S3Url
-
-ENTRIES = "custody/entries"
-CHECKPOINTS = "custody/checkpoints"
-READ_ONLY_KEY = "state/read-only"
-SYNC = "s3-sync.json"
-MAX_SYNC = 1 << 20
-ENTRY_NAME = re.compile(rf"^{ENTRIES}/[0-9]{{20}}\.json$")
-LOG_REL = "custody/log.jsonl"
-LAYOUT = ("keys/", "certs/", "captures/", "custody/entries/", "custody/checkpoints/")
-KEY_NAME = re.compile(r"^keys/[0-9a-f]{64}\.pub$")
-CERT_NAME = re.compile(r"^certs/([0-9a-f]{64})\.pem$")
-CKPT_FILE = re.compile(
-    rf"^{CHECKPOINTS}/[0-9]{{17}}/([0-9]{{20}})\.(checkpoint|[0-9a-f]{{16}}\.tsr)$")
-LAYOUT_FILES = (ENTRY_NAME, KEY_NAME, CERT_NAME,
-                re.compile(rf"^{CHECKPOINTS}/[0-9]{{17}}/[0-9]{{20}}\.(checkpoint|[0-9a-f]{{16}}\."
-                           r"(tsr|cosignature))$"),
-                re.compile(rf"^{CAPTURE_DAY}/[^/]+/[^/]+$"))
-NAMED_FOLDERS = ("keys/", "certs/", CHECKPOINTS + "/")  # every file name there is a pattern
-
-KEYS: dict[str, SigningKey] = {}
-_endpoint: list[str] = []
-
-
-def remember_key(key: SigningKey) -> None:
-    """Keys loaded in this process: a writer that loses a race re-signs with them."""
-    KEYS[key.key_id] = key
-    KEYS["last"] = key
-
-
-def set_endpoint(url: str | None) -> None:
-    """``--endpoint-url`` for every bucket this process opens."""
-    _endpoint[:] = [url] if url else []
-
-
-def bucket_for(url: str) -> Bucket:
-    from provenance.storage.store import Bucket, S3Url
-
-    return Bucket(S3Url.parse(url), _endpoint[0] if _endpoint else None)
-
-
-def layout_file(rel: str) -> bool:
-    """Whether ``rel`` is a file name the case layout has (not whether it is well placed,
-    which verify judges): the one that wins when a key is both a file and a folder."""
-    return rel == "case.json" or any(p.match(rel) for p in LAYOUT_FILES)
-
-
-def unknown_names(current: list[str]) -> dict[str, str]:
-    """Objects that are not read, and why: a name prov never writes, a name in the entry
-    folder that is not an entry, the log file itself (a bucket keeps entries), a key outside
-    the layout, and of a key that is both a file and a folder (``a`` beside ``a/b``: no disk
-    holds both) the side the layout does not name as a file (``folder_files`` names the
-    other side, which is read)."""
-    names = set(current)
-    folders = _folders(current)
-    bad = {}
-    for rel in current:
-        parts = rel.split("/")
-        above = ["/".join(parts[:i]) for i in range(1, len(parts))]
-        if not is_safe_name(rel):
-            bad[rel] = "object whose name prov never writes"
-        elif rel in folders and not layout_file(rel):
-            bad[rel] = "key that is both a file and a folder of other keys"
-        elif any(p in names and layout_file(p) for p in above):
-            bad[rel] = "key below another key, which is thus both a file and a folder"
-        elif rel.startswith(ENTRIES + "/") and not ENTRY_NAME.match(rel):
-            bad[rel] = "object in custody/entries/ that is not an entry object"
-        elif rel.startswith(NAMED_FOLDERS) and not layout_file(rel):
-            folder = next(f for f in NAMED_FOLDERS if rel.startswith(f))
-            bad[rel] = f"object in {folder} whose name prov never writes there"
-        elif rel == LOG_REL:
-            bad[rel] = "a log file in a bucket, whose log is one object per entry"
-        elif rel != "case.json" and not rel.startswith(LAYOUT):
-            bad[rel] = "object outside the case's layout"
-    return bad
-
-
-def folder_files(current: list[str]) -> dict[str, str]:
-    """Files of the layout that other keys lie below (``case.json`` beside
-    ``case.json/x``): read, and named as findings."""
-    return {rel: "key that is both a file and a folder (the keys below it are not read)"
-            for rel in sorted(set(current) & _folders(current)) if layout_file(rel)}
-
-
-def _folders(current: list[str]) -> set[str]:
-    return {"/".join(rel.split("/")[:i]) for rel in current
-            for i in range(1, min(rel.count("/"), MAX_NAME_PARTS) + 1)}
-
-
-def entry_rel(seq: int) -> str:
-    return f"{ENTRIES}/{seq:020d}.json"
-
-
-def mirror_root(url: S3Url) -> Path:
-    return home.prov_home() / "cache" / "s3" / url.bucket / (url.prefix or "@")
+    from provenance.storage.store import Bucket
 
 
 class MirrorCase(Case):
@@ -227,7 +132,7 @@ class MirrorCase(Case):
         """Download capture files the mirror lacks (all captures, or the given folders),
         once the bucket's evidence is known to be written once (every command that reads
         captures: copy, exports, reports, disclosures)."""
-        from provenance.storage.push import download_many
+        from provenance.storage.transfer import download_many
 
         check_versions(self.bucket)
         wanted = []
@@ -283,76 +188,6 @@ def open_mirror(url: str) -> MirrorCase:
     return case
 
 
-def check_versions(bucket: Bucket, sub: str = "") -> None:
-    """``IntegrityError`` (exit 3) if an evidence key under ``sub`` (everything but
-    ``state/``) has more than one version or a delete marker: replaced or hidden evidence is
-    never read as if it were the case, nor written over."""
-    found: dict[str, list[str]] = {}
-    for version in bucket.iter_versions(sub):
-        if not version.rel.startswith("state/") and (not sub or version.rel == sub
-                                                     or sub.endswith("/")):
-            found.setdefault(version.rel, []).append(
-                "delete marker" if version.delete_marker else "version")
-    bad = sorted((rel, kinds) for rel, kinds in found.items()
-                 if len(kinds) > 1 or "delete marker" in kinds)
-    if bad:
-        rel, kinds = bad[0]
-        more = f" (and {len(bad) - 1} more keys)" if len(bad) > 1 else ""
-        raise IntegrityError(f"{bucket.url}/{rel}: s3.versions: evidence written once has "
-                             f"{kinds.count('version')} versions and "
-                             f"{kinds.count('delete marker')} delete markers: replaced or "
-                             f"hidden{more}", hint=f"run `prov verify {bucket.url}`")
-
-
-def prepare_mirror(root: Path, raw_info: bytes) -> None:
-    for sub in ("keys", "certs", "captures", CHECKPOINTS, "state"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    if not (root / "case.json").is_file():
-        (root / "case.json").write_bytes(raw_info)
-    (root / "custody" / "log.jsonl").touch()
-
-
 # -- what the mirror has pushed ---------------------------------------------------------------
 
 
-def load_sync(case: Case) -> dict[str, Any]:
-    try:
-        doc = load_json(read_regular(case.state_dir / SYNC, MAX_SYNC), what=SYNC,
-                        limit=MAX_SYNC)  # derived and untrusted: only a hint pull confirms
-        return {"pushed": int(doc["pushed"]), "floor": int(doc["floor"]),
-                "known": [str(n) for n in doc["known"]]}
-    except (OSError, ValueError, KeyError, TypeError, UntrustedInputError):
-        return {"pushed": 0, "floor": 0, "known": []}
-
-
-def save_sync(case: Case, sync: dict[str, Any]) -> None:
-    tmp = case.state_dir / (SYNC + ".tmp")
-    tmp.write_text(json.dumps(sync))
-    os.replace(tmp, case.state_dir / SYNC)
-
-
-def log_size(case: Case) -> int:
-    tree = TreeStore.for_log(case.state_dir / "tree", case.log_path)
-    try:
-        return len(tree)
-    finally:
-        tree.close()
-
-
-def append_lines(case: Case, lines: Sequence[bytes]) -> None:
-    """Append pulled lines to the mirror's log, keeping its tree cache in step."""
-    tree = TreeStore.for_log(case.state_dir / "tree", case.log_path)
-    try:
-        fd = os.open(case.log_path, os.O_WRONLY | os.O_APPEND)
-        try:
-            start = os.fstat(fd).st_size
-            os.write(fd, b"".join(line + b"\n" for line in lines))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        for line in lines:
-            tree.append(merkle.leaf_hash(line), start)
-            start += len(line) + 1
-        tree.save_meta(start)
-    finally:
-        tree.close()

@@ -41,20 +41,17 @@ from provenance.custody.log import CustodyLog, checkpoint_rel, shard
 from provenance.custody.logfile import MAX_LINE
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import Entry
-from provenance.storage.mirror import (
+from provenance.storage.layout import (
     CERT_NAME,
     CHECKPOINTS,
     CKPT_FILE,
     ENTRIES,
     ENTRY_NAME,
     KEY_NAME,
-    MirrorCase,
-    append_lines,
     entry_rel,
-    load_sync,
-    log_size,
-    save_sync,
 )
+from provenance.storage.mirror import MirrorCase
+from provenance.storage.sync import append_lines, load_sync, log_size, save_sync
 from provenance.timestamps.rfc3161 import MAX_RESPONSE_BYTES
 
 if TYPE_CHECKING:
@@ -163,7 +160,7 @@ def _same_as_bucket(case: MirrorCase, seq: int) -> bool:
 
 
 def cut_to(case: MirrorCase, keep: int) -> None:
-    from provenance.storage.push import drop_unpushed
+    from provenance.storage.sync import drop_unpushed
 
     drop_unpushed(case, keep)
 
@@ -249,7 +246,7 @@ def _listed_checkpoint_files(case: MirrorCase, sync: dict[str, Any], size: int) 
 
 def fetch_checkpoints(case: MirrorCase, sync: dict[str, Any], size: int) -> list[tuple[str, int]]:
     """Download the checkpoints (not yet their tokens) the mirror lacks, up to ``size``."""
-    from provenance.storage.push import download_many
+    from provenance.storage.transfer import download_many
 
     wanted = [(rel, n) for rel, n in _listed_checkpoint_files(case, sync, size)
               if rel.endswith(".checkpoint") and not (case.root / rel).exists()]
@@ -277,7 +274,8 @@ def fetch_tokens(case: MirrorCase, sync: dict[str, Any], size: int,
                  bound: dict[str, bytes]) -> None:
     """Checkpoint tokens an entry binds (with that digest), or that verify under a TSA root
     this operator trusts; a token that is neither is never bound by this operator."""
-    from provenance.storage.push import advance_floor, download_many
+    from provenance.storage.sync import advance_floor
+    from provenance.storage.transfer import download_many
 
     listed = _listed_checkpoint_files(case, sync, size)
     tokens = [(rel, n) for rel, n in listed if rel.endswith(".tsr")
@@ -320,7 +318,7 @@ def _trusted_stamp(case: MirrorCase, token: bytes, size: int, roots: list[Any]) 
 def fetch_keys_and_certs(case: MirrorCase) -> None:
     """Public keys (a cache: trust comes from the log) and certificates named by their
     sha256, which is checked; other names are left for verify to report."""
-    from provenance.storage.push import download_many
+    from provenance.storage.transfer import download_many
 
     wanted = [rel for sub in ("keys/", "certs/") for rel, length in case.bucket.iter_keys(sub)
               if (KEY_NAME.match(rel) or CERT_NAME.match(rel)) and length <= MAX_SMALL

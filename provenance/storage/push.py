@@ -14,18 +14,14 @@ signs its own again with the next sequence numbers and the new ``prev``, and ret
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from archive.errors import IntegrityError, LockedError, ProvError
 from provenance.base import timefmt
-from provenance.base.untrusted import is_safe_name, read_regular
-from provenance.custody.case import SEAL_NAME, fsync_dir, write_durable
+from provenance.base.untrusted import read_regular
+from provenance.custody.case import SEAL_NAME, write_durable
 from provenance.custody.log import (
-    CHECKPOINT_RE,
     CustodyLog,
     NewEntry,
     shard,
@@ -35,23 +31,25 @@ from provenance.custody.logfile import iter_lines
 from provenance.errors import OtherBytes
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import Entry
-from provenance.storage.locker import object_lock_for
-from provenance.storage.mirror import (
-    CHECKPOINTS,
+from provenance.storage.layout import CHECKPOINTS, entry_rel
+from provenance.storage.mirror import MirrorCase
+from provenance.storage.pull import list_new_entries, pull
+from provenance.storage.retention import object_lock_for
+from provenance.storage.sync import (
     KEYS,
-    MirrorCase,
-    entry_rel,
+    advance_floor,
+    checkpoint_size,
+    drop_unpushed,
     load_sync,
     log_size,
     save_sync,
 )
-from provenance.storage.pull import list_new_entries, pull
+from provenance.storage.transfer import upload_many, upload_one
 
 if TYPE_CHECKING:
     from provenance.signing.keys import SigningKey
-    from provenance.storage.store import Bucket, ObjectLock
+    from provenance.storage.store import ObjectLock
 
-WORKERS = 8
 MAX_RACES = 20
 
 
@@ -143,7 +141,7 @@ def push_checkpoints(case: MirrorCase, sync: dict[str, Any],
         if folder < shard(sync["floor"]):
             continue
         for name in os.listdir(case.checkpoints_dir / folder):
-            size = _size_of(name)
+            size = checkpoint_size(name)
             if size is not None and size >= sync["floor"] and name not in known and \
                     shard(name) == folder and not name.endswith((".tmp", ".partial")):
                 names.append(name)
@@ -195,40 +193,6 @@ def settle_conflict(case: MirrorCase, rel: str) -> None:
             os.unlink(path.parent / other)
 
 
-def advance_floor(sync: dict[str, Any], names: Iterable[str]) -> None:
-    """Record checkpoint names known to be in the bucket; forget those below the newest."""
-    known = set(sync["known"]) | set(names)
-    sizes = [s for n in known if (s := _size_of(n)) is not None]
-    floor = max([sync["floor"], *sizes])
-    sync["floor"] = floor
-    sync["known"] = sorted(n for n in known if _size_of(n) == floor)
-
-
-def _size_of(name: str) -> int | None:
-    match = CHECKPOINT_RE.match(name.split(".", 1)[0] + ".checkpoint")
-    return int(match.group(1)) if match else None
-
-
-def drop_unpushed(case: MirrorCase, keep: int) -> list[bytes]:
-    """Cut the mirror's log back to ``keep`` entries and remove the checkpoints past it
-    (never pushed: ours); return the lines cut."""
-    lines = list(iter_lines(case.log_path))
-    cut = sum(len(line) + 1 for line in lines[:keep])
-    with open(case.log_path, "r+b") as fh:
-        fh.truncate(cut)
-        os.fsync(fh.fileno())
-    shutil.rmtree(case.state_dir / "tree", ignore_errors=True)
-    for folder in shard_names(case):
-        if folder < shard(keep):
-            continue
-        for name in os.listdir(case.checkpoints_dir / folder):
-            size = _size_of(name)
-            if size is not None and size > keep:
-                os.unlink(case.checkpoints_dir / folder / name)
-        fsync_dir(case.checkpoints_dir / folder)
-    return lines[keep:]
-
-
 def signing_key_for(actor: str) -> SigningKey:
     key = KEYS.get(actor)
     if key is None:
@@ -243,84 +207,3 @@ def signing_key_for(actor: str) -> SigningKey:
 # -- moving files ------------------------------------------------------------------------------
 
 
-def upload_many(bucket: Bucket, root: Path, rels: Sequence[str],
-                object_lock: ObjectLock | None) -> None:
-    """Upload files (create-only); one already there must hold the same bytes."""
-    def one(rel: str) -> None:
-        upload_one(bucket, root / rel, rel, object_lock)
-
-    with ThreadPoolExecutor(WORKERS) as pool:
-        list(pool.map(one, rels))
-
-
-def upload_one(bucket: Bucket, path: Path, rel: str, object_lock: ObjectLock | None) -> str:
-    """Upload a file create-only. A name that had a version or a delete marker is never
-    written over (``If-None-Match: *`` succeeds over a delete marker, which would put our
-    object beside hidden evidence); a name already holding the same bytes is done."""
-    from provenance.storage.mirror import check_versions
-    from provenance.storage.store import PreconditionFailed
-
-    if not path.is_file():
-        raise IntegrityError(f"{path}: named by a new entry but missing from the mirror")
-    if not bucket.versions_of(rel):
-        try:
-            return bucket.put_file(rel, path, object_lock)
-        except PreconditionFailed:
-            pass
-    check_versions(bucket, rel)
-    ours, theirs = local_checksum(path), bucket.stored_checksum(rel)
-    if theirs == ours:
-        return ours
-    raise OtherBytes(f"{bucket.url}/{rel}: the bucket already holds other bytes "
-                     f"(sha256 {theirs}, ours {ours})", hint=f"run `prov verify {bucket.url}`")
-
-
-def local_checksum(path: Path) -> str:
-    """The checksum S3 keeps for this file as ``put_file`` uploads it."""
-    import hashlib
-
-    from provenance.storage.store import (
-        CHUNK,
-        MULTIPART_THRESHOLD,
-        PART_SIZE,
-        b64,
-        composite_sha256,
-    )
-
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        if size <= MULTIPART_THRESHOLD:
-            digest = hashlib.sha256()
-            while chunk := fh.read(CHUNK):
-                digest.update(chunk)
-            return b64(digest.digest())
-        parts: list[bytes] = []
-        while True:
-            part = hashlib.sha256()
-            left = PART_SIZE
-            while left and (chunk := fh.read(min(CHUNK, left))):
-                part.update(chunk)
-                left -= len(chunk)
-            if left == PART_SIZE:
-                return composite_sha256(parts)
-            parts.append(part.digest())
-
-
-def download_many(bucket: Bucket, root: Path, rels: Sequence[str], *,
-                  overwrite: bool = False) -> None:
-    """Stream objects into ``root`` (names checked: a bucket is hostile input too)."""
-    for rel in rels:
-        if not is_safe_name(rel):
-            raise IntegrityError(f"{bucket.url}/{rel}: not a name prov writes")
-
-    def one(rel: str) -> None:
-        target = root / rel
-        if target.exists() and not overwrite:
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        bucket.get_to_file(rel, tmp)
-        os.replace(tmp, target)
-
-    with ThreadPoolExecutor(WORKERS) as pool:
-        list(pool.map(one, rels))

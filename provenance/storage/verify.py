@@ -33,7 +33,7 @@ from provenance.base import timefmt
 from provenance.base.report import Report
 from provenance.custody.case import Case
 from provenance.custody.logfile import MAX_LINE
-from provenance.storage.mirror import (
+from provenance.storage.layout import (
     ENTRIES,
     ENTRY_NAME,
     bucket_for,
@@ -171,8 +171,8 @@ def _cosignatures(root: Path) -> set[str]:
 
 def _upload_cosignatures(bucket: Bucket, root: Path, before: set[str]) -> None:
     """``verify --record`` wrote a cosignature into the copy: put it in the bucket too."""
-    from provenance.storage.locker import object_lock_for
-    from provenance.storage.push import upload_one
+    from provenance.storage.retention import object_lock_for
+    from provenance.storage.transfer import upload_one
 
     for rel in sorted(_cosignatures(root) - before):
         info = Case.load(root).info

@@ -125,7 +125,7 @@ def test_uploads_carry_checksums_the_server_verifies(
         s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     from archive.errors import IntegrityError
     from provenance.storage import store as s3store
-    from provenance.storage.push import local_checksum
+    from provenance.storage.transfer import local_checksum
 
     monkeypatch.setattr(s3store, "MULTIPART_THRESHOLD", 6 << 20)
     monkeypatch.setattr(s3store, "PART_SIZE", 5 << 20)

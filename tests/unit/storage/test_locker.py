@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from archive.errors import UsageError
-from provenance.storage.locker import retention_rule
+from provenance.storage.retention import retention_rule
 
 
 def test_no_lock_unless_asked() -> None:
