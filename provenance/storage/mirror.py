@@ -19,16 +19,15 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from archive.errors import IntegrityError, NotATargetError
+from archive.errors import IntegrityError, LockedError, NotATargetError
 from provenance.base import timefmt
 from provenance.base.untrusted import (
     is_regular,
     read_regular,
 )
-from provenance.custody.case import MAX_CASE_FILE, Case, CaseInfo
+from provenance.custody.case import MAX_CASE_FILE, CaseInfo
 from provenance.custody.log import CustodyLog, NewEntry
 from provenance.errors import ReadOnlyError, UntrustedInputError
 from provenance.storage.layout import (
@@ -38,34 +37,18 @@ from provenance.storage.layout import (
     folder_files,
     unknown_names,
 )
-from provenance.storage.sync import KEYS, mirror_root, prepare_mirror
+from provenance.storage.lease import Lease
+from provenance.storage.pull import pull
+from provenance.storage.push import push
+from provenance.storage.sync import KEYS, BucketCase, mirror_root, prepare_mirror
+from provenance.storage.transfer import download_many
 
-if TYPE_CHECKING:
-    from provenance.storage.lease import Lease
-    from provenance.storage.store import Bucket
 
-
-class MirrorCase(Case):
+class MirrorCase(BucketCase):
     """A case folder that mirrors a bucket; ``lock()`` also commits to the bucket."""
-
-    def __init__(self, root: Path, info: CaseInfo, raw_info: bytes, bucket: Bucket) -> None:
-        super().__init__(root, info, raw_info)
-        self.bucket = bucket
-        self.lease: Lease | None = None
-        self.confirmed: int | None = None  # log lines the bucket confirmed to this process
-
-    @property
-    def url(self) -> str:
-        return str(self.bucket.url)
-
-    def local_lock(self, wait: float = 30.0) -> contextlib.AbstractContextManager[None]:
-        return super().lock(wait=wait)
 
     @contextlib.contextmanager
     def lock(self, *, wait: float = 30.0) -> Iterator[None]:
-        from provenance.storage.pull import pull
-        from provenance.storage.push import push
-
         if self.lease is not None:  # inside case_session: the lease is already ours
             with super().lock(wait=wait):
                 pull(self)
@@ -83,10 +66,6 @@ class MirrorCase(Case):
     @contextlib.contextmanager
     def session(self, wait: float | None = None) -> Iterator[None]:
         """Hold the bucket's lease for a whole command (``api.case_session``)."""
-        from provenance.storage.lease import Lease
-        from provenance.storage.pull import pull
-        from provenance.storage.push import push
-
         if self.lease is not None:
             yield
             return
@@ -116,8 +95,6 @@ class MirrorCase(Case):
     def run_lease(self, name: str, wait: float = 0.0) -> Iterator[None]:
         """Hold ``state/<name>.lease`` for a long run (``schedule run``) so that no other
         machine starts the same run; commits still take the case's lease one at a time."""
-        from provenance.storage.lease import Lease
-
         lease = Lease(self.bucket, name=f"state/{name}.lease")
         previous = lease.acquire(wait)
         try:
@@ -132,8 +109,6 @@ class MirrorCase(Case):
         """Download capture files the mirror lacks (all captures, or the given folders),
         once the bucket's evidence is known to be written once (every command that reads
         captures: copy, exports, reports, disclosures)."""
-        from provenance.storage.transfer import download_many
-
         check_versions(self.bucket)
         wanted = []
         for sub in folders or ["captures/"]:
@@ -150,8 +125,6 @@ class MirrorCase(Case):
 def _log_takeover(case: MirrorCase, previous: dict[str, Any], holder: str, name: str) -> None:
     key = KEYS.get("last")
     if key is None:
-        from archive.errors import LockedError
-
         raise LockedError(f"{case.url}: the lease of {previous.get('holder')} has expired; "
                           "taking it over is logged, which needs a signing key",
                           hint="run a command that signs (with --key)")
@@ -163,8 +136,6 @@ def _log_takeover(case: MirrorCase, previous: dict[str, Any], holder: str, name:
 
 def open_mirror(url: str) -> MirrorCase:
     """The mirror of the case at ``url``, brought up to date (under the mirror's flock)."""
-    from provenance.storage.pull import pull
-
     bucket = bucket_for(url)
     check_versions(bucket, "case.json")
     got = bucket.get_bytes("case.json", MAX_CASE_FILE)

@@ -50,8 +50,7 @@ from provenance.storage.layout import (
     KEY_NAME,
     entry_rel,
 )
-from provenance.storage.mirror import MirrorCase
-from provenance.storage.sync import append_lines, load_sync, log_size, save_sync
+from provenance.storage.sync import BucketCase, append_lines, load_sync, log_size, save_sync
 from provenance.timestamps.rfc3161 import MAX_RESPONSE_BYTES
 
 if TYPE_CHECKING:
@@ -65,7 +64,7 @@ BLOCKING = ("log.entry", "log.order", "log.seq", "log.actor", "log.init", "log.p
             "custody.accepted")
 
 
-def pull(case: MirrorCase) -> None:
+def pull(case: BucketCase) -> None:
     """Bring the mirror up to date with the bucket, checking everything it takes; raise
     ``IntegrityError`` (exit 3) and leave the mirror as the bucket last confirmed it when the
     bucket holds anything the operator must not sign over."""
@@ -82,7 +81,7 @@ class _MirrorAtFault(Exception):
     """The judge refused a line the mirror held before this pull."""
 
 
-def _pull_after(case: MirrorCase, sync: dict[str, Any], synced: int) -> None:
+def _pull_after(case: BucketCase, sync: dict[str, Any], synced: int) -> None:
     lines = fetch_lines(case, synced)
     if lines:
         append_lines(case, lines)
@@ -111,7 +110,7 @@ def _pull_after(case: MirrorCase, sync: dict[str, Any], synced: int) -> None:
 # -- how much of the mirror the bucket confirms ------------------------------------------------
 
 
-def confirmed_lines(case: MirrorCase, sync: dict[str, Any]) -> int:
+def confirmed_lines(case: BucketCase, sync: dict[str, Any]) -> int:
     """How many leading mirror lines are the bucket's entries; the mirror is cut to them.
 
     What this process already confirmed stands; otherwise the sync file's count is a hint,
@@ -130,7 +129,7 @@ def confirmed_lines(case: MirrorCase, sync: dict[str, Any]) -> int:
     return confirmed
 
 
-def _same_root(case: MirrorCase, size: int) -> bool:
+def _same_root(case: BucketCase, size: int) -> bool:
     try:
         got = case.bucket.get_bytes(checkpoint_rel(size), cp.MAX_NOTE)
         if got is None:
@@ -145,7 +144,7 @@ def _same_root(case: MirrorCase, size: int) -> bool:
         tree.close()
 
 
-def _same_as_bucket(case: MirrorCase, seq: int) -> bool:
+def _same_as_bucket(case: BucketCase, seq: int) -> bool:
     """Whether mirror line ``seq`` is the bucket's current entry object ``seq``, byte for
     byte (a GET of one line: works whether or not the store keeps checksums)."""
     tree = CustodyLog(case).tree()
@@ -159,7 +158,7 @@ def _same_as_bucket(case: MirrorCase, seq: int) -> bool:
     return got is not None and got[0] == line + b"\n"
 
 
-def cut_to(case: MirrorCase, keep: int) -> None:
+def cut_to(case: BucketCase, keep: int) -> None:
     from provenance.storage.sync import drop_unpushed
 
     drop_unpushed(case, keep)
@@ -168,7 +167,7 @@ def cut_to(case: MirrorCase, keep: int) -> None:
 # -- entries -----------------------------------------------------------------------------------
 
 
-def list_new_entries(case: MirrorCase, pushed: int) -> list[str]:
+def list_new_entries(case: BucketCase, pushed: int) -> list[str]:
     """Entry objects after the first ``pushed``, each checked to have exactly one version;
     a gap, a replaced entry or a hidden one raises ``IntegrityError``."""
     after = entry_rel(pushed - 1) if pushed else None
@@ -186,7 +185,7 @@ def list_new_entries(case: MirrorCase, pushed: int) -> list[str]:
     return names
 
 
-def refuse_rewritten(case: MirrorCase, found: Iterable[tuple[str, list[ObjectVersion]]]) -> None:
+def refuse_rewritten(case: BucketCase, found: Iterable[tuple[str, list[ObjectVersion]]]) -> None:
     for rel, versions in found:
         markers = sum(v.delete_marker for v in versions)
         if markers or len(versions) > 1:
@@ -196,7 +195,7 @@ def refuse_rewritten(case: MirrorCase, found: Iterable[tuple[str, list[ObjectVer
                 "beside it", hint=f"run `prov verify {case.url}`")
 
 
-def fetch_lines(case: MirrorCase, pushed: int) -> list[bytes]:
+def fetch_lines(case: BucketCase, pushed: int) -> list[bytes]:
     lines = []
     for rel in list_new_entries(case, pushed):
         got = case.bucket.get_bytes(rel, MAX_LINE + 1)
@@ -207,7 +206,7 @@ def fetch_lines(case: MirrorCase, pushed: int) -> list[bytes]:
     return lines
 
 
-def judge(case: MirrorCase) -> CaseVerifier:
+def judge(case: BucketCase) -> CaseVerifier:
     """The verifier's replay of the mirror's log (signatures, sequence, prev, trust)."""
     from provenance.signing.trust import Anchors
     from provenance.timestamps.tsatrust import TsaRoots
@@ -231,7 +230,7 @@ def bound_tokens(lines: Sequence[bytes]) -> dict[str, bytes]:
 # -- checkpoints, tokens, keys, certificates ---------------------------------------------------
 
 
-def _listed_checkpoint_files(case: MirrorCase, sync: dict[str, Any], size: int) -> list[
+def _listed_checkpoint_files(case: BucketCase, sync: dict[str, Any], size: int) -> list[
         tuple[str, int]]:
     floor = sync["floor"]  # keys sort by size: the shard folder is the size's first digits
     listed = []
@@ -244,7 +243,7 @@ def _listed_checkpoint_files(case: MirrorCase, sync: dict[str, Any], size: int) 
     return listed
 
 
-def fetch_checkpoints(case: MirrorCase, sync: dict[str, Any], size: int) -> list[tuple[str, int]]:
+def fetch_checkpoints(case: BucketCase, sync: dict[str, Any], size: int) -> list[tuple[str, int]]:
     """Download the checkpoints (not yet their tokens) the mirror lacks, up to ``size``."""
     from provenance.storage.transfer import download_many
 
@@ -254,7 +253,7 @@ def fetch_checkpoints(case: MirrorCase, sync: dict[str, Any], size: int) -> list
     return wanted
 
 
-def keep_checkpoints(case: MirrorCase, verifier: CaseVerifier,
+def keep_checkpoints(case: BucketCase, verifier: CaseVerifier,
                      fetched: Sequence[tuple[str, int]]) -> None:
     """Keep a pulled checkpoint only if a key the log trusts signed the log's own root."""
     for rel, size in fetched:
@@ -270,7 +269,7 @@ def keep_checkpoints(case: MirrorCase, verifier: CaseVerifier,
             path.unlink()
 
 
-def fetch_tokens(case: MirrorCase, sync: dict[str, Any], size: int,
+def fetch_tokens(case: BucketCase, sync: dict[str, Any], size: int,
                  bound: dict[str, bytes]) -> None:
     """Checkpoint tokens an entry binds (with that digest), or that verify under a TSA root
     this operator trusts; a token that is neither is never bound by this operator."""
@@ -302,7 +301,7 @@ def _operator_roots() -> list[Any]:
     return list(TsaRoots.collect(target=None).roots)  # the operator's own, for its pull
 
 
-def _trusted_stamp(case: MirrorCase, token: bytes, size: int, roots: list[Any]) -> bool:
+def _trusted_stamp(case: BucketCase, token: bytes, size: int, roots: list[Any]) -> bool:
     from provenance.custody.log import checkpoint_path
     from provenance.timestamps.rfc3161 import verify_stamp
     from provenance.timestamps.tsatrust import load_case_certs
@@ -315,7 +314,7 @@ def _trusted_stamp(case: MirrorCase, token: bytes, size: int, roots: list[Any]) 
     return True
 
 
-def fetch_keys_and_certs(case: MirrorCase) -> None:
+def fetch_keys_and_certs(case: BucketCase) -> None:
     """Public keys (a cache: trust comes from the log) and certificates named by their
     sha256, which is checked; other names are left for verify to report."""
     from provenance.storage.transfer import download_many

@@ -32,11 +32,11 @@ from provenance.errors import OtherBytes
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import Entry
 from provenance.storage.layout import CHECKPOINTS, entry_rel
-from provenance.storage.mirror import MirrorCase
 from provenance.storage.pull import list_new_entries, pull
 from provenance.storage.retention import object_lock_for
 from provenance.storage.sync import (
     KEYS,
+    BucketCase,
     advance_floor,
     checkpoint_size,
     drop_unpushed,
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 MAX_RACES = 20
 
 
-def push(case: MirrorCase) -> None:
+def push(case: BucketCase) -> None:
     """Push every entry the mirror has beyond what the bucket has, and what they name."""
     from provenance.storage.store import PreconditionFailed
 
@@ -88,7 +88,7 @@ def _entry(line: bytes) -> Entry:
     return Entry.parse(parse_envelope(line, what="mirror entry").payload, what="mirror entry")
 
 
-def rebuild(case: MirrorCase, accepted: int) -> None:
+def rebuild(case: BucketCase, accepted: int) -> None:
     """Sign our unpushed entries again after the ones another writer got in first."""
     ours = [_entry(line) for line in drop_unpushed(case, accepted)]
     if any(entry.action == "init" for entry in ours):
@@ -111,7 +111,7 @@ def rebuild(case: MirrorCase, accepted: int) -> None:
             group.append(entry)
 
 
-def upload_named(case: MirrorCase, entries: Sequence[Entry],
+def upload_named(case: BucketCase, entries: Sequence[Entry],
                  object_lock: ObjectLock | None) -> None:
     """Upload what the entries name (whole capture folders for captures) and new keys:
     everything else first, seals last."""
@@ -131,7 +131,7 @@ def upload_named(case: MirrorCase, entries: Sequence[Entry],
     upload_many(case.bucket, case.root, seals, object_lock)
 
 
-def push_checkpoints(case: MirrorCase, sync: dict[str, Any],
+def push_checkpoints(case: BucketCase, sync: dict[str, Any],
                      object_lock: ObjectLock | None) -> None:
     """Checkpoints and tokens not yet in the bucket, in size order (only the shard folders
     from the floor's on are listed)."""
@@ -158,7 +158,7 @@ def push_checkpoints(case: MirrorCase, sync: dict[str, Any],
     save_sync(case, sync)
 
 
-def settle_conflict(case: MirrorCase, rel: str) -> None:
+def settle_conflict(case: BucketCase, rel: str) -> None:
     """The bucket holds another file of this name. Another writer's checkpoint of the same
     size is taken instead of ours only if it states the same size and root and a key the
     log trusts signed it (our tokens of that size then stamp bytes that are not kept, so they

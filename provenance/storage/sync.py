@@ -7,6 +7,7 @@ the bucket and never trusted: ``s3-sync.json`` is only a hint that a pull confir
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from provenance.base import home
 from provenance.base.untrusted import load_json, read_regular
 from provenance.custody import merkle
-from provenance.custody.case import Case, fsync_dir
+from provenance.custody.case import Case, CaseInfo, fsync_dir
 from provenance.custody.log import CHECKPOINT_RE, shard, shard_names
 from provenance.custody.logfile import iter_lines
 from provenance.custody.treestore import TreeStore
@@ -26,11 +27,31 @@ from provenance.storage.layout import CHECKPOINTS
 
 if TYPE_CHECKING:
     from provenance.signing.keys import SigningKey
-    from provenance.storage.store import S3Url
+    from provenance.storage.lease import Lease
+    from provenance.storage.store import Bucket, S3Url
 
 SYNC = "s3-sync.json"
 MAX_SYNC = 1 << 20
 KEYS: dict[str, SigningKey] = {}
+
+
+class BucketCase(Case):
+    """A case folder that mirrors a bucket, as pull and push work on it: its bucket, the lease
+    this process holds on it, and how many log lines the bucket confirmed
+    (``provenance.storage.mirror.MirrorCase`` adds the commands' lock, which pulls and pushes)."""
+
+    def __init__(self, root: Path, info: CaseInfo, raw_info: bytes, bucket: Bucket) -> None:
+        super().__init__(root, info, raw_info)
+        self.bucket = bucket
+        self.lease: Lease | None = None
+        self.confirmed: int | None = None  # log lines the bucket confirmed to this process
+
+    @property
+    def url(self) -> str:
+        return str(self.bucket.url)
+
+    def local_lock(self, wait: float = 30.0) -> contextlib.AbstractContextManager[None]:
+        return super().lock(wait=wait)
 
 
 def remember_key(key: SigningKey) -> None:
