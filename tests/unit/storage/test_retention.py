@@ -1,4 +1,4 @@
-"""provenance.storage.locker: the retention a case in a bucket requires, from the options."""
+"""provenance.storage.retention: the retention a case in a bucket requires, from the options."""
 
 from __future__ import annotations
 
