@@ -40,8 +40,10 @@ from archive.warc.reader import WarcReader
 from provenance.base.untrusted import load_json
 from provenance.capture.resources import MAX_METADATA
 from provenance.custody.case import Case
+from provenance.custody.log import iter_log_entries
 from provenance.custody.stamping import Stamper
 from provenance.exports.common import CaptureParts, capture_seeds, gate, log_export, select
+from provenance.exports.exhibit_html import render
 from provenance.exports.exhibit_media import scan as scan_media
 from provenance.exports.exhibit_model import (
     CaptureView,
@@ -65,9 +67,6 @@ EVENTS = {"takedown-detected": "Takedown detected", "change-detected": "Change d
 def export(case: Case, capture_ids: Sequence[str], out: Path, key: SigningKey, at: datetime, *,
            allow_failed: bool = False, stamper: Stamper | None = None) -> Path:
     """Verify the case (the gate), write the report, and log an ``export`` entry for it."""
-    from provenance.custody.log import iter_log_entries
-    from provenance.exports.exhibit_html import render
-
     if out.exists() or out.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"-o {out}: " + ("already exists" if out.exists() else
                                           "the report is an HTML file: name it *.html"))
