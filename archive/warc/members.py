@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import zlib
 from collections import deque
+from collections.abc import Iterator
 from types import ModuleType
 from typing import BinaryIO, Protocol
 
@@ -173,6 +174,13 @@ class RangeReader:
             return True
         return False
 
+    def member_start(self) -> int | None:
+        """File offset of the next gzip member when every byte read so far was handed out
+        in ``buf`` and no member is half read; None otherwise (or uncompressed)."""
+        if not self.gzip or self._zobj is not None:
+            return None
+        return self._fpos - len(self._raw) + self._rpos
+
     def member_at(self, pos: int) -> int:
         """File offset of the member (or, uncompressed, of the byte) at position ``pos``."""
         if not self.gzip:
@@ -187,6 +195,37 @@ class RangeReader:
         if upto:
             del self.buf[:upto]
             self.base += upto
+
+
+def whole_members(fh: BinaryIO, start: int, end: int) -> Iterator[tuple[int, int, bytes]]:
+    """(offset, compressed size, uncompressed bytes) of each gzip member of ``[start, end)``
+    that inflates, whole, from at most ``FEED`` compressed bytes to at most ``MAX_OUT`` (one
+    inflate call each: the fast way through a file of small members). Iteration stops before
+    the first member that is not such a member (or at ``end``)."""
+    fh.seek(start)
+    data = fh.read(min(READ, end - start))
+    base, pos = start, 0  # file offset of data[0], position in data
+    while True:
+        if len(data) - pos < FEED and base + len(data) < end:  # keep a whole piece ahead
+            data = data[pos:] + fh.read(min(READ, end - base - len(data)))
+            base, pos = base + pos, 0
+        if pos >= len(data):
+            return
+        zobj = _new_member()
+        with memoryview(data) as view:
+            piece = view[pos : pos + FEED]
+            try:
+                out = zobj.decompress(piece, MAX_OUT)
+            except INFLATE_ERRORS:
+                return
+            size = len(piece)
+            piece.release()
+        if not zobj.eof:  # larger than one piece, or a member cut by the range's end
+            return
+        # at most MAX_OUT bytes out, far inside check_inflation's slack: no bomb to bound
+        used = size - len(zobj.unused_data)
+        yield base + pos, used, out
+        pos += used
 
 
 def _member_inflates_to_warc(fh: BinaryIO, offset: int) -> bool:
