@@ -6,6 +6,7 @@
     python bench/verify.py --huge 10            # also a 10 GB case: time and peak RSS (slow)
     python bench/verify.py --keep DIR           # generate into DIR and keep it
     python bench/verify.py --memory 1000000 3000000   # verify-warc's RSS on tiny records
+    python bench/verify.py --captures 10000     # only: one case of 10,000 small captures
 
 Each shape is written once, with prov's own writer (one gzip member per record, sha256
 digests), as a prov case: ``init``, one capture sealed, indexed (CDXJ) and logged, exactly as
@@ -21,6 +22,11 @@ every tool reads the same bytes:
   hashed whole with hashlib, one process per core, nothing else (the ratio is the share of
   that limit fixity reaches; ``--fixity-only`` runs just these two, ``--warc-mb`` cuts the
   capture into several WARC files so that every core has a file to hash).
+
+``--captures N`` instead writes one case of N small captures, each as ``prov schedule run``
+commits one (three responses of 4 KB, its own WARC, CDXJ index, seal and log entry), and
+times ``prov verify`` on the whole case once: time per capture and peak RSS, to show any
+cost paid per capture (a process pool, a log read) and any memory that grows with them.
 
 Bodies alternate between text-like (compresses about 3:1) and random bytes (as images do).
 Each command runs ``--repeat`` times after one warm-up (the page cache is warm for all); the
@@ -55,9 +61,12 @@ from provenance.capture.snapshot import (
     CaptureResult,
     build_seal,
     capture_dir_for,
+    capture_entries,
     log_capture,
     warcinfo_factory,
 )
+from provenance.custody.case import Case
+from provenance.custody.log import CustodyLog, NewEntry
 from provenance.custody.stamping import Stamper
 from provenance.signing.dsse import sign_envelope
 from provenance.signing.keys import SigningKey
@@ -85,10 +94,12 @@ def _text_pool(rng: random.Random, size: int) -> bytes:
     return bytes(out[:size])
 
 
-def iter_responses(count: int, size: int, seed: int = 8) -> Iterator[tuple[str, bytes, bytes]]:
-    """(url, HTTP head, body) of ``count`` responses with ``size``-byte bodies."""
+def iter_responses(count: int, size: int, seed: int = 8, pool: bytes | None = None,
+                   prefix: str = "") -> Iterator[tuple[str, bytes, bytes]]:
+    """(url, HTTP head, body) of ``count`` responses with ``size``-byte bodies; text bodies
+    are cut from ``pool`` (8 MB of words made from ``seed`` when not given)."""
     rng = random.Random(seed)
-    pool = _text_pool(rng, 8 << 20)
+    pool = pool or _text_pool(rng, 8 << 20)
     for i in range(count):
         if i % 2:
             body = rng.randbytes(size)
@@ -98,15 +109,19 @@ def iter_responses(count: int, size: int, seed: int = 8) -> Iterator[tuple[str, 
         kind = "image/png" if i % 2 else "text/html"
         head = (f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {size}\r\n"
                 "Server: bench\r\n\r\n").encode()
-        yield f"http://bench.example/{i:08d}", head, body
+        yield f"http://bench.example/{prefix}{i:08d}", head, body
 
 
 def write_capture(case_path: Path, key: SigningKey, responses: Iterator[tuple[str, bytes, bytes]],
-                  warc_size: int = 1 << 30, copies: int = 1) -> CaptureResult:
+                  warc_size: int = 1 << 30, copies: int = 1,
+                  pending: list[NewEntry] | None = None, case: Case | None = None
+                  ) -> CaptureResult:
     """Commit one capture of ``responses`` to the case, as ``prov snapshot`` does. With
     ``copies`` > 1 the first WARC is copied that many times (a big case, written quickly;
-    sealed without a CDXJ index, which verify does not require)."""
-    case = api.open_case(str(case_path))
+    sealed without a CDXJ index, which verify does not require). With ``pending`` its log
+    entries go there instead, for the caller to append many at once (the same bytes, fewer
+    fsyncs)."""
+    case = case or api.open_case(str(case_path))
     started = timefmt.utc_now()
     capture_id = ids.uuid7(started)
     relative = capture_dir_for(capture_id, started)
@@ -136,7 +151,10 @@ def write_capture(case_path: Path, key: SigningKey, responses: Iterator[tuple[st
     final = case.root / relative
     final.parent.mkdir(parents=True, exist_ok=True)
     os.rename(partial, final)
-    log_capture(case, final, result, key, timefmt.utc_now(), Stamper([]), [])
+    if pending is not None:
+        pending += capture_entries(case, final, result, [])
+    else:
+        log_capture(case, final, result, key, timefmt.utc_now(), Stamper([]), [])
     return result
 
 
@@ -362,6 +380,8 @@ def main() -> None:
                         "this many tiny records (each a response, an original for revisits).")
     parser.add_argument("--plain", action="store_true",
                         help="With --memory: an uncompressed WARC (faster to write).")
+    parser.add_argument("--captures", type=int, metavar="N",
+                        help="Instead: prov verify on one case of N small captures.")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="prov-bench-verify-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -372,6 +392,9 @@ def main() -> None:
         if args.memory:
             for count in args.memory:
                 memory(work, count, gz=not args.plain)
+            return
+        if args.captures:
+            many(work, args.captures, home, args.repeat)
             return
         for name in (SHAPES if args.shape == "all" else [args.shape]):
             count, size = SHAPES[name]
@@ -444,6 +467,36 @@ def memory(work: Path, count: int, gz: bool = True) -> None:
           f"peak RSS {t.rss_mb:.0f} MB (process tree; main process {t.main_mb:.0f} MB), "
           f"exit {t.code}; load average "
           f"{os.getloadavg()[0]:.1f}")
+
+
+def many(work: Path, captures: int, home: Path, repeat: int) -> None:
+    """One case of ``captures`` small captures (kept with ``--keep``): verify's time per
+    capture and peak RSS."""
+    case_path, public = work / f"case-many-{captures}", work / f"many-{captures}.pub"
+    t0 = time.perf_counter()
+    if not case_path.exists():
+        key = SigningKey.generate("bench")
+        case = api.init_case(case_path, f"bench {captures} captures", key, timefmt.utc_now())
+        public.write_bytes(key.public.pem())
+        pending: list[NewEntry] = []
+        pool = _text_pool(random.Random(8), 1 << 20)
+        for i in range(captures):
+            write_capture(case_path, key, iter_responses(3, 4096, i, pool, f"{i}/"),
+                          pending=pending, case=case)
+            if len(pending) >= 1000 or i + 1 == captures:  # one checkpoint per 1,000 captures
+                with case.lock():
+                    CustodyLog(case).append(pending, key, timefmt.utc_now())
+                pending = []
+    made = time.perf_counter() - t0
+    os.environ["PROV_HOME"] = str(home)
+    size = sum(p.stat().st_size for p in case_path.rglob("*.warc.gz")) / 1e6
+    t = run("prov verify (case)", prov("verify", case_path, "--trust", public, "--no-remember",
+                                       "--json"), min(repeat, 1))
+    print(f"\n{captures} captures ({size:.0f} MB of WARC, written in {made:.0f} s): prov verify "
+          f"{t.wall:.1f} s wall, {t.wall / captures * 1000:.2f} ms per capture, "
+          f"{t.cpu / captures * 1000:.2f} CPU ms per capture, {t.cpu / t.wall:.2f} cores, "
+          f"peak RSS {t.rss_mb:.0f} MB (process tree; main process {t.main_mb:.0f} MB), "
+          f"exit {t.code}; load average {os.getloadavg()[0]:.1f}")
 
 
 def huge(work: Path, gigabytes: float, home: Path) -> None:

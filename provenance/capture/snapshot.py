@@ -309,6 +309,15 @@ def log_capture(
     stamper: Stamper, outcomes: Sequence[StampOutcome],
 ) -> Checkpoint:
     """Append the capture's entries (capture, its stamps, failures) and a checkpoint."""
+    entries = capture_entries(case, final, result, outcomes)
+    with case.lock():
+        failpoints.reach("before-log")
+        return CustodyLog(case, checkpoint_stamper(case, stamper)).append(entries, key, at)
+
+
+def capture_entries(case: Case, final: Path, result: CaptureResult,
+                    outcomes: Sequence[StampOutcome]) -> list[NewEntry]:
+    """The entries that log a capture sealed in ``final``: capture, its stamps, failures."""
     seal = file_subject(case, final / SEAL_NAME)
     entries = [NewEntry("capture", (seal,), {
         "captureId": result.capture_id,
@@ -325,6 +334,4 @@ def log_capture(
                              lambda tsa: final / f"seal.{tsa}.tsr")
     if result.failed:
         entries.append(NewEntry("capture-failed", (seal,), failure_details(result)))
-    with case.lock():
-        failpoints.reach("before-log")
-        return CustodyLog(case, checkpoint_stamper(case, stamper)).append(entries, key, at)
+    return entries
