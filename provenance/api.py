@@ -503,7 +503,8 @@ def verify_warc(paths: Sequence[Path], *, strict: bool = False, jobs: int | None
 
 def _record_cosignature(verifier: CaseVerifier, report: Report, key: SigningKey,
                         name: str | None, at: datetime) -> None:
-    from provenance.custody.checkpoint import cosign
+    from provenance.base.untrusted import read_regular
+    from provenance.custody.checkpoint import MAX_NOTE, cosign
 
     if not report.ok or verifier.latest_verified is None:
         report.add("info", "cosignature.record", "custody/checkpoints",
@@ -511,7 +512,8 @@ def _record_cosignature(verifier: CaseVerifier, report: Report, key: SigningKey,
         return
     size, path = verifier.latest_verified
     cosigner = name or f"prov-auditor/{key.key_id.split(':', 1)[1][:16]}"
-    note = cosign(path.read_bytes(), cosigner, key, int(at.timestamp()), what=path.name)
+    note = cosign(read_regular(path, MAX_NOTE, what=path.name), cosigner, key, int(at.timestamp()),
+                  what=path.name)
     target = path.with_name(f"{size:020d}.{key.key_id.split(':', 1)[1][:16]}.cosignature")
     tmp = target.with_suffix(".tmp")
     tmp.write_bytes(note)
@@ -601,8 +603,7 @@ def disclose(case: Case, capture_id: str, out: Path, urls: Sequence[str],
              with_requests: bool, key: SigningKey, now: datetime,
              stamper: Stamper | None = None) -> dict[str, Any]:
     """Write a selective-disclosure package and log an ``export`` entry for it."""
-    import hashlib
-
+    from provenance.base.digests import sha256_file
     from provenance.exports.disclosure import write_disclosure
 
     matches = [c for c in list_captures(case) if c.capture_id.startswith(capture_id)]
@@ -610,7 +611,7 @@ def disclose(case: Case, capture_id: str, out: Path, urls: Sequence[str],
         raise UsageError(f"{len(matches)} captures match {capture_id!r}")
     fetch_capture(case, matches[0].capture_dir)
     manifest = write_disclosure(case, matches[0].capture_dir, out, urls, with_requests)
-    digest = hashlib.sha256((out / "disclosure.json").read_bytes()).hexdigest()
+    digest = sha256_file(out / "disclosure.json").hex()
     included = sum(1 for r in manifest["records"] if r["included"])
     with case.lock():
         _append(case, stamper, [NewEntry("export", (), {

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from archive.errors import ConfigError, ProvError
 from provenance.base import home, timefmt
+from provenance.base.untrusted import read_named, read_regular
 from provenance.custody import checkpoint as cp
 from provenance.custody.case import Case, fsync_dir, write_durable
 from provenance.custody.log import CustodyLog, NewEntry, file_subject
@@ -35,13 +36,14 @@ from provenance.timestamps.rfc3161 import (
 )
 
 DEFAULT_TIMEOUT = 10.0
+MAX_CONFIG = 1 << 20  # a case's config.toml names a few TSAs
 
 
 def _config_tsas(path: Path) -> list[str] | None:
     if not path.is_file():
         return None
     try:
-        doc = tomllib.loads(path.read_text())
+        doc = tomllib.loads(read_named(path, MAX_CONFIG, error=ConfigError).decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
     value = doc.get("tsa")
@@ -187,7 +189,7 @@ def staged_path(path: Path) -> Path:
 
 def stamp_checkpoint(case: Case, stamper: Stamper, checkpoint: Path) -> list[StampOutcome]:
     """Stamp a checkpoint file; tokens go beside it (bound by the next entry's ``prev``)."""
-    outcomes = stamper.stamp(checkpoint.read_bytes())
+    outcomes = stamper.stamp(read_regular(checkpoint, cp.MAX_NOTE, what=case.relative(checkpoint)))
     for outcome in outcomes:
         if outcome.stamp is not None:
             write_token(checkpoint.with_name(f"{checkpoint.stem}.{outcome.tsa_id}.tsr"), outcome)

@@ -35,10 +35,12 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from archive.errors import IntegrityError, ProvError
+from provenance.base.digests import sha256_regular
 from provenance.base.untrusted import read_regular
 from provenance.custody import checkpoint as cp
 from provenance.custody.log import CustodyLog, checkpoint_rel, shard
 from provenance.custody.logfile import MAX_LINE
+from provenance.errors import UntrustedInputError
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import Entry
 from provenance.storage.layout import (
@@ -284,7 +286,11 @@ def fetch_tokens(case: BucketCase, sync: dict[str, Any], size: int,
     roots = None
     for rel, n in tokens:
         path = case.root / rel
-        data = path.read_bytes()
+        try:
+            data = read_regular(path, MAX_RESPONSE_BYTES, what=rel)
+        except UntrustedInputError:
+            path.unlink()  # larger than any token, or not a file
+            continue
         if rel in bound:
             good = hashlib.sha256(data).digest() == bound[rel]
         else:
@@ -307,7 +313,8 @@ def _trusted_stamp(case: BucketCase, token: bytes, size: int, roots: list[Any]) 
     from provenance.timestamps.tsatrust import load_case_certs
 
     try:
-        verify_stamp(token, checkpoint_path(case, size).read_bytes(), roots=roots,
+        note = read_regular(checkpoint_path(case, size), cp.MAX_NOTE)
+        verify_stamp(token, note, roots=roots,
                      untrusted=load_case_certs(case.certs_dir), require_trusted=True)
     except (ProvError, OSError, ValueError):
         return False
@@ -325,5 +332,5 @@ def fetch_keys_and_certs(case: BucketCase) -> None:
     download_many(case.bucket, case.root, wanted)
     for rel in wanted:
         match = CERT_NAME.match(rel)
-        if match and hashlib.sha256((case.root / rel).read_bytes()).hexdigest() != match.group(1):
+        if match and sha256_regular(case.root / rel, what=rel).hex() != match.group(1):
             (case.root / rel).unlink()
