@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from archive.errors import ConfigError
 from provenance.base import home
@@ -126,24 +127,31 @@ class SigningKey:
 
     @classmethod
     def from_pem(cls, data: bytes, name: str, passphrase: Callable[[], bytes | None]) -> SigningKey:
-        encrypted = b"ENCRYPTED PRIVATE KEY" in data
-        secret = passphrase() if encrypted else None
-        if encrypted and not secret:
-            raise KeyFileError(f"key {name!r} is encrypted and no passphrase was given",
-                               hint="set PROV_KEY_PASSPHRASE_FILE or PROV_KEY_PASSPHRASE, or run "
-                                    "`prov keys unlock` first")
-        try:
-            key = serialization.load_pem_private_key(data, password=secret)
-        except ValueError as exc:
-            reason = "wrong passphrase" if encrypted else "corrupt key file"
-            if "Bad decrypt" not in str(exc) and encrypted:
-                reason = "wrong passphrase or corrupt key file"
-            raise KeyFileError(f"cannot load key {name!r}: {reason}") from None
-        except TypeError:
-            raise KeyFileError(f"cannot load key {name!r}: corrupt key file") from None
+        key = load_private_pem(data, f"key {name!r}", passphrase)
         if not isinstance(key, Ed25519PrivateKey):
             raise KeyFileError(f"key {name!r} is not an Ed25519 key")
         return cls(key, name)
+
+
+def load_private_pem(data: bytes, label: str,
+                     passphrase: Callable[[], bytes | None]) -> PrivateKeyTypes:
+    """The private key in a PKCS#8 PEM file prov wrote, decrypted with ``passphrase()`` when
+    it is encrypted (asked only then); ``KeyFileError`` names ``label`` and what went wrong."""
+    encrypted = b"ENCRYPTED PRIVATE KEY" in data
+    secret = passphrase() if encrypted else None
+    if encrypted and not secret:
+        raise KeyFileError(f"{label} is encrypted and no passphrase was given",
+                           hint="set PROV_KEY_PASSPHRASE_FILE or PROV_KEY_PASSPHRASE, or run "
+                                "`prov keys unlock` first")
+    try:
+        return serialization.load_pem_private_key(data, password=secret)
+    except ValueError as exc:
+        reason = "wrong passphrase" if encrypted else "corrupt key file"
+        if "Bad decrypt" not in str(exc) and encrypted:
+            reason = "wrong passphrase or corrupt key file"
+        raise KeyFileError(f"cannot load {label}: {reason}") from None
+    except TypeError:
+        raise KeyFileError(f"cannot load {label}: corrupt key file") from None
 
 
 def read_key_file(path: Path) -> bytes:

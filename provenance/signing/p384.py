@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from provenance.base import home
 from provenance.base.untrusted import b64decode
 from provenance.errors import KeyFileError, SignatureError, UntrustedInputError
-from provenance.signing.keys import key_path, read_key_file, write_private_file
+from provenance.signing.keys import key_path, load_private_pem, read_key_file, write_private_file
 
 COORD = 48  # bytes of r and of s on P-384
 KEY_ID_PREFIX = "ecdsa-p384:"
@@ -123,17 +123,7 @@ class P384SigningKey:
     @classmethod
     def from_pem(cls, data: bytes, name: str, passphrase: Callable[[], bytes | None]
                  ) -> P384SigningKey:
-        encrypted = b"ENCRYPTED PRIVATE KEY" in data
-        secret = passphrase() if encrypted else None
-        if encrypted and not secret:
-            raise KeyFileError(f"P-384 key {name!r} is encrypted and no passphrase was given",
-                               hint="set PROV_KEY_PASSPHRASE_FILE or PROV_KEY_PASSPHRASE, or run "
-                                    "`prov keys unlock` first")
-        try:
-            key = serialization.load_pem_private_key(data, password=secret)
-        except (ValueError, TypeError):
-            raise KeyFileError(f"cannot load P-384 key {name!r}: wrong passphrase or corrupt "
-                               "key file") from None
+        key = load_private_pem(data, f"P-384 key {name!r}", passphrase)
         if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp384r1":
             raise KeyFileError(f"key {name!r}: not an ECDSA P-384 key")
         return cls(key)

@@ -86,3 +86,16 @@ def test_load_or_create_makes_the_key_once_encrypted_like_the_ed25519_key(
     assert P384PublicKey.load(tmp_path / "keys" / "k.p384.pub") == made.public
     again = load_or_create("k", lambda: b"a long passphrase")
     assert again.public == made.public
+
+
+def test_an_encrypted_key_is_read_with_its_passphrase_and_refused_without() -> None:
+    key = P384SigningKey.generate()
+    pem = key.private_pem(b"right")
+    loaded = P384SigningKey.from_pem(pem, "w", lambda: b"right")
+    assert loaded.public.key_id == key.public.key_id
+    with pytest.raises(KeyFileError, match="P-384 key 'w' is encrypted and no passphrase"):
+        P384SigningKey.from_pem(pem, "w", lambda: None)
+    with pytest.raises(KeyFileError, match="cannot load P-384 key 'w': wrong passphrase"):
+        P384SigningKey.from_pem(pem, "w", lambda: b"wrong")
+    with pytest.raises(KeyFileError, match="key 'w': not an ECDSA P-384 key"):
+        P384SigningKey.from_pem(SigningKey.generate("w").private_pem(None), "w", lambda: None)
