@@ -9,6 +9,7 @@ import pytest
 from s3server import S3Server, s3_server  # noqa: F401 (the session fixture)
 
 from archive.errors import LockedError
+from provenance.errors import UntrustedInputError
 from provenance.storage.lease import Lease
 from provenance.storage.store import Bucket, PreconditionFailed, S3Url
 
@@ -26,6 +27,13 @@ def test_bytes_round_trip_and_create_only_writes(bucket: Bucket) -> None:
         bucket.put_bytes("state/x", b"second", if_none_match=True)
     assert bucket.get_bytes("missing", 100) is None
     assert [key for key in bucket.iter_keys("state/")] != []
+
+
+def test_a_small_object_past_its_cap_is_refused_never_cut(bucket: Bucket) -> None:
+    bucket.put_bytes("state/big", b"x" * 101, if_none_match=True)
+    with pytest.raises(UntrustedInputError, match=r"state/big: larger than 100 bytes"):
+        bucket.get_bytes("state/big", 100)
+    assert bucket.get_bytes("state/big", 101) is not None
 
 
 def test_one_holder_at_a_time(bucket: Bucket) -> None:
