@@ -13,7 +13,6 @@ import uuid
 from datetime import datetime
 
 CAPTURE_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-CAPTURE_ID_RE = re.compile(rf"^{CAPTURE_ID}$")
 CAPTURE_DAY = r"captures/[0-9]{4}/[0-9]{2}/[0-9]{2}"  # the day folder a capture is filed under
 CAPTURE_DIR_RE = re.compile(rf"^{CAPTURE_DAY}/{CAPTURE_ID}$")  # captures/YYYY/MM/DD/<id>
 
@@ -26,10 +25,6 @@ def uuid7(moment: datetime, rand: bytes | None = None) -> str:
     value[6] = 0x70 | (value[6] & 0x0F)
     value[8] = 0x80 | (value[8] & 0x3F)
     return str(uuid.UUID(bytes=bytes(value)))
-
-
-def is_capture_id(text: str) -> bool:
-    return bool(CAPTURE_ID_RE.fullmatch(text))
 
 
 def is_capture_dir(rel: str) -> bool:
