@@ -43,6 +43,7 @@ from provenance.signing.keys import (
 )
 from provenance.signing.trust import Anchors, trust_user_key
 from provenance.verification.case import CaseVerifier
+from provenance.verification.fixity import Hashes
 from provenance.verification.parallel import Tally
 
 if TYPE_CHECKING:  # loaded by the functions that use them: `prov verify` needs none of them
@@ -350,7 +351,7 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
            tsa_roots: Sequence[Path] = (), jobs: int | None = None,
            on_progress: Callable[[Tally], None] | None = None,
            as_kind: str | None = None, allow_unanchored: bool = False,
-           fixity: bool = False) -> Report:
+           fixity: bool = False, hashes: Hashes | None = None) -> Report:
     """Verify ``target``. With ``record`` = (key, cosigner name), a passing verify writes
     that key's C2SP cosignature beside the latest checkpoint it verified. ``jobs`` worker
     processes read the WARCs (default: one per core); ``on_progress`` sees how far it got.
@@ -358,7 +359,8 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
     ``targets.decide_kind`` decides, and the report says what it decided and why.
 
     ``fixity``: a case's sealed files are judged by their sha256 alone, no record inflated
-    (``provenance.verification.fixity``); a package is a usage error (exit 2). A full verify of
+    (``provenance.verification.fixity``), by ``hashes`` if their hashing was started already
+    (``Hashes.start``); a package is a usage error (exit 2). A full verify of
     a case that passes is remembered in ``$PROV_HOME/seen`` (unless ``remember`` is False),
     and a fixity check reports when it was."""
     if record is not None and record[1] is not None:
@@ -368,7 +370,7 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
     def local(root: Path | str, known: Mapping[str, bytes] | None = None) -> Report:
         report, verifier = _verify_local(root, trust_files, trust_ids, strict, since, remember,
                                          tsa_roots, jobs, on_progress, as_kind,
-                                         allow_unanchored, fixity, known)
+                                         allow_unanchored, fixity, known, hashes)
         if verifier is not None:
             verifiers.append(verifier)
             if record is not None:
@@ -399,8 +401,8 @@ def _verify_local(target: Path | str, trust_files: Sequence[Path], trust_ids: Se
                   strict: bool, since: Sequence[Path], remember: bool,
                   tsa_roots: Sequence[Path], jobs: int | None,
                   on_progress: Callable[[Tally], None] | None, as_kind: str | None,
-                  allow_unanchored: bool, fixity: bool, known: Mapping[str, bytes] | None
-                  ) -> tuple[Report, CaseVerifier | None]:
+                  allow_unanchored: bool, fixity: bool, known: Mapping[str, bytes] | None,
+                  hashes: Hashes | None = None) -> tuple[Report, CaseVerifier | None]:
     """One target on this machine's disk: its report, and the case's verifier if a case."""
     if str(target) == "":
         raise UsageError("an empty path names no target (it would be the current folder)")
@@ -436,7 +438,7 @@ def _verify_local(target: Path | str, trust_files: Sequence[Path], trust_ids: Se
     else:
         verifier = CaseVerifier(target, anchors, strict=strict, since=given, remember=remember,
                                 tsa_roots=roots, jobs=jobs, on_progress=on_progress,
-                                fixity=fixity, known=known)
+                                fixity=fixity, known=known, hashes=hashes)
         report = verifier.run()
     report.kind, report.kind_reason = decided.kind, decided.reason
     return report, verifier

@@ -77,6 +77,26 @@ def verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...
 
     Exit 0 when everything verifies (warnings allowed unless --strict), 3 when something
     fails, 4 when TARGET is none of these."""
+    hashes = None
+    if fixity and not target.startswith("s3://"):
+        # deferred: the case's files are hashed while the rest of the verifier loads
+        from provenance.verification.fixity import Hashes
+
+        hashes = Hashes.start(Path(target), jobs)
+    try:
+        _verify(target, trust_files, trust_ids, strict, since, no_remember, tsa_roots, record,
+                key_name, cosigner_name, as_kind, fixity, hashes, as_json, verbose, jobs,
+                allow_unanchored)
+    finally:
+        if hashes is not None:
+            hashes.close()
+
+
+def _verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...],
+            strict: bool, since: tuple[Path, ...], no_remember: bool,
+            tsa_roots: tuple[Path, ...], record: bool, key_name: str,
+            cosigner_name: str | None, as_kind: str | None, fixity: bool, hashes: Any,
+            as_json: bool, verbose: bool, jobs: int | None, allow_unanchored: bool) -> None:
     from provenance import api  # in the body: `verify-warc` and --help never load the library
     if record and cosigner_name is not None:
         api.check_cosigner_name(cosigner_name)  # before the passphrase prompt
@@ -87,7 +107,7 @@ def verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ...
                             trust_files, trust_ids, strict, since, not no_remember, recording,
                             tsa_roots=tsa_roots, jobs=jobs, on_progress=progress.update,
                             as_kind=as_kind, allow_unanchored=allow_unanchored,
-                            fixity=fixity)
+                            fixity=fixity, hashes=hashes)
     finally:
         progress.finish()
     _show_report(report, as_json, verbose)

@@ -35,6 +35,7 @@ from provenance.errors import ReadOnlyError, UntrustedInputError
 FORMAT_VERSION = 1
 CASE_FILE = "case.json"
 SEAL_NAME = "seal.dsse.json"  # in each capture folder: the capture's signed seal
+WARC_SUFFIXES = (".warc.gz", ".warc")  # the names of a capture folder's WARC files
 MAX_CASE_FILE = 64 << 10
 READ_ONLY = "read-only"
 

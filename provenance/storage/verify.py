@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from archive.errors import NotATargetError, ProvError
 from provenance.base import timefmt
 from provenance.base.report import Report
-from provenance.custody.case import Case
+from provenance.custody.case import WARC_SUFFIXES, Case
 from provenance.custody.logfile import MAX_LINE
 from provenance.storage.layout import (
     ENTRIES,
@@ -42,7 +42,6 @@ from provenance.storage.layout import (
     unknown_names,
 )
 from provenance.verification.fixity import NOT_CHECKED
-from provenance.verification.warcjudge import WARC_SUFFIXES
 
 if TYPE_CHECKING:
     from provenance.storage.store import Bucket, Got, ObjectVersion

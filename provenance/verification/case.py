@@ -45,7 +45,7 @@ from provenance.signing.statements import (
 )
 from provenance.signing.trust import Anchors
 from provenance.timestamps.tsatrust import TsaRoots
-from provenance.verification.fixity import NOT_CHECKED, FixityJudge
+from provenance.verification.fixity import NOT_CHECKED, FixityJudge, Hashes
 from provenance.verification.history import History
 from provenance.verification.keycache import check_key_cache
 from provenance.verification.layout import judge_layout
@@ -146,11 +146,13 @@ class CaseVerifier:
                  tsa_roots: TsaRoots | None = None, jobs: int | None = None,
                  on_progress: Callable[[Tally], None] | None = None,
                  package: bool = False, fixity: bool = False,
-                 known: Mapping[str, bytes] | None = None) -> None:
+                 known: Mapping[str, bytes] | None = None,
+                 hashes: Hashes | None = None) -> None:
         """``package``: the case inside a bag, which may be older than a log seen earlier.
         ``fixity``: sealed WARCs are judged by their sha256 alone, nothing inflated
         (``provenance.verification.fixity``); ``known``: their digests, computed elsewhere
-        (a bucket's objects, hashed as they streamed by), by case-relative name."""
+        (a bucket's objects, hashed as they streamed by), by case-relative name; ``hashes``:
+        their hashing, started before (``Hashes.start``; a judging again starts its own)."""
         self._args = {"anchors": anchors, "strict": strict, "since": since, "remember": remember,
                       "tsa_roots": tsa_roots, "jobs": jobs, "on_progress": on_progress,
                       "package": package, "fixity": fixity, "known": known}
@@ -181,7 +183,7 @@ class CaseVerifier:
         self.revisits = RevisitLedger()  # each revisit checked against its original at the end
         self.warcs: WarcJudge | FixityJudge
         if fixity:
-            self.warcs = FixityJudge(root, self.report, jobs=jobs, known=known,
+            self.warcs = FixityJudge(root, self.report, jobs=jobs, known=known, hashes=hashes,
                                      on_progress=on_progress)
         else:
             self.warcs = WarcJudge(root, self.report, self.revisits, jobs=jobs,

@@ -10,11 +10,13 @@ when sealed (each record's own digests, the seal's record count and ``recordsRoo
 full verify proves once. The seal's digest is the only reference: nothing in the file, its
 name, its size or its time is trusted.
 
-Files are hashed whole (SHA-256 cannot be split), one file per worker process, planned ahead
-so the workers hash while the custody log is judged; at most a few files per worker are in
-flight, so memory does not grow with the number of files. A digest computed elsewhere
-(``known``: an object streamed from a bucket and hashed on the way, never written) stands for
-the file of that name, whose placeholder on disk is never read.
+Files are hashed whole (SHA-256 cannot be split), one file per worker process (``Hashes``),
+planned ahead so the workers hash while the custody log is judged; at most a few files per
+worker are in flight, so memory does not grow with the number of files. This module loads no
+WARC reader, so that `prov verify --fixity` can start the hashing before it loads the rest of
+the verifier (``Hashes.start``); a digest is only ever compared with the seal's. A digest
+computed elsewhere (``known``: an object streamed from a bucket and hashed on the way, never
+written) stands for the file of that name, whose placeholder on disk is never read.
 """
 
 from __future__ import annotations
@@ -25,43 +27,57 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provenance.base.digests import sha256_regular
 from provenance.base.report import Report
 from provenance.base.untrusted import is_regular, listdir
 from provenance.custody import merkle
+from provenance.custody.case import WARC_SUFFIXES, iter_capture_dirs
 from provenance.errors import UntrustedInputError
-from provenance.verification.parallel import POOL_MIN_BYTES, Tally
-from provenance.verification.warcjudge import WARC_SUFFIXES
+
+if TYPE_CHECKING:
+    from provenance.verification.parallel import Tally
 
 # What a full verify checks that fixity does not (the JSON report's ``notChecked``): each
 # record's own digests and headers, the seal's record counts and records root, the WARC format,
 # and the revisits against their originals.
 NOT_CHECKED = ("record.blockDigest", "record.payloadDigest", "record.headers", "warc.format",
                "seal.records", "seal.recordsRoot", "revisit")
+POOL_MIN_BYTES = 8 << 20  # below this much in all, each file is hashed here when asked for
 
 
-class FixityJudge:
-    """Judges sealed WARC files by their sha256 alone: the interface of ``WarcJudge``."""
+class Hashes:
+    """The sha256 of a case's WARC files, hashed ahead by worker processes in planned order."""
 
-    def __init__(self, root: Path, report: Report, *, jobs: int | None = None,
-                 known: Mapping[str, bytes] | None = None,
-                 on_progress: Callable[[Tally], None] | None = None) -> None:
+    def __init__(self, root: Path, *, jobs: int | None = None,
+                 known: Mapping[str, bytes] | None = None) -> None:
         self.root = root
-        self.report = report
         self.known = dict(known or {})
         self.workers = max(1, jobs or len(os.sched_getaffinity(0)))
-        self.on_progress = on_progress
+        self.on_progress: Callable[[Tally], None] | None = None
+        self.failures: Callable[[], int] = lambda: 0
+        self.planned = False
         self._pool: Executor | None = None
         self._queue: dict[str, int] = {}  # planned, not submitted: size by name, in order
         self._inflight: dict[str, tuple[int, Future[bytes]]] = {}
         self._window = 2 * self.workers
         self._parallel = False
-        self.tally = Tally(0, 0, 0, 0)
+        self._done = (0, 0)  # bytes, files
+        self._total = (0, 0)
+
+    @classmethod
+    def start(cls, root: Path, jobs: int | None = None) -> Hashes:
+        """Start hashing the WARC files of every capture folder of ``root`` now (a folder that
+        is not a case holds none: nothing is hashed)."""
+        hashes = cls(root, jobs=jobs)
+        hashes.plan(f for f, _ in iter_capture_dirs(root))
+        return hashes
 
     def plan(self, folders: Iterable[str]) -> None:
         """Capture folders in the order they will probably be judged: their WARCs are hashed
         ahead (a file asked for out of that order is hashed when asked)."""
+        self.planned = True
         total = 0
         for folder in dict.fromkeys(folders):
             base = self.root / folder
@@ -71,7 +87,7 @@ class FixityJudge:
                         base / name):
                     self._queue[rel] = size = _size(base / name)
                     total += size
-        self.tally = Tally(0, total, 0, len(self._queue))
+        self._total = (total, len(self._queue))
         self._parallel = self.workers > 1 and total >= POOL_MIN_BYTES
         self._pump()
 
@@ -80,37 +96,18 @@ class FixityJudge:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def check(self, rel: str, sha256: bytes, records: int | None,
-              tree: merkle.TreeBuilder) -> bool:
-        """One sealed WARC: its sha256 against the seal's. ``records`` and ``tree`` (the
-        full check's record count and records root) are not looked at: nothing is inflated."""
-        del records, tree
+    def digest(self, rel: str) -> bytes | None:
+        """The sha256 of ``rel``, None if it is not a regular file or cannot be read."""
         if rel in self.known:
-            found: bytes | None = self.known[rel]
-        elif not is_regular(self.root / rel):
-            self._drop(rel)
-            self.report.add("fail", "file.missing", rel, "sealed file is missing")
-            return False
-        else:
-            found = self._digest(rel)
-        if found is None:
-            self.report.add("fail", "file.missing", rel, "sealed file is not a regular file "
-                            "or cannot be read")
-            return False
-        if found != sha256:
-            self.report.add("fail", "file.digest", rel, "file differs from the sealed digest",
-                            expected=_label(sha256), found=_label(found))
-            return False
-        return True
-
-    def _digest(self, rel: str) -> bytes | None:
+            return self.known[rel]
         digest: bytes | None = None
+        size = 0
         try:
             if rel in self._inflight:
                 size, future = self._inflight.pop(rel)
                 digest = future.result()
             else:
-                size = self._drop(rel)
+                size = self.drop(rel)
                 digest = sha256_regular(self.root / rel, what=rel)
         except (UntrustedInputError, OSError):
             pass
@@ -118,7 +115,7 @@ class FixityJudge:
         self._pump()
         return digest
 
-    def _drop(self, rel: str) -> int:
+    def drop(self, rel: str) -> int:
         """Take ``rel`` out of the plan (it is judged now, or never): its planned size."""
         return self._queue.pop(rel, 0)
 
@@ -140,11 +137,54 @@ class FixityJudge:
         return self._pool
 
     def _advance(self, size: int) -> None:
-        done = self.tally
-        self.tally = Tally(done.bytes_done + size, done.bytes_total, done.files_done + 1,
-                           done.files_total, self.report.counts["fail"])
+        self._done = (self._done[0] + size, self._done[1] + 1)
         if self.on_progress is not None:
-            self.on_progress(self.tally)
+            # deferred: the tally's module loads the WARC scanner, which fixity never needs
+            from provenance.verification.parallel import Tally
+
+            self.on_progress(Tally(self._done[0], self._total[0], self._done[1],
+                                   self._total[1], self.failures()))
+
+
+class FixityJudge:
+    """Judges sealed WARC files by their sha256 alone: the interface of ``WarcJudge``.
+    ``hashes``: started earlier (``Hashes.start``), else made here."""
+
+    def __init__(self, root: Path, report: Report, *, jobs: int | None = None,
+                 known: Mapping[str, bytes] | None = None, hashes: Hashes | None = None,
+                 on_progress: Callable[[Tally], None] | None = None) -> None:
+        self.root = root
+        self.report = report
+        self.hashes = hashes or Hashes(root, jobs=jobs, known=known)
+        self.hashes.on_progress = on_progress
+        self.hashes.failures = lambda: report.counts["fail"]
+
+    def plan(self, folders: Iterable[str]) -> None:
+        if not self.hashes.planned:
+            self.hashes.plan(folders)
+
+    def close(self) -> None:
+        self.hashes.close()
+
+    def check(self, rel: str, sha256: bytes, records: int | None,
+              tree: merkle.TreeBuilder) -> bool:
+        """One sealed WARC: its sha256 against the seal's. ``records`` and ``tree`` (the
+        full check's record count and records root) are not looked at: nothing is inflated."""
+        del records, tree
+        if rel not in self.hashes.known and not is_regular(self.root / rel):
+            self.hashes.drop(rel)
+            self.report.add("fail", "file.missing", rel, "sealed file is missing")
+            return False
+        found = self.hashes.digest(rel)
+        if found is None:
+            self.report.add("fail", "file.missing", rel, "sealed file is not a regular file "
+                            "or cannot be read")
+            return False
+        if found != sha256:
+            self.report.add("fail", "file.digest", rel, "file differs from the sealed digest",
+                            expected=_label(sha256), found=_label(found))
+            return False
+        return True
 
 
 def _size(path: Path) -> int:

@@ -20,10 +20,9 @@ from archive.warc.scan import RecordResult
 from provenance.base.report import Report
 from provenance.base.untrusted import is_regular, listdir
 from provenance.custody import merkle
+from provenance.custody.case import WARC_SUFFIXES
 from provenance.verification.parallel import Engine, FileOutcome, Tally
 from provenance.verification.revisits import RevisitLedger
-
-WARC_SUFFIXES = (".warc.gz", ".warc")
 
 
 class WarcJudge:

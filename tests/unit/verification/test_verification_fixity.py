@@ -91,3 +91,33 @@ def test_a_known_digest_stands_for_its_file(tmp_path: Path) -> None:
 def test_what_fixity_leaves_to_a_full_verify() -> None:
     assert {"record.blockDigest", "record.payloadDigest", "seal.recordsRoot",
             "seal.records"} <= set(NOT_CHECKED)
+
+
+def test_hashing_started_before_the_verifier_serves_it(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`verify --fixity` starts hashing a case's capture folders before the rest of the
+    verifier loads; the judge then takes the digests from it, and judges as before."""
+    from provenance.verification.fixity import Hashes
+
+    monkeypatch.setattr("provenance.verification.fixity.POOL_MIN_BYTES", 1)
+    folder = tmp_path / "captures" / "2026" / "01" / "02" / "018e0955-c6fa-70a1-a2a3-a4a5a6a7a8a9"
+    folder.mkdir(parents=True)
+    data = os.urandom(100_000)
+    (folder / "data-00000.warc.gz").write_bytes(data)
+    (folder / "index.cdxj").write_bytes(b"not a WARC: not hashed ahead")
+    rel = folder.relative_to(tmp_path).as_posix() + "/data-00000.warc.gz"
+    hashes = Hashes.start(tmp_path, jobs=2)
+    try:
+        assert hashes.planned
+        report = Report(str(tmp_path), "case")
+        judge = FixityJudge(tmp_path, report, hashes=hashes)
+        judge.plan(["ignored: planned already"])
+        assert judge.check(rel, hashlib.sha256(data).digest(), None, merkle.TreeBuilder())
+        assert not judge.check(rel.replace("data-", "gone-"), b"\0" * 32, None,
+                               merkle.TreeBuilder())
+        assert [(f.status, f.check) for f in report.findings] == [("fail", "file.missing")]
+    finally:
+        hashes.close()
+    empty = Hashes.start(tmp_path / "not-a-case")  # nothing there: nothing hashed, no error
+    assert empty.planned
+    empty.close()
