@@ -27,7 +27,7 @@ from archive.warc.cdxj import IndexEntry, iter_entries, iter_index, lookup
 from archive.warc.reader import WarcReader
 from provenance.base.untrusted import load_json, open_regular, read_regular
 from provenance.custody.case import SEAL_NAME, Case
-from provenance.custody.log import iter_log_entries
+from provenance.custody.log import detail_count, iter_log_entries
 from provenance.errors import UntrustedInputError
 from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope
 from provenance.signing.statements import CaptureSeal
@@ -112,8 +112,8 @@ def _logged(case: Case) -> list[_Logged]:
         details = entry.details
         if entry.action == "capture":
             found.append(_Logged(str(details.get("captureId")), str(details.get("captureDir")),
-                                 entry.time, _count(details.get("urls")),
-                                 _count(details.get("failed"))))
+                                 entry.time, detail_count(details.get("urls")),
+                                 detail_count(details.get("failed"))))
         elif entry.action == "capture-failed" and isinstance(details.get("failures"), list):
             failures.setdefault(str(details.get("captureId")), []).extend(
                 (str(row.get("url")), str(row.get("error")))
@@ -121,10 +121,6 @@ def _logged(case: Case) -> list[_Logged]:
     for logged in found:
         logged.failures = failures.get(logged.capture_id, [])
     return found
-
-
-def _count(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _status(entry: IndexEntry) -> int | None:

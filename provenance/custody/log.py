@@ -374,6 +374,14 @@ def logged_captures(case: Case) -> list[CaptureSummary]:
     """The captures the log names, in log order (entries parsed, not judged)."""
     return [
         CaptureSummary(str(e.details.get("captureId")), str(e.details.get("captureDir")),
-                       e.time, int(e.details.get("urls", 0)), int(e.details.get("failed", 0)))
+                       e.time, detail_count(e.details.get("urls")),
+                       detail_count(e.details.get("failed")))
         for e in iter_log_entries(case) if e.action == "capture"
     ]
+
+
+def detail_count(value: object) -> int:
+    """A count an entry's details give (``urls``, ``failed``), read from an entry nothing has
+    verified yet: a non-negative integer, else 0 (a string, a float, a list or a bool from an
+    edited line is never converted, so it cannot crash a reader)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
