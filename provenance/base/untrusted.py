@@ -45,6 +45,12 @@ from archive.errors import ProvError
 from provenance.errors import UntrustedInputError
 
 MAX_JSON_DEPTH = 64  # prov's own documents nest at most 6 deep
+# A parsed value costs Python some 60 to 80 bytes (an empty object 64, a list slot 8 more), a
+# byte or three of JSON: 14 MiB of "{}," parse into 359 MB. A document may hold one value per
+# this many bytes of its size cap (prov's densest, a disclosure's record rows, hold one per 50),
+# so what any one document costs stays within some 3.5 times its cap.
+JSON_BYTES_PER_VALUE = 24
+MIN_JSON_VALUES = 4096  # whatever the cap: so many cost nothing
 MAX_TREE_DEPTH = 32  # a case nests 7 deep (captures/YYYY/MM/DD/<id>/file); packages less
 NAME = r"[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*"  # the relative file names prov writes
 MAX_NAME_PARTS = 16  # prov's deepest name is captures/YYYY/MM/DD/<id>/<file>
@@ -142,14 +148,23 @@ def listdir(path: Path | str) -> list[str]:
 
 def load_json(data: bytes | str, *, what: str, limit: int,
               max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """Parse one JSON document of at most ``limit`` bytes and ``max_depth`` levels."""
+    """Parse one JSON document of at most ``limit`` bytes, ``max_depth`` levels and
+    ``limit // JSON_BYTES_PER_VALUE`` values, at least ``MIN_JSON_VALUES`` (counted before
+    parsing by the separators and brackets that start them: over-counted inside a string,
+    never under)."""
     raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
     if len(raw) > limit:
         raise UntrustedInputError(f"{what}: JSON larger than {limit:,} bytes")
-    if raw.count(b"[") + raw.count(b"{") > max_depth:  # the cheap test first
+    containers = raw.count(b"[") + raw.count(b"{")
+    if containers > max_depth:  # the cheap test first
         depth = json_depth(raw)
         if depth > max_depth:
             raise UntrustedInputError(f"{what}: JSON nested {depth} deep (at most {max_depth})")
+    values = containers + raw.count(b",")
+    most = max(MIN_JSON_VALUES, limit // JSON_BYTES_PER_VALUE)
+    if values > most:
+        raise UntrustedInputError(f"{what}: JSON of {values:,} values (at most {most:,} in "
+                                  f"{limit:,} bytes)")
     try:
         return json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except RecursionError:  # unreachable after the depth test; kept as a second wall

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from provenance.signing.dsse import parse_envelope, verify_envelope
 from provenance.signing.p384 import P384PublicKey
 from provenance.signing.statements import IN_TOTO_PAYLOAD, CaptureSeal
 from provenance.signing.trust import Anchors
-from provenance.timestamps.tsatrust import TsaRoots
+from provenance.timestamps.tsatrust import MAX_CASE_CHAINS, MAX_CHAIN_FILE, TsaRoots
 from provenance.verification.packagelog import PackageLog
 
 # what a malformed member or manifest field raises when read as the right type: a finding
@@ -243,18 +243,46 @@ class WaczVerifier:
             raise ProvError(f"not a {SCHEMA} manifest: the WACZ was not exported by prov")
         return doc
 
+    def _once(self, names: Iterable[object], field: str) -> Iterator[str]:
+        """Each member a manifest list names, once: the manifest is unsigned until its digest
+        is checked, and a name repeated would make one member's work (a seal's signature and
+        files, a chain, a token) be done again as many times (``wacz.part``, not judged again)."""
+        seen: set[str] = set()
+        repeated = 0
+        for name in map(str, names):
+            if name in seen:
+                repeated += 1
+                continue
+            seen.add(name)
+            yield name
+        if repeated:
+            self.report.add("fail", "wacz.part", MANIFEST, f"{field} names a member more than "
+                            f"once ({repeated:,} repeats, not judged again): an export names "
+                            "each once")
+
     def _check_prov(self, manifest: dict[str, Any]) -> None:
-        certs = []
-        for name in manifest.get("certs", []):
-            certs += x509.load_pem_x509_certificates(self._read(str(name)))
+        certs: list[x509.Certificate] = []
+        total = 0
+        for name in self._once(manifest.get("certs", []), "certs"):
+            data = self._read(name, MAX_CHAIN_FILE)
+            total += len(data)
+            if total > MAX_CASE_CHAINS:
+                self.report.add("fail", "certs.chain", name, f"not read: the WACZ's chains "
+                                f"hold more than {MAX_CASE_CHAINS:,} bytes")
+                break
+            certs += x509.load_pem_x509_certificates(data)
         self.log.certs = certs
         self.case_id = manifest.get("caseId")
         self._guard("prov/log-entries.jsonl", lambda: self._check_log(manifest))
         self._guard(str(manifest.get("signer")), lambda: self._check_signer(manifest))
         sealed: set[str] = set()
+        captures: dict[str, Any] = {}
         for capture in manifest.get("captures", []):
-            self._guard(str(capture.get("seal")), partial(self._check_capture, capture))
-            sealed |= set(capture.get("files", {}).values())
+            captures.setdefault(str(capture.get("seal")), capture)
+        for seal_name in self._once((c.get("seal") for c in manifest.get("captures", [])),
+                                    "captures"):
+            self._guard(seal_name, partial(self._check_capture, captures[seal_name]))
+            sealed |= set(captures[seal_name].get("files", {}).values())
         for name in sorted(n for n in self.infos if n.startswith("archive/")):
             if name not in sealed:
                 self.report.add("fail", "wacz.unsealed", name, "WARC no exported seal names")
@@ -274,8 +302,12 @@ class WaczVerifier:
         self.log.check_checkpoint(note, checkpoint, log["checkpoint"])
         self.log.check_history(note, checkpoint, self.since, remember=self.remember,
                                subject=log["checkpoint"])
+        tokens: dict[str, str] = {}
         for tsa, name in sorted(log.get("checkpointTokens", {}).items()):
-            self.log.token(name, self._read(name), note, f"TSA {tsa}")
+            tokens.setdefault(str(name), tsa)
+        for name in self._once((n for _, n in sorted(log.get("checkpointTokens", {}).items())),
+                               "log.checkpointTokens"):
+            self.log.token(name, self._read(name), note, f"TSA {tokens[name]}")
 
     def _check_signer(self, manifest: dict[str, Any]) -> None:
         name = str(manifest["signer"])

@@ -28,6 +28,7 @@ from test_tamper import SealedCase, fails
 
 from archive.errors import ProvError
 from provenance import api
+from provenance.exports.wacz import MANIFEST
 
 sealed = test_tamper.sealed
 auditor_home = test_tamper.auditor_home
@@ -185,6 +186,56 @@ def test_records_no_seal_names_cost_no_memory(
     report = json.loads(result.stdout)
     assert [f["check"] for f in fails(report) if f["subject"] == "archive/extra.warc"] == [
         "wacz.unsealed", "wacz.resource"]
+    assert peak < MEMORY_BOUND, f"{peak >> 20} MiB"
+
+
+def rewritten(source: Path, out: Path, name: str, change: Callable[[bytes], bytes]) -> Path:
+    """A copy of the WACZ ``source`` with member ``name``'s bytes changed (nothing re-signed)."""
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(out, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            zout.writestr(info, change(data) if info.filename == name else data)
+    return out
+
+
+def test_a_capture_named_many_times_in_the_manifest_is_judged_once(
+    sealed: SealedCase, exported: Path, auditor_home: Path, tmp_path: Path
+) -> None:
+    """The manifest is unsigned until its digest is checked: each capture it listed was judged
+    (a seal's signature, its files, its tokens) as often as it was named, so 20,000 copies of
+    one entry kept verify busy for minutes. Each member is judged once, the repeats counted."""
+
+    def repeat(data: bytes) -> bytes:
+        doc = json.loads(data)
+        doc["captures"] = doc["captures"] * 20_000
+        return json.dumps(doc).encode()
+
+    wacz = rewritten(exported, tmp_path / "repeated.wacz", MANIFEST, repeat)
+    result, peak = run_measured("verify", str(wacz), "--json", "--trust", str(sealed.public),
+                                env=home_env(auditor_home), timeout=120)
+    assert result.returncode == 3, result.stderr
+    report = json.loads(result.stdout)
+    parts = [f["message"] for f in fails(report) if (f["check"], f["subject"]) == (
+        "wacz.part", MANIFEST)]
+    assert any("captures names a member more than once (39,998 repeats" in m for m in parts)
+    assert peak < MEMORY_BOUND, f"{peak >> 20} MiB"
+
+
+def test_json_of_many_small_values_is_refused_before_it_is_parsed(
+    sealed: SealedCase, exported: Path, auditor_home: Path, tmp_path: Path
+) -> None:
+    """15 MiB of ``{},`` (under the 16 MiB cap of datapackage.json) parse into some 380 MB of
+    Python objects: every JSON prov reads is refused past one value per 24 bytes of its cap
+    (``untrusted.load_json``), a finding of the part it spoils."""
+    junk = b"[" + b"{}," * (5 << 20) + b"{}]"
+    wacz = rewritten(exported, tmp_path / "dense.wacz", "datapackage.json", lambda _: junk)
+    result, peak = run_measured("verify", str(wacz), "--json", "--trust", str(sealed.public),
+                                env=home_env(auditor_home))
+    assert result.returncode == 3, result.stderr
+    report = json.loads(result.stdout)
+    [part] = [f for f in fails(report) if f["check"] == "wacz.part"
+              and f["subject"] == "datapackage.json"]
+    assert "JSON of 10,485,762 values" in part["message"]
     assert peak < MEMORY_BOUND, f"{peak >> 20} MiB"
 
 

@@ -180,3 +180,10 @@ def test_iter_tree_is_iterative_and_follows_no_link(tmp_path: Path) -> None:
     assert kinds["f"] == "file" and kinds["l"] == "symlink" and kinds["p"] == "other"
     assert kinds["/".join(["d"] * 8)] == "too-deep"
     assert len(entries) == 3 + 8
+
+
+def test_json_of_more_values_than_its_cap_allows_is_refused_unparsed() -> None:
+    dense = b"[" + b"{}," * 3000 + b"{}]"  # 9 KB that would parse into 3,001 objects
+    with pytest.raises(UntrustedInputError, match="JSON of 6,002 values"):
+        untrusted.load_json(dense, what="x", limit=96 << 10)
+    assert len(untrusted.load_json(dense, what="x", limit=1 << 20)) == 3001
