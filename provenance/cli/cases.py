@@ -6,9 +6,7 @@ the pages captured).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -17,12 +15,12 @@ from provenance import api
 from provenance.base import timefmt
 from provenance.base.terminal import printable
 from provenance.capture import catalog
+from provenance.cli import render
 from provenance.cli.options import (
     PathArg,
     _after_change,
     _echo,
     _err,
-    _print_json,
     _say_unstamped,
     _signing_key,
     _stamper,
@@ -33,7 +31,6 @@ from provenance.cli.options import (
     retention_options,
 )
 from provenance.cli.progress import CaptureProgress
-from provenance.cli.render import media_line, summary_line
 from provenance.exports.extract import extract as extract_record
 from provenance.signing.trust import Anchors
 
@@ -148,17 +145,8 @@ def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: 
                           progress.update if progress else None, browser=pages, media=posts)
     if progress:
         progress.finish()
-    if as_json:
-        _print_json({"captureId": result.capture_id, "captureDir": result.capture_dir,
-                     "urls": [o.as_json() for o in result.outcomes],
-                     "unstamped": [{"tsa": o.url, "error": o.error} for o in result.unstamped],
-                     **({"browser": result.browser} if result.browser else {}),
-                     **({"media": result.media} if result.media is not None else {})})
-    elif not quiet:
-        if not (progress and progress.streamed):
-            for outcome in result.outcomes:
-                _echo(summary_line(outcome))
-        _echo(f"capture {result.capture_id} sealed in {result.capture_dir}")
+    render.show_snapshot(result, as_json=as_json, quiet=quiet,
+                         streamed=bool(progress and progress.streamed))
     if result.browser and not quiet:
         _err(f"browser: left out of the evidence {result.browser['notAttributable']} requests "
              f"not made by the pages and {result.browser['chromiumOwn']} of Chromium's own")
@@ -195,24 +183,10 @@ def captures_list(case_path: str | None, pattern: str | None, as_json: bool) -> 
     each); with --url, every record of the matching URLs."""
     case = api.open_case(case_path)
     if pattern is not None:
-        _show_holdings(catalog.find(case, pattern=pattern), as_json, f"no capture holds a URL "
-                       f"matching {pattern!r}")
+        render.show_holdings(catalog.find(case, pattern=pattern), as_json=as_json,
+                             none=f"no capture holds a URL matching {pattern!r}")
         return
-    rows = catalog.list_captures(case)
-    if as_json:
-        _print_json([r.as_json() for r in rows])
-        return
-    for r in rows:
-        _echo(f"{r.capture_id}\t{r.logged_at}\t{r.urls} urls\t{r.failed} failed")
-        if r.note:
-            _echo(f"    note: {printable(r.note)}")
-        if r.unreadable:
-            _echo(f"    files not readable here: {printable(r.unreadable)}")
-        for seed in r.seeds:
-            _echo(f"    {seed.status or 'no answer'}\t{printable(seed.url)}")
-        if r.other_urls:
-            _echo(f"    and {r.other_urls} other URL(s): `prov captures show "
-                  f"{r.capture_id}` lists them")
+    render.show_listings(catalog.list_captures(case), as_json=as_json)
 
 
 @captures.command("find")
@@ -223,21 +197,9 @@ def captures_list(case_path: str | None, pattern: str | None, as_json: bool) -> 
 def captures_find(url: str, case_path: str | None, as_json: bool) -> None:
     """Every capture of URL (exactly as captured), newest first: status, payload digest,
     file and offset, and the screenshots and DOM of the page. Exit 0 even when none."""
-    _show_holdings(catalog.find(api.open_case(case_path), url=url), as_json,
-                   f"no capture holds {url} (`prov captures list --url TEXT` matches part of "
-                   "a URL)")
-
-
-def _show_holdings(rows: Sequence[Any], as_json: bool, none: str) -> None:
-    if as_json:
-        _print_json([r.as_json() for r in rows])
-        return
-    if not rows:
-        _err(none)
-    for r in rows:
-        what = (f"failed\t{printable(str(r.error))}" if r.record_type == "failed" else
-                f"{r.status or r.record_type}\t{r.payload_digest or '-'}")
-        _echo(f"{r.logged_at}\t{r.capture_id}\t{what}\t{printable(r.url)}")
+    render.show_holdings(catalog.find(api.open_case(case_path), url=url), as_json=as_json,
+                         none=f"no capture holds {url} (`prov captures list --url TEXT` "
+                         "matches part of a URL)")
 
 
 @captures.command("show")
@@ -247,23 +209,8 @@ def _show_holdings(rows: Sequence[Any], as_json: bool, none: str) -> None:
               help="Print the seal, every record and the media posts as JSON.")
 def captures_show(capture_id: str, case_path: str | None, as_json: bool) -> None:
     """One capture (an id or unique prefix): its seal, files, records and media posts."""
-    shown = api.show_capture(api.open_case(case_path), capture_id)
-    if as_json:
-        _print_json(shown)
-        return
-    pred = shown["seal"]["predicate"]
-    _echo(f"capture   {shown['captureId']}\nfolder    {shown['captureDir']}\n"
-               f"started   {pred['startedAt']}\nended     {pred['endedAt']}\n"
-               f"operator  {pred['operator']}\nrecords   {pred['recordsRoot']}")
-    if pred.get("note"):
-        _echo(f"note      {printable(str(pred['note']))}")
-    for subject in shown["seal"]["subject"]:
-        _echo(f"file      {printable(str(subject['name']))}  sha256:{subject['digest']['sha256']}")
-    for row in shown["records"]:
-        if row["type"] == "response":
-            _echo(f"  {row['status']}\t{printable(str(row['uri']))}")
-    for post in shown.get("media", []):
-        _echo(media_line(post))
+    render.show_capture(api.show_capture(api.open_case(case_path), capture_id),
+                        as_json=as_json)
 
 
 @click.command("extract")

@@ -13,14 +13,12 @@ import click
 from archive.errors import ExitCode, UsageError
 from provenance import api
 from provenance.base import timefmt
-from provenance.base.terminal import printable
+from provenance.cli import render
 from provenance.cli.options import (
     PathArg,
     _after_change,
     _echo,
     _err,
-    _print_json,
-    _print_json_array,
     _signing_key,
     _stamper,
     case_option,
@@ -39,13 +37,8 @@ def log() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print it as JSON instead of text.")
 def log_show(case_path: str | None, as_json: bool) -> None:
     """Every custody entry: number, time, action, actor and the files it names."""
-    entries = api.iter_log_entries(api.open_case(case_path))  # streamed: flat memory
-    if as_json:
-        _print_json_array(json.loads(e.payload()) for e in entries)
-        return
-    for e in entries:
-        subjects = " ".join(s.name for s in e.subjects)
-        _echo(f"{e.seq:>6} {e.time} {e.action:18} {e.actor[:24]}… {subjects}")
+    render.show_log(api.iter_log_entries(api.open_case(case_path)),  # streamed: flat memory
+                    as_json=as_json)
 
 
 @log.command("checkpoint")
@@ -179,23 +172,7 @@ def custody_dispose(disposition: str, note: str | None, case_path: str | None, k
 @click.option("--json", "as_json", is_flag=True, help="Print it as JSON instead of text.")
 def custody_report(case_path: str | None, as_json: bool) -> None:
     """The chain of custodians: periods of control, actions, gaps."""
-    chain = api.custody_chain(api.open_case(case_path))
-    if as_json:
-        _print_json(chain.as_json())
-        return
-    for p in chain.periods:
-        actions = ", ".join(f"{k} x{v}" for k, v in sorted(p.actions.items()))
-        _echo(f"{p.start} .. {p.end or 'now'}  {p.custodian}  ({printable(p.name or '?')})\n"
-                   f"    {actions or 'no actions'}" +
-                   (f"\n    ended by {p.ended_by}" if p.ended_by else ""))
-    for gap in chain.gaps:
-        _echo(f"GAP {gap['from']} .. {gap['until']}: {printable(str(gap['reason']))}")
-    for other in chain.others:
-        _echo(f"NOTE entry {other['seq']} ({other['action']}) by {other['actor']}, "
-                   "not the custodian")
-    if chain.pending:
-        _echo(f"PENDING transfer (entry {chain.pending['seq']}) to "
-              f"{printable(str(chain.pending['to']))}")
+    render.show_custody(api.custody_chain(api.open_case(case_path)), as_json=as_json)
 
 
 @click.command("timestamp")

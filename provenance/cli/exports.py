@@ -17,7 +17,7 @@ import click
 from archive.errors import ExitCode
 from provenance import api
 from provenance.base import timefmt
-from provenance.base.terminal import terminal_safe
+from provenance.cli import render
 from provenance.cli.options import (
     PathArg,
     _after_change,
@@ -32,7 +32,6 @@ from provenance.cli.options import (
     publish_options,
 )
 from provenance.cli.progress import VerifyProgress
-from provenance.cli.render import verify_table
 from provenance.replay.wayback import PywbServer
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -235,7 +234,7 @@ def _verify_before_replay(path: Path, trust_files: tuple[Path, ...], trust_ids: 
     finally:
         progress.finish()
     if report.exit_code != ExitCode.OK:
-        click.echo(terminal_safe(verify_table(report)), err=True)
+        render.show_report(report, as_json=False, err=True)
         _err(f"refusing to serve {path}: it failed verification (the report is above); "
              "--unverified serves it anyway, marked as such")
         raise SystemExit(report.exit_code)

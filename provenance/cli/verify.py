@@ -6,22 +6,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from provenance.base.home import DEFAULT_KEY
+from provenance.base.report import Report
+from provenance.cli import render
 from provenance.cli.options import (
     PathArg,
-    _echo,
     _non_empty,
-    _print_json,
     _signing_key,
     endpoint_option,
     jobs_option,
 )
 from provenance.cli.progress import VerifyProgress
-from provenance.cli.render import verify_table
 
 
 @click.command("verify", short_help="Verify a case, WACZ, bag, disclosure package or proof.")
@@ -113,11 +111,8 @@ def _verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ..
     _show_report(report, as_json, verbose)
 
 
-def _show_report(report: Any, as_json: bool, verbose: bool) -> None:
-    if as_json:
-        _print_json(report.as_json())
-    else:
-        _echo(verify_table(report, verbose=verbose))
+def _show_report(report: Report, as_json: bool, verbose: bool) -> None:
+    render.show_report(report, as_json=as_json, verbose=verbose)
     raise SystemExit(report.exit_code)
 
 

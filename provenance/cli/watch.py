@@ -12,12 +12,11 @@ import click
 from archive.errors import ExitCode
 from provenance import api
 from provenance.base import timefmt
+from provenance.cli import render
 from provenance.cli.options import (
     PathArg,
     _after_change,
-    _echo,
     _err,
-    _print_json,
     _say_unstamped,
     _stamper,
     case_option,
@@ -25,7 +24,6 @@ from provenance.cli.options import (
     publish_options,
 )
 from provenance.cli.progress import CaptureProgress
-from provenance.cli.render import diff_text, run_report, source_status
 from provenance.watch import diffs, runs
 from provenance.watch import schedule as schedule_mod
 
@@ -70,10 +68,7 @@ def schedule_run(sources: Path, case_path: str | None, key_name: str, everything
             _err(line)
         if not result.due:
             _err("nothing was due: no capture made")
-    if as_json:
-        _print_json(result.as_json())
-    elif result.changes or result.repaired:
-        _echo(run_report(case.root, result))
+    render.show_run(result, case.root, as_json=as_json)
     if result.captures:
         _after_change(case, print_checkpoint, publish)
     if on_change and result.changes:
@@ -97,12 +92,8 @@ def schedule_run(sources: Path, case_path: str | None, key_name: str, everything
 @click.option("--json", "as_json", is_flag=True, help="Print it as JSON instead of text.")
 def schedule_status(sources: Path | None, case_path: str | None, as_json: bool) -> None:
     """Each source's last and next run, last change and last failure."""
-    rows = runs.status(api.open_case(case_path), sources, timefmt.utc_now())
-    if as_json:
-        _print_json(rows)
-        return
-    for row in rows:
-        _echo(source_status(row))
+    render.show_status(runs.status(api.open_case(case_path), sources, timefmt.utc_now()),
+                       as_json=as_json)
 
 
 @click.command("diff")
@@ -119,9 +110,6 @@ def diff(url: str, from_id: str | None, to_id: str | None, case_path: str | None
          as_json: bool, on_change: str | None) -> None:
     """How a URL differs between two captures: status, content, visible text, resources."""
     found = diffs.diff_url(api.open_case(case_path), url, from_id, to_id)
-    if as_json:
-        _print_json(found.as_json())
-    else:
-        _echo(diff_text(found))
+    render.show_diff(found, as_json=as_json)
     if on_change and (found.change.changes or found.change.takedown):
         diffs.run_on_change(on_change, found.as_json())

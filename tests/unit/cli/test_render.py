@@ -4,17 +4,26 @@ posts, every name in them escaped; a schedule run's report and a source's status
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pytest
 
 from archive.http.crawl import Hop, UrlOutcome
 from provenance.base.report import Report
 from provenance.cli.render import (
+    diff_text,
     media_line,
     run_report,
+    show_holdings,
+    show_listings,
+    show_report,
     source_status,
     summary_line,
     verify_table,
 )
+from provenance.watch.changes import Change, Fingerprint
+from provenance.watch.diffs import Diff
 from provenance.watch.schedule import RunResult
 
 DIR = "captures/2026/12/05/01a2477b-7a7c-7e01-a4b2-d0d5edccf379"
@@ -108,3 +117,33 @@ def test_a_quiet_run_reports_nothing_and_a_repaired_one_says_so() -> None:
         "the previous run was interrupted; completed what it left:",
         "  sealed capture c1",
     ]
+
+
+HOSTILE = "https://a.test/\x1b[2J\rVERIFIED"
+
+
+def test_a_run_report_and_a_diff_escape_the_names_a_page_chose() -> None:
+    before, after = Fingerprint("c1", "d1", HOSTILE, status=200), Fingerprint("c2", "d2", HOSTILE)
+    change = Change(HOSTILE, before, after, changes=("title: 'a' → '\x1b]0;b'",),
+                    resources=((HOSTILE + "/s.css", "sha256:1", None),), takedown=None)
+    report = run_report(Path("/c"), RunResult(started_at="t", changes=[change]))
+    shown = diff_text(Diff(change, [], "t1", "t2"))
+    for text in (report, shown):
+        assert "\x1b" not in text and "\r" not in text
+        assert "https://a.test/\\x1b[2J\\rVERIFIED" in text
+        assert "title: 'a' → '\\x1b]0;b'" in text
+    assert shown.splitlines()[2].endswith("no response (None)")
+
+
+def test_show_prints_json_or_text(capsys: pytest.CaptureFixture[str]) -> None:
+    report = Report("t", "case")
+    report.add("pass", "c", "s", "ok")
+    show_report(report, as_json=True)
+    assert json.loads(capsys.readouterr().out) == report.as_json()
+    show_report(report, as_json=False, verbose=True, err=True)
+    out, err = capsys.readouterr()
+    assert out == "" and err == verify_table(report, verbose=True) + "\n"
+    show_listings([], as_json=True)
+    show_holdings([], as_json=False, none="no capture holds it")
+    out, err = capsys.readouterr()
+    assert (out, err) == ("[]\n", "prov: no capture holds it\n")
