@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -92,3 +93,146 @@ def test_a_capture_entry_with_a_count_that_is_no_count_is_shown_not_a_crash(
     assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
     shown = json.loads(proc.stdout)
     assert (shown["captureId"], shown["urls"], shown["failed"]) == (capture_id, 0, 0)
+
+
+# -- the evidence on disk: whatever stands where a sealed file was, both checks fail it -------
+
+
+def warc(case: Path, index: int = 0) -> Path:
+    return sorted(capture_dir(case, index).glob("*.warc.gz"))[0]
+
+
+def folder_behind_a_symlink(case: Path) -> tuple[str, str]:
+    """The capture folder becomes a symlink to an untouched copy; the real one is edited."""
+    folder = capture_dir(case)
+    pristine = case.parent / "pristine"
+    shutil.copytree(folder, pristine)
+    shutil.rmtree(folder)
+    os.symlink(pristine, folder)
+    return "file.symlink", rel(case, folder)
+
+
+def warc_behind_a_symlink(case: Path) -> tuple[str, str]:
+    target = warc(case)
+    moved = case.parent / target.name
+    shutil.move(target, moved)
+    os.symlink(moved, target)
+    return "file.symlink", rel(case, target)
+
+
+def warc_as_a_fifo(case: Path) -> tuple[str, str]:
+    target = warc(case)
+    target.unlink()
+    os.mkfifo(target)
+    return "file.type", rel(case, target)
+
+
+def warc_of_another_capture(case: Path) -> tuple[str, str]:
+    """A hard link to the other capture's WARC: a regular file, sealed, but not this one."""
+    target = warc(case, 0)
+    target.unlink()
+    os.link(warc(case, 1), target)
+    return "file.digest", rel(case, target)
+
+
+def warc_as_a_sparse_file(case: Path) -> tuple[str, str]:
+    """64 MiB that take no disk: enough for the worker processes to hash it."""
+    target = warc(case)
+    target.unlink()
+    with open(target, "wb") as fh:
+        fh.truncate(64 << 20)
+    return "file.digest", rel(case, target)
+
+
+def copy_as_plain_warc(case: Path) -> tuple[str, str]:
+    """The sealed bytes again, under the other suffix a WARC may have."""
+    added = warc(case).with_name("data-00000.warc")
+    shutil.copyfile(warc(case), added)
+    return "capture.unexpected", rel(case, added)
+
+
+def copy_in_capitals(case: Path) -> tuple[str, str]:
+    added = warc(case).with_name("DATA-00000.WARC.GZ")
+    shutil.copyfile(warc(case), added)
+    return "capture.unexpected", rel(case, added)
+
+
+def index_with_a_line_more(case: Path) -> tuple[str, str]:
+    """The sealed file that is not a WARC (the CDXJ index): hashed by fixity too."""
+    index = capture_dir(case) / "index.cdxj"
+    index.write_bytes(index.read_bytes() + index.read_bytes().split(b"\n")[0] + b"\n")
+    return "file.digest", rel(case, index)
+
+
+ON_DISK: dict[str, Callable[[Path], tuple[str, str]]] = {
+    "a capture folder behind a symlink": folder_behind_a_symlink,
+    "a WARC behind a symlink": warc_behind_a_symlink,
+    "a FIFO for a WARC": warc_as_a_fifo,
+    "another capture's WARC, hard-linked": warc_of_another_capture,
+    "a sparse file for a WARC": warc_as_a_sparse_file,
+    "a copy as .warc": copy_as_plain_warc,
+    "a copy in capitals": copy_in_capitals,
+    "a line added to the sealed index": index_with_a_line_more,
+}
+
+
+@pytest.mark.parametrize("attack", list(ON_DISK))
+def test_what_stands_for_a_sealed_file_fails_fixity_and_full_alike(
+        attack: str, built: Built, auditor: Path, case: Path) -> None:
+    assert verify(built, auditor, case)[0] == 0  # a full verify passed first: remembered
+    check, subject = ON_DISK[attack](case)
+    code, report = verify(built, auditor, case, "--fixity")
+    assert (code, report["result"], report["mode"]) == (3, "fail", "fixity")
+    assert (check, subject) in failed(report), failed(report)
+    code, report = verify(built, auditor, case, "--no-remember")
+    assert (code, report["mode"]) == (3, "full")
+    assert (check, subject) in failed(report), failed(report)
+
+
+# -- the last full verify: only ever of this log, up to the size it covered -------------------
+
+
+def test_another_case_wearing_the_verified_cases_identity_gets_no_full_verify(
+        built: Built, auditor: Path, case: Path, tmp_path: Path) -> None:
+    """A case of the same operator, given the verified case's case.json (so its origin, and
+    the verifier's memory of that origin): the log at the remembered size is another one."""
+    assert verify(built, auditor, case)[0] == 0
+    other = tmp_path / "other"
+    proc: Any = built.prov("init", str(other), "--title", "other")
+    assert proc.returncode == 0, proc.stderr
+    shutil.copyfile(case / "case.json", other / "case.json")
+    code, report = verify(built, auditor, other, "--fixity")
+    assert (code, report["mode"]) == (3, "fixity")
+    assert "lastFullVerify" not in report
+    assert ("file.digest", "case.json") in failed(report), failed(report)
+    assert [f["status"] for f in report["findings"] if f["check"] == "history.fullVerify"] == [
+        "warn"]
+
+
+def test_entries_logged_after_the_full_verify_are_said_to_be_unverified(
+        built: Built, auditor: Path, case: Path) -> None:
+    assert verify(built, auditor, case)[0] == 0
+    size = (case / "custody" / "log.jsonl").read_bytes().count(b"\n")
+    proc: Any = built.prov("custody", "dispose", "--as", "archived", "--case", str(case))
+    assert proc.returncode == 0, proc.stderr
+    code, report = verify(built, auditor, case, "--fixity")
+    assert code == 0
+    assert report["lastFullVerify"]["logSize"] == size  # not the size the log has now
+    said = [f["message"] for f in report["findings"] if f["check"] == "history.fullVerify"]
+    assert len(said) == 1 and "the 1 entries logged since were never fully verified" in said[0]
+
+
+def test_a_case_rolled_back_after_the_full_verify_fails(
+        built: Built, auditor: Path, case: Path, tmp_path: Path) -> None:
+    """The full verify saw the log after a later entry; the case is then replaced by the
+    copy taken before it: a rollback, whatever the record of the full verify says."""
+    older = tmp_path / "older"
+    shutil.copytree(case, older, symlinks=True)
+    proc: Any = built.prov("custody", "dispose", "--as", "archived", "--case", str(case))
+    assert proc.returncode == 0, proc.stderr
+    assert verify(built, auditor, case)[0] == 0
+    shutil.rmtree(case)
+    shutil.copytree(older, case, symlinks=True)
+    code, report = verify(built, auditor, case, "--fixity")
+    assert code == 3
+    assert any(c == "history.rollback" for c, _ in failed(report)), failed(report)
