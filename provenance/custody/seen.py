@@ -14,14 +14,16 @@ own record, never read from the target).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from provenance.base import home
-from provenance.base.untrusted import read_regular
+from provenance.base.untrusted import load_json, read_regular
 from provenance.custody.checkpoint import MAX_NOTE, Checkpoint, read_unverified
+from provenance.errors import UntrustedInputError
 
 NAME_RE = re.compile(r"^[0-9]{20}\.checkpoint$")
 ROOTS = "roots"
@@ -91,8 +93,6 @@ def remember_roots(origin: str, roots: Mapping[int, bytes]) -> Path:
 
 def remember_full(origin: str, record: Mapping[str, object]) -> Path:
     """Keep ``record`` (``FULL``): the last full verify of ``origin``'s log that passed."""
-    import json
-
     folder = seen_folder(origin)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FULL
@@ -104,10 +104,8 @@ def remember_full(origin: str, record: Mapping[str, object]) -> Path:
 
 def load_full(origin: str) -> dict[str, object] | None:
     """The record ``remember_full`` kept for ``origin``, None if there is none. Written by this
-    verifier only, yet read as any file of $PROV_HOME: bounded, a mapping or a ValueError."""
-    from provenance.base.untrusted import load_json
-    from provenance.errors import UntrustedInputError
-
+    verifier only, yet read as any file of $PROV_HOME: bounded, a mapping, or
+    UntrustedInputError."""
     path = seen_folder(origin) / FULL
     if not path.is_file():
         return None
