@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import Sequence, Set
 from pathlib import Path
+from typing import Literal
 
 from cryptography import x509
 
@@ -120,39 +121,50 @@ class BagVerifier:
             except UntrustedInputError as exc:
                 self.report.add("fail", "bag.manifest", name, str(exc))
                 continue
-            bad = lines = 0
+            bad = lines = repeated = 0
+            hashed: set[str] = set()  # a file on disk, or a tag file: bounded by the bag
             with open(fd, "rb") as fh:
                 while raw := fh.readline(MAX_LINE + 1):
                     lines += 1
-                    path, good = self._check_line(raw, name, algo, payload)
-                    bad += not good
+                    path, verdict = self._check_line(raw, name, algo, payload, hashed)
+                    bad += verdict == "bad"
+                    repeated += verdict == "repeat"
                     if path is not None and path in on_disk:
                         listed.add(path)
+                    if path is not None and (path in on_disk or not payload):
+                        hashed.add(path)
+            if repeated:  # a file hashed once per line would let a long manifest cost hours
+                bad += 1
+                self.report.add("fail", "bag.manifest", name, f"{repeated:,} lines list a file "
+                                "an earlier line listed (a manifest lists each file once)")
             if not bad:
                 self.report.add("pass", "bag.manifest", name, f"{lines} files match")
         return listed
 
-    def _check_line(self, raw: bytes, name: str, algo: str, payload: bool
-                    ) -> tuple[str | None, bool]:
-        """One manifest line: the path it lists (None if unsafe), and whether it matches."""
+    def _check_line(self, raw: bytes, name: str, algo: str, payload: bool, hashed: Set[str]
+                    ) -> tuple[str | None, Literal["ok", "bad", "repeat"]]:
+        """One manifest line: the path it lists (None if unsafe) and whether it matches, or
+        "repeat" for a path already ``hashed`` (not hashed again)."""
         try:
             line = raw.decode().rstrip("\r\n")
         except UnicodeDecodeError:
             self.report.add("fail", "bag.manifest", name, "a line that is not UTF-8")
-            return None, False
+            return None, "bad"
         digest, _, path = line.partition("  ")
         ok_path = is_safe_name(path) and (
             path.startswith("data/") if payload else path in TAG_FILES)
         if not ok_path:
             self.report.add("fail", "bag.manifest", name, f"unsafe or unexpected path "
                             f"{path[:80]!r}")
-            return None, False
+            return None, "bad"
+        if path in hashed:
+            return path, "repeat"
         found = self._hash(path, algo)
         if found != digest.lower():
             self.report.add("fail", "bag.digest", path[:300], f"differs from {name}",
                             expected=f"{algo}:{digest[:200]}", found=f"{algo}:{found}")
-            return path, False
-        return path, True
+            return path, "bad"
+        return path, "ok"
 
     def _hash(self, path: str, algo: str) -> str | None:
         try:

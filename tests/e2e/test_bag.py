@@ -423,6 +423,26 @@ def test_a_chain_beside_the_tag_manifest_no_token_carries_is_a_warning(
     assert code == EXIT_INTEGRITY
 
 
+def test_a_file_listed_again_and_again_is_hashed_once(built: Built, bag: Path,
+                                                      tmp_path: Path) -> None:
+    """The manifests are read before anything in them is trusted: a line repeated was a file
+    hashed again, so a long manifest naming the largest file made verify hash for hours. A
+    file is hashed once per manifest; the repeats are one finding with their count."""
+    copy = tmp_path / "bag"
+    shutil.copytree(bag, copy)
+    manifest = copy / "manifest-sha256.txt"
+    lines = manifest.read_bytes().splitlines(keepends=True)
+    biggest = max(lines, key=lambda line: (copy / line.split(b"  ", 1)[1].strip().decode()
+                                           ).stat().st_size)
+    manifest.write_bytes(b"".join(lines) + biggest * 100_000)
+    code, report = built.verify(copy, "--no-remember")
+    assert code == EXIT_INTEGRITY
+    [repeat] = [f for f in report["findings"] if (f["check"], f["subject"]) == (
+        "bag.manifest", "manifest-sha256.txt")]
+    assert repeat["status"] == "fail"
+    assert "100,000 lines list a file an earlier line listed" in repeat["message"]
+
+
 def test_a_deleted_tag_manifest_token_fails_strict(built: Built, bag: Path,
                                                    tmp_path: Path) -> None:
     copy = tmp_path / "bag"
