@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from provenance.base.home import DEFAULT_KEY
-from provenance.base.report import Report
-from provenance.cli import render
 from provenance.cli.options import (
     PathArg,
     _non_empty,
@@ -20,7 +18,9 @@ from provenance.cli.options import (
     endpoint_option,
     jobs_option,
 )
-from provenance.cli.progress import VerifyProgress
+
+if TYPE_CHECKING:
+    from provenance.base.report import Report
 
 
 @click.command("verify", short_help="Verify a case, WACZ, bag, disclosure package or proof.")
@@ -97,6 +97,7 @@ def _verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ..
             cosigner_name: str | None, as_kind: str | None, fixity: bool, hashes: Any,
             as_json: bool, verbose: bool, jobs: int | None, allow_unanchored: bool) -> None:
     from provenance import api  # in the body: `verify-warc` and --help never load the library
+    from provenance.cli.progress import VerifyProgress  # in the body: --help loads no more
     if record and cosigner_name is not None:
         api.check_cosigner_name(cosigner_name)  # before the passphrase prompt
     recording = (_signing_key(key_name), cosigner_name) if record else None
@@ -113,6 +114,7 @@ def _verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ..
 
 
 def _show_report(report: Report, as_json: bool, verbose: bool) -> None:
+    from provenance.cli import render  # here: `verify --help` loads no more than it must
     render.show_report(report, as_json=as_json, verbose=verbose)
     raise SystemExit(report.exit_code)
 
@@ -130,6 +132,7 @@ def verify_warc(files: tuple[Path, ...], strict: bool, all_records: bool, as_jso
 
     Exit 0 when every record's digests match, 3 when a check fails (or a file has no
     digests at all), 4 when a file is not a WARC."""
+    from provenance.cli.progress import VerifyProgress  # in the body: --help loads no more
     from provenance.verification.warcs import verify_warcs  # not via api: no case code to load
 
     progress = VerifyProgress(sys.stderr)
