@@ -565,7 +565,7 @@ def test_summary_line_says_a_response_was_truncated(
 def test_progress_is_drawn_on_a_terminal_only(http_server: LocalServer, tmp_path: Path) -> None:
     from helpers import run_prov_on_terminal
 
-    case, _ = make_case(tmp_path)
+    case, key_pub = make_case(tmp_path)
     env = prov_env(tmp_path)
     url = http_server.url("/")
     live, drawn = run_prov_on_terminal("snapshot", "--case", case, url, env=env)
@@ -583,6 +583,12 @@ def test_progress_is_drawn_on_a_terminal_only(http_server: LocalServer, tmp_path
     piped = run_prov("snapshot", "--case", str(case), url, env=env)  # not a terminal
     assert piped.stdout.splitlines()[0].startswith(f"200\t{url}\t")
     assert "\x1b" not in piped.stderr + piped.stdout
+    verify = ("verify", case, "--trust", key_pub, "--no-remember", "--json")
+    live, drawn = run_prov_on_terminal(*verify, env=env)
+    plain = run_prov(*verify, env=env)
+    assert live.returncode == plain.returncode == 0, plain.stdout
+    assert b"4/4 files" in drawn and drawn.endswith(b"\x1b[2K")  # the case's four WARCs
+    assert live.stdout.decode() == plain.stdout and plain.stderr == ""
 
 
 # -- failures are evidence too ---------------------------------------------------------------------
