@@ -140,11 +140,13 @@ def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: 
         raise click.UsageError("--media-comments needs --media")
     posts = api.media_options(comments=media_comments) if media else None
     progress = None if (quiet or as_json) else CaptureProgress(sys.stderr, sys.stdout)
-    result = api.snapshot(case, list(urls), key, options, note,
-                          _stamper(case.root, tsa, tsa_timeout), warc_size,
-                          progress.update if progress else None, browser=pages, media=posts)
-    if progress:
-        progress.finish()
+    try:
+        result = api.snapshot(case, list(urls), key, options, note,
+                              _stamper(case.root, tsa, tsa_timeout), warc_size,
+                              progress.update if progress else None, browser=pages, media=posts)
+    finally:  # erased (and the cursor shown again) on an error or Ctrl-C too
+        if progress:
+            progress.finish()
     render.show_snapshot(result, as_json=as_json, quiet=quiet,
                          streamed=bool(progress and progress.streamed))
     if result.browser and not quiet:

@@ -591,6 +591,52 @@ def test_progress_is_drawn_on_a_terminal_only(http_server: LocalServer, tmp_path
     assert live.stdout.decode() == plain.stdout and plain.stderr == ""
 
 
+def test_progress_is_erased_when_a_capture_is_interrupted(http_server: LocalServer,
+                                                         tmp_path: Path) -> None:
+    import os
+    import pty
+    import select
+    import signal
+
+    from helpers import PROV_MAIN
+
+    case, _ = make_case(tmp_path)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", PROV_MAIN, "snapshot", "--case", str(case),
+                             http_server.url("/"), http_server.url("/endless")],
+                            env=prov_env(tmp_path), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    drawn = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"1 done" not in drawn and time.monotonic() < deadline:
+            if select.select([leader], [], [], 1)[0]:
+                drawn += os.read(leader, 65536)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C while /endless is being fetched
+        proc.wait(timeout=60)
+        while select.select([leader], [], [], 1)[0]:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        proc.kill()
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+        os.close(leader)
+    assert b"1 done" in drawn
+    hidden = drawn.rindex(b"\x1b[?25l")  # rich hides the cursor while it draws
+    after = drawn[hidden:]
+    assert b"\x1b[?25h" in after and b"\x1b[2K" in after  # shown again, the line erased
+    assert after.rsplit(b"\x1b[2K", 1)[1].startswith(b"\r\nprov: ")  # then the message
+    assert proc.returncode not in (0, 1)
+
+
 # -- failures are evidence too ---------------------------------------------------------------------
 
 
