@@ -26,7 +26,7 @@ from provenance.base.untrusted import is_regular, listdir, read_regular
 from provenance.errors import UntrustedInputError
 from provenance.signing.keys import PublicKey
 
-MAX_KEY_FILE = 4 << 10  # an Ed25519 SPKI PEM is 113 bytes
+MAX_CACHED_KEY = 4 << 10  # an Ed25519 SPKI PEM is 113 bytes
 MAX_KEY_FILES = 10_000  # past this, files are counted, not read
 KEY_FILE = re.compile(r"([0-9a-f]{64})\.pub")  # the layout's name (layout.CASE)
 
@@ -47,7 +47,7 @@ def check_key_cache(keys_dir: Path, named: Mapping[str, PublicKey], report: Repo
                        f"{MAX_KEY_FILES:,} keys")
             continue
         try:
-            data = read_regular(keys_dir / name, MAX_KEY_FILE, what=subject)
+            data = read_regular(keys_dir / name, MAX_CACHED_KEY, what=subject)
         except UntrustedInputError as exc:
             report.add("fail", "keys.cache", subject, str(exc))
             continue
