@@ -212,12 +212,12 @@ def b64decode(value: object, *, what: str, dsse: bool = False) -> bytes:
     ``value`` is text, or the bytes of text (a slice of a line). With ``dsse``, the URL-safe
     alphabet (section 5) and missing padding are taken too, as DSSE verifiers must.
     """
-    if isinstance(value, str):
+    if isinstance(value, bytes):  # first: the custody log's quick read, once a line
+        raw = value
+    elif isinstance(value, str):
         if not value.isascii():
             raise UntrustedInputError(f"{what}: not base64")
         raw = value.encode("ascii")
-    elif isinstance(value, bytes):
-        raw = value
     else:
         raise UntrustedInputError(f"{what}: expected base64 text, found {type(value).__name__}")
     if dsse:
