@@ -255,7 +255,7 @@ def profile_prov(site: Site, work: Path, depth: int, per_host: int) -> None:
     case, env = make_case(work / "profiled")
     os.environ.update(PROV_HOME=env["PROV_HOME"], PROV_KEY_PASSPHRASE=PASSPHRASE)
     key = api.load_key("default")
-    options = api.capture_options(requisites=True, depth=depth, per_host=per_host,
+    options = api.SnapshotOptions(requisites=True, depth=depth, per_host=per_host,
                                   concurrency=per_host)
     opened = api.open_case(str(case))
     site.requests.clear()

@@ -76,7 +76,7 @@ def bench_case(target: str, rows: list[dict[str, Any]], server: LocalServer,
     api.init_case(target if where == "bucket" else Path(target), "bench", key,
                   timefmt.utc_now())
     case = api.open_case(target)
-    options = api.capture_options(max_body=4 << 30, concurrency=16, per_host=16)
+    options = api.SnapshotOptions(max_body=4 << 30, concurrency=16, per_host=16)
     pages = [server.url(f"/random?size={MiB}&n={n}") for n in range(args.pages)]
     timed(f"{where}: snapshot {args.pages} x 1 MiB", rows,
           lambda: api.snapshot(case, pages, key, options), volume=args.pages * MiB)

@@ -18,9 +18,9 @@ from archive.errors import ConfigError, NotATargetError, ProvError, UsageError
 from archive.warc.reader import WarcReader
 from provenance.base import home, timefmt
 from provenance.base.report import Report
-from provenance.capture.options import browser_options as browser_options  # part of the API
+from provenance.capture.options import CheckedOptions
+from provenance.capture.options import SnapshotOptions as SnapshotOptions  # part of the API
 from provenance.capture.options import capture_options as capture_options  # part of the API
-from provenance.capture.options import media_options as media_options  # part of the API
 from provenance.custody.case import SEAL_NAME, Case
 from provenance.custody.checkpoint import Checkpoint
 from provenance.custody.log import CaptureSummary as CaptureSummary  # part of the API
@@ -47,9 +47,7 @@ from provenance.verification.fixity import Hashes
 from provenance.verification.parallel import Tally
 
 if TYPE_CHECKING:  # loaded by the functions that use them: `prov verify` needs none of them
-    from archive.browser.capture import BrowserOptions
-    from archive.http.crawl import CaptureOptions, UrlOutcome
-    from archive.media.capture import MediaOptions
+    from archive.http.crawl import UrlOutcome
     from provenance.capture.snapshot import CaptureResult
     from provenance.custody.custodians import CustodyChain
     from provenance.custody.stamping import Stamper
@@ -256,21 +254,17 @@ def legal_hold(case: Case, on: bool, key: SigningKey, now: datetime) -> int:
 # -- capture --------------------------------------------------------------------------------
 
 
-def snapshot(case: Case, urls: Sequence[str], key: SigningKey, options: CaptureOptions,
-             note: str | None = None,
-             stamper: Stamper | None = None, warc_size: int = 1 << 30,
+def snapshot(case: Case, urls: Sequence[str], key: SigningKey,
+             options: SnapshotOptions | CheckedOptions | None = None, note: str | None = None,
+             stamper: Stamper | None = None,
              on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None,
-             browser: BrowserOptions | None = None,
-             media: MediaOptions | None = None,
              ) -> CaptureResult:
+    """Capture ``urls`` into one sealed, logged capture, as ``options`` ask (checked here
+    unless they come checked)."""
     if not urls:
         raise UsageError("give at least one URL")
-    if browser is not None and (options.requisites or options.depth):
-        raise UsageError("--requisites and --depth do not apply to --browser (the browser "
-                         "fetches what each page needs; links are not followed)")
-    if media is not None and (options.requisites or options.depth):
-        raise UsageError("--requisites and --depth do not apply to --media (yt-dlp fetches "
-                         "what each post needs)")
+    checked = (options if isinstance(options, CheckedOptions)
+               else (options or SnapshotOptions()).checked())
     from archive.http.crawl import validate_url
     from provenance.capture.snapshot import snapshot as capture
 
@@ -279,9 +273,9 @@ def snapshot(case: Case, urls: Sequence[str], key: SigningKey, options: CaptureO
             validate_url(url)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    return capture(case, urls, key, options, note=note, stamper=stamper,
-                   warc_size=warc_size, on_progress=on_progress, browser=browser,
-                   media=media)
+    return capture(case, urls, key, checked.crawl, note=note, stamper=stamper,
+                   warc_size=checked.warc_size, on_progress=on_progress,
+                   browser=checked.browser, media=checked.media)
 
 
 def list_captures(case: Case) -> list[CaptureSummary]:

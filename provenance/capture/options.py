@@ -1,4 +1,6 @@
-"""The options of a capture, checked once for every caller (the CLI, ``schedule`` and programs).
+"""The options of a capture, declared once (``SnapshotOptions``) and checked once for every
+caller: the CLI builds them from its flags (each flag made from a field's ``Flag``), ``prov
+schedule`` from a source of its sources file, and programs through ``provenance.api``.
 
 Each builder checks its values and what the machine needs (yt-dlp, Playwright, Chromium) before
 anything runs: ``UsageError`` names a bad value, ``ConfigError`` a missing component with the
@@ -10,9 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from archive.errors import ConfigError, UsageError
 from provenance import __version__
@@ -25,7 +28,7 @@ if TYPE_CHECKING:
     from archive.media.capture import MediaOptions
 
 
-def media_options(*, comments: bool = False) -> MediaOptions:
+def _media_options(wanted: SnapshotOptions) -> MediaOptions:
     """Checked media-capture options: ``ConfigError`` when yt-dlp is missing."""
     try:
         import yt_dlp  # noqa: F401
@@ -34,16 +37,18 @@ def media_options(*, comments: bool = False) -> MediaOptions:
     except ImportError as exc:
         raise ConfigError(f"media capture needs the yt-dlp package: {exc}",
                           hint=install_hint("media")) from None
-    return MediaOptions(comments=comments)
+    return MediaOptions(comments=wanted.media_comments)
 
 
 MAX_STORAGE_STATE = 64 << 20
 
 
-def browser_options(*, page_timeout: float = 60.0, concurrency: int = 2,
-                    scroll_steps: int = 20, storage_state: Path | None = None) -> BrowserOptions:
+def _browser_options(wanted: SnapshotOptions) -> BrowserOptions:
     """Checked browser-capture options: ``UsageError`` naming a bad one, ``ConfigError`` when
     Playwright or Chromium is missing."""
+    page_timeout, scroll_steps = wanted.page_timeout, wanted.scroll_steps
+    concurrency = 2 if wanted.concurrency is None else wanted.concurrency
+    storage_state = wanted.storage_state
     if page_timeout <= 0 or concurrency <= 0 or scroll_steps < 0:
         raise UsageError("--page-timeout and --concurrency must be positive, --scroll-steps "
                          "not negative")
@@ -78,37 +83,164 @@ def _check_storage_state(path: Path) -> None:
                          "object with \"cookies\" and \"origins\" lists)")
 
 
-def capture_options(*, timeout: float = 30.0, max_body: int = 1 << 30, max_redirects: int = 10,
-                    concurrency: int = 16, per_host: int = 4, delay: float = 0.0,
-                    retries: int = 2, total_timeout: float | None = None,
-                    requisites: bool = False, depth: int = 0, scope: str = "host",
-                    include: Sequence[str] = (), exclude: Sequence[str] = (),
-                    via: str | None = None, ca_file: Path | None = None,
-                    insecure_skip_tls_verify: bool = False,
-                    allow_private_addresses: bool = False) -> CaptureOptions:
+def _capture_options(wanted: SnapshotOptions) -> CaptureOptions:
     """Checked capture options; ``UsageError`` naming the bad one."""
     from archive.http.crawl import CaptureOptions
     from archive.http.recorder import FetchLimits
     from archive.http.scope import Scope
     from archive.http.via import parse_via
 
-    if min(timeout, max_body, max_redirects + 1, concurrency, per_host) <= 0 or min(
-            delay, retries, depth) < 0:
+    w = wanted
+    concurrency = 16 if w.concurrency is None else w.concurrency
+    if min(w.timeout, w.max_body, w.max_redirects + 1, concurrency, w.per_host) <= 0 or min(
+            w.delay, w.retries, w.depth) < 0:
         raise UsageError("--timeout, --max-body, --concurrency and --per-host must be positive; "
                          "--delay, --retries, --depth and --max-redirects not negative")
     try:
-        Scope(scope, include, exclude)
-        if via:
-            parse_via(via)
+        Scope(w.scope, w.include, w.exclude)
+        if w.via:
+            parse_via(w.via)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if ca_file is not None and not ca_file.is_file():
-        raise UsageError(f"--ca-file {ca_file}: no such file")
+    if w.ca_file is not None and not w.ca_file.is_file():
+        raise UsageError(f"--ca-file {w.ca_file}: no such file")
     return CaptureOptions(
-        limits=FetchLimits(timeout=timeout, max_body=max_body,
+        limits=FetchLimits(timeout=w.timeout, max_body=w.max_body,
                            user_agent=f"prov/{__version__}"),
-        max_redirects=max_redirects, concurrency=concurrency, per_host=per_host, delay=delay,
-        retries=retries, total_timeout=total_timeout, requisites=requisites, depth=depth,
-        scope=scope, include=tuple(include), exclude=tuple(exclude), via=via,
-        ca_file=ca_file, insecure_skip_tls_verify=insecure_skip_tls_verify,
-        allow_private_addresses=allow_private_addresses)
+        max_redirects=w.max_redirects, concurrency=concurrency, per_host=w.per_host,
+        delay=w.delay, retries=w.retries, total_timeout=w.total_timeout,
+        requisites=w.requisites, depth=w.depth, scope=w.scope, include=tuple(w.include),
+        exclude=tuple(w.exclude), via=w.via, ca_file=w.ca_file,
+        insecure_skip_tls_verify=w.insecure_skip_tls_verify,
+        allow_private_addresses=w.allow_private_addresses)
+
+
+@dataclass(frozen=True)
+class Flag:
+    """How the command line spells a field of ``SnapshotOptions``: ``--`` and the field's name
+    with dashes, taking a value of the field's type (a flag for a bool, repeatable for a
+    tuple)."""
+
+    help: str
+    metavar: str | None = None
+    show_default: bool = False
+    choices: tuple[str, ...] = ()
+
+
+def flag(help: str, **spelling: Any) -> dict[str, Flag]:
+    """A field's metadata: its ``Flag``."""
+    return {"flag": Flag(help, **spelling)}
+
+
+@dataclass(frozen=True)
+class CheckedOptions:
+    """``SnapshotOptions`` checked, as the archive layer takes them."""
+
+    crawl: CaptureOptions
+    browser: BrowserOptions | None
+    media: MediaOptions | None
+    warc_size: int
+
+
+@dataclass(frozen=True)
+class SnapshotOptions:
+    """What a snapshot is asked to do, beyond its URLs, case, key and note. The fields are in
+    the order `prov snapshot --help` lists them."""
+
+    requisites: bool = field(default=False, metadata=flag(
+        "Also fetch what each page needs: images, styles, scripts, media, fonts."))
+    depth: int = field(default=0, metadata=flag(
+        "Follow links this many levels.", show_default=True))
+    scope: str = field(default="host", metadata=flag(
+        "Which links --depth follows.", show_default=True, choices=("host", "domain", "prefix")))
+    include: tuple[str, ...] = field(default=(), metadata=flag(
+        "Follow only matching links.", metavar="REGEX"))
+    exclude: tuple[str, ...] = field(default=(), metadata=flag(
+        "Never fetch matching URLs.", metavar="REGEX"))
+    concurrency: int | None = field(default=None, metadata=flag(
+        "Fetches at once (default 16); with --browser, pages at once (default 2)."))
+    per_host: int = field(default=4, metadata=flag(
+        "Fetches at once per host.", show_default=True))
+    delay: float = field(default=0.0, metadata=flag(
+        "Seconds between two requests to the same host.", show_default=True))
+    browser: bool = field(default=False, metadata=flag(
+        "Load each URL in headless Chromium through prov's recording proxy: every request the "
+        "page makes, the DOM and dated screenshots."))
+    media: bool = field(default=False, metadata=flag(
+        "Also run yt-dlp on each URL through prov's recording proxy: the video a post shows, "
+        "its metadata, and why it is unavailable when it is."))
+    media_comments: bool = field(default=False, metadata=flag(
+        "With --media: also keep the comments yt-dlp can read."))
+    storage_state: Path | None = field(default=None, metadata=flag(
+        "With --browser: a Playwright storage state (cookies, localStorage) to capture as a "
+        "logged-in user. Its cookies stay in the request records."))
+    page_timeout: float = field(default=60.0, metadata=flag(
+        "With --browser: seconds for a page to load.", show_default=True))
+    scroll_steps: int = field(default=20, metadata=flag(
+        "With --browser: scroll down at most this many screens (lazy loading).", show_default=True))
+    retries: int = field(default=2, metadata=flag(
+        "Retries for connection errors and 429/5xx answers (Retry-After honoured).",
+        show_default=True))
+    timeout: float = field(default=30.0, metadata=flag(
+        "Seconds per request.", show_default=True))
+    total_timeout: float | None = field(default=None, metadata=flag(
+        "Seconds for the whole capture."))
+    max_body: int = field(default=1 << 30, metadata=flag(
+        "Bytes per response.", show_default=True))
+    max_redirects: int = field(default=10, metadata=flag(
+        "Redirects followed from each URL (each one is recorded).", show_default=True))
+    warc_size: int = field(default=1 << 30, metadata=flag(
+        "Start a new WARC file past this many bytes.", show_default=True))
+    via: str | None = field(default=None, metadata=flag(
+        "Capture through this proxy: http://host:port or socks5[h]://host:port.", metavar="URL"))
+    ca_file: Path | None = field(default=None, metadata=flag(
+        "Trust these CA certificates instead of the default store."))
+    insecure_skip_tls_verify: bool = field(default=False, metadata=flag(
+        "Accept any TLS certificate (recorded in every metadata record)."))
+    allow_private_addresses: bool = field(default=False, metadata=flag(
+        "Also connect to addresses of this machine's own networks (loopback, link-local, "
+        "private ranges) that no seed resolves to."))
+
+    def crawl(self) -> CaptureOptions:
+        """The crawl's options, checked: ``UsageError`` naming a bad value."""
+        return _capture_options(self)
+
+    def pages(self) -> BrowserOptions | None:
+        """The browser's options with ``browser``, checked (``ConfigError`` when this machine
+        cannot run one); else None."""
+        return _browser_options(self) if self.browser else None
+
+    def posts(self) -> MediaOptions | None:
+        """yt-dlp's options with ``media`` (``ConfigError`` when it is missing); else None."""
+        return _media_options(self) if self.media else None
+
+    def unpaired(self) -> str | None:
+        """An option given without the one it goes with, in words; None when all pair."""
+        if self.storage_state is not None and not self.browser:
+            return "--storage-state needs --browser"
+        if self.media_comments and not self.media:
+            return "--media-comments needs --media"
+        return None
+
+    def checked(self, refuse: Callable[[str], Exception] = UsageError) -> CheckedOptions:
+        """All of it checked, in the order `prov snapshot` has always checked it: bad values
+        (``UsageError``), a missing browser or yt-dlp (``ConfigError``), an option without the
+        one it goes with (refused with ``refuse``: the CLI's usage error), options that do not
+        apply together (``UsageError``)."""
+        crawl, browser = self.crawl(), self.pages()
+        if (problem := self.unpaired()) is not None:
+            raise refuse(problem)
+        media = self.posts()
+        if browser is not None and (self.requisites or self.depth):
+            raise UsageError("--requisites and --depth do not apply to --browser (the browser "
+                             "fetches what each page needs; links are not followed)")
+        if media is not None and (self.requisites or self.depth):
+            raise UsageError("--requisites and --depth do not apply to --media (yt-dlp fetches "
+                             "what each post needs)")
+        return CheckedOptions(crawl, browser, media, self.warc_size)
+
+
+def capture_options(**given: Any) -> CaptureOptions:
+    """The crawl's options from ``SnapshotOptions`` fields, checked (for programs that call
+    the capture layer directly)."""
+    return SnapshotOptions(**given).crawl()

@@ -6,7 +6,9 @@ the pages captured).
 from __future__ import annotations
 
 import sys
+from dataclasses import fields
 from pathlib import Path
+from typing import Any, get_type_hints
 
 import click
 
@@ -15,8 +17,10 @@ from provenance import api
 from provenance.base import timefmt
 from provenance.base.terminal import printable
 from provenance.capture import catalog
+from provenance.capture.options import Flag, SnapshotOptions
 from provenance.cli import render
 from provenance.cli.options import (
+    F,
     PathArg,
     _after_change,
     _echo,
@@ -33,6 +37,34 @@ from provenance.cli.options import (
 from provenance.cli.progress import CaptureProgress
 from provenance.exports.extract import extract as extract_record
 from provenance.signing.trust import Anchors
+
+
+def snapshot_options(func: F) -> F:
+    """The options of ``SnapshotOptions``, one per field in its order, each made from the
+    field's declaration: its name, type, default and ``Flag``."""
+    types = get_type_hints(SnapshotOptions)
+    for declared in reversed(fields(SnapshotOptions)):
+        spelled: Flag = declared.metadata["flag"]
+        kind = types[declared.name]
+        how: dict[str, Any] = {}
+        if kind is bool:
+            how["is_flag"] = True
+        elif kind == tuple[str, ...]:
+            how["multiple"] = True
+        elif kind == Path | None:
+            how["type"] = PathArg(dir_okay=False, path_type=Path)
+        elif spelled.choices:
+            how["type"] = click.Choice(spelled.choices)
+        elif kind in (int, int | None):
+            how["type"] = click.INT
+        elif kind in (float, float | None):
+            how["type"] = click.FLOAT
+        elif kind != str | None:
+            raise TypeError(f"SnapshotOptions.{declared.name}: no flag for {kind}")
+        func = click.option(f"--{declared.name.replace('_', '-')}", default=declared.default,
+                            show_default=spelled.show_default, metavar=spelled.metavar,
+                            help=spelled.help, **how)(func)
+    return func
 
 
 @click.command("init")
@@ -61,89 +93,22 @@ def init(path: str, title: str, key_name: str, retain_until: str | None,
 @case_option
 @key_option
 @click.option("--note", help="A note sealed with the capture.")
-@click.option("--requisites", is_flag=True,
-              help="Also fetch what each page needs: images, styles, scripts, media, fonts.")
-@click.option("--depth", default=0, show_default=True, help="Follow links this many levels.")
-@click.option("--scope", type=click.Choice(["host", "domain", "prefix"]), default="host",
-              show_default=True, help="Which links --depth follows.")
-@click.option("--include", multiple=True, metavar="REGEX", help="Follow only matching links.")
-@click.option("--exclude", multiple=True, metavar="REGEX", help="Never fetch matching URLs.")
-@click.option("--concurrency", type=int,
-              help="Fetches at once (default 16); with --browser, pages at once (default 2).")
-@click.option("--per-host", default=4, show_default=True, help="Fetches at once per host.")
-@click.option("--delay", default=0.0, show_default=True,
-              help="Seconds between two requests to the same host.")
-@click.option("--browser", is_flag=True,
-              help="Load each URL in headless Chromium through prov's recording proxy: every "
-                   "request the page makes, the DOM and dated screenshots.")
-@click.option("--media", is_flag=True,
-              help="Also run yt-dlp on each URL through prov's recording proxy: the video a "
-                   "post shows, its metadata, and why it is unavailable when it is.")
-@click.option("--media-comments", is_flag=True,
-              help="With --media: also keep the comments yt-dlp can read.")
-@click.option("--storage-state", type=PathArg(dir_okay=False, path_type=Path),
-              help="With --browser: a Playwright storage state (cookies, localStorage) to "
-                   "capture as a logged-in user. Its cookies stay in the request records.")
-@click.option("--page-timeout", default=60.0, show_default=True,
-              help="With --browser: seconds for a page to load.")
-@click.option("--scroll-steps", default=20, show_default=True,
-              help="With --browser: scroll down at most this many screens (lazy loading).")
-@click.option("--retries", default=2, show_default=True,
-              help="Retries for connection errors and 429/5xx answers (Retry-After honoured).")
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds per request.")
-@click.option("--total-timeout", type=float, help="Seconds for the whole capture.")
-@click.option("--max-body", default=1 << 30, show_default=True, help="Bytes per response.")
-@click.option("--max-redirects", default=10, show_default=True,
-              help="Redirects followed from each URL (each one is recorded).")
-@click.option("--warc-size", default=1 << 30, show_default=True,
-              help="Start a new WARC file past this many bytes.")
-@click.option("--via", metavar="URL",
-              help="Capture through this proxy: http://host:port or socks5[h]://host:port.")
-@click.option("--ca-file", type=PathArg(dir_okay=False, path_type=Path),
-              help="Trust these CA certificates instead of the default store.")
-@click.option("--insecure-skip-tls-verify", is_flag=True,
-              help="Accept any TLS certificate (recorded in every metadata record).")
-@click.option("--allow-private-addresses", is_flag=True,
-              help="Also connect to addresses of this machine's own networks (loopback, "
-                   "link-local, private ranges) that no seed resolves to.")
+@snapshot_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no table; errors only.")
 @publish_options
 def snapshot(urls: tuple[str, ...], case_path: str | None, key_name: str, note: str | None,
-             requisites: bool, depth: int, scope: str, include: tuple[str, ...],
-             exclude: tuple[str, ...], concurrency: int | None, per_host: int, delay: float,
-             browser: bool, media: bool, media_comments: bool,
-             storage_state: Path | None, page_timeout: float,
-             scroll_steps: int, retries: int, timeout: float, total_timeout: float | None,
-             max_body: int, max_redirects: int, warc_size: int, via: str | None,
-             ca_file: Path | None, insecure_skip_tls_verify: bool,
-             allow_private_addresses: bool, as_json: bool, quiet: bool,
-             print_checkpoint: bool, publish: str | None, tsa: tuple[str, ...],
-             tsa_timeout: float) -> None:
+             as_json: bool, quiet: bool, print_checkpoint: bool, publish: str | None,
+             tsa: tuple[str, ...], tsa_timeout: float, **given: Any) -> None:
     """Capture URLs into one sealed, logged capture."""
     case = api.open_case(case_path)
     key = _signing_key(key_name, case)
-    options = api.capture_options(
-        timeout=timeout, max_body=max_body, max_redirects=max_redirects,
-        concurrency=16 if concurrency is None else concurrency, per_host=per_host, delay=delay,
-        retries=retries, total_timeout=total_timeout, requisites=requisites, depth=depth,
-        scope=scope, include=include, exclude=exclude, via=via, ca_file=ca_file,
-        insecure_skip_tls_verify=insecure_skip_tls_verify,
-        allow_private_addresses=allow_private_addresses)
-    pages = api.browser_options(page_timeout=page_timeout,
-                                concurrency=2 if concurrency is None else concurrency,
-                                scroll_steps=scroll_steps,
-                                storage_state=storage_state) if browser else None
-    if storage_state is not None and not browser:
-        raise click.UsageError("--storage-state needs --browser")
-    if media_comments and not media:
-        raise click.UsageError("--media-comments needs --media")
-    posts = api.media_options(comments=media_comments) if media else None
+    wanted = api.SnapshotOptions(**given).checked(refuse=click.UsageError)
     progress = None if (quiet or as_json) else CaptureProgress(sys.stderr, sys.stdout)
     try:
-        result = api.snapshot(case, list(urls), key, options, note,
-                              _stamper(case.root, tsa, tsa_timeout), warc_size,
-                              progress.update if progress else None, browser=pages, media=posts)
+        result = api.snapshot(case, list(urls), key, wanted, note,
+                              _stamper(case.root, tsa, tsa_timeout),
+                              progress.update if progress else None)
     finally:  # erased (and the cursor shown again) on an error or Ctrl-C too
         if progress:
             progress.finish()

@@ -135,8 +135,8 @@ def _run(workdir: Path, echo: Callable[[str], None]) -> int:
         urls = [base + p for p in PAGES]
         echo(f"3. demo site served at {base}; snapshot of {', '.join(PAGES)} with "
              "--requisites --depth 1")
-        options = api.capture_options(requisites=True, depth=1)
-        result = api.snapshot(case, urls, key, options, note="prov demo")
+        result = api.snapshot(case, urls, key, api.SnapshotOptions(requisites=True, depth=1),
+                              note="prov demo")
     for outcome in sorted(result.outcomes, key=lambda o: o.seed):
         echo("   " + summary_line(outcome).replace(base, ""))
     echo(f"   sealed capture {result.capture_id}")

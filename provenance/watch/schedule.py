@@ -34,6 +34,7 @@ from provenance.base.untrusted import load_json, read_regular
 from provenance.capture import snapshot as capture_mod
 from provenance.capture.dedup import DedupIndex
 from provenance.capture.mediaposts import load_posts
+from provenance.capture.options import SnapshotOptions
 from provenance.capture.resources import latest_by_url, scan_capture
 from provenance.custody import derived
 from provenance.custody.case import SEAL_NAME, Case
@@ -187,10 +188,8 @@ def _browser_options(path: Path, sources: Sequence[Source]) -> Any:
     wanting = [s for s in sources if s.browser]
     if not wanting:
         return None
-    from provenance.capture.options import browser_options
-
     try:
-        return browser_options()
+        return SnapshotOptions(browser=True).pages()
     except ConfigError as exc:
         raise ConfigError(f"{path}:{wanting[0].line}: {wanting[0].url}: browser = true, but "
                           f"{exc}", hint=exc.hint) from None
@@ -202,10 +201,8 @@ def _media_options(path: Path, sources: Sequence[Source]) -> Any:
     wanting = [s for s in sources if s.media]
     if not wanting:
         return None
-    from provenance.capture.options import media_options
-
     try:
-        return media_options()
+        return SnapshotOptions(media=True).posts()
     except ConfigError as exc:
         raise ConfigError(f"{path}:{wanting[0].line}: {wanting[0].url}: media = true, but "
                           f"{exc}", hint=exc.hint) from None
@@ -229,8 +226,6 @@ def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[So
                  now: Callable[[], datetime], browser: Any, media: Any = None,
                  on_progress: Callable[[UrlOutcome, dict[str, int]], None] | None = None
                  ) -> None:
-    from provenance.capture.options import capture_options
-
     index = DedupIndex.load(case, key.public)
     index.save()
     previous = PreviousSnapshots(case, index.sealed)
@@ -241,8 +236,7 @@ def _capture_due(case: Case, key: SigningKey, stamper: Stamper, due: Sequence[So
     updates: dict[str, dict[str, Any]] = {}
     for group in _groups(due):
         first = group[0]
-        options = capture_options(requisites=first.requisites, depth=first.depth,
-                                  allow_private_addresses=first.allow_private_addresses)
+        options = first.options().crawl()
         urls = [s.url for s in group]
         try:
             captured = capture_mod.snapshot(case, urls, key, options, stamper=stamper,

@@ -23,23 +23,25 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from archive.errors import ConfigError
 from archive.http.crawl import validate_url
 from provenance.base.untrusted import read_named
+from provenance.capture.options import SnapshotOptions
 
 MAX_FILE = 4 << 20
 MAX_DEPTH = 5
 INTERVAL = re.compile(r"^\s*([0-9]+)\s*([smhdw])\s*$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-KEYS = {"url", "interval", "browser", "media", "requisites", "depth", "tags", "note",
-        "allow_private_addresses"}
-DEFAULTS: dict[str, Any] = {"interval": "1h", "browser": False, "media": False,
-                            "requisites": False, "depth": 0, "tags": [], "note": "",
-                            "allow_private_addresses": False}
+# what a source sets of its snapshot: fields of SnapshotOptions, with their defaults
+CAPTURED = ("browser", "media", "requisites", "depth", "allow_private_addresses")
+KEYS = {"url", "interval", "tags", "note", *CAPTURED}
+DEFAULTS: dict[str, Any] = {"interval": "1h", "tags": [], "note": "",
+                            **{f.name: f.default for f in fields(SnapshotOptions)
+                               if f.name in CAPTURED}}
 HEADER = re.compile(r"^\s*\[\[\s*source\s*\]\]")
 TABLE = re.compile(r"^\s*\[")
 
@@ -57,6 +59,12 @@ class Source:
     line: int  # of its [[source]] header
     media: bool = False
     allow_private_addresses: bool = False
+
+    def options(self) -> SnapshotOptions:
+        """How this source is snapshotted."""
+        return SnapshotOptions(browser=self.browser, media=self.media,
+                               requisites=self.requisites, depth=self.depth,
+                               allow_private_addresses=self.allow_private_addresses)
 
     @property
     def group(self) -> tuple[bool, bool, bool, int, bool]:

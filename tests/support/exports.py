@@ -116,7 +116,7 @@ def build(root: Path, tsa: LocalTSA | None) -> Built:
                              datetime.now(UTC), stamper)
         with serve_site() as base:
             seeds = [base + "/", base + "/article.html"]
-            first = api.snapshot(case, seeds, key, api.capture_options(), stamper=stamper)
+            first = api.snapshot(case, seeds, key, api.SnapshotOptions(), stamper=stamper)
         synthetic = synthetic_capture(case, key, seeds[0], first.capture_dir)
     return Built(root, first.capture_id, synthetic, seeds, tsa)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import click
 from click.testing import CliRunner
 
+from provenance.capture.options import SnapshotOptions
 from provenance.cli.cases import captures, copy, extract, hold, init, snapshot
 from provenance.cli.main import cli
 
@@ -29,3 +31,13 @@ def test_the_root_group_serves_the_commands_of_this_module() -> None:
     for command in (init, snapshot, captures, extract, copy, hold):
         assert command.name is not None
         assert cli.get_command(ctx, command.name) is command
+
+
+def test_snapshot_takes_one_option_per_field_of_snapshot_options() -> None:
+    names = [p.name for p in snapshot.params]
+    declared = [f.name for f in fields(SnapshotOptions)]
+    start = names.index("requisites")
+    assert names[start:start + len(declared)] == declared
+    by_name = {p.name: p for p in snapshot.params}
+    assert by_name["storage_state"].type.name == "file"  # type: ignore[attr-defined]
+    assert by_name["include"].multiple and by_name["browser"].is_flag  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from archive.errors import ConfigError
+from provenance.capture.options import SnapshotOptions
 from provenance.watch.sources import MAX_DEPTH, MAX_FILE, load_sources, parse_interval
 
 GOOD = """
@@ -49,6 +50,14 @@ def test_a_good_file(tmp_path: Path) -> None:
     )
     assert (second.browser, second.seconds, second.line) == (True, 2 * 86400, 7)
     assert first.group != second.group
+
+
+def test_a_source_is_snapshotted_with_the_options_it_sets(tmp_path: Path) -> None:
+    text = '[defaults]\nrequisites = true\n' + GOOD
+    first, second = load_sources(write(tmp_path, text))
+    assert first.options() == SnapshotOptions(requisites=True)
+    assert second.options() == SnapshotOptions(requisites=True, browser=True)
+    assert first.options().crawl().requisites
 
 
 @pytest.mark.parametrize(
