@@ -25,7 +25,7 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, CancelledError, Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,20 +100,30 @@ class Hashes:
         """The sha256 of ``rel``, None if it is not a regular file or cannot be read."""
         if rel in self.known:
             return self.known[rel]
-        digest: bytes | None = None
-        size = 0
-        try:
-            if rel in self._inflight:
-                size, future = self._inflight.pop(rel)
-                digest = future.result()
-            else:
-                size = self.drop(rel)
-                digest = sha256_regular(self.root / rel, what=rel)
-        except (UntrustedInputError, OSError):
-            pass
+        future = None
+        if rel in self._inflight:
+            size, future = self._inflight.pop(rel)
+        else:
+            size = self.drop(rel)
+        digest = self._result(future) if future is not None else None
+        if future is None or digest is _LOST:
+            digest = _sha256(self.root / rel, rel)
         self._advance(size)
         self._pump()
-        return digest
+        return digest if isinstance(digest, bytes) else None
+
+    def _result(self, future: Future[bytes]) -> bytes | object | None:
+        """A worker's digest; ``_LOST`` if the worker could not give one (killed, or its pool
+        shut down): the file is then hashed here, never judged on a worker's failure."""
+        try:
+            return future.result()
+        except (UntrustedInputError, OSError):
+            return None
+        except (CancelledError, BrokenExecutor):
+            pool, self._pool = self._pool, None  # a broken pool takes no more work
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+            return _LOST
 
     def drop(self, rel: str) -> int:
         """Take ``rel`` out of the plan (it is judged now, or never): its planned size."""
@@ -185,6 +195,16 @@ class FixityJudge:
                             expected=_label(sha256), found=_label(found))
             return False
         return True
+
+
+_LOST = object()
+
+
+def _sha256(path: Path, rel: str) -> bytes | None:
+    try:
+        return sha256_regular(path, what=rel)
+    except (UntrustedInputError, OSError):
+        return None
 
 
 def _size(path: Path) -> int:
