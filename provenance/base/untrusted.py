@@ -59,11 +59,13 @@ MAX_NAME_PART = 255  # a longer name could not be a file on any local disk
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 
-def open_regular(path: Path | str, *, what: str | None = None) -> int:
-    """An O_RDONLY descriptor on ``path`` if it is a regular file (the caller closes it)."""
+def open_regular(path: Path | str, *, what: str | None = None, follow: bool = False) -> int:
+    """An O_RDONLY descriptor on ``path`` if it is a regular file (the caller closes it).
+    ``follow`` is for the target the verifier named, whose symlink is followed; a file inside a
+    target never is."""
     label = what or str(path)
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = os.open(path, _OPEN_FLAGS & ~os.O_NOFOLLOW if follow else _OPEN_FLAGS)
     except FileNotFoundError:
         raise UntrustedInputError(f"{label}: missing") from None
     except OSError as exc:  # ELOOP: a symlink; ENXIO: a FIFO or socket with no writer; ...

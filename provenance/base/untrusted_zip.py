@@ -27,7 +27,6 @@ from __future__ import annotations
 import io
 import lzma
 import os
-import stat
 import struct
 import zipfile
 import zlib
@@ -37,8 +36,8 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from archive.warc.members import MAX_RATIO, RATIO_SLACK
-from provenance.base.untrusted import _short, read_capped
-from provenance.errors import ZipDirectoryTooLarge, ZipMemberError
+from provenance.base.untrusted import _short, open_regular, read_capped
+from provenance.errors import UntrustedInputError, ZipDirectoryTooLarge, ZipMemberError
 
 # zipfile makes an object per central directory entry (at least 46 bytes each) before any
 # check can run: 8 MiB is some 80,000 members of a real export, and bounded memory
@@ -175,15 +174,8 @@ class _Guarded(io.RawIOBase):
 
 
 def _open_file(path: Path, label: str) -> BinaryIO:
-    try:  # O_NONBLOCK: a FIFO named as the target cannot hang the open
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise ZipMemberError(label, f"cannot be opened: {exc.strerror}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise ZipMemberError(label, "not a regular file")
-    except BaseException:
-        os.close(fd)
-        raise
+    try:  # a FIFO named as the target cannot hang the open
+        fd = open_regular(path, what=label, follow=True)
+    except UntrustedInputError as exc:
+        raise ZipMemberError(label, str(exc).removeprefix(f"{label}: ")) from None
     return os.fdopen(fd, "rb")

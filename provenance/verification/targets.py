@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Literal
 
 from archive.errors import NotATargetError, UsageError
+from provenance.base.untrusted import open_regular
 from provenance.custody.case import SEAL_NAME
+from provenance.errors import UntrustedInputError
 
 Kind = Literal["case", "wacz", "bag", "disclosure", "proof"]
 KINDS: tuple[Kind, ...] = ("case", "wacz", "bag", "disclosure", "proof")
@@ -98,8 +100,8 @@ def decide_kind(target: Path, pinned: str | None = None) -> TargetKind:
 
 def _head(path: Path) -> bytes:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
+        fd = open_regular(path, follow=True)  # the path the verifier named is followed
+    except UntrustedInputError:
         return b""
     try:
         return os.read(fd, 64)

@@ -47,6 +47,18 @@ def test_read_regular_does_not_block_on_a_fifo(tmp_path: Path) -> None:
     assert done and "FIFO" in done[0]
 
 
+def test_open_regular_follows_a_named_link_only_when_asked(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"x")
+    (tmp_path / "link").symlink_to(tmp_path / "file")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "to-fifo").symlink_to(tmp_path / "fifo")
+    os.close(untrusted.open_regular(tmp_path / "link", follow=True))
+    with pytest.raises(UntrustedInputError, match="symbolic link"):
+        untrusted.open_regular(tmp_path / "link")
+    with pytest.raises(UntrustedInputError, match="FIFO"):  # and the open did not hang
+        untrusted.open_regular(tmp_path / "to-fifo", follow=True)
+
+
 def test_read_regular_refuses_a_folder_and_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UntrustedInputError, match="folder"):
         untrusted.read_regular(tmp_path, 10)
