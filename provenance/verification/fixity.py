@@ -12,7 +12,10 @@ name, its size or its time is trusted.
 
 Files are hashed whole (SHA-256 cannot be split), one file per worker process (``Hashes``),
 planned ahead so the workers hash while the custody log is judged; at most a few files per
-worker are in flight, so memory does not grow with the number of files. This module loads no
+worker are in flight, so memory does not grow with the number of files. Only the WARCs the
+seal of their folder lists are hashed ahead (``sealed_warcs``): a file no seal names is never
+read, so one added to a case, however large it claims to be, neither delays the verdict nor
+takes a worker from the sealed files. This module loads no
 WARC reader, so that `prov verify --fixity` can start the hashing before it loads the rest of
 the verifier (``Hashes.start``); a digest is only ever compared with the seal's. A digest
 computed elsewhere (``known``: an object streamed from a bucket and hashed on the way, never
@@ -23,17 +26,19 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import BrokenExecutor, CancelledError, Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archive.errors import ProvError
 from provenance.base.digests import sha256_regular
 from provenance.base.report import Report
-from provenance.base.untrusted import is_regular, listdir
+from provenance.base.untrusted import b64decode, is_regular, load_json, read_regular
 from provenance.custody import merkle
-from provenance.custody.case import WARC_SUFFIXES, iter_capture_dirs
+from provenance.custody.case import SEAL_NAME, WARC_SUFFIXES, iter_capture_dirs
 from provenance.errors import UntrustedInputError
 
 if TYPE_CHECKING:
@@ -45,6 +50,8 @@ if TYPE_CHECKING:
 NOT_CHECKED = ("record.blockDigest", "record.payloadDigest", "record.headers", "warc.format",
                "seal.records", "seal.recordsRoot", "revisit")
 POOL_MIN_BYTES = 8 << 20  # below this much in all, each file is hashed here when asked for
+MAX_SEAL = 16 << 20  # a seal's envelope, as verify reads it (signing.dsse.MAX_ENVELOPE)
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")  # a file of the capture folder itself
 
 
 class Hashes:
@@ -81,10 +88,9 @@ class Hashes:
         total = 0
         for folder in dict.fromkeys(folders):
             base = self.root / folder
-            for name in sorted(listdir(base)):
+            for name in sealed_warcs(base):
                 rel = f"{folder}/{name}"
-                if name.endswith(WARC_SUFFIXES) and rel not in self.known and is_regular(
-                        base / name):
+                if rel not in self.known and is_regular(base / name):
                     self._queue[rel] = size = _size(base / name)
                     total += size
         self._total = (total, len(self._queue))
@@ -205,6 +211,31 @@ def _sha256(path: Path, rel: str) -> bytes | None:
         return sha256_regular(path, what=rel)
     except (UntrustedInputError, OSError):
         return None
+
+
+def sealed_warcs(folder: Path) -> list[str]:
+    """The WARC files the seal in ``folder`` lists, sorted: what is worth hashing ahead.
+
+    A hint, never a verdict: the seal is read here before anything judged it (its signature
+    and its digest in the log are checked when the folder is judged, and only then is a digest
+    asked for). It keeps a file that no seal names from ever being read: one added to a
+    capture folder, however large it claims to be (a sparse file of terabytes costs nothing to
+    make), neither costs the hashing nor takes a worker from the sealed files. Only plain
+    names of that folder are taken; a seal that cannot be read gives none (its folder's files
+    are hashed when asked for, if ever)."""
+    try:
+        envelope = load_json(read_regular(folder / SEAL_NAME, MAX_SEAL, what=SEAL_NAME),
+                             what=SEAL_NAME, limit=MAX_SEAL)
+        statement = load_json(b64decode(envelope["payload"], what=SEAL_NAME, dsse=True),
+                              what=SEAL_NAME, limit=MAX_SEAL)
+        records = statement["predicate"]["records"]
+        names = {item["name"] for item in statement["subject"]}
+    except (ProvError, KeyError, TypeError, ValueError):
+        return []
+    if not isinstance(records, dict):
+        return []
+    return sorted(n for n in names if isinstance(n, str) and n in records
+                  and PLAIN_NAME.match(n) and n not in (".", "..") and n.endswith(WARC_SUFFIXES))
 
 
 def _size(path: Path) -> int:

@@ -236,3 +236,21 @@ def test_a_case_rolled_back_after_the_full_verify_fails(
     code, report = verify(built, auditor, case, "--fixity")
     assert code == 3
     assert any(c == "history.rollback" for c, _ in failed(report)), failed(report)
+
+
+# -- what no seal names is never read --------------------------------------------------------
+
+
+def test_a_terabyte_file_no_seal_names_is_never_hashed(
+        built: Built, auditor: Path, case: Path) -> None:
+    """A sparse file of 1 TiB (no disk used) added to a capture folder: hashing it would take
+    hours. Fixity hashes ahead only what a seal lists, so the verdict comes at once: the added
+    file fails, and a usage error after the hashing started is not held up by it either."""
+    added = capture_dir(case) / "data-00000.warc"
+    with open(added, "wb") as fh:
+        fh.truncate(1 << 40)
+    code, report = verify(built, auditor, case, "--fixity")
+    assert (code, report["mode"]) == (3, "fixity")
+    assert failed(report) == {("capture.unexpected", rel(case, added))}
+    pinned = run_prov_at(auditor, "verify", case, "--fixity", "--as", "bag")
+    assert pinned.returncode == 2 and "--fixity checks a case only" in pinned.stderr

@@ -3,7 +3,9 @@ processes or in this one, never inflated; a digest streamed elsewhere stands for
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -11,19 +13,30 @@ import pytest
 
 from provenance.base.report import Report
 from provenance.custody import merkle
-from provenance.verification.fixity import NOT_CHECKED, FixityJudge
+from provenance.verification.fixity import NOT_CHECKED, FixityJudge, Hashes, sealed_warcs
 
 
 def files(root: Path, sizes: list[int]) -> dict[str, bytes]:
-    """WARC-named files of random bytes under ``root/c`` (never a WARC: fixity reads none):
-    their digests by case-relative name."""
+    """WARC-named files of random bytes under ``root/c`` (never a WARC: fixity reads none),
+    listed by a seal there (unsigned: only a verify judges it): their digests by
+    case-relative name."""
     (root / "c").mkdir()
     out = {}
     for i, size in enumerate(sizes):
         data = os.urandom(size)
         (root / "c" / f"data-{i:05d}.warc.gz").write_bytes(data)
         out[f"c/data-{i:05d}.warc.gz"] = hashlib.sha256(data).digest()
+    write_seal(root / "c", [rel.split("/")[1] for rel in out])
     return out
+
+
+def write_seal(folder: Path, names: list[str]) -> None:
+    """A seal envelope listing ``names`` as WARCs, with no signature."""
+    statement = {"subject": [{"name": n, "digest": {"sha256": "00" * 32}} for n in names],
+                 "predicate": {"records": dict.fromkeys(names, 1)}}
+    payload = base64.b64encode(json.dumps(statement).encode()).decode()
+    (folder / "seal.dsse.json").write_text(json.dumps(
+        {"payload": payload, "payloadType": "application/vnd.in-toto+json", "signatures": []}))
 
 
 def judged(root: Path, sealed: dict[str, bytes], *, jobs: int = 1,
@@ -97,14 +110,13 @@ def test_hashing_started_before_the_verifier_serves_it(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """`verify --fixity` starts hashing a case's capture folders before the rest of the
     verifier loads; the judge then takes the digests from it, and judges as before."""
-    from provenance.verification.fixity import Hashes
-
     monkeypatch.setattr("provenance.verification.fixity.POOL_MIN_BYTES", 1)
     folder = tmp_path / "captures" / "2026" / "01" / "02" / "018e0955-c6fa-70a1-a2a3-a4a5a6a7a8a9"
     folder.mkdir(parents=True)
     data = os.urandom(100_000)
     (folder / "data-00000.warc.gz").write_bytes(data)
     (folder / "index.cdxj").write_bytes(b"not a WARC: not hashed ahead")
+    write_seal(folder, ["data-00000.warc.gz"])
     rel = folder.relative_to(tmp_path).as_posix() + "/data-00000.warc.gz"
     hashes = Hashes.start(tmp_path, jobs=2)
     try:
@@ -138,3 +150,38 @@ def test_a_digest_a_worker_did_not_give_is_computed_here(tmp_path: Path,
         assert {rel: hashes.digest(rel) for rel in sealed} == sealed
     finally:
         hashes.close()
+
+
+def test_only_the_warcs_a_seal_lists_are_hashed_ahead(tmp_path: Path) -> None:
+    """A file no seal names is never read ahead, whatever its name or size (a sparse file of
+    terabytes costs nothing to make); a name that leaves the folder is never taken."""
+    folder = tmp_path / "c"
+    folder.mkdir()
+    write_seal(folder, ["data-00001.warc.gz", "data-00000.warc", "index.cdxj", "../x.warc",
+                        "a/b.warc.gz", ".."])
+    assert sealed_warcs(folder) == ["data-00000.warc", "data-00001.warc.gz"]
+    with open(folder / "added.warc.gz", "wb") as fh:
+        fh.truncate(1 << 40)
+    (folder / "data-00001.warc.gz").write_bytes(b"sealed")
+    hashes = Hashes(tmp_path, jobs=2)
+    try:
+        hashes.plan(["c"])
+        assert hashes.drop("c/data-00001.warc.gz") == 6  # planned
+        assert hashes.drop("c/added.warc.gz") == 0  # never planned
+    finally:
+        hashes.close()
+
+
+@pytest.mark.parametrize("seal", [b"", b"[]", b"{}", b'{"payload": "%%%"}', b'{"payload": []}',
+                                  b'{"payload": "W10="}', b'{"payload": "e30="}'])
+def test_a_seal_that_cannot_be_read_lists_nothing(tmp_path: Path, seal: bytes) -> None:
+    (tmp_path / "seal.dsse.json").write_bytes(seal)
+    assert sealed_warcs(tmp_path) == []
+    assert sealed_warcs(tmp_path / "missing") == []
+
+
+def test_the_seal_cap_is_verifys() -> None:
+    from provenance.signing.dsse import MAX_ENVELOPE
+    from provenance.verification.fixity import MAX_SEAL
+
+    assert MAX_SEAL == MAX_ENVELOPE
