@@ -825,7 +825,9 @@ def test_verify_remembers_what_it_verified(custody: Custody, tmp_path: Path) -> 
     code, report = audit(custody, custody.case, home)
     assert code == 0, fails(report)
     assert found(report, "history.unanchored", "warn")
-    assert sorted(p.name for p in folder.iterdir()) == [f"{4:020d}.checkpoint", "roots"]
+    # the checkpoint seen, the roots that anchor it, and this passing full verify
+    assert sorted(p.name for p in folder.iterdir()) == [
+        f"{4:020d}.checkpoint", "full-verify.json", "roots"]
     lines = log_lines(custody.case)  # the tree head at every checkpoint size the case holds
     assert (folder / "roots").read_text() == "".join(
         f"{size} {log_root(lines[:size]).hex()}\n" for size in range(1, 5)
@@ -876,13 +878,16 @@ def test_a_rolled_back_copy_fails_against_the_remembered_checkpoint(
     assert found(fresh, "history.unanchored", "warn")
 
     stored = seen_folder(home, custody.origin) / f"{4:020d}.checkpoint"
+    last_full = (stored.parent / "full-verify.json").read_bytes()
     code, report = audit(custody, rolled, home)
     assert code == 3
     [failure] = fails(report)
     assert (failure["check"], failure["subject"]) == ("history.rollback", str(stored))
     assert (failure["expected"], failure["found"]) == (">= 4", "2")
-    assert sorted(p.name for p in seen_folder(home, custody.origin).iterdir()) == [
-        stored.name, "roots"]
+    remembered = seen_folder(home, custody.origin)
+    assert sorted(p.name for p in remembered.iterdir()) == [
+        stored.name, "full-verify.json", "roots"]
+    assert (remembered / "full-verify.json").read_bytes() == last_full  # a failure is not one
 
 
 def test_a_log_rewritten_and_resigned_by_the_operator_fails_as_a_fork(
