@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from archive.errors import ProvError
 from provenance.base.digests import sha256_regular
 from provenance.base.report import Report
-from provenance.base.untrusted import b64decode, is_regular, load_json, read_regular
+from provenance.base.untrusted import b64decode, is_dir, is_regular, load_json, read_regular
 from provenance.custody import merkle
 from provenance.custody.case import SEAL_NAME, WARC_SUFFIXES, iter_capture_dirs
 from provenance.errors import UntrustedInputError
@@ -222,7 +222,10 @@ def sealed_warcs(folder: Path) -> list[str]:
     capture folder, however large it claims to be (a sparse file of terabytes costs nothing to
     make), neither costs the hashing nor takes a worker from the sealed files. Only plain
     names of that folder are taken; a seal that cannot be read gives none (its folder's files
-    are hashed when asked for, if ever)."""
+    are hashed when asked for, if ever), and so does a folder that is a symlink (never
+    followed: the layout walk fails it)."""
+    if not is_dir(folder):
+        return []
     try:
         envelope = load_json(read_regular(folder / SEAL_NAME, MAX_SEAL, what=SEAL_NAME),
                              what=SEAL_NAME, limit=MAX_SEAL)

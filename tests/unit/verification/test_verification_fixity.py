@@ -172,6 +172,17 @@ def test_only_the_warcs_a_seal_lists_are_hashed_ahead(tmp_path: Path) -> None:
         hashes.close()
 
 
+def test_a_capture_folder_that_is_a_symlink_lists_nothing(tmp_path: Path) -> None:
+    """Its seal and files lie outside the case: never read ahead (the layout walk fails it)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write_seal(elsewhere, ["data-00000.warc.gz"])
+    (elsewhere / "data-00000.warc.gz").write_bytes(b"outside the case")
+    assert sealed_warcs(elsewhere) == ["data-00000.warc.gz"]
+    os.symlink(elsewhere, tmp_path / "c")
+    assert sealed_warcs(tmp_path / "c") == []
+
+
 @pytest.mark.parametrize("seal", [b"", b"[]", b"{}", b'{"payload": "%%%"}', b'{"payload": []}',
                                   b'{"payload": "W10="}', b'{"payload": "e30="}'])
 def test_a_seal_that_cannot_be_read_lists_nothing(tmp_path: Path, seal: bytes) -> None:
