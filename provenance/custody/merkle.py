@@ -64,6 +64,22 @@ class TreeBuilder:
         self._subtrees.append(merged)
         self._size += 1
 
+    def extend(self, hashes: bytes) -> None:
+        """Append the leaves whose hashes ``hashes`` holds, 32 bytes each, as ``append`` does
+        one by one (one call for a file's records: verify's serial part)."""
+        if len(hashes) % HASH_SIZE:
+            raise ValueError(f"leaf hashes must be {HASH_SIZE} bytes each, got {len(hashes)}")
+        subtrees, n, sha256 = self._subtrees, self._size, hashlib.sha256
+        pop, push = subtrees.pop, subtrees.append
+        for i in range(0, len(hashes), HASH_SIZE):
+            merged, bits = hashes[i : i + HASH_SIZE], n
+            while bits & 1:
+                merged = sha256(b"\x01" + pop() + merged).digest()
+                bits >>= 1
+            push(merged)
+            n += 1
+        self._size = n
+
     def root(self) -> bytes:
         """MTH over all leaves so far; ``EMPTY_ROOT`` for an empty tree."""
         if not self._subtrees:

@@ -67,8 +67,7 @@ class WarcJudge:
         for offset, headers in outcome.heads:
             head = RecordHead(offset, b"", "", list(headers), 0)
             self.revisits.note(f"{rel} @{offset} {head.record_id}", head)
-        for i in range(0, len(outcome.leaves), 32):
-            tree.append(outcome.leaves[i : i + 32])
+        tree.extend(outcome.leaves)
         ok = outcome.error is None and outcome.sha256 == sha256 and outcome.count == records
         if outcome.sha256 is not None and outcome.sha256 != sha256:
             self.report.add("fail", "file.digest", rel, "file differs from the sealed digest",

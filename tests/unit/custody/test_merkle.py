@@ -384,3 +384,18 @@ def test_verify_spooled_hashes_give_the_root_of_any_prefix() -> None:
         assert spool.root_of_prefix(count + 1) == root_of([*leaves, leaves[0]])
     finally:
         spool.close()
+
+
+@pytest.mark.parametrize("before", [0, 1, 5, 8])
+def test_extend_is_append_one_by_one(before: int) -> None:
+    leaves = [hashlib.sha256(b"leaf %d" % i).digest() for i in range(before + 37)]
+    one, many = TreeBuilder(), TreeBuilder()
+    for leaf in leaves[:before]:
+        one.append(leaf)
+        many.append(leaf)
+    for leaf in leaves[before:]:
+        one.append(leaf)
+    many.extend(b"".join(leaves[before:]))
+    assert (many.size, many.root()) == (one.size, one.root())
+    with pytest.raises(ValueError):
+        many.extend(b"x" * 33)
