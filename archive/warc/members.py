@@ -203,7 +203,7 @@ def whole_members(fh: BinaryIO, start: int, end: int) -> Iterator[tuple[int, int
     inflate call each: the fast way through a file of small members). Iteration stops before
     the first member that is not such a member (or at ``end``)."""
     fh.seek(start)
-    data = fh.read(min(READ, end - start))
+    data = fh.read(min(2 * FEED, end - start))  # little, in case the first is a large member
     base, pos = start, 0  # file offset of data[0], position in data
     while True:
         if len(data) - pos < FEED and base + len(data) < end:  # keep a whole piece ahead

@@ -36,6 +36,9 @@ END = b"\r\n\r\n"
 COMPACT = 4 << 20  # drop consumed bytes from the buffer past this many
 FLUSH = 4096  # judge mode, reading in this process: records per batch handed on
 MAX_ERRORS = 100  # format errors read past in one range, before the rest is given up
+# leaf mode hands reading back to _whole_records after a record this small (a member of it
+# fits one inflate piece); after a larger one, trying would only read its successor twice
+HANDBACK = 32 << 10
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,18})[ \t]*\r\n", re.IGNORECASE)
 # What cross-record checks (revisits and their originals) need of a leaf-mode record.
 NOTED = re.compile(rb"\r\n(warc-(?:type|record-id|target-uri|date|payload-digest|profile|refers-to"
@@ -360,8 +363,8 @@ def _whole_records(fh: BinaryIO, at: int, end: int, sink: _LeafSink,
 def _scan(reader: RangeReader, sink: _LeafSink | _FullSink | _JudgeSink,
           result: RangeResult, handback: bool = False) -> int | None:
     """Read records to the range's end (None), or with ``handback`` only to the end of a
-    record that ends a gzip member: then the offset of the next member (``_whole_records``
-    takes over again)."""
+    small record that ends a gzip member: then the offset of the next member
+    (``_whole_records`` takes over again)."""
     buf = reader.buf
     pos = 0
     while True:
@@ -385,6 +388,7 @@ def _scan(reader: RangeReader, sink: _LeafSink | _FullSink | _JudgeSink,
         if not header.startswith(b"WARC/"):
             raise WarcFormatError(f"offset {offset}: not a WARC record (starts {header[:20]!r})")
         target, length = sink.begin(header, offset)
+        small = len(header) + length <= HANDBACK  # the next record is likely small too
         pos = hend + 4
         while length:
             if pos == len(buf):
@@ -406,7 +410,8 @@ def _scan(reader: RangeReader, sink: _LeafSink | _FullSink | _JudgeSink,
         pos += 4
         result.uncompressed += len(header) + 4
         sink.end()
-        if handback and pos == len(buf) and (next_member := reader.member_start()) is not None:
+        if handback and small and pos == len(buf) and \
+                (next_member := reader.member_start()) is not None:
             return next_member
         if pos > COMPACT:
             reader.discard(pos)
