@@ -10,9 +10,11 @@ appends write. Then it times, on that log:
 
 * appends: ``--appends`` separate one-entry appends, as commands do (lock, append, checkpoint);
 * proofs: ``api.prove_entry`` and ``proofs.verify_inclusion_doc`` at ``--proofs`` random indexes;
-* verify: ``api.verify(remember=False)`` in a child process, its wall time inside the child and
-  its own peak RSS (``VmHWM`` read by the child: ``wait4``'s ``ru_maxrss`` would fold in the size
-  of this parent at fork time, which grows with the log it just built).
+* verify: ``api.verify(remember=False)`` in a child process, its wall time inside the child,
+  its CPU time (workers included) and its own peak RSS (``VmHWM`` read by the child:
+  ``wait4``'s ``ru_maxrss`` would fold in the size of this parent at fork time, which grows
+  with the log it just built); and, just before,
+  the same with ``jobs=1`` (every signature checked in the main process), side by side.
 
 A bulk-built log has few checkpoint files; one built by real commands has one per command.
 A second table times appends in a small case beside ``--checkpoint-files`` planted checkpoint
@@ -39,23 +41,28 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from provenance import api
 from provenance.base import timefmt
 from provenance.custody.case import Case
 from provenance.custody.log import CustodyLog, NewEntry, checkpoint_path
 from provenance.signing.keys import SigningKey
+from provenance.signing.trust import Anchors
 from provenance.verification.proofs import verify_inclusion_doc
 
 VERIFY_CHILD = """
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
 from provenance import api
 t0 = time.perf_counter()
-report = api.verify(Path(sys.argv[1]), trust_files=[Path(sys.argv[2])], remember=False)
+report = api.verify(Path(sys.argv[1]), trust_files=[Path(sys.argv[2])], remember=False,
+                    jobs=int(sys.argv[3]) or None)
 seconds = time.perf_counter() - t0
 hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+times = os.times()
 print(json.dumps({"seconds": seconds, "counts": report.counts, "hwm_kib": hwm,
+                  "cpu": times.user + times.system + times.children_user + times.children_system,
                   "bad": [f.check for f in report.findings if f.status in ("fail", "warn")]}))
 """
 
@@ -71,6 +78,9 @@ class Row:
     verify_s: float
     verify_mb: float
     verify_counts: dict[str, int]
+    verify_cpu: float = 0.0
+    serial_s: float = 0.0  # verify -j 1: every signature checked in the main process
+    serial_cpu: float = 0.0
 
 
 def bulk_build(case: Case, key: SigningKey, count: int, batch: int) -> None:
@@ -106,7 +116,8 @@ def time_proofs(case: Case, key: SigningKey, count: int, size: int,
         doc = api.prove_entry(case, index, None)
         raw = json.dumps(doc).encode()
         t1 = time.perf_counter()
-        result = verify_inclusion_doc(raw, keys=[key.public], held=None)
+        anchors = Anchors.collect([], [key.public.key_id], target=case.root)
+        result = verify_inclusion_doc(raw, anchors=anchors, held=None)
         t2 = time.perf_counter()
         assert result.index == index
         build.append((t1 - t0) * 1000)
@@ -114,10 +125,12 @@ def time_proofs(case: Case, key: SigningKey, count: int, size: int,
     return build, check
 
 
-def verify_in_child(case_path: Path, pub_path: Path, env: dict[str, str]) -> tuple[dict, float]:
-    """Run verify in a fresh interpreter; its JSON summary and its own peak RSS (VmHWM) in MB."""
-    proc = subprocess.Popen([sys.executable, "-c", VERIFY_CHILD, str(case_path), str(pub_path)],
-                            env=env, stdout=subprocess.PIPE)
+def verify_in_child(case_path: Path, pub_path: Path, env: dict[str, str],
+                    jobs: int = 0) -> tuple[dict[str, Any], float]:
+    """Run verify in a fresh interpreter (``jobs`` 0: every core); its JSON summary, with its
+    CPU seconds and its workers', and its own peak RSS (VmHWM) in MB."""
+    proc = subprocess.Popen([sys.executable, "-c", VERIFY_CHILD, str(case_path), str(pub_path),
+                             str(jobs)], env=env, stdout=subprocess.PIPE)
     assert proc.stdout is not None
     out = proc.stdout.read()
     if proc.wait() != 0:
@@ -166,8 +179,9 @@ def measure(size: int, args: argparse.Namespace, work: Path, env: dict[str, str]
     print(f"[{size}] built in {build_s:.1f} s ({log_mb:.0f} MB)", file=sys.stderr, flush=True)
     appends = time_appends(case, key, args.appends)
     proofs, checks = time_proofs(case, key, args.proofs, size, rng)
+    serial, _ = verify_in_child(case_path, pub_path, env, 1)  # side by side: the same load
     summary, rss_mb = verify_in_child(case_path, pub_path, env)
-    if summary["counts"]["fail"]:
+    if summary["counts"]["fail"] or serial["counts"] != summary["counts"]:
         raise RuntimeError(f"verify failed on the benchmark log: {summary['bad']}")
     if last and args.profile:
         phases: dict[str, Callable[[], object]] = {
@@ -178,17 +192,20 @@ def measure(size: int, args: argparse.Namespace, work: Path, env: dict[str, str]
         profile(args.profile, phases[args.profile])
     return Row(size, build_s, statistics.fmean(appends), p99(appends),
                statistics.fmean(proofs), statistics.fmean(checks), summary["seconds"], rss_mb,
-               summary["counts"])
+               summary["counts"], summary["cpu"], serial["seconds"], serial["cpu"])
 
 
 def render(rows: list[Row], args: argparse.Namespace) -> str:
     head = ("| entries | bulk build s | append ms mean | append ms p99 | prove ms | "
-            "check proof ms | verify s | verify peak RSS MB |")
-    out = [head, "|" + "---:|" * 8]
+            "check proof ms | verify -j 1 s (CPU s) | verify s (CPU s) | speed-up | "
+            "verify peak RSS MB |")
+    out = [head, "|" + "---:|" * 10]
     for r in rows:
         out.append(f"| {r.size:,} | {r.build_s:.1f} | {r.append_mean_ms:.2f} | "
                    f"{r.append_p99_ms:.2f} | {r.prove_ms:.2f} | {r.check_ms:.2f} | "
-                   f"{r.verify_s:.1f} | {r.verify_mb:.0f} |")
+                   f"{r.serial_s:.1f} ({r.serial_cpu:.1f}) | {r.verify_s:.1f} "
+                   f"({r.verify_cpu:.1f}) | {r.serial_s / r.verify_s:.2f}x | "
+                   f"{r.verify_mb:.0f} |")
     out.append(f"\n(appends: {args.appends} one-entry appends after the bulk build, so verify "
                f"reads entries + {args.appends}; proofs: {args.proofs} random indexes; "
                f"bulk batches of {args.batch})")
