@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -126,7 +126,7 @@ def _check_output(out: Path) -> None:
         raise UsageError(f"-o {out}: the folder {out.parent} does not exist")
 
 
-def _logged_capture(entries: list[LoggedEntry], prefix: str) -> tuple[LoggedEntry, Subject]:
+def _logged_capture(entries: Iterable[LoggedEntry], prefix: str) -> tuple[LoggedEntry, Subject]:
     found = []
     for logged in entries:
         seal = next((s for s in logged.entry.subjects if s.name.endswith("/" + SEAL_NAME)),

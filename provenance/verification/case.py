@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import tempfile
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -122,10 +123,50 @@ class HashArray:
         self._file.close()
 
 
+class EntrySpool:
+    """The entries that name files, kept for the checks after the log pass, spooled to an
+    anonymous temporary file and parsed again as they are read: memory does not grow with the
+    captures a log names. What is spooled is the exact line this verify judged, never read
+    again from the case (which may change meanwhile); each reading is independent."""
+
+    HEAD = struct.Struct("<QII")  # index, key set, line length
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="prov-verify-")  # noqa: SIM115 (closed by run)
+        self._keys: list[dict[str, PublicKey]] = []  # the key sets, one per change of trust
+        self._count = 0
+        self._size = 0
+
+    def append(self, index: int, line: bytes, trusted: dict[str, PublicKey]) -> None:
+        if not self._keys or self._keys[-1] is not trusted:
+            self._keys.append(trusted)
+        record = self.HEAD.pack(index, len(self._keys) - 1, len(line)) + line
+        self._file.write(record)
+        self._count += 1
+        self._size += len(record)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[LoggedEntry]:
+        self._file.flush()
+        fd, at, end = self._file.fileno(), 0, self._size
+        while at < end:
+            index, keys, length = self.HEAD.unpack(os.pread(fd, self.HEAD.size, at))
+            line = os.pread(fd, length, at + self.HEAD.size)
+            at += self.HEAD.size + length
+            what = f"custody/log.jsonl entry {index}"
+            entry = Entry.parse(parse_envelope(line, what=what).payload, what=what)
+            yield LoggedEntry(index, entry, self._keys[keys])
+
+    def close(self) -> None:
+        self._file.close()
+
+
 @dataclass
 class LogState:
     hashes: HashArray = field(default_factory=HashArray)
-    entries: list[LoggedEntry] = field(default_factory=list)
+    entries: EntrySpool = field(default_factory=EntrySpool)
     roots: dict[int, bytes] = field(default_factory=lambda: {0: merkle.EMPTY_ROOT})  # MTH by size
     latest_time_at: dict[int, datetime | None] = field(default_factory=dict)
     checkpoint_size: int = 0
@@ -220,6 +261,7 @@ class CaseVerifier:
             self._judge_case()
         finally:
             self.log.hashes.close()
+            self.log.entries.close()
             self.warcs.close()
         return self.report
 
@@ -361,7 +403,7 @@ class CaseVerifier:
         if entry.subjects or entry.action.startswith("timestamp"):
             # kept for the file checks after the log pass; the rest are done with here, so
             # memory follows what the log names, not the log's length
-            self.log.entries.append(LoggedEntry(index, entry, judged.trusted))
+            self.log.entries.append(index, line, judged.trusted)
 
     def _check_prev(self, index: int, entry: Entry, new: bool, what: str) -> None:
         prev = entry.prev
