@@ -21,8 +21,8 @@ from pathlib import Path
 from archive.errors import ProvError
 from provenance.base import timefmt
 from provenance.base.ids import is_capture_dir
-from provenance.base.untrusted import is_dir, listdir, read_regular
-from provenance.custody.case import SEAL_NAME, Case, fsync_dir, write_durable
+from provenance.base.untrusted import is_dir, is_regular, listdir, read_regular
+from provenance.custody.case import SEAL_NAME, Case, fsync_dir, iter_capture_dirs, write_durable
 from provenance.custody.log import (
     CustodyLog,
     NewEntry,
@@ -176,10 +176,15 @@ def _log_unlogged(case: Case, key: SigningKey, at: datetime, stamper: Stamper | 
     logged = {str(e.details.get("captureDir")) for e in iter_log_entries(case)
               if e.action == "capture"}
     entries, done = [], []
-    for seal_path in sorted(case.captures_dir.glob("*/*/*/*/" + SEAL_NAME)):
-        rel = case.relative(seal_path.parent)
+    for rel, _ in iter_capture_dirs(case.root):  # no symlink followed on the way
+        seal_path = case.root / rel / SEAL_NAME
         if rel in logged:
             continue
+        if not is_dir(case.root / rel):
+            done.append(f"NOT logged: {rel} (not a folder: a link is never followed)")
+            continue
+        if not is_regular(seal_path):
+            continue  # unsealed: verify names it
         if _sealed_capture_dir(case, seal_path.parent, trusted) != rel:
             done.append(f"NOT logged: {rel} (its seal does not verify with a trusted key, "
                         "or it was sealed for another case)")

@@ -345,6 +345,26 @@ def test_a_staged_capture_that_is_a_file_or_link_fails_and_repair_sets_it_aside(
     assert code == 0, fails(report)
 
 
+def test_repair_never_follows_a_link_in_captures(
+    sealed: SealedCase, copy: Path, tmp_path: Path
+) -> None:
+    """`prov log repair` looked for unlogged seals with a glob that follows links, and read
+    a seal and its tokens through them: a capture folder planted as a link is named and left,
+    never read or logged."""
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(copy / sealed.captures[0], elsewhere)
+    day = (copy / sealed.captures[0]).parent
+    link = day / "01a24736-034d-79de-87cc-5ea422901b08"
+    link.symlink_to(elsewhere)
+    before = (copy / "custody" / "log.jsonl").read_bytes()
+    result = run_prov(sealed.home, "log", "repair", "--case", copy)
+    assert result.returncode == 0, result.stderr
+    rel = f"{sealed.captures[0].rsplit('/', 1)[0]}/{link.name}"
+    assert f"NOT logged: {rel} (not a folder: a link is never followed)" in result.stdout
+    assert (copy / "custody" / "log.jsonl").read_bytes().startswith(before)
+    assert rel.encode() not in (copy / "custody" / "log.jsonl").read_bytes()
+
+
 def test_date_folders_of_unicode_digits_are_not_prov_s(
     sealed: SealedCase, copy: Path, auditor_home: Path
 ) -> None:
