@@ -29,9 +29,10 @@ times ``prov verify`` on the whole case once: time per capture and peak RSS, to 
 cost paid per capture (a process pool, a log read) and any memory that grows with them.
 
 Bodies alternate between text-like (compresses about 3:1) and random bytes (as images do).
-Each command runs ``--repeat`` times after one warm-up (the page cache is warm for all); the
-best wall time counts. MB/s is of uncompressed record bytes; "per core" divides by CPU seconds
-(user + system, children included) instead of wall seconds. Peak RSS is ``wait4``'s for the
+The commands run in turn, ``--repeat`` rounds after one warm-up (the page cache is warm for
+all), so a shared machine's load falls on all of them alike; the best wall time counts. MB/s
+is of uncompressed record bytes; "per core" divides by CPU seconds (user + system, children
+included) instead of wall seconds. Peak RSS is ``wait4``'s for the
 command and its children. Figures to read, never assertions (STYLE.md).
 """
 
@@ -302,11 +303,16 @@ def bench_fixity(gen: Generated, repeat: int, home: Path) -> list[Timing]:
     run in turn, ``repeat`` rounds after a warm-up, so that both meet the same load on a shared
     machine; the best wall time of each counts."""
     os.environ["PROV_HOME"] = str(home)
-    commands = {
+    return in_turn({
         "prov verify --fixity": prov("verify", "--fixity", gen.case, "--trust", gen.public,
                                      "--no-remember", "--json"),
         "sha256, 1 proc/core": [sys.executable, "-c", HASH_ALL, str(gen.case)],
-    }
+    }, repeat)
+
+
+def in_turn(commands: dict[str, list[str]], repeat: int) -> list[Timing]:
+    """Each command once per round, ``repeat`` rounds after a warm-up: on a shared machine
+    the load falls on all of them alike; the best wall time of each counts."""
     best: dict[str, Timing] = {}
     for _ in range(max(1, repeat)):
         for label, argv in commands.items():
@@ -331,15 +337,14 @@ def print_fixity(gen: Generated, rows: list[Timing]) -> None:
 
 def bench_shape(gen: Generated, name: str, repeat: int, home: Path) -> list[Timing]:
     os.environ["PROV_HOME"] = str(home)
-    return [
-        run("prov verify (case)", prov("verify", gen.case, "--trust", gen.public,
-                                       "--no-remember", "--json"), repeat),
-        run("prov verify-warc", prov("verify-warc", gen.warc, "--json"), repeat),
-        run("fastwarc check", [tool("fastwarc"), "check", "-q", str(gen.warc)], repeat),
-        run("fastwarc check -p", [tool("fastwarc"), "check", "-q", "-p", str(gen.warc)],
-            repeat),
-        run("warcio check", [tool("warcio"), "check", str(gen.warc)], repeat),
-    ]
+    return in_turn({
+        "prov verify (case)": prov("verify", gen.case, "--trust", gen.public, "--no-remember",
+                                   "--json"),
+        "prov verify-warc": prov("verify-warc", gen.warc, "--json"),
+        "fastwarc check": [tool("fastwarc"), "check", "-q", str(gen.warc)],
+        "fastwarc check -p": [tool("fastwarc"), "check", "-q", "-p", str(gen.warc)],
+        "warcio check": [tool("warcio"), "check", str(gen.warc)],
+    }, repeat)
 
 
 def print_table(name: str, gen: Generated, rows: list[Timing]) -> None:
