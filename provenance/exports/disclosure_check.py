@@ -139,8 +139,8 @@ class DisclosureVerifier:
         judge.check_carried(complete=True, holder="the package")
 
     def _check_entries(self, manifest: dict[str, Any], checkpoint: cp.Checkpoint) -> None:
-        lines = _read(self.root / "log-entries.jsonl").split(b"\n")[:-1]
-        self.log.check_lines(lines, manifest.get("entries", []), checkpoint, "log-entries.jsonl")
+        self.log.check_lines(_read(self.root / "log-entries.jsonl"), manifest.get("entries", []),
+                             checkpoint, "log-entries.jsonl")
 
     def _check_checkpoint(self, note: bytes, checkpoint: cp.Checkpoint) -> None:
         self.log.check_checkpoint(note, checkpoint, "checkpoint")

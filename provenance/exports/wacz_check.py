@@ -297,8 +297,8 @@ class WaczVerifier:
         note = self._read(log["checkpoint"])
         checkpoint = cp.read_unverified(note, what=log["checkpoint"])
         self.log.check_identity(manifest, checkpoint, log.get("treeSize"), MANIFEST)
-        lines = self._read(log["entries"]).split(b"\n")[:-1]
-        self.log.check_lines(lines, log["proofs"], checkpoint, log["entries"])
+        self.log.check_lines(self._read(log["entries"]), log["proofs"], checkpoint,
+                             log["entries"])
         self.log.check_checkpoint(note, checkpoint, log["checkpoint"])
         self.log.check_history(note, checkpoint, self.since, remember=self.remember,
                                subject=log["checkpoint"])

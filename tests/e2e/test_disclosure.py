@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import make_case, prov_env, run_prov
+from helpers import make_case, prov_env, run_measured, run_prov
 from tsa import LocalTSA
 
 from archive.warc.reader import WarcReader
@@ -469,3 +469,21 @@ def test_a_chain_no_token_of_the_package_carries_is_a_warning(disclosing: Disclo
     proc = run_prov("verify", str(copy), "--strict", "--trust", str(disclosing.pub),
                     "--tsa-root", str(disclosing.tsa_root), env=prov_env(tmp_path / "strict"))
     assert proc.returncode == 3, proc.stdout
+
+
+def test_millions_of_short_log_lines_cost_no_memory(disclosing: Disclosing,
+                                                    tmp_path: Path) -> None:
+    """15 MiB of ``xy`` lines in log-entries.jsonl were split into a list of 5 million
+    objects (370 MB resident) before their number was compared with the proofs'. They are
+    counted first, then taken one at a time."""
+    copy = tmp_path / "package"
+    shutil.copytree(disclosing.disclose("lines"), copy)
+    (copy / "log-entries.jsonl").write_bytes(b"xy\n" * (5 << 20))
+    proc, peak = run_measured("verify", str(copy), "--json", "--trust", str(disclosing.pub),
+                              "--tsa-root", str(disclosing.tsa_root),
+                              env=prov_env(tmp_path / "auditor"))
+    assert proc.returncode == 3, proc.stderr
+    report = json.loads(proc.stdout)
+    [entries] = [f for f in report["findings"] if f["check"] == "disclosure.entries"]
+    assert entries["status"] == "fail" and entries["found"] == str(5 << 20)
+    assert peak < 200 << 20, f"{peak >> 20} MiB"

@@ -39,5 +39,5 @@ def test_each_disagreement_is_its_own_finding() -> None:
 def test_lines_and_proofs_must_pair_up() -> None:
     report = Report("d", "disclosure")
     log = PackageLog(report, Anchors(), TsaRoots(()), kind="disclosure")
-    log.check_lines([b"{}"], [], CHECKPOINT, "log-entries.jsonl")
+    log.check_lines(b"{}\n", [], CHECKPOINT, "log-entries.jsonl")
     assert next(f.check for f in report.findings if f.status == "fail") == "disclosure.entries"
