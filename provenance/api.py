@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
@@ -17,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 from archive.errors import ConfigError, NotATargetError, ProvError, UsageError
 from archive.warc.reader import WarcReader
 from provenance.base import home, timefmt
+from provenance.base.digests import sha256_file
 from provenance.base.report import Report
+from provenance.base.untrusted import load_json, open_regular, read_named, read_regular
 from provenance.capture.options import CheckedOptions
 from provenance.capture.options import SnapshotOptions as SnapshotOptions  # part of the API
 from provenance.capture.options import capture_options as capture_options  # part of the API
-from provenance.custody.case import SEAL_NAME, Case
-from provenance.custody.checkpoint import Checkpoint
+from provenance.custody.case import SEAL_NAME, Case, find_case
+from provenance.custody.checkpoint import MAX_NOTE, Checkpoint, cosign, read_unverified
 from provenance.custody.log import CaptureSummary as CaptureSummary  # part of the API
 from provenance.custody.log import (
     CustodyLog,
@@ -32,19 +35,26 @@ from provenance.custody.log import (
 from provenance.custody.log import iter_log_entries as iter_log_entries  # part of the API
 from provenance.custody.log import latest_checkpoint as latest_checkpoint  # part of the API
 from provenance.custody.logfile import iter_lines
-from provenance.errors import KeyFileError
-from provenance.signing.dsse import parse_envelope
+from provenance.errors import InclusionProofError, KeyFileError, UntrustedInputError
+from provenance.signing.anchorpaths import check_home, named_file
+from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope
+from provenance.signing.entryjudge import TRUST_ACTIONS
 from provenance.signing.keys import (
     PublicKey,
     SigningKey,
     env_passphrase,
     key_path,
+    read_key_file,
     write_private_file,
 )
+from provenance.signing.statements import MAX_STATEMENT, CaptureSeal, Entry
 from provenance.signing.trust import Anchors, trust_user_key
+from provenance.timestamps import tsatrust
+from provenance.timestamps.tsatrust import TsaRoots
 from provenance.verification.case import CaseVerifier
 from provenance.verification.fixity import Hashes
 from provenance.verification.parallel import Tally
+from provenance.verification.targets import decide_kind
 
 if TYPE_CHECKING:  # loaded by the functions that use them: `prov verify` needs none of them
     from archive.http.crawl import UrlOutcome
@@ -54,7 +64,6 @@ if TYPE_CHECKING:  # loaded by the functions that use them: `prov verify` needs 
     from provenance.exports.bag import BagResult
     from provenance.exports.wacz import WaczResult
     from provenance.replay.wayback import Prepared
-    from provenance.timestamps.tsatrust import TsaRoots
 
 Prompt = Callable[[], bytes | None]
 DEFAULT_KEY = home.DEFAULT_KEY
@@ -78,6 +87,7 @@ def generate_key(name: str, passphrase: bytes | None) -> PublicKey:
 
 def passphrase_weakness(secret: bytes, key_name: str = "") -> str | None:
     """Why ``secret`` is a weak passphrase (``signing.passphrases``), or None."""
+    # deferred: start-up of prov verify
     from provenance.signing.passphrases import weakness
 
     return weakness(secret, key_name=key_name)
@@ -87,6 +97,7 @@ def list_keys() -> tuple[list[tuple[str, str]], list[str]]:
     """(name, key id) of each signing key in ``$PROV_HOME/keys``, its WACZ signing key
     (P-384, ``NAME.p384.pub``) on the line after it; and a message for each public key file
     that cannot be read (the others are still listed)."""
+    # deferred: start-up of prov verify
     from provenance.signing.p384 import P384_PUB_SUFFIX, P384PublicKey
 
     folder = home.keys_dir()
@@ -128,10 +139,10 @@ def load_key(name: str, prompt: Prompt | None = None, case: Case | None = None) 
     if not path.exists():
         raise ConfigError(f"no key named {name!r} in {path.parent}",
                           hint="run `prov keys generate` (or pass --key NAME)")
-    from provenance.signing.keys import read_key_file
 
     judge = None
     if case is not None:
+        # deferred: start-up of prov verify
         from provenance.custody.signers import check_signer, replay
 
         judge = replay(case.log_path)
@@ -141,6 +152,7 @@ def load_key(name: str, prompt: Prompt | None = None, case: Case | None = None) 
     key = SigningKey.from_pem(read_key_file(path), name, _passphrase(name, prompt))
     if judge is not None:
         check_signer(judge, key.public, name)  # NAME.pub may not be NAME.key's public half
+    # deferred: start-up of prov verify
     from provenance.storage.sync import remember_key
 
     remember_key(key)  # a bucket case's writer that loses a race signs its entries again
@@ -155,10 +167,12 @@ def init_case(path: Path | str, title: str, key: SigningKey, now: datetime,
     """Create a case folder, or with an ``s3://BUCKET/PREFIX`` URL a case in a bucket;
     ``retention`` (see ``retention_rule``) is the Object Lock it requires."""
     if isinstance(path, str):
+        # deferred: start-up of prov verify
         from provenance.storage.locker import init_bucket
 
         return init_bucket(path, title, key, now, stamper, retention)
-    from provenance.custody.cases import create_case  # start-up: verify never loads stamping
+    # deferred: start-up of prov verify
+    from provenance.custody.cases import create_case
 
     return create_case(path, title, key, now, stamper, retention)
 
@@ -166,6 +180,7 @@ def init_case(path: Path | str, title: str, key: SigningKey, now: datetime,
 def _append(case: Case, stamper: Stamper | None, entries: Sequence[NewEntry], key: SigningKey,
             at: datetime) -> Checkpoint:
     """``stamping.append_entries``, loaded when a command first changes the case (start-up)."""
+    # deferred: start-up of prov verify
     from provenance.custody.stamping import append_entries
 
     return append_entries(case, stamper, entries, key, at)
@@ -174,7 +189,8 @@ def _append(case: Case, stamper: Stamper | None, entries: Sequence[NewEntry], ke
 def add_case_key(case: Case, public_path: Path, key: SigningKey, note: str | None,
                  now: datetime, stamper: Stamper | None = None) -> str:
     new = PublicKey.load(public_path)
-    from provenance.custody.cases import cache_public_key  # start-up, as _append
+    # deferred: start-up of prov verify
+    from provenance.custody.cases import cache_public_key
 
     cache_public_key(case.root, new)
     details: dict[str, Any] = {"keyId": new.key_id,
@@ -190,10 +206,9 @@ def open_case(explicit: str | None) -> Case:
     """``--case`` (a folder or an ``s3://BUCKET/PREFIX`` URL), else ``$PROV_CASE``, else the
     case around the current directory. A bucket case is a ``MirrorCase``: its ``lock()``
     takes the bucket's lease, pulls, and pushes what the command appended."""
-    from provenance.custody.case import find_case
-
     chosen = explicit or os.environ.get("PROV_CASE")
     if chosen and chosen.startswith("s3://"):
+        # deferred: start-up of prov verify
         from provenance.storage.mirror import open_mirror
 
         return open_mirror(chosen)
@@ -209,6 +224,7 @@ def fetch_capture(case: Case, capture_dir: str | None) -> None:
 
 def set_endpoint_url(url: str | None) -> None:
     """``--endpoint-url``: the S3 endpoint for every s3:// case this process opens."""
+    # deferred: start-up of prov verify
     from provenance.storage.layout import set_endpoint
 
     set_endpoint(url)
@@ -220,6 +236,7 @@ def case_session(case: Case, run: str | None = None) -> AbstractContextManager[N
     machine commits meanwhile. With ``run`` (``"schedule"``), ``state/<run>.lease``: no other
     machine starts the same kind of run (LockedError, exit 7, at once), while commits of
     other machines' snapshots still interleave. For a case on disk, nothing."""
+    # deferred: start-up of prov verify
     from provenance.storage.mirror import MirrorCase
 
     if not isinstance(case, MirrorCase):
@@ -229,6 +246,7 @@ def case_session(case: Case, run: str | None = None) -> AbstractContextManager[N
 
 def retention_rule(mode: str | None, until: str | None, days: int | None) -> dict[str, Any] | None:
     """case.json's ``retention`` from ``--lock-mode``, ``--retain-until``, ``--retain-days``."""
+    # deferred: start-up of prov verify
     from provenance.storage.retention import retention_rule as rule
 
     return rule(mode, until, days)
@@ -238,6 +256,7 @@ def copy_case(source: str, destination: str, key: SigningKey, now: datetime, *,
               keep_source_writable: bool = False,
               retention: dict[str, Any] | None = None) -> dict[str, Any]:
     """``prov copy``: a case between disk and bucket, every object checked after copying."""
+    # deferred: start-up of prov verify
     from provenance.storage.copy import copy_case as copy
 
     return copy(source, destination, key, now, keep_source_writable=keep_source_writable,
@@ -246,6 +265,7 @@ def copy_case(source: str, destination: str, key: SigningKey, now: datetime, *,
 
 def legal_hold(case: Case, on: bool, key: SigningKey, now: datetime) -> int:
     """Set (or clear) the legal hold on every evidence object of a bucket case; logged."""
+    # deferred: start-up of prov verify
     from provenance.storage.locker import legal_hold as hold
 
     return hold(case, on, key, now)
@@ -265,6 +285,7 @@ def snapshot(case: Case, urls: Sequence[str], key: SigningKey,
         raise UsageError("give at least one URL")
     checked = (options if isinstance(options, CheckedOptions)
                else (options or SnapshotOptions()).checked())
+    # deferred: start-up of prov verify
     from archive.http.crawl import validate_url
     from provenance.capture.snapshot import snapshot as capture
 
@@ -291,9 +312,6 @@ def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
     fetch_capture(case, summary.capture_dir)
     folder = case.root / summary.capture_dir
     # shown, not verified: still hostile input (a deep or malformed seal, a FIFO for a WARC)
-    from provenance.base.untrusted import load_json, open_regular, read_regular
-    from provenance.signing.dsse import MAX_ENVELOPE
-    from provenance.signing.statements import MAX_STATEMENT, CaptureSeal
 
     seal_rel = f"{summary.capture_dir}/{SEAL_NAME}"
     envelope = parse_envelope(read_regular(folder / SEAL_NAME, MAX_ENVELOPE, what=seal_rel),
@@ -313,6 +331,7 @@ def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
                     row["status"] = first.split(b"\r\n", 1)[0].decode("latin-1")
                 elif head.warc_type == "metadata" and row["uri"] == (
                         f"urn:prov:media:{summary.capture_id}"):
+                    # deferred: start-up of prov verify
                     from provenance.capture.mediaposts import read_posts
 
                     media = read_posts(reader, head.get("Content-Length"))
@@ -324,8 +343,8 @@ def show_capture(case: Case, capture_id: str) -> dict[str, Any]:
 def prepare_replay(target: Path, capture_ids: Sequence[str], folder: Path) -> Prepared:
     """pywb's indexes and config in ``folder`` for serving a case or a WACZ
     (``provenance.replay``); a target of another kind is a usage error."""
+    # deferred: start-up of prov verify
     from provenance.replay import wayback as replay
-    from provenance.verification.targets import decide_kind
 
     kind = decide_kind(target).kind
     if kind == "case":
@@ -372,6 +391,7 @@ def verify(target: Path | str, trust_files: Sequence[Path] = (), trust_ids: Sequ
         return report
 
     if str(target).startswith("s3://"):
+        # deferred: start-up of prov verify
         from provenance.storage.verify import verify_bucket
 
         report = verify_bucket(str(target), local, fixity=fixity)
@@ -400,7 +420,6 @@ def _verify_local(target: Path | str, trust_files: Sequence[Path], trust_ids: Se
     """One target on this machine's disk: its report, and the case's verifier if a case."""
     if str(target) == "":
         raise UsageError("an empty path names no target (it would be the current folder)")
-    from provenance.verification.targets import decide_kind
 
     target = Path(target)
     if not os.path.lexists(target):
@@ -413,16 +432,19 @@ def _verify_local(target: Path | str, trust_files: Sequence[Path], trust_ids: Se
                                             allow_unanchored)
     verifier: CaseVerifier | None = None
     if decided.kind == "disclosure":
+        # deferred: start-up of prov verify
         from provenance.exports.disclosure_check import DisclosureVerifier
 
         report = DisclosureVerifier(target, anchors, strict=strict, since=given, remember=remember,
                                     tsa_roots=roots).run()
     elif decided.kind == "wacz":
+        # deferred: start-up of prov verify
         from provenance.exports.wacz_check import WaczVerifier
 
         report = WaczVerifier(target, anchors, strict=strict, since=given, remember=remember,
                               tsa_roots=roots).run()
     elif decided.kind == "bag":
+        # deferred: start-up of prov verify
         from provenance.exports.bag_check import BagVerifier
 
         report = BagVerifier(target, anchors, strict=strict, remember=remember, since=given,
@@ -440,6 +462,7 @@ def _verify_local(target: Path | str, trust_files: Sequence[Path], trust_ids: Se
 
 def check_cosigner_name(name: str) -> None:
     """``errors.RefusedEntryError`` (exit 6) unless ``name`` can stand in a cosignature."""
+    # deferred: start-up of prov verify
     from provenance.custody.signers import check_cosigner_name as check
 
     check(name)
@@ -450,9 +473,6 @@ def _verifier_trust(target: Path, trust_files: Sequence[Path], trust_ids: Sequen
                     ) -> tuple[Anchors, TsaRoots, list[tuple[str, Checkpoint]]]:
     """Keys, TSA roots and held checkpoints for verifying ``target``, each read from a file
     the verifier named or from its own ``$PROV_HOME``, never from inside ``target``."""
-    from provenance.signing.anchorpaths import check_home, named_file
-    from provenance.timestamps.tsatrust import TsaRoots
-
     check_home(target)
     held = [(str(p), load_checkpoint_file(named_file(p, target, "--since"))) for p in since]
     return (Anchors.collect(trust_files, trust_ids, target=target,
@@ -463,8 +483,7 @@ def _verifier_trust(target: Path, trust_files: Sequence[Path], trust_ids: Sequen
 def _verify_proof_target(target: Path, anchors: Anchors, strict: bool) -> Report:
     """An inclusion proof file as a report: what ``prov log verify-proof`` checks, with the
     verifier's own keys (never one the file carries) for the checkpoint's signature."""
-    from provenance.base.untrusted import read_regular
-    from provenance.errors import InclusionProofError, UntrustedInputError
+    # deferred: start-up of prov verify
     from provenance.verification.proofs import MAX_PROOF_FILE, verify_inclusion_doc
 
     report = Report(str(target), "proof", strict=strict)
@@ -491,6 +510,7 @@ def verify_warc(paths: Sequence[Path], *, strict: bool = False, jobs: int | None
     """Verify WARC files made by any tool (``provenance.verification.warcs``): digests, headers,
     ids,
     targets, revisits. Raises ``NotATargetError`` (exit 4) for a file that is not a WARC."""
+    # deferred: start-up of prov verify
     from provenance.verification.warcs import verify_warcs
 
     return verify_warcs(paths, strict=strict, jobs=jobs, all_records=all_records,
@@ -499,9 +519,6 @@ def verify_warc(paths: Sequence[Path], *, strict: bool = False, jobs: int | None
 
 def _record_cosignature(verifier: CaseVerifier, report: Report, key: SigningKey,
                         name: str | None, at: datetime) -> None:
-    from provenance.base.untrusted import read_regular
-    from provenance.custody.checkpoint import MAX_NOTE, cosign
-
     if not report.ok or verifier.latest_verified is None:
         report.add("info", "cosignature.record", "custody/checkpoints",
                    "no cosignature written: the verification did not pass")
@@ -519,21 +536,20 @@ def _record_cosignature(verifier: CaseVerifier, report: Report, key: SigningKey,
 
 
 def load_checkpoint_file(path: Path) -> Checkpoint:
-    from provenance.base.untrusted import read_named
-    from provenance.custody.checkpoint import MAX_NOTE, read_unverified
-
     return read_unverified(read_named(path, MAX_NOTE, error=UsageError), what=str(path))
 
 
 def repair(case: Case, key: SigningKey, now: Callable[[], datetime],
            stamper: Stamper | None = None) -> list[str]:
     """Complete what an interrupted command left (``provenance.repair``); one line per act."""
+    # deferred: start-up of prov verify
     from provenance.repair import repair_case
 
     return repair_case(case, key, now, stamper)
 
 
 def prove_entry(case: Case, index: int, since: Path | None) -> dict[str, Any]:
+    # deferred: start-up of prov verify
     from provenance.verification.proofs import build_inclusion
 
     log = CustodyLog(case)
@@ -551,9 +567,6 @@ def prove_entry(case: Case, index: int, since: Path | None) -> dict[str, Any]:
 
 def _trust_lines(case: Case) -> Iterator[tuple[int, bytes]]:
     """The log's lines that change whom it trusts, with their sequence numbers."""
-    from provenance.signing.entryjudge import TRUST_ACTIONS
-    from provenance.signing.statements import Entry
-
     for seq, line in enumerate(iter_lines(case.log_path)):
         entry = Entry.parse(parse_envelope(line, what=f"entry {seq}").payload, what=f"entry {seq}")
         if entry.action in TRUST_ACTIONS:
@@ -565,11 +578,10 @@ def verify_proof(proof_path: Path, checkpoint_path_: Path | None,
                  allow_unanchored: bool = False) -> tuple[list[str], list[str]]:
     """What a proof file proves, and the warnings that hold only with ``allow_unanchored``;
     ``IntegrityError`` if it proves nothing. The anchors are the verifier's, as for verify."""
-    from provenance.base.untrusted import read_named
+    # deferred: start-up of prov verify
     from provenance.verification.proofs import MAX_PROOF_FILE, verify_inclusion_doc
 
     raw = read_named(proof_path, MAX_PROOF_FILE, error=NotATargetError)
-    from provenance.signing.anchorpaths import named_file
 
     anchors = Anchors.collect(trust_files, trust_ids, target=proof_path,
                               allow_unanchored=allow_unanchored)
@@ -581,8 +593,6 @@ def verify_proof(proof_path: Path, checkpoint_path_: Path | None,
 
 def publish_checkpoint(command: str, note: bytes) -> None:
     """Hand a signed checkpoint to ``command`` on stdin; ConfigError if it fails."""
-    import subprocess
-
     try:
         done = subprocess.run(command, shell=True, input=note, capture_output=True,  # noqa: S602
                               timeout=120, check=False)
@@ -599,7 +609,7 @@ def disclose(case: Case, capture_id: str, out: Path, urls: Sequence[str],
              with_requests: bool, key: SigningKey, now: datetime,
              stamper: Stamper | None = None) -> dict[str, Any]:
     """Write a selective-disclosure package and log an ``export`` entry for it."""
-    from provenance.base.digests import sha256_file
+    # deferred: start-up of prov verify
     from provenance.exports.disclosure import write_disclosure
 
     matches = [c for c in list_captures(case) if c.capture_id.startswith(capture_id)]
@@ -623,7 +633,8 @@ def disclose(case: Case, capture_id: str, out: Path, urls: Sequence[str],
 def transfer_custody(case: Case, recipient: Path, note: str | None, key: SigningKey,
                      now: datetime, stamper: Stamper | None = None) -> str:
     new = PublicKey.load(recipient)
-    from provenance.custody.cases import cache_public_key  # start-up, as _append
+    # deferred: start-up of prov verify
+    from provenance.custody.cases import cache_public_key
 
     cache_public_key(case.root, new)
     details: dict[str, Any] = {"to": new.key_id,
@@ -658,6 +669,7 @@ def dispose(case: Case, disposition: str, note: str | None, key: SigningKey,
 
 
 def custody_chain(case: Case) -> CustodyChain:
+    # deferred: start-up of prov verify
     from provenance.custody.custodians import chain_of_custody
     from provenance.storage.layout import check_versions
     from provenance.storage.mirror import MirrorCase
@@ -673,20 +685,17 @@ def custody_chain(case: Case) -> CustodyChain:
 def complete_timestamps(case: Case, key: SigningKey, stamper: Stamper,
                         now: Callable[[], datetime]) -> list[str]:
     """Stamp what is pending (``provenance.custody.pending``); one line per act."""
+    # deferred: start-up of prov verify
     from provenance.custody.pending import complete_timestamps as complete
 
     return complete(case, key, stamper, now)
 
 
 def trust_tsa_root(path: Path) -> list[str]:
-    from provenance.timestamps.tsatrust import trust_tsa_root as trust
-
-    return trust(path)
+    return tsatrust.trust_tsa_root(path)
 
 
 def checkpoint_line(case: Case) -> Checkpoint:
-    from provenance.custody.checkpoint import read_unverified
-
     return read_unverified(latest_checkpoint(case), what="checkpoint")
 
 
@@ -698,6 +707,7 @@ def _passphrase(name: str, prompt: Prompt | None) -> Prompt:
     (``PROV_KEY_PASSPHRASE_FILE``, ``PROV_KEY_PASSPHRASE``), the agent ``prov keys unlock``
     started (``signing.agent``), then ``prompt``."""
     def secret() -> bytes | None:
+        # deferred: start-up of prov verify
         from provenance.signing import agent
 
         found = env_passphrase() or agent.passphrase(name)
@@ -708,8 +718,8 @@ def _passphrase(name: str, prompt: Prompt | None) -> Prompt:
 
 def unlock_key(name: str, secret: bytes, seconds: float) -> Path:
     """Check ``secret`` opens key ``name``, then hold it in an agent for ``seconds``."""
+    # deferred: start-up of prov verify
     from provenance.signing import agent
-    from provenance.signing.keys import read_key_file
 
     path = key_path(name)
     if not path.exists():
@@ -721,6 +731,7 @@ def unlock_key(name: str, secret: bytes, seconds: float) -> Path:
 
 def lock_key(name: str) -> bool:
     """Stop the agent holding key ``name``'s passphrase; whether one was running."""
+    # deferred: start-up of prov verify
     from provenance.signing import agent
 
     key_path(name)  # a bad name is refused, never made into a socket path
@@ -731,6 +742,7 @@ def export_wacz(case: Case, capture_ids: Sequence[str], out: Path, key: SigningK
                 now: datetime, *, prompt: Prompt | None = None, allow_failed: bool = False,
                 stamper: Stamper | None = None) -> WaczResult:
     """A signed WACZ of the captures (all when none given); logged as an ``export``."""
+    # deferred: start-up of prov verify
     from provenance.exports import wacz
     from provenance.signing import p384
 
@@ -744,6 +756,7 @@ def export_bag(case: Case, out: Path, key: SigningKey, now: datetime, *,
                allow_failed: bool = False, stamper: Stamper | None = None,
                contact: str | None = None) -> BagResult:
     """The case as a signed BagIt 1.0 bag with VERIFY.txt; logged as an ``export``."""
+    # deferred: start-up of prov verify
     from provenance.exports import bag
 
     fetch_capture(case, None)
@@ -755,6 +768,7 @@ def exhibit_report(case: Case, capture_ids: Sequence[str], out: Path, key: Signi
                    now: datetime, *, allow_failed: bool = False,
                    stamper: Stamper | None = None) -> Path:
     """A self-contained HTML exhibit of the captures; logged as an ``export``."""
+    # deferred: start-up of prov verify
     from provenance.exports import exhibit
 
     fetch_capture(case, None)

@@ -11,6 +11,7 @@ their tokens), and a missing checkpoint (written). Anything it cannot vouch for 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from provenance.custody.log import (
     latest_checkpoint_size,
     shard_names,
 )
+from provenance.custody.logfile import MAX_LINE
 from provenance.custody.stamping import (
     Stamper,
     StampOutcome,
@@ -39,9 +41,12 @@ from provenance.custody.stamping import (
     token_entries,
     unstage_tokens,
 )
-from provenance.errors import UntrustedInputError
-from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope
+from provenance.errors import TimestampError, UntrustedInputError
+from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope, verify_envelope
 from provenance.signing.keys import PublicKey, SigningKey
+from provenance.signing.statements import IN_TOTO_PAYLOAD, CaptureSeal
+from provenance.timestamps.rfc3161 import MAX_RESPONSE_BYTES, Stamp, verify_stamp
+from provenance.timestamps.tsatrust import load_case_certs
 from provenance.verification.sealedcaptures import log_trusted_keys
 
 
@@ -82,7 +87,6 @@ def _quarantine_torn_tail(case: Case, key: SigningKey, at: datetime,
     with open(case.log_path, "r+b") as fh:
         fh.truncate(cut)
         os.fsync(fh.fileno())
-    import hashlib
 
     append_entries(case, stamper, [NewEntry("repair", (), {
         "quarantined": f"state/quarantine/{name}", "bytes": len(tail),
@@ -93,8 +97,6 @@ def _quarantine_torn_tail(case: Case, key: SigningKey, at: datetime,
 def _torn_tail(path: Path, chunk: int = 1 << 16) -> tuple[int, bytes]:
     """(offset after the last newline, the bytes after it), reading backwards in chunks: a
     torn tail is at most one line (bounded by custody.MAX_LINE), never the whole log."""
-    from provenance.custody.logfile import MAX_LINE
-
     size = path.stat().st_size
     with open(path, "rb") as fh:
         end = size
@@ -129,9 +131,6 @@ def _sealed_capture_dir(case: Case, folder: Path, trusted: dict[str, PublicKey])
     """The capture dir a seal in ``folder`` names, if the seal verifies with ``trusted``, was
     sealed for ``case`` (never a capture copied from another case signed by the same key) and
     names a folder of prov's form ending in ``folder``'s own name; None otherwise."""
-    from provenance.signing.dsse import verify_envelope
-    from provenance.signing.statements import IN_TOTO_PAYLOAD, CaptureSeal
-
     try:
         data = read_regular(folder / SEAL_NAME, MAX_ENVELOPE, what=SEAL_NAME)
         envelope = parse_envelope(data, what="seal")
@@ -202,10 +201,6 @@ def _log_unlogged(case: Case, key: SigningKey, at: datetime, stamper: Stamper | 
 
 def _unlogged_tokens(seal_path: Path) -> list[StampOutcome]:
     """Stamp outcomes rebuilt from token files beside a seal (their genTime as stated)."""
-    from provenance.errors import TimestampError
-    from provenance.timestamps.rfc3161 import MAX_RESPONSE_BYTES, Stamp, verify_stamp
-    from provenance.timestamps.tsatrust import load_case_certs
-
     out = []
     data = read_regular(seal_path, MAX_ENVELOPE, what=SEAL_NAME)
     certs = load_case_certs(seal_path.parents[5] / "certs")

@@ -29,6 +29,7 @@ from urllib.parse import SplitResult, quote, urlsplit
 import h11
 
 from archive.http import tls
+from archive.http import via as via_mod
 from archive.http.addresses import AddressPolicy, AddressRefused
 from archive.warc.writer import Block
 
@@ -409,8 +410,6 @@ async def _connect_via(
     parts: SplitResult, ex: Exchange, limits: FetchLimits, context: ssl.SSLContext | None,
     via: Any, policy: AddressPolicy | None,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    from archive.http import via as via_mod
-
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     wait = min(limits.connect_timeout, limits.timeout)

@@ -43,6 +43,7 @@ FORMAT_FIELDS = ("format_id", "format_note", "ext", "protocol", "url", "manifest
 
 
 def version() -> str:
+    # optional: yt-dlp (the media extra)
     from yt_dlp.version import __version__
 
     return str(__version__)
@@ -136,6 +137,7 @@ def params(settings: RunSettings, download: Download) -> dict[str, Any]:
 
 def run(url: str, settings: RunSettings) -> Download:
     """Extract and download one post (blocking: run it in a thread)."""
+    # optional: yt-dlp (the media extra)
     import yt_dlp
     from yt_dlp.utils import YoutubeDLError
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from provenance.base.untrusted import open_regular
+
 CHUNK = 1 << 20
 
 
@@ -19,8 +21,6 @@ def sha256_file(path: Path) -> bytes:
 def sha256_regular(path: Path, *, what: str) -> bytes:
     """sha256 of a file inside a target: a regular file only, opened without following a
     link or blocking on a FIFO (``untrusted.open_regular``, which raises for anything else)."""
-    from provenance.base.untrusted import open_regular
-
     digest = hashlib.sha256()
     with open(open_regular(path, what=what), "rb") as fh:
         while chunk := fh.read(CHUNK):

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 def _media_options(wanted: SnapshotOptions) -> MediaOptions:
     """Checked media-capture options: ``ConfigError`` when yt-dlp is missing."""
     try:
+        # optional: yt-dlp (the media extra)
         import yt_dlp  # noqa: F401
 
         from archive.media.capture import MediaOptions
@@ -55,6 +56,7 @@ def _browser_options(wanted: SnapshotOptions) -> BrowserOptions:
     if storage_state is not None:
         _check_storage_state(storage_state)
     try:
+        # optional: playwright and pillow (the browser extra)
         from archive.browser.capture import CHROMIUM, BrowserOptions
         from archive.browser.page import PageLimits
     except ImportError as exc:
@@ -85,6 +87,7 @@ def _check_storage_state(path: Path) -> None:
 
 def _capture_options(wanted: SnapshotOptions) -> CaptureOptions:
     """Checked capture options; ``UsageError`` naming the bad one."""
+    # deferred: start-up of prov verify (api imports this module; these load the crawler)
     from archive.http.crawl import CaptureOptions
     from archive.http.recorder import FetchLimits
     from archive.http.scope import Scope

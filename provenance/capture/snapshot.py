@@ -176,11 +176,13 @@ def snapshot(
     pages: BrowserCapturer | None = None
     posts: MediaCapturer | None = None
     if browser is not None:
+        # optional: playwright (the browser extra)
         from archive.browser.capture import BrowserCapturer
 
         pages = BrowserCapturer(writer, options, browser, capture_id=capture_id, now=now,
                                 on_progress=on_progress, dedup=dedup)
     if media is not None:
+        # optional: yt-dlp (the media extra)
         from archive.media.capture import MediaCapturer
 
         posts = MediaCapturer(writer, options, media, capture_id=capture_id, now=now,

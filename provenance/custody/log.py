@@ -30,7 +30,7 @@ from provenance.custody import derived, merkle, seen
 from provenance.custody.case import Case, fsync_dir, write_durable
 from provenance.custody.logfile import MAX_LINE, iter_lines
 from provenance.custody.treestore import TreeStore
-from provenance.errors import LogFormatError
+from provenance.errors import LogFormatError, RefusedEntryError
 from provenance.signing.dsse import parse_envelope, sign_envelope
 from provenance.signing.keys import PublicKey, SigningKey
 from provenance.signing.statements import CUSTODY_PAYLOAD, Entry, Prev, Subject
@@ -294,6 +294,7 @@ class CustodyLog:
     def check_new_lines(self, lines: Sequence[bytes], key: SigningKey, first_seq: int) -> None:
         """``errors.RefusedEntryError`` unless the case could verify every line (the
         signer trusted at the end of the log, each line as verify's judge reads it)."""
+        # deferred: start-up of prov verify (only an append loads the signer checks)
         from provenance.custody import signers
 
         signers.check_lines(signers.replay(self.case.log_path), key.public, key.name, lines,
@@ -303,8 +304,6 @@ class CustodyLog:
     def _signed(seq: int, new: NewEntry, prev: Prev, key: SigningKey, now: datetime) -> bytes:
         """The log line of ``new`` at ``seq``; a value RFC 8785 cannot carry (text that is
         not Unicode, a number JSON cannot hold) refuses the entry (exit 6)."""
-        from provenance.errors import RefusedEntryError
-
         entry = Entry(seq=seq, time=timefmt.format_time(now), actor=key.key_id,
                       action=new.action, subjects=new.subjects, prev=prev,
                       details=dict(new.details or {}))

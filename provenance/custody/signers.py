@@ -20,8 +20,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from archive.errors import ConfigError, ProvError
+from provenance.base import home
 from provenance.base.report import Report
 from provenance.base.untrusted import b64decode
+from provenance.custody.checkpoint import note_name_problem
 from provenance.custody.logfile import MAX_LINE, iter_lines
 from provenance.errors import LogFormatError, RefusedEntryError, UntrustedInputError
 from provenance.signing.dsse import parse_envelope
@@ -97,8 +99,6 @@ def check_signer(judge: EntryJudge, key: PublicKey, name: str) -> None:
 def _trust_hint(judge: EntryJudge, name: str) -> str:
     """How to get the key ``name`` trusted: a key the case trusts signs a key-trusted entry
     for it (``prov keys add``); named when this user holds one."""
-    from provenance.base import home
-
     folder = home.keys_dir()
     names = sorted(p.stem for p in folder.glob("*.pub") if not p.name.endswith(".p384.pub")
                    ) if folder.is_dir() else []
@@ -137,8 +137,6 @@ def check_lines(judge: EntryJudge, key: PublicKey, name: str, lines: Sequence[by
 def check_cosigner_name(name: str) -> None:
     """``RefusedEntryError`` unless ``name`` can stand in a cosignature line that verify
     reads back (``checkpoint.note_name_problem``: C2SP's rule for names in signed notes)."""
-    from provenance.custody.checkpoint import note_name_problem
-
     problem = note_name_problem(name)
     if problem is not None:
         raise RefusedEntryError(

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from archive.errors import ConfigError, ProvError
 from provenance.base import home, timefmt
+from provenance.base.digests import sha256_file
 from provenance.base.untrusted import read_named, read_regular
 from provenance.custody import checkpoint as cp
 from provenance.custody.case import Case, fsync_dir, write_durable
@@ -219,8 +220,6 @@ def append_entries(case: Case, stamper: Stamper | None, entries: Sequence[NewEnt
 
 def unstage_tokens(case: Case, entries: Iterable[NewEntry]) -> list[str]:
     """Move staged tokens (``.partial``) that logged entries name into place."""
-    from provenance.base.digests import sha256_file
-
     done = []
     for entry in entries:
         if entry.action != "timestamp-added" or not entry.subjects:

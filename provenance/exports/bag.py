@@ -31,7 +31,7 @@ from provenance.custody.case import SEAL_NAME, Case
 from provenance.custody.log import shard_names
 from provenance.custody.logfile import iter_lines
 from provenance.custody.stamping import Stamper
-from provenance.exports.common import Verdict, gate, log_export
+from provenance.exports.common import Verdict, capture_parts, gate, log_export
 from provenance.signing.dsse import parse_envelope, sign_envelope
 from provenance.signing.keys import SigningKey
 from provenance.signing.statements import Entry
@@ -104,7 +104,6 @@ def _copy_case(case: Case, data: Path, key: SigningKey) -> None:
     signer = data / "keys" / f"{key_hex(key)}.pub"
     if not signer.exists():
         signer.write_bytes(key.public.pem())
-    from provenance.exports.common import capture_parts
 
     named = set()
     for line in lines:

@@ -21,7 +21,14 @@ from archive.warc.reader import WarcReader
 from provenance.base.untrusted import load_json, open_regular, read_regular
 from provenance.custody import merkle
 from provenance.custody.case import SEAL_NAME, Case
-from provenance.custody.log import CustodyLog, NewEntry, token_paths
+from provenance.custody.checkpoint import read_unverified
+from provenance.custody.log import (
+    CustodyLog,
+    NewEntry,
+    latest_checkpoint,
+    logged_captures,
+    token_paths,
+)
 from provenance.custody.logfile import iter_lines
 from provenance.custody.stamping import Stamper, checkpoint_stamper
 from provenance.errors import UntrustedInputError
@@ -29,6 +36,8 @@ from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope
 from provenance.signing.entryjudge import TRUST_ACTIONS
 from provenance.signing.keys import SigningKey
 from provenance.signing.statements import CaptureSeal, Entry
+from provenance.signing.trust import Anchors
+from provenance.verification.case import CaseVerifier
 
 SHOWN_FAILURES = 10
 MAX_SMALL = 16 << 20  # a package's small file (manifest, seal, signature, token) as checked
@@ -60,9 +69,6 @@ class Verdict:
 def gate(case: Case, allow_failed: bool, *, label: Path | None = None) -> Verdict:
     """Verify the case; ``IntegrityError`` if it fails and ``allow_failed`` is not given.
     ``label`` names the case in the message when ``case`` is a copy of it."""
-    from provenance.signing.trust import Anchors
-    from provenance.verification.case import CaseVerifier
-
     # the operator's own anchors; one that does not name the founder warns: the package's
     # recipient judges the anchor with theirs
     anchors = Anchors.collect((), (), target=case.root, allow_unanchored=True)
@@ -116,8 +122,6 @@ def capture_parts(case: Case, capture_dir: str) -> CaptureParts:
 def select(case: Case, ids: Sequence[str]) -> list[CaptureParts]:
     """The captures named by ``ids`` (unique prefixes; all when empty), in log order, and
     the captures holding the originals that their revisit records refer to."""
-    from provenance.custody.log import logged_captures
-
     logged = logged_captures(case)
     if not logged:
         raise UsageError(f"{case.root}: the case holds no capture to export")
@@ -213,9 +217,6 @@ class LogExtract:
 
 def extract_log(case: Case, capture_dirs: Sequence[str]) -> LogExtract:
     """Trust entries and every entry about the captures, up to the latest checkpoint."""
-    from provenance.custody.checkpoint import read_unverified
-    from provenance.custody.log import latest_checkpoint
-
     note = latest_checkpoint(case)
     size = read_unverified(note, what="checkpoint").size
     prefixes = tuple(d + "/" for d in capture_dirs)

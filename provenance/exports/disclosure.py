@@ -32,7 +32,8 @@ from archive.warc.recordcheck import iter_checks
 from provenance.base.untrusted import load_json, read_regular
 from provenance.custody import merkle
 from provenance.custody.case import SEAL_NAME, Case
-from provenance.custody.log import CustodyLog
+from provenance.custody.checkpoint import read_unverified
+from provenance.custody.log import CustodyLog, latest_checkpoint
 from provenance.custody.logfile import iter_lines
 from provenance.errors import UntrustedInputError
 from provenance.signing.dsse import MAX_ENVELOPE, parse_envelope
@@ -141,9 +142,6 @@ def _write_entries(case: Case, capture_dir: str, out: Path, chains: set[str]
                    ) -> dict[str, Any]:
     """Write the log lines the package needs; ``chains`` gets the ``certs/`` files their
     ``timestamp-added`` entries name."""
-    from provenance.custody.checkpoint import read_unverified
-    from provenance.custody.log import latest_checkpoint
-
     note = latest_checkpoint(case)
     size = read_unverified(note, what="checkpoint").size
     (out / "checkpoint").write_bytes(note)

@@ -21,6 +21,7 @@ verifier reads every member in place, from the ZIP, bounded.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -196,8 +197,6 @@ def _index(path: Path, name: str) -> list[IndexEntry]:
 
 
 def _b64(data: bytes) -> str:
-    import base64
-
     return base64.b64encode(data).decode()
 
 

@@ -23,9 +23,11 @@ class _Quiet:
 
 
 def main(argv: list[str]) -> None:
+    # deferred: gevent patches the standard library before anything else loads
     from gevent import monkey
 
     monkey.patch_all()
+    # deferred: after monkey.patch_all(); optional: pywb and gevent (the replay extra)
     import socket
 
     import gevent

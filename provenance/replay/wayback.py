@@ -21,6 +21,7 @@ the target never become paths here: indexes and copies are named by capture id o
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -37,8 +38,9 @@ from archive.errors import ConfigError, UsageError, WarcFormatError
 from archive.warc.cdxj import IndexEntry, index_line, iter_entries
 from provenance.base.install import install_hint
 from provenance.base.untrusted_zip import open_member, open_zip
+from provenance.custody.case import Case
 from provenance.errors import ZipMemberError
-from provenance.exports.common import seeds_in
+from provenance.exports.common import seeds_in, select
 
 CHUNK = 1 << 20
 WACZ_WARC = re.compile(r"^archive/(?:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
@@ -86,9 +88,6 @@ class Prepared:
 def case_sources(case_root: Path, capture_ids: Sequence[str]) -> list[Source]:
     """The logged captures named by ``capture_ids`` (all when empty) and those holding the
     originals of their revisits, each with its WARCs named relative to the case."""
-    from provenance.custody.case import Case
-    from provenance.exports.common import select
-
     parts = select(Case.open(case_root), capture_ids)
     return [Source(p.capture_id, tuple((p.folder / w, f"{p.capture_dir}/{w}") for w in p.warcs))
             for p in parts]
@@ -231,8 +230,6 @@ class PywbServer:
     error. The child ignores SIGINT: Ctrl-C reaches prov, which stops it."""
 
     def __init__(self, host: str, port: int) -> None:
-        import importlib.util
-
         if importlib.util.find_spec("pywb") is None:
             raise ConfigError("prov replay needs pywb, which is not installed",
                               hint=install_hint("replay"))

@@ -19,6 +19,7 @@ the source's keys and every capture with its timestamps.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import shutil
 import tempfile
@@ -33,10 +34,22 @@ from archive.errors import IntegrityError, UsageError
 from provenance.base import timefmt
 from provenance.base.digests import sha256_file
 from provenance.custody.case import READ_ONLY, Case, CaseInfo, write_durable
-from provenance.custody.log import CustodyLog, NewEntry, file_subject
+from provenance.custody.checkpoint import read_unverified
+from provenance.custody.log import (
+    CustodyLog,
+    NewEntry,
+    file_subject,
+    iter_log_entries,
+    latest_checkpoint,
+)
 from provenance.custody.logfile import iter_lines
 from provenance.signing.keys import SigningKey
 from provenance.signing.statements import Entry
+from provenance.storage.layout import READ_ONLY_KEY, bucket_for, entry_rel
+from provenance.storage.mirror import MirrorCase, open_mirror
+from provenance.storage.push import push
+from provenance.storage.retention import object_lock_for
+from provenance.storage.transfer import local_checksum, upload_many
 
 if TYPE_CHECKING:
     from provenance.storage.store import Bucket
@@ -49,8 +62,6 @@ RELOGGED = ("key-trusted", "key-revoked", "capture", "capture-failed", "timestam
 def copy_case(source: str, destination: str, key: SigningKey, now: datetime, *,
               keep_source_writable: bool = False,
               retention: dict[str, Any] | None = None) -> dict[str, Any]:
-    from provenance.storage.mirror import MirrorCase, open_mirror
-
     _require_empty(destination)
     case = open_mirror(source) if _is_s3(source) else Case.open(Path(source))
     mode = "fork" if keep_source_writable else "move"
@@ -61,8 +72,6 @@ def copy_case(source: str, destination: str, key: SigningKey, now: datetime, *,
             "destination": destination, "mode": mode, "sourceReadOnly": mode == "move"})],
             key, now)
         if isinstance(case, MirrorCase):
-            from provenance.storage.push import push
-
             push(case)
         with tempfile.TemporaryDirectory(prefix="prov-copy-") as tmp:
             origin = case
@@ -80,8 +89,6 @@ def _is_s3(target: str) -> bool:
 
 def _require_empty(destination: str) -> None:
     if _is_s3(destination):
-        from provenance.storage.layout import bucket_for
-
         if next(iter(bucket_for(destination).iter_versions("")), None) is not None:
             raise UsageError(f"{destination}: already holds objects or object versions; copy "
                              "needs an empty prefix")
@@ -117,7 +124,6 @@ def _write(case: Case, destination: str, retention: dict[str, Any] | None,
         shutil.copyfile(case.root / rel, tmp)
         os.replace(tmp, target / rel)
     (target / "state").mkdir(exist_ok=True)
-    from provenance.storage.mirror import MirrorCase
 
     if isinstance(case, MirrorCase):  # the mirror is never trusted: check against the bucket
         return compare_with_bucket(case.bucket, target, rels)
@@ -129,10 +135,6 @@ def _write(case: Case, destination: str, retention: dict[str, Any] | None,
 
 def _upload(case: Case, destination: str, rels: list[str], retention: dict[str, Any] | None,
             now: datetime) -> int:
-    from provenance.storage.layout import bucket_for, entry_rel
-    from provenance.storage.retention import object_lock_for
-    from provenance.storage.transfer import upload_many
-
     bucket = bucket_for(destination)
     info = case.info
     if info.retention is None and retention is not None:
@@ -155,9 +157,8 @@ def _upload(case: Case, destination: str, rels: list[str], retention: dict[str, 
 def compare_with_bucket(bucket: Bucket, root: Path, rels: list[str]) -> int:
     """Compare each file of a case folder (the log line by line) with the SHA256 checksum the
     bucket computed on receipt; ``IntegrityError`` naming the first that differs."""
-    from provenance.storage.layout import entry_rel
+    # optional: boto3 (the s3 extra), needed only for a case in a bucket
     from provenance.storage.store import b64
-    from provenance.storage.transfer import local_checksum
 
     log_rel = "custody/log.jsonl"
     checks: list[tuple[str, Path | bytes]] = [(r, root / r) for r in rels if r != log_rel]
@@ -176,15 +177,10 @@ def compare_with_bucket(bucket: Bucket, root: Path, rels: list[str]) -> int:
 
 
 def _sha(data: bytes) -> bytes:
-    import hashlib
-
     return hashlib.sha256(data).digest()
 
 
 def _mark_read_only(case: Case, why: str) -> None:
-    from provenance.storage.layout import READ_ONLY_KEY
-    from provenance.storage.mirror import MirrorCase
-
     if isinstance(case, MirrorCase):
         case.bucket.put_bytes(READ_ONLY_KEY, why.encode() + b"\n")
     else:
@@ -198,9 +194,6 @@ def fork(source: Case, root: Path, key: SigningKey, now: datetime,
          retention: dict[str, Any] | None) -> Case:
     """A new case at ``root`` holding ``source``'s captures, keys and certificates, whose log
     starts from the source's latest checkpoint (quoted in its init entry)."""
-    from provenance.custody.checkpoint import read_unverified
-    from provenance.custody.log import iter_log_entries, latest_checkpoint
-
     note = latest_checkpoint(source)
     checkpoint = read_unverified(note, what="source checkpoint")
     case_id = str(uuid.uuid4())

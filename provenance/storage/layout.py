@@ -45,6 +45,7 @@ def set_endpoint(url: str | None) -> None:
 
 
 def bucket_for(url: str) -> Bucket:
+    # optional: boto3 (the s3 extra), needed only for a case in a bucket
     from provenance.storage.store import Bucket, S3Url
 
     return Bucket(S3Url.parse(url), _endpoint[0] if _endpoint else None)

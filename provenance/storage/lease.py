@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from archive.errors import LockedError
 from provenance.base import timefmt
 from provenance.base.untrusted import load_json
-from provenance.errors import UntrustedInputError
+from provenance.errors import StorageError, UntrustedInputError
 
 if TYPE_CHECKING:
     from provenance.storage.store import Bucket
@@ -67,6 +67,7 @@ class Lease:
     def acquire(self, wait: float | None = None) -> dict[str, Any] | None:
         """Take the lease within ``wait`` seconds; return the expired lease taken over, if
         any (to be logged). ``LockedError`` (exit 7) if another holder keeps it."""
+        # optional: boto3 (the s3 extra), needed only for a case in a bucket
         from provenance.storage.store import PreconditionFailed
 
         deadline = time.monotonic() + (lease_wait() if wait is None else wait)
@@ -109,7 +110,7 @@ class Lease:
                 return
 
     def renew(self) -> bool:
-        from provenance.errors import StorageError
+        # optional: boto3 (the s3 extra), needed only for a case in a bucket
         from provenance.storage.store import PreconditionFailed
 
         with self._mutex:
@@ -126,7 +127,7 @@ class Lease:
             return True
 
     def release(self) -> None:
-        from provenance.errors import StorageError
+        # optional: boto3 (the s3 extra), needed only for a case in a bucket
         from provenance.storage.store import PreconditionFailed
 
         self._stop.set()

@@ -15,21 +15,20 @@ from typing import Any
 
 from archive.errors import ConfigError, UsageError
 from provenance.custody.case import Case
+from provenance.custody.cases import create_case
 from provenance.custody.log import CustodyLog, NewEntry
 from provenance.custody.stamping import Stamper
 from provenance.signing.keys import SigningKey
 from provenance.storage.layout import bucket_for
+from provenance.storage.lease import Lease
 from provenance.storage.mirror import MirrorCase
+from provenance.storage.push import push
 from provenance.storage.sync import mirror_root
 
 
 def init_bucket(url: str, title: str, key: SigningKey, now: datetime, stamper: Stamper | None,
                 retention: dict[str, Any] | None) -> MirrorCase:
     """``prov init s3://BUCKET/PREFIX``: the case is made in a fresh mirror, then pushed."""
-    from provenance.custody.cases import create_case
-    from provenance.storage.lease import Lease
-    from provenance.storage.push import push
-
     bucket = bucket_for(url)
     if next(iter(bucket.iter_versions("")), None) is not None:  # delete markers count
         raise UsageError(f"{bucket.url}: already holds objects or object versions; a case "

@@ -38,11 +38,12 @@ from archive.errors import IntegrityError, ProvError
 from provenance.base.digests import sha256_regular
 from provenance.base.untrusted import read_regular
 from provenance.custody import checkpoint as cp
-from provenance.custody.log import CustodyLog, checkpoint_rel, shard
+from provenance.custody.log import CustodyLog, checkpoint_path, checkpoint_rel, shard
 from provenance.custody.logfile import MAX_LINE
 from provenance.errors import UntrustedInputError
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import Entry
+from provenance.signing.trust import Anchors
 from provenance.storage.layout import (
     CERT_NAME,
     CHECKPOINTS,
@@ -52,8 +53,19 @@ from provenance.storage.layout import (
     KEY_NAME,
     entry_rel,
 )
-from provenance.storage.sync import BucketCase, append_lines, load_sync, log_size, save_sync
-from provenance.timestamps.rfc3161 import MAX_RESPONSE_BYTES
+from provenance.storage.sync import (
+    BucketCase,
+    advance_floor,
+    append_lines,
+    drop_unpushed,
+    load_sync,
+    log_size,
+    save_sync,
+)
+from provenance.storage.transfer import download_many
+from provenance.timestamps.rfc3161 import MAX_RESPONSE_BYTES, verify_stamp
+from provenance.timestamps.tsatrust import TsaRoots, load_case_certs
+from provenance.verification.case import CaseVerifier
 
 if TYPE_CHECKING:
     from provenance.storage.store import ObjectVersion
@@ -161,8 +173,6 @@ def _same_as_bucket(case: BucketCase, seq: int) -> bool:
 
 
 def cut_to(case: BucketCase, keep: int) -> None:
-    from provenance.storage.sync import drop_unpushed
-
     drop_unpushed(case, keep)
 
 
@@ -210,10 +220,6 @@ def fetch_lines(case: BucketCase, pushed: int) -> list[bytes]:
 
 def judge(case: BucketCase) -> CaseVerifier:
     """The verifier's replay of the mirror's log (signatures, sequence, prev, trust)."""
-    from provenance.signing.trust import Anchors
-    from provenance.timestamps.tsatrust import TsaRoots
-    from provenance.verification.case import CaseVerifier
-
     verifier = CaseVerifier(case.root, Anchors(), remember=False, tsa_roots=TsaRoots(()))
     verifier.trusted_now(case)
     return verifier
@@ -247,8 +253,6 @@ def _listed_checkpoint_files(case: BucketCase, sync: dict[str, Any], size: int) 
 
 def fetch_checkpoints(case: BucketCase, sync: dict[str, Any], size: int) -> list[tuple[str, int]]:
     """Download the checkpoints (not yet their tokens) the mirror lacks, up to ``size``."""
-    from provenance.storage.transfer import download_many
-
     wanted = [(rel, n) for rel, n in _listed_checkpoint_files(case, sync, size)
               if rel.endswith(".checkpoint") and not (case.root / rel).exists()]
     download_many(case.bucket, case.root, [rel for rel, _ in wanted])
@@ -275,9 +279,6 @@ def fetch_tokens(case: BucketCase, sync: dict[str, Any], size: int,
                  bound: dict[str, bytes]) -> None:
     """Checkpoint tokens an entry binds (with that digest), or that verify under a TSA root
     this operator trusts; a token that is neither is never bound by this operator."""
-    from provenance.storage.sync import advance_floor
-    from provenance.storage.transfer import download_many
-
     listed = _listed_checkpoint_files(case, sync, size)
     tokens = [(rel, n) for rel, n in listed if rel.endswith(".tsr")
               and (case.root / rel).is_file() is False
@@ -302,16 +303,10 @@ def fetch_tokens(case: BucketCase, sync: dict[str, Any], size: int,
 
 
 def _operator_roots() -> list[Any]:
-    from provenance.timestamps.tsatrust import TsaRoots
-
     return list(TsaRoots.collect(target=None).roots)  # the operator's own, for its pull
 
 
 def _trusted_stamp(case: BucketCase, token: bytes, size: int, roots: list[Any]) -> bool:
-    from provenance.custody.log import checkpoint_path
-    from provenance.timestamps.rfc3161 import verify_stamp
-    from provenance.timestamps.tsatrust import load_case_certs
-
     try:
         note = read_regular(checkpoint_path(case, size), cp.MAX_NOTE)
         verify_stamp(token, note, roots=roots,
@@ -324,8 +319,6 @@ def _trusted_stamp(case: BucketCase, token: bytes, size: int, roots: list[Any]) 
 def fetch_keys_and_certs(case: BucketCase) -> None:
     """Public keys (a cache: trust comes from the log) and certificates named by their
     sha256, which is checked; other names are left for verify to report."""
-    from provenance.storage.transfer import download_many
-
     wanted = [rel for sub in ("keys/", "certs/") for rel, length in case.bucket.iter_keys(sub)
               if (KEY_NAME.match(rel) or CERT_NAME.match(rel)) and length <= MAX_SMALL
               and not (case.root / rel).exists()]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from archive.errors import IntegrityError, LockedError, ProvError
 from provenance.base import timefmt
 from provenance.base.untrusted import read_regular
+from provenance.custody import checkpoint as cp
 from provenance.custody.case import SEAL_NAME, write_durable
 from provenance.custody.log import (
     CustodyLog,
@@ -32,7 +33,7 @@ from provenance.errors import OtherBytes
 from provenance.signing.dsse import parse_envelope
 from provenance.signing.statements import Entry
 from provenance.storage.layout import CHECKPOINTS, entry_rel
-from provenance.storage.pull import list_new_entries, pull
+from provenance.storage.pull import judge, list_new_entries, pull
 from provenance.storage.retention import object_lock_for
 from provenance.storage.sync import (
     KEYS,
@@ -55,6 +56,7 @@ MAX_RACES = 20
 
 def push(case: BucketCase) -> None:
     """Push every entry the mirror has beyond what the bucket has, and what they name."""
+    # optional: boto3 (the s3 extra), needed only for a case in a bucket
     from provenance.storage.store import PreconditionFailed
 
     object_lock = object_lock_for(case.info, timefmt.utc_now())
@@ -164,9 +166,6 @@ def settle_conflict(case: BucketCase, rel: str) -> None:
     log trusts signed it (our tokens of that size then stamp bytes that are not kept, so they
     go); a token of ours whose name is taken is dropped, never bound. Anything else is
     tampering: ``IntegrityError``."""
-    from provenance.custody import checkpoint as cp
-    from provenance.storage.pull import judge
-
     path = case.root / rel
     if rel.endswith(".tsr"):
         os.unlink(path)
@@ -196,8 +195,6 @@ def settle_conflict(case: BucketCase, rel: str) -> None:
 def signing_key_for(actor: str) -> SigningKey:
     key = KEYS.get(actor)
     if key is None:
-        from archive.errors import LockedError
-
         raise LockedError(f"another writer committed first and the entries signed by {actor} "
                           "must be signed again with the next sequence numbers, but that key "
                           "is not loaded in this process", hint="run the command again")

@@ -10,7 +10,7 @@ asking for the bypass.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from archive.errors import UsageError
@@ -52,8 +52,7 @@ def retention_rule(mode: str | None, until: str | None, days: int | None) -> dic
 
 def object_lock_for(info: CaseInfo, now: datetime) -> ObjectLock | None:
     """The Object Lock every evidence object of this case is written with, if any."""
-    from datetime import timedelta
-
+    # optional: boto3 (the s3 extra), needed only for a case in a bucket
     from provenance.storage.store import ObjectLock
 
     rule = info.retention

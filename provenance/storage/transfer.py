@@ -4,6 +4,7 @@ the bucket already holds, and downloads of names prov writes (a bucket is hostil
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 from archive.errors import IntegrityError
 from provenance.base.untrusted import is_safe_name
 from provenance.errors import OtherBytes
+from provenance.storage.layout import check_versions
 
 if TYPE_CHECKING:
     from provenance.storage.store import Bucket, ObjectLock
@@ -34,7 +36,7 @@ def upload_one(bucket: Bucket, path: Path, rel: str, object_lock: ObjectLock | N
     """Upload a file create-only. A name that had a version or a delete marker is never
     written over (``If-None-Match: *`` succeeds over a delete marker, which would put our
     object beside hidden evidence); a name already holding the same bytes is done."""
-    from provenance.storage.layout import check_versions
+    # optional: boto3 (the s3 extra), needed only for a case in a bucket
     from provenance.storage.store import PreconditionFailed
 
     if not path.is_file():
@@ -54,8 +56,7 @@ def upload_one(bucket: Bucket, path: Path, rel: str, object_lock: ObjectLock | N
 
 def local_checksum(path: Path) -> str:
     """The checksum S3 keeps for this file as ``put_file`` uploads it."""
-    import hashlib
-
+    # optional: boto3 (the s3 extra), needed only for a case in a bucket
     from provenance.storage.store import (
         CHUNK,
         MULTIPART_THRESHOLD,

@@ -41,6 +41,8 @@ from provenance.storage.layout import (
     folder_files,
     unknown_names,
 )
+from provenance.storage.retention import object_lock_for
+from provenance.storage.transfer import upload_one
 from provenance.verification.fixity import NOT_CHECKED
 
 if TYPE_CHECKING:
@@ -170,9 +172,6 @@ def _cosignatures(root: Path) -> set[str]:
 
 def _upload_cosignatures(bucket: Bucket, root: Path, before: set[str]) -> None:
     """``verify --record`` wrote a cosignature into the copy: put it in the bucket too."""
-    from provenance.storage.retention import object_lock_for
-    from provenance.storage.transfer import upload_one
-
     for rel in sorted(_cosignatures(root) - before):
         info = Case.load(root).info
         upload_one(bucket, root / rel, rel, object_lock_for(info, timefmt.utc_now()))

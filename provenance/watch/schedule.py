@@ -40,6 +40,7 @@ from provenance.custody import derived
 from provenance.custody.case import SEAL_NAME, Case
 from provenance.custody.log import CustodyLog, NewEntry, file_subject
 from provenance.custody.stamping import Stamper, checkpoint_stamper
+from provenance.repair import repair_case
 from provenance.signing.keys import SigningKey
 from provenance.verification.sealedcaptures import SealedCaptures
 from provenance.watch.changes import (
@@ -155,8 +156,6 @@ def run(sources_path: Path, case: Case, key: SigningKey, stamper: Stamper, *,
         result = RunResult(timefmt.format_time(started))
         state = load_state(case)
         if state.get("running"):
-            from provenance.repair import repair_case
-
             result.repaired = repair_case(case, key, now, stamper) or ["nothing to repair"]
         state["running"] = {"pid": os.getpid(), "startedAt": result.started_at}
         save_state(case, state)
