@@ -85,7 +85,8 @@ def named_key_option(func: F) -> F:
 
 
 def _set_endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    from provenance import api  # in the body: `prov verify --help` never loads the library
+    # deferred: start-up of --help (prov verify --help never loads the library)
+    from provenance import api
 
     if value:
         api.set_endpoint_url(value)
@@ -137,7 +138,8 @@ def publish_options(func: F) -> F:
 def _after_change(case: Any, print_checkpoint: bool, publish: str | None) -> None:
     if not (print_checkpoint or publish):
         return
-    from provenance import api  # in the body: `prov verify --help` never loads the library
+    # deferred: start-up of --help (prov verify --help never loads the library)
+    from provenance import api
     note = api.latest_checkpoint(case)
     if print_checkpoint:
         _echo(api.checkpoint_line(case).one_line())
@@ -146,7 +148,8 @@ def _after_change(case: Any, print_checkpoint: bool, publish: str | None) -> Non
 
 
 def _stamper(case_root: Path | None, tsa: tuple[str, ...], timeout: float) -> Stamper:
-    from provenance.custody.stamping import Stamper, configured_tsas  # in the body, as api
+    # deferred: start-up of prov verify (as api, which loads stamping only to change a case)
+    from provenance.custody.stamping import Stamper, configured_tsas
 
     return Stamper(configured_tsas(case_root, tsa), timeout=timeout)
 
@@ -155,7 +158,8 @@ def _say_unstamped(capture: str, unstamped: Sequence[tuple[str, str]],
                    tsa: tuple[str, ...]) -> None:
     """Say on stderr that a seal the operator wanted stamped is not (the exit code is not
     changed: the stamp is logged as pending, README "Exit codes")."""
-    from provenance.custody.stamping import operator_tsas  # in the body, as api
+    # deferred: start-up of prov verify (as api, which loads stamping only to change a case)
+    from provenance.custody.stamping import operator_tsas
 
     for url, error in unstamped:
         _err(f"capture {capture} NOT time-stamped by {url}: {error} (logged as pending; "
@@ -168,7 +172,8 @@ def _say_unstamped(capture: str, unstamped: Sequence[tuple[str, str]],
 def _signing_key(name: str, case: Any = None) -> SigningKey:
     """The key NAME; with ``case``, refused (exit 6) before the passphrase is asked and
     before anything is written unless the case trusts it (``provenance.custody.signers``)."""
-    from provenance import api  # in the body: `prov verify --help` never loads the library
+    # deferred: start-up of --help (prov verify --help never loads the library)
+    from provenance import api
 
     return api.load_key(name, _prompt(), case)
 

@@ -93,7 +93,8 @@ class _Display:
 def _display(stream: TextIO, fields: list[str]) -> tuple[Any, Any]:
     """rich's progress display with one task: a bar, then each field as plain text on one
     line; a ``url`` field takes what room is left and is cut (…) to fit the terminal."""
-    from rich.console import Console  # lazily: only a terminal pays for rich (see above)
+    # deferred: start-up (only a terminal that shows progress loads rich, see above)
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn
     from rich.table import Column
 

@@ -41,6 +41,7 @@ def verify_table(report: Report, *, verbose: bool = False) -> str:
     """The table ``prov verify`` prints; every name in it through ``printable``. Each
     FAIL starts with a plain sentence of what happened (``verification.plain``); the
     captures verified without a time-stamp are one line, not one per capture."""
+    # deferred: start-up of --help (only a verify table needs the plain sentences)
     from provenance.base.plain import what_happened
 
     lines = []

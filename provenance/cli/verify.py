@@ -96,8 +96,9 @@ def _verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ..
             tsa_roots: tuple[Path, ...], record: bool, key_name: str,
             cosigner_name: str | None, as_kind: str | None, fixity: bool, hashes: Any,
             as_json: bool, verbose: bool, jobs: int | None, allow_unanchored: bool) -> None:
-    from provenance import api  # in the body: `verify-warc` and --help never load the library
-    from provenance.cli.progress import VerifyProgress  # in the body: --help loads no more
+    # deferred: start-up of --help (verify --help and verify-warc never load the library)
+    from provenance import api
+    from provenance.cli.progress import VerifyProgress
     if record and cosigner_name is not None:
         api.check_cosigner_name(cosigner_name)  # before the passphrase prompt
     recording = (_signing_key(key_name), cosigner_name) if record else None
@@ -114,7 +115,9 @@ def _verify(target: str, trust_files: tuple[Path, ...], trust_ids: tuple[str, ..
 
 
 def _show_report(report: Report, as_json: bool, verbose: bool) -> None:
-    from provenance.cli import render  # here: `verify --help` loads no more than it must
+    # deferred: start-up of --help (verify --help loads no more than it must)
+    from provenance.cli import render
+
     render.show_report(report, as_json=as_json, verbose=verbose)
     raise SystemExit(report.exit_code)
 
@@ -132,8 +135,9 @@ def verify_warc(files: tuple[Path, ...], strict: bool, all_records: bool, as_jso
 
     Exit 0 when every record's digests match, 3 when a check fails (or a file has no
     digests at all), 4 when a file is not a WARC."""
-    from provenance.cli.progress import VerifyProgress  # in the body: --help loads no more
-    from provenance.verification.warcs import verify_warcs  # not via api: no case code to load
+    # deferred: start-up of --help; verify-warc loads no case code (not even api)
+    from provenance.cli.progress import VerifyProgress
+    from provenance.verification.warcs import verify_warcs
 
     progress = VerifyProgress(sys.stderr)
     try:
