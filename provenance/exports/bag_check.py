@@ -184,9 +184,10 @@ class BagVerifier:
             info = _read(self.root / "bag-info.txt").decode("utf-8", "replace")
         except ProvError:
             return []  # bag.info says why; no token can be bound then
-        named = [line.split(":", 1)[1].split() for line in info.splitlines()
-                 if line.startswith(f"{TSA_FIELD}:")]
-        return [t for t in named[0] if TSA_ID.match(t)] if named else None
+        # the first such line, found in place: a list of every line would cost memory in
+        # proportion to how many an attacker wrote (16 MiB of short lines: some 300 MB)
+        named = re.search(rf"(?:\A|[\r\n]){re.escape(TSA_FIELD)}:([^\r\n]*)", info)
+        return [t for t in named.group(1).split() if TSA_ID.match(t)] if named else None
 
     def _check_expected_tokens(self, named: list[str] | None) -> None:
         """Each TSA the signed bag-info.txt names has its token beside the signature."""

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from exports import Built, build, entries
-from helpers import run_prov
+from helpers import run_measured, run_prov
 from tsa import LocalTSA
 
 from provenance.exports.bag import PAYLOAD_TYPE, TAG_FILES
@@ -441,6 +441,23 @@ def test_a_file_listed_again_and_again_is_hashed_once(built: Built, bag: Path,
         "bag.manifest", "manifest-sha256.txt")]
     assert repeat["status"] == "fail"
     assert "100,000 lines list a file an earlier line listed" in repeat["message"]
+
+
+def test_millions_of_short_bag_info_lines_cost_no_memory(built: Built, bag: Path,
+                                                         tmp_path: Path) -> None:
+    """bag-info.txt is read before the tag manifest's signature is judged: 15 MiB of short
+    lines were split into a list of every line to find one field (some 300 MB)."""
+    copy = tmp_path / "bag"
+    shutil.copytree(bag, copy)
+    (copy / "bag-info.txt").write_bytes(b"ab\n" * (5 << 20))
+    proc, peak = run_measured("verify", str(copy), "--json", "--no-remember", "--trust",
+                              str(built.pub), "--tsa-root", str(built.tsa_root()),
+                              env=built.env)
+    assert proc.returncode == EXIT_INTEGRITY, proc.stderr
+    report = json.loads(proc.stdout)
+    assert [f["status"] for f in report["findings"] if (f["check"], f["subject"]) == (
+        "bag.digest", "bag-info.txt")] == ["fail", "fail"]
+    assert peak < 200 << 20, f"{peak >> 20} MiB"
 
 
 def test_a_deleted_tag_manifest_token_fails_strict(built: Built, bag: Path,
