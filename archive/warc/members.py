@@ -205,6 +205,8 @@ def whole_members(fh: BinaryIO, start: int, end: int) -> Iterator[tuple[int, int
     fh.seek(start)
     data = fh.read(min(2 * FEED, end - start))  # little, in case the first is a large member
     base, pos = start, 0  # file offset of data[0], position in data
+    guess = FEED  # compressed bytes given at first: about twice the last member's (the bytes
+    # after a member's end are copied into ``unused_data``, so a whole FEED costs a copy)
     while True:
         if len(data) - pos < FEED and base + len(data) < end:  # keep a whole piece ahead
             data = data[pos:] + fh.read(min(READ, end - base - len(data)))
@@ -213,19 +215,27 @@ def whole_members(fh: BinaryIO, start: int, end: int) -> Iterator[tuple[int, int
             return
         zobj = _new_member()
         with memoryview(data) as view:
-            piece = view[pos : pos + FEED]
+            piece = view[pos : pos + guess]
             try:
                 out = zobj.decompress(piece, MAX_OUT)
+                size = len(piece)
+                if not zobj.eof and not zobj.unconsumed_tail and size < FEED and \
+                        len(out) < MAX_OUT and pos + size < len(data):  # the rest of FEED
+                    rest = view[pos + size : pos + FEED]
+                    out += zobj.decompress(rest, MAX_OUT - len(out))
+                    size += len(rest)
+                    rest.release()
             except INFLATE_ERRORS:
                 return
-            size = len(piece)
-            piece.release()
+            finally:
+                piece.release()
         if not zobj.eof:  # larger than one piece, or a member cut by the range's end
             return
         # at most MAX_OUT bytes out, far inside check_inflation's slack: no bomb to bound
         used = size - len(zobj.unused_data)
         yield base + pos, used, out
         pos += used
+        guess = min(FEED, max(4096, 2 * used))
 
 
 def _member_inflates_to_warc(fh: BinaryIO, offset: int) -> bool:
