@@ -31,7 +31,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import BrokenExecutor, CancelledError, Executor, Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from archive.errors import ProvError
 from provenance.base.digests import sha256_regular
@@ -66,6 +66,7 @@ class Hashes:
         self.failures: Callable[[], int] = lambda: 0
         self.planned = False
         self._pool: Executor | None = None
+        self._stop: Any = None  # the pool's stop event (set by close)
         self._queue: dict[str, int] = {}  # planned, not submitted: size by name, in order
         self._inflight: dict[str, tuple[int, Future[bytes]]] = {}
         self._window = 2 * self.workers
@@ -98,9 +99,15 @@ class Hashes:
         self._pump()
 
     def close(self) -> None:
+        """Stop the workers: what is queued is cancelled, what is being hashed is given up
+        within a chunk (a file nobody will ask for, such as one a forged seal lists, may be
+        a sparse file of terabytes: the verdict never waits for it)."""
         if self._pool is not None:
+            if self._stop is not None:
+                self._stop.set()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+            self._stop = None
 
     def digest(self, rel: str) -> bytes | None:
         """The sha256 of ``rel``, None if it is not a regular file or cannot be read."""
@@ -123,6 +130,8 @@ class Hashes:
         shut down): the file is then hashed here, never judged on a worker's failure."""
         try:
             return future.result()
+        except InterruptedError:  # given up when the pool closed: hashed here if asked
+            return _LOST
         except (UntrustedInputError, OSError):
             return None
         except (CancelledError, BrokenExecutor):
@@ -141,15 +150,17 @@ class Hashes:
                 return  # little to hash: each file in this process when it is asked for
             rel = next(iter(self._queue))
             size = self._queue.pop(rel)
-            self._inflight[rel] = size, self._executor().submit(
-                sha256_regular, self.root / rel, what=rel)
+            self._inflight[rel] = size, self._executor().submit(_hash, self.root / rel, rel)
 
     def _executor(self) -> Executor:
         if self._pool is None:
             methods = multiprocessing.get_all_start_methods()
             method = "fork" if "fork" in methods and sys.platform == "linux" else None
-            self._pool = ProcessPoolExecutor(self.workers,
-                                             mp_context=multiprocessing.get_context(method))
+            context = multiprocessing.get_context(method)
+            self._stop = context.Event()
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
+                                             initializer=_start_worker,
+                                             initargs=(self._stop,))
         return self._pool
 
     def _advance(self, size: int) -> None:
@@ -211,6 +222,23 @@ def _sha256(path: Path, rel: str) -> bytes | None:
         return sha256_regular(path, what=rel)
     except (UntrustedInputError, OSError):
         return None
+
+
+_STOP: Any = None  # in a worker process: its pool's stop event
+
+
+def _start_worker(stop: Any) -> None:
+    global _STOP
+    _STOP = stop
+
+
+def _stopping() -> bool:
+    return _STOP is not None and bool(_STOP.is_set())
+
+
+def _hash(path: Path, rel: str) -> bytes:
+    """A worker's sha256 of one file, given up between two chunks once the pool closes."""
+    return sha256_regular(path, what=rel, stop=_stopping)
 
 
 def sealed_warcs(folder: Path) -> list[str]:

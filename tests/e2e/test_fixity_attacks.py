@@ -254,3 +254,22 @@ def test_a_terabyte_file_no_seal_names_is_never_hashed(
     assert failed(report) == {("capture.unexpected", rel(case, added))}
     pinned = run_prov_at(auditor, "verify", case, "--fixity", "--as", "bag")
     assert pinned.returncode == 2 and "--fixity checks a case only" in pinned.stderr
+
+
+def test_a_forged_seal_listing_a_terabyte_file_fails_without_hashing_it_whole(
+        built: Built, auditor: Path, case: Path) -> None:
+    """The seal is read before it is judged, so a forged one steers what the workers hash
+    ahead: the sparse terabyte it lists is given up when the verdict is in (the seal fails)."""
+    folder = capture_dir(case)
+    seal = folder / "seal.dsse.json"
+    envelope = json.loads(seal.read_bytes())
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    statement["subject"].insert(0, {"name": "big.warc.gz", "digest": {"sha256": "00" * 32}})
+    statement["predicate"]["records"]["big.warc.gz"] = 1
+    envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+    seal.write_text(json.dumps(envelope))
+    with open(folder / "big.warc.gz", "wb") as fh:
+        fh.truncate(1 << 40)
+    code, report = verify(built, auditor, case, "--fixity")
+    assert (code, report["mode"]) == (3, "fixity")
+    assert ("file.digest", rel(case, seal)) in failed(report), failed(report)

@@ -32,3 +32,19 @@ def test_sha256_regular_refuses_a_symlink_and_a_fifo(tmp_path: Path) -> None:
     for name in ("link", "fifo"):
         with pytest.raises(UntrustedInputError):
             sha256_regular(tmp_path / name, what=name)
+
+
+def test_sha256_regular_gives_up_when_told_between_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(os.urandom(3 * CHUNK))
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) == 2
+
+    with pytest.raises(InterruptedError):
+        sha256_regular(path, what="f", stop=stop)
+    assert len(asked) == 2
+    assert sha256_regular(path, what="f", stop=lambda: False) == hashlib.sha256(
+        path.read_bytes()).digest()

@@ -196,3 +196,24 @@ def test_the_seal_cap_is_verifys() -> None:
     from provenance.verification.fixity import MAX_SEAL
 
     assert MAX_SEAL == MAX_ENVELOPE
+
+
+def test_closing_gives_up_a_file_nobody_asked_for(tmp_path: Path) -> None:
+    """A seal (forged, say) lists a sparse file of a terabyte: a worker starts hashing it,
+    nobody asks for it, and closing does not wait the hours it would take; a digest asked
+    for after that is computed here."""
+    folder = tmp_path / "c"
+    folder.mkdir()
+    write_seal(folder, ["data-00000.warc.gz", "data-00001.warc.gz"])
+    with open(folder / "data-00000.warc.gz", "wb") as fh:
+        fh.truncate(1 << 40)
+    (folder / "data-00001.warc.gz").write_bytes(b"sealed")
+    hashes = Hashes(tmp_path, jobs=2)
+    try:
+        hashes.plan(["c"])
+        assert hashes.digest("c/data-00001.warc.gz") == hashlib.sha256(b"sealed").digest()
+    finally:
+        hashes.close()
+    (folder / "data-00000.warc.gz").write_bytes(b"small now")
+    assert hashes.digest("c/data-00000.warc.gz") == hashlib.sha256(b"small now").digest()
+    hashes.close()
