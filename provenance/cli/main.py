@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
-from click.utils import make_default_short_help
 
 from archive.errors import ExitCode, ProvError
 from provenance import __version__
@@ -119,8 +118,10 @@ class LazyGroup(click.Group):
         if where is None:  # a command added as a whole
             command = self.get_command(click.Context(self), name)
             return command.get_short_help_str(limit) if command else ""
-        return where.summary if where.short_help else make_default_short_help(where.summary,
-                                                                               limit)
+        if where.short_help:
+            return where.summary
+        # click's own shortening, through its public API (click 8.5 deprecates the helper)
+        return click.Command(name, help=where.summary).get_short_help_str(limit)
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS,
