@@ -263,6 +263,7 @@ class CaseVerifier:
             self.log.hashes.close()
             self.log.entries.close()
             self.warcs.close()
+            self.revisits.close()
         return self.report
 
     def _judge_case(self) -> None:

@@ -2,10 +2,9 @@
 ``WARC-Concurrent-To`` and ``WARC-Refers-To``, responses and resources that a revisit may name
 as its original, and the revisits (WARC 1.1 sections 5.2, 5.7, 5.11, 6.7).
 
-A run over millions of records must not hold one object per record (1.3 KB each, measured), so
-the rows go to SQLite in a temporary folder, in batches, with no index while they are written;
-the indexes are built once at the end, and the questions are asked as queries whose answers
-are streamed. Memory is SQLite's page cache (``CACHE_KB``) whatever the number of records.
+A run over millions of records must not hold one object per record, so the rows go to a
+temporary SQLite store (``provenance.verification.scratch``), in batches, and the questions are
+asked as queries whose answers are streamed.
 Ids are looked up by a 64-bit hash of the text (Python's, stable within this process) and then
 compared as text, so a hash collision cannot make two different ids look the same.
 
@@ -14,15 +13,11 @@ Threat model: ids, URIs and dates are hostile text; they are only ever bound as 
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 from archive.warc.recordjudge import Batch
+from provenance.verification.scratch import Scratch
 
-CACHE_KB = 8 * 1024
 SCHEMA = """
 CREATE TABLE ids (key INTEGER, rid TEXT, file INTEGER, offset INTEGER);
 CREATE TABLE targets (kind TEXT, key INTEGER, target TEXT, file INTEGER, offset INTEGER,
@@ -33,6 +28,12 @@ CREATE TABLE revisits (file INTEGER, offset INTEGER, rid TEXT, refers TEXT, uri 
 CREATE TABLE segments (origin TEXT, number INTEGER, file INTEGER, offset INTEGER, total TEXT,
                        payload TEXT);
 """
+INDEXES = """
+CREATE INDEX ids_key ON ids (key);
+CREATE INDEX originals_key ON originals (key);
+CREATE INDEX originals_ud ON originals (ud);
+CREATE INDEX segments_origin ON segments (origin, number);
+"""
 # (record id, target URI, date, payload digest label) of an original
 Original = tuple[str, str | None, str | None, str | None]
 
@@ -41,18 +42,11 @@ class CrossRefs:
     """The store of one verify-warc run; ``close()`` removes it."""
 
     def __init__(self) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="prov-warc-"))
-        self.db = sqlite3.connect(self._dir / "refs.sqlite", isolation_level=None)
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=FILE",
-                       f"cache_size=-{CACHE_KB}", "locking_mode=EXCLUSIVE"):
-            self.db.execute(f"PRAGMA {pragma}")
-        self.db.executescript(SCHEMA)
-        self.db.execute("BEGIN")
-        self._indexed = False
+        self._store = Scratch(SCHEMA, INDEXES, "prov-warc-")
+        self.db = self._store.db
 
     def close(self) -> None:
-        self.db.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._store.close()
 
     def __enter__(self) -> CrossRefs:
         return self
@@ -81,13 +75,7 @@ class CrossRefs:
                             for origin, number, offset, total, payload in batch.segments])
 
     def _index(self) -> None:
-        if not self._indexed:
-            self.db.execute("COMMIT")
-            self.db.executescript("CREATE INDEX ids_key ON ids (key);"
-                                  "CREATE INDEX originals_key ON originals (key);"
-                                  "CREATE INDEX originals_ud ON originals (ud);"
-                                  "CREATE INDEX segments_origin ON segments (origin, number);")
-            self._indexed = True
+        self._store.ready()
 
     def duplicates(self) -> Iterator[tuple[int, int, str, int, int]]:
         """(file, offset, id, first file, first offset) of each record whose id was used

@@ -49,5 +49,5 @@ def test_duplicates_missing_targets_and_originals() -> None:
         assert (row[0], row[2], row[3]) == (1, "<urn:uuid:4>", "<urn:uuid:1>")
         named, found = refs.originals("<urn:uuid:1>", None, None)
         assert named == "<urn:uuid:1>" and len(found) == 1
-        folder = refs._dir
+        folder = refs._store._dir
     assert not folder.exists()  # the store goes with the run

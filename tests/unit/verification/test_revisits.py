@@ -64,3 +64,18 @@ def test_each_lie_is_its_own_finding() -> None:
     assert judged(revisit("<urn:uuid:2>", **{"WARC-Profile": "other"})) == [
         ("warn", "revisit.profile")
     ]
+
+
+def test_the_notes_are_on_disk_and_go_with_the_check() -> None:
+    ledger = RevisitLedger()
+    ledger.note_responses([("<urn:uuid:1>", URI, DATE, "sha256:00"),
+                           ("<urn:uuid:1>", URI, DATE, DIGEST)])  # of one id, the last counts
+    ledger.note_decoded([("<urn:uuid:1>", "sha256:x"), ("<urn:uuid:2>", "sha256:x")])
+    ledger.note("w0", revisit("<urn:uuid:2>"))
+    assert ledger._store is not None
+    folder = ledger._store._dir
+    assert folder.is_dir()
+    report = Report("case", "case")
+    ledger.finish(report)
+    assert [(f.status, f.check) for f in report.findings] == [("pass", "revisit")]
+    assert not folder.exists()
