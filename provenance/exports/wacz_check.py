@@ -39,8 +39,9 @@ from provenance.exports.common import MAX_SMALL
 from provenance.exports.wacz import MANIFEST, SCHEMA, SIGNER_PAYLOAD
 from provenance.signing.dsse import parse_envelope, verify_envelope
 from provenance.signing.p384 import P384PublicKey
-from provenance.signing.statements import IN_TOTO_PAYLOAD, CaptureSeal
+from provenance.signing.statements import IN_TOTO_PAYLOAD, CaptureSeal, Entry
 from provenance.signing.trust import Anchors
+from provenance.timestamps.rfc3161 import pem_file_name
 from provenance.timestamps.tsatrust import MAX_CASE_CHAINS, MAX_CHAIN_FILE, TsaRoots
 from provenance.verification.packagelog import PackageLog
 
@@ -261,19 +262,9 @@ class WaczVerifier:
                             "each once")
 
     def _check_prov(self, manifest: dict[str, Any]) -> None:
-        certs: list[x509.Certificate] = []
-        total = 0
-        for name in self._once(manifest.get("certs", []), "certs"):
-            data = self._read(name, MAX_CHAIN_FILE)
-            total += len(data)
-            if total > MAX_CASE_CHAINS:
-                self.report.add("fail", "certs.chain", name, f"not read: the WACZ's chains "
-                                f"hold more than {MAX_CASE_CHAINS:,} bytes")
-                break
-            certs += x509.load_pem_x509_certificates(data)
-        self.log.certs = certs
+        self._read_chains(manifest)
         self.case_id = manifest.get("caseId")
-        self._guard("prov/log-entries.jsonl", lambda: self._check_log(manifest))
+        read = [self._guard("prov/log-entries.jsonl", lambda: self._check_log(manifest))]
         self._guard(str(manifest.get("signer")), lambda: self._check_signer(manifest))
         sealed: set[str] = set()
         captures: dict[str, Any] = {}
@@ -281,8 +272,12 @@ class WaczVerifier:
             captures.setdefault(str(capture.get("seal")), capture)
         for seal_name in self._once((c.get("seal") for c in manifest.get("captures", [])),
                                     "captures"):
-            self._guard(seal_name, partial(self._check_capture, captures[seal_name]))
+            capture = captures[seal_name]
+            read.append(self._guard(seal_name, partial(self._check_capture, capture)))
             sealed |= set(captures[seal_name].get("files", {}).values())
+        # the chains against the tokens, when every token was read (stamps.ChainLedger)
+        self.log.chains.judge(self.report, complete=all(r is True for r in read),
+                              holder="the WACZ")
         for name in sorted(n for n in self.infos if n.startswith("archive/")):
             if name not in sealed:
                 self.report.add("fail", "wacz.unsealed", name, "WARC no exported seal names")
@@ -292,7 +287,36 @@ class WaczVerifier:
                             "--allow-failed from a case that failed verification: "
                             + "; ".join(verification.get("failures", [])[:3]))
 
-    def _check_log(self, manifest: dict[str, Any]) -> None:
+    def _read_chains(self, manifest: dict[str, Any]) -> None:
+        """The TSA chains the manifest lists, each once, within the case's bounds: untrusted
+        intermediates for every token, and held against the tokens as a case's ``certs/`` is
+        (``stamps.ChainLedger``). One listed but not in the WACZ is named by the resource
+        check (and a token that needs it fails); one that is not PEM is ``certs.chain``."""
+        certs: list[x509.Certificate] = []
+        total = 0
+        for name in self._once(manifest.get("certs", []), "certs"):
+            if name not in self.infos:
+                continue
+            try:
+                data = self._read(name, MAX_CHAIN_FILE)
+            except ZipMemberError:
+                continue  # reported as wacz.member
+            total += len(data)
+            if total > MAX_CASE_CHAINS:
+                self.report.add("fail", "certs.chain", name, f"not read: the WACZ's chains "
+                                f"hold more than {MAX_CASE_CHAINS:,} bytes")
+                break
+            try:
+                chain = x509.load_pem_x509_certificates(data)
+            except ValueError as exc:
+                self.report.add("fail", "certs.chain", name, f"not a PEM certificate chain "
+                                f"({exc})")
+                continue
+            certs += chain
+            self.log.chains.hold(pem_file_name(data), name)
+        self.log.certs = certs
+
+    def _check_log(self, manifest: dict[str, Any]) -> bool:
         log = manifest["log"]
         note = self._read(log["checkpoint"])
         checkpoint = cp.read_unverified(note, what=log["checkpoint"])
@@ -308,6 +332,7 @@ class WaczVerifier:
         for name in self._once((n for _, n in sorted(log.get("checkpointTokens", {}).items())),
                                "log.checkpointTokens"):
             self.log.token(name, self._read(name), note, f"TSA {tokens[name]}")
+        return True
 
     def _check_signer(self, manifest: dict[str, Any]) -> None:
         name = str(manifest["signer"])
@@ -322,7 +347,7 @@ class WaczVerifier:
         self.report.add("pass", "wacz.signer", name, f"P-384 key {self.signer_key.key_id} "
                         f"vouched for by {signer}")
 
-    def _check_capture(self, capture: dict[str, Any]) -> None:
+    def _check_capture(self, capture: dict[str, Any]) -> bool:
         add = self.report.add
         seal_name, capture_dir = str(capture["seal"]), str(capture["captureDir"])
         seal_rel = f"{capture_dir}/seal.dsse.json"
@@ -332,7 +357,7 @@ class WaczVerifier:
         if not logged or hashlib.sha256(data).digest() != logged[0].sha256:
             add("fail", "wacz.seal", seal_name, "no logged capture entry names this seal"
                 if not logged else "seal differs from the one logged")
-            return
+            return False
         envelope = parse_envelope(data, what=seal_name)
         verify_envelope(envelope, payload_type=IN_TOTO_PAYLOAD, trusted=self.log.trusted,
                         what=seal_name)
@@ -341,14 +366,25 @@ class WaczVerifier:
             add("fail", "seal.binding", seal_name, "seal belongs to another capture",
                 expected=f"{str(capture.get('captureId'))[:80]} at {capture_dir}",
                 found=f"{seal.capture_id} at {seal.capture_dir}")
-            return
+            return False
         if seal.case_id != self.case_id:
             add("fail", "seal.case", seal_name, "sealed for another case",
                 expected=str(self.case_id)[:80], found=seal.case_id)
-            return
+            return False
         add("pass", "seal.signature", seal_name, f"signed by {seal.operator}")
         self._check_sealed_files(capture, seal, seal_name)
         self._check_seal_tokens(capture, seal, seal_rel, data)
+        return True
+
+    def _check_named_chains(self, entry: Entry) -> None:
+        """The chains a ``timestamp-added`` entry names beside its token are carried (never
+        ``certs.unused``) and must be in the WACZ as in a case (``file.missing``)."""
+        self.log.chains.carry_named(entry)
+        for chain in entry.subjects[1:]:
+            if f"{chain.sha256.hex()}.pem" not in self.log.chains.held:
+                member = "prov/" + chain.name.replace("/", ".")[:200]
+                self.report.add("fail", "file.missing", member,
+                                f"named by entry {entry.seq} (timestamp-added), missing")
 
     def _check_sealed_files(self, capture: dict[str, Any], seal: CaptureSeal, where: str) -> None:
         files = capture.get("files", {})
@@ -395,6 +431,7 @@ class WaczVerifier:
             if entry.action != "timestamp-added" or not entry.subjects:
                 continue
             added.add(tsa)
+            self._check_named_chains(entry)
             name = tokens.get(entry.subjects[0].name.rsplit("/", 1)[-1], "")
             token = self._read(name) if name in self.infos else b""
             if hashlib.sha256(token).digest() != entry.subjects[0].sha256:

@@ -31,7 +31,7 @@ from provenance.signing.trust import Anchors
 from provenance.timestamps.rfc3161 import TokenCheck, verify_stamp
 from provenance.timestamps.tsatrust import TsaRoots
 from provenance.verification.history import History
-from provenance.verification.stamps import failed_check
+from provenance.verification.stamps import ChainLedger, failed_check
 
 MAX_PROOF = 64  # an RFC 9162 audit path has at most one hash per level of a 2**64 tree
 
@@ -47,6 +47,7 @@ class PackageLog:
         self.anchors = anchors
         self.tsa_roots = tsa_roots
         self.certs = list(certs)
+        self.chains = ChainLedger()  # the package's chains against its tokens (certs.unused)
         self.judge = EntryJudge(report, entry_check=f"{kind}.entry")
         self.entries: list[Entry] = []
         self.checkpoint_ok = False
@@ -142,11 +143,14 @@ class PackageLog:
             check = verify_stamp(token, stamped, roots=self.tsa_roots.roots,
                                  untrusted=self.certs, require_trusted=False)
         except UntrustedRootError as exc:
+            self.chains.unread += 1
             self.report.add("warn", "timestamp.root", subject, f"token from {tsa}: {exc}")
             return None
         except ProvError as exc:
+            self.chains.unread += 1
             self.report.add("fail", failed_check(exc), subject, f"token from {tsa}: {exc}")
             return None
+        self.chains.carried.add(check.chain_name)
         when = timefmt.format_time(check.gen_time)
         if check.trusted:
             self.report.add("pass", "timestamp", subject, f"stamped {when} by "

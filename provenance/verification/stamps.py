@@ -38,13 +38,13 @@ SKEW = timedelta(minutes=5)
 class ChainLedger:
     """The certificate chains a target holds beside its tokens, and those its tokens carry.
 
-    One account for a case's ``certs/``, a disclosure package's ``certs/`` and a bag's
-    ``tagmanifest.<tsa>.pem``: a chain is known by ``rfc3161.chain_file_name`` (the sha256
-    of its PEM bytes, as prov writes it), which is what a verified token's ``chain_name``
-    gives. A well-formed chain that no verified token carries and no entry names was added,
-    or left by an interrupted command: ``certs.unused``, a warning, since it can only add
-    untrusted intermediates, never a root. Judged only when every token was read: a token
-    that did not verify carries certificates nobody knows.
+    One account for a case's ``certs/``, a disclosure package's ``certs/``, a bag's
+    ``tagmanifest.<tsa>.pem`` and a WACZ's ``prov/certs.<sha256>.pem``: a chain is known by
+    ``rfc3161.chain_file_name`` (the sha256 of its PEM bytes, as prov writes it), which is what
+    a verified token's ``chain_name`` gives. A well-formed chain that no verified token carries
+    and no entry names was added, or left by an interrupted command: ``certs.unused``, a
+    warning, since it can only add untrusted intermediates, never a root. Judged only when
+    every token was read: a token that did not verify carries certificates nobody knows.
     """
 
     held: dict[str, str] = field(default_factory=dict)  # chain file name -> its place
@@ -54,6 +54,10 @@ class ChainLedger:
     def hold(self, name: str, place: str) -> None:
         """A well-formed chain at ``place``, known as ``name`` (``rfc3161.pem_file_name``)."""
         self.held.setdefault(name, place)
+
+    def carry_named(self, entry: Entry) -> None:
+        """The chains a ``timestamp-added`` entry names beside its token (``certs/...``)."""
+        self.carried.update(s.name.removeprefix("certs/") for s in entry.subjects[1:])
 
     def judge(self, report: Report, *, complete: bool, holder: str) -> None:
         """Report every chain held that nothing carries (``holder``: "the case", ...)."""
@@ -193,7 +197,7 @@ class StampJudge:
 
     def carry_named(self, entry: Entry) -> None:
         """The chains a ``timestamp-added`` entry names beside its token (``certs/...``)."""
-        self.chains.carried.update(s.name.removeprefix("certs/") for s in entry.subjects[1:])
+        self.chains.carry_named(entry)
 
     def check_carried(self, *, complete: bool, holder: str = "the case") -> None:
         """``certs/`` against the tokens (``ChainLedger``); ``complete``: none staged."""

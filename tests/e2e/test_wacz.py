@@ -225,6 +225,50 @@ def test_tampered_wacz_fails(built: Built, wacz: Path, tmp_path: Path, mutation:
     assert "fail" in statuses(report, check), report
 
 
+def test_a_chain_no_token_carries_is_a_warning(built: Built, wacz: Path,
+                                               tmp_path: Path) -> None:
+    """A WACZ's ``prov/certs.*.pem`` are judged as a case's certs/ (``certs.unused``): an honest
+    export of a stamped case passes --strict; a well-formed chain left in the case and exported
+    is named at its place in the WACZ, a warning --strict fails; one the log names beside a token
+    but the WACZ lacks is missing, as in a case, and one that is not PEM is ``certs.chain``."""
+    with zipfile.ZipFile(wacz) as zf:
+        chains = [n for n in zf.namelist() if n.startswith("prov/certs.")]
+    assert chains
+    built.verify(wacz)  # remembers its checkpoint: --strict fails history.unanchored otherwise
+    code, report = built.verify(wacz, "--strict")
+    assert code == EXIT_OK, [f for f in report["findings"] if f["status"] != "pass"]
+    assert "certs.unused" not in {f["check"] for f in report["findings"]}
+    left = built.clone(tmp_path / "left")
+    pem = left.tsa_root().read_bytes()
+    name = f"{hashlib.sha256(pem).hexdigest()}.pem"
+    (left.case / "certs" / name).write_bytes(pem)
+    out = tmp_path / "left.wacz"
+    proc: Any = left.prov("export", "wacz", "--case", str(left.case), "-o", str(out))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    code, report = left.verify(out)
+    assert code == EXIT_OK, [f for f in report["findings"] if f["status"] == "fail"]
+    [unused] = [f for f in report["findings"] if f["check"] == "certs.unused"]
+    assert (unused["status"], unused["subject"]) == ("warn", f"prov/certs.{name}")
+    assert [f["check"] for f in report["findings"] if f["status"] == "warn"] == [
+        "certs.unused"]
+    assert "the WACZ" in unused["message"]
+    code, _ = left.verify(out, "--strict")
+    assert code == EXIT_INTEGRITY
+    for kind, data in (("lacking", None), ("garbled", b"not a chain\n")):
+        changed = tmp_path / f"{kind}.wacz"
+        with zipfile.ZipFile(wacz) as zin, zipfile.ZipFile(changed, "w") as zout:
+            for info in zin.infolist():
+                if info.filename != chains[0]:
+                    zout.writestr(info, zin.read(info))
+                elif data is not None:
+                    zout.writestr(info, data)
+        code, report = built.verify(changed)
+        assert code == EXIT_INTEGRITY
+        found = {(f["status"], f["check"]) for f in report["findings"] if f["subject"] == chains[0]}
+        assert ("fail", "file.missing" if data is None else "certs.chain") in found, kind
+        assert "pass" in statuses(report, "capture"), kind  # the rest is still judged
+
+
 def test_bad_arguments_and_gate(built: Built, tmp_path: Path) -> None:
     case = str(built.case)
     proc: Any = built.prov("export", "wacz", "--case", case, "--capture", "ffff", "-o",
