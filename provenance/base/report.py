@@ -76,6 +76,13 @@ class Report:
         self._kept[key] += 1
         self.findings.append(finding)
 
+    def count_more(self, status: Status, check: str, count: int) -> None:
+        """Count ``count`` more findings of ``check`` past the ``KEEP`` already stored."""
+        assert count == 0 or self._kept[(check, status)] >= KEEP
+        self._statuses[status] += count
+        if count:
+            self.omitted[(check, status)] += count
+
     def merge(self, other: Report, subject: Callable[[Finding], str]) -> None:
         """Take ``other``'s findings (each ``subject`` renamed) and its omitted counts."""
         for finding in other.findings:

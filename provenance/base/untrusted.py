@@ -138,6 +138,19 @@ def is_safe_name(rel: str) -> bool:
             and len(parts) <= MAX_NAME_PARTS and all(len(p) <= MAX_NAME_PART for p in parts))
 
 
+def iter_names(path: Path | str) -> Iterator[str]:
+    """The names in a folder as the file system lists them, one at a time (no list of a folder
+    an attacker filled); nothing for a missing path, a file or a symlink."""
+    if not is_dir(path):
+        return
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                yield entry.name
+    except OSError:
+        return
+
+
 def listdir(path: Path | str) -> list[str]:
     """The sorted names in a folder; nothing for a missing path, a file or a symlink."""
     if not is_dir(path):
@@ -241,18 +254,24 @@ class TreeEntry:
 
 
 def iter_tree(root: Path, *, max_depth: int = MAX_TREE_DEPTH,
-              prune: Callable[[str], bool] | None = None) -> Iterator[TreeEntry]:
+              prune: Callable[[str], bool] | None = None,
+              quiet: Callable[[str], bool] | None = None) -> Iterator[TreeEntry]:
     """Every entry under ``root``, folder by folder in sorted order, without recursion.
 
     Symlinks are reported, never followed; FIFOs, sockets and devices are ``other``; a folder
     at ``max_depth`` is reported as ``too-deep`` and not entered, so neither the stack nor the
     length of a path grows with what an attacker nests. A folder for which ``prune(rel)`` is
-    true is reported and not entered.
+    true is reported and not entered. Of a folder for which ``quiet(rel)`` is true (another
+    check lists its files), only the links and the entries of other types are reported, and the
+    folder is read as a stream: a folder an attacker filled with files is never held as a list.
     """
     stack: list[tuple[str, int]] = [("", 0)]
     while stack:
         rel, depth = stack.pop()
         folder = root / rel if rel else root
+        if rel and quiet is not None and quiet(rel):
+            yield from _odd_entries(folder, rel)
+            continue
         names = listdir(folder)
         below: list[tuple[str, int]] = []
         for name in names:
@@ -275,6 +294,28 @@ def iter_tree(root: Path, *, max_depth: int = MAX_TREE_DEPTH,
             else:
                 yield TreeEntry(child, "other")
         stack.extend(reversed(below))
+
+
+def _odd_entries(folder: Path, rel: str) -> Iterator[TreeEntry]:
+    """The links and the entries of other types in ``folder``, in name order; its files and
+    folders are passed over as the folder streams by."""
+    odd: list[tuple[str, TreeKind]] = []
+    if is_dir(folder):
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_file(follow_symlinks=False) or \
+                                entry.is_dir(follow_symlinks=False):
+                            continue
+                        link = entry.is_symlink()
+                    except OSError:
+                        continue  # removed while we walked
+                    odd.append((entry.name, "symlink" if link else "other"))
+        except OSError:
+            pass
+    for name, kind in sorted(odd):
+        yield TreeEntry(f"{rel}/{name}", kind)
 
 
 def _kind(path: Path | str) -> str | None:

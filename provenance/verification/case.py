@@ -9,6 +9,7 @@ log from its ``init`` entry, anchored outside the case (see ``provenance.signing
 
 from __future__ import annotations
 
+import heapq
 import os
 import re
 import struct
@@ -21,8 +22,15 @@ from pathlib import Path
 from archive.errors import NotATargetError, ProvError
 from provenance.base import timefmt
 from provenance.base.digests import sha256_regular
-from provenance.base.report import Report
-from provenance.base.untrusted import is_dir, is_regular, listdir, open_regular, read_regular
+from provenance.base.report import KEEP, Report
+from provenance.base.untrusted import (
+    is_dir,
+    is_regular,
+    iter_names,
+    listdir,
+    open_regular,
+    read_regular,
+)
 from provenance.custody import checkpoint as cp
 from provenance.custody import merkle
 from provenance.custody.case import SEAL_NAME, Case, iter_capture_dirs
@@ -671,12 +679,22 @@ class CaseVerifier:
         add = self.report.add
         expected_names = {s.name for s in seal.subjects}
         ok = True
-        for name in listdir(self.root / folder):
-            if TOKEN_NAME.match(name) or TOKEN_NAME.match(name.removesuffix(".partial")):
-                self.token_files.add(f"{folder}/{name}")
-            elif name not in expected_names and name != SEAL_NAME:
-                add("fail", "capture.unexpected", f"{folder}/{name}", "file not named by the seal")
-                ok = False
+        unexpected = 0
+
+        def strangers() -> Iterator[str]:  # the folder streamed: no list of what was added
+            nonlocal unexpected
+            for name in iter_names(self.root / folder):
+                if TOKEN_NAME.match(name) or TOKEN_NAME.match(name.removesuffix(".partial")):
+                    self.token_files.add(f"{folder}/{name}")
+                elif name not in expected_names and name != SEAL_NAME:
+                    unexpected += 1
+                    yield name
+
+        # the first KEEP in name order are all a report can store: the rest are counted
+        for name in heapq.nsmallest(KEEP, strangers()):
+            add("fail", "capture.unexpected", f"{folder}/{name}", "file not named by the seal")
+        self.report.count_more("fail", "capture.unexpected", max(0, unexpected - KEEP))
+        ok = not unexpected
         tree = merkle.TreeBuilder()
         for subject in sorted(seal.subjects, key=lambda s: s.name):
             if subject.name in seal.records:

@@ -105,7 +105,10 @@ def judge_layout(root: Path, report: Report, places: tuple[Place, ...] = CASE,
     def enter(rel: str) -> bool:
         return modes.get(rel) in ("listed", "judged", "staged")
 
-    for entry in iter_tree(root, prune=lambda rel: not enter(rel)):
+    def judged(rel: str) -> bool:  # its files are the seal's to judge: only odd types matter
+        return modes.get(rel) == "judged"
+
+    for entry in iter_tree(root, prune=lambda rel: not enter(rel), quiet=judged):
         parent = entry.rel.rsplit("/", 1)[0] if "/" in entry.rel else ""
         if not _judge_type(entry, report, kind):
             continue

@@ -18,7 +18,7 @@ from archive.warc.members import BOMB
 from archive.warc.reader import RecordHead
 from archive.warc.scan import RecordResult
 from provenance.base.report import Report
-from provenance.base.untrusted import is_regular, listdir
+from provenance.base.untrusted import is_regular, iter_names
 from provenance.custody import merkle
 from provenance.custody.case import WARC_SUFFIXES
 from provenance.verification.parallel import Engine, FileOutcome, Tally
@@ -44,8 +44,8 @@ class WarcJudge:
         paths: list[Path] = []
         for folder in dict.fromkeys(folders):
             base = self.root / folder
-            paths += [base / n for n in listdir(base)
-                      if n.endswith(WARC_SUFFIXES) and is_regular(base / n)]
+            paths += sorted(base / n for n in iter_names(base)
+                            if n.endswith(WARC_SUFFIXES) and is_regular(base / n))
         self.engine.plan(paths)
 
     def close(self) -> None:
