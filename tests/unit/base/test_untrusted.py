@@ -194,6 +194,21 @@ def test_iter_tree_is_iterative_and_follows_no_link(tmp_path: Path) -> None:
     assert len(entries) == 3 + 8
 
 
+def test_a_quiet_folder_yields_only_its_links_and_odd_entries(tmp_path: Path) -> None:
+    quiet = tmp_path / "q"
+    (quiet / "sub").mkdir(parents=True)
+    for name in ("b", "a", "c"):
+        (quiet / name).write_bytes(b"")
+    (quiet / "z").symlink_to(tmp_path)
+    (quiet / "y").symlink_to(quiet / "a")
+    os.mkfifo(quiet / "x")
+    entries = list(untrusted.iter_tree(tmp_path, quiet=lambda rel: rel == "q"))
+    assert [(e.rel, e.kind) for e in entries] == [
+        ("q", "dir"), ("q/x", "other"), ("q/y", "symlink"), ("q/z", "symlink")]
+    assert sorted(untrusted.iter_names(quiet)) == ["a", "b", "c", "sub", "x", "y", "z"]
+    assert list(untrusted.iter_names(quiet / "z")) == [] == list(untrusted.iter_names(quiet / "a"))
+
+
 def test_json_of_more_values_than_its_cap_allows_is_refused_unparsed() -> None:
     dense = b"[" + b"{}," * 3000 + b"{}]"  # 9 KB that would parse into 3,001 objects
     with pytest.raises(UntrustedInputError, match="JSON of 6,002 values"):
