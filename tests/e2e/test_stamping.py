@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -479,8 +480,15 @@ def test_missing_or_changed_token_fails(
             at = bytes(data).find(cert)
             assert at > 0
             data[at + len(cert) - 1] ^= 0x01  # a byte of the certificate's signature
+        elif "checkpoint" in how:
+            data[-1] ^= 0x01  # a byte of the TSA's signature
         else:
-            data[-1 if "checkpoint" in how else len(data) // 2] ^= 0x01
+            # a digit of the signed genTime (a GeneralizedTime, tag 0x18, in TSTInfo): a byte
+            # chosen by position could land in the certificates the token carries, which
+            # no signature covers
+            gen_time = re.search(rb"\x18[\x0f-\x17]20[0-9]{12}", bytes(data))
+            assert gen_time is not None
+            data[gen_time.start() + 15] ^= 0x01
         path.write_bytes(bytes(data))
     code, report = env.verify(*roots)
     assert code == EXIT_INTEGRITY
